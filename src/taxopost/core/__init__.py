@@ -1,0 +1,22 @@
+"""The numerical core: numpy and numba only, never Django.
+
+One implementation of each rule, shared by the CLI on files, the jobs on the database and
+the evaluator.
+"""
+
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.ranks import RANKS, UNKNOWN
+from taxopost.core.rollup import DEFAULT_THRESHOLDS, RollupResult, rank_rollup
+from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "NO_TAXON",
+    "RANKS",
+    "UNKNOWN",
+    "CategoryMap",
+    "RollupResult",
+    "TaxonRecord",
+    "Taxonomy",
+    "rank_rollup",
+]

@@ -1,0 +1,160 @@
+"""Class masking: restrict predictions to a taxa list and recompute the winner.
+
+Excluded classes get probability 0. From logits, the kept classes are softmaxed on their own
+(excluded = -inf, shifted by the kept maximum). From scores, the kept classes are renormalised
+(``reweight=True``) or keep their absolute probabilities (``reweight=False``). The winner is the
+argmax over kept classes. A row changes when the excluded classes held any probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from taxopost.core._validation import as_matrix, check_logits, check_probabilities
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
+from taxopost.errors import InputError
+
+
+@dataclass(frozen=True)
+class MaskingResult:
+    """Per-row outcome of class masking.
+
+    Attributes
+    ----------
+    scores : ndarray of shape (n_rows, n_classes), input dtype, or None
+        The masked probabilities (None when not requested).
+    source_class, winner : ndarray (n_rows,), intp
+        The argmax before masking (over all classes) and after (over kept classes).
+    source_score, score : ndarray (n_rows,), input dtype
+        Their probabilities, before and after masking.
+    removed_mass : ndarray (n_rows,), float64
+        Probability the excluded classes held before masking.
+    changed : ndarray (n_rows,), bool
+        ``removed_mass > 0``: rows with nothing to remove are left alone.
+    no_kept_mass : ndarray (n_rows,), bool
+        Rows whose kept classes all had probability 0 (scores input only); reweighting them
+        gives a uniform distribution over the kept classes.
+    """
+
+    scores: np.ndarray | None
+    source_class: np.ndarray
+    source_score: np.ndarray
+    winner: np.ndarray
+    score: np.ndarray
+    removed_mass: np.ndarray
+    changed: np.ndarray
+    no_kept_mass: np.ndarray
+
+    def __len__(self) -> int:
+        return self.winner.size
+
+
+def class_masking(
+    values: np.ndarray,
+    category_map: CategoryMap,
+    keep: np.ndarray,
+    *,
+    logits: bool = False,
+    reweight: bool = True,
+    normalized: bool = True,
+    return_scores: bool = True,
+    chunk_rows: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MaskingResult:
+    """Mask the classes outside ``keep`` and recompute each row's winner.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_rows, n_classes)
+        Probabilities, or logits with ``logits=True``. float32 stays float32.
+    category_map : CategoryMap
+    keep : ndarray of shape (n_classes,), bool
+        Classes to keep, e.g. ``category_map.admitted_by(taxa)``. Must keep at least one class.
+    reweight : bool, default True
+        Renormalise the kept probabilities (from logits: softmax over kept classes only).
+        False keeps absolute probabilities, so rows sum to less than 1.
+    return_scores : bool, default True
+        Whether to return the full masked matrix (skip it to keep memory bounded).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (category_map.n_classes,):
+        raise InputError("keep", keep.shape, f"must be a boolean vector of {category_map.n_classes} classes")
+    keep = keep & category_map.resolved
+    if not keep.any():
+        raise InputError("taxa_list", "keep", "keeps none of the classes of the category map")
+    field = "logits" if logits else "scores"
+    matrix = as_matrix(values, category_map.n_classes, field=field)
+    n, dtype = matrix.shape[0], matrix.dtype
+    result = MaskingResult(
+        scores=np.empty_like(matrix) if return_scores else None,
+        source_class=np.empty(n, dtype=np.intp),
+        source_score=np.empty(n, dtype=dtype),
+        winner=np.empty(n, dtype=np.intp),
+        score=np.empty(n, dtype=dtype),
+        removed_mass=np.empty(n, dtype=np.float64),
+        changed=np.empty(n, dtype=bool),
+        no_kept_mass=np.zeros(n, dtype=bool),
+    )
+    excluded = ~keep
+    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
+        chunk = matrix[lo:hi]
+        rows = np.arange(hi - lo)
+        if logits:
+            check_logits(chunk, field=field, row_offset=lo)
+            masked, source_class, source_score, removed = _mask_logits(chunk, keep, reweight)
+        else:
+            stats = check_probabilities(chunk, field=field, row_offset=lo, normalized=normalized)
+            source_class = stats.argmax
+            source_score = stats.maxs
+            masked = chunk * keep  # excluded -> 0
+            # Exactly 0 when every excluded class scored 0 (a sum of non-negatives cannot cancel).
+            removed = (chunk @ excluded.astype(dtype)).astype(np.float64)
+            if reweight:
+                kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
+                empty = kept[:, 0] <= 0
+                if empty.any():  # no information left among kept classes: uniform over them
+                    masked[empty] = keep / keep.sum()
+                    kept[empty] = 1.0
+                    result.no_kept_mass[lo:hi] = empty
+                masked /= kept.astype(dtype)
+        winner = np.where(keep, masked, -1).argmax(axis=1)
+        out = slice(lo, hi)
+        result.source_class[out] = source_class
+        result.source_score[out] = source_score
+        result.winner[out] = winner
+        result.score[out] = masked[rows, winner]
+        result.removed_mass[out] = removed
+        result.changed[out] = removed > 0
+        if result.scores is not None:
+            result.scores[out] = masked
+        if progress is not None:
+            progress(hi - lo)
+    return result
+
+
+def _mask_logits(
+    chunk: np.ndarray, keep: np.ndarray, reweight: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Masked probabilities from logits, with the source argmax, its probability and the removed mass."""
+    rows = np.arange(chunk.shape[0])
+    source_class = chunk.argmax(axis=1)
+    shift = chunk[rows, source_class][:, None]
+    exp = np.exp(chunk - shift)  # every value in (0, 1]: no overflow
+    total = exp.sum(axis=1, dtype=np.float64)
+    exp[:, ~keep] = 0.0
+    kept = exp.sum(axis=1, dtype=np.float64)
+    removed = 1.0 - kept / total
+    source_score = (1.0 / total).astype(chunk.dtype)
+    if reweight:
+        # Softmax over kept classes, shifted by their own maximum: exact even when the kept
+        # classes' probabilities underflowed under the global shift.
+        kept_logits = np.where(keep, chunk, -np.inf)
+        exp = np.exp(kept_logits - kept_logits.max(axis=1, keepdims=True))
+        exp /= exp.sum(axis=1, keepdims=True)
+    else:
+        exp /= total[:, None].astype(chunk.dtype)
+    return exp, source_class, source_score, np.maximum(removed, 0.0)

@@ -1,0 +1,49 @@
+"""The one error type for bad input, shared by every layer.
+
+Every entrance (CLI, importers, API, jobs) turns an :class:`InputError` into its own form of
+"clear message naming the field and the value": exit code 2, a 400 with field errors, or a
+failed job with the reason in its log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class InputError(ValueError):
+    """Bad input: names the field (and the file, when there is one) and quotes the value.
+
+    Parameters
+    ----------
+    field : str
+        What was wrong: a parameter, a column, a JSON key (``"thresholds"``, ``"rank"``).
+    value : object
+        The offending value, quoted in the message.
+    reason : str
+        What is wrong with it, phrased to complete "field=value: ...".
+    source : str, optional
+        The file (and row or line) the value came from.
+    """
+
+    def __init__(self, field: str, value: Any, reason: str, *, source: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        self.source = source
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.field}={_short(self.value)}: {self.reason}"
+
+    def with_source(self, source: str) -> InputError:
+        """Return the same error located in ``source`` (a file, a row) unless it already is."""
+        if self.source:
+            return self
+        return InputError(self.field, self.value, self.reason, source=source)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the real data in ../shared/data, found in place and never copied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TAXOPOST_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(path: Path, what: str) -> Path:
+    """Return ``path``; fail under CI=true when it is missing, skip otherwise (a user's machine)."""
+    if not path.exists():
+        message = f"{what} not found at {path}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: required)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real data (AMI moth label space, CIFAR-100 outputs, iNat sample)."""
+    return require(SHARED_DATA, "the shared data folder")
