@@ -17,8 +17,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## the main job, on the embedded default (no services)
 	$(BIN)/taxopost demo
 
-test: $(STAMP)  ## the test suite
+# The database tests run twice: on SQLite (the embedded default) and on PostgreSQL.
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/taxopost
+
+test: $(STAMP)  ## the test suite, on SQLite then PostgreSQL
 	$(BIN)/pytest
+	@$(BIN)/python tests/postgres_available.py; status=$$?; \
+	if [ $$status -eq 3 ]; then echo "PostgreSQL not available: database tests ran on SQLite only"; \
+	elif [ $$status -ne 0 ]; then exit $$status; \
+	else DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m django_db; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Nothing a test does may touch the user's own data folder (the embedded SQLite file lives there).
+os.environ.setdefault("TAXOPOST_DATA_DIR", tempfile.mkdtemp(prefix="taxopost-tests-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TAXOPOST_SHARED_DATA", REPO.parent / "shared" / "data"))

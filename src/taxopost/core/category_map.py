@@ -64,6 +64,30 @@ class CategoryMap:
         self.resolved.flags.writeable = False
         self._plans: dict = {}
 
+    @classmethod
+    def from_taxa(cls, labels: Sequence[object], class_taxa: Sequence[int], taxonomy: Taxonomy) -> CategoryMap:
+        """A category map whose labels were resolved before (e.g. stored in a database).
+
+        ``class_taxa`` gives each class's taxon id, ``NO_TAXON`` for an excluded class.
+        """
+        taxa = np.asarray(class_taxa, dtype=np.int64)
+        if taxa.shape != (len(labels),):
+            raise InputError("class_taxa", taxa.shape, f"one taxon per label expected ({len(labels)} labels)")
+        if ((taxa < NO_TAXON) | (taxa >= taxonomy.n_taxa)).any():
+            raise InputError("class_taxa", taxa.tolist()[:_SHOWN], "taxon ids outside the taxonomy")
+        resolved = cls.__new__(cls)
+        resolved.labels = tuple(str(label).strip() for label in labels)
+        resolved.taxonomy = taxonomy
+        resolved.class_taxa = taxa.astype(np.int32)
+        resolved.class_taxa.flags.writeable = False
+        resolved.unresolved = tuple(label for label, t in zip(resolved.labels, taxa, strict=True) if t == NO_TAXON)
+        resolved.resolved = resolved.class_taxa != NO_TAXON
+        resolved.resolved.flags.writeable = False
+        resolved._plans = {}
+        if not resolved.resolved.any():
+            raise InputError("class_taxa", [], "no class has a taxon")
+        return resolved
+
     @property
     def n_classes(self) -> int:
         return len(self.labels)

@@ -201,6 +201,14 @@ class Taxonomy:
         found = self._synonyms.get(text, NO_TAXON)
         return found if found >= 0 else NO_TAXON
 
+    def synonyms_of(self) -> dict[int, tuple[str, ...]]:
+        """The unambiguous synonyms of each taxon that has any."""
+        grouped: dict[int, list[str]] = {}
+        for synonym, taxon in self._synonyms.items():
+            if taxon >= 0:
+                grouped.setdefault(taxon, []).append(synonym)
+        return {taxon: tuple(names) for taxon, names in grouped.items()}
+
     def rank_of(self, taxon: int) -> str:
         return RANKS[self.rank_codes[taxon]]
 

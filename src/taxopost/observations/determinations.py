@@ -1,0 +1,84 @@
+"""An occurrence's determination: the latest human identification, else the best prediction.
+
+Rule (the same for every task, the importers and revert):
+
+1. the latest identification that is not withdrawn, if any;
+2. else the best terminal classification of the occurrence's detections: identifiable ones
+   (rank other than ``unknown``) before "Not identifiable", then the highest score, then the
+   most recent;
+3. else nothing.
+
+Recomputing costs a fixed number of queries for any number of occurrences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from taxopost.core.ranks import UNKNOWN
+from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
+
+
+def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
+    """Recompute and store the determinations of these occurrences; returns how many changed."""
+    ids = sorted({int(i) for i in occurrence_ids if i is not None})
+    if not ids:
+        return 0
+    identified: dict[int, tuple[int, int]] = {}
+    for occurrence_id, identification_id, taxon_id in (
+        Identification.objects.filter(occurrence_id__in=ids, withdrawn=False)
+        .order_by("occurrence_id", "-created_at", "-id")
+        .values_list("occurrence_id", "id", "taxon_id")
+    ):
+        identified.setdefault(occurrence_id, (identification_id, taxon_id))
+    best: dict[int, tuple[tuple, int, int, float]] = {}
+    for clf_id, occurrence_id, taxon_id, score, rank in Classification.objects.filter(
+        detection__occurrence_id__in=ids, terminal=True
+    ).values_list("id", "detection__occurrence_id", "taxon_id", "score", "taxon__rank"):
+        key = (rank != UNKNOWN, score, clf_id)
+        if occurrence_id not in best or key > best[occurrence_id][0]:
+            best[occurrence_id] = (key, clf_id, taxon_id, score)
+
+    changed: list[Occurrence] = []
+    history: list[DeterminationChange] = []
+    for occurrence in Occurrence.objects.filter(id__in=ids).only(
+        "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
+    ):
+        if occurrence.id in identified:
+            identification_id, taxon_id = identified[occurrence.id]
+            new = (taxon_id, None, None, identification_id)
+        elif occurrence.id in best:
+            _, clf_id, taxon_id, score = best[occurrence.id]
+            new = (taxon_id, score, clf_id, None)
+        else:
+            new = (None, None, None, None)
+        old = (
+            occurrence.determination_id,
+            occurrence.determination_score,
+            occurrence.determined_by_id,
+            occurrence.determined_by_identification_id,
+        )
+        if new == old:
+            continue
+        (
+            occurrence.determination_id,
+            occurrence.determination_score,
+            occurrence.determined_by_id,
+            occurrence.determined_by_identification_id,
+        ) = new
+        changed.append(occurrence)
+        history.append(
+            DeterminationChange(
+                occurrence_id=occurrence.id,
+                taxon_id=new[0],
+                score=new[1],
+                classification_id=new[2],
+                identification_id=new[3],
+                job=job,
+            )
+        )
+    Occurrence.objects.bulk_update(
+        changed, ["determination", "determination_score", "determined_by", "determined_by_identification"]
+    )
+    DeterminationChange.objects.bulk_create(history)
+    return len(changed)

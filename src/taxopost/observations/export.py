@@ -1,0 +1,71 @@
+"""Export a capture set's occurrences with their determination and its provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from taxopost.errors import InputError
+from taxopost.io.results import write_table
+from taxopost.observations.models import CaptureSet, Classification, Occurrence
+
+
+def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
+    """For each classification, the ids along ``applied_to`` down to the model output.
+
+    One query per level of the deepest chain (a few), not one per classification.
+    """
+    parent: dict[int, int | None] = {}
+    frontier = set(classification_ids)
+    while frontier:
+        rows = Classification.objects.filter(id__in=frontier).values_list("id", "applied_to_id")
+        frontier = set()
+        for clf_id, applied_to in rows:
+            parent[clf_id] = applied_to
+            if applied_to is not None and applied_to not in parent:
+                frontier.add(applied_to)
+    chains = {}
+    for clf_id in classification_ids:
+        chain, node = [], clf_id
+        while node is not None:
+            chain.append(node)
+            node = parent.get(node)
+        chains[clf_id] = chain
+    return chains
+
+
+def export_occurrences(capture_set: str, output: Path | str) -> int:
+    """Write one row per occurrence of the capture set; returns the number of rows."""
+    found = CaptureSet.objects.filter(name=capture_set).first()
+    if found is None:
+        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    occurrences = list(
+        Occurrence.objects.filter(detections__source_image__capture_sets=found)
+        .distinct()
+        .order_by("id")
+        .values_list(
+            "id", "key", "determination__name", "determination__rank", "determination_score",
+            "determined_by_id", "determined_by__algorithm__key", "determined_by_identification_id",
+        )
+    )  # fmt: skip
+    deciders = {row[5] for row in occurrences if row[5] is not None}
+    chains = provenance_chains(deciders)
+    algorithms = dict(
+        Classification.objects.filter(id__in={i for chain in chains.values() for i in chain}).values_list(
+            "id", "algorithm__key"
+        )
+    )
+    columns: dict[str, list] = {
+        "occurrence": [], "determination": [], "rank": [], "score": [], "decided_by": [], "provenance": [],
+    }  # fmt: skip
+    for _, key, name, rank, score, clf_id, algorithm, identification in occurrences:
+        columns["occurrence"].append(key)
+        columns["determination"].append(name)
+        columns["rank"].append(rank)
+        columns["score"].append(score)
+        columns["decided_by"].append("identification" if identification else algorithm)
+        chain = chains.get(clf_id, [])
+        columns["provenance"].append(" <- ".join(algorithms[c] for c in chain) if chain else None)
+    write_table(output, pa.table(columns))
+    return len(occurrences)

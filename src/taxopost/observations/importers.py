@@ -1,0 +1,504 @@
+"""Importers of predictions and identifications (formats in docs/formats.md).
+
+Every import runs in one transaction: a bad record anywhere leaves the database unchanged.
+Records are read and written in batches (bounded memory, a fixed number of queries per batch)
+and matched on natural keys, so importing the same file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from taxopost.core._validation import check_logits, check_probabilities
+from taxopost.core.category_map import CategoryMap as CoreCategoryMap
+from taxopost.errors import InputError
+from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import core_category_map
+from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.models import (
+    CaptureSet,
+    Classification,
+    Detection,
+    Identification,
+    Occurrence,
+    Project,
+    SourceImage,
+)
+from taxopost.observations.vectors import rows_to_bytes
+from taxopost.taxa.operations import load_taxonomy
+
+#: Records per batch: 1,000 vectors of 2,500 float32 classes are 10 MB in memory.
+BATCH_SIZE = 1000
+DEFAULT_PROJECT = "default"
+
+
+@dataclass
+class ImportSummary:
+    records: int = 0
+    created: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int) -> None:
+        self.created[kind] = self.created.get(kind, 0) + n
+
+    def __str__(self) -> str:
+        made = ", ".join(f"{n} {kind}" for kind, n in self.created.items() if n) or "nothing new"
+        return f"{self.records} records: {made}"
+
+
+@dataclass
+class Prediction:
+    """One parsed prediction record."""
+
+    line: int
+    project: str
+    capture_set: str
+    image_path: str
+    width: int | None
+    height: int | None
+    timestamp: datetime | None
+    bbox: list[float] | None
+    detection: str
+    occurrence: str | None
+    algorithm: str
+    values: list[float]
+    logits: bool
+
+
+def import_predictions(path: Path | str, *, progress: Callable[[int], None] | None = None) -> ImportSummary:
+    """Import model predictions from JSON Lines (``.jsonl``) or Parquet (``.parquet``)."""
+    path = Path(path)
+    reader = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".parquet": _read_parquet}.get(path.suffix.lower())
+    if reader is None:
+        raise InputError("file", str(path), "predictions must be .jsonl or .parquet")
+    if not path.exists():
+        raise InputError("file", str(path), "no such file")
+    summary = ImportSummary()
+    context = _Context()
+    with transaction.atomic():
+        for batch in _batched(reader(path)):
+            _write_predictions(batch, context, summary, str(path))
+            summary.records += len(batch)
+            if progress:
+                progress(len(batch))
+        recompute_determinations(context.touched_occurrences)
+    return summary
+
+
+@dataclass
+class _Context:
+    projects: dict[str, Project] = field(default_factory=dict)
+    capture_sets: dict[str, CaptureSet] = field(default_factory=dict)
+    algorithms: dict[str, tuple[Algorithm, CoreCategoryMap]] = field(default_factory=dict)
+    touched_occurrences: set[int] = field(default_factory=set)
+
+
+def _write_predictions(batch: list[Prediction], context: _Context, summary: ImportSummary, source: str) -> None:
+    taxonomy = load_taxonomy()
+    # Validate the whole batch before writing any of it.
+    for record in batch:
+        if record.algorithm not in context.algorithms:
+            algorithm = Algorithm.objects.filter(key=record.algorithm).select_related("category_map").first()
+            if algorithm is None or algorithm.category_map_id is None:
+                raise InputError(
+                    "algorithm",
+                    record.algorithm,
+                    "unknown (import its category map first: taxopost import category-map --algorithm KEY)",
+                    source=f"{source}:{record.line}",
+                )
+            context.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
+    vectors: dict[int, np.ndarray] = {}
+    for key in {(r.algorithm, r.logits) for r in batch}:
+        algorithm_key, logits = key
+        members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
+        category_map = context.algorithms[algorithm_key][1]
+        lengths = {len(batch[i].values) for i in members}
+        if lengths != {category_map.n_classes}:
+            bad = next(i for i in members if len(batch[i].values) != category_map.n_classes)
+            raise InputError(
+                "logits" if logits else "scores",
+                f"{len(batch[bad].values)} values",
+                f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
+                source=f"{source}:{batch[bad].line}",
+            )
+        matrix = np.asarray([batch[i].values for i in members], dtype=np.float32)
+        field_name = "logits" if logits else "scores"
+        try:
+            if logits:
+                check_logits(matrix, field=field_name)
+            else:
+                check_probabilities(matrix, field=field_name)
+        except InputError as exc:
+            row = int(exc.field.split("[", 1)[1].split("]")[0].split(",")[0])
+            raise InputError(field_name, exc.value, exc.reason, source=f"{source}:{batch[members[row]].line}") from None
+        for i, row in zip(members, matrix, strict=True):
+            vectors[i] = row
+    for record in batch:
+        _check_box(record, source)
+
+    projects = _projects(batch, context, summary)
+    images = _images(batch, projects, summary)
+    _capture_sets(batch, projects, images, context, summary)
+    occurrences = _occurrences(batch, projects, summary)
+    detections = _detections(batch, projects, images, occurrences, summary)
+    _classifications(batch, detections, projects, vectors, context, summary)
+    context.touched_occurrences.update(occurrences.values())
+
+
+def _check_box(record: Prediction, source: str) -> None:
+    if record.bbox is None:
+        return
+    box = record.bbox
+    where = f"{source}:{record.line}"
+    if len(box) != 4 or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in box):
+        raise InputError("bbox", box, "expected [x1, y1, x2, y2], four finite numbers", source=where)
+    if box[2] < box[0] or box[3] < box[1]:
+        raise InputError("bbox", box, "needs x1 <= x2 and y1 <= y2", source=where)
+    if record.width is not None and record.height is not None:
+        from taxopost.core.size_filter import relative_areas
+
+        try:
+            relative_areas(np.array([box]), np.array([[record.width, record.height]]))
+        except InputError as exc:
+            raise InputError("bbox", box, exc.reason, source=where) from None
+
+
+def _projects(batch, context: _Context, summary: ImportSummary) -> dict[str, Project]:
+    for name in {r.project for r in batch} - set(context.projects):
+        project, created = Project.objects.get_or_create(name=name)
+        context.projects[name] = project
+        summary.add("projects", int(created))
+    return context.projects
+
+
+def _images(batch, projects, summary) -> dict[tuple[str, str], int]:
+    wanted = {(r.project, r.image_path): r for r in batch}
+    found: dict[tuple[str, str], int] = {}
+    for project_name in {p for p, _ in wanted}:
+        project = projects[project_name]
+        paths = [path for p, path in wanted if p == project_name]
+        existing = dict(SourceImage.objects.filter(project=project, path__in=paths).values_list("path", "id"))
+        new = [
+            SourceImage(
+                project=project,
+                path=path,
+                width=wanted[(project_name, path)].width,
+                height=wanted[(project_name, path)].height,
+                timestamp=wanted[(project_name, path)].timestamp,
+            )
+            for path in paths
+            if path not in existing
+        ]
+        SourceImage.objects.bulk_create(new)
+        summary.add("images", len(new))
+        existing.update({image.path: image.pk for image in new})
+        found.update({(project_name, path): pk for path, pk in existing.items()})
+    return found
+
+
+def _capture_sets(batch, projects, images, context: _Context, summary) -> None:
+    through = CaptureSet.images.through
+    links = []
+    for record in batch:
+        capture_set = context.capture_sets.get(record.capture_set)
+        if capture_set is None:
+            capture_set, created = CaptureSet.objects.get_or_create(
+                name=record.capture_set, defaults={"project": projects[record.project]}
+            )
+            context.capture_sets[record.capture_set] = capture_set
+            summary.add("capture sets", int(created))
+        links.append(through(captureset_id=capture_set.pk, sourceimage_id=images[(record.project, record.image_path)]))
+    through.objects.bulk_create(links, ignore_conflicts=True)
+
+
+def _occurrences(batch, projects, summary) -> dict[tuple[str, str], int]:
+    wanted = {(r.project, _occurrence_key(r)) for r in batch}
+    found: dict[tuple[str, str], int] = {}
+    for project_name in {p for p, _ in wanted}:
+        project = projects[project_name]
+        keys = [key for p, key in wanted if p == project_name]
+        existing = dict(Occurrence.objects.filter(project=project, key__in=keys).values_list("key", "id"))
+        new = [Occurrence(project=project, key=key) for key in keys if key not in existing]
+        Occurrence.objects.bulk_create(new)
+        summary.add("occurrences", len(new))
+        existing.update({o.key: o.pk for o in new})
+        found.update({(project_name, key): pk for key, pk in existing.items()})
+    return found
+
+
+def _occurrence_key(record: Prediction) -> str:
+    """The given occurrence, else one occurrence per detection."""
+    return record.occurrence or f"{record.image_path}#{record.detection}"
+
+
+def _detections(batch, projects, images, occurrences, summary) -> dict[int, int]:
+    """Detection id of each record (by position in the batch)."""
+    keys = {(images[(r.project, r.image_path)], r.detection) for r in batch}
+    image_ids = {image for image, _ in keys}
+    existing = {
+        (image, key): pk
+        for pk, image, key in Detection.objects.filter(source_image_id__in=image_ids).values_list(
+            "id", "source_image_id", "key"
+        )
+    }
+    new = {}
+    for record in batch:
+        key = (images[(record.project, record.image_path)], record.detection)
+        if key not in existing and key not in new:
+            new[key] = Detection(
+                source_image_id=key[0],
+                key=record.detection,
+                bbox=record.bbox,
+                occurrence_id=occurrences[(record.project, _occurrence_key(record))],
+            )
+    Detection.objects.bulk_create(list(new.values()))
+    summary.add("detections", len(new))
+    existing.update({key: d.pk for key, d in new.items()})
+    return {i: existing[(images[(r.project, r.image_path)], r.detection)] for i, r in enumerate(batch)}
+
+
+def _classifications(batch, detections, projects, vectors, context: _Context, summary) -> None:
+    taxonomy = load_taxonomy()
+    algorithm_ids = {context.algorithms[r.algorithm][0].pk for r in batch}
+    existing = set(
+        Classification.objects.filter(
+            detection_id__in=set(detections.values()), algorithm_id__in=algorithm_ids, applied_to=None
+        ).values_list("detection_id", "algorithm_id")
+    )
+    new = []
+    for i, record in enumerate(batch):
+        algorithm, category_map = context.algorithms[record.algorithm]
+        key = (detections[i], algorithm.pk)
+        if key in existing:
+            continue
+        existing.add(key)
+        vector = vectors[i]
+        if record.logits:
+            shifted = np.exp(vector - vector.max())
+            probabilities = shifted / shifted.sum()
+        else:
+            probabilities = vector
+        winner = int(np.argmax(np.where(category_map.resolved, probabilities, -1)))
+        blob = rows_to_bytes(vector[None, :])[0]
+        new.append(
+            Classification(
+                detection_id=detections[i],
+                taxon_id=int(taxonomy.db_ids[category_map.class_taxa[winner]]),
+                score=float(probabilities[winner]),
+                scores=None if record.logits else blob,
+                logits=blob if record.logits else None,
+                category_map_id=algorithm.category_map_id,
+                algorithm=algorithm,
+                terminal=True,
+            )
+        )
+    Classification.objects.bulk_create(new)
+    summary.add("classifications", len(new))
+
+
+def _batched(records: Iterator[Prediction]) -> Iterator[list[Prediction]]:
+    batch: list[Prediction] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- readers -------------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> Iterator[Prediction]:
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        try:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        "line", line.strip()[:60], f"not valid JSON ({exc.msg})", source=f"{path}:{line_number}"
+                    ) from None
+                yield _prediction(data, line_number, str(path))
+        except UnicodeDecodeError as exc:
+            raise InputError("file", str(path), f"not UTF-8 text ({exc.reason})") from None
+
+
+def _read_parquet(path: Path) -> Iterator[Prediction]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise InputError("file", str(path), f"not a readable Parquet file ({exc})") from None
+    line = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=BATCH_SIZE):
+            for row in batch.to_pylist():
+                line += 1
+                image = {
+                    "path": row.get("image_path"),
+                    "width": row.get("image_width"),
+                    "height": row.get("image_height"),
+                    "timestamp": row.get("image_timestamp"),
+                }
+                data = {k: v for k, v in row.items() if not k.startswith("image_")} | {"image": image}
+                yield _prediction(data, line, str(path))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError("file", str(path), f"could not be read past row {line} ({exc})") from None
+
+
+_FIELDS = {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits"}
+
+
+def _prediction(data: object, line: int, source: str) -> Prediction:
+    where = f"{source}:{line}"
+    if not isinstance(data, dict):
+        raise InputError("record", type(data).__name__, "each line must be a JSON object", source=where)
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise InputError("record", sorted(unknown), f"unknown fields; expected {sorted(_FIELDS)}", source=where)
+    image = data.get("image")
+    if isinstance(image, str):
+        image = {"path": image}
+    if not isinstance(image, dict) or not image.get("path"):
+        raise InputError("image.path", image, "each record needs an image path", source=where)
+    for key in ("capture_set", "algorithm"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise InputError(key, data.get(key), "a non-empty string is required", source=where)
+    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
+    if has_scores == has_logits:
+        raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
+    values = data["scores"] if has_scores else data["logits"]
+    if not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
+        raise InputError(
+            "scores" if has_scores else "logits", str(values)[:60], "must be a list of numbers", source=where
+        )
+    width, height = (_size(image, key, where) for key in ("width", "height"))
+    bbox = data.get("bbox")
+    if bbox is not None and not isinstance(bbox, list):
+        raise InputError("bbox", bbox, "expected [x1, y1, x2, y2]", source=where)
+    detection = data.get("detection")
+    if detection is None:
+        detection = ",".join(f"{v:g}" for v in bbox) if bbox else "whole image"
+    occurrence = data.get("occurrence")
+    return Prediction(
+        line=line,
+        project=str(data.get("project") or DEFAULT_PROJECT),
+        capture_set=data["capture_set"].strip(),
+        image_path=str(image["path"]),
+        width=width,
+        height=height,
+        timestamp=_timestamp(image.get("timestamp"), where),
+        bbox=[float(v) for v in bbox] if bbox is not None and all(isinstance(v, (int, float)) for v in bbox) else bbox,
+        detection=str(detection),
+        occurrence=str(occurrence) if occurrence is not None else None,
+        algorithm=data["algorithm"].strip(),
+        values=values,
+        logits=has_logits,
+    )
+
+
+def _size(image: dict, key: str, where: str) -> int | None:
+    value = image.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value <= 0 or int(value) != value:
+        raise InputError(f"image.{key}", value, "must be a positive whole number of pixels", source=where)
+    return int(value)
+
+
+def _timestamp(value: object, where: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value)) if isinstance(value, str) else None
+    if parsed is None:
+        raise InputError("image.timestamp", value, "expected an ISO 8601 date and time", source=where)
+    return parsed
+
+
+# -- identifications -----------------------------------------------------------------------
+
+
+def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) -> ImportSummary:
+    """Import human identifications from CSV (see docs/formats.md); idempotent."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file", str(path), "no such file")
+    taxonomy = load_taxonomy()
+    summary = ImportSummary()
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError("file", str(path), f"not a readable CSV file ({exc})") from None
+    if not rows:
+        raise InputError("file", str(path), "no identifications")
+    header = set(rows[0])
+    if "taxon" not in header or not ({"occurrence"} <= header or {"image", "detection"} <= header):
+        raise InputError(
+            "header", sorted(header), "needs taxon and either occurrence or image + detection", source=str(path)
+        )
+    project_obj = Project.objects.filter(name=project).first()
+    if project_obj is None:
+        raise InputError("project", project, "no project has this name (import predictions first)")
+    with transaction.atomic():
+        new, touched = [], set()
+        for line, row in enumerate(rows, start=2):
+            where = f"{path}:{line}"
+            taxon = taxonomy.core.find(row["taxon"])
+            if taxon < 0:
+                raise InputError("taxon", row["taxon"], "resolves to no taxon", source=where)
+            occurrence_id = _identified_occurrence(project_obj, row, where)
+            created_at = _timestamp(row.get("created_at") or None, where) or datetime(2000, 1, 1, tzinfo=None)
+            if created_at.tzinfo is None:
+                from django.utils import timezone
+
+                created_at = timezone.make_aware(created_at, timezone.utc)
+            withdrawn = str(row.get("withdrawn", "")).strip().lower() in ("1", "true", "yes")
+            new.append(
+                Identification(
+                    occurrence_id=occurrence_id,
+                    taxon_id=int(taxonomy.db_ids[taxon]),
+                    who=row.get("who", "").strip(),
+                    comment=row.get("comment", "").strip(),
+                    withdrawn=withdrawn,
+                    created_at=created_at,
+                )
+            )
+            touched.add(occurrence_id)
+        before = Identification.objects.count()
+        Identification.objects.bulk_create(new, ignore_conflicts=True)
+        summary.records = len(rows)
+        summary.add("identifications", Identification.objects.count() - before)
+        recompute_determinations(touched)
+    return summary
+
+
+def _identified_occurrence(project: Project, row: dict, where: str) -> int:
+    if row.get("occurrence"):
+        found = Occurrence.objects.filter(project=project, key=row["occurrence"]).values_list("id", flat=True).first()
+        if found is None:
+            raise InputError("occurrence", row["occurrence"], "no occurrence has this key", source=where)
+        return found
+    found = (
+        Detection.objects.filter(source_image__project=project, source_image__path=row["image"], key=row["detection"])
+        .values_list("occurrence_id", flat=True)
+        .first()
+    )
+    if found is None:
+        raise InputError("detection", f"{row['image']}#{row['detection']}", "no detection matches", source=where)
+    return found

@@ -1,0 +1,155 @@
+"""Projects, images, capture sets, detections, occurrences, classifications and identifications.
+
+Score vectors are stored as raw little-endian float32 bytes: lossless for float32, compact, and
+a chunk of N rows becomes an ``(N, C)`` array with one ``np.frombuffer`` (see ``vectors``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from taxopost.ml.models import Algorithm, CategoryMap
+from taxopost.taxa.models import Taxon
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceImage(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    path = models.CharField(max_length=1024)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    timestamp = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "path"], name="image_unique_path")]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class CaptureSet(models.Model):
+    """A named set of source images: the usual scope of a post-processing run."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="capture_sets")
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True)
+    images = models.ManyToManyField(SourceImage, related_name="capture_sets", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Occurrence(models.Model):
+    """One individual seen across detections; its determination is the taxon we now believe."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="occurrences")
+    key = models.CharField(max_length=255, help_text="The occurrence's id in the imported data")
+    determination = models.ForeignKey(Taxon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    determination_score = models.FloatField(null=True, blank=True)
+    determined_by = models.ForeignKey(
+        "Classification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    determined_by_identification = models.ForeignKey(
+        "Identification", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="occurrence_unique_key")]
+
+    def __str__(self) -> str:
+        return f"Occurrence {self.key}"
+
+
+class Detection(models.Model):
+    """A bounding box ``[x1, y1, x2, y2]`` in pixels on one source image."""
+
+    source_image = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="detections")
+    bbox = models.JSONField(null=True, blank=True)
+    occurrence = models.ForeignKey(
+        Occurrence, null=True, blank=True, on_delete=models.SET_NULL, related_name="detections"
+    )
+    key = models.CharField(max_length=255, help_text="Natural key within the image: its bbox, or an id")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source_image", "key"], name="detection_unique_key")]
+
+    def __str__(self) -> str:
+        return f"Detection {self.pk} on {self.source_image_id}"
+
+
+class Classification(models.Model):
+    """One prediction for one detection.
+
+    ``terminal`` marks the current answer of its algorithm chain; ``applied_to`` is the
+    classification this one was derived from (None for a model's own output).
+    """
+
+    detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="classifications")
+    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField()
+    scores = models.BinaryField(null=True, blank=True, help_text="float32 probabilities, little-endian")
+    logits = models.BinaryField(null=True, blank=True, help_text="float32 logits, little-endian")
+    category_map = models.ForeignKey(CategoryMap, null=True, blank=True, on_delete=models.PROTECT)
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.PROTECT, related_name="classifications")
+    terminal = models.BooleanField(default=True)
+    applied_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived")
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="classifications"
+    )
+    details = models.JSONField(default=dict, blank=True, help_text="Evidence of the step that made it")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["detection", "terminal"], name="clf_detection_terminal"),
+            models.Index(fields=["algorithm", "terminal"], name="clf_algorithm_terminal"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taxon.name} {self.score:.2f}"
+
+
+class Identification(models.Model):
+    """A person's determination of an occurrence: ground truth, always outranks predictions."""
+
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.CASCADE, related_name="identifications")
+    taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    who = models.CharField(max_length=255, blank=True, help_text="Identifier's name when not a user")
+    comment = models.TextField(blank=True)
+    withdrawn = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["occurrence", "taxon", "who", "created_at"], name="identification_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taxon.name} by {self.who or self.user}"
+
+
+class DeterminationChange(models.Model):
+    """History of an occurrence's determination: what it became, when, and which job did it."""
+
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.CASCADE, related_name="determination_history")
+    taxon = models.ForeignKey(Taxon, null=True, on_delete=models.PROTECT, related_name="+")
+    score = models.FloatField(null=True)
+    classification = models.ForeignKey(Classification, null=True, on_delete=models.SET_NULL, related_name="+")
+    identification = models.ForeignKey(Identification, null=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,122 @@
+"""The shape every post-processing task takes.
+
+A task is one file: a subclass of :class:`PostProcessingTask` with a key, a name, a version and
+a pydantic config model, registered in :mod:`taxopost.postprocessing.registry`. The framework
+(:mod:`taxopost.postprocessing.runner`) owns everything else: chunking, transactions, locking
+of sources, demotion, determinations, progress, dry runs and metrics. A task only says which
+classifications it looks at (:meth:`select`) and what it would write for a chunk of them
+(:meth:`process`), reading each chunk in a fixed number of queries and computing with
+:mod:`taxopost.core`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from django.db.models import QuerySet
+
+from taxopost.configs import TaskConfig
+from taxopost.jobs.models import Job
+from taxopost.ml.models import Algorithm
+from taxopost.observations.models import Classification, Detection
+from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a task runs on: a capture set or one occurrence."""
+
+    kind: str
+    id: int
+
+    def detections(self) -> QuerySet[Detection]:
+        if self.kind == Job.CAPTURE_SET:
+            return Detection.objects.filter(source_image__capture_sets__id=self.id)
+        return Detection.objects.filter(occurrence_id=self.id)
+
+    def terminal_classifications(self) -> QuerySet[Classification]:
+        """Current answers of every algorithm chain on the scope's detections."""
+        return Classification.objects.filter(terminal=True, detection__in=self.detections())
+
+
+@dataclass
+class Change:
+    """One classification a task would write: derived from ``source_id``, which it demotes."""
+
+    source_id: int
+    new: Classification
+    occurrence_id: int | None
+    from_name: str
+    from_rank: str
+    to_name: str
+    to_rank: str
+
+
+@dataclass
+class ChunkResult:
+    """What a task would do with one chunk: the changes, and what it skipped and why."""
+
+    changes: list[Change] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    examined: int = 0
+
+
+class PostProcessingTask(ABC):
+    """Base of every task; subclasses set the class attributes and implement two methods."""
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    config_model: ClassVar[type[TaskConfig]]
+    #: Classifications per chunk: 500 vectors of 2,500 float32 classes are 5 MB in memory,
+    #: and SQLite writes the chunk in one statement per table.
+    chunk_size: ClassVar[int] = 500
+
+    def __init__(self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False) -> None:
+        self.config = config
+        self.scope = scope
+        self.job = job
+        self.dry_run = dry_run
+        self.taxonomy: DbTaxonomy = load_taxonomy()
+
+    def prepare(self) -> None:
+        """Resolve what the config names (taxa lists, algorithms); raise InputError if invalid."""
+
+    @abstractmethod
+    def select(self) -> list[int]:
+        """Ids of the classifications this run examines, in a stable order."""
+
+    @abstractmethod
+    def process(self, ids: list[int]) -> ChunkResult:
+        """What to write for these classifications: reads only, a fixed number of queries."""
+
+    def output_algorithm(
+        self, *, name: str, config: dict, source: Algorithm | None = None, category_map_id: int | None = None
+    ) -> Algorithm:
+        """The algorithm this task writes under, keyed by task, config (and source algorithm).
+
+        Returns the stored one, or an unsaved instance that the runner saves with the first
+        classification written under it: previews and runs that change nothing create nothing.
+        """
+        from taxopost.ml.operations import post_processing_algorithm_key
+
+        key = post_processing_algorithm_key(self.key, config, source)
+        existing = Algorithm.objects.filter(key=key).first()
+        if existing is not None:
+            return existing
+        return Algorithm(
+            key=key,
+            name=name,
+            version=self.version,
+            task_type=self.key,
+            config=config,
+            source_algorithm=source,
+            category_map_id=category_map_id,
+        )
+
+    def rank_of(self, core_index: int) -> str:
+        return self.taxonomy.core.rank_of(core_index)

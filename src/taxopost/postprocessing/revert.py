@@ -1,0 +1,38 @@
+"""Undo one job: delete what it created, restore what it demoted, recompute determinations."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from taxopost.errors import InputError
+from taxopost.jobs.models import Job
+from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.models import Classification
+
+
+def revert_job(job: Job) -> dict:
+    """Revert ``job`` in one transaction; refused (InputError) when a later job built on its output."""
+    if job.dry_run:
+        raise InputError("job", job.pk, "a dry run wrote nothing: there is nothing to revert")
+    if job.reverted_at is not None:
+        raise InputError("job", job.pk, f"already reverted at {job.reverted_at:%Y-%m-%d %H:%M:%S}")
+    if job.status in (Job.CREATED, Job.QUEUED, Job.RUNNING):
+        raise InputError("job", job.pk, f"is {job.status}: cancel it first, then revert")
+    with transaction.atomic():
+        created = Classification.objects.select_for_update().filter(job=job)
+        built_on = Classification.objects.filter(applied_to__job=job).exclude(job=job).values_list("job_id", flat=True)
+        later = sorted({j for j in built_on if j is not None})
+        if later or created.filter(terminal=False).exists():
+            jobs = ", ".join(str(j) for j in later) or "another job"
+            raise InputError("job", job.pk, f"job {jobs} built on its output: revert that first")
+        rows = list(created.values_list("id", "applied_to_id", "detection__occurrence_id"))
+        sources = [source for _, source, _ in rows if source is not None]
+        created.delete()
+        Classification.objects.filter(id__in=sources).update(terminal=True)
+        changed = recompute_determinations({occurrence for *_, occurrence in rows}, job=job)
+        job.reverted_at = timezone.now()
+        job.result = {**job.result, "reverted": {"removed": len(rows), "restored": len(sources)}}
+        job.save(update_fields=["reverted_at", "result"])
+        job.log(f"reverted: removed {len(rows)} classifications, restored {len(sources)}, {changed} determinations")
+    return {"removed": len(rows), "restored": len(sources), "determinations_changed": changed}

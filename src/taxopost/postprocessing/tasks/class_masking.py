@@ -1,0 +1,149 @@
+"""Class masking on the platform: the core's :func:`~taxopost.core.masking.class_masking` on stored vectors.
+
+The output algorithm is one per (source algorithm, taxa list, reweight), sharing the source's
+category map; masked scores are stored, the raw logits kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from taxopost.configs import ClassMaskingConfig
+from taxopost.core.masking import class_masking
+from taxopost.errors import InputError
+from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import core_category_map
+from taxopost.observations.models import Classification
+from taxopost.observations.vectors import rows_to_bytes, stack
+from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask
+from taxopost.postprocessing.registry import register
+from taxopost.taxa.models import TaxaList
+
+
+@register
+class ClassMaskingTask(PostProcessingTask):
+    key = "class_masking"
+    name = "Class masking"
+    version = "1"
+    description = "Restrict predictions to a taxa list (a listed taxon admits its descendants); recompute the winner."
+    config_model = ClassMaskingConfig
+
+    def prepare(self) -> None:
+        taxa_list = TaxaList.objects.filter(name=self.config.taxa_list).first()
+        if taxa_list is None:
+            raise InputError("config.taxa_list", self.config.taxa_list, "no taxa list has this name")
+        listed = self.taxonomy.to_core(taxa_list.taxa.values_list("id", flat=True))
+        self.listed = [int(t) for t in listed if t >= 0]
+        if not self.listed:
+            raise InputError("config.taxa_list", self.config.taxa_list, "the taxa list is empty")
+        self.taxa_list = taxa_list
+        sources = Algorithm.objects.filter(category_map__isnull=False)
+        if self.config.source_algorithm is not None:
+            sources = sources.filter(key=self.config.source_algorithm)
+            if not sources.exists():
+                raise InputError(
+                    "config.source_algorithm",
+                    self.config.source_algorithm,
+                    "no algorithm with a category map has this key",
+                )
+        present = set(
+            self.scope.terminal_classifications().exclude(category_map=None).values_list("algorithm_id", flat=True)
+        )
+        self._sources = {a.pk: a for a in sources if a.pk in present}
+        self._keep: dict[int, np.ndarray] = {}
+        self._outputs: dict[int, Algorithm] = {}
+        for algorithm in self._sources.values():
+            self._keep_mask(algorithm.category_map_id)  # fail early if the list keeps none of its classes
+            self._outputs[algorithm.pk] = self._output_for(algorithm)
+
+    def select(self) -> list[int]:
+        queryset = self.scope.terminal_classifications().filter(algorithm_id__in=list(self._sources))
+        return list(queryset.exclude(category_map=None).order_by("id").values_list("id", flat=True))
+
+    def _keep_mask(self, category_map_id: int) -> np.ndarray:
+        keep = self._keep.get(category_map_id)
+        if keep is None:
+            category_map = core_category_map(category_map_id, self.taxonomy)
+            try:
+                keep = self._keep[category_map_id] = category_map.admitted_by(self.listed, field="config.taxa_list")
+            except InputError as exc:
+                raise InputError("config.taxa_list", self.config.taxa_list, exc.reason) from None
+        return keep
+
+    def _output_for(self, source: Algorithm) -> Algorithm:
+        config = {"taxa_list": self.taxa_list.name, "reweight": self.config.reweight, "source_algorithm": source.key}
+        return self.output_algorithm(
+            name=f"{source.name} masked to {self.taxa_list.name}" + ("" if self.config.reweight else " (absolute)"),
+            config=config,
+            source=source,
+            category_map_id=source.category_map_id,
+        )
+
+    def process(self, ids: list[int]) -> ChunkResult:
+        rows = list(
+            Classification.objects.filter(id__in=ids)
+            .order_by("id")
+            .values_list(
+                "id", "detection_id", "detection__occurrence_id", "category_map_id", "algorithm_id", "scores", "logits"
+            )
+        )
+        result = ChunkResult(examined=len(rows))
+        groups: dict[tuple[int, int, bool], list[tuple]] = defaultdict(list)
+        for row in rows:
+            if row[5] is None and row[6] is None:
+                result.skipped["no score vector"] += 1
+                continue
+            groups[(row[3], row[4], row[6] is not None)].append(row)
+        for (category_map_id, algorithm_id, from_logits), group in groups.items():
+            self._mask(category_map_id, self._sources[algorithm_id], from_logits, group, result)
+        return result
+
+    def _mask(
+        self, category_map_id: int, source: Algorithm, from_logits: bool, rows: list, result: ChunkResult
+    ) -> None:
+        category_map = core_category_map(category_map_id, self.taxonomy)
+        values = stack([row[6] if from_logits else row[5] for row in rows], category_map.n_classes)
+        masked = class_masking(
+            values, category_map, self._keep_mask(category_map_id), logits=from_logits, reweight=self.config.reweight,
+            normalized=False,
+        )  # fmt: skip
+        changed = np.flatnonzero(masked.changed)
+        blobs = rows_to_bytes(masked.scores[changed])
+        output = self._outputs[source.pk]
+        taxonomy = self.taxonomy
+        names = taxonomy.core.names
+        for blob, i in zip(blobs, changed, strict=True):
+            clf_id, detection_id, occurrence_id = rows[i][:3]
+            winner = int(category_map.class_taxa[masked.winner[i]])
+            before = int(category_map.class_taxa[masked.source_class[i]])
+            new = Classification(
+                detection_id=detection_id,
+                taxon_id=int(taxonomy.db_ids[winner]),
+                score=float(masked.score[i]),
+                scores=blob,
+                logits=rows[i][6],
+                category_map_id=category_map_id,
+                algorithm=output,
+                terminal=True,
+                applied_to_id=clf_id,
+                details={
+                    "task": self.key,
+                    "taxa_list": self.taxa_list.name,
+                    "reweight": self.config.reweight,
+                    "removed_mass": round(float(masked.removed_mass[i]), 6),
+                },
+            )
+            result.changes.append(
+                Change(
+                    source_id=clf_id,
+                    new=new,
+                    occurrence_id=occurrence_id,
+                    from_name=names[before] if before >= 0 else "",
+                    from_rank=taxonomy.core.rank_of(before) if before >= 0 else "",
+                    to_name=names[winner],
+                    to_rank=taxonomy.core.rank_of(winner),
+                )
+            )
+        result.skipped["nothing to remove"] += len(rows) - len(changed)

@@ -1,0 +1,114 @@
+"""Small-size filter on the platform: the core's :func:`~taxopost.core.size_filter.small_size_filter`.
+
+Each terminal classification of a detection that is too small gets a terminal "Not identifiable"
+classification (rank unknown, score 1.0) applied to it. Detections without a box or an image
+size are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from taxopost.configs import SmallSizeFilterConfig
+from taxopost.core.ranks import UNKNOWN
+from taxopost.core.size_filter import NOT_IDENTIFIABLE, relative_areas
+from taxopost.errors import InputError
+from taxopost.observations.models import Classification
+from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask
+from taxopost.postprocessing.registry import register
+from taxopost.taxa.models import Taxon
+from taxopost.taxa.operations import not_identifiable
+
+
+@register
+class SmallSizeFilterTask(PostProcessingTask):
+    key = "small_size_filter"
+    name = "Small-size filter"
+    version = "1"
+    description = 'Mark detections smaller than a share of the image area as "Not identifiable".'
+    config_model = SmallSizeFilterConfig
+
+    def prepare(self) -> None:
+        if self.dry_run:
+            found = Taxon.objects.filter(name=NOT_IDENTIFIABLE).first()
+            self.label = found or Taxon(name=NOT_IDENTIFIABLE, rank=UNKNOWN)
+        else:
+            self.label = not_identifiable()
+        config = self.config.model_dump(mode="json")
+        self.algorithm = self.output_algorithm(
+            name=f"Small-size filter (< {self.config.size_threshold:g} of the image)", config=config
+        )
+
+    def select(self) -> list[int]:
+        """Terminal classifications of the scope that are not already "Not identifiable"."""
+        queryset = self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
+        return list(queryset.order_by("id").values_list("id", flat=True))
+
+    def process(self, ids: list[int]) -> ChunkResult:
+        rows = list(
+            Classification.objects.filter(id__in=ids)
+            .order_by("id")
+            .values_list(
+                "id",
+                "detection_id",
+                "detection__occurrence_id",
+                "taxon__name",
+                "taxon__rank",
+                "detection__bbox",
+                "detection__source_image__width",
+                "detection__source_image__height",
+            )
+        )
+        result = ChunkResult(examined=len(rows))
+        boxes = np.array([_box(row[5]) for row in rows], dtype=np.float64).reshape(-1, 4)
+        sizes = np.array([(_num(row[6]), _num(row[7])) for row in rows], dtype=np.float64).reshape(-1, 2)
+        try:
+            areas = relative_areas(boxes, sizes)
+        except InputError as exc:
+            row = rows[_row_of(exc.field)]
+            raise InputError(f"detection {row[1]} {exc.field.split('[')[0]}", exc.value, exc.reason) from None
+        skipped = np.isnan(areas)
+        result.skipped["no bbox or image size"] += int(skipped.sum())
+        too_small = ~skipped & (areas < self.config.size_threshold)
+        result.skipped["large enough"] += int((~skipped & ~too_small).sum())
+        for i in np.flatnonzero(too_small):
+            clf_id, detection_id, occurrence_id, name, rank = rows[i][:5]
+            new = Classification(
+                detection_id=detection_id,
+                taxon=self.label,
+                score=1.0,
+                algorithm=self.algorithm,
+                terminal=True,
+                applied_to_id=clf_id,
+                details={
+                    "task": self.key,
+                    "relative_area": float(areas[i]),
+                    "size_threshold": self.config.size_threshold,
+                },
+            )
+            result.changes.append(
+                Change(
+                    source_id=clf_id,
+                    new=new,
+                    occurrence_id=occurrence_id,
+                    from_name=name,
+                    from_rank=rank,
+                    to_name=NOT_IDENTIFIABLE,
+                    to_rank=UNKNOWN,
+                )
+            )
+        return result
+
+
+def _box(value) -> tuple[float, float, float, float]:
+    if not value:
+        return (np.nan,) * 4
+    return tuple(float(v) for v in value)
+
+
+def _num(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _row_of(field: str) -> int:
+    return int(field.split("[", 1)[1].rstrip("]"))

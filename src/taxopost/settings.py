@@ -1,0 +1,133 @@
+"""Django settings, all from the environment; the defaults are the embedded platform (SQLite).
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``DATABASE_URL`` | database, e.g. ``postgres://postgres@127.0.0.1:5432/taxopost`` | SQLite file in the user data dir |
+| ``TAXOPOST_DATA_DIR`` | where the SQLite file and demo data live | platformdirs' user data dir |
+| ``TAXOPOST_BROKER_URL`` | Celery broker (Redis); unset = embedded executor | unset |
+| ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
+| ``TAXOPOST_DEBUG`` | Django DEBUG | off |
+| ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import dj_database_url
+from platformdirs import user_data_dir
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
+DEBUG = _flag("TAXOPOST_DEBUG")
+
+_DEV_SECRET_KEY = "taxopost-development-key-not-for-production"
+SECRET_KEY = os.environ.get("TAXOPOST_SECRET_KEY", _DEV_SECRET_KEY)
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and _flag("TAXOPOST_PRODUCTION"):
+    warnings.warn(
+        "TAXOPOST_SECRET_KEY is not set: using the development secret key outside DEBUG",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TAXOPOST_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "taxopost.taxa",
+    "taxopost.ml",
+    "taxopost.observations",
+    "taxopost.jobs",
+    "taxopost.postprocessing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "taxopost.urls"
+WSGI_APPLICATION = "taxopost.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = os.environ.get("DATABASE_URL")
+    config = dj_database_url.parse(url, conn_max_age=60) if url else {"NAME": str(DATA_DIR / "taxopost.sqlite3")}
+    if config.get("ENGINE", "").endswith("sqlite3") or not url:
+        # The embedded default: SQLite with WAL and a full-size parameter limit.
+        config["ENGINE"] = "taxopost.dbbackends.sqlite3"
+        config.setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+        config["OPTIONS"]["timeout"] = 30
+    test_name = os.environ.get("TAXOPOST_TEST_DATABASE")
+    if test_name:
+        config["TEST"] = {"NAME": test_name}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# Requests and uploads stay bounded (imports of large files go through the CLI, not the web).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+# Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers.
+BROKER_URL = os.environ.get("TAXOPOST_BROKER_URL", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"taxopost": {"handlers": ["console"], "level": os.environ.get("TAXOPOST_LOG_LEVEL", "WARNING")}},
+}

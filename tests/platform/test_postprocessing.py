@@ -1,0 +1,277 @@
+"""The post-processing framework and its three tasks on the database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from taxopost.errors import InputError
+from taxopost.jobs.models import Job
+from taxopost.jobs.operations import create_job, revert_job
+from taxopost.ml.models import Algorithm
+from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
+from taxopost.postprocessing.base import Scope
+from taxopost.postprocessing.registry import all_tasks, get_task
+from taxopost.taxa.models import Taxon
+
+from .helpers import chain, determination, run, snapshot, terminal
+
+pytestmark = pytest.mark.django_db
+
+
+def test_registry_lists_the_three_tasks():
+    assert [t.key for t in all_tasks()] == ["class_masking", "rank_rollup", "small_size_filter"]
+    with pytest.raises(InputError, match="task='nope': unknown task"):
+        get_task("nope")
+
+
+def test_rank_rollup_writes_terminal_classification_applied_to_the_demoted_source(platform):
+    job = run("rank_rollup", platform)
+    [rolled] = terminal("occ-vanessa")
+    assert (rolled.taxon.name, rolled.taxon.rank) == ("Vanessa", "genus")
+    assert rolled.score == pytest.approx(0.8, abs=1e-6)
+    assert rolled.applied_to.algorithm.key == "moths-v1"
+    assert rolled.applied_to.terminal is False
+    assert rolled.job_id == job.pk
+    assert rolled.scores is None  # a roll-up has no score vector: it is not rolled up again
+    assert [e["rank"] for e in rolled.details["evidence"]] == ["species", "genus"]
+    assert rolled.details["evidence"][0] == {"rank": "species", "taxon": "Vanessa atalanta", "score": 0.5}
+    # confident species stays as it is
+    [confident] = terminal("occ-confident")
+    assert confident.algorithm.key == "moths-v1"
+    assert job.metrics["transitions"] == {"species -> genus": 4, "species -> family": 1}
+
+
+def test_rank_rollup_algorithm_is_keyed_by_task_and_config(platform):
+    for config in ({}, {"thresholds": {"species": 0.9, "genus": 0.5}}, {"mode": "distribution"}, {}):
+        revert_job(run("rank_rollup", platform, config))
+    assert Algorithm.objects.filter(task_type="rank_rollup").count() == 3
+
+
+def test_a_run_that_changes_nothing_creates_no_algorithm(platform):
+    run("rank_rollup", platform, {"thresholds": {"species": 0.01}})
+    assert not Algorithm.objects.filter(task_type="rank_rollup").exists()
+
+
+def test_rerunning_the_same_task_and_config_creates_nothing(platform):
+    run("rank_rollup", platform)
+    before = snapshot()
+    job = run("rank_rollup", platform)
+    assert snapshot() == before
+    assert job.metrics["changed"] == 0
+    assert Algorithm.objects.filter(task_type="rank_rollup").count() == 1
+
+
+def test_determination_follows_the_new_terminal_classification(platform):
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+    job = run("rank_rollup", platform)
+    assert determination("occ-vanessa") == "Vanessa"
+    change = DeterminationChange.objects.filter(occurrence__key="occ-vanessa").first()
+    assert change.job_id == job.pk and change.taxon.name == "Vanessa"
+
+
+def test_identification_outranks_predictions(platform):
+    occurrence = Occurrence.objects.get(key="occ-vanessa")
+    from django.utils import timezone
+
+    Identification.objects.create(
+        occurrence=occurrence, taxon=Taxon.objects.get(name="Vanessa cardui"), who="expert", created_at=timezone.now()
+    )
+    run("rank_rollup", platform)
+    assert determination("occ-vanessa") == "Vanessa cardui"
+
+
+def test_withdrawn_identification_is_ignored(platform):
+    from django.utils import timezone
+
+    from taxopost.observations.determinations import recompute_determinations
+
+    occurrence = Occurrence.objects.get(key="occ-vanessa")
+    Identification.objects.create(
+        occurrence=occurrence,
+        taxon=Taxon.objects.get(name="Danaus plexippus"),
+        who="expert",
+        withdrawn=True,
+        created_at=timezone.now(),
+    )
+    recompute_determinations([occurrence.pk])
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+
+
+def test_chain_mask_then_rollup_then_size_filter_walks_back_to_the_model(platform):
+    run("class_masking", platform, {"taxa_list": "regional"})
+    # Noctua pronuba is not in the regional list: masking moves it to a listed taxon.
+    [masked] = terminal("occ-noctua")
+    assert masked.algorithm.task_type == "class_masking"
+    assert masked.taxon.name == "Vanessa atalanta"
+    assert masked.category_map_id == masked.applied_to.category_map_id
+    run("rank_rollup", platform)
+    run("small_size_filter", platform)
+    [tiny] = terminal("occ-tiny")
+    assert tiny.taxon.name == "Not identifiable" and tiny.score == 1.0
+    keys = chain(tiny)
+    assert keys[-1] == "moths-v1"
+    assert [Algorithm.objects.get(key=k).task_type for k in keys] == [
+        "small_size_filter",
+        "rank_rollup",
+        "class_masking",
+        "classification",
+    ]
+
+
+def test_rollup_skips_classifications_without_a_score_vector(platform):
+    run("small_size_filter", platform)
+    job = run("rank_rollup", platform)
+    # the "Not identifiable" classification carries no vector and is not examined
+    assert terminal("occ-tiny")[0].taxon.name == "Not identifiable"
+    assert job.metrics["examined"] == 5
+
+
+def test_masking_algorithm_is_one_per_source_taxa_list_and_reweight(platform):
+    run("class_masking", platform, {"taxa_list": "regional"})
+    run("class_masking", platform, {"taxa_list": "regional"})
+    assert Algorithm.objects.filter(task_type="class_masking").count() == 1
+    masking = Algorithm.objects.get(task_type="class_masking")
+    assert masking.source_algorithm.key == "moths-v1"
+    assert masking.category_map_id == Algorithm.objects.get(key="moths-v1").category_map_id
+
+
+def test_masking_skips_rows_whose_result_would_not_change(platform):
+    job = run("class_masking", platform, {"taxa_list": "regional"})
+    # every row of the fixture puts some mass on classes outside the list
+    assert job.metrics["changed"] == 6
+    again = run("class_masking", platform, {"taxa_list": "regional", "source_algorithm": None})
+    assert again.metrics["changed"] == 0
+
+
+def test_masking_with_an_unknown_taxa_list_is_refused_before_the_job_exists(platform):
+    with pytest.raises(InputError, match="config.taxa_list='nowhere': no taxa list has this name"):
+        create_job("class_masking", Job.CAPTURE_SET, platform.pk, {"taxa_list": "nowhere"})
+    assert Job.objects.count() == 0
+
+
+def test_small_size_filter_skips_detections_without_a_box_and_counts_them(platform):
+    job = run("small_size_filter", platform)
+    assert job.metrics["changed"] == 1
+    assert job.metrics["skipped"]["no bbox or image size"] == 1
+    assert determination("occ-tiny") == "Not identifiable"
+
+
+def test_dry_run_writes_nothing_and_summarises(platform):
+    before = snapshot()
+    job = run("rank_rollup", platform, dry_run=True)
+    assert snapshot() == before
+    assert Algorithm.objects.filter(task_type="rank_rollup").count() == 0
+    preview = job.result["preview"]
+    assert preview["changed"] == 5
+    assert preview["transitions"] == {"species -> genus": 4, "species -> family": 1}
+    assert {row["to"] for row in preview["sample"]} == {"Vanessa", "Catocala", "Noctua", "Nymphalidae"}
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+
+
+def test_dry_run_of_size_filter_creates_no_label(platform):
+    run("small_size_filter", platform, dry_run=True)
+    assert not Taxon.objects.filter(name="Not identifiable").exists()
+
+
+def test_revert_restores_the_previous_state(platform):
+    before = snapshot()
+    job = run("rank_rollup", platform)
+    summary = revert_job(job)
+    assert summary["removed"] == 5 and summary["restored"] == 5
+    assert snapshot() == before
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+    with pytest.raises(InputError, match="already reverted"):
+        revert_job(Job.objects.get(pk=job.pk))
+
+
+def test_revert_is_refused_when_a_later_job_built_on_the_output(platform):
+    first = run("rank_rollup", platform)
+    later = run("small_size_filter", platform, {"size_threshold": 0.2})
+    with pytest.raises(InputError, match=f"job {later.pk} built on its output: revert that first"):
+        revert_job(first)
+    revert_job(later)
+    revert_job(Job.objects.get(pk=first.pk))
+
+
+def test_job_on_one_occurrence_touches_only_it(platform):
+    occurrence = Occurrence.objects.get(key="occ-catocala")
+    job = create_job("rank_rollup", Job.OCCURRENCE, occurrence.pk, {})
+    from taxopost.jobs.executors import EmbeddedExecutor
+
+    EmbeddedExecutor().submit(job)
+    assert job.status == Job.SUCCEEDED
+    assert job.metrics["changed"] == 1
+    assert determination("occ-catocala") == "Catocala"
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+
+
+def test_bad_config_is_an_input_error_naming_the_field(platform):
+    with pytest.raises(InputError, match=r"config.thresholds.genus=1.5: must be in \(0, 1\]"):
+        create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {"thresholds": {"genus": 1.5}})
+    with pytest.raises(InputError, match="scope.capture_set=999"):
+        create_job("rank_rollup", Job.CAPTURE_SET, 999, {})
+
+
+def test_cancel_before_start_cancels_at_once(platform):
+    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.jobs.operations import cancel_job
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    cancel_job(job)
+    EmbeddedExecutor().submit(job)
+    assert job.status == Job.CANCELED
+    assert Classification.objects.filter(job=job).count() == 0
+
+
+def _chunk_queries(task_key: str, capture_set, config: dict, n: int) -> int:
+    from taxopost.configs import parse_config
+    from taxopost.postprocessing.runner import Summary, write_chunk
+
+    task_class = get_task(task_key)
+    job = Job.objects.create(task=task_key, scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, config=config)
+    task = task_class(parse_config(task_class.config_model, config), Scope(Job.CAPTURE_SET, capture_set.pk), job=job)
+    task.prepare()
+    ids = task.select()[:n]
+    assert len(ids) == n
+    with CaptureQueriesContext(connection) as queries:
+        result = task.process(ids)
+        write_chunk(result, job, Summary())
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    ("task", "config"),
+    [("rank_rollup", {}), ("class_masking", {"taxa_list": "regional"}), ("small_size_filter", {"size_threshold": 0.5})],
+)
+def test_a_chunk_costs_the_same_queries_for_10_or_1000_classifications(db, tmp_path, task, config):
+    from taxopost.observations.models import CaptureSet
+
+    from .conftest import ROWS
+
+    _load_many(tmp_path, "warm-up", 2, ROWS)  # writes the task's output algorithm once
+    _chunk_queries(task, CaptureSet.objects.get(name="warm-up"), config, 2)
+    counts = []
+    for n in (10, 1000):
+        _load_many(tmp_path, f"set-{n}", n, ROWS)
+        counts.append(_chunk_queries(task, CaptureSet.objects.get(name=f"set-{n}"), config, n))
+    assert counts[0] == counts[1]
+
+
+def _load_many(tmp_path, name: str, n: int, rows) -> None:
+    from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+    from taxopost.observations.importers import import_predictions
+    from taxopost.taxa.operations import import_taxa_list, import_taxonomy
+
+    from .conftest import LABELS, taxonomy, write_predictions
+
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    import_taxa_list("regional", Taxon.objects.filter(name__in=["Vanessa", "Danaus"]).values_list("id", flat=True))
+    many = [
+        (f"{name}-occ-{i}", f"{name}-img-{i // 4}.jpg", [i % 4 * 10, 0, i % 4 * 10 + 5, 5], rows[1][3])
+        for i in range(n)
+    ]
+    import_predictions(write_predictions(tmp_path / f"{name}.jsonl", many, capture_set=name))
