@@ -33,7 +33,8 @@ def ami_category_map() -> CategoryMap:
     if not ami.exists():
         sys.exit(f"benchmark needs the AMI label space in {ami} (set TAXOPOST_SHARED_DATA)")
     with open(ami / "taxonomy_map.csv", newline="") as handle:
-        taxonomy = Taxonomy.from_lineages(csv.DictReader(handle), ["species", "genus", "family"], id_column="speciesKey")
+        rows = csv.DictReader(handle)
+        taxonomy = Taxonomy.from_lineages(rows, ["species", "genus", "family"], id_column="speciesKey")
     index = json.loads((ami / "ne-america_category_map.json").read_text())
     labels = sorted(index, key=index.__getitem__)
     return CategoryMap(labels, taxonomy)

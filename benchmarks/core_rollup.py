@@ -16,8 +16,8 @@ import tracemalloc
 from collections import defaultdict
 
 import numpy as np
-from _common import ami_category_map, median_seconds
 
+from _common import ami_category_map, median_seconds
 from taxopost.core import DEFAULT_THRESHOLDS, CategoryMap, rank_rollup
 from taxopost.core.simulate import simulate_outputs
 
@@ -87,15 +87,13 @@ def main() -> None:
     for mode in ("lineage", "distribution"):
         seconds = median_seconds(lambda mode=mode: rank_rollup(scores, category_map, mode=mode), args.repeats)
         subset = scores[: args.loop_rows]
-        loop_seconds = median_seconds(lambda mode=mode: per_row_loop(subset, category_map, mode), 3)
+        loop_seconds = median_seconds(lambda mode=mode, subset=subset: per_row_loop(subset, category_map, mode), 3)
         loop_per_row = loop_seconds / subset.shape[0]
         ours_per_row = seconds / scores.shape[0]
         extra = peak_extra_bytes(lambda mode=mode: rank_rollup(scores, category_map, mode=mode)) / 2**20
         result = rank_rollup(scores, category_map, mode=mode)
         reference = per_row_loop(scores[:50], category_map, mode)
-        agree = all(
-            category_map.taxonomy.names[result.taxon[i]] == reference[i][0] for i in range(len(reference))
-        )
+        agree = all(category_map.taxonomy.names[result.taxon[i]] == reference[i][0] for i in range(len(reference)))
         print(
             f"{mode:<13}{seconds:>10.3f}{scores.shape[0] / seconds:>14,.0f}{seconds / floor:>9.2f}"
             f"{loop_per_row / ours_per_row:>15,.0f}x{extra:>9.0f} MiB ({extra / matrix_mb:.2f}x matrix)"

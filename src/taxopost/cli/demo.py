@@ -1,0 +1,131 @@
+"""``taxopost demo`` (the main job) and ``taxopost example`` (the core on small files)."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from pathlib import Path
+
+from rich.table import Table
+
+from taxopost.cli import app
+from taxopost.cli.output import err, out, progress_bar
+
+RANK_ORDER = ("species", "genus", "family", "order", "unknown")
+
+
+@app.command()
+def demo() -> None:
+    """Build the demo moth survey on the embedded database and run masking, roll-up and size filter as jobs."""
+    from taxopost.django_setup import setup
+
+    setup()
+    from django.conf import settings
+
+    from taxopost import demo as demo_project
+    from taxopost.jobs.executors import EmbeddedExecutor
+
+    started = time.perf_counter()
+    with progress_bar("demo", total=None) as bar:
+        built = demo_project.ensure_demo_project(Path(settings.DATA_DIR) / "demo", bar)
+
+        def executor(label: str) -> EmbeddedExecutor:
+            def on_progress(stage: str, done: int, total: int) -> None:
+                bar.update(completed=done, total=total or None, description=f"job: {label} ({stage})")
+
+            return EmbeddedExecutor(on_progress=on_progress)
+
+        jobs = demo_project.run_demo_pipeline(executor)
+    summary = demo_project.demo_summary()
+    elapsed = time.perf_counter() - started
+
+    runs = Table(title="Post-processing jobs" + ("" if built else " (from an earlier run: nothing left to do)"))
+    for column in ("job", "task", "capture set", "status", "examined", "changed", "skipped"):
+        runs.add_column(column)
+    from taxopost.observations.models import CaptureSet
+
+    names = dict(CaptureSet.objects.values_list("id", "name"))
+    for job in jobs:
+        metrics = job.metrics or {}
+        skipped = ", ".join(f"{k} {v}" for k, v in (metrics.get("skipped") or {}).items())
+        runs.add_row(
+            str(job.pk), job.task, names.get(job.scope_id, "?"), job.status,
+            str(metrics.get("examined", "")), str(metrics.get("changed", "")), skipped,
+        )  # fmt: skip
+    out.print(runs)
+
+    ranks = Table(title=f"Predictions of {summary.occurrences:,} occurrences by rank")
+    for column in ("rank", "model output", "after post-processing"):
+        ranks.add_column(column, justify="right" if column != "rank" else "left")
+    present = [r for r in RANK_ORDER if r in summary.ranks_before or r in summary.ranks_after]
+    for rank in present:
+        label = "Not identifiable" if rank == "unknown" else rank
+        ranks.add_row(label, f"{summary.ranks_before.get(rank, 0):,}", f"{summary.ranks_after.get(rank, 0):,}")
+    out.print(ranks)
+
+    n = summary.identified
+    out.print(
+        f"Against {n:,} expert identifications: correct (the true taxon or an ancestor) "
+        f"{summary.correct_before / n:.1%} before, {summary.correct_after / n:.1%} after; "
+        f"{summary.corrected} corrected, {summary.regressed} regressed. "
+        f"{summary.changed:,} occurrences changed prediction."
+    )
+    out.print(f"Done in {elapsed:.1f} s. Database: {settings.DATABASES['default']['NAME']}")
+    out.print(
+        "Next: `taxopost jobs list`, `taxopost jobs show ID`, "
+        f"`taxopost export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`."
+    )
+    err.print("Run `taxopost demo` again: it reuses what exists and finishes fast.")
+
+
+def example_path(name: str) -> Path:
+    """A file of the example bundled with the package (taxonomy, category map, scores, taxa list)."""
+    return Path(str(resources.files("taxopost") / "examples" / name))
+
+
+@app.command()
+def example() -> None:
+    """Roll up and mask the small bundled example on files (no database) and print what changed."""
+    from taxopost.configs import RankRollupConfig
+    from taxopost.core.masking import class_masking
+    from taxopost.core.rollup import rank_rollup
+    from taxopost.io import read_category_map, read_matrix, read_taxa_list, read_taxonomy
+
+    taxonomy = read_taxonomy(example_path("taxonomy.csv"))
+    category_map = read_category_map(example_path("category_map.json"), taxonomy)
+    scores = read_matrix(example_path("scores.csv"))
+    taxa_list = read_taxa_list(example_path("taxa_list.txt"), taxonomy)
+    config = RankRollupConfig()
+    rollups = {
+        mode: rank_rollup(scores, category_map, thresholds=config.thresholds, order=config.order, mode=mode)
+        for mode in ("lineage", "distribution")
+    }
+    keep = category_map.admitted_by(taxa_list.taxa)
+    masked = class_masking(scores, category_map, keep)
+    then_rolled = rank_rollup(masked.scores, category_map, thresholds=config.thresholds, order=config.order)
+    names = taxonomy.names
+
+    def cell(taxon: int, score: float, changed: bool = True) -> str:
+        return f"{names[taxon]} ({taxonomy.rank_of(taxon)}) {score:.2f}" if changed else "[dim]unchanged[/dim]"
+
+    thresholds = ", ".join(f"{rank} {value:g}" for rank, value in config.thresholds.items())
+    table = Table(title=f"Rank roll-up (thresholds: {thresholds}) and class masking", show_lines=True)
+    for column in ("row", "model prediction", "lineage roll-up", "distribution roll-up", "masked, then rolled up"):
+        table.add_column(column)
+    lineage, distribution = rollups["lineage"], rollups["distribution"]
+    for i in range(len(lineage)):
+        masked_taxon = int(category_map.class_taxa[masked.winner[i]])
+        after = cell(
+            int(then_rolled.taxon[i]), float(then_rolled.score[i]), bool(masked.changed[i] or then_rolled.changed[i])
+        )
+        if masked.changed[i] and masked_taxon != lineage.source_taxon[i]:
+            after = f"masked to {names[masked_taxon]}; {after}"
+        table.add_row(
+            str(i),
+            cell(int(lineage.source_taxon[i]), float(lineage.source_score[i])),
+            cell(int(lineage.taxon[i]), float(lineage.score[i]), bool(lineage.changed[i])),
+            cell(int(distribution.taxon[i]), float(distribution.score[i]), bool(distribution.changed[i])),
+            after,
+        )
+    out.print(table)
+    out.print(f"Taxa list keeps {int(keep.sum())} of {category_map.n_classes} classes. Files: {example_path('')}")

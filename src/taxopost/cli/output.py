@@ -1,0 +1,49 @@
+"""The CLI's one writer: results to stdout, messages and progress to stderr."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, *, code: int = 2) -> int:
+    """Print ``taxopost: error: message`` on stderr and return the exit code."""
+    err.print(f"taxopost: error: {message}", markup=False, soft_wrap=True)
+    return code
+
+
+def warn(message: str) -> None:
+    err.print(f"taxopost: warning: {message}", markup=False, soft_wrap=True)
+
+
+class Bar:
+    """Call with a count to advance; :meth:`update` to set position, total and label."""
+
+    def __init__(self, progress: Progress | None, task: int | None) -> None:
+        self._progress, self._task = progress, task
+
+    def __call__(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def update(self, *, completed: int, total: int, description: str | None = None) -> None:
+        if self._progress is not None:
+            fields = {"description": description} if description else {}
+            self._progress.update(self._task, completed=completed, total=total, **fields)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Bar]:
+    """Yield a :class:`Bar`; drawn on a terminal only (plain pipes and CI stay clean)."""
+    if not err.is_terminal:
+        yield Bar(None, None)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield Bar(progress, progress.add_task(description, total=total))

@@ -1,0 +1,93 @@
+"""Writers of per-row results (CSV or Parquet), atomic: a failed write leaves no partial file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.masking import MaskingResult
+from taxopost.core.ranks import RANKS
+from taxopost.core.rollup import RollupResult
+from taxopost.core.taxonomy import NO_TAXON, Taxonomy
+from taxopost.errors import InputError
+
+
+def write_rollup_csv(path: Path | str, result: RollupResult, taxonomy: Taxonomy) -> None:
+    """One row per input row, in input order.
+
+    Columns: ``row, source_taxon, source_rank, source_score, taxon, rank, score, changed``, then
+    for each rank of the order ``<rank>_candidate, <rank>_score`` (empty where not examined).
+    """
+    columns = {
+        "row": pa.array(np.arange(len(result))),
+        "source_taxon": _names(taxonomy, result.source_taxon),
+        "source_rank": _ranks(taxonomy, result.source_taxon),
+        "source_score": pa.array(result.source_score),
+        "taxon": _names(taxonomy, result.taxon),
+        "rank": _ranks(taxonomy, result.taxon),
+        "score": pa.array(result.score),
+        "changed": pa.array(result.changed),
+    }
+    for r, rank in enumerate(result.order):
+        scores = result.evidence_score[:, r]
+        columns[f"{rank}_candidate"] = _names(taxonomy, result.evidence_taxon[:, r])
+        columns[f"{rank}_score"] = pa.array(scores, mask=np.isnan(scores))
+    write_table(path, pa.table(columns))
+
+
+def write_masking_csv(path: Path | str, result: MaskingResult, category_map: CategoryMap) -> None:
+    """Columns: ``row, source_taxon, source_rank, source_score, taxon, rank, score, changed, removed_mass``."""
+    taxonomy = category_map.taxonomy
+    source = category_map.class_taxa[result.source_class]
+    winner = category_map.class_taxa[result.winner]
+    columns = {
+        "row": pa.array(np.arange(len(result))),
+        "source_taxon": _names(taxonomy, source),
+        "source_rank": _ranks(taxonomy, source),
+        "source_score": pa.array(result.source_score),
+        "taxon": _names(taxonomy, winner),
+        "rank": _ranks(taxonomy, winner),
+        "score": pa.array(result.score),
+        "changed": pa.array(result.changed),
+        "removed_mass": pa.array(result.removed_mass),
+    }
+    write_table(path, pa.table(columns))
+
+
+def write_table(path: Path | str, table: pa.Table) -> None:
+    """Write ``table`` as CSV, or Parquet for a ``.parquet`` path, through a temporary file."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise InputError("--output", str(path), "the folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _names(taxonomy: Taxonomy, taxa: np.ndarray) -> pa.Array:
+    names = np.asarray((*taxonomy.names, ""), dtype=object)
+    taxa = np.asarray(taxa)
+    return pa.array(names[np.where(taxa == NO_TAXON, len(taxonomy.names), taxa)], mask=taxa == NO_TAXON)
+
+
+def _ranks(taxonomy: Taxonomy, taxa: np.ndarray) -> pa.Array:
+    ranks = np.asarray(RANKS, dtype=object)
+    taxa = np.asarray(taxa)
+    valid = taxa != NO_TAXON
+    codes = np.where(valid, taxonomy.rank_codes[np.where(valid, taxa, 0)], 0)
+    return pa.array(ranks[codes], mask=~valid)
