@@ -189,8 +189,8 @@ def _pruned_argmax(row, heavy, n_heavy, light, groups, partial, touched):
 
 @njit(cache=True, nogil=True)
 def _argmax(values, size, round32):
-    if size == 0:  # no taxon of this rank under any class: no candidate
-        return -1, -1.0
+    if size == 0:  # no taxon of this rank under any class: no candidate, no aggregate (NaN)
+        return -1, np.nan
     best_group = 0
     best = values[0]
     for g in range(1, size):

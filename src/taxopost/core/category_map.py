@@ -113,7 +113,7 @@ class CategoryMap:
         admitted = self.taxonomy.descendants_mask(taxa)
         keep = self.resolved & admitted[np.maximum(self.class_taxa, 0)]
         if not keep.any():
-            shown = [self.taxonomy.names[t] for t in list(taxa)[:_SHOWN]]
+            shown = [self.taxonomy.names[t] if t != NO_TAXON else None for t in list(taxa)[:_SHOWN]]
             raise InputError(
                 field, shown, f"the taxa list keeps none of the {self.n_classes} classes of the category map"
             )

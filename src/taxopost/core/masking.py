@@ -3,7 +3,9 @@
 Excluded classes get probability 0. From logits, the kept classes are softmaxed on their own
 (excluded = -inf, shifted by the kept maximum). From scores, the kept classes are renormalised
 (``reweight=True``) or keep their absolute probabilities (``reweight=False``). The winner is the
-argmax over kept classes. A row changes when the excluded classes held any probability.
+argmax over kept classes. A row changes when masking moves its winner or removes more than
+``min_removed_mass`` of probability; other rows are left alone (their result would not change
+in any way that matters, and a new classification per row would only bury the real changes).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from taxopost.core._validation import as_matrix, check_logits, check_probabiliti
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
 from taxopost.errors import InputError
+
+#: Removing less probability than this, without moving the winner, is not a change.
+MIN_REMOVED_MASS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class MaskingResult:
     removed_mass : ndarray (n_rows,), float64
         Probability the excluded classes held before masking.
     changed : ndarray (n_rows,), bool
-        ``removed_mass > 0``: rows with nothing to remove are left alone.
+        The winner moved, or more than ``min_removed_mass`` was removed.
     no_kept_mass : ndarray (n_rows,), bool
         Rows whose kept classes all had probability 0 (scores input only); reweighting them
         gives a uniform distribution over the kept classes.
@@ -62,6 +67,7 @@ def class_masking(
     reweight: bool = True,
     normalized: bool = True,
     return_scores: bool = True,
+    min_removed_mass: float = MIN_REMOVED_MASS,
     chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> MaskingResult:
@@ -79,6 +85,8 @@ def class_masking(
         False keeps absolute probabilities, so rows sum to less than 1.
     return_scores : bool, default True
         Whether to return the full masked matrix (skip it to keep memory bounded).
+    min_removed_mass : float, default 1e-4
+        A row whose winner stays is a change only when masking removes more than this.
     """
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (category_map.n_classes,):
@@ -113,13 +121,13 @@ def class_masking(
             masked = chunk * keep  # excluded -> 0
             # Exactly 0 when every excluded class scored 0 (a sum of non-negatives cannot cancel).
             removed = (chunk @ excluded.astype(dtype)).astype(np.float64)
+            kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
+            empty = kept[:, 0] <= 0
+            result.no_kept_mass[lo:hi] = empty  # flagged with or without reweighting
             if reweight:
-                kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
-                empty = kept[:, 0] <= 0
                 if empty.any():  # no information left among kept classes: uniform over them
                     masked[empty] = keep / keep.sum()
                     kept[empty] = 1.0
-                    result.no_kept_mass[lo:hi] = empty
                 masked /= kept.astype(dtype)
         winner = np.where(keep, masked, -1).argmax(axis=1)
         out = slice(lo, hi)
@@ -128,7 +136,7 @@ def class_masking(
         result.winner[out] = winner
         result.score[out] = masked[rows, winner]
         result.removed_mass[out] = removed
-        result.changed[out] = removed > 0
+        result.changed[out] = (removed > min_removed_mass) | (winner != source_class)
         if result.scores is not None:
             result.scores[out] = masked
         if progress is not None:

@@ -279,9 +279,13 @@ class Taxonomy:
         return result
 
     def descendants_mask(self, taxa: Iterable[int]) -> np.ndarray:
-        """Boolean mask over all taxa: True for each given taxon and all its descendants."""
+        """Boolean mask over all taxa: True for each given taxon and all its descendants.
+
+        ``NO_TAXON`` entries admit nothing (they would otherwise index the last taxon).
+        """
         mask = np.zeros(self.n_taxa, dtype=bool)
-        mask[np.fromiter(taxa, dtype=np.int64)] = True
+        ids = np.fromiter(taxa, dtype=np.int64)
+        mask[ids[ids != NO_TAXON]] = True
         for nodes in self._by_depth[1:]:
             mask[nodes] |= mask[self.parents[nodes]]
         return mask
