@@ -40,17 +40,16 @@ def demo() -> None:
     elapsed = time.perf_counter() - started
 
     runs = Table(title="Post-processing jobs" + ("" if built else " (from an earlier run: nothing left to do)"))
-    for column in ("job", "task", "capture set", "status", "examined", "changed", "skipped"):
-        runs.add_column(column)
+    for column in ("job", "task", "capture set", "status", "examined", "changed"):
+        runs.add_column(column, justify="right" if column in ("examined", "changed") else "left")
     from taxopost.observations.models import CaptureSet
 
     names = dict(CaptureSet.objects.values_list("id", "name"))
     for job in jobs:
         metrics = job.metrics or {}
-        skipped = ", ".join(f"{k} {v}" for k, v in (metrics.get("skipped") or {}).items())
         runs.add_row(
             str(job.pk), job.task, names.get(job.scope_id, "?"), job.status,
-            str(metrics.get("examined", "")), str(metrics.get("changed", "")), skipped,
+            f"{metrics.get('examined', 0):,}", f"{metrics.get('changed', 0):,}",
         )  # fmt: skip
     out.print(runs)
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils import timezone
+
 from taxopost.core.ranks import UNKNOWN
+from taxopost.dbutils import insert_rows, update_rows
 from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
 
 
@@ -39,46 +42,30 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
         if occurrence_id not in best or key > best[occurrence_id][0]:
             best[occurrence_id] = (key, clf_id, taxon_id, score)
 
-    changed: list[Occurrence] = []
-    history: list[DeterminationChange] = []
-    for occurrence in Occurrence.objects.filter(id__in=ids).only(
+    updates: list[tuple] = []
+    now = timezone.now()
+    job_id = job.pk if job is not None else None
+    for occurrence_id, *old in Occurrence.objects.filter(id__in=ids).values_list(
         "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
     ):
-        if occurrence.id in identified:
-            identification_id, taxon_id = identified[occurrence.id]
+        if occurrence_id in identified:
+            identification_id, taxon_id = identified[occurrence_id]
             new = (taxon_id, None, None, identification_id)
-        elif occurrence.id in best:
-            _, clf_id, taxon_id, score = best[occurrence.id]
+        elif occurrence_id in best:
+            _, clf_id, taxon_id, score = best[occurrence_id]
             new = (taxon_id, score, clf_id, None)
         else:
             new = (None, None, None, None)
-        old = (
-            occurrence.determination_id,
-            occurrence.determination_score,
-            occurrence.determined_by_id,
-            occurrence.determined_by_identification_id,
-        )
-        if new == old:
-            continue
-        (
-            occurrence.determination_id,
-            occurrence.determination_score,
-            occurrence.determined_by_id,
-            occurrence.determined_by_identification_id,
-        ) = new
-        changed.append(occurrence)
-        history.append(
-            DeterminationChange(
-                occurrence_id=occurrence.id,
-                taxon_id=new[0],
-                score=new[1],
-                classification_id=new[2],
-                identification_id=new[3],
-                job=job,
-            )
-        )
-    Occurrence.objects.bulk_update(
-        changed, ["determination", "determination_score", "determined_by", "determined_by_identification"]
+        if new != tuple(old):
+            updates.append((occurrence_id, *new))
+    update_rows(
+        Occurrence,
+        ["determination", "determination_score", "determined_by", "determined_by_identification"],
+        updates,
     )
-    DeterminationChange.objects.bulk_create(history)
-    return len(changed)
+    insert_rows(
+        DeterminationChange,
+        ["occurrence", "taxon", "score", "classification", "identification", "job", "created_at"],
+        [(*row, job_id, now) for row in updates],
+    )
+    return len(updates)

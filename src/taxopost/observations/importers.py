@@ -69,7 +69,7 @@ class Prediction:
     detection: str
     occurrence: str | None
     algorithm: str
-    values: list[float]
+    values: list[float] | np.ndarray
     logits: bool
 
 
@@ -343,7 +343,12 @@ def _read_parquet(path: Path) -> Iterator[Prediction]:
     line = 0
     try:
         for batch in parquet.iter_batches(batch_size=BATCH_SIZE):
-            for row in batch.to_pylist():
+            # Vectors go to numpy in one step per batch; the few scalar columns go through Python.
+            vectors = {
+                name: _vector_column(batch.column(name)) for name in ("scores", "logits") if name in batch.schema.names
+            }
+            scalars = batch.drop_columns(list(vectors)).to_pylist()
+            for i, row in enumerate(scalars):
                 line += 1
                 image = {
                     "path": row.get("image_path"),
@@ -352,11 +357,27 @@ def _read_parquet(path: Path) -> Iterator[Prediction]:
                     "timestamp": row.get("image_timestamp"),
                 }
                 data = {k: v for k, v in row.items() if not k.startswith("image_")} | {"image": image}
+                for name, (matrix, valid) in vectors.items():
+                    data[name] = matrix[i] if valid[i] else None
                 yield _prediction(data, line, str(path))
     except InputError:
         raise
     except Exception as exc:
         raise InputError("file", str(path), f"could not be read past row {line} ({exc})") from None
+
+
+def _vector_column(column) -> tuple[list, np.ndarray]:
+    """A list column as per-row float32 arrays (or None), and which rows have one."""
+    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    offsets = np.asarray(column.offsets) if hasattr(column, "offsets") else None
+    flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+    if offsets is None:  # fixed-size lists
+        width = column.type.list_size
+        rows = [flat[i * width : (i + 1) * width] for i in range(len(column))]
+        return rows, valid
+    starts = offsets[:-1] - offsets[0]
+    ends = offsets[1:] - offsets[0]
+    return [flat[a:b] for a, b in zip(starts, ends, strict=True)], valid
 
 
 _FIELDS = {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits"}
@@ -381,7 +402,9 @@ def _prediction(data: object, line: int, source: str) -> Prediction:
     if has_scores == has_logits:
         raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
     values = data["scores"] if has_scores else data["logits"]
-    if not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
+    if isinstance(values, np.ndarray):
+        pass  # from a Parquet vector column: already numeric
+    elif not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
         raise InputError(
             "scores" if has_scores else "logits", str(values)[:60], "must be a list of numbers", source=where
         )

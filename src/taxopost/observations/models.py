@@ -94,13 +94,15 @@ class Classification(models.Model):
     classification this one was derived from (None for a model's own output).
     """
 
-    detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="classifications")
+    # Single-column indexes on detection and algorithm would repeat the composite ones below:
+    # every index is paid on each of the millions of inserts.
+    detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="classifications", db_index=False)
     taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, related_name="+")
     score = models.FloatField()
     scores = models.BinaryField(null=True, blank=True, help_text="float32 probabilities, little-endian")
     logits = models.BinaryField(null=True, blank=True, help_text="float32 logits, little-endian")
-    category_map = models.ForeignKey(CategoryMap, null=True, blank=True, on_delete=models.PROTECT)
-    algorithm = models.ForeignKey(Algorithm, on_delete=models.PROTECT, related_name="classifications")
+    category_map = models.ForeignKey(CategoryMap, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.PROTECT, related_name="classifications", db_index=False)
     terminal = models.BooleanField(default=True)
     applied_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived")
     job = models.ForeignKey(

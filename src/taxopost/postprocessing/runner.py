@@ -13,8 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
 from taxopost.configs import parse_config
+from taxopost.dbutils import insert_rows
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.observations.determinations import recompute_determinations
@@ -116,13 +118,29 @@ def write_chunk(result: ChunkResult, job: Job, summary: Summary) -> int:
         summary.superseded += len(result.changes) - len(keep)
         result.changes[:] = keep  # the written ones first, in order, for the summary
         for change in keep:
-            change.new.job = job
             if change.new.algorithm.pk is None:
                 save_algorithm(change.new.algorithm)
-        Classification.objects.bulk_create([change.new for change in keep])
+        now = timezone.now()
+        insert_rows(
+            Classification,
+            _NEW_FIELDS,
+            [
+                (
+                    c.new.detection_id, c.new.taxon_id, c.new.score, c.new.scores, c.new.logits,
+                    c.new.category_map_id, c.new.algorithm.pk, True, c.source_id, job.pk, c.new.details, now,
+                )
+                for c in keep
+            ],
+        )  # fmt: skip
         Classification.objects.filter(id__in=[change.source_id for change in keep]).update(terminal=False)
         summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
     return len(keep)
+
+
+_NEW_FIELDS = (
+    "detection", "taxon", "score", "scores", "logits", "category_map", "algorithm", "terminal", "applied_to",
+    "job", "details", "created_at",
+)  # fmt: skip
 
 
 def save_algorithm(algorithm: Algorithm) -> None:

@@ -12,12 +12,13 @@ import numpy as np
 
 from taxopost.configs import ClassMaskingConfig
 from taxopost.core.masking import class_masking
+from taxopost.dbutils import fetch_rows
 from taxopost.errors import InputError
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import core_category_map
 from taxopost.observations.models import Classification
 from taxopost.observations.vectors import rows_to_bytes, stack
-from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask
+from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
 from taxopost.postprocessing.registry import register
 from taxopost.taxa.models import TaxaList
 
@@ -82,7 +83,7 @@ class ClassMaskingTask(PostProcessingTask):
         )
 
     def process(self, ids: list[int]) -> ChunkResult:
-        rows = list(
+        rows = fetch_rows(
             Classification.objects.filter(id__in=ids)
             .order_by("id")
             .values_list(
@@ -118,7 +119,7 @@ class ClassMaskingTask(PostProcessingTask):
             clf_id, detection_id, occurrence_id = rows[i][:3]
             winner = int(category_map.class_taxa[masked.winner[i]])
             before = int(category_map.class_taxa[masked.source_class[i]])
-            new = Classification(
+            new = NewClassification(
                 detection_id=detection_id,
                 taxon_id=int(taxonomy.db_ids[winner]),
                 score=float(masked.score[i]),
@@ -126,8 +127,6 @@ class ClassMaskingTask(PostProcessingTask):
                 logits=rows[i][6],
                 category_map_id=category_map_id,
                 algorithm=output,
-                terminal=True,
-                applied_to_id=clf_id,
                 details={
                     "task": self.key,
                     "taxa_list": self.taxa_list.name,

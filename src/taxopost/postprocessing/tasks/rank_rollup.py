@@ -9,10 +9,11 @@ import numpy as np
 from taxopost.configs import RankRollupConfig
 from taxopost.core.rollup import rank_rollup
 from taxopost.core.taxonomy import NO_TAXON
+from taxopost.dbutils import fetch_rows
 from taxopost.ml.operations import core_category_map
 from taxopost.observations.models import Classification
 from taxopost.observations.vectors import stack
-from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask
+from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
 from taxopost.postprocessing.registry import register
 
 
@@ -35,7 +36,7 @@ class RankRollupTask(PostProcessingTask):
         return list(queryset.order_by("id").values_list("id", flat=True))
 
     def process(self, ids: list[int]) -> ChunkResult:
-        rows = list(
+        rows = fetch_rows(
             Classification.objects.filter(id__in=ids)
             .order_by("id")
             .values_list("id", "detection_id", "detection__occurrence_id", "category_map_id", "scores", "logits")
@@ -78,13 +79,11 @@ class RankRollupTask(PostProcessingTask):
                     for rank, t, s in zip(rolled.order, rolled.evidence_taxon[i], rolled.evidence_score[i], strict=True)
                     if t != NO_TAXON
                 ]
-                new = Classification(
+                new = NewClassification(
                     detection_id=detection_id,
                     taxon_id=int(taxonomy.db_ids[target]),
                     score=float(rolled.score[i]),
                     algorithm=self.algorithm,
-                    terminal=True,
-                    applied_to_id=clf_id,
                     details={
                         "task": self.key,
                         "evidence": evidence,

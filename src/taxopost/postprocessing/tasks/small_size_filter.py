@@ -14,7 +14,7 @@ from taxopost.core.ranks import UNKNOWN
 from taxopost.core.size_filter import NOT_IDENTIFIABLE, relative_areas
 from taxopost.errors import InputError
 from taxopost.observations.models import Classification
-from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask
+from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
 from taxopost.postprocessing.registry import register
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import not_identifiable
@@ -73,13 +73,11 @@ class SmallSizeFilterTask(PostProcessingTask):
         result.skipped["large enough"] += int((~skipped & ~too_small).sum())
         for i in np.flatnonzero(too_small):
             clf_id, detection_id, occurrence_id, name, rank = rows[i][:5]
-            new = Classification(
+            new = NewClassification(
                 detection_id=detection_id,
-                taxon=self.label,
+                taxon_id=self.label.pk,
                 score=1.0,
                 algorithm=self.algorithm,
-                terminal=True,
-                applied_to_id=clf_id,
                 details={
                     "task": self.key,
                     "relative_area": float(areas[i]),
