@@ -7,28 +7,56 @@ from pathlib import Path
 
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy
 from taxopost.errors import InputError
-from taxopost.io._text import check_file, open_table
+from taxopost.io._text import open_table, read_text
 
 
 @dataclass(frozen=True)
 class TaxaListFile:
-    """What a taxa list file names: its entries, the taxa they resolve to, and the ones that do not."""
+    """What a taxa list file names.
+
+    Attributes
+    ----------
+    entries : list of str
+        The names or external ids as written (stripped), in file order, repeats kept.
+    taxa : list of int
+        The taxon ids they resolve to, de-duplicated, in file order.
+    unresolved : list of str
+        The entries that resolve to no taxon, in file order.
+    """
 
     entries: list[str]
-    taxa: list[int]  # taxon ids, de-duplicated, in file order
+    taxa: list[int]
     unresolved: list[str]
 
 
 def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None = None) -> TaxaListFile:
-    """Read a taxa list. Blank lines and ``#`` comments are ignored in plain text.
+    """Read a taxa list and resolve its entries against ``taxonomy``.
 
-    Unresolved entries are returned, not raised: a regional checklist names species a model
-    never saw. An empty list is an error.
+    Parameters
+    ----------
+    path : path-like
+        Plain text, one taxon name or external id per line (blank lines and ``#`` comments,
+        whole-line or trailing, are ignored); or, with ``column``, a CSV/TSV file.
+    taxonomy : Taxonomy
+        Entries resolve by external id, then name, then synonym (:meth:`Taxonomy.find`).
+    column : str, optional
+        The CSV column holding the names (e.g. ``Current_valid_binomen``); empty cells are skipped.
+
+    Returns
+    -------
+    TaxaListFile
+        Unresolved entries are returned, not raised: a regional checklist names species a
+        model never saw; the caller decides.
+
+    Raises
+    ------
+    InputError
+        For an unreadable file, a missing column, or a list with no entries.
     """
     path = Path(path)
-    entries = _csv_column(path, column) if column is not None else _lines(path)
+    entries = _column(path, column) if column is not None else _lines(path)
     if not entries:
-        raise InputError("taxa_list", str(path), "the taxa list is empty")
+        raise InputError("taxa_list", [], "the taxa list is empty", source=str(path))
     taxa: dict[int, None] = {}
     unresolved = []
     for entry in entries:
@@ -41,18 +69,14 @@ def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None =
 
 
 def _lines(path: Path) -> list[str]:
-    check_file(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError("file", str(path), f"is not UTF-8 text ({exc.reason})") from None
-    if "\x00" in text:
-        raise InputError("file", str(path), "contains NUL bytes (a binary file?)")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    entries = (line.split("#", 1)[0].strip() for line in read_text(path).splitlines())
+    return [entry for entry in entries if entry]
 
 
-def _csv_column(path: Path, column: str) -> list[str]:
-    with open_table(path) as (header, rows):
-        if column not in header:
-            raise InputError("--column", column, f"not a column of {path}; columns: {header}")
-        return [row[column].strip() for row in rows if row[column].strip()]
+def _column(path: Path, column: str) -> list[str]:
+    with open_table(path) as table:
+        if column not in table.header:
+            raise InputError("column", column, f"not a column of the file; its columns are {table.header}").with_source(
+                str(path)
+            )
+        return [cell for cell in (row[column].strip() for row in table.rows) if cell]

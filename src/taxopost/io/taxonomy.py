@@ -1,128 +1,254 @@
 """Taxonomy files: lineage CSV, iNaturalist vision taxonomy CSV, Darwin Core Taxon (CSV or TSV).
 
-The format is detected from the header:
+The format is detected from the header (column names matched case-insensitively, delimiter
+comma or tab):
 
-- iNaturalist: ``parent_taxon_id, taxon_id, rank_level, ..., name``;
-- Darwin Core: ``taxonID, parentNameUsageID, scientificName, taxonRank`` (GBIF's export);
-  rows whose ``taxonomicStatus`` is a synonym status and whose ``acceptedNameUsageID`` points
-  at another taxon become synonyms of that taxon;
-- otherwise a lineage table: one column per rank (any case), an empty cell skips that rank,
-  and optionally the id column named by ``id_column``.
+- **iNaturalist**: ``parent_taxon_id, taxon_id, rank_level, ..., name``. ``taxon_id`` is the
+  external id, parents are referenced by id, ranks come from ``rank_level`` (10 = species).
+- **Darwin Core**: ``taxonID, parentNameUsageID, scientificName, taxonRank`` (GBIF's
+  ``Taxon.tsv``). ``taxonID`` is the external id. A row whose ``acceptedNameUsageID`` names
+  another taxon and whose ``taxonomicStatus`` is a synonym status (or absent) is a synonym: its
+  name resolves to the accepted taxon. A ``canonicalName`` that differs from ``scientificName``
+  (GBIF appends the authorship) is kept as a synonym, so bare names resolve too.
+- otherwise a **lineage table**: one column per rank (any case), an empty cell skips that rank,
+  plus optionally the column named by ``id_column`` holding the external id of each row's finest
+  taxon (a name given twice with two ids carries both).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from taxopost.core.ranks import RANK_CODE, parse_rank, rank_from_level
 from taxopost.core.taxonomy import Taxonomy, TaxonRecord
 from taxopost.errors import InputError
-from taxopost.io._text import open_table
+from taxopost.io._text import Table, open_table
 
 INAT_COLUMNS = ("parent_taxon_id", "taxon_id", "rank_level", "name")
 DWC_COLUMNS = ("taxonID", "parentNameUsageID", "scientificName", "taxonRank")
-_SYNONYM_STATUSES = {"synonym", "heterotypic synonym", "homotypic synonym", "proparte synonym", "misapplied"}
+_FORMATS = {"iNaturalist": INAT_COLUMNS, "Darwin Core": DWC_COLUMNS}
+_EXPECTED = (
+    "a lineage CSV has one column per rank (e.g. family,genus,species) plus an optional --id-column; "
+    f"an iNaturalist taxonomy has {', '.join(INAT_COLUMNS)}; a Darwin Core Taxon file has {', '.join(DWC_COLUMNS)}"
+)
 
 
 def read_taxonomy(path: Path | str, *, id_column: str | None = None) -> Taxonomy:
-    """Read a taxonomy file, detecting its format from the header; raises InputError naming the file."""
+    """Read a taxonomy file, detecting its format from the header.
+
+    Parameters
+    ----------
+    path : path-like
+        A lineage CSV, an iNaturalist vision taxonomy CSV, or a Darwin Core Taxon CSV/TSV.
+    id_column : str, optional
+        Lineage CSV only: the column holding the external id (e.g. a GBIF ``speciesKey``) of each
+        row's finest taxon. The other two formats carry their own id column.
+
+    Returns
+    -------
+    Taxonomy
+
+    Raises
+    ------
+    InputError
+        Naming the file (and line) for an unreadable file, an unknown header, a bad cell, or
+        anything :class:`~taxopost.core.taxonomy.Taxonomy` rejects (duplicates, unknown parents,
+        cycles, a parent not coarser than its child).
+    """
     path = Path(path)
-    with open_table(path) as (header, rows):
+    with open_table(path) as table:
         try:
-            if set(INAT_COLUMNS) <= set(header):
-                return _inat(rows, str(path))
-            if set(DWC_COLUMNS) <= set(header):
-                return _darwin_core(header, rows, str(path))
-            return _lineage(header, rows, id_column, str(path))
+            taxonomy = _reader_for(table.header, id_column)(table, id_column)
         except InputError as exc:
             raise exc.with_source(str(path)) from None
+    if taxonomy.n_taxa == 0:
+        raise InputError("file", str(path), "has a header but no taxa")
+    return taxonomy
 
 
-def _lineage(header: list[str], rows: Iterator[dict], id_column: str | None, source: str) -> Taxonomy:
+def _reader_for(header: list[str], id_column: str | None) -> Callable[[Table, str | None], Taxonomy]:
+    lower = {name.lower() for name in header}
+    for fmt, columns in _FORMATS.items():
+        if {c.lower() for c in columns} <= lower:
+            own = columns[1] if fmt == "iNaturalist" else columns[0]
+            if id_column is not None and id_column.lower() != own.lower():
+                raise InputError("id_column", id_column, f"the {fmt} format takes its ids from {own!r}")
+            return _inat if fmt == "iNaturalist" else _darwin_core
+    return _lineage
+
+
+# -- lineage CSV -----------------------------------------------------------------------------
+
+
+def _lineage(table: Table, id_column: str | None) -> Taxonomy:
+    header = table.header
     if id_column is not None and id_column not in header:
-        raise InputError("--id-column", id_column, f"not a column of the file; columns: {header}")
+        raise InputError("id_column", id_column, f"not a column of the file; its columns are {header}")
     rank_columns = [c for c in header if c != id_column]
-    unknown = [c for c in rank_columns if c.strip().lower() not in RANK_CODE]
+    unknown = [c for c in rank_columns if c.lower() not in RANK_CODE]
     if unknown:
-        raise InputError(
-            "columns",
-            unknown,
-            "not rank names; a lineage CSV has one column per rank (plus --id-column), an iNaturalist file "
-            f"has {list(INAT_COLUMNS)}, a Darwin Core file {list(DWC_COLUMNS)}",
-            source=source,
-        )
-    if not rank_columns:
-        raise InputError("columns", header, "no rank column", source=source)
-    return Taxonomy.from_lineages(rows, rank_columns, id_column=id_column, source=source)
+        raise InputError("columns", unknown, _unknown_columns_reason(header, unknown), source=table.where(1))
+    by_rank: dict[str, str] = {}
+    for column in rank_columns:
+        other = by_rank.setdefault(column.lower(), column)
+        if other != column:
+            raise InputError("columns", [other, column], "two columns name the same rank", source=table.where(1))
+    try:
+        return Taxonomy.from_lineages(table.rows, rank_columns, id_column=id_column, source=str(table.path))
+    except InputError as exc:
+        raise _relocate(exc, table) from None
 
 
-def _inat(rows: Iterator[dict], source: str) -> Taxonomy:
-    parsed = []
-    for line, row in enumerate(rows, start=2):
-        where = f"{source}:{line}"
-        taxon_id, name = (row.get("taxon_id") or "").strip(), (row.get("name") or "").strip()
-        if not taxon_id or not name:
-            raise InputError("taxon_id/name", dict(row), "every row needs a taxon_id and a name", source=where)
+def _unknown_columns_reason(header: list[str], unknown: list[str]) -> str:
+    lower = {name.lower() for name in header}
+    for fmt, columns in _FORMATS.items():
+        missing = [c for c in columns if c.lower() not in lower]
+        if len(columns) - len(missing) >= 2:
+            return f"not rank names; this looks like the {fmt} format but lacks {missing}. Expected: {_EXPECTED}"
+    if len(unknown) == len(header):
+        return f"no column is a rank name: unknown format. Expected: {_EXPECTED}"
+    return f"not rank names (give the id column with --id-column). Expected: {_EXPECTED}"
+
+
+def _relocate(exc: InputError, table: Table) -> InputError:
+    """Map the row numbers :meth:`Taxonomy.from_lineages` counts (one line per row, from 2) to the
+    file's real lines, which differ after a blank line or a quoted multi-line cell."""
+    lines = table.lines
+    if not lines or lines[-1] == len(lines) + 1:  # no gap: the counts are the lines
+        return exc
+    prefix = f"{table.path}:"
+
+    def real(count: str) -> str:
+        index = int(count) - 2
+        return str(lines[index]) if 0 <= index < len(lines) else count
+
+    source = exc.source
+    if source and source.startswith(prefix) and source[len(prefix) :].isdigit():
+        source = prefix + real(source[len(prefix) :])
+    reason = re.sub(r"\bline (\d+)\b", lambda m: f"line {real(m.group(1))}", exc.reason)
+    return InputError(exc.field, exc.value, reason, source=source)
+
+
+# -- iNaturalist and Darwin Core: parents referenced by id ------------------------------------
+
+# (taxon id, parent id or None, rank, name, "path:line")
+_Parsed = tuple[str, str | None, str, str, str]
+
+
+def _inat(table: Table, id_column: str | None) -> Taxonomy:
+    col = _columns(table.header)
+    parsed: list[_Parsed] = []
+    for row in table.rows:
+        where = table.where()
+        taxon_id = _int_id(row[col["taxon_id"]])
+        name = row[col["name"]].strip()
+        if not taxon_id:
+            raise InputError("taxon_id", row[col["taxon_id"]], "every row needs a taxon id", source=where)
+        if not name:
+            raise InputError(f"name of taxon {taxon_id}", name, "every row needs a name", source=where)
         try:
-            rank = rank_from_level(row.get("rank_level"))
+            rank = rank_from_level(row[col["rank_level"]].strip())
         except InputError as exc:
             raise exc.with_source(where) from None
-        parsed.append((taxon_id, (row.get("parent_taxon_id") or "").strip() or None, rank, name, where))
-    return _by_id(parsed, source)
+        parsed.append((taxon_id, _int_id(row[col["parent_taxon_id"]]) or None, rank, name, where))
+    return _by_id(parsed, {}, parent_field="parent_taxon_id")
 
 
-def _darwin_core(header: list[str], rows: Iterator[dict], source: str) -> Taxonomy:
-    parsed, synonyms = [], []
-    for line, row in enumerate(rows, start=2):
-        where = f"{source}:{line}"
-        taxon_id, name = (row.get("taxonID") or "").strip(), (row.get("scientificName") or "").strip()
-        if not taxon_id or not name:
-            raise InputError("taxonID/scientificName", dict(row), "every row needs both", source=where)
-        accepted = (row.get("acceptedNameUsageID") or "").strip()
-        status = (row.get("taxonomicStatus") or "").strip().lower()
-        if accepted and accepted != taxon_id and (status in _SYNONYM_STATUSES or not status):
-            synonyms.append((accepted, name, where))
+def _int_id(text: str) -> str:
+    """iNaturalist ids are integers; a file written through pandas may spell them ``"5.0"``."""
+    text = text.strip()
+    return text[: text.index(".")] if re.fullmatch(r"\d+\.0+", text) else text
+
+
+def _darwin_core(table: Table, id_column: str | None) -> Taxonomy:
+    col = _columns(table.header)
+    accepted_col, status_col, canonical_col = (
+        col.get("acceptednameusageid"),
+        col.get("taxonomicstatus"),
+        col.get("canonicalname"),
+    )
+    parsed: list[_Parsed] = []
+    synonyms: dict[str, list[tuple[str, str]]] = {}  # accepted id -> [(name, where)]
+    canonical: dict[str, str] = {}  # taxon id -> canonical name
+    for row in table.rows:
+        where = table.where()
+        taxon_id = row[col["taxonid"]].strip()
+        name = row[col["scientificname"]].strip()
+        if not taxon_id:
+            raise InputError("taxonID", taxon_id, "every row needs a taxonID", source=where)
+        if not name:
+            raise InputError(f"scientificName of {taxon_id}", name, "every row needs a name", source=where)
+        bare = row[canonical_col].strip() if canonical_col else ""
+        accepted = row[accepted_col].strip() if accepted_col else ""
+        status = row[status_col].strip() if status_col else ""
+        says_synonym = _synonym_status(status)
+        if says_synonym and not accepted:
+            reason = f"taxonomicStatus is {status!r}: give the accepted id"
+            raise InputError(f"acceptedNameUsageID of {name!r}", accepted, reason, source=where)
+        if accepted and accepted != taxon_id and (says_synonym or not status):
+            synonyms.setdefault(accepted, []).extend((n, where) for n in dict.fromkeys((name, bare)) if n)
             continue
         try:
-            rank = parse_rank(row.get("taxonRank"), field="taxonRank")
+            rank = parse_rank(row[col["taxonrank"]], field=f"taxonRank of {name!r}")
         except InputError as exc:
             raise exc.with_source(where) from None
-        parsed.append((taxon_id, (row.get("parentNameUsageID") or "").strip() or None, rank, name, where))
-    return _by_id(parsed, source, synonyms)
+        parent = row[col["parentnameusageid"]].strip() or None
+        parsed.append((taxon_id, parent, rank, name, where))
+        if bare and bare != name:
+            canonical[taxon_id] = bare
+    for taxon_id, bare in canonical.items():
+        synonyms.setdefault(taxon_id, []).append((bare, ""))
+    return _by_id(parsed, synonyms, parent_field="parentNameUsageID")
 
 
-def _by_id(
-    parsed: list[tuple[str, str | None, str, str, str]],
-    source: str,
-    synonyms: list[tuple[str, str, str]] = (),
-) -> Taxonomy:
-    """Records referencing parents by id -> a Taxonomy referencing parents by name."""
+def _synonym_status(status: str) -> bool:
+    """Whether a DwC/GBIF ``taxonomicStatus`` marks a synonym: ``synonym``, ``heterotypic synonym``,
+    ``HOMOTYPIC_SYNONYM``, ``proParteSynonym``, ``misapplied``... (not ``accepted``, ``doubtful``)."""
+    normal = status.lower()
+    return "synonym" in normal or normal == "misapplied"
+
+
+def _columns(header: list[str]) -> dict[str, str]:
+    return {name.lower(): name for name in header}
+
+
+def _by_id(parsed: list[_Parsed], synonyms: dict[str, list[tuple[str, str]]], *, parent_field: str) -> Taxonomy:
+    """Rows referencing their parent by id -> a Taxonomy referencing parents by name."""
     name_of: dict[str, str] = {}
+    line_of: dict[str, str] = {}
     for taxon_id, _, _, name, where in parsed:
         if taxon_id in name_of:
-            raise InputError("taxon id", taxon_id, f"appears twice ({name_of[taxon_id]!r} and {name!r})", source=where)
+            raise InputError(
+                "taxon id",
+                taxon_id,
+                f"given twice: to {name_of[taxon_id]!r} on line {line_of[taxon_id]} and to {name!r}",
+                source=where,
+            )
         name_of[taxon_id] = name
-    extra: dict[str, list[str]] = {}
-    for accepted, name, where in synonyms:
+        line_of[taxon_id] = where.rsplit(":", 1)[-1]
+    for accepted, names in synonyms.items():
         if accepted not in name_of:
-            raise InputError("acceptedNameUsageID", accepted, "no taxon has this id", source=where)
-        extra.setdefault(accepted, []).append(name)
+            synonym, where = names[0]
+            raise InputError(
+                f"acceptedNameUsageID of {synonym!r}", accepted, "no accepted taxon has this id", source=where
+            )
     records = []
     for taxon_id, parent_id, rank, name, where in parsed:
         if parent_id is not None and parent_id not in name_of:
-            raise InputError(f"parent of {name!r}", parent_id, "no taxon has this id", source=where)
+            raise InputError(f"{parent_field} of {name!r}", parent_id, "no taxon in the file has this id", source=where)
         records.append(
             TaxonRecord(
                 name=name,
                 rank=rank,
                 parent=name_of[parent_id] if parent_id is not None else None,
                 external_ids=(taxon_id,),
-                synonyms=tuple(extra.get(taxon_id, ())),
+                synonyms=tuple(dict.fromkeys(n for n, _ in synonyms.get(taxon_id, ()) if n != name)),
                 source=where,
             )
         )
     return Taxonomy(records)
 
 
-__all__ = ["read_taxonomy"]
+__all__ = ["DWC_COLUMNS", "INAT_COLUMNS", "read_taxonomy"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 from django.db import transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from taxopost.core._validation import check_logits, check_probabilities
@@ -454,15 +455,22 @@ def _timestamp(value: object, where: str) -> datetime | None:
 # -- identifications -----------------------------------------------------------------------
 
 
+#: Identifications without a date sort before every dated one.
+UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) -> ImportSummary:
-    """Import human identifications from CSV (see docs/formats.md); idempotent."""
+    """Import human identifications from CSV (docs/formats.md): validated as a whole, then written.
+
+    Columns: ``taxon`` (name or external id) and either ``occurrence`` (its key) or ``image`` +
+    ``detection`` (the detection's key); optional ``who``, ``created_at`` (ISO 8601),
+    ``withdrawn``, ``comment``. Idempotent: the same row imported twice is stored once.
+    """
     import csv
 
     path = Path(path)
     if not path.exists():
         raise InputError("file", str(path), "no such file")
-    taxonomy = load_taxonomy()
-    summary = ImportSummary()
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -472,56 +480,56 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         raise InputError("file", str(path), "no identifications")
     header = set(rows[0])
     if "taxon" not in header or not ({"occurrence"} <= header or {"image", "detection"} <= header):
-        raise InputError(
-            "header", sorted(header), "needs taxon and either occurrence or image + detection", source=str(path)
-        )
+        reason = "needs taxon and either occurrence or image + detection"
+        raise InputError("header", sorted(header), reason, source=str(path))
     project_obj = Project.objects.filter(name=project).first()
     if project_obj is None:
         raise InputError("project", project, "no project has this name (import predictions first)")
-    with transaction.atomic():
-        new, touched = [], set()
-        for line, row in enumerate(rows, start=2):
-            where = f"{path}:{line}"
-            taxon = taxonomy.core.find(row["taxon"])
-            if taxon < 0:
-                raise InputError("taxon", row["taxon"], "resolves to no taxon", source=where)
-            occurrence_id = _identified_occurrence(project_obj, row, where)
-            created_at = _timestamp(row.get("created_at") or None, where) or datetime(2000, 1, 1, tzinfo=None)
-            if created_at.tzinfo is None:
-                from django.utils import timezone
-
-                created_at = timezone.make_aware(created_at, timezone.utc)
-            withdrawn = str(row.get("withdrawn", "")).strip().lower() in ("1", "true", "yes")
-            new.append(
-                Identification(
-                    occurrence_id=occurrence_id,
-                    taxon_id=int(taxonomy.db_ids[taxon]),
-                    who=row.get("who", "").strip(),
-                    comment=row.get("comment", "").strip(),
-                    withdrawn=withdrawn,
-                    created_at=created_at,
-                )
+    taxonomy = load_taxonomy()
+    by_key = dict(
+        Occurrence.objects.filter(
+            project=project_obj, key__in={r.get("occurrence") for r in rows} - {None, ""}
+        ).values_list("key", "id")
+    )
+    by_detection = {
+        (image, key): occurrence
+        for image, key, occurrence in Detection.objects.filter(
+            source_image__project=project_obj, source_image__path__in={r.get("image") for r in rows} - {None, ""}
+        ).values_list("source_image__path", "key", "occurrence_id")
+    }
+    new, touched = [], set()
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}:{line}"
+        taxon = taxonomy.core.find(row.get("taxon") or "")
+        if taxon < 0:
+            raise InputError("taxon", row.get("taxon"), "resolves to no taxon", source=where)
+        if row.get("occurrence"):
+            occurrence_id = by_key.get(row["occurrence"])
+            if occurrence_id is None:
+                raise InputError("occurrence", row["occurrence"], "no occurrence has this key", source=where)
+        else:
+            occurrence_id = by_detection.get((row.get("image"), row.get("detection")))
+            if occurrence_id is None:
+                detection = f"{row.get('image')}#{row.get('detection')}"
+                raise InputError("detection", detection, "no detection matches", source=where)
+        created_at = _timestamp(row.get("created_at") or None, where) or UNDATED
+        if timezone.is_naive(created_at):
+            created_at = timezone.make_aware(created_at, UTC)
+        new.append(
+            Identification(
+                occurrence_id=occurrence_id,
+                taxon_id=int(taxonomy.db_ids[taxon]),
+                who=(row.get("who") or "").strip(),
+                comment=(row.get("comment") or "").strip(),
+                withdrawn=str(row.get("withdrawn", "")).strip().lower() in ("1", "true", "yes"),
+                created_at=created_at,
             )
-            touched.add(occurrence_id)
+        )
+        touched.add(occurrence_id)
+    summary = ImportSummary(records=len(rows))
+    with transaction.atomic():
         before = Identification.objects.count()
         Identification.objects.bulk_create(new, ignore_conflicts=True)
-        summary.records = len(rows)
         summary.add("identifications", Identification.objects.count() - before)
         recompute_determinations(touched)
     return summary
-
-
-def _identified_occurrence(project: Project, row: dict, where: str) -> int:
-    if row.get("occurrence"):
-        found = Occurrence.objects.filter(project=project, key=row["occurrence"]).values_list("id", flat=True).first()
-        if found is None:
-            raise InputError("occurrence", row["occurrence"], "no occurrence has this key", source=where)
-        return found
-    found = (
-        Detection.objects.filter(source_image__project=project, source_image__path=row["image"], key=row["detection"])
-        .values_list("occurrence_id", flat=True)
-        .first()
-    )
-    if found is None:
-        raise InputError("detection", f"{row['image']}#{row['detection']}", "no detection matches", source=where)
-    return found

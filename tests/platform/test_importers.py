@@ -1,0 +1,251 @@
+"""Importers: each format, idempotence, and malformed files leaving the database unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from taxopost.cli import main
+from taxopost.errors import InputError
+from taxopost.observations.importers import import_identifications, import_predictions
+from taxopost.observations.models import (
+    CaptureSet,
+    Classification,
+    Detection,
+    Identification,
+    Occurrence,
+    SourceImage,
+)
+from taxopost.taxa.models import Taxon
+
+from .conftest import LABELS, ROWS, write_predictions
+from .helpers import determination
+
+pytestmark = pytest.mark.django_db
+
+TABLES = (SourceImage, CaptureSet, Detection, Occurrence, Classification, Identification)
+
+
+def counts() -> tuple[int, ...]:
+    return tuple(model.objects.count() for model in TABLES)
+
+
+def test_predictions_from_jsonl_create_images_detections_occurrences_and_classifications(platform):
+    assert counts()[:5] == (3, 1, 6, 6, 6)
+    clf = Classification.objects.get(detection__occurrence__key="occ-vanessa")
+    assert (clf.taxon.name, clf.terminal, clf.applied_to) == ("Vanessa atalanta", True, None)
+    assert clf.score == pytest.approx(0.5)
+    vector = np.frombuffer(clf.scores, dtype="<f4")
+    assert vector.shape == (len(LABELS),) and vector.sum() == pytest.approx(1.0, abs=1e-6)
+    assert determination("occ-vanessa") == "Vanessa atalanta"
+
+
+def test_reimporting_the_same_file_adds_nothing(platform, tmp_path):
+    before = counts()
+    summary = import_predictions(write_predictions(tmp_path / "again.jsonl"))
+    assert counts() == before
+    assert summary.records == len(ROWS) and not any(summary.created.values())
+
+
+def test_predictions_from_parquet_with_logits(platform, tmp_path):
+    logits = np.log(np.asarray([row[3] for row in ROWS], dtype=np.float32))
+    table = pa.table(
+        {
+            "capture_set": ["station-2"] * len(ROWS),
+            "image_path": [f"p-{i}.jpg" for i in range(len(ROWS))],
+            "image_width": [1000] * len(ROWS),
+            "image_height": [1000] * len(ROWS),
+            "bbox": [[0.0, 0.0, 100.0, 100.0]] * len(ROWS),
+            "occurrence": [f"p-occ-{i}" for i in range(len(ROWS))],
+            "algorithm": ["moths-v1"] * len(ROWS),
+            "logits": pa.FixedSizeListArray.from_arrays(pa.array(logits.ravel()), len(LABELS)),
+        }
+    )
+    pq.write_table(table, tmp_path / "p.parquet")
+    summary = import_predictions(tmp_path / "p.parquet")
+    assert summary.created["classifications"] == len(ROWS)
+    clf = Classification.objects.get(detection__occurrence__key="p-occ-1")
+    assert clf.scores is None and clf.logits is not None
+    assert clf.taxon.name == "Vanessa atalanta" and clf.score == pytest.approx(0.5, abs=1e-6)
+
+
+def _record(**changes) -> dict:
+    record = {
+        "capture_set": "station-1",
+        "image": {"path": "new.jpg", "width": 100, "height": 100},
+        "bbox": [0, 0, 10, 10],
+        "algorithm": "moths-v1",
+        "scores": ROWS[0][3],
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps(_record(algorithm="unknown-model")), "algorithm='unknown-model': unknown"),
+        (json.dumps(_record(scores=[0.5, 0.5])), "scores='2 values': the category map of 'moths-v1' has 8 classes"),
+        (json.dumps(_record(scores=[float("nan"), *ROWS[0][3][1:]])), "values must be finite"),
+        (json.dumps(_record(scores=[0.9] * 8)), "must sum to 1"),
+        (json.dumps(_record(bbox=[0, 0, 500, 10])), "lies outside its image"),
+        (json.dumps(_record(bbox=[5, 5, 1, 1])), "x1 <= x2"),
+        (json.dumps(_record(image={"path": "x.jpg", "width": 0, "height": 10})), "image.width=0"),
+        (json.dumps(_record(color="red")), "unknown fields"),
+        (json.dumps(_record(scores=None)), "give exactly one of scores or logits"),
+    ],
+)
+def test_malformed_predictions_raise_naming_the_line_and_write_nothing(platform, tmp_path, bad_line, message):
+    good = [json.dumps(_record(image={"path": f"ok-{i}.jpg", "width": 100, "height": 100})) for i in range(3)]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([*good, bad_line]) + "\n")
+    before = counts()
+    with pytest.raises(InputError, match=message) as error:
+        import_predictions(path)
+    assert f"{path}:4" in str(error.value)
+    assert counts() == before
+
+
+def test_truncated_parquet_is_an_input_error(platform, tmp_path):
+    table = pa.table({"capture_set": ["s"], "image_path": ["a.jpg"], "algorithm": ["moths-v1"], "scores": [ROWS[0][3]]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    data = (tmp_path / "p.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    before = counts()
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        import_predictions(tmp_path / "cut.parquet")
+    assert counts() == before
+
+
+def test_identifications_outrank_predictions_and_are_idempotent(platform, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "occurrence,taxon,who,created_at\n"
+        "occ-vanessa,Vanessa cardui,expert,2024-08-01T10:00:00Z\n"
+        "occ-noctua,Noctua,expert,2024-08-01T10:00:00Z\n"
+    )
+    summary = import_identifications(path)
+    assert summary.created["identifications"] == 2
+    assert determination("occ-vanessa") == "Vanessa cardui"
+    assert determination("occ-noctua") == "Noctua"
+    again = import_identifications(path)
+    assert again.created["identifications"] == 0
+
+
+def test_identification_by_image_and_detection(platform, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("image,detection,taxon,who\nimg-3.jpg,whole,Danaus plexippus,expert\n")
+    import_identifications(path)
+    assert determination("occ-nobox") == "Danaus plexippus"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("occurrence,taxon\nocc-vanessa,Vanessa cardui\nocc-noctua,Nonexistent\n", "taxon='Nonexistent'"),
+        ("occurrence,taxon\nocc-vanessa,Vanessa cardui\nnope,Vanessa\n", "occurrence='nope': no occurrence"),
+        ("who,when\nx,y\n", "needs taxon and either occurrence or image"),
+    ],
+)
+def test_bad_identifications_write_nothing(platform, tmp_path, content, message):
+    path = tmp_path / "ids.csv"
+    path.write_text(content)
+    before = counts()
+    with pytest.raises(InputError, match=message):
+        import_identifications(path)
+    assert counts() == before
+
+
+def test_taxonomy_import_is_idempotent_and_merges_ids(platform):
+    from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+    from taxopost.taxa.operations import import_taxonomy
+
+    from .conftest import taxonomy
+
+    again = import_taxonomy(taxonomy())
+    assert again.created == 0 and again.updated == 0
+    extra = Taxonomy(
+        [TaxonRecord("Lepidoptera", "order"), TaxonRecord("Zale", "genus", "Lepidoptera", external_ids=("42",))]
+    )
+    result = import_taxonomy(extra)
+    assert result.created == 1
+    zale = Taxon.objects.get(name="Zale")
+    assert zale.external_ids == ["42"] and zale.parent.name == "Lepidoptera"
+    assert [t.name for t in zale.ancestors()] == ["Lepidoptera"]
+    assert Taxon.objects.get(name="Vanessa").descendants().count() == 3
+
+
+def test_taxonomy_import_refuses_a_conflicting_lineage(platform):
+    from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+    from taxopost.taxa.operations import import_taxonomy
+
+    moved = Taxonomy(
+        [
+            TaxonRecord("Lepidoptera", "order"),
+            TaxonRecord("Erebidae", "family", "Lepidoptera"),
+            TaxonRecord("Vanessa", "genus", "Erebidae"),
+        ]
+    )
+    before = Taxon.objects.count()
+    with pytest.raises(InputError, match="taxon='Vanessa': already in the database as a genus under 'Nymphalinae'"):
+        import_taxonomy(moved)
+    assert Taxon.objects.count() == before
+
+
+def test_cli_imports_run_and_export(db, tmp_path, capsys):
+    (tmp_path / "taxonomy.csv").write_text(
+        "order,family,subfamily,genus,species\n"
+        + "\n".join(
+            f"Lepidoptera,{fam},{sub},{gen},{sp}"
+            for fam, sub, gen, sp in [
+                ("Nymphalidae", "Nymphalinae", "Vanessa", "Vanessa atalanta"),
+                ("Nymphalidae", "Nymphalinae", "Vanessa", "Vanessa cardui"),
+                ("Nymphalidae", "Nymphalinae", "Vanessa", "Vanessa itea"),
+                ("Nymphalidae", "", "Danaus", "Danaus plexippus"),
+                ("Erebidae", "", "Catocala", "Catocala ilia"),
+                ("Erebidae", "", "Catocala", "Catocala relicta"),
+                ("Noctuidae", "", "Noctua", "Noctua pronuba"),
+            ]
+        )
+        + "\n"
+    )
+    (tmp_path / "labels.json").write_text(json.dumps([*LABELS[:6], "Catocala", LABELS[7]]))
+    write_predictions(tmp_path / "predictions.jsonl")
+    (tmp_path / "regional.txt").write_text("Vanessa\nDanaus\n")
+    assert main(["import", "taxonomy", str(tmp_path / "taxonomy.csv")]) == 0
+    assert main(["import", "category-map", str(tmp_path / "labels.json"), "--algorithm", "moths-v1"]) == 0
+    assert main(["import", "predictions", str(tmp_path / "predictions.jsonl")]) == 0
+    assert main(["import", "taxa-list", str(tmp_path / "regional.txt"), "--name", "regional"]) == 0
+    assert main(["run", "rank_rollup", "--capture-set", "station-1", "--dry-run"]) == 0
+    assert Classification.objects.count() == len(ROWS)
+    assert (
+        main(
+            [
+                "run",
+                "rank_rollup",
+                "--capture-set",
+                "station-1",
+                "--threshold",
+                "species=0.9",
+                "--threshold",
+                "genus=0.6",
+            ]
+        )
+        == 0
+    )
+    assert determination("occ-vanessa") == "Vanessa"
+    assert main(["run", "rank_rollup", "--capture-set", "nowhere"]) == 2
+    assert "no capture set has this name" in capsys.readouterr().err
+    assert main(["export", "occurrences", "--capture-set", "station-1", "--output", str(tmp_path / "o.csv")]) == 0
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0].replace('"', "") == "occurrence,determination,rank,score,decided_by,provenance"
+    vanessa = next(line for line in lines if "occ-vanessa" in line)
+    assert "Vanessa" in vanessa and "rank_rollup-" in vanessa and "moths-v1" in vanessa
+    assert main(["jobs", "list"]) == 0
+    assert main(["jobs", "revert", "2"]) == 0
+    assert determination("occ-vanessa") == "Vanessa atalanta"
