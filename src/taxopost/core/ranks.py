@@ -43,12 +43,15 @@ RANK_LEVELS: dict[str, float] = {
     "complex": 11,
     "species": 10,
     "subspecies": 5,
+    "variety": 4,
+    "form": 3,
 }
 RANKS: tuple[str, ...] = tuple(RANK_LEVELS)
 RANK_CODE: dict[str, int] = {name: code for code, name in enumerate(RANKS)}
 #: The rank of the "Not identifiable" label written by the small-size filter; outside the order.
 UNKNOWN = "unknown"
-_LEVEL_TO_RANK: dict[float, str] = {level: name for name, level in RANK_LEVELS.items()}
+_LEVEL_TO_RANK: dict[float, str] = {level: name for name, level in reversed(RANK_LEVELS.items())}
+# iNaturalist gives every infraspecific rank level 5; its files read them as subspecies.
 
 
 def parse_rank(value: object, *, field: str = "rank") -> str:
