@@ -105,3 +105,23 @@ def test_iter_row_chunks_cover_rows_once():
     assert list(iter_row_chunks(0, 4)) == []
     with pytest.raises(ValueError, match="chunk_rows must be >= 1, got 0"):
         list(iter_row_chunks(5, 0))
+
+
+def test_wide_blocks_on_the_thread_pool_do_not_wait_on_the_pool_itself():
+    """Blocks of many classes are large enough to be parallel themselves: nothing may nest."""
+    from taxopost.core.category_map import CategoryMap
+    from taxopost.core.masking import class_masking
+    from taxopost.core.rollup import rank_rollup
+    from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+
+    n_classes = 5000
+    records = [TaxonRecord("G", "genus")] + [TaxonRecord(f"s{i}", "species", "G") for i in range(n_classes)]
+    category_map = CategoryMap([f"s{i}" for i in range(n_classes)], Taxonomy(records))
+    rng = np.random.default_rng(0)
+    scores = rng.random((700, n_classes)).astype(np.float32)
+    scores /= scores.sum(axis=1, keepdims=True)
+    rolled = rank_rollup(scores, category_map, thresholds={"species": 0.9, "genus": 0.5}, mode="distribution")
+    assert (rolled.accepted_rank == 1).all()
+    keep = np.zeros(n_classes, dtype=bool)
+    keep[:10] = True
+    assert class_masking(scores, category_map, keep).changed.all()

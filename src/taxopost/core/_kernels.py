@@ -6,17 +6,15 @@ operations that costs a temporary matrix per rank and every rank for every row; 
 compiled loop per row it is a single sweep that stops as soon as a rank is accepted, with
 buffers the size of one rank's taxa. Sums are accumulated in float64.
 
-Arrays with a per-rank layout are flattened with an offsets array (``*_off``) because numba
-cannot take lists of arrays of different lengths in a parallel loop.
+The kernels are serial and release the GIL: the caller runs them on a block of rows right
+after validating that block, while it is still in cache, and spreads blocks over threads.
+Arrays with a per-rank layout are flattened with an offsets array (``*_off``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-
-#: Rows handled by one parallel work item (each item allocates its own rank buffers once).
-_ROWS_PER_ITEM = 64
+from numba import njit
 
 
 @njit(cache=True, nogil=True)
@@ -27,7 +25,7 @@ def _round(value: float, round32: bool) -> float:
     return value
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def lineage_rollup(
     scores,
     candidates,
@@ -47,7 +45,7 @@ def lineage_rollup(
     first accepted rank (or -1) and its group, and each evaluated rank's aggregate.
     """
     n_rows, n_ranks = candidates.shape
-    for n in prange(n_rows):
+    for n in range(n_rows):
         row = scores[n]
         accepted_rank[n] = -1
         for r in range(n_ranks):
@@ -68,7 +66,7 @@ def lineage_rollup(
                 break
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def distribution_rollup(
     scores,
     argmax,
@@ -102,53 +100,51 @@ def distribution_rollup(
     n_rows, n_classes = scores.shape
     n_ranks = n_groups.size
     widest = max(n_groups.max(), 1)
-    n_items = (n_rows + _ROWS_PER_ITEM - 1) // _ROWS_PER_ITEM
-    for item in prange(n_items):
-        full = np.empty(widest, dtype=np.float64)
-        partial = np.zeros(widest, dtype=np.float64)
-        touched = np.empty(n_classes, dtype=np.int64)
-        heavy = np.empty(n_classes, dtype=np.int64)
-        for n in range(item * _ROWS_PER_ITEM, min(n_rows, (item + 1) * _ROWS_PER_ITEM)):
-            row = scores[n]
-            accepted_rank[n] = -1
-            n_heavy = -1  # the heavy classes are listed once per row, when first needed
-            light = 0.0
-            for r in range(n_ranks):
-                if r == 0 and identity_first:
-                    best_group = argmax[n]
-                    best = _round(np.float64(row[best_group]), round32)
+    full = np.empty(widest, dtype=np.float64)
+    partial = np.zeros(widest, dtype=np.float64)
+    touched = np.empty(n_classes, dtype=np.int64)
+    heavy = np.empty(n_classes, dtype=np.int64)
+    for n in range(n_rows):
+        row = scores[n]
+        accepted_rank[n] = -1
+        n_heavy = -1  # the heavy classes are listed once per row, when first needed
+        light = 0.0
+        for r in range(n_ranks):
+            if r == 0 and identity_first:
+                best_group = argmax[n]
+                best = _round(np.float64(row[best_group]), round32)
+            else:
+                if n_heavy < 0:
+                    n_heavy = 0
+                    for c in range(n_classes):
+                        if row[c] >= _HEAVY:
+                            heavy[n_heavy] = c
+                            n_heavy += 1
+                        else:
+                            light += row[c]
+                best_group = _pruned_argmax(row, heavy, n_heavy, light, class_group[r], partial, touched)
+                if best_group >= 0:
+                    base = member_idx_off[r]
+                    lo = member_ptr[member_ptr_off[r] + best_group]
+                    hi = member_ptr[member_ptr_off[r] + best_group + 1]
+                    best = 0.0
+                    for k in range(lo, hi):
+                        best += row[member_idx[base + k]]
+                    best = _round(best, round32)
                 else:
-                    if n_heavy < 0:
-                        n_heavy = 0
-                        for c in range(n_classes):
-                            if row[c] >= _HEAVY:
-                                heavy[n_heavy] = c
-                                n_heavy += 1
-                            else:
-                                light += row[c]
-                    best_group = _pruned_argmax(row, heavy, n_heavy, light, class_group[r], partial, touched)
-                    if best_group >= 0:
-                        base = member_idx_off[r]
-                        lo = member_ptr[member_ptr_off[r] + best_group]
-                        hi = member_ptr[member_ptr_off[r] + best_group + 1]
-                        best = 0.0
-                        for k in range(lo, hi):
-                            best += row[member_idx[base + k]]
-                        best = _round(best, round32)
-                    else:
-                        full[: n_groups[r]] = 0.0
-                        groups = class_group[r]
-                        for c in range(n_classes):
-                            g = groups[c]
-                            if g >= 0:
-                                full[g] += row[c]
-                        best_group, best = _argmax(full, n_groups[r], round32)
-                evidence_group[n, r] = best_group
-                evidence_score[n, r] = best
-                if best_group >= 0 and best >= thresholds[r]:
-                    accepted_rank[n] = r
-                    accepted_group[n] = best_group
-                    break
+                    full[: n_groups[r]] = 0.0
+                    groups = class_group[r]
+                    for c in range(n_classes):
+                        g = groups[c]
+                        if g >= 0:
+                            full[g] += row[c]
+                    best_group, best = _argmax(full, n_groups[r], round32)
+            evidence_group[n, r] = best_group
+            evidence_score[n, r] = best
+            if best_group >= 0 and best >= thresholds[r]:
+                accepted_rank[n] = r
+                accepted_group[n] = best_group
+                break
 
 
 #: Classes scoring at least this are summed individually by the pruned argmax.

@@ -2,12 +2,15 @@
 tasks need anyway (sum, minimum, maximum, argmax), so validating costs no extra pass.
 
 Rows are processed in small blocks that stay in cache while several reductions run over
-them, and the blocks are spread over threads (numpy releases the GIL in reductions).
+them; :func:`for_each_block` spreads blocks over threads (numpy and the compiled kernels
+release the GIL). The checks themselves are serial: they run inside those blocks.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +27,7 @@ SUM_TOLERANCE = 1e-3
 _BLOCK_ROWS = 256
 #: Below this many values the thread pool costs more than it saves.
 _PARALLEL_MIN_VALUES = 1 << 20
+_THREAD_PREFIX = "taxopost-rows"
 
 
 def as_matrix(values: object, n_classes: int, *, field: str) -> np.ndarray:
@@ -68,15 +72,12 @@ def row_stats(x: np.ndarray) -> RowStats:
     mins = np.empty(n, dtype=x.dtype)
     argmax = np.empty(n, dtype=np.intp)
 
-    def sweep(lo: int, hi: int) -> None:
-        for start in range(lo, hi, _BLOCK_ROWS):
-            stop = min(start + _BLOCK_ROWS, hi)
-            block = x[start:stop]
-            np.sum(block, axis=1, out=sums[start:stop])
-            np.min(block, axis=1, out=mins[start:stop])
-            np.argmax(block, axis=1, out=argmax[start:stop])
-
-    _run_split(sweep, n, x.size)
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, n)
+        block = x[start:stop]
+        np.sum(block, axis=1, out=sums[start:stop])
+        np.min(block, axis=1, out=mins[start:stop])
+        np.argmax(block, axis=1, out=argmax[start:stop])
     maxs = x[np.arange(n), argmax]
     return RowStats(sums, mins, maxs, argmax)
 
@@ -110,12 +111,7 @@ def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0, norma
 
 def check_logits(x: np.ndarray, *, field: str, row_offset: int = 0) -> None:
     """Validate logit rows: every value finite."""
-    sums = np.empty(x.shape[0], dtype=x.dtype)
-
-    def sweep(lo: int, hi: int) -> None:
-        np.sum(x[lo:hi], axis=1, out=sums[lo:hi])
-
-    _run_split(sweep, x.shape[0], x.size)
+    sums = x.sum(axis=1)
     bad = ~np.isfinite(sums)
     if bad.any():
         _raise_nonfinite(x, bad, field, row_offset)
@@ -139,14 +135,33 @@ def _raise_nonfinite(x: np.ndarray, bad_rows: np.ndarray, field: str, row_offset
     raise InputError(f"{field}[{row + row_offset}]", "overflow", "the row's values are too large to add up")
 
 
-def _run_split(sweep, n_rows: int, n_values: int) -> None:
-    """Run ``sweep(lo, hi)`` over row ranges, on the thread pool when the matrix is large."""
-    workers = _worker_count()
-    if workers == 1 or n_values < _PARALLEL_MIN_VALUES:
-        sweep(0, n_rows)
-        return
-    bounds = np.linspace(0, n_rows, workers + 1).astype(int)
-    list(_pool().map(lambda i: sweep(bounds[i], bounds[i + 1]), range(workers)))
+def for_each_block(n_rows: int, n_values: int, work: Callable[[int, int], None]) -> None:
+    """Call ``work(lo, hi)`` on consecutive blocks of rows, spread over the thread pool.
+
+    Each thread walks its own range of blocks in order and stops at its first error; the error
+    of the earliest failing block is raised, so messages name the first bad row as a serial
+    sweep would. ``work`` must release the GIL to gain from threads (numpy and the kernels do).
+    """
+
+    def sweep(lo: int, hi: int) -> tuple[int, Exception] | None:
+        for start in range(lo, hi, _BLOCK_ROWS):
+            try:
+                work(start, min(start + _BLOCK_ROWS, hi))
+            except Exception as exc:  # re-raised below, in row order
+                return start, exc
+        return None
+
+    nested = threading.current_thread().name.startswith(_THREAD_PREFIX)  # never wait on our own pool
+    workers = _worker_count() if n_values >= _PARALLEL_MIN_VALUES and not nested else 1
+    if workers == 1:
+        failures = [sweep(0, n_rows)]
+    else:
+        bounds = np.linspace(0, n_rows, workers + 1).astype(int) // _BLOCK_ROWS * _BLOCK_ROWS
+        bounds[-1] = n_rows
+        failures = list(_pool().map(lambda i: sweep(int(bounds[i]), int(bounds[i + 1])), range(workers)))
+    failed = [failure for failure in failures if failure is not None]
+    if failed:
+        raise min(failed, key=lambda failure: failure[0])[1]
 
 
 @lru_cache(maxsize=1)
@@ -156,4 +171,4 @@ def _worker_count() -> int:
 
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_worker_count(), thread_name_prefix="taxopost-rows")
+    return ThreadPoolExecutor(max_workers=_worker_count(), thread_name_prefix=_THREAD_PREFIX)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxopost.core._validation import as_matrix, check_logits, check_probabilities
+from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
 from taxopost.errors import InputError
@@ -108,19 +108,21 @@ def class_masking(
         no_kept_mass=np.zeros(n, dtype=bool),
     )
     excluded = ~keep
-    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
-        chunk = matrix[lo:hi]
+
+    def work(lo: int, hi: int) -> None:
+        """Validate and mask rows ``lo:hi`` while they are in cache."""
+        block = matrix[lo:hi]
         rows = np.arange(hi - lo)
         if logits:
-            check_logits(chunk, field=field, row_offset=lo)
-            masked, source_class, source_score, removed = _mask_logits(chunk, keep, reweight)
+            check_logits(block, field=field, row_offset=lo)
+            masked, source_class, source_score, removed = _mask_logits(block, keep, reweight)
         else:
-            stats = check_probabilities(chunk, field=field, row_offset=lo, normalized=normalized)
+            stats = check_probabilities(block, field=field, row_offset=lo, normalized=normalized)
             source_class = stats.argmax
             source_score = stats.maxs
-            masked = chunk * keep  # excluded -> 0
+            masked = block * keep  # excluded -> 0
             # Exactly 0 when every excluded class scored 0 (a sum of non-negatives cannot cancel).
-            removed = (chunk @ excluded.astype(dtype)).astype(np.float64)
+            removed = (block @ excluded.astype(dtype)).astype(np.float64)
             kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
             empty = kept[:, 0] <= 0
             result.no_kept_mass[lo:hi] = empty  # flagged with or without reweighting
@@ -139,6 +141,9 @@ def class_masking(
         result.changed[out] = (removed > min_removed_mass) | (winner != source_class)
         if result.scores is not None:
             result.scores[out] = masked
+
+    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
+        for_each_block(hi - lo, (hi - lo) * matrix.shape[1], lambda a, b, lo=lo: work(lo + a, lo + b))
         if progress is not None:
             progress(hi - lo)
     return result

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from taxopost.core import _kernels
-from taxopost.core._validation import as_matrix, check_logits, check_probabilities, softmax
+from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block, softmax
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
 from taxopost.core.ranks import check_rollup_order, check_thresholds, sort_fine_to_coarse
@@ -224,8 +224,14 @@ def _run(
         if logits:
             check_logits(chunk, field=field, row_offset=lo)
             chunk = softmax(chunk)
-        stats = check_probabilities(chunk, field=field, row_offset=lo, normalized=normalized)
-        _rollup_chunk(chunk, stats.argmax, plan, limits, mode, result, lo, hi)
+
+        def work(a: int, b: int, chunk: np.ndarray = chunk, lo: int = lo) -> None:
+            # Validate a block, then roll it up while it is still in cache.
+            block = chunk[a:b]
+            stats = check_probabilities(block, field=field, row_offset=lo + a, normalized=normalized)
+            _rollup_chunk(block, stats.argmax, plan, limits, mode, result, lo + a, lo + b)
+
+        for_each_block(hi - lo, chunk.size, work)
         if progress is not None:
             progress(hi - lo)
     return result
