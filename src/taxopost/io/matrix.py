@@ -19,6 +19,7 @@ read with NumPy or PyArrow, never value by value in Python. Pickled arrays are r
 from __future__ import annotations
 
 import re
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -35,10 +36,12 @@ from taxopost.io._text import check_file, not_utf8
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".csv")
 _NPY_MAGIC = b"\x93NUMPY"
+# What NumPy raises on a damaged header or body (its header is parsed as a Python literal).
+_NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError)
 _ZIP_MAGIC = b"PK\x03\x04"
 _OTHER_FIELD = {"scores": ("logits",), "logits": ("scores", "probabilities")}
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
-_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+_NPZ_ERRORS = (*_NPY_ERRORS, zipfile.BadZipFile, zlib.error)
 
 
 def read_matrix(path: Path | str, *, field: str = "scores") -> np.ndarray:
@@ -145,7 +148,7 @@ def _npy(path: Path, field: str) -> np.ndarray:
         raise InputError("file", str(path), "is not a .npy file (no NumPy header)")
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _NPY_ERRORS as exc:
         raise InputError("file", str(path), f"not a readable .npy array ({exc})") from None
 
 
