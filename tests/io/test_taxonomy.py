@@ -312,9 +312,9 @@ def test_read_taxonomy_darwin_core_synonym_without_accepted_id(write):
 
 def test_read_taxonomy_darwin_core_unknown_rank_names_line_and_value(write):
     path = write(
-        "taxon.csv", "taxonID,parentNameUsageID,scientificName,taxonRank\n1,,Vanessa,genus\n2,1,V. x,variety\n"
+        "taxon.csv", "taxonID,parentNameUsageID,scientificName,taxonRank\n1,,Vanessa,genus\n2,1,V. x,unranked\n"
     )
-    with pytest.raises(InputError, match=r"taxon\.csv:3: taxonRank of 'V. x'='variety': unknown rank"):
+    with pytest.raises(InputError, match=r"taxon\.csv:3: taxonRank of 'V. x'='unranked': unknown rank"):
         read_taxonomy(path)
 
 
