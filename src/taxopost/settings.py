@@ -89,7 +89,7 @@ def _database() -> dict:
         # The embedded default: SQLite with WAL and a full-size parameter limit.
         config["ENGINE"] = "taxopost.dbbackends.sqlite3"
         config.setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
-        config["OPTIONS"]["timeout"] = 30
+        config["OPTIONS"]["timeout"] = float(os.environ.get("TAXOPOST_SQLITE_TIMEOUT", "30"))
     test_name = os.environ.get("TAXOPOST_TEST_DATABASE")
     if test_name:
         config["TEST"] = {"NAME": test_name}

@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail("aborted", code=1)
     except KeyboardInterrupt:
         return fail("interrupted", code=130)
+    except Exception as exc:
+        from taxopost.django_setup import describe_database_error
+
+        message = describe_database_error(exc)
+        if message is None:
+            raise
+        return fail(message, code=1)
     return result if isinstance(result, int) else 0
 
 

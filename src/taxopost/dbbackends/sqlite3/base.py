@@ -3,7 +3,8 @@
 - Django assumes SQLite's historical limit of 999 query parameters and splits bulk writes into
   many statements; SQLite >= 3.32 allows 32,766, so a chunk of classifications is written in
   a fixed number of statements whatever its size.
-- WAL journal and a busy timeout let readers (the web pages) work while a job writes.
+- WAL journal lets readers (the web pages) work while a job writes; writers wait for each
+  other up to the connection timeout (``TAXOPOST_SQLITE_TIMEOUT``, seconds).
 """
 
 from __future__ import annotations
@@ -24,5 +25,4 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection = super().get_new_connection(conn_params)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=30000")
         return connection
