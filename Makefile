@@ -25,7 +25,7 @@ test: $(STAMP)  ## the test suite, on SQLite then PostgreSQL
 	@$(BIN)/python tests/postgres_available.py; status=$$?; \
 	if [ $$status -eq 3 ]; then echo "PostgreSQL not available: database tests ran on SQLite only"; \
 	elif [ $$status -ne 0 ]; then exit $$status; \
-	else DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m django_db; fi
+	else DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -m database; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -33,3 +33,10 @@ def require(path: Path, what: str) -> Path:
 def shared_data() -> Path:
     """The folder of real data (AMI moth label space, CIFAR-100 outputs, iNat sample)."""
     return require(SHARED_DATA, "the shared data folder")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database: `make test` runs them again on PostgreSQL."""
+    for item in items:
+        if {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)

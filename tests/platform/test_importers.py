@@ -247,5 +247,8 @@ def test_cli_imports_run_and_export(db, tmp_path, capsys):
     vanessa = next(line for line in lines if "occ-vanessa" in line)
     assert "Vanessa" in vanessa and "rank_rollup-" in vanessa and "moths-v1" in vanessa
     assert main(["jobs", "list"]) == 0
-    assert main(["jobs", "revert", "2"]) == 0
+    from taxopost.jobs.models import Job
+
+    rollup_job = Job.objects.filter(dry_run=False).latest("pk")
+    assert main(["jobs", "revert", str(rollup_job.pk)]) == 0
     assert determination("occ-vanessa") == "Vanessa atalanta"
