@@ -1,0 +1,255 @@
+"""``taxopost evaluate`` and ``taxopost calibrate``: post-processing measured against ground truth.
+
+Command-line contract (other tools depend on it; extend it, do not change it)::
+
+    taxopost evaluate  --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
+                       --ground-truth PATH --pipelines PATH --output-dir DIR
+    taxopost calibrate --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
+                       --ground-truth PATH [--target-precision 0.95 | --target-precision RANK=0.95 ...]
+                       [--delta 0.1] [--calibration-fraction 0.5] [--seed 0] [--mode lineage|distribution]
+                       [--order RANK,RANK] --output PATH.json [--output-dir DIR]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from taxopost.cli import app
+from taxopost.cli.files import (
+    CategoryMapOpt,
+    ExcludeOpt,
+    IdColumnOpt,
+    LogitsOpt,
+    ScoresOpt,
+    TaxonomyOpt,
+    load_inputs,
+)
+from taxopost.cli.output import err, fail, out, progress_bar, warn
+from taxopost.configs import DEFAULT_ROLLUP_MODE
+from taxopost.errors import InputError
+from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
+from taxopost.evaluation.calibration import resolve_order
+from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
+from taxopost.evaluation.ground_truth import read_ground_truth
+from taxopost.evaluation.pipelines import read_pipelines
+from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
+from taxopost.evaluation.sweep import DEFAULT_GRID
+
+GroundTruthOpt = Annotated[
+    Path,
+    typer.Option(
+        "--ground-truth",
+        help="True taxa: a CSV with a 'label' column (taxon name or id, one row per score row), "
+        "or a .npy of class indices.",
+    ),
+]
+
+
+@app.command()
+def evaluate(
+    taxonomy: TaxonomyOpt,
+    category_map: CategoryMapOpt,
+    ground_truth: GroundTruthOpt,
+    pipelines: Annotated[
+        Path, typer.Option("--pipelines", help='JSON or YAML: [{"name": ..., "steps": [{"task": ..., ...}]}].')
+    ],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", help="Receives metrics.json, report.html and the figures (PNG).")
+    ],
+    id_column: IdColumnOpt = None,
+    scores: ScoresOpt = None,
+    logits: LogitsOpt = None,
+    bins: Annotated[int, typer.Option("--bins", help="Input-confidence bins.", min=1)] = 10,
+    sweep_points: Annotated[
+        int, typer.Option("--sweep-points", help="Thresholds in the risk-coverage sweep (1.0 down to 0.01).", min=2)
+    ] = DEFAULT_GRID.size,
+    exclude_unresolved: ExcludeOpt = False,
+) -> None:
+    """Evaluate pipelines of post-processing steps side by side against ground truth."""
+    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    n_rows = inputs.values.shape[0]
+    y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    parsed = read_pipelines(pipelines, inputs.category_map)
+    for pipeline in parsed:
+        for message in pipeline.warnings:
+            warn(message)
+    prepare_output_dir(output_dir)
+    grid = DEFAULT_GRID if sweep_points == DEFAULT_GRID.size else _grid(sweep_points)
+    with progress_bar("evaluating", total=n_rows * evaluation_passes(parsed)) as advance:
+        try:
+            evaluation = evaluate_pipelines(
+                inputs.values,
+                inputs.category_map,
+                y_true,
+                parsed,
+                logits=inputs.logits,
+                n_bins=bins,
+                grid=grid,
+                progress=advance,
+            )
+        except InputError as exc:
+            raise _located(exc, scores or logits) from None
+    written = write_evaluation(evaluation.to_dict(), output_dir)
+    table = Table(title=f"{n_rows:,} rows", title_justify="left")
+    for column in ("pipeline", "accuracy", "changed", "corrected", "regressed", "generalized", "hF1"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for entry in evaluation.pipelines:
+        table.add_row(
+            entry["name"],
+            f"{entry['accuracy']:.4f}",
+            *(f"{entry[key]:,}" for key in ("changed", "corrected", "regressed", "generalized")),
+            f"{entry['hierarchical_f1']:.4f}",
+        )
+    out.print(table)
+    err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
+
+
+@app.command()
+def calibrate(
+    taxonomy: TaxonomyOpt,
+    category_map: CategoryMapOpt,
+    ground_truth: GroundTruthOpt,
+    output: Annotated[
+        Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
+    ],
+    id_column: IdColumnOpt = None,
+    scores: ScoresOpt = None,
+    logits: LogitsOpt = None,
+    target_precision: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target-precision",
+            help="Target precision: one value for every rank (0.95), or RANK=VALUE, repeatable. Default 0.95.",
+        ),
+    ] = None,
+    delta: Annotated[
+        float, typer.Option("--delta", help="The guarantee holds with probability at least 1 - delta.")
+    ] = 0.1,
+    calibration_fraction: Annotated[
+        float, typer.Option("--calibration-fraction", help="Share of rows used to calibrate; the rest is held out.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calibration/held-out split.")] = 0,
+    mode: Annotated[
+        str, typer.Option("--mode", help="lineage (only generalise) or distribution (best taxon per rank).")
+    ] = DEFAULT_ROLLUP_MODE,
+    order: Annotated[
+        str | None,
+        typer.Option("--order", help="Ranks to calibrate, fine to coarse, comma-separated (default: from the data)."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
+    ] = None,
+    exclude_unresolved: ExcludeOpt = False,
+) -> int:
+    """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
+    bare, per_rank = _parse_targets(target_precision or ["0.95"])
+    ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    n_rows = inputs.values.shape[0]
+    y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
+        ranks = resolve_order(inputs.category_map, ranks, float(bare))
+        target: float | dict[str, str] = {rank: per_rank.get(rank, bare) for rank in ranks}
+        extra = [rank for rank in per_rank if rank not in ranks]
+        if extra:
+            raise InputError("--target-precision", f"{extra[0]}={per_rank[extra[0]]}", f"not in the order {ranks}")
+    else:
+        target = per_rank or bare  # type: ignore[assignment]
+    if output_dir is not None:
+        prepare_output_dir(output_dir)
+    with progress_bar("calibrating", total=n_rows) as advance:
+        try:
+            report = calibrate_thresholds(
+                inputs.values,
+                inputs.category_map,
+                y_true,
+                target_precision=target,
+                delta=delta,
+                calibration_fraction=calibration_fraction,
+                seed=seed,
+                order=ranks,
+                mode=mode,
+                logits=inputs.logits,
+                progress=advance,
+            )
+        except InputError as exc:
+            raise _located(exc, scores or logits) from None
+    _print_calibration(report)
+    if output_dir is not None:
+        written = write_calibration(report.to_dict(), output_dir)
+        err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
+    config = report.calibration.config()
+    unreachable = report.calibration.unreachable
+    if config is None:
+        return fail(f"no rank reaches its target precision ({', '.join(unreachable)}); no config written", code=1)
+    if unreachable:
+        warn(f"target precision unreachable at {', '.join(unreachable)}: left out of the config")
+    output.write_text(json.dumps(config.model_dump(), indent=2) + "\n", encoding="utf-8")
+    err.print(f"config -> {output}", markup=False)
+    return 0
+
+
+def _parse_targets(items: list[str]) -> tuple[str | None, dict[str, str]]:
+    bare: str | None = None
+    per_rank: dict[str, str] = {}
+    for item in items:
+        rank, sep, value = item.partition("=")
+        if not sep:
+            if bare is not None:
+                raise InputError("--target-precision", item, f"a second value for every rank (first: {bare})")
+            bare = item.strip()
+            continue
+        rank = rank.strip().lower()
+        if not rank or not value.strip():
+            raise InputError("--target-precision", item, "expected VALUE or RANK=VALUE, e.g. species=0.95")
+        if rank in per_rank:
+            raise InputError("--target-precision", item, f"{rank} is given twice")
+        per_rank[rank] = value.strip()
+    return bare, per_rank
+
+
+def _located(exc: InputError, path: Path | None) -> InputError:
+    """Errors about score values name the score file."""
+    return exc.with_source(str(path)) if path is not None and exc.field.startswith(("scores", "logits")) else exc
+
+
+def _grid(points: int) -> np.ndarray:
+    return np.round(np.linspace(1.0, 0.01, points), 6)
+
+
+def _print_calibration(report) -> None:
+    held = {r["rank"]: r for r in report.held_out["ranks"]}
+    table = Table(
+        title=f"{report.calibration.mode} mode, delta={report.calibration.delta:g}: "
+        f"{report.n_calibration:,} calibration rows, {report.n_test:,} held out",
+        title_justify="left",
+    )
+    # cal. = calibration split; test = held-out split; bound = lower confidence bound on precision
+    for column in ("rank", "target", "threshold", "cal. prec.", "bound", "test prec.", "test cov."):
+        width = max(len(r.rank) for r in report.calibration.ranks) if column == "rank" else None
+        table.add_column(column, justify="left" if column == "rank" else "right", min_width=width)
+    for rank in report.calibration.ranks:
+        h = held[rank.rank]
+        cal_precision = 1 - rank.n_errors / rank.n_accepted if rank.n_accepted else float("nan")
+        table.add_row(
+            rank.rank,
+            f"{rank.target:g}",
+            f"{rank.threshold:g}" if rank.reached else "unreachable",
+            f"{cal_precision:.4f}",
+            f"{rank.precision_bound:.4f}",
+            f"{h['precision']:.4f}",
+            f"{h['coverage']:.4f}",
+        )
+    out.print(table)
+    rest = report.held_out["not_accepted"]
+    out.print(
+        f"held out: accuracy {report.held_out['accuracy']:.4f}; {rest['n']:,} rows ({rest['coverage']:.1%}) "
+        "accepted at no rank keep the model's prediction",
+        markup=False,
+    )

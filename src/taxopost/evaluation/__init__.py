@@ -1,0 +1,66 @@
+"""Evaluation of post-processing against ground truth: metrics, threshold sweeps, calibration, reports.
+
+Pure numpy (plus scipy and matplotlib) over the core; never Django. The CLI's ``taxopost
+evaluate`` and ``taxopost calibrate`` are thin wrappers over :func:`evaluate_pipelines` and
+:func:`calibrate`. docs/evaluation.md defines every metric.
+"""
+
+from taxopost.evaluation.calibration import (
+    CalibrationReport,
+    RankCalibration,
+    ThresholdCalibration,
+    calibrate,
+    calibrate_thresholds,
+    evaluate_thresholds,
+    split_rows,
+)
+from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
+from taxopost.evaluation.ground_truth import read_ground_truth
+from taxopost.evaluation.metrics import (
+    accuracy,
+    confidence_bins,
+    hierarchical_scores,
+    is_correct,
+    mistake_severity,
+    outcome_classes,
+    outcome_counts,
+    rank_coverage,
+    rank_precision,
+    summarize,
+)
+from taxopost.evaluation.pipelines import Pipeline, Step, parse_pipelines, read_pipelines, run_pipelines
+from taxopost.evaluation.report import write_calibration, write_evaluation
+from taxopost.evaluation.sweep import RiskCoverage, risk_coverage_curves
+
+__all__ = [
+    "CalibrationReport",
+    "Evaluation",
+    "Pipeline",
+    "RankCalibration",
+    "RiskCoverage",
+    "Step",
+    "ThresholdCalibration",
+    "accuracy",
+    "calibrate",
+    "calibrate_thresholds",
+    "confidence_bins",
+    "evaluate_pipelines",
+    "evaluate_thresholds",
+    "evaluation_passes",
+    "hierarchical_scores",
+    "is_correct",
+    "mistake_severity",
+    "outcome_classes",
+    "outcome_counts",
+    "parse_pipelines",
+    "rank_coverage",
+    "rank_precision",
+    "read_ground_truth",
+    "read_pipelines",
+    "risk_coverage_curves",
+    "run_pipelines",
+    "split_rows",
+    "summarize",
+    "write_calibration",
+    "write_evaluation",
+]

@@ -1,0 +1,201 @@
+"""Evaluate pipelines side by side against ground truth: the one function behind ``taxopost evaluate``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from taxopost.configs import RankRollupConfig
+from taxopost.core.category_map import CategoryMap
+from taxopost.errors import InputError
+from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
+from taxopost.evaluation.metrics import OUTCOMES, _outcomes, check_n_bins, summarize
+from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
+from taxopost.evaluation.sweep import check_grid, risk_coverage_curves
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of every pipeline on the same rows (``to_dict()`` is ``metrics.json``).
+
+    Attributes
+    ----------
+    n_rows : int
+    ranks : list of str
+        The label space's ranks, fine to coarse (the keys of per-rank metrics).
+    pipelines : list of dict
+        One :func:`~taxopost.evaluation.metrics.summarize` dict per pipeline, with its ``name``,
+        its ``steps`` and, for a pipeline ending with a roll-up, ``risk_coverage`` per rank.
+    mode_disagreement : list of dict
+        For roll-ups that differ only in mode: the rows where lineage and distribution modes give
+        different taxa, and a confusion of their outcomes there.
+    warnings : list of str
+    """
+
+    n_rows: int
+    ranks: list[str]
+    pipelines: list[dict]
+    mode_disagreement: list[dict]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n_rows": self.n_rows,
+            "ranks": self.ranks,
+            "pipelines": self.pipelines,
+            "mode_disagreement": self.mode_disagreement,
+            "warnings": self.warnings,
+        }
+
+
+def evaluation_passes(pipelines: Sequence[Pipeline]) -> int:
+    """Passes over the score matrix :func:`evaluate_pipelines` makes (a progress bar's total / n_rows)."""
+    return count_passes([*pipelines, *_counterparts(pipelines)])
+
+
+def evaluate_pipelines(
+    values: np.ndarray,
+    category_map: CategoryMap,
+    y_true: np.ndarray,
+    pipelines: Sequence[Pipeline],
+    *,
+    logits: bool = False,
+    n_bins: int = 10,
+    grid: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """Run every pipeline on the same rows and measure it against the ground truth.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_rows, n_classes)
+        Probabilities, or logits with ``logits=True``.
+    category_map : CategoryMap
+    y_true : ndarray of shape (n_rows,), int
+        The true (human-verified) taxon of each row.
+    pipelines : sequence of Pipeline
+        E.g. from :func:`~taxopost.evaluation.pipelines.read_pipelines`.
+    n_bins : int, default 10
+        Input-confidence bins.
+    grid : array-like, optional
+        Thresholds of the risk-coverage sweep (default 100 from 1.0 to 0.01).
+    progress : callable, optional
+        Called with numbers of rows; the total is ``n_rows * evaluation_passes(pipelines)``.
+
+    Returns
+    -------
+    Evaluation
+    """
+    shape = np.shape(values)
+    if len(shape) != 2:
+        raise InputError("logits" if logits else "scores", shape, "must be a matrix of shape (n_rows, n_classes)")
+    taxonomy = category_map.taxonomy
+    y_true = check_taxa(y_true, taxonomy, field="ground_truth", n_rows=shape[0])
+    n_bins = check_n_bins(n_bins)
+    grid = None if grid is None else check_grid(grid, field="sweep thresholds")
+    if not pipelines:
+        raise InputError("pipelines", [], "give at least one pipeline")
+    counterparts = _counterparts(pipelines)
+    baseline, outputs = run_pipelines(
+        values, category_map, [*pipelines, *counterparts], logits=logits, progress=progress
+    )
+    ranks = label_space_ranks(category_map)
+    exclude = common_ancestors(category_map)
+    results = []
+    for output in outputs[: len(pipelines)]:
+        entry: dict[str, object] = {"name": output.pipeline.name, "steps": output.pipeline.describe()}
+        entry.update(
+            summarize(
+                y_true,
+                output.taxon,
+                baseline.taxon,
+                baseline.confidence,
+                taxonomy,
+                ranks=ranks,
+                exclude=exclude,
+                n_bins=n_bins,
+            )
+        )
+        config = output.pipeline.rollup
+        if config is not None:
+            curves = risk_coverage_curves(output.candidates, y_true, taxonomy, thresholds=config.thresholds, grid=grid)
+            entry["risk_coverage"] = {rank: curve.to_dict() for rank, curve in curves.items()}
+        results.append(entry)
+    disagreement = [
+        _disagreement(lineage, distribution, y_true, category_map, added)
+        for lineage, distribution, added in _mode_pairs(outputs, len(pipelines))
+    ]
+    warnings = [warning for pipeline in pipelines for warning in pipeline.warnings]
+    return Evaluation(int(shape[0]), ranks, results, disagreement, warnings)
+
+
+def _rollup_group(pipeline: Pipeline) -> tuple | None:
+    """Pipelines in one group differ at most in their roll-up mode."""
+    config = pipeline.rollup
+    if config is None:
+        return None
+    return (tuple(s.key() for s in pipeline.masks), tuple(config.order), tuple(sorted(config.thresholds.items())))
+
+
+def _counterparts(pipelines: Sequence[Pipeline]) -> list[Pipeline]:
+    """When no two roll-ups differ only in mode, the first roll-up in the other mode (for the comparison)."""
+    modes: dict[tuple, set[str]] = {}
+    for pipeline in pipelines:
+        group = _rollup_group(pipeline)
+        if group is not None:
+            modes.setdefault(group, set()).add(pipeline.rollup.mode)
+    if not modes or any(len(found) == 2 for found in modes.values()):
+        return []
+    first = next(p for p in pipelines if p.rollup is not None)
+    other = "distribution" if first.rollup.mode == "lineage" else "lineage"
+    config = RankRollupConfig(thresholds=first.rollup.thresholds, order=first.rollup.order, mode=other)
+    return [Pipeline(f"{first.name} ({other} mode)", (*first.steps[:-1], Step("rank_rollup", config)))]
+
+
+def _mode_pairs(outputs: list[PipelineOutput], n_listed: int) -> list[tuple[PipelineOutput, PipelineOutput, bool]]:
+    by_group: dict[tuple, dict[str, PipelineOutput]] = {}
+    for output in outputs:
+        group = _rollup_group(output.pipeline)
+        if group is not None:
+            by_group.setdefault(group, {}).setdefault(output.pipeline.rollup.mode, output)
+    added = {id(output) for output in outputs[n_listed:]}
+    pairs = []
+    for found in by_group.values():
+        if len(found) == 2:
+            lineage, distribution = found["lineage"], found["distribution"]
+            pairs.append((lineage, distribution, id(lineage) in added or id(distribution) in added))
+    return pairs
+
+
+def _disagreement(
+    lineage: PipelineOutput,
+    distribution: PipelineOutput,
+    y_true: np.ndarray,
+    category_map: CategoryMap,
+    added: bool,
+) -> dict[str, object]:
+    taxonomy = category_map.taxonomy
+    differ = lineage.taxon != distribution.taxon
+    truth = y_true[differ]
+    left = _outcomes(truth, lineage.taxon[differ].astype(np.int64), taxonomy)
+    right = _outcomes(truth, distribution.taxon[differ].astype(np.int64), taxonomy)
+    k = len(OUTCOMES)
+    confusion = np.bincount(left.astype(np.int64) * k + right, minlength=k * k).reshape(k, k)
+    source = lineage.rollup.source_taxon[differ]
+    off_lineage = ~taxonomy.is_ancestor_or_self(distribution.taxon[differ], source)
+    n = int(differ.sum())
+    return {
+        "lineage": lineage.pipeline.name,
+        "distribution": distribution.pipeline.name,
+        "counterpart_added": added,
+        "n": int(differ.size),
+        "n_disagree": n,
+        "share_disagree": n / differ.size if differ.size else float("nan"),
+        "outcomes": list(OUTCOMES),
+        "confusion": confusion.tolist(),
+        "lineage_accuracy": float((left < 2).mean()) if n else float("nan"),
+        "distribution_accuracy": float((right < 2).mean()) if n else float("nan"),
+        "distribution_leaves_lineage": int(off_lineage.sum()),
+    }

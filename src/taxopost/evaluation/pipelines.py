@@ -1,0 +1,341 @@
+"""Pipelines: named chains of post-processing steps, run side by side on the same rows.
+
+A pipeline file (JSON or YAML) is a list of ``{"name": ..., "steps": [...]}``; each step is
+``{"task": "rank_rollup", <RankRollupConfig fields>}`` or ``{"task": "class_masking",
+<ClassMaskingConfig fields>}``, validated by the platform's own config models
+(:mod:`taxopost.configs`). In a pipeline file a masking step's ``taxa_list`` is a file path,
+relative to the pipeline file. The empty pipeline (``"steps": []``) is the baseline: the
+model's argmax.
+
+Steps chain: masking produces masked scores that the next step consumes. A roll-up produces a
+taxon and an aggregate, not a score vector, so it can only be the last step.
+
+Running reuses work: each distinct masking prefix is computed once, and each distinct
+(prefix, roll-up order, mode) gets one aggregation pass (:func:`~taxopost.core.rollup.rollup_candidates`)
+whatever the number of pipelines that differ only in thresholds; thresholds are then applied
+with :func:`~taxopost.core.rollup.apply_thresholds`, which gives exactly what
+:func:`~taxopost.core.rollup.rank_rollup` gives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from taxopost.configs import ClassMaskingConfig, RankRollupConfig, parse_config
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.masking import class_masking
+from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
+from taxopost.errors import InputError
+from taxopost.io import read_taxa_list
+from taxopost.io._text import read_text
+
+TASKS: dict[str, type] = {"rank_rollup": RankRollupConfig, "class_masking": ClassMaskingConfig}
+_PIPELINE_KEYS = ("name", "steps")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: a task name, its validated config and, for masking, the kept classes.
+
+    Attributes
+    ----------
+    task : {"rank_rollup", "class_masking"}
+    config : RankRollupConfig or ClassMaskingConfig
+    keep : ndarray of shape (n_classes,), bool, or None
+        Masking only: the classes its taxa list admits.
+    taxa : tuple of int
+        Masking only: the taxon ids of the taxa list (identifies the mask).
+    """
+
+    task: str
+    config: RankRollupConfig | ClassMaskingConfig
+    keep: np.ndarray | None = field(default=None, compare=False, repr=False)
+    taxa: tuple[int, ...] = ()
+
+    def key(self) -> tuple:
+        """What determines the step's output (a masking step's list by its taxa, not its path)."""
+        if self.task == "class_masking":
+            return ("class_masking", self.taxa, self.config.reweight)
+        return (
+            "rank_rollup",
+            tuple(self.config.order),
+            tuple(sorted(self.config.thresholds.items())),
+            self.config.mode,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The step as written in a pipeline file (defaults filled in)."""
+        data = self.config.model_dump(exclude_none=True)
+        return {"task": self.task, **data}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A named chain of steps; no step is the baseline (the model's argmax)."""
+
+    name: str
+    steps: tuple[Step, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def rollup(self) -> RankRollupConfig | None:
+        """The config of the final roll-up step, if the pipeline ends with one."""
+        if self.steps and self.steps[-1].task == "rank_rollup":
+            return self.steps[-1].config  # type: ignore[return-value]
+        return None
+
+    @property
+    def masks(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.task == "class_masking")
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [step.describe() for step in self.steps]
+
+
+def read_pipelines(path: Path | str, category_map: CategoryMap) -> list[Pipeline]:
+    """Read a pipeline file (JSON or YAML) and validate it against ``category_map``.
+
+    Raises
+    ------
+    InputError
+        Naming the file and ``pipelines[i].steps[j].<field>`` with the value: not JSON/YAML, not
+        a list, a missing or repeated name, an unknown task, a bad config, a roll-up followed by
+        another step, an unreadable or all-excluding taxa list.
+    """
+    path = Path(path)
+    text = read_text(path)
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        reason = str(exc).splitlines()[0]
+        raise InputError("file", str(path), f"is not valid {kind} ({reason})") from None
+    try:
+        return parse_pipelines(data, category_map, base_dir=path.parent)
+    except InputError as exc:
+        raise exc.with_source(str(path)) from None
+
+
+def parse_pipelines(data: object, category_map: CategoryMap, *, base_dir: Path | str = ".") -> list[Pipeline]:
+    """Validate parsed pipeline data; taxa-list paths are resolved relative to ``base_dir``.
+
+    Parameters
+    ----------
+    data : list of mapping
+        ``[{"name": str, "steps": [{"task": str, **config}, ...]}, ...]``; a mapping with a single
+        ``pipelines`` key holding that list is accepted too.
+    category_map : CategoryMap
+    base_dir : path-like
+        Where relative taxa-list paths start.
+    """
+    if isinstance(data, Mapping) and set(data) == {"pipelines"}:
+        data = data["pipelines"]
+    if not isinstance(data, list) or not data:
+        raise InputError(
+            "pipelines",
+            data if data == [] else _kind(data),
+            'must be a non-empty list of {"name": ..., "steps": [...]}',
+        )
+    pipelines: list[Pipeline] = []
+    names: dict[str, int] = {}
+    for i, item in enumerate(data):
+        where = f"pipelines[{i}]"
+        if not isinstance(item, Mapping):
+            raise InputError(where, _kind(item), 'must be an object {"name": ..., "steps": [...]}')
+        for key in item:
+            if key not in _PIPELINE_KEYS:
+                raise InputError(f"{where}.{key}", item[key], "unknown key; a pipeline has name and steps")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{where}.name", name, "every pipeline needs a non-empty name")
+        name = name.strip()
+        if name in names:
+            raise InputError(f"{where}.name", name, f"also the name of pipelines[{names[name]}]")
+        names[name] = i
+        steps = item.get("steps", [])
+        if not isinstance(steps, list):
+            raise InputError(f"{where}.steps", _kind(steps), "must be a list of steps (empty for the baseline)")
+        for j, step in enumerate(steps[:-1]):  # the chain's shape first, then each config
+            if isinstance(step, Mapping) and step.get("task") == "rank_rollup":
+                after = steps[j + 1]
+                raise InputError(
+                    f"{where}.steps[{j + 1}].task",
+                    after.get("task") if isinstance(after, Mapping) else _kind(after),
+                    f"steps[{j}] is a rank_rollup, whose output is a taxon, not a score vector, so no step can "
+                    "follow it; put class_masking before rank_rollup",
+                )
+        parsed = [
+            _parse_step(step, f"{where}.steps[{j}]", category_map, Path(base_dir)) for j, step in enumerate(steps)
+        ]
+        warnings = tuple(warning for _, step_warnings in parsed for warning in step_warnings)
+        pipelines.append(Pipeline(name, tuple(step for step, _ in parsed), warnings))
+    return pipelines
+
+
+def _parse_step(data: object, where: str, category_map: CategoryMap, base_dir: Path) -> tuple[Step, list[str]]:
+    if not isinstance(data, Mapping):
+        raise InputError(where, _kind(data), 'must be an object {"task": ..., <config>}')
+    task = data.get("task")
+    if task not in TASKS:
+        raise InputError(f"{where}.task", task, f"unknown task; known tasks are {', '.join(TASKS)}")
+    config = parse_config(TASKS[task], {k: v for k, v in data.items() if k != "task"}, prefix=f"{where}.")
+    if task == "rank_rollup":
+        return Step(task, config), []
+    path = Path(config.taxa_list)
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        listed = read_taxa_list(path, category_map.taxonomy)
+    except InputError as exc:
+        raise InputError(f"{where}.taxa_list", config.taxa_list, exc.message) from None
+    keep = category_map.admitted_by(listed.taxa, field=f"{where}.taxa_list")
+    warnings = []
+    if listed.unresolved:
+        warnings.append(
+            f"{where}.taxa_list: {len(listed.unresolved)} of {len(listed.entries)} entries of {path} match no taxon "
+            f"and are ignored: {listed.unresolved[:5]}"
+        )
+    return Step(task, config, keep=keep, taxa=tuple(sorted(listed.taxa))), warnings
+
+
+def _kind(value: object) -> object:
+    return value if isinstance(value, str | int | float | bool | type(None)) else type(value).__name__
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The model's own prediction, shared by every pipeline.
+
+    Attributes
+    ----------
+    source_class : ndarray (n_rows,), intp
+        The argmax over classes that have a taxon (the roll-up's source).
+    taxon : ndarray (n_rows,), int32
+    confidence : ndarray (n_rows,), float
+        The argmax's probability (after softmax for logits): the input confidence.
+    """
+
+    source_class: np.ndarray
+    taxon: np.ndarray
+    confidence: np.ndarray
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """What one pipeline predicts for every row.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+    taxon : ndarray (n_rows,), int32
+        The final prediction.
+    rollup : RollupResult or None
+        The final roll-up step's result (None without one).
+    candidates : RollupResult or None
+        The candidates of the roll-up's input at every rank of its order (for threshold sweeps).
+    """
+
+    pipeline: Pipeline
+    taxon: np.ndarray
+    rollup: RollupResult | None = None
+    candidates: RollupResult | None = None
+
+
+def count_passes(pipelines: Sequence[Pipeline]) -> int:
+    """The number of passes over the score matrix :func:`run_pipelines` makes (for progress bars)."""
+    prefixes = {_prefix_key(p) for p in pipelines if p.masks}  # each masked from the raw input
+    aggregations = {(_prefix_key(p), tuple(p.rollup.order), p.rollup.mode) for p in pipelines if p.rollup is not None}
+    needs_baseline = not any(p.rollup is not None and not p.masks for p in pipelines)
+    return sum(len(prefix) for prefix in prefixes) + len(aggregations) + int(needs_baseline)
+
+
+def run_pipelines(
+    values: np.ndarray,
+    category_map: CategoryMap,
+    pipelines: Sequence[Pipeline],
+    *,
+    logits: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Baseline, list[PipelineOutput]]:
+    """Run every pipeline on the same rows.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_rows, n_classes)
+        Probabilities, or logits with ``logits=True``.
+    category_map : CategoryMap
+    pipelines : sequence of Pipeline
+    progress : callable, optional
+        Called with a number of rows after each chunk of each pass; the total is
+        ``n_rows * count_passes(pipelines)``.
+
+    Returns
+    -------
+    baseline : Baseline
+    outputs : list of PipelineOutput, in the order of ``pipelines``
+    """
+    outputs: dict[int, PipelineOutput] = {}
+    candidates_cache: dict[tuple, RollupResult] = {}
+    groups: dict[tuple, list[int]] = {}
+    for index, pipeline in enumerate(pipelines):
+        groups.setdefault(_prefix_key(pipeline), []).append(index)
+    for prefix, members in groups.items():  # one masked matrix alive at a time
+        masks = pipelines[members[0]].masks
+        matrix, is_logits, normalized, winner = values, logits, True, None
+        for step in masks:
+            masked = class_masking(
+                matrix,
+                category_map,
+                step.keep,
+                logits=is_logits,
+                reweight=step.config.reweight,
+                normalized=normalized,
+                progress=progress,
+            )
+            matrix, is_logits, normalized, winner = masked.scores, False, step.config.reweight, masked.winner
+        for index in members:
+            pipeline = pipelines[index]
+            config = pipeline.rollup
+            if config is None:  # the baseline, or masking only
+                taxon = None if winner is None else category_map.class_taxa[winner]
+                outputs[index] = PipelineOutput(pipeline, taxon)
+                continue
+            key = (prefix, tuple(config.order), config.mode)
+            candidates = candidates_cache.get(key)
+            if candidates is None:
+                candidates = candidates_cache[key] = rollup_candidates(
+                    matrix,
+                    category_map,
+                    order=config.order,
+                    mode=config.mode,
+                    logits=is_logits,
+                    normalized=normalized,
+                    progress=progress,
+                )
+            result = apply_thresholds(candidates, config.thresholds)
+            outputs[index] = PipelineOutput(pipeline, result.taxon, result, candidates)
+    raw = next((c for (prefix, *_), c in candidates_cache.items() if prefix == ()), None)
+    if raw is None:
+        order = [category_map.taxonomy.rank_of(int(category_map.class_taxa[category_map.resolved][0]))]
+        raw = rollup_candidates(values, category_map, order=order, logits=logits, progress=progress)
+    baseline = Baseline(raw.source_class, raw.source_taxon, raw.source_score)
+    results = []
+    for index in range(len(pipelines)):
+        output = outputs[index]
+        if output.taxon is None:
+            output = replace(output, taxon=baseline.taxon)
+        results.append(output)
+    return baseline, results
+
+
+def _prefix_key(pipeline: Pipeline) -> tuple:
+    return tuple(step.key() for step in pipeline.masks)

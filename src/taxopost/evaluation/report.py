@@ -1,0 +1,341 @@
+"""Write an evaluation or a calibration to a folder: JSON, PNG figures and a self-contained HTML page.
+
+The HTML report embeds its figures as base64 PNG and needs nothing else: it can be mailed or
+attached to an issue as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from taxopost.errors import InputError
+from taxopost.evaluation import plots
+
+EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
+    "risk_coverage.png": ("Risk-coverage curves by rank", plots.risk_coverage_figure),
+    "coverage_by_rank.png": ("Coverage by final rank", plots.coverage_figure),
+    "accuracy_by_confidence.png": ("Accuracy and roll-up rate by input confidence", plots.confidence_figure),
+    "mode_disagreement.png": ("Where lineage and distribution disagree", plots.disagreement_figure),
+}
+
+
+def jsonable(value: object) -> object:
+    """``value`` with NaN and infinities as None (JSON null) and numpy scalars as Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def prepare_output_dir(path: Path | str) -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("--output-dir", str(path), "exists and is not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _png(figure: Figure, path: Path) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    data = buffer.getvalue()
+    path.write_bytes(data)
+    return data
+
+
+def _render_figures(data: Mapping, out: Path, figures: Mapping[str, tuple[str, Callable]]) -> list[tuple[str, str]]:
+    rendered = []
+    for filename, (title, draw) in figures.items():
+        figure = draw(data)
+        if figure is None:
+            continue
+        rendered.append((title, base64.b64encode(_png(figure, out / filename)).decode("ascii")))
+    return rendered
+
+
+def write_evaluation(metrics: Mapping[str, object], output_dir: Path | str) -> dict[str, Path]:
+    """Write ``metrics.json``, the PNG figures and ``report.html`` into ``output_dir``.
+
+    Parameters
+    ----------
+    metrics : mapping
+        :meth:`Evaluation.to_dict` (NaN allowed; written as null).
+
+    Returns
+    -------
+    dict of file name to path
+    """
+    out = prepare_output_dir(output_dir)
+    data = jsonable(metrics)
+    write_json(out / "metrics.json", data)
+    rendered = _render_figures(data, out, EVALUATION_FIGURES)
+    (out / "report.html").write_text(_evaluation_html(data, rendered), encoding="utf-8")
+    names = ["metrics.json", "report.html", *(f for f in EVALUATION_FIGURES if (out / f).exists())]
+    return {name: out / name for name in names}
+
+
+def write_calibration(report: Mapping[str, object], output_dir: Path | str) -> dict[str, Path]:
+    """Write ``calibration.json``, ``calibration.png`` and ``report.html`` into ``output_dir``."""
+    out = prepare_output_dir(output_dir)
+    data = jsonable(report)
+    write_json(out / "calibration.json", data)
+    rendered = _render_figures(data, out, {"calibration.png": ("Calibration curves", plots.calibration_figure)})
+    (out / "report.html").write_text(_calibration_html(data, rendered), encoding="utf-8")
+    return {name: out / name for name in ("calibration.json", "calibration.png", "report.html")}
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0 1.6em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f2f2f2; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _fmt(value: object, kind: str = "ratio") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if kind == "ratio" else f"{value:g}"
+    return html.escape(str(value))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell if isinstance(cell, _Raw) else _fmt(cell)}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Raw(str):
+    """Cell content already escaped."""
+
+
+def _page(title: str, sections: Sequence[str], figures: Sequence[tuple[str, str]]) -> str:
+    images = "".join(
+        f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b64}">' for t, b64 in figures
+    )
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{''.join(sections)}{images}</body></html>\n"
+    )
+
+
+def _steps_text(steps: Sequence[Mapping]) -> str:
+    if not steps:
+        return "baseline (argmax)"
+    parts = []
+    for step in steps:
+        if step["task"] == "rank_rollup":
+            thresholds = ", ".join(f"{r}={v:g}" for r, v in step["thresholds"].items())
+            parts.append(f"roll-up {step['mode']} ({thresholds})")
+        else:
+            parts.append(f"mask {Path(step['taxa_list']).name}{'' if step.get('reweight', True) else ' (no reweight)'}")
+    return " → ".join(parts)
+
+
+def _evaluation_html(data: Mapping, figures: Sequence[tuple[str, str]]) -> str:
+    pipelines = data["pipelines"]
+    ranks = [r for r in data["ranks"] if any((p["coverage"].get(r) or 0) > 0 for p in pipelines)]
+    summary = _table(
+        ["pipeline", "steps", "n", "accuracy", "baseline acc.", "exact acc.", "hP", "hR", "hF1"],
+        [
+            [
+                p["name"],
+                _steps_text(p["steps"]),
+                p["n"],
+                p["accuracy"],
+                p["baseline_accuracy"],
+                p["exact_accuracy"],
+                p["hierarchical_precision"],
+                p["hierarchical_recall"],
+                p["hierarchical_f1"],
+            ]
+            for p in pipelines
+        ],
+    )
+    coverage = _table(
+        ["pipeline", *(f"{r} coverage" for r in ranks), *(f"{r} precision" for r in ranks)],
+        [
+            [p["name"], *(p["coverage"].get(r) for r in ranks), *(p["precision"].get(r) for r in ranks)]
+            for p in pipelines
+        ],
+    )
+    outcome_keys = ("changed", "corrected", "regressed", "generalized", "specialized", "still_wrong")
+    outcomes = _table(["pipeline", *outcome_keys], [[p["name"], *(p[k] for k in outcome_keys)] for p in pipelines])
+    lca_ranks = [*ranks, "none"]
+    severity = _table(
+        ["pipeline", "wrong", *(f"LCA {r}" for r in lca_ranks), "mean LCA height"],
+        [
+            [
+                p["name"],
+                p["mistake_severity"]["n_wrong"],
+                *(p["mistake_severity"]["lca_rank"].get(r, 0) for r in lca_ranks),
+                p["mistake_severity"]["mean_lca_height"],
+            ]
+            for p in pipelines
+        ],
+    )
+    sections = [
+        f"<p class='note'>{data['n_rows']:,} rows. A prediction is correct when it is the true taxon or one of "
+        "its ancestors. Definitions: docs/evaluation.md.</p>",
+        "<h2>Summary</h2>",
+        summary,
+        "<h2>Coverage and precision by final rank</h2>",
+        coverage,
+        "<h2>Changes against the baseline</h2>",
+        outcomes,
+        "<h2>Mistake severity (wrong rows: rank of the lowest common ancestor of prediction and truth)</h2>",
+        severity,
+    ]
+    rollups = [p for p in pipelines if p.get("risk_coverage")]
+    if rollups:
+        curve_ranks = [r for r in data["ranks"] if any(r in p["risk_coverage"] for p in rollups)]
+        sections += [
+            "<h2>Area under the risk-coverage curve (lower is better)</h2>",
+            _table(
+                ["pipeline", *(f"{r} AURC" for r in curve_ranks), *(f"{r} reaching" for r in curve_ranks)],
+                [
+                    [
+                        p["name"],
+                        *((p["risk_coverage"].get(r) or {}).get("aurc") for r in curve_ranks),
+                        *((p["risk_coverage"].get(r) or {}).get("n_reaching") for r in curve_ranks),
+                    ]
+                    for p in rollups
+                ],
+            ),
+        ]
+    if data.get("mode_disagreement"):
+        sections += [
+            "<h2>Lineage versus distribution mode</h2>",
+            _table(
+                [
+                    "lineage",
+                    "distribution",
+                    "rows differ",
+                    "share",
+                    "lineage acc. there",
+                    "distribution acc. there",
+                    "distribution leaves the lineage",
+                ],
+                [
+                    [
+                        d["lineage"],
+                        d["distribution"],
+                        d["n_disagree"],
+                        d["share_disagree"],
+                        d["lineage_accuracy"],
+                        d["distribution_accuracy"],
+                        d["distribution_leaves_lineage"],
+                    ]
+                    for d in data["mode_disagreement"]
+                ],
+            ),
+        ]
+    sections += ["<h2>By input confidence</h2>", _bins_table(pipelines)]
+    if data.get("warnings"):
+        sections.append(
+            "<h2>Warnings</h2><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in data["warnings"]) + "</ul>"
+        )
+    return _page("taxopost evaluation", sections, figures)
+
+
+def _bins_table(pipelines: Sequence[Mapping]) -> str:
+    bins = pipelines[0]["confidence_bins"]
+    header = [
+        "confidence",
+        "rows",
+        "baseline acc.",
+        *(f"{p['name']} acc." for p in pipelines),
+        *(f"{p['name']} roll-up" for p in pipelines),
+    ]
+    rows = []
+    for i, (lower, upper) in enumerate(zip(bins["lower"], bins["upper"], strict=True)):
+        rows.append(
+            [
+                _Raw(f"[{lower:.1f}, {upper:.1f}{']' if i == len(bins['lower']) - 1 else ')'}"),
+                bins["n"][i],
+                bins["baseline_accuracy"][i],
+                *(p["confidence_bins"]["accuracy"][i] for p in pipelines),
+                *(p["confidence_bins"]["rollup_rate"][i] for p in pipelines),
+            ]
+        )
+    return _table(header, rows)
+
+
+def _calibration_html(data: Mapping, figures: Sequence[tuple[str, str]]) -> str:
+    held = {r["rank"]: r for r in data["held_out"]["ranks"]}
+    rows = [
+        [
+            r["rank"],
+            r["target"],
+            _Raw("unreachable") if not r["reached"] else r["threshold"],
+            r["n_reaching"],
+            r["n_accepted"],
+            r["precision"],
+            r["precision_bound"],
+            held[r["rank"]]["n_accepted"],
+            held[r["rank"]]["coverage"],
+            held[r["rank"]]["precision"],
+            held[r["rank"]]["met"],
+        ]
+        for r in data["ranks"]
+    ]
+    rest = data["held_out"]["not_accepted"]
+    config = data["config"]
+    sections = [
+        f"<p class='note'>{data['mode']} mode; δ = {data['delta']:g}; {data['n_calibration']:,} calibration rows, "
+        f"{data['n_test']:,} held-out rows (seed {data['seed']}). Guarantee, per reached rank: with probability "
+        f"at least {1 - data['delta']:.2f} the precision of predictions accepted at that rank is at least its target, "
+        "assuming calibration and new rows are exchangeable (docs/evaluation.md).</p>",
+        "<h2>Thresholds</h2>",
+        _table(
+            [
+                "rank",
+                "target",
+                "threshold",
+                "cal. reaching",
+                "cal. accepted",
+                "cal. precision",
+                "cal. lower bound",
+                "held-out accepted",
+                "held-out coverage",
+                "held-out precision",
+                "target met",
+            ],
+            rows,
+        ),
+        f"<p>Held out: accuracy {_fmt(data['held_out']['accuracy'])}; {rest['n']:,} rows accepted at no rank "
+        f"({_fmt(rest['coverage'])}) keep the model's prediction (precision {_fmt(rest['precision'])}).</p>",
+        "<h2>Config for the platform's rank roll-up task</h2>",
+        f"<pre>{html.escape(json.dumps(config, indent=2)) if config else 'none: no rank reaches its target'}</pre>",
+    ]
+    return _page("taxopost threshold calibration", sections, figures)

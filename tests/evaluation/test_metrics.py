@@ -1,0 +1,245 @@
+"""Each metric on a small hand-computed case, then against a plain per-row reference on random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taxopost.errors import InputError
+from taxopost.evaluation import (
+    accuracy,
+    confidence_bins,
+    hierarchical_scores,
+    is_correct,
+    mistake_severity,
+    outcome_classes,
+    outcome_counts,
+    rank_coverage,
+    rank_precision,
+    summarize,
+)
+from taxopost.evaluation._checks import common_ancestors, default_order, label_space_ranks
+from tests.evaluation.conftest import lineage, ref_correct, ref_lca
+
+
+def ids(taxonomy, *names):
+    return np.array([taxonomy.index(name) for name in names])
+
+
+@pytest.fixture
+def case(moths):
+    """Six rows: exact, genus roll-up, sibling mistake, family roll-up, cross-family mistake, finer than truth."""
+    truth = ids(
+        moths, "Vanessa atalanta", "Vanessa cardui", "Vanessa cardui", "Danaus plexippus", "Catocala ilia", "Catocala"
+    )
+    pred = ids(moths, "Vanessa atalanta", "Vanessa", "Vanessa itea", "Nymphalidae", "Vanessa atalanta", "Catocala ilia")
+    return truth, pred
+
+
+def test_is_correct_counts_ancestors_of_the_truth_and_not_descendants(moths, case):
+    truth, pred = case
+    assert is_correct(truth, pred, moths).tolist() == [True, True, False, True, False, False]
+    assert accuracy(truth, pred, moths) == 0.5
+
+
+def test_outcome_classes_split_exact_coarser_wrong(moths, case):
+    assert outcome_classes(*case, moths).tolist() == [0, 1, 2, 1, 2, 2]
+
+
+def test_rank_coverage_and_precision_by_final_rank(moths, case):
+    truth, pred = case
+    assert rank_coverage(pred, moths) == pytest.approx({"species": 4 / 6, "genus": 1 / 6, "family": 1 / 6})
+    assert list(rank_coverage(pred, moths)) == ["species", "genus", "family"]  # fine to coarse
+    assert rank_precision(truth, pred, moths) == pytest.approx({"species": 1 / 4, "genus": 1.0, "family": 1.0})
+
+
+def test_rank_metrics_report_listed_ranks_with_zero_or_nan(moths, case):
+    truth, pred = case
+    coverage = rank_coverage(pred, moths, ranks=["species", "genus", "family", "order"])
+    assert coverage["order"] == 0.0
+    assert np.isnan(rank_precision(truth, pred, moths, ranks=["species", "order"])["order"])
+
+
+def test_mistake_severity_counts_lca_ranks_and_mean_height(moths, case):
+    severity = mistake_severity(*case, moths)
+    # wrong rows: V. cardui vs V. itea (LCA Vanessa, height 1), C. ilia vs V. atalanta (LCA Lepidoptera,
+    # height 3), Catocala vs C. ilia (LCA Catocala itself, height 0).
+    assert severity["n_wrong"] == 3
+    assert severity["lca_rank"] == {"genus": 2, "order": 1, "none": 0}
+    assert mistake_severity(*case, moths, ranks=["species", "genus"])["lca_rank"]["species"] == 0
+    assert severity["mean_lca_height"] == pytest.approx(4 / 3)
+
+
+def test_mistake_severity_without_common_ancestor_uses_a_virtual_root(synthetic):
+    taxonomy = synthetic.taxonomy
+    truth, pred = ids(taxonomy, "F0G0S0"), ids(taxonomy, "F1G0S0")
+    severity = mistake_severity(truth, pred, taxonomy)
+    assert severity["lca_rank"]["none"] == 1
+    assert severity["mean_lca_height"] == 3.0  # species depth 2, virtual root -1
+
+
+def test_hierarchical_scores_by_hand_with_and_without_the_common_root(moths, case):
+    truth, pred = case
+    root = [moths.index("Lepidoptera")]
+    # Without the root: sum|Â∩A| = 10, sum|Â| = 15, sum|A| = 17.
+    precision, recall, f1 = hierarchical_scores(truth, pred, moths, exclude=root)
+    assert (precision, recall) == pytest.approx((10 / 15, 10 / 17))
+    assert f1 == pytest.approx(0.625)
+    # With it every set gains Lepidoptera: 16 / 21 and 16 / 23.
+    assert hierarchical_scores(truth, pred, moths)[:2] == pytest.approx((16 / 21, 16 / 23))
+
+
+def test_common_ancestors_and_label_space_ranks(moths_map, synthetic):
+    assert [moths_map.taxonomy.names[t] for t in common_ancestors(moths_map)] == ["Lepidoptera"]
+    assert label_space_ranks(moths_map) == ["species", "genus", "family", "order"]
+    assert default_order(moths_map) == ["species", "genus", "family"]
+    assert common_ancestors(synthetic).size == 0
+    assert default_order(synthetic) == ["species", "genus", "family"]
+
+
+def test_outcome_counts_partition_the_changed_rows(moths):
+    truth = ids(
+        moths,
+        "Vanessa atalanta",
+        "Vanessa cardui",
+        "Vanessa cardui",
+        "Danaus plexippus",
+        "Catocala relicta",
+        "Vanessa atalanta",
+    )
+    base = ids(
+        moths, "Vanessa atalanta", "Vanessa itea", "Vanessa cardui", "Danaus plexippus", "Catocala", "Danaus plexippus"
+    )
+    final = ids(moths, "Vanessa atalanta", "Vanessa", "Vanessa itea", "Nymphalidae", "Catocala relicta", "Danaus")
+    counts = outcome_counts(truth, final, base, moths)
+    assert counts == {
+        "changed": 5,
+        "corrected": 1,
+        "regressed": 1,
+        "generalized": 1,
+        "specialized": 1,
+        "still_wrong": 1,
+        "unchanged": 1,
+    }
+
+
+def test_confidence_bins_by_hand(moths):
+    truth = ids(moths, "Vanessa atalanta", "Vanessa cardui", "Vanessa cardui", "Danaus plexippus")
+    base = ids(moths, "Vanessa atalanta", "Vanessa itea", "Vanessa cardui", "Danaus plexippus")
+    final = ids(moths, "Vanessa atalanta", "Vanessa", "Vanessa cardui", "Nymphalidae")
+    bins = confidence_bins(truth, final, base, np.array([0.95, 0.3, 0.35, 1.0]), moths, n_bins=2)
+    assert bins["lower"] == [0.0, 0.5] and bins["upper"] == [0.5, 1.0]
+    assert bins["n"] == [2, 2]
+    assert bins["accuracy"] == [1.0, 1.0]
+    assert bins["baseline_accuracy"] == [0.5, 1.0]
+    assert bins["rollup_rate"] == [0.5, 0.5]
+    assert bins["changed_rate"] == [0.5, 0.5]
+
+
+def test_confidence_bins_empty_bin_is_nan(moths):
+    truth = ids(moths, "Vanessa atalanta")
+    bins = confidence_bins(truth, truth, truth, np.array([0.99]), moths, n_bins=4)
+    assert bins["n"] == [0, 0, 0, 1] and np.isnan(bins["accuracy"][0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_a_plain_per_row_reference(moths, seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    truth = rng.integers(0, moths.n_taxa, n)
+    pred = rng.integers(0, moths.n_taxa, n)
+    base = rng.integers(0, moths.n_taxa, n)
+    confidence = rng.random(n)
+    root = [moths.index("Lepidoptera")]
+
+    correct = [ref_correct(moths, t, p) for t, p in zip(truth, pred, strict=True)]
+    assert is_correct(truth, pred, moths).tolist() == correct
+
+    shared = predicted = true = 0
+    lca_ranks: dict[str, int] = {}
+    heights = []
+    for t, p, ok in zip(truth, pred, correct, strict=True):
+        a, b = set(lineage(moths, p)) - set(root), set(lineage(moths, t)) - set(root)
+        shared, predicted, true = shared + len(a & b), predicted + len(a), true + len(b)
+        if not ok:
+            lca = ref_lca(moths, p, t)
+            rank = moths.rank_of(lca) if lca >= 0 else "none"
+            lca_ranks[rank] = lca_ranks.get(rank, 0) + 1
+            heights.append(len(lineage(moths, t)) - len(lineage(moths, lca)) if lca >= 0 else len(lineage(moths, t)))
+    hp, hr, _ = hierarchical_scores(truth, pred, moths, exclude=root)
+    assert (hp, hr) == pytest.approx((shared / predicted, shared / true))
+    severity = mistake_severity(truth, pred, moths)
+    assert {k: v for k, v in severity["lca_rank"].items() if v} == lca_ranks
+    assert severity["mean_lca_height"] == pytest.approx(np.mean(heights))
+
+    by_rank: dict[str, list[bool]] = {}
+    for p, ok in zip(pred, correct, strict=True):
+        by_rank.setdefault(moths.rank_of(p), []).append(ok)
+    assert rank_coverage(pred, moths) == pytest.approx({r: len(v) / n for r, v in by_rank.items()})
+    assert rank_precision(truth, pred, moths) == pytest.approx({r: np.mean(v) for r, v in by_rank.items()})
+
+    base_ok = [ref_correct(moths, t, b) for t, b in zip(truth, base, strict=True)]
+    expected = dict.fromkeys(("corrected", "regressed", "generalized", "specialized", "still_wrong"), 0)
+    for p, b, ok, bok in zip(pred, base, correct, base_ok, strict=True):
+        if p == b:
+            continue
+        if ok and bok:
+            coarser = moths.rank_codes[p] < moths.rank_codes[b]
+            expected["generalized" if coarser else "specialized"] += 1
+        else:
+            expected[
+                {(True, False): "corrected", (False, True): "regressed", (False, False): "still_wrong"}[ok, bok]
+            ] += 1
+    counts = outcome_counts(truth, pred, base, moths)
+    assert {k: counts[k] for k in expected} == expected
+    assert counts["changed"] == int((pred != base).sum())
+
+    bins = confidence_bins(truth, pred, base, confidence, moths, n_bins=5)
+    for b in range(5):
+        rows = [i for i in range(n) if min(int(confidence[i] * 5), 4) == b]
+        assert bins["n"][b] == len(rows)
+        assert bins["accuracy"][b] == pytest.approx(np.mean([correct[i] for i in rows]))
+        coarser = [moths.rank_codes[pred[i]] < moths.rank_codes[base[i]] for i in rows]
+        assert bins["rollup_rate"][b] == pytest.approx(np.mean(coarser))
+
+
+def test_summarize_has_every_contract_key(moths, case):
+    truth, pred = case
+    summary = summarize(truth, pred, truth, np.full(truth.size, 0.5), moths, exclude=[0])
+    for key in (
+        "n",
+        "accuracy",
+        "baseline_accuracy",
+        "coverage",
+        "precision",
+        "changed",
+        "corrected",
+        "regressed",
+        "generalized",
+        "hierarchical_precision",
+        "hierarchical_recall",
+        "hierarchical_f1",
+        "mistake_severity",
+        "confidence_bins",
+    ):
+        assert key in summary
+    assert summary["baseline_accuracy"] == 1.0 and summary["n"] == 6
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda t: accuracy([0, 1], [0], t), "y_pred"),
+        (lambda t: accuracy([0, 99], [0, 1], t), "y_true"),
+        (lambda t: accuracy([0, -1], [0, 1], t), "y_true"),
+        (lambda t: accuracy([[0]], [0], t), "y_true"),
+        (lambda t: accuracy([0.5], [0], t), "y_true"),
+        (lambda t: outcome_counts([0], [0], [0, 1], t), "y_baseline"),
+        (lambda t: confidence_bins([0], [0], [0], [0.5, 0.5], t), "confidence"),
+        (lambda t: confidence_bins([0], [0], [0], [0.5], t, n_bins=0), "n_bins"),
+        (lambda t: summarize([0], [0], [0], [0.5], t, n_bins=0), "n_bins"),
+    ],
+)
+def test_every_metric_rejects_bad_input_naming_the_field(moths, call, field):
+    with pytest.raises(InputError, match=rf"^{field}="):
+        call(moths)
