@@ -329,3 +329,19 @@ def _correct(truth: dict[int, int], predictions: dict[int, tuple]) -> dict[int, 
     true = taxonomy.to_core(truth[o] for o in occurrences)
     hits = taxonomy.core.is_ancestor_or_self(predicted, true)
     return dict(zip(occurrences, hits.tolist(), strict=True))
+
+
+def ensure_demo_evaluation(output_dir: Path) -> Path:
+    """The evaluation report of the first capture set (model, both roll-up modes, masking + roll-up).
+
+    Built once; later runs reuse it (the capture set's model outputs and identifications do
+    not change).
+    """
+    from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
+    from taxopost.observations.models import CaptureSet
+
+    report = output_dir / "report.html"
+    if not report.exists():
+        evaluation = evaluate_capture_set(CaptureSet.objects.get(name=CAPTURE_SETS[0]))
+        write_capture_set_evaluation(evaluation, output_dir)
+    return report

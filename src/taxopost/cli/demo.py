@@ -37,6 +37,7 @@ def demo() -> None:
 
         jobs = demo_project.run_demo_pipeline(executor)
     summary = demo_project.demo_summary()
+    report = demo_project.ensure_demo_evaluation(Path(settings.DATA_DIR) / "demo" / "evaluation")
     elapsed = time.perf_counter() - started
 
     runs = Table(title="Post-processing jobs" + ("" if built else " (from an earlier run: nothing left to do)"))
@@ -69,6 +70,7 @@ def demo() -> None:
         f"{summary.corrected} corrected, {summary.regressed} regressed. "
         f"{summary.changed:,} occurrences changed prediction."
     )
+    out.print(f"Evaluation of the pipelines on {demo_project.CAPTURE_SETS[0]} (metrics and figures): {report}")
     out.print(f"Done in {elapsed:.1f} s. Database: {settings.DATABASES['default']['NAME']}")
     out.print(
         "Next: `taxopost jobs list`, `taxopost jobs show ID`, "

@@ -253,3 +253,60 @@ def _print_calibration(report) -> None:
         "accepted at no rank keep the model's prediction",
         markup=False,
     )
+
+
+@app.command("evaluate-capture-set")
+def evaluate_capture_set_cmd(
+    capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", help="Receives metrics.json, report.html and the figures (PNG).")
+    ],
+    pipelines: Annotated[
+        Path | None,
+        typer.Option(
+            "--pipelines",
+            help="JSON or YAML pipelines; a masking step's taxa_list names a taxa list on the platform. "
+            "Default: the model, both roll-up modes, and each taxa list followed by a roll-up.",
+        ),
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help="The classifier whose outputs are evaluated (if several).")
+    ] = None,
+) -> None:
+    """The same evaluation on the database: a capture set's model outputs against its identifications."""
+    from taxopost.django_setup import setup
+
+    setup()
+    from taxopost.evaluation.pipelines import read_text
+    from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
+    from taxopost.observations.models import CaptureSet
+
+    found = CaptureSet.objects.filter(name=capture_set).first()
+    if found is None:
+        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    data = None
+    if pipelines is not None:
+        import yaml
+
+        text = read_text(pipelines)
+        try:
+            data = json.loads(text) if pipelines.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InputError("file", str(pipelines), f"is not valid JSON/YAML ({str(exc).splitlines()[0]})") from None
+    try:
+        evaluation = evaluate_capture_set(found, data, algorithm=algorithm)
+    except InputError as exc:
+        raise exc.with_source(str(pipelines)) if pipelines is not None else exc from None
+    written = write_capture_set_evaluation(evaluation, output_dir)
+    table = Table(title=f"{capture_set}: {evaluation.pipelines[0]['n']:,} identified rows", title_justify="left")
+    for column in ("pipeline", "accuracy", "changed", "corrected", "regressed", "generalized", "hF1"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for entry in evaluation.pipelines:
+        table.add_row(
+            entry["name"],
+            f"{entry['accuracy']:.4f}",
+            *(f"{entry[key]:,}" for key in ("changed", "corrected", "regressed", "generalized")),
+            f"{entry['hierarchical_f1']:.4f}",
+        )
+    out.print(table)
+    err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)

@@ -99,7 +99,12 @@ class Pipeline:
         return [step.describe() for step in self.steps]
 
 
-def read_pipelines(path: Path | str, category_map: CategoryMap) -> list[Pipeline]:
+TaxaListResolver = Callable[[str], list[int]]
+
+
+def read_pipelines(
+    path: Path | str, category_map: CategoryMap, *, taxa_lists: TaxaListResolver | None = None
+) -> list[Pipeline]:
     """Read a pipeline file (JSON or YAML) and validate it against ``category_map``.
 
     Raises
@@ -118,12 +123,18 @@ def read_pipelines(path: Path | str, category_map: CategoryMap) -> list[Pipeline
         reason = str(exc).splitlines()[0]
         raise InputError("file", str(path), f"is not valid {kind} ({reason})") from None
     try:
-        return parse_pipelines(data, category_map, base_dir=path.parent)
+        return parse_pipelines(data, category_map, base_dir=path.parent, taxa_lists=taxa_lists)
     except InputError as exc:
         raise exc.with_source(str(path)) from None
 
 
-def parse_pipelines(data: object, category_map: CategoryMap, *, base_dir: Path | str = ".") -> list[Pipeline]:
+def parse_pipelines(
+    data: object,
+    category_map: CategoryMap,
+    *,
+    base_dir: Path | str = ".",
+    taxa_lists: TaxaListResolver | None = None,
+) -> list[Pipeline]:
     """Validate parsed pipeline data; taxa-list paths are resolved relative to ``base_dir``.
 
     Parameters
@@ -134,6 +145,9 @@ def parse_pipelines(data: object, category_map: CategoryMap, *, base_dir: Path |
     category_map : CategoryMap
     base_dir : path-like
         Where relative taxa-list paths start.
+    taxa_lists : callable, optional
+        Resolves a masking step's ``taxa_list`` to taxon ids instead of reading a file (the
+        platform passes one that looks lists up by name); raises InputError when it cannot.
     """
     if isinstance(data, Mapping) and set(data) == {"pipelines"}:
         data = data["pipelines"]
@@ -172,14 +186,17 @@ def parse_pipelines(data: object, category_map: CategoryMap, *, base_dir: Path |
                     "follow it; put class_masking before rank_rollup",
                 )
         parsed = [
-            _parse_step(step, f"{where}.steps[{j}]", category_map, Path(base_dir)) for j, step in enumerate(steps)
+            _parse_step(step, f"{where}.steps[{j}]", category_map, Path(base_dir), taxa_lists)
+            for j, step in enumerate(steps)
         ]
         warnings = tuple(warning for _, step_warnings in parsed for warning in step_warnings)
         pipelines.append(Pipeline(name, tuple(step for step, _ in parsed), warnings))
     return pipelines
 
 
-def _parse_step(data: object, where: str, category_map: CategoryMap, base_dir: Path) -> tuple[Step, list[str]]:
+def _parse_step(
+    data: object, where: str, category_map: CategoryMap, base_dir: Path, taxa_lists: TaxaListResolver | None
+) -> tuple[Step, list[str]]:
     if not isinstance(data, Mapping):
         raise InputError(where, _kind(data), 'must be an object {"task": ..., <config>}')
     task = data.get("task")
@@ -188,6 +205,13 @@ def _parse_step(data: object, where: str, category_map: CategoryMap, base_dir: P
     config = parse_config(TASKS[task], {k: v for k, v in data.items() if k != "task"}, prefix=f"{where}.")
     if task == "rank_rollup":
         return Step(task, config), []
+    if taxa_lists is not None:
+        try:
+            taxa = taxa_lists(config.taxa_list)
+        except InputError as exc:
+            raise InputError(f"{where}.taxa_list", config.taxa_list, exc.reason) from None
+        keep = category_map.admitted_by(taxa, field=f"{where}.taxa_list")
+        return Step(task, config, keep=keep, taxa=tuple(sorted(taxa))), []
     path = Path(config.taxa_list)
     path = path if path.is_absolute() else base_dir / path
     try:

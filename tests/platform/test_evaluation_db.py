@@ -1,0 +1,82 @@
+"""The evaluation on the database: a capture set's model outputs against its identifications."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.errors import InputError
+from taxopost.evaluation.evaluate import evaluate_pipelines
+from taxopost.evaluation.pipelines import parse_pipelines
+from taxopost.observations.evaluation import capture_set_rows, evaluate_capture_set
+from taxopost.observations.importers import import_identifications
+
+from .conftest import ROWS
+
+pytestmark = pytest.mark.django_db
+
+TRUTH = {
+    "occ-confident": "Danaus plexippus",
+    "occ-vanessa": "Vanessa cardui",
+    "occ-catocala": "Catocala ilia",
+    "occ-noctua": "Noctua pronuba",
+}
+
+
+@pytest.fixture
+def identified(platform, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("occurrence,taxon\n" + "".join(f"{o},{t}\n" for o, t in TRUTH.items()))
+    import_identifications(path)
+    return platform
+
+
+def test_rows_are_the_identified_model_outputs(identified):
+    rows = capture_set_rows(identified)
+    assert rows.scores.shape == (len(TRUTH), 8)
+    expected = [row[3] for row in ROWS if row[0] in TRUTH]
+    assert np.allclose(rows.scores, np.asarray(expected, dtype=np.float32))
+    names = [rows.category_map.taxonomy.names[t] for t in rows.y_true]
+    assert names == list(TRUTH.values())
+
+
+def test_the_database_evaluation_equals_the_file_evaluation(identified):
+    rows = capture_set_rows(identified)
+    data = [{"name": "lineage", "steps": [{"task": "rank_rollup"}]}, {"name": "model", "steps": []}]
+    from_db = evaluate_capture_set(identified, data)
+    from_arrays = evaluate_pipelines(
+        rows.scores, rows.category_map, rows.y_true, parse_pipelines(data, rows.category_map)
+    )
+    same = json.dumps(from_db.to_dict()["pipelines"], sort_keys=True, default=str)  # NaN != NaN in a dict
+    assert same == json.dumps(from_arrays.to_dict()["pipelines"], sort_keys=True, default=str)
+    lineage = from_db.pipelines[0]
+    # Vanessa atalanta -> genus Vanessa is correct for Vanessa cardui: a correction.
+    assert lineage["corrected"] == 1 and lineage["regressed"] == 0
+
+
+def test_masking_steps_name_taxa_lists_stored_on_the_platform(identified):
+    data = [{"name": "regional", "steps": [{"task": "class_masking", "taxa_list": "regional"}]}]
+    assert evaluate_capture_set(identified, data).pipelines[0]["n"] == len(TRUTH)
+    with pytest.raises(InputError, match="pipelines\\[0\\].steps\\[0\\].taxa_list='nowhere': no taxa list"):
+        evaluate_capture_set(identified, [{"name": "x", "steps": [{"task": "class_masking", "taxa_list": "nowhere"}]}])
+
+
+def test_without_identifications_there_is_nothing_to_evaluate(platform):
+    with pytest.raises(InputError, match="no identified occurrence"):
+        capture_set_rows(platform)
+
+
+def test_the_command_writes_the_report(identified, tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps([{"name": "lineage", "steps": [{"task": "rank_rollup"}]}]))
+    args = ["evaluate-capture-set", "--capture-set", "station-1", "--output-dir", str(tmp_path / "out")]
+    assert main([*args, "--pipelines", str(tmp_path / "p.json")]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [p["name"] for p in metrics["pipelines"]] == ["lineage"]
+    assert main(args) == 0  # default pipelines: model, both modes, each taxa list + roll-up
+    names = [p["name"] for p in json.loads((tmp_path / "out" / "metrics.json").read_text())["pipelines"]]
+    assert names[:3] == ["model output", "roll-up (lineage)", "roll-up (distribution)"]
+    assert "regional + roll-up" in names
+    assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64") >= 3
