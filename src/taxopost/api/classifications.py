@@ -7,6 +7,7 @@ from django.db.models import F
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
+from taxopost.api.filters import IdFilter
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import Classification, Detection
 from taxopost.taxa.models import RANK_CHOICES
@@ -25,14 +26,14 @@ class ClassificationSerializer(serializers.ModelSerializer):
 
 
 class ClassificationFilter(django_filters.FilterSet):
-    capture_set = django_filters.NumberFilter(method="in_capture_set", help_text="Capture set id")
-    occurrence = django_filters.NumberFilter(field_name="detection__occurrence_id")
-    taxon = django_filters.NumberFilter(field_name="taxon_id")
+    capture_set = IdFilter(method="in_capture_set", help_text="Capture set id")
+    occurrence = IdFilter(field_name="detection__occurrence_id")
+    taxon = IdFilter(field_name="taxon_id")
     rank = django_filters.ChoiceFilter(field_name="taxon__rank", choices=RANK_CHOICES)
     algorithm = django_filters.CharFilter(field_name="algorithm__key", help_text="Algorithm key")
     task = django_filters.CharFilter(field_name="algorithm__task_type", help_text="classification or a task key")
     terminal = django_filters.BooleanFilter()
-    job = django_filters.NumberFilter(field_name="job_id")
+    job = IdFilter(field_name="job_id")
 
     class Meta:
         model = Classification

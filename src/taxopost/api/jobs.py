@@ -14,6 +14,7 @@ a later job built on its output, ...).
 
 from __future__ import annotations
 
+import django_filters
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from taxopost.api.filters import MAX_ID, IdFilter
 from taxopost.api.permissions import ReadLoggedInWriteStaff
 from taxopost.configs import config_field_errors
 from taxopost.errors import InputError
@@ -34,7 +36,7 @@ LOG_LINES = 200
 
 class ScopeSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[Job.CAPTURE_SET, Job.OCCURRENCE])
-    id = serializers.IntegerField(min_value=1)
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -89,6 +91,14 @@ class JobCreateSerializer(serializers.Serializer):
         return data
 
 
+class JobFilter(django_filters.FilterSet):
+    scope_id = IdFilter()
+
+    class Meta:
+        model = Job
+        fields = ("status", "task", "scope_type", "scope_id", "dry_run")
+
+
 def input_error_detail(exc: InputError) -> dict:
     """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``)."""
     message = f"{exc.reason} (got {exc.value!r})"
@@ -111,7 +121,7 @@ def input_error_detail(exc: InputError) -> dict:
 class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
     permission_classes = (ReadLoggedInWriteStaff,)
-    filterset_fields = ("status", "task", "scope_type", "scope_id", "dry_run")
+    filterset_class = JobFilter
 
     def get_serializer_class(self):
         if self.action == "create":

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
+from taxopost.api.filters import IdFilter
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import Detection, Occurrence
 from taxopost.observations.provenance import describe_step
@@ -39,8 +40,8 @@ class OccurrenceSerializer(serializers.ModelSerializer):
 
 
 class OccurrenceFilter(django_filters.FilterSet):
-    capture_set = django_filters.NumberFilter(method="in_capture_set", help_text="Capture set id")
-    taxon = django_filters.NumberFilter(field_name="determination_id", help_text="Determination's taxon id")
+    capture_set = IdFilter(method="in_capture_set", help_text="Capture set id")
+    taxon = IdFilter(field_name="determination_id", help_text="Determination's taxon id")
     rank = django_filters.ChoiceFilter(field_name="determination__rank", choices=RANK_CHOICES)
     algorithm = django_filters.CharFilter(
         field_name="determined_by__algorithm__key", help_text="Key of the algorithm that decided the determination"

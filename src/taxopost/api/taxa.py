@@ -6,6 +6,7 @@ import django_filters
 from django.db.models import Count
 from rest_framework import serializers, viewsets
 
+from taxopost.api.filters import IdFilter
 from taxopost.taxa.models import RANK_CHOICES, TaxaList, Taxon
 
 
@@ -18,7 +19,7 @@ class TaxonSerializer(serializers.ModelSerializer):
 class TaxonFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name")
     rank = django_filters.ChoiceFilter(choices=RANK_CHOICES)
-    parent = django_filters.NumberFilter(field_name="parent_id")
+    parent = IdFilter(field_name="parent_id")
 
     class Meta:
         model = Taxon

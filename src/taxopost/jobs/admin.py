@@ -10,7 +10,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from taxopost.errors import InputError
@@ -171,12 +171,8 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="stages")
     def stages_display(self, obj) -> str:
         stages = obj.stages or []
-        return format_html(
-            '<ol class="job-stages">{}</ol>',
-            format_html(
-                "".join(format_html("<li>{} – {}%</li>", s["name"], round(s["progress"] * 100)) for s in stages)
-            ),
-        )
+        items = format_html_join("", "<li>{} – {}%</li>", ((s["name"], round(s["progress"] * 100)) for s in stages))
+        return format_html('<ol class="job-stages">{}</ol>', items)
 
     @admin.display(description="metrics")
     def metrics_display(self, obj) -> str:

@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from taxopost.jobs.models import Job
 from taxopost.ml.admin import pretty_json
@@ -162,7 +163,7 @@ class OccurrenceAdmin(RunTasksAdminMixin, admin.ModelAdmin):
         )  # fmt: skip
         head = "<tr><th>when</th><th>determination</th><th>score</th><th>decided by</th><th>made by</th></tr>"
         return format_html('<table class="determination-history"><thead>{}</thead><tbody>{}</tbody></table>',
-                           format_html(head), body)  # fmt: skip
+                           mark_safe(head), body)  # fmt: skip
 
     @admin.display(description="current classifications of its detections")
     def detections_summary(self, obj) -> str:

@@ -106,7 +106,7 @@ def field_from_schema(name: str, prop: dict, *, required: bool) -> forms.Field:
         common["initial"] = prop["default"]
     if "enum" in prop:
         choices = [(value, value) for value in prop["enum"]]
-        if not required:
+        if not required and "initial" not in common:
             choices = [("", "(default)"), *choices]
         return forms.ChoiceField(choices=choices, **common)
     kind = prop.get("type")
