@@ -125,6 +125,7 @@ def test_rollup_action_shows_a_form_generated_from_the_schema(admin_client, plat
     assert [c[0] for c in form.fields["mode"].choices] == ["lineage", "distribution"]
     html = response.content.decode()
     assert 'name="thresholds_0"' in html and 'value="0.8"' in html
+    assert "(task <code>rank_rollup</code>, version 1)" in html
     assert not Job.objects.exists()
 
 
@@ -311,6 +312,7 @@ def test_occurrence_page_shows_determination_history_and_the_job_of_each(admin_c
     assert f"job {job.pk} (rank_rollup)" in history and "Vanessa (genus)" in history
     assert "Vanessa atalanta (species)" in history and "import" in history
     assert 'class="provenance-chain"' in html
+    assert re.search(r"detection \d+: <a [^>]+>Vanessa \(genus\) 0.800</a> by rank_rollup-", html)
 
 
 def test_saving_an_identification_in_the_admin_recomputes_the_determination(admin_client, platform):
@@ -375,3 +377,10 @@ def test_review_page_query_count_does_not_grow_with_the_changes(admin_client, ma
         assert len(response.context["rows"]) == min(rows, response.context["review"].changed)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_model_output_page_lists_its_top_classes(admin_client, platform):
+    source = Classification.objects.get(detection__occurrence__key="occ-vanessa", applied_to__isnull=True)
+    html = admin_client.get(reverse("admin:observations_classification_change", args=[source.pk])).content.decode()
+    assert "Vanessa atalanta 0.500, Vanessa cardui 0.200" in html
+    assert html.count("<tr") >= 2 and "model output" in html

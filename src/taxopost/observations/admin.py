@@ -175,10 +175,10 @@ class OccurrenceAdmin(RunTasksAdminMixin, admin.ModelAdmin):
         )
         return format_html_join(
             "",
-            '<div>detection {}: <a href="{}">{} ({}) {:.3f}</a> by {}</div>',
+            '<div>detection {}: <a href="{}">{} ({}) {}</a> by {}</div>',
             (
                 (c.detection_id, reverse("admin:observations_classification_change", args=[c.pk]), c.taxon.name,
-                 c.taxon.rank, c.score, c.algorithm.key)
+                 c.taxon.rank, f"{c.score:.3f}", c.algorithm.key)
                 for c in rows
             ),
         )  # fmt: skip
@@ -242,7 +242,7 @@ class ClassificationAdmin(ReadOnlyAdmin):
             return "no score vector"
         scores = stack([row[0]], len(row[1]))[0]
         top = np.argsort(-scores, kind="stable")[:5]
-        return format_html_join(", ", "{} {:.3f}", ((row[1][i], float(scores[i])) for i in top))
+        return format_html_join(", ", "{} {}", ((row[1][i], f"{float(scores[i]):.3f}") for i in top))
 
 
 @admin.register(Identification)

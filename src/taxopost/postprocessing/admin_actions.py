@@ -82,7 +82,8 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": f"{task_class.name} on {len(scopes)} {noun}",
-        "task": task_class,
+        # A dict, not the class: templates call callables, and a class is one.
+        "task": {key: getattr(task_class, key) for key in ("key", "name", "version", "description")},
         "form": form,
         "scopes": scopes,
         "previews": previews,
