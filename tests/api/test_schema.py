@@ -31,7 +31,22 @@ def test_schema_is_served_without_login_and_is_valid_openapi(client):
     assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
 
 
-def test_generated_requests_never_get_a_server_error(platform, staff):
+@pytest.fixture
+def in_process_requests():
+    """Keep the test's connection across WSGI calls, as Django's test client does: the end of a
+    request closes a connection that is inside a transaction (the test's), or older than
+    CONN_MAX_AGE."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_generated_requests_never_get_a_server_error(platform, staff, in_process_requests):
     """Every operation, as staff (so writes are exercised too), through the WSGI app in-process."""
     from taxopost.wsgi import application
 

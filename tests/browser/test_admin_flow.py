@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.conftest import REPO, in_ci
 from tests.platform.conftest import load_platform
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
+def browser_page(live_server, monkeypatch):
+    """A Chromium page; closed before the live server stops, so no request thread keeps a connection."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
         if in_ci():
@@ -46,6 +48,9 @@ def browser_page(monkeypatch):
         try:
             yield page
         finally:
+            # While Playwright's loop runs, the test's ORM calls get a connection of their own
+            # (Django keeps connections per async context); close it, or it outlives the test.
+            connections.close_all()
             browser.close()
 
 
