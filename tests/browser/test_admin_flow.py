@@ -145,3 +145,32 @@ def test_run_preview_watch_review_and_revert_a_rollup(browser_page, live_server,
     occurrence.refresh_from_db()
     assert occurrence.determined_by.algorithm.key == "moths-v1"
     assert review.exists()
+
+
+def test_job_page_follows_progress_live(browser_page, live_server, tmp_path, django_user_model):
+    """The bar, percentage and status move without a reload while the job runs; the page reloads at the end."""
+    from taxopost.jobs.models import Job
+    from taxopost.jobs.operations import create_job
+
+    page = browser_page
+    capture_set = load_platform(tmp_path)
+    django_user_model.objects.create_superuser("watcher", "watcher@example.org", PASSWORD)
+    job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/jobs/job/{job.pk}/change/")
+    page.fill("#id_username", "watcher")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("progress.job-progress")
+    assert page.inner_text(".job-status") == "created"
+
+    # What a running job's reporter writes: the page shows it within a poll or two.
+    stages = [{"name": "preparing", "progress": 1.0}, {"name": "processing", "progress": 0.5}]
+    Job.objects.filter(pk=job.pk).update(status=Job.RUNNING, progress=0.5, stage="processing", stages=stages)
+    page.wait_for_function("document.querySelector('progress.job-progress').value === 0.5")
+    assert page.inner_text(".job-status") == "running" and page.inner_text(".job-percent") == "50%"
+    assert "processing – 50%" in page.inner_text(".job-stages")
+    shot(page, "10-job-running")
+
+    Job.objects.filter(pk=job.pk).update(status=Job.SUCCEEDED, progress=1.0, finished_at=job.created_at)
+    page.wait_for_function("document.querySelector('.job-status').textContent === 'succeeded'")
+    page.wait_for_selector("button.job-revert")  # the reload brings the operations of a finished job
