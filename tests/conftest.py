@@ -15,6 +15,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TAXOPOST_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """A SQLite test database in a file, not Django's shared in-memory one.
+
+    The browser tests' live server and the embedded executor's background thread each open
+    their own connection, and SQLite fails concurrent writers of a shared-cache memory database
+    at once ("database table is locked") instead of waiting for them. (pytest-django loads the
+    settings before this file runs, so this is done here rather than through the environment.)
+    """
+    from django.conf import settings
+
+    settings.DATA_DIR = Path(os.environ["TAXOPOST_DATA_DIR"])
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "taxopost.dbbackends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(settings.DATA_DIR / "test.sqlite3")
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

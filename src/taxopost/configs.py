@@ -103,6 +103,28 @@ def config_error(exc: ValidationError, *, prefix: str = "") -> InputError:
     return InputError(f"{prefix}{field}", first.get("input"), first["msg"])
 
 
+def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str]]:
+    """Every problem of a config as ``{field: [messages]}``, the shape the API and forms report.
+
+    Fields are dotted paths inside the config (``"thresholds.genus"``, ``"mode"``); a problem of
+    the config as a whole is under ``"config"``. An InputError raised by a shared check (the
+    core's threshold or order validation) keeps the field that check named.
+    """
+    if isinstance(exc, InputError):
+        field = exc.field.removeprefix("config.") or "config"
+        return {field: [f"{exc.reason} (got {exc.value!r})"]}
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, InputError):
+            field, message = cause.field, f"{cause.reason} (got {cause.value!r})"
+        else:
+            field = ".".join(str(part) for part in error["loc"]) or "config"
+            message = error["msg"]
+        errors.setdefault(field, []).append(message)
+    return errors
+
+
 __all__ = [
     "DEFAULT_ROLLUP_MODE",
     "MODES",
@@ -111,5 +133,6 @@ __all__ = [
     "SmallSizeFilterConfig",
     "TaskConfig",
     "config_error",
+    "config_field_errors",
     "parse_config",
 ]

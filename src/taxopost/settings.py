@@ -8,6 +8,7 @@
 | ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
+| ``TAXOPOST_STATIC_ROOT`` | where ``collectstatic`` copies static files for another web server | unset |
 """
 
 from __future__ import annotations
@@ -46,15 +47,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
     "taxopost.taxa",
     "taxopost.ml",
     "taxopost.observations",
     "taxopost.jobs",
     "taxopost.postprocessing",
+    "taxopost.review",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the API browser's static files straight from the installed apps, in
+    # any mode: `taxopost serve` runs with DEBUG off and no collectstatic step.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -105,21 +113,36 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Only for a deployment behind another web server (`manage collectstatic`); `taxopost serve` needs none.
+STATIC_ROOT = os.environ.get("TAXOPOST_STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True  # no collectstatic needed: files are found in the apps at start-up
+LOGIN_URL = "admin:login"
 
 # Requests and uploads stay bounded (imports of large files go through the CLI, not the web).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
+# Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token`` (not a bare 403).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "taxopost.api.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 50,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "taxopost API",
+    "DESCRIPTION": "Taxa, capture sets, occurrences, classifications with their provenance, and "
+    "post-processing jobs. Reading needs a login; creating, canceling and reverting jobs needs staff.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers.

@@ -92,6 +92,11 @@ def write_predictions(path: Path, rows=ROWS, *, capture_set: str = "station-1", 
 @pytest.fixture
 def platform(db, tmp_path):
     """Taxonomy, the classifier's category map, a capture set of six detections with predictions."""
+    return load_platform(tmp_path)
+
+
+def load_platform(tmp_path: Path):
+    """What the ``platform`` fixture loads (also used by tests that need a transactional database)."""
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
     from taxopost.observations.importers import import_predictions
     from taxopost.observations.models import CaptureSet

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # Subcommand modules register themselves on ``app`` when imported.
-from taxopost.cli import demo, evaluate, files, platform  # noqa: E402, F401
+from taxopost.cli import demo, evaluate, files, platform, serve  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

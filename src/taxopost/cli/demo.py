@@ -76,6 +76,10 @@ def demo() -> None:
         "Next: `taxopost jobs list`, `taxopost jobs show ID`, "
         f"`taxopost export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`."
     )
+    out.print(
+        f"Web: run `taxopost serve`, open http://127.0.0.1:8000/admin/ and log in as "
+        f"{demo_project.DEMO_USER} / {demo_project.DEMO_PASSWORD} (a superuser of the demo database)."
+    )
     err.print("Run `taxopost demo` again: it reuses what exists and finishes fast.")
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 from taxopost.errors import InputError
 from taxopost.io.results import write_table
 from taxopost.observations.models import CaptureSet, Classification, Occurrence
+from taxopost.observations.provenance import classification_chains
 
 
 def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
@@ -16,23 +17,8 @@ def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
 
     One query per level of the deepest chain (a few), not one per classification.
     """
-    parent: dict[int, int | None] = {}
-    frontier = set(classification_ids)
-    while frontier:
-        rows = Classification.objects.filter(id__in=frontier).values_list("id", "applied_to_id")
-        frontier = set()
-        for clf_id, applied_to in rows:
-            parent[clf_id] = applied_to
-            if applied_to is not None and applied_to not in parent:
-                frontier.add(applied_to)
-    chains = {}
-    for clf_id in classification_ids:
-        chain, node = [], clf_id
-        while node is not None:
-            chain.append(node)
-            node = parent.get(node)
-        chains[clf_id] = chain
-    return chains
+    chains = classification_chains(classification_ids)
+    return {clf_id: [step.pk for step in chain] for clf_id, chain in chains.items()}
 
 
 def export_occurrences(capture_set: str, output: Path | str) -> int:

@@ -1,0 +1,54 @@
+"""Classifications: predictions with their algorithm, ``applied_to`` and provenance chain (read-only)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import F
+from rest_framework import serializers, viewsets
+
+from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
+from taxopost.api.filters import IdFilter
+from taxopost.api.provenance import ProvenanceMixin
+from taxopost.observations.models import Classification, Detection
+from taxopost.taxa.models import RANK_CHOICES
+
+
+class ClassificationSerializer(serializers.ModelSerializer):
+    taxon = TaxonRefSerializer(read_only=True)
+    algorithm = AlgorithmRefSerializer(read_only=True)
+    occurrence = serializers.IntegerField(read_only=True, allow_null=True)
+    provenance = ProvenanceField(help_text="This classification, then each applied_to step down to the model output")
+
+    class Meta:
+        model = Classification
+        fields = ("id", "detection", "occurrence", "taxon", "score", "algorithm", "terminal", "applied_to", "job",
+                  "details", "created_at", "provenance")  # fmt: skip
+
+
+class ClassificationFilter(django_filters.FilterSet):
+    capture_set = IdFilter(method="in_capture_set", help_text="Capture set id")
+    occurrence = IdFilter(field_name="detection__occurrence_id")
+    taxon = IdFilter(field_name="taxon_id")
+    rank = django_filters.ChoiceFilter(field_name="taxon__rank", choices=RANK_CHOICES)
+    algorithm = django_filters.CharFilter(field_name="algorithm__key", help_text="Algorithm key")
+    task = django_filters.CharFilter(field_name="algorithm__task_type", help_text="classification or a task key")
+    terminal = django_filters.BooleanFilter()
+    job = IdFilter(field_name="job_id")
+
+    class Meta:
+        model = Classification
+        fields = ("capture_set", "occurrence", "taxon", "rank", "algorithm", "task", "terminal", "job")
+
+    def in_capture_set(self, queryset, name, value):
+        return queryset.filter(detection__in=Detection.objects.filter(source_image__capture_sets=value))
+
+
+class ClassificationViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = (
+        Classification.objects.select_related("taxon", "algorithm")
+        .defer("scores", "logits")  # kilobytes a row; not part of the representation
+        .annotate(occurrence=F("detection__occurrence_id"))
+        .order_by("id")
+    )
+    serializer_class = ClassificationSerializer
+    filterset_class = ClassificationFilter

@@ -1,0 +1,183 @@
+"""Jobs: create a post-processing job, follow its progress and metrics, cancel or revert it.
+
+``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}``. Bad input
+is a 400 whose body names each field; config errors come from the task's pydantic model, keyed
+by their path inside the config::
+
+    {"config": {"thresholds.genus": ["must be in (0, 1] (got 1.5)"], "mode": ["Input should be ..."]}}
+    {"scope": {"id": ["no capture set has this id (got 99)"]}}
+    {"task": ["\\"nope\\" is not a valid choice."]}
+
+Cancel and revert answer 409 when the job's state does not allow them (already finished,
+a later job built on its output, ...).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+from pydantic import ValidationError
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from taxopost.api.filters import MAX_ID, IdFilter
+from taxopost.api.permissions import ReadLoggedInWriteStaff
+from taxopost.configs import config_field_errors
+from taxopost.errors import InputError
+from taxopost.jobs.models import Job
+from taxopost.jobs.operations import create_job
+from taxopost.jobs.web import job_operations, submit_from_web
+from taxopost.postprocessing.registry import all_tasks, get_task
+
+LOG_LINES = 200
+
+
+class ScopeSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[Job.CAPTURE_SET, Job.OCCURRENCE])
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    scope = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    operations = serializers.SerializerMethodField(help_text="What can be done to this job now")
+
+    class Meta:
+        model = Job
+        fields = ("id", "task", "task_version", "config", "scope", "dry_run", "status", "progress", "stage", "stages",
+                  "metrics", "result", "error", "cancel_requested", "executor", "created_by", "created_at",
+                  "started_at", "heartbeat_at", "finished_at", "reverted_at", "operations")  # fmt: skip
+
+    @extend_schema_field(ScopeSerializer)
+    def get_scope(self, obj):
+        return {"type": obj.scope_type, "id": obj.scope_id}
+
+    def get_operations(self, obj) -> list[str]:
+        return [name for name, operation in job_operations().items() if operation.applies(obj)]
+
+
+class JobLogSerializer(serializers.Serializer):
+    created_at = serializers.DateTimeField()
+    level = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobDetailSerializer(JobSerializer):
+    log = serializers.SerializerMethodField(help_text=f"The last {LOG_LINES} log lines, oldest first")
+
+    class Meta(JobSerializer.Meta):
+        fields = (*JobSerializer.Meta.fields, "log")
+
+    @extend_schema_field(JobLogSerializer(many=True))
+    def get_log(self, obj):
+        lines = list(obj.logs.order_by("-created_at", "-id")[:LOG_LINES])[::-1]
+        return JobLogSerializer(lines, many=True).data
+
+
+class JobCreateSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=[task.key for task in all_tasks()])
+    scope = ScopeSerializer()
+    config = serializers.DictField(required=False, default=dict, help_text="The task's config (see /tasks/)")
+    dry_run = serializers.BooleanField(default=False, help_text="Compute a summary of what would change; write nothing")
+
+    def validate(self, data):
+        """Every config problem at once, from the task's pydantic model (create_job reports only the first)."""
+        try:
+            get_task(data["task"]).config_model.model_validate(data.get("config") or {})
+        except ValidationError as exc:
+            raise serializers.ValidationError({"config": config_field_errors(exc)}) from None
+        return data
+
+
+class JobFilter(django_filters.FilterSet):
+    scope_id = IdFilter()
+
+    class Meta:
+        model = Job
+        fields = ("status", "task", "scope_type", "scope_id", "dry_run")
+
+
+def input_error_detail(exc: InputError) -> dict:
+    """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``)."""
+    message = f"{exc.reason} (got {exc.value!r})"
+    head, _, rest = exc.field.partition(".")
+    if head == "config":
+        return {"config": {rest or "config": [message]}}
+    if head == "scope":
+        return {"scope": {"type" if rest == "type" else "id": [message]}}
+    if head in ("task", "job"):
+        return {head: [message]}
+    return {"non_field_errors": [exc.message]}
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=JobCreateSerializer,
+        responses={201: JobDetailSerializer, 400: OpenApiResponse(description="Field errors, see the module doc")},
+    ),
+)
+class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
+    permission_classes = (ReadLoggedInWriteStaff,)
+    filterset_class = JobFilter
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return JobCreateSerializer
+        return JobSerializer if self.action == "list" else JobDetailSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            with transaction.atomic():
+                job = create_job(
+                    data["task"], data["scope"]["type"], data["scope"]["id"], data.get("config") or {},
+                    dry_run=data["dry_run"], user=request.user,
+                )  # fmt: skip
+                submit_from_web(job)  # starts once the transaction commits
+        except InputError as exc:
+            raise serializers.ValidationError(input_error_detail(exc)) from None
+        return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    def _operate(self, name: str):
+        job = self.get_object()
+        operation = job_operations()[name]
+        if not operation.applies(job):
+            state = job.status + (", reverted" if job.reverted_at else "") + (", dry run" if job.dry_run else "")
+            return Response({"detail": f"job {job.pk} ({state}): cannot {name}"}, status=status.HTTP_409_CONFLICT)
+        try:
+            outcome = operation.function(job)
+        except InputError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        job.refresh_from_db()
+        body = JobDetailSerializer(job).data
+        if isinstance(outcome, dict):
+            body = {**body, name: outcome}
+        return Response(body)
+
+    @extend_schema(request=None, responses={200: JobDetailSerializer, 409: OpenApiResponse(description="Not now")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop the job at its next chunk boundary (a job not yet started is canceled at once)."""
+        return self._operate("cancel")
+
+    @extend_schema(request=None, responses={200: JobDetailSerializer, 409: OpenApiResponse(description="Not now")})
+    @action(detail=True, methods=["post"])
+    def revert(self, request, pk=None):
+        """Remove what the job wrote, restore what it demoted, recompute determinations."""
+        return self._operate("revert")
+
+
+if "resume" in job_operations():  # offered once jobs.operations provides resume_job (the Celery executor)
+
+    @extend_schema(request=None, responses={200: JobDetailSerializer, 409: OpenApiResponse(description="Not now")})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Resume a stale job from its last finished chunk."""
+        return self._operate("resume")
+
+    JobViewSet.resume = resume

@@ -1,0 +1,36 @@
+"""Routes of ``/api/v1/``."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import DefaultRouter
+
+from taxopost.api.algorithms import AlgorithmViewSet
+from taxopost.api.capture_sets import CaptureSetViewSet
+from taxopost.api.classifications import ClassificationViewSet
+from taxopost.api.jobs import JobViewSet
+from taxopost.api.occurrences import OccurrenceViewSet
+from taxopost.api.tasks import TaskViewSet
+from taxopost.api.taxa import TaxaListViewSet, TaxonViewSet
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("taxa", TaxonViewSet, basename="taxon")
+router.register("taxa-lists", TaxaListViewSet, basename="taxalist")
+router.register("capture-sets", CaptureSetViewSet, basename="captureset")
+router.register("occurrences", OccurrenceViewSet, basename="occurrence")
+router.register("classifications", ClassificationViewSet, basename="classification")
+router.register("algorithms", AlgorithmViewSet, basename="algorithm")
+router.register("jobs", JobViewSet, basename="job")
+router.register("tasks", TaskViewSet, basename="task")
+
+urlpatterns = [
+    # The schema describes the API, not its data: served without a login so clients can be generated.
+    path(
+        "schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]), name="schema"
+    ),
+    path("", include(router.urls)),
+]

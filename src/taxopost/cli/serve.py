@@ -1,0 +1,37 @@
+"""``taxopost serve``: the admin, the review pages and the REST API on the embedded default."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from taxopost.cli import app
+from taxopost.cli.output import err
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the web app (admin, review pages, REST API) in this process.
+
+    Django's threaded development server with DEBUG off: enough for one team on a laptop or a
+    lab machine; jobs started from the web run on a background thread of this process (or on
+    Celery workers when TAXOPOST_BROKER_URL is set). Static files are served by WhiteNoise.
+    """
+    from taxopost.django_setup import setup
+
+    setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if host not in settings.ALLOWED_HOSTS and host not in ("0.0.0.0", "::"):
+        settings.ALLOWED_HOSTS.append(host)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    err.print(f"taxopost web app on http://{shown}:{port}/admin/  (API: /api/v1/, schema: /api/v1/schema/)")
+    err.print(f"Database: {settings.DATABASES['default']['NAME']}. Stop with Ctrl-C.")
+    if host in ("0.0.0.0", "::"):
+        err.print("Listening on every interface: add this machine's name to TAXOPOST_ALLOWED_HOSTS.")
+    call_command("runserver", f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", use_reloader=False)

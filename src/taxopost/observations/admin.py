@@ -1,0 +1,281 @@
+"""Admin of projects, images, capture sets, detections, occurrences, classifications and identifications.
+
+Predictions (classifications, determination history) are shown, not edited: they are written
+by importers and jobs, and a hand edit would break the ``applied_to`` chains. Every changelist
+loads what its columns show with joins or annotations, so a page costs the same number of
+queries whatever its size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.contrib import admin
+from django.db.models import Count
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from taxopost.jobs.models import Job
+from taxopost.ml.admin import pretty_json
+from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.models import (
+    CaptureSet,
+    Classification,
+    Detection,
+    DeterminationChange,
+    Identification,
+    Occurrence,
+    Project,
+    SourceImage,
+)
+from taxopost.observations.provenance import classification_chains
+from taxopost.postprocessing.admin_actions import RunTasksAdminMixin, run_task_actions
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by importers and jobs: viewable, never added or edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def provenance_html(classification_id: int | None) -> str:
+    if classification_id is None:
+        return "–"
+    chain = classification_chains([classification_id])[classification_id]
+    return render_to_string("observations/provenance_chain.html", {"chain": chain})
+
+
+class CaptureSetFilter(admin.SimpleListFilter):
+    """Occurrences or detections of one capture set (one query for the choices, a subquery to filter)."""
+
+    title = "capture set"
+    parameter_name = "capture_set"
+
+    def lookups(self, request, model_admin):
+        return list(CaptureSet.objects.order_by("name").values_list("id", "name"))
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        detections = Detection.objects.filter(source_image__capture_sets=self.value())
+        if queryset.model is Occurrence:
+            return queryset.filter(id__in=detections.values("occurrence_id"))
+        return queryset.filter(detection__in=detections)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "created_at")
+    search_fields = ("name",)
+
+
+@admin.register(SourceImage)
+class SourceImageAdmin(admin.ModelAdmin):
+    list_display = ("path", "project", "width", "height", "timestamp")
+    list_filter = ("project",)
+    search_fields = ("path",)
+    list_select_related = ("project",)
+    show_full_result_count = False
+
+
+@admin.register(CaptureSet)
+class CaptureSetAdmin(RunTasksAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "project", "n_images", "review_link", "created_at")
+    list_filter = ("project",)
+    search_fields = ("name",)
+    list_select_related = ("project",)
+    raw_id_fields = ("images",)
+    actions = run_task_actions(Job.CAPTURE_SET)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_images=Count("images"))
+
+    @admin.display(description="images", ordering="n_images")
+    def n_images(self, obj) -> int:
+        return obj.n_images
+
+    @admin.display(description="review")
+    def review_link(self, obj) -> str:
+        return format_html('<a href="{}">review changes</a>', reverse("review:capture-set", args=[obj.pk]))
+
+
+@admin.register(Occurrence)
+class OccurrenceAdmin(RunTasksAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "project", "determination", "determination_rank", "determination_score", "decided_by")
+    list_filter = (CaptureSetFilter, "project", "determination__rank")
+    search_fields = ("key", "determination__name")
+    list_select_related = ("project", "determination", "determined_by__algorithm")
+    autocomplete_fields = ("determination",)
+    raw_id_fields = ("determined_by", "determined_by_identification")
+    readonly_fields = ("provenance", "determination_history", "detections_summary")
+    fieldsets = (
+        (None, {"fields": ("project", "key")}),
+        ("Determination", {"fields": ("determination", "determination_score", "determined_by",
+                                       "determined_by_identification", "provenance")}),
+        ("History", {"fields": ("determination_history",)}),
+        ("Detections", {"fields": ("detections_summary",)}),
+    )  # fmt: skip
+    actions = run_task_actions(Job.OCCURRENCE)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a determination is recomputed from identifications and predictions, never typed
+
+    @admin.display(description="rank", ordering="determination__rank")
+    def determination_rank(self, obj) -> str:
+        return obj.determination.rank if obj.determination_id else "–"
+
+    @admin.display(description="decided by")
+    def decided_by(self, obj) -> str:
+        if obj.determined_by_identification_id:
+            return "identification"
+        return obj.determined_by.algorithm.key if obj.determined_by_id else "–"
+
+    @admin.display(description="provenance of the determination")
+    def provenance(self, obj) -> str:
+        if obj.determined_by_identification_id:
+            return "A person's identification (it outranks every prediction)."
+        return provenance_html(obj.determined_by_id)
+
+    @admin.display(description="determination history")
+    def determination_history(self, obj) -> str:
+        rows = obj.determination_history.select_related(
+            "taxon", "classification__algorithm", "identification", "job"
+        ).order_by("-created_at", "-id")[:200]
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{change.created_at:%Y-%m-%d %H:%M:%S}",
+                    f"{change.taxon.name} ({change.taxon.rank})" if change.taxon_id else "none",
+                    "–" if change.score is None else f"{change.score:.3f}",
+                    _decided_by(change),
+                    format_html('<a href="{}">job {} ({})</a>', reverse("admin:jobs_job_change", args=[change.job_id]),
+                                change.job_id, change.job.task) if change.job_id else "import",
+                )
+                for change in rows
+            ),
+        )  # fmt: skip
+        head = "<tr><th>when</th><th>determination</th><th>score</th><th>decided by</th><th>made by</th></tr>"
+        return format_html('<table class="determination-history"><thead>{}</thead><tbody>{}</tbody></table>',
+                           mark_safe(head), body)  # fmt: skip
+
+    @admin.display(description="current classifications of its detections")
+    def detections_summary(self, obj) -> str:
+        rows = (
+            Classification.objects.filter(detection__occurrence=obj, terminal=True)
+            .select_related("taxon", "algorithm")
+            .defer("scores", "logits")
+            .order_by("detection_id", "-score")[:100]
+        )
+        return format_html_join(
+            "",
+            '<div>detection {}: <a href="{}">{} ({}) {}</a> by {}</div>',
+            (
+                (c.detection_id, reverse("admin:observations_classification_change", args=[c.pk]), c.taxon.name,
+                 c.taxon.rank, f"{c.score:.3f}", c.algorithm.key)
+                for c in rows
+            ),
+        )  # fmt: skip
+
+
+def _decided_by(change: DeterminationChange) -> str:
+    if change.identification_id:
+        return format_html("identification by {}", change.identification.who or change.identification.user or "?")
+    if change.classification_id:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:observations_classification_change", args=[change.classification_id]),
+            change.classification.algorithm.key,
+        )
+    return "–"
+
+
+@admin.register(Detection)
+class DetectionAdmin(admin.ModelAdmin):
+    list_display = ("id", "source_image", "occurrence", "bbox")
+    list_filter = (CaptureSetFilter,)
+    search_fields = ("key", "occurrence__key")
+    list_select_related = ("source_image", "occurrence")
+    raw_id_fields = ("source_image", "occurrence")
+    show_full_result_count = False
+
+
+@admin.register(Classification)
+class ClassificationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "detection_id", "taxon", "rank", "score", "algorithm", "terminal", "applied_to_id", "job_id")
+    list_filter = ("terminal", "algorithm__task_type", "algorithm", "taxon__rank")
+    search_fields = ("taxon__name", "algorithm__key")
+    list_select_related = ("taxon", "algorithm")
+    raw_id_fields = ("detection", "taxon", "category_map", "algorithm", "applied_to", "job")
+    fields = ("detection", "taxon", "score", "algorithm", "terminal", "applied_to", "job", "created_at",
+              "provenance", "details_display", "top_classes")  # fmt: skip
+    readonly_fields = ("provenance", "details_display", "top_classes")
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("scores", "logits")
+
+    @admin.display(description="rank", ordering="taxon__rank")
+    def rank(self, obj) -> str:
+        return obj.taxon.rank
+
+    @admin.display(description="provenance (applied_to chain to the model output)")
+    def provenance(self, obj) -> str:
+        return provenance_html(obj.pk)
+
+    @admin.display(description="details")
+    def details_display(self, obj) -> str:
+        return pretty_json(obj.details)
+
+    @admin.display(description="top classes")
+    def top_classes(self, obj) -> str:
+        from taxopost.observations.vectors import stack
+
+        row = Classification.objects.filter(pk=obj.pk).values_list("scores", "category_map__labels").first()
+        if row is None or row[0] is None or row[1] is None:
+            return "no score vector"
+        scores = stack([row[0]], len(row[1]))[0]
+        top = np.argsort(-scores, kind="stable")[:5]
+        return format_html_join(", ", "{} {}", ((row[1][i], f"{float(scores[i]):.3f}") for i in top))
+
+
+@admin.register(Identification)
+class IdentificationAdmin(admin.ModelAdmin):
+    """Identifications are ground truth: saving or deleting one recomputes its occurrence's determination."""
+
+    list_display = ("occurrence", "taxon", "who", "user", "withdrawn", "created_at")
+    list_filter = ("withdrawn",)
+    search_fields = ("occurrence__key", "taxon__name", "who")
+    list_select_related = ("occurrence", "taxon", "user")
+    raw_id_fields = ("occurrence", "user")
+    autocomplete_fields = ("taxon",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        recompute_determinations([obj.occurrence_id])
+
+    def delete_model(self, request, obj):
+        occurrence_id = obj.occurrence_id
+        super().delete_model(request, obj)
+        recompute_determinations([occurrence_id])
+
+    def delete_queryset(self, request, queryset):
+        occurrences = set(queryset.values_list("occurrence_id", flat=True))
+        super().delete_queryset(request, queryset)
+        recompute_determinations(occurrences)
+
+
+@admin.register(DeterminationChange)
+class DeterminationChangeAdmin(ReadOnlyAdmin):
+    list_display = ("occurrence", "taxon", "score", "classification_id", "identification_id", "job_id", "created_at")
+    list_filter = ("taxon__rank",)
+    search_fields = ("occurrence__key", "taxon__name")
+    list_select_related = ("occurrence", "taxon")
+    raw_id_fields = ("occurrence", "taxon", "classification", "identification", "job")
+    show_full_result_count = False

@@ -1,0 +1,148 @@
+"""Admin actions "Run <task>" on capture sets and occurrences, one per registered task.
+
+Thin, like ``delete_selected``: the first POST (from the changelist) shows an intermediate page
+with the task's config form, generated from its pydantic schema, re-posting the selected ids;
+"Preview" runs a dry-run job per row and shows its summary; "Run" creates one job per row with
+:func:`taxopost.jobs.operations.create_job` (the function the API and the CLI call) and submits
+it to the web executor. Nothing else lives here.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from pydantic import ValidationError
+
+from taxopost.configs import config_field_errors
+from taxopost.errors import InputError
+from taxopost.jobs.executors import EmbeddedExecutor
+from taxopost.jobs.models import Job
+from taxopost.jobs.operations import create_job, submit_job
+from taxopost.jobs.web import submit_from_web
+from taxopost.postprocessing.forms import config_form_class
+from taxopost.postprocessing.registry import all_tasks
+
+#: One job per selected row: a selection larger than this is refused (select fewer, or use the API).
+MAX_SELECTED = 50
+
+
+def run_task_actions(scope_type: str) -> list:
+    """One admin action per registered task, for a changelist whose rows are scopes of this type."""
+    return [_run_action(task_class, scope_type) for task_class in all_tasks()]
+
+
+def _run_action(task_class: type, scope_type: str):
+    @admin.action(description=f"Run {task_class.name.lower()}", permissions=["run"])
+    def action(modeladmin, request, queryset):
+        return run_task_view(modeladmin, request, queryset, task_class, scope_type)
+
+    action.__name__ = f"run_{task_class.key}"
+    return action
+
+
+def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: str):
+    if request.POST.get("select_across") == "1":
+        modeladmin.message_user(
+            request,
+            'Running a task on "all across pages" is refused: select the rows on this page '
+            f"(at most {MAX_SELECTED}), or use the API for larger batches.",
+            messages.WARNING,
+        )
+        return None
+    scopes = list(queryset.order_by("pk")[: MAX_SELECTED + 1])
+    if len(scopes) > MAX_SELECTED:
+        modeladmin.message_user(
+            request, f"Select at most {MAX_SELECTED} rows: one job is made per row.", messages.WARNING
+        )
+        return None
+    form_class = config_form_class(task_class, scope_type, [scope.pk for scope in scopes])
+    previews = None
+    if "_preview" in request.POST or "_run" in request.POST:
+        form = form_class(request.POST)
+        config = _validated_config(form, task_class)
+        if config is not None and "_run" in request.POST:
+            jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=False)
+            if jobs is not None:
+                for job in jobs:
+                    submit_from_web(job)
+                return _started(modeladmin, request, jobs)
+        elif config is not None:
+            jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=True)
+            if jobs is not None:
+                previews = [(scope, _preview(job)) for scope, job in zip(scopes, jobs, strict=True)]
+    else:
+        form = form_class()
+    opts = modeladmin.model._meta
+    noun = opts.verbose_name if len(scopes) == 1 else opts.verbose_name_plural
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"{task_class.name} on {len(scopes)} {noun}",
+        # A dict, not the class: templates call callables, and a class is one.
+        "task": {key: getattr(task_class, key) for key in ("key", "name", "version", "description")},
+        "form": form,
+        "scopes": scopes,
+        "previews": previews,
+        "opts": opts,
+        "action_name": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/postprocessing/run_task.html", context)
+
+
+def _validated_config(form, task_class: type) -> dict | None:
+    """The form's config if pydantic accepts it; else the errors are on the form and None."""
+    if not form.is_valid():
+        return None
+    config = form.to_config()
+    try:
+        task_class.config_model.model_validate(config)
+    except ValidationError as exc:
+        form.add_config_errors(config_field_errors(exc))
+        return None
+    return config
+
+
+def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run: bool) -> list[Job] | None:
+    """All or nothing: a scope the task refuses (e.g. its taxa list keeps no class) creates no job."""
+    try:
+        with transaction.atomic():
+            jobs = [create_job(task_class.key, scope_type, s.pk, config, dry_run=dry_run, user=user) for s in scopes]
+    except InputError as exc:
+        if exc.field.startswith("config."):
+            form.add_config_errors(config_field_errors(exc))
+        else:
+            form.add_error(None, exc.message)
+        return None
+    return jobs
+
+
+def _preview(job: Job) -> dict:
+    """Run a dry-run job here and now: it writes nothing but its job row, and the user waits for it."""
+    submit_job(job, EmbeddedExecutor())
+    job.refresh_from_db()
+    preview = (job.result or {}).get("preview") or {}
+    return {"job": job, "metrics": job.metrics or {}, "sample": preview.get("sample", []), "error": job.error}
+
+
+def _started(modeladmin, request, jobs: list[Job]) -> HttpResponseRedirect:
+    links = format_html_join(
+        ", ", '<a href="{}">job {}</a>', ((reverse("admin:jobs_job_change", args=[job.pk]), job.pk) for job in jobs)
+    )
+    modeladmin.message_user(request, format_html("Started {} job(s): {}.", len(jobs), links), messages.SUCCESS)
+    if len(jobs) == 1:
+        return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[jobs[0].pk]))
+    ids = ",".join(str(job.pk) for job in jobs)
+    return HttpResponseRedirect(f"{reverse('admin:jobs_job_changelist')}?id__in={ids}")
+
+
+class RunTasksAdminMixin:
+    """For the admins of scopes: who may run a task (the ``run`` permission of the actions)."""
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("jobs.add_job")
