@@ -11,4 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("taxopost.api.urls")),
     path("review/", include("taxopost.review.urls")),
+    path("evaluation/", include("taxopost.review.evaluation_urls")),
 ]

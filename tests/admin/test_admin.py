@@ -353,7 +353,21 @@ def test_review_page_before_and_after_with_corrected_and_regressed(admin_client,
     assert html.count('class="occurrence-link"') == 5
     assert "Vanessa atalanta" in html and "&rarr;" in html
     assert 'id="corrected-count">1<' in html and 'id="regressed-count">0<' in html
-    assert "Full evaluation" not in html  # the evaluation app does not provide its page (yet)
+    evaluation = reverse("evaluation:capture-set", args=[platform.pk])
+    assert f'href="{evaluation}"' in html and "Full evaluation" in html
+
+
+def test_evaluation_page_reports_the_capture_set_against_its_identifications(admin_client, client, platform):
+    url = reverse("evaluation:capture-set", args=[platform.pk])
+    assert client.get(url).status_code == 302  # staff only
+    response = admin_client.get(url)
+    assert response.status_code == 400 and "no identified occurrence" in response.content.decode()
+    occurrence = Occurrence.objects.get(key="occ-vanessa")
+    taxon = Taxon.objects.get(name="Vanessa cardui")
+    Identification.objects.create(occurrence=occurrence, taxon=taxon, who="e", created_at=timezone.now())
+    html = admin_client.get(url).content.decode()
+    assert "roll-up (lineage)" in html and "roll-up (distribution)" in html
+    assert html.count("data:image/png;base64") >= 3
 
 
 def test_review_page_defaults_to_the_latest_job_and_says_when_none(admin_client, platform):
