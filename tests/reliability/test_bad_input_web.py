@@ -1,0 +1,170 @@
+"""The bad-input matrix through the REST API and the admin's run form, and fuzzing of job payloads.
+
+Every refused request answers 400 naming the field, and every table stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from taxopost.observations.models import CaptureSet
+from taxopost.taxa.models import TaxaList, Taxon
+from taxopost.taxa.operations import import_taxa_list
+from tests.web import platform, staff, sync_jobs  # noqa: F401
+
+from .checksums import database_fingerprint
+
+API = "/api/v1"
+
+CASES = {
+    "threshold above 1": ({"thresholds": {"genus": 1.5}}, "thresholds.genus"),
+    "threshold 0": ({"thresholds": {"genus": 0}}, "thresholds.genus"),
+    "negative threshold": ({"thresholds": {"species": -0.1}}, "thresholds.species"),
+    "threshold not a number": ({"thresholds": {"genus": "high"}}, "thresholds.genus"),
+    "unknown rank": ({"thresholds": {"tribus": 0.5}}, "thresholds"),
+    "order not fine to coarse": (
+        {"thresholds": {"genus": 0.5, "family": 0.4}, "order": ["family", "genus"]},
+        "order",
+    ),
+    "unknown mode": ({"mode": "sideways"}, "mode"),
+    "unknown key": ({"colour": "red"}, "colour"),
+}
+
+
+@pytest.fixture
+def api(staff) -> APIClient:  # noqa: F811
+    client = APIClient()
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_rollup_configs_are_400_naming_the_field_and_change_nothing(api, platform, case):  # noqa: F811
+    config, field = CASES[case]
+    before = database_fingerprint()
+    body = {"task": "rank_rollup", "scope": {"type": "capture_set", "id": platform.pk}, "config": config}
+    response = api.post(f"{API}/jobs/", body, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["config"]
+    assert any(key.startswith(field) for key in errors), errors
+    assert database_fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"taxa_list": "nowhere"}, "no taxa list"),
+        ({"taxa_list": "empty"}, "empty"),
+        ({"taxa_list": "far"}, "keeps none"),
+    ],
+)
+def test_bad_taxa_lists_are_400_and_change_nothing(api, platform, config, message):  # noqa: F811
+    TaxaList.objects.create(name="empty")
+    far, _ = Taxon.objects.get_or_create(name="Trichoptera", defaults={"rank": "order", "path": "/", "depth": 0})
+    import_taxa_list("far", [far.pk])
+    before = database_fingerprint()
+    body = {"task": "class_masking", "scope": {"type": "capture_set", "id": platform.pk}, "config": config}
+    response = api.post(f"{API}/jobs/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert message in json.dumps(response.json()["config"])
+    assert database_fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task": "nope", "scope": {"type": "capture_set", "id": 1}, "config": {}}, "task"),
+        ({"task": "rank_rollup", "scope": {"type": "galaxy", "id": 1}, "config": {}}, "scope"),
+        ({"task": "rank_rollup", "scope": {"type": "capture_set", "id": 10**30}, "config": {}}, "scope"),
+        (
+            {"task": "small_size_filter", "scope": {"type": "capture_set", "id": 1}, "config": {"size_threshold": 1}},
+            "config",
+        ),
+        ({"task": "rank_rollup", "scope": "everything", "config": {}}, "scope"),
+    ],
+)
+def test_bad_job_requests_are_400(api, platform, body, field):  # noqa: F811
+    before = database_fingerprint()
+    response = api.post(f"{API}/jobs/", body, format="json")
+    assert response.status_code == 400 and field in response.json(), response.content
+    assert database_fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "extra", "message"),
+    [
+        ({"species": "0.9", "genus": "1.5"}, {}, "thresholds.genus: must be in (0, 1]"),
+        ({"species": "0.9", "genus": "-1"}, {}, "thresholds.genus: must be in (0, 1]"),
+        ({"species": "0.9"}, {"order": "genus, species"}, "fine to coarse"),
+        ({}, {}, "at least one rank threshold"),
+    ],
+)
+def test_the_admin_run_form_shows_the_error_and_changes_nothing(platform, staff, client, thresholds, extra, message):  # noqa: F811
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    client.force_login(staff)
+    url = reverse("admin:observations_captureset_changelist")
+    start = {"action": "run_rank_rollup", ACTION_CHECKBOX_NAME: [platform.pk], "index": 0}
+    ranks = client.post(url, start).context["form"].fields["thresholds"].ranks
+    data = {f"thresholds_{i}": "" for i in range(len(ranks))}
+    data.update({f"thresholds_{ranks.index(rank)}": value for rank, value in thresholds.items()})
+    before = database_fingerprint()
+    response = client.post(url, {**start, **data, "mode": "lineage", **extra, "_run": "Run"})
+    assert response.status_code == 200
+    assert message in " ".join(" ".join(errors) for errors in response.context["form"].errors.values())
+    assert database_fingerprint() == before
+
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+RANKS = st.sampled_from(["species", "genus", "family", "order", "tribe", "Species", "nope", ""])
+CONFIGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "thresholds": st.dictionaries(RANKS, st.floats(-2, 2) | st.text(max_size=4) | st.none(), max_size=4) | JSON,
+        "order": st.lists(RANKS, max_size=4) | JSON,
+        "mode": st.sampled_from(["lineage", "distribution", "x"]) | JSON,
+        "taxa_list": st.text(max_size=8) | JSON,
+        "reweight": st.booleans() | JSON,
+        "size_threshold": st.floats(-1, 2) | JSON,
+        "source_algorithm": st.text(max_size=8) | JSON,
+    },
+)
+PAYLOADS = st.fixed_dictionaries(
+    {
+        "task": st.sampled_from(["rank_rollup", "class_masking", "small_size_filter", "other"]) | JSON,
+        "scope": st.fixed_dictionaries(
+            {"type": st.sampled_from(["capture_set", "occurrence", "x"]), "id": st.integers(-5, 2**70) | JSON}
+        )
+        | JSON,
+        "config": CONFIGS | JSON,
+    },
+    optional={"dry_run": st.booleans() | JSON},
+)
+
+
+def test_job_creation_survives_arbitrary_payloads(platform, staff, sync_jobs):  # noqa: F811
+    """Whatever the JSON, the API answers 201 or 400: never a server error."""
+    client = APIClient()
+    client.force_login(staff)
+    known = CaptureSet.objects.values_list("pk", flat=True).first()
+
+    @FUZZ
+    @given(payload=PAYLOADS)
+    def check(payload: dict) -> None:
+        if isinstance(payload.get("scope"), dict) and payload["scope"].get("id") == 1:
+            payload["scope"]["id"] = known  # reach the task's own validation too
+        response = client.post(f"{API}/jobs/", payload, format="json")
+        assert response.status_code in (201, 400), (payload, response.status_code, response.content[:300])
+
+    check()
