@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -28,14 +27,8 @@ def _flag(name: str, default: bool = False) -> bool:
 DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
 DEBUG = _flag("TAXOPOST_DEBUG")
 
-_DEV_SECRET_KEY = "taxopost-development-key-not-for-production"
-SECRET_KEY = os.environ.get("TAXOPOST_SECRET_KEY", _DEV_SECRET_KEY)
-if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and _flag("TAXOPOST_PRODUCTION"):
-    warnings.warn(
-        "TAXOPOST_SECRET_KEY is not set: using the development secret key outside DEBUG",
-        RuntimeWarning,
-        stacklevel=1,
-    )
+# The development key is public: taxopost.security warns loudly when a server starts with it.
+SECRET_KEY = os.environ.get("TAXOPOST_SECRET_KEY", "taxopost-development-key-not-for-production")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TAXOPOST_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
 

@@ -27,6 +27,9 @@ def serve(
     from django.conf import settings
     from django.core.management import call_command
 
+    from taxopost.security import warn_if_insecure
+
+    warn_if_insecure()
     if host not in settings.ALLOWED_HOSTS and host not in ("0.0.0.0", "::"):
         settings.ALLOWED_HOSTS.append(host)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

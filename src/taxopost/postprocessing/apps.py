@@ -7,6 +7,7 @@ class PostprocessingConfig(AppConfig):
     verbose_name = "Post-processing"
 
     def ready(self) -> None:
+        from taxopost import security  # noqa: F401  (registers the deployment check)
         from taxopost.postprocessing import registry
 
         registry.load_builtin_tasks()
