@@ -52,8 +52,18 @@ def shared_data() -> Path:
     return require(SHARED_DATA, "the shared data folder")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that touches the database: `make test` runs them again on PostgreSQL."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that touches the database: `make test` runs them again on PostgreSQL.
+
+    Tests marked ``postgresql`` belong to that second pass only: they are deselected (not
+    skipped) when the database is SQLite.
+    """
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    kept, dropped = [], []
     for item in items:
         if {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.database)
+        (dropped if item.get_closest_marker("postgresql") and not on_postgres else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -91,7 +91,26 @@ def import_predictions(path: Path | str, *, progress: Callable[[int], None] | No
             if progress:
                 progress(len(batch))
         recompute_determinations(context.touched_occurrences)
+    if summary.records >= ANALYZE_AFTER:
+        refresh_statistics()
     return summary
+
+
+#: After an import of at least this many records, the planner's statistics are refreshed.
+ANALYZE_AFTER = 1000
+
+
+def refresh_statistics() -> None:
+    """Let PostgreSQL's planner see the new rows at once (autovacuum would, some minutes later):
+    stale statistics after a bulk load turn a 1 ms page query into a 25 ms one."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    tables = [model._meta.db_table for model in (SourceImage, Detection, Occurrence, Classification)]
+    tables.append(CaptureSet.images.through._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
 
 
 @dataclass

@@ -1,0 +1,100 @@
+"""Load on the API served by gunicorn while a roll-up job runs on PostgreSQL.
+
+20 concurrent clients for 30 seconds read occurrence pages and poll the job, over loopback,
+while the demo's rank roll-up job (10,000 classifications with 1,224-class vectors) runs.
+Prints requests/s, p50/p95 latency and errors (targets: zero errors, p95 under 300 ms), then
+reverts the job, runs it again without load and checks the result is identical.
+
+    .venv/bin/python benchmarks/load_api.py [--clients 20] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATABASE = os.environ.get("TAXOPOST_LOAD_DATABASE", "postgres://postgres@127.0.0.1:5432/taxopost_load")
+os.environ["DATABASE_URL"] = DATABASE
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
+
+import psycopg  # noqa: E402
+from tests.loadtools import gunicorn, run_clients, start_job, wait_for_job  # noqa: E402
+
+
+def fresh_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def snapshot(job_id: int) -> set[tuple]:
+    from taxopost.observations.models import Classification
+
+    rows = Classification.objects.filter(job_id=job_id).values_list(
+        "detection_id", "taxon_id", "score", "applied_to_id"
+    )
+    return {(d, t, round(s, 6), a) for d, t, s, a in rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+
+    fresh_database(DATABASE)
+    from taxopost.django_setup import setup
+
+    setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from taxopost import demo
+    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.jobs.models import Job
+    from taxopost.jobs.operations import create_job, revert_job
+    from taxopost.observations.models import CaptureSet
+
+    class Quiet:
+        def update(self, **kwargs):
+            pass
+
+        def __call__(self, n):
+            pass
+
+    print("loading the demo project into PostgreSQL ...", flush=True)
+    demo.ensure_demo_project(Path(tempfile.mkdtemp(prefix="taxopost-load-")), Quiet())
+    capture_set = CaptureSet.objects.get(name=demo.CAPTURE_SETS[0])
+    user = get_user_model().objects.get(username=demo.DEMO_USER)
+    token = Token.objects.get_or_create(user=user)[0].key
+    config = {"thresholds": {"species": 0.8, "genus": 0.6, "family": 0.4}}
+
+    with gunicorn(DATABASE) as port:
+        job_id = start_job(port, token, capture_set.pk, config)
+        load = run_clients(
+            port, token, clients=args.clients, seconds=args.seconds, capture_set=capture_set.pk, job=job_id
+        )
+        state = wait_for_job(port, token, job_id)
+    under_load = snapshot(job_id)
+
+    revert_job(Job.objects.get(pk=job_id))
+    quiet = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, config)
+    EmbeddedExecutor().submit(quiet)
+    same = snapshot(quiet.pk) == under_load
+
+    print(f"{args.clients} clients for {args.seconds:g} s against gunicorn (3 workers x 4 threads) on loopback")
+    print(f"  requests: {load['requests']:,}  ({load['requests_per_second']:,.0f}/s)")
+    print(f"  latency: p50 {load['p50_ms']:.0f} ms, p95 {load['p95_ms']:.0f} ms  (target p95 < 300 ms)")
+    print(f"  errors: {load['errors']}  (target 0) {load['first_errors'] or ''}")
+    print(f"  roll-up job under load: {state['status']}, {state['metrics'].get('changed', 0):,} rolled up of "
+          f"{state['metrics'].get('examined', 0):,}; result without load identical: {same}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
