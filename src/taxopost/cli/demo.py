@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from taxopost.cli import app
-from taxopost.cli.output import err, out, progress_bar
+from taxopost.cli.output import command_name, err, out, progress_bar
 
 RANK_ORDER = ("species", "genus", "family", "order", "unknown")
 
@@ -72,15 +72,16 @@ def demo() -> None:
     )
     out.print(f"Evaluation of the pipelines on {demo_project.CAPTURE_SETS[0]} (metrics and figures): {report}")
     out.print(f"Done in {elapsed:.1f} s. Database: {settings.DATABASES['default']['NAME']}")
+    me = command_name()
     out.print(
-        "Next: `taxopost jobs list`, `taxopost jobs show ID`, "
-        f"`taxopost export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`."
+        f"Next: `{me} jobs list`, `{me} jobs show ID`, "
+        f"`{me} export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`."
     )
     out.print(
-        f"Web: run `taxopost serve`, open http://127.0.0.1:8000/admin/ and log in as "
+        f"Web: run `{me} serve`, open http://127.0.0.1:8000/admin/ and log in as "
         f"{demo_project.DEMO_USER} / {demo_project.DEMO_PASSWORD} (a superuser of the demo database)."
     )
-    err.print("Run `taxopost demo` again: it reuses what exists and finishes fast.")
+    err.print(f"Run `{me} demo` again: it reuses what exists and finishes fast.")
 
 
 def example_path(name: str) -> Path:

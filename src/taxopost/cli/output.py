@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def command_name() -> str:
+    """How the user can type this command again: ``taxopost`` when it is on PATH, else its path."""
+    running = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("taxopost")
+    if running is None or (on_path and Path(on_path).resolve() == running):
+        return "taxopost"
+    try:
+        return str(running.relative_to(Path.cwd()))
+    except ValueError:
+        return str(running)
 
 
 def fail(message: str, *, code: int = 2) -> int:
