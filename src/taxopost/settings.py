@@ -5,6 +5,8 @@
 | ``DATABASE_URL`` | database, e.g. ``postgres://postgres@127.0.0.1:5432/taxopost`` | SQLite file in the user data dir |
 | ``TAXOPOST_DATA_DIR`` | where the SQLite file and demo data live | platformdirs' user data dir |
 | ``TAXOPOST_BROKER_URL`` | Celery broker (Redis); unset = embedded executor | unset |
+| ``TAXOPOST_JOB_STALE_SECONDS`` | a running job without a heartbeat for this long is stale (reaped) | 300 |
+| ``TAXOPOST_JOB_WAIT_SECONDS`` | how often a job waiting for its project checks again | 5 |
 | ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
@@ -17,11 +19,26 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from platformdirs import user_data_dir
 
 
 def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive(name: str, default: float, kind: type = float) -> float:
+    """A positive number from the environment, or a message naming the variable and its value."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a positive {kind.__name__}")
+    return value
 
 
 DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
@@ -122,8 +139,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
 }
 
-# Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers.
+# Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers (docs/jobs.md).
 BROKER_URL = os.environ.get("TAXOPOST_BROKER_URL", "")
+JOB_STALE_SECONDS = _positive("TAXOPOST_JOB_STALE_SECONDS", 300.0)
+JOB_WAIT_SECONDS = _positive("TAXOPOST_JOB_WAIT_SECONDS", 5.0)
 
 LOGGING = {
     "version": 1,

@@ -22,11 +22,25 @@ from taxopost.dbutils import insert_rows, update_rows
 from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
 
 
-def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
-    """Recompute and store the determinations of these occurrences; returns how many changed."""
+def recompute_determinations(occurrence_ids: Iterable[int], *, job=None, lock: bool = False) -> int:
+    """Recompute and store the determinations of these occurrences; returns how many changed.
+
+    ``lock`` (inside a transaction): lock the occurrences' rows, in id order, before reading
+    their classifications. Chunks of one job run in parallel and an occurrence's detections may
+    fall in two of them: the second to lock it waits for the first to commit, then reads both
+    chunks' classifications, so the stored determination is never computed from half of them.
+    """
     ids = sorted({int(i) for i in occurrence_ids if i is not None})
     if not ids:
         return 0
+    occurrences = Occurrence.objects.filter(id__in=ids).order_by("id")
+    if lock:
+        occurrences = occurrences.select_for_update()
+    current = list(
+        occurrences.values_list(
+            "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
+        )
+    )
     identified: dict[int, tuple[int, int]] = {}
     for occurrence_id, identification_id, taxon_id in (
         Identification.objects.filter(occurrence_id__in=ids, withdrawn=False)
@@ -45,9 +59,7 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     updates: list[tuple] = []
     now = timezone.now()
     job_id = job.pk if job is not None else None
-    for occurrence_id, *old in Occurrence.objects.filter(id__in=ids).values_list(
-        "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
-    ):
+    for occurrence_id, *old in current:
         if occurrence_id in identified:
             identification_id, taxon_id = identified[occurrence_id]
             new = (taxon_id, None, None, identification_id)
