@@ -1,6 +1,6 @@
 """Jobs in chunks, on the embedded executor: plan, crash and resume, cancel, one job per project.
 
-The same functions run each chunk on Celery (tests/celery); here a crash is simulated by
+The same functions run each chunk on Celery (tests/workers); here a crash is simulated by
 leaving a chunk begun but not written, which is what a worker killed mid-chunk leaves.
 """
 
@@ -18,7 +18,7 @@ from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job, JobChunk, JobLog
 from taxopost.jobs.operations import cancel_job, create_job, reap_stale_jobs, resume_job, revert_job, submit_job
 from taxopost.observations.determinations import recompute_determinations
-from taxopost.observations.models import Classification, Occurrence
+from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
 from taxopost.postprocessing.runner import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
 
 from .helpers import run, snapshot
@@ -52,10 +52,32 @@ def test_plan_is_stored_in_chunks_of_the_chunk_size(platform):
     job = run("rank_rollup", platform, chunk_size=2)
     chunks = _chunks(job)
     assert [c.size for c in chunks] == [2, 2, 2]  # the six classifications of the capture set
-    assert sorted(i for c in chunks for i in c.ids) == [i for c in chunks for i in c.ids]
+    assert all(c.ids == sorted(c.ids) and len(c.ids) == c.size for c in chunks)
+    assert sorted(i for c in chunks for i in c.ids) == sorted(
+        Classification.objects.filter(job=None).values_list("id", flat=True)
+    )
     assert {c.status for c in chunks} == {JobChunk.DONE}
     assert job.metrics["transitions"] == {"species -> genus": 4, "species -> family": 1}
     assert job.progress == 1.0 and job.stages[-1] == {"name": "processing", "progress": 1.0}
+
+
+def test_an_occurrence_is_never_split_between_chunks(platform, tmp_path):
+    """Three detections per occurrence, chunks of two: each chunk takes whole occurrences."""
+    from taxopost.observations.importers import import_predictions
+
+    from .conftest import ROWS, write_predictions
+
+    tracks = [(f"track-{i // 3}", f"frame-{i}.jpg", [0, 0, 10 + i, 10 + i], ROWS[1][3]) for i in range(9)]
+    import_predictions(write_predictions(tmp_path / "tracks.jsonl", tracks, capture_set="tracks"))
+    job = run("rank_rollup", CaptureSet.objects.get(name="tracks"), chunk_size=2)
+    occurrences_of = [
+        set(Classification.objects.filter(id__in=c.ids).values_list("detection__occurrence__key", flat=True))
+        for c in _chunks(job)
+    ]
+    assert [len(keys) for keys in occurrences_of] == [1, 1, 1]
+    assert [c.size for c in _chunks(job)] == [3, 3, 3]
+    assert job.metrics["determinations_changed"] == 3  # each occurrence recomputed once, by one chunk
+    assert DeterminationChange.objects.filter(job=job).count() == 3
 
 
 def test_chunked_runs_report_what_one_chunk_reports(platform):

@@ -7,6 +7,7 @@ finish exactly the run it began: classifications imported or written meanwhile a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -36,12 +37,26 @@ class ChunkCounts:
         return self.done_rows / self.total_rows if self.total_rows else 1.0
 
 
-def save_plan(job, ids: list[int], chunk_size: int) -> int:
-    """Store ``ids`` as chunks of ``chunk_size`` (in the caller's transaction); returns how many."""
-    chunks = [
-        JobChunk(job=job, index=index, ids=ids[start : start + chunk_size], size=len(ids[start : start + chunk_size]))
-        for index, start in enumerate(range(0, len(ids), chunk_size))
-    ]
+def save_plan(job, rows: Iterable[tuple[int, int | None]], chunk_size: int) -> int:
+    """Store ``(classification id, occurrence id)`` rows as chunks (in the caller's transaction).
+
+    ``rows`` come grouped by occurrence. A chunk takes ``chunk_size`` rows, then the rest of
+    the occurrence it has reached: an occurrence's classifications are never in two chunks, so
+    each chunk recomputes the determinations of occurrences no other chunk touches, and the
+    result does not depend on the order chunks commit in. Returns the number of chunks.
+    """
+    plan: list[list[int]] = []
+    current: list[int] = []
+    current_occurrence: int | None = None
+    for classification_id, occurrence_id in rows:
+        if len(current) >= chunk_size and (occurrence_id is None or occurrence_id != current_occurrence):
+            plan.append(current)
+            current = []
+        current.append(classification_id)
+        current_occurrence = occurrence_id
+    if current:
+        plan.append(current)
+    chunks = [JobChunk(job=job, index=index, ids=sorted(ids), size=len(ids)) for index, ids in enumerate(plan)]
     JobChunk.objects.bulk_create(chunks, batch_size=PLAN_BATCH)
     return len(chunks)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.utils import timezone
 
 from taxopost.core.ranks import UNKNOWN
@@ -22,19 +23,18 @@ from taxopost.dbutils import insert_rows, update_rows
 from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
 
 
-def recompute_determinations(occurrence_ids: Iterable[int], *, job=None, lock: bool = False) -> int:
+def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     """Recompute and store the determinations of these occurrences; returns how many changed.
 
-    ``lock`` (inside a transaction): lock the occurrences' rows, in id order, before reading
-    their classifications. Chunks of one job run in parallel and an occurrence's detections may
-    fall in two of them: the second to lock it waits for the first to commit, then reads both
-    chunks' classifications, so the stored determination is never computed from half of them.
+    Inside a transaction the occurrences' rows are locked first, in id order: a job's chunk, an
+    import or a revert touching the same occurrence at the same time waits for the other to
+    commit, then reads its classifications too, so no determination is computed from half of them.
     """
     ids = sorted({int(i) for i in occurrence_ids if i is not None})
     if not ids:
         return 0
     occurrences = Occurrence.objects.filter(id__in=ids).order_by("id")
-    if lock:
+    if connection.in_atomic_block:
         occurrences = occurrences.select_for_update()
     current = list(
         occurrences.values_list(

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from taxopost.configs import parse_config
@@ -47,6 +48,8 @@ MAX_CHUNK_SIZE = 10_000
 #: Starts of one chunk before its job fails: retries of transient errors and redeliveries after a
 #: worker died both count, so a chunk that kills every worker that takes it cannot loop forever.
 MAX_CHUNK_STARTS = 10
+#: Rows of a plan read at a time (two integers each), whatever the scope's size.
+PLAN_FETCH = 10_000
 #: Prepared tasks a worker process keeps, by job: preparing reads the taxonomy and the config's
 #: references once per job instead of once per chunk.
 PREPARED_CACHE = 4
@@ -76,11 +79,18 @@ def build_task(job: Job) -> PostProcessingTask:
 
 
 def plan(job: Job) -> PostProcessingTask:
-    """Prepare the task, select what it examines and store the plan (in the caller's transaction)."""
+    """Prepare the task, select what it examines and store the plan (in the caller's transaction).
+
+    The plan lists classifications by occurrence, then id: see :func:`taxopost.jobs.chunks.save_plan`.
+    """
     task = build_task(job)
     task.prepare()
-    ids = task.select()
-    plan_store.save_plan(job, ids, job.chunk_size or task.chunk_size)
+    rows = (
+        task.select()
+        .order_by(F("detection__occurrence_id").asc(nulls_last=True), "id")
+        .values_list("id", "detection__occurrence_id")
+    )
+    plan_store.save_plan(job, rows.iterator(chunk_size=PLAN_FETCH), job.chunk_size or task.chunk_size)
     planned(job, plan_store.chunk_counts(job.pk))
     _remember(job, task)
     return task
@@ -177,9 +187,7 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
         ],
     )  # fmt: skip
     Classification.objects.filter(id__in=[change.source_id for change in keep]).update(terminal=False)
-    summary.determinations_changed += recompute_determinations(
-        {change.occurrence_id for change in keep}, job=job, lock=True
-    )
+    summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
     return len(keep)
 
 

@@ -7,7 +7,9 @@ and however often the job was interrupted: the same numbers as one uninterrupted
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,18 +37,19 @@ class Summary:
         """Count one chunk's result, of which the first ``written`` changes were written."""
         self.examined += result.examined
         self.skipped.update(result.skipped)
-        for change in result.changes[: max(0, SAMPLE_SIZE - len(self.sample))]:
-            self.sample.append(
-                {
-                    "classification": change.source_id,
-                    "occurrence": change.occurrence_id,
-                    "from": change.from_name,
-                    "from_rank": change.from_rank,
-                    "to": change.to_name,
-                    "to_rank": change.to_rank,
-                    "score": round(float(change.new.score), 6),
-                }
-            )
+        first = heapq.nsmallest(SAMPLE_SIZE, result.changes, key=lambda change: change.source_id)
+        self._add_sample(
+            {
+                "classification": change.source_id,
+                "occurrence": change.occurrence_id,
+                "from": change.from_name,
+                "from_rank": change.from_rank,
+                "to": change.to_name,
+                "to_rank": change.to_rank,
+                "score": round(float(change.new.score), 6),
+            }
+            for change in first
+        )
         counted = result.changes if dry_run else result.changes[:written]
         self.changed += len(counted)
         for change in counted:
@@ -54,7 +57,7 @@ class Summary:
             self.to_taxa[change.to_name] += 1
 
     def merge(self, other: Summary) -> None:
-        """Add a later chunk's counts (the sample keeps the first rows in plan order)."""
+        """Add another chunk's counts."""
         self.examined += other.examined
         self.changed += other.changed
         self.superseded += other.superseded
@@ -62,7 +65,11 @@ class Summary:
         self.transitions.update(other.transitions)
         self.to_taxa.update(other.to_taxa)
         self.determinations_changed += other.determinations_changed
-        self.sample.extend(other.sample[: max(0, SAMPLE_SIZE - len(self.sample))])
+        self._add_sample(other.sample)
+
+    def _add_sample(self, rows: Iterable[dict]) -> None:
+        """The sample is the changes of the lowest classification ids: the same however the run was cut."""
+        self.sample = heapq.nsmallest(SAMPLE_SIZE, [*self.sample, *rows], key=lambda row: row["classification"])
 
     def as_metrics(self) -> dict:
         """The job's metrics: totals, the transitions by count, the most frequent target taxa."""
