@@ -193,21 +193,20 @@ def main() -> None:
             peaks[n] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
 
-        # queries per chunk, measured on one chunk of the large set
-        from taxopost.configs import RankRollupConfig
-        from taxopost.jobs.models import Job
-        from taxopost.postprocessing.base import Scope
-        from taxopost.postprocessing.runner import Summary, write_chunk
+        # queries per chunk: one whole chunk step (begin, read, write, progress) of a job on a new set
+        from taxopost.jobs.execution import claim, finish
+        from taxopost.jobs.models import Job, JobChunk
+        from taxopost.jobs.operations import create_job
+        from taxopost.postprocessing.runner import run_chunk
         from taxopost.postprocessing.tasks.rank_rollup import RankRollupTask
 
         CHUNK = RankRollupTask.chunk_size
         probe = load(CHUNK, "set-probe", core_map, cache)
-        probe_job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=probe)
-        task = RankRollupTask(RankRollupConfig(), Scope(Job.CAPTURE_SET, probe), job=probe_job)
-        task.prepare()
-        ids = task.select()
+        probe_job = create_job("rank_rollup", Job.CAPTURE_SET, probe, {})
+        claimed = claim(probe_job.pk, "embedded")
         with CaptureQueriesContext(connection) as queries:
-            write_chunk(task.process(ids[:CHUNK]), probe_job, Summary())
+            run_chunk(JobChunk.objects.get(job=probe_job).pk, task=claimed.task)
+        finish(probe_job.pk)
 
         start = time.perf_counter()
         done = per_row_orm(baseline_set, args.orm_rows)
