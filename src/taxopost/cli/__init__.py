@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # Subcommand modules register themselves on ``app`` when imported.
-from taxopost.cli import demo, files, platform  # noqa: E402, F401
+from taxopost.cli import demo, files, platform, worker  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:
