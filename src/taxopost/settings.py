@@ -39,7 +39,7 @@ def _positive(name: str, default: float, kind: type = float) -> float:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be a positive {kind.__name__}")
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a positive {'integer' if kind is int else 'number'}")
     return value
 
 
