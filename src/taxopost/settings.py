@@ -157,6 +157,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "taxopost"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoard them in one worker
+# Celery's Django fixup closes the database connection after every task unless told to reuse it;
+# a new PostgreSQL backend per chunk costs a connection and cold catalog caches. Connections are
+# kept instead and closed by Django's own rule (CONN_MAX_AGE, or broken) around each task.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "taxopost.jobs.reap", "schedule": JOB_REAP_SECONDS},
 }
