@@ -29,63 +29,7 @@ import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
-from _common import ami_category_map  # noqa: E402
-from taxopost.core.simulate import simulate_outputs  # noqa: E402
-
-
-def load(n: int, name: str, core_map, outputs_cache: dict) -> int:
-    """A capture set of ``n`` detections, one model classification each; returns its id."""
-    from taxopost.ml.models import Algorithm, CategoryMap
-    from taxopost.observations.models import (
-        CaptureSet,
-        Classification,
-        Detection,
-        Occurrence,
-        Project,
-        SourceImage,
-    )  # fmt: skip
-    from taxopost.observations.vectors import rows_to_bytes
-    from taxopost.taxa.operations import load_taxonomy
-
-    taxonomy = load_taxonomy()
-    algorithm = Algorithm.objects.get(key="ami-ne-america")
-    category_map = CategoryMap.objects.get(pk=algorithm.category_map_id)
-    project, _ = Project.objects.get_or_create(name="bench")
-    capture_set = CaptureSet.objects.create(project=project, name=name)
-    block = 5000
-    for start in range(0, n, block):
-        size = min(block, n - start)
-        scores = outputs_cache.setdefault(size, simulate_outputs(core_map, size, seed=11).scores())
-        with transaction.atomic():
-            images = SourceImage.objects.bulk_create(
-                [
-                    SourceImage(project=project, path=f"{name}/{start + i}.jpg", width=4096, height=2160)
-                    for i in range(size)
-                ]
-            )
-            capture_set.images.add(*images)
-            occurrences = Occurrence.objects.bulk_create(
-                [Occurrence(project=project, key=f"{name}-{start + i}") for i in range(size)]
-            )
-            detections = Detection.objects.bulk_create(
-                [
-                    Detection(source_image=image, key="d", bbox=[0, 0, 300, 300], occurrence=occurrence)
-                    for image, occurrence in zip(images, occurrences, strict=True)
-                ]
-            )
-            winners = scores.argmax(axis=1)
-            taxa = taxonomy.db_ids[core_map.class_taxa[winners]]
-            Classification.objects.bulk_create(
-                [
-                    Classification(
-                        detection=detection, taxon_id=int(taxa[i]), score=float(scores[i, winners[i]]),
-                        scores=blob, category_map=category_map, algorithm=algorithm,
-                    )
-                    for i, (detection, blob) in enumerate(zip(detections, rows_to_bytes(scores), strict=True))
-                ],
-                batch_size=1000,
-            )  # fmt: skip
-    return capture_set.pk
+from _common import import_ami, load  # noqa: E402
 
 
 def run_job(capture_set_id: int):
@@ -164,13 +108,7 @@ def main() -> None:
     print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
     old = setup_databases(verbosity=0, interactive=False)
     try:
-        from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-        from taxopost.taxa.operations import import_taxonomy
-
-        core_map = ami_category_map()
-        import_taxonomy(core_map.taxonomy)
-        category_map, _ = import_category_map(list(core_map.labels))
-        get_or_create_algorithm("ami-ne-america", category_map=category_map)
+        core_map = import_ami()
         cache: dict = {}
         small, large = args.rows // 4, args.rows
         start = time.perf_counter()
