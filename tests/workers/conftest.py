@@ -29,7 +29,7 @@ from tests.platform.conftest import LABELS, taxonomy
 BROKER_URL = os.environ.get("TAXOPOST_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 60
-STALE_SECONDS = 2  # what the tests' reaper calls stale; the worker's heartbeat is checked against it
+STALE_SECONDS = 2  # `taxopost jobs reap --stale-after` in the tests: seconds without heartbeat
 
 
 def _missing_services() -> list[str]:

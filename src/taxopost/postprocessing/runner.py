@@ -96,9 +96,13 @@ def plan(job: Job) -> PostProcessingTask:
     return task
 
 
-def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None, worker: str = "") -> ChunkOutcome:
-    """Process and write one chunk of a running job; see the module's docstring for the steps."""
-    begun = _begin(chunk_id, worker or worker_name())
+def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> ChunkOutcome:
+    """Process and write one chunk of a running job; see the module's docstring for the steps.
+
+    ``task``: the job's task already prepared (the embedded loop's), else prepared here once per
+    job and worker process.
+    """
+    begun = _begin(chunk_id, worker_name())
     if not isinstance(begun, tuple):
         return begun
     chunk, job = begun
