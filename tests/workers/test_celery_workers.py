@@ -160,6 +160,26 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing_after_reap_and_r
     assert_chains_intact("crash")
 
 
+def test_a_database_connection_lost_mid_chunk_is_retried_on_a_new_one(workers, survey, tmp_path):
+    """What a database restart does to a worker: its transaction aborted, its connection gone."""
+    for project in ("dropped", "steady"):
+        survey(tmp_path, project)
+    reference = _embedded(ROLLUP, "steady")
+    worker = workers.start(concurrency=1)
+    job = _on_celery(ROLLUP, "dropped", chunk_size=40)
+    wait_for(lambda: _done(job) >= 2, 60, "two chunks to finish", worker)
+    with _paused_in_a_chunk(job, worker) as backend, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    job = _finished(job, worker)
+
+    assert job.status == Job.SUCCEEDED, job.error
+    assert "Retry in" in worker.log.read_text()  # Celery's autoretry, with backoff
+    assert JobChunk.objects.filter(job=job, attempts=2).count() == 1  # the chunk that lost its connection
+    assert job.metrics == reference.metrics
+    assert project_state("dropped") == project_state("steady")
+    assert_chains_intact("dropped")
+
+
 def test_cancel_mid_job_keeps_finished_chunks_consistent_and_resume_completes(workers, survey, tmp_path):
     for project in ("cancel", "reference"):
         survey(tmp_path, project)
