@@ -14,6 +14,7 @@ import logging
 from celery import Task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from taxopost.celery import app
 from taxopost.errors import InputError, JobError
@@ -43,7 +44,7 @@ class JobStep(Task):
         if not isinstance(exc, InputError | JobError):
             logger.error("job %s: %s failed", job_id, self.name, exc_info=exc)
         message = failure_message(exc)
-        if isinstance(exc, OperationalError | InterfaceError):
+        if isinstance(exc, OperationalError | InterfaceError | BrokerUnavailable):  # a service was away, not bad data
             message += f"; `taxopost jobs resume {job_id}` runs what is left"
         try:
             fail(job_id, message)
