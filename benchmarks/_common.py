@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: timing medians and the real AMI label space."""
+"""Helpers shared by the benchmark scripts: timing medians, the real AMI label space, loading a capture set."""
 
 from __future__ import annotations
 
@@ -38,3 +38,79 @@ def ami_category_map() -> CategoryMap:
     index = json.loads((ami / "ne-america_category_map.json").read_text())
     labels = sorted(index, key=index.__getitem__)
     return CategoryMap(labels, taxonomy)
+
+
+def import_ami() -> CategoryMap:
+    """Import the AMI taxonomy and label space as the classifier ``ami-ne-america``; returns the label space."""
+    from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+    from taxopost.taxa.operations import import_taxonomy
+
+    core_map = ami_category_map()
+    import_taxonomy(core_map.taxonomy)
+    category_map, _ = import_category_map(list(core_map.labels))
+    get_or_create_algorithm("ami-ne-america", category_map=category_map)
+    return core_map
+
+
+def load(n: int, name: str, core_map, outputs_cache: dict) -> int:
+    """A capture set of ``n`` detections, one model classification each; returns its id.
+
+    Scores are simulated over ``core_map`` (the AMI label space), already imported with its
+    algorithm ``ami-ne-america``. Needs Django set up.
+    """
+    from django.db import transaction
+
+    from taxopost.core.simulate import simulate_outputs
+    from taxopost.ml.models import Algorithm, CategoryMap
+    from taxopost.observations.models import (
+        CaptureSet,
+        Classification,
+        Detection,
+        Occurrence,
+        Project,
+        SourceImage,
+    )  # fmt: skip
+    from taxopost.observations.vectors import rows_to_bytes
+    from taxopost.taxa.operations import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    algorithm = Algorithm.objects.get(key="ami-ne-america")
+    category_map = CategoryMap.objects.get(pk=algorithm.category_map_id)
+    project, _ = Project.objects.get_or_create(name="bench")
+    capture_set = CaptureSet.objects.create(project=project, name=name)
+    block = 5000
+    for start in range(0, n, block):
+        size = min(block, n - start)
+        if size not in outputs_cache:
+            outputs_cache[size] = simulate_outputs(core_map, size, seed=11).scores()
+        scores = outputs_cache[size]
+        with transaction.atomic():
+            images = SourceImage.objects.bulk_create(
+                [
+                    SourceImage(project=project, path=f"{name}/{start + i}.jpg", width=4096, height=2160)
+                    for i in range(size)
+                ]
+            )
+            capture_set.images.add(*images)
+            occurrences = Occurrence.objects.bulk_create(
+                [Occurrence(project=project, key=f"{name}-{start + i}") for i in range(size)]
+            )
+            detections = Detection.objects.bulk_create(
+                [
+                    Detection(source_image=image, key="d", bbox=[0, 0, 300, 300], occurrence=occurrence)
+                    for image, occurrence in zip(images, occurrences, strict=True)
+                ]
+            )
+            winners = scores.argmax(axis=1)
+            taxa = taxonomy.db_ids[core_map.class_taxa[winners]]
+            Classification.objects.bulk_create(
+                [
+                    Classification(
+                        detection=detection, taxon_id=int(taxa[i]), score=float(scores[i, winners[i]]),
+                        scores=blob, category_map=category_map, algorithm=algorithm,
+                    )
+                    for i, (detection, blob) in enumerate(zip(detections, rows_to_bytes(scores), strict=True))
+                ],
+                batch_size=1000,
+            )  # fmt: skip
+    return capture_set.pk

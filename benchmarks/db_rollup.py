@@ -29,63 +29,7 @@ import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
-from _common import ami_category_map  # noqa: E402
-from taxopost.core.simulate import simulate_outputs  # noqa: E402
-
-
-def load(n: int, name: str, core_map, outputs_cache: dict) -> int:
-    """A capture set of ``n`` detections, one model classification each; returns its id."""
-    from taxopost.ml.models import Algorithm, CategoryMap
-    from taxopost.observations.models import (
-        CaptureSet,
-        Classification,
-        Detection,
-        Occurrence,
-        Project,
-        SourceImage,
-    )  # fmt: skip
-    from taxopost.observations.vectors import rows_to_bytes
-    from taxopost.taxa.operations import load_taxonomy
-
-    taxonomy = load_taxonomy()
-    algorithm = Algorithm.objects.get(key="ami-ne-america")
-    category_map = CategoryMap.objects.get(pk=algorithm.category_map_id)
-    project, _ = Project.objects.get_or_create(name="bench")
-    capture_set = CaptureSet.objects.create(project=project, name=name)
-    block = 5000
-    for start in range(0, n, block):
-        size = min(block, n - start)
-        scores = outputs_cache.setdefault(size, simulate_outputs(core_map, size, seed=11).scores())
-        with transaction.atomic():
-            images = SourceImage.objects.bulk_create(
-                [
-                    SourceImage(project=project, path=f"{name}/{start + i}.jpg", width=4096, height=2160)
-                    for i in range(size)
-                ]
-            )
-            capture_set.images.add(*images)
-            occurrences = Occurrence.objects.bulk_create(
-                [Occurrence(project=project, key=f"{name}-{start + i}") for i in range(size)]
-            )
-            detections = Detection.objects.bulk_create(
-                [
-                    Detection(source_image=image, key="d", bbox=[0, 0, 300, 300], occurrence=occurrence)
-                    for image, occurrence in zip(images, occurrences, strict=True)
-                ]
-            )
-            winners = scores.argmax(axis=1)
-            taxa = taxonomy.db_ids[core_map.class_taxa[winners]]
-            Classification.objects.bulk_create(
-                [
-                    Classification(
-                        detection=detection, taxon_id=int(taxa[i]), score=float(scores[i, winners[i]]),
-                        scores=blob, category_map=category_map, algorithm=algorithm,
-                    )
-                    for i, (detection, blob) in enumerate(zip(detections, rows_to_bytes(scores), strict=True))
-                ],
-                batch_size=1000,
-            )  # fmt: skip
-    return capture_set.pk
+from _common import import_ami, load  # noqa: E402
 
 
 def run_job(capture_set_id: int):
@@ -164,13 +108,7 @@ def main() -> None:
     print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
     old = setup_databases(verbosity=0, interactive=False)
     try:
-        from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-        from taxopost.taxa.operations import import_taxonomy
-
-        core_map = ami_category_map()
-        import_taxonomy(core_map.taxonomy)
-        category_map, _ = import_category_map(list(core_map.labels))
-        get_or_create_algorithm("ami-ne-america", category_map=category_map)
+        core_map = import_ami()
         cache: dict = {}
         small, large = args.rows // 4, args.rows
         start = time.perf_counter()
@@ -193,21 +131,20 @@ def main() -> None:
             peaks[n] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
 
-        # queries per chunk, measured on one chunk of the large set
-        from taxopost.configs import RankRollupConfig
-        from taxopost.jobs.models import Job
-        from taxopost.postprocessing.base import Scope
-        from taxopost.postprocessing.runner import Summary, write_chunk
+        # queries per chunk: one whole chunk step (begin, read, write, progress) of a job on a new set
+        from taxopost.jobs.execution import claim, finish
+        from taxopost.jobs.models import Job, JobChunk
+        from taxopost.jobs.operations import create_job
+        from taxopost.postprocessing.runner import run_chunk
         from taxopost.postprocessing.tasks.rank_rollup import RankRollupTask
 
         CHUNK = RankRollupTask.chunk_size
         probe = load(CHUNK, "set-probe", core_map, cache)
-        probe_job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=probe)
-        task = RankRollupTask(RankRollupConfig(), Scope(Job.CAPTURE_SET, probe), job=probe_job)
-        task.prepare()
-        ids = task.select()
+        probe_job = create_job("rank_rollup", Job.CAPTURE_SET, probe, {})
+        claimed = claim(probe_job.pk, "embedded")
         with CaptureQueriesContext(connection) as queries:
-            write_chunk(task.process(ids[:CHUNK]), probe_job, Summary())
+            run_chunk(JobChunk.objects.get(job=probe_job).pk, task=claimed.task)
+        finish(probe_job.pk)
 
         start = time.perf_counter()
         done = per_row_orm(baseline_set, args.orm_rows)

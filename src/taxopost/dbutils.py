@@ -3,7 +3,8 @@
 Django's ``bulk_update`` builds a ``CASE WHEN id = ... THEN ...`` expression per row and field,
 which costs more Python time than the database spends on the rows. ``UPDATE ... FROM (VALUES
 ...)`` states the same in one statement; both PostgreSQL and SQLite (>= 3.33) run it. Values
-are always passed as parameters, never formatted into the SQL.
+are always passed as parameters, never formatted into the SQL. On SQLite a statement is split
+only when the rows would pass more parameters than the backend allows (32,766).
 """
 
 from __future__ import annotations
@@ -38,21 +39,23 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     assignments = ", ".join(
         f"{connection.ops.quote_name(field.column)} = v.column{i + 2}" for i, field in enumerate(columns)
     )
-    if connection.vendor == "postgresql":
-        # One array per column: a handful of parameters whatever the number of rows.
-        arrays = ", ".join(f"CAST(%s AS {cast}[])" for cast in casts)
-        names = ", ".join(f"column{i + 1}" for i in range(len(casts)))
-        source = f"(SELECT * FROM unnest({arrays}) AS u({names}))"
-        params = [list(column) for column in zip(*rows, strict=True)]
-    else:
-        placeholder = "(" + ", ".join(f"CAST(%s AS {cast})" for cast in casts) + ")"
-        source = f"(VALUES {', '.join([placeholder] * len(rows))})"
-        params = [value for row in rows for value in row]
     key = f"{table}.{connection.ops.quote_name(pk.column)}"
-    sql = f"UPDATE {table} SET {assignments} FROM {source} AS v WHERE {key} = v.column1"
+    statement = f"UPDATE {table} SET {assignments} FROM {{source}} AS v WHERE {key} = v.column1"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        if connection.vendor == "postgresql":
+            # One array per column: a handful of parameters whatever the number of rows.
+            arrays = ", ".join(f"CAST(%s AS {cast}[])" for cast in casts)
+            names = ", ".join(f"column{i + 1}" for i in range(len(casts)))
+            source = f"(SELECT * FROM unnest({arrays}) AS u({names}))"
+            cursor.execute(statement.format(source=source), [list(column) for column in zip(*rows, strict=True)])
+            return cursor.rowcount
+        placeholder = "(" + ", ".join(f"CAST(%s AS {cast})" for cast in casts) + ")"
+        updated = 0
+        for batch in _batches(rows, len(casts)):
+            source = f"(VALUES {', '.join([placeholder] * len(batch))})"
+            cursor.execute(statement.format(source=source), [value for row in batch for value in row])
+            updated += cursor.rowcount
+        return updated
 
 
 def _cast(field: models.Field) -> str:
@@ -101,6 +104,17 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
                     copy.write_row(row)
             return len(rows)
         placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholder] * len(rows))}"
-        cursor.execute(sql, [value for row in prepared for value in row])
-        return cursor.rowcount
+        for batch in _batches(prepared, len(columns)):
+            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholder] * len(batch))}"
+            cursor.execute(sql, [value for row in batch for value in row])
+        return len(rows)
+
+
+def _batches(rows: Sequence, width: int) -> list[Sequence]:
+    """Rows split so that no statement passes more parameters than the backend accepts.
+
+    One statement for a chunk of the default size; a larger configured chunk takes a few.
+    """
+    limit = connection.features.max_query_params or len(rows) * width
+    step = max(1, limit // width)
+    return [rows[start : start + step] for start in range(0, len(rows), step)]

@@ -1,4 +1,4 @@
-"""The one error type for bad input, shared by every layer.
+"""The error types every layer shares: bad input, and a job that cannot go on.
 
 Every entrance (CLI, importers, API, jobs) turns an :class:`InputError` into its own form of
 "clear message naming the field and the value": exit code 2, a 400 with field errors, or a
@@ -47,3 +47,10 @@ class InputError(ValueError):
         if self.source:
             return self
         return InputError(self.field, self.value, self.reason, source=source)
+
+
+class JobError(RuntimeError):
+    """A job cannot go on for a reason that is not its input (a chunk that keeps killing workers).
+
+    The message is recorded as the job's error as it is.
+    """

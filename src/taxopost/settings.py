@@ -5,6 +5,10 @@
 | ``DATABASE_URL`` | database, e.g. ``postgres://postgres@127.0.0.1:5432/taxopost`` | SQLite file in the user data dir |
 | ``TAXOPOST_DATA_DIR`` | where the SQLite file and demo data live | platformdirs' user data dir |
 | ``TAXOPOST_BROKER_URL`` | Celery broker (Redis); unset = embedded executor | unset |
+| ``TAXOPOST_JOB_STALE_SECONDS`` | a running job without a heartbeat for this long is stale (reaped) | 300 |
+| ``TAXOPOST_JOB_REAP_SECONDS`` | how often the beat schedule reaps stale jobs | 60 |
+| ``TAXOPOST_JOB_WAIT_SECONDS`` | how often a job waiting for its project checks again | 5 |
+| ``TAXOPOST_CHUNKS_IN_FLIGHT`` | chunks of one job queued or running at once on Celery | 16 |
 | ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
@@ -17,11 +21,26 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from platformdirs import user_data_dir
 
 
 def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive(name: str, default: float, kind: type = float) -> float:
+    """A positive number from the environment, or a message naming the variable and its value."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a positive {'integer' if kind is int else 'number'}")
+    return value
 
 
 DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
@@ -138,8 +157,30 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers.
+# Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers (docs/jobs.md).
 BROKER_URL = os.environ.get("TAXOPOST_BROKER_URL", "")
+JOB_STALE_SECONDS = _positive("TAXOPOST_JOB_STALE_SECONDS", 300.0)
+JOB_REAP_SECONDS = _positive("TAXOPOST_JOB_REAP_SECONDS", 60.0)
+JOB_WAIT_SECONDS = _positive("TAXOPOST_JOB_WAIT_SECONDS", 5.0)
+# Enough to keep every worker process busy; few enough that other jobs' chunks are not queued
+# behind thousands of this job's (a job's heartbeat would go stale while they wait).
+JOB_CHUNKS_IN_FLIGHT = int(_positive("TAXOPOST_CHUNKS_IN_FLIGHT", 16, int))
+
+# Celery (read by taxopost.celery under the CELERY_ namespace). Tasks are acknowledged late and
+# requeued when their worker process dies; they carry primary keys only and store no results.
+CELERY_BROKER_URL = BROKER_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "taxopost"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoard them in one worker
+# Celery's Django fixup closes the database connection after every task unless told to reuse it;
+# a new PostgreSQL backend per chunk costs a connection and cold catalog caches. Connections are
+# kept instead and closed by Django's own rule (CONN_MAX_AGE, or broken) around each task.
+CELERY_DB_REUSE_MAX = 1_000_000
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "taxopost.jobs.reap", "schedule": JOB_REAP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

@@ -8,8 +8,10 @@ from taxopost.jobs.operations import create_job, submit_job
 from taxopost.observations.models import Classification, Occurrence
 
 
-def run(task: str, capture_set, config: dict | None = None, *, dry_run: bool = False) -> Job:
-    job = create_job(task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run)
+def run(
+    task: str, capture_set, config: dict | None = None, *, dry_run: bool = False, chunk_size: int | None = None
+) -> Job:
+    job = create_job(task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run, chunk_size=chunk_size)
     submit_job(job, EmbeddedExecutor())
     job.refresh_from_db()
     assert job.status == Job.SUCCEEDED, (job.status, job.error)

@@ -252,3 +252,18 @@ def test_cli_imports_run_and_export(db, tmp_path, capsys):
     rollup_job = Job.objects.filter(dry_run=False).latest("pk")
     assert main(["jobs", "revert", str(rollup_job.pk)]) == 0
     assert determination("occ-vanessa") == "Vanessa atalanta"
+
+
+def test_importing_a_capture_set_of_another_project_is_refused(platform, tmp_path):
+    record = {
+        "project": "elsewhere",
+        "capture_set": "station-1",
+        "image": {"path": "x.jpg", "width": 10, "height": 10},
+        "algorithm": "moths-v1",
+        "scores": [0.125] * 8,
+    }
+    path = tmp_path / "other.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(InputError, match="capture_set='station-1': belongs to project 'default', not 'elsewhere'"):
+        import_predictions(path)
+    assert not SourceImage.objects.filter(path="x.jpg").exists()

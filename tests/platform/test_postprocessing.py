@@ -11,7 +11,6 @@ from taxopost.jobs.models import Job
 from taxopost.jobs.operations import create_job, revert_job
 from taxopost.ml.models import Algorithm
 from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
-from taxopost.postprocessing.base import Scope
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.taxa.models import Taxon
 
@@ -226,18 +225,18 @@ def test_cancel_before_start_cancels_at_once(platform):
 
 
 def _chunk_queries(task_key: str, capture_set, config: dict, n: int) -> int:
-    from taxopost.configs import parse_config
-    from taxopost.postprocessing.runner import Summary, write_chunk
+    """Queries of one whole chunk step (begin, read, write, progress) of a job planned in chunks of ``n``."""
+    from taxopost.jobs.execution import claim, finish
+    from taxopost.jobs.models import JobChunk
+    from taxopost.postprocessing.runner import DONE, run_chunk
 
-    task_class = get_task(task_key)
-    job = Job.objects.create(task=task_key, scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, config=config)
-    task = task_class(parse_config(task_class.config_model, config), Scope(Job.CAPTURE_SET, capture_set.pk), job=job)
-    task.prepare()
-    ids = task.select()[:n]
-    assert len(ids) == n
+    job = create_job(task_key, Job.CAPTURE_SET, capture_set.pk, config, chunk_size=n)
+    claimed = claim(job.pk, "embedded")
+    chunk = JobChunk.objects.get(job=job, index=0)
+    assert chunk.size == n
     with CaptureQueriesContext(connection) as queries:
-        result = task.process(ids)
-        write_chunk(result, job, Summary())
+        assert run_chunk(chunk.pk, task=claimed.task).state == DONE
+    assert finish(job.pk).status == Job.SUCCEEDED  # the whole scope was one chunk
     return len(queries)
 
 

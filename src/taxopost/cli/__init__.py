@@ -11,6 +11,7 @@ import sys
 
 import click
 import typer
+from django.core.exceptions import ImproperlyConfigured
 
 from taxopost.cli.output import fail
 from taxopost.errors import InputError
@@ -25,7 +26,7 @@ app = typer.Typer(
 )
 
 # Subcommand modules register themselves on ``app`` when imported.
-from taxopost.cli import demo, evaluate, files, platform, serve  # noqa: E402, F401
+from taxopost.cli import demo, evaluate, files, platform, serve, worker  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False)
     except InputError as exc:
         return fail(exc.message)
+    except ImproperlyConfigured as exc:  # a setting from the environment names itself and its value
+        return fail(str(exc))
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -19,7 +19,7 @@ from taxopost.django_setup import setup
 from taxopost.errors import InputError
 
 import_app = typer.Typer(help="Import taxonomies, category maps, predictions, identifications, taxa lists.")
-jobs_app = typer.Typer(help="List, inspect, cancel and revert post-processing jobs.")
+jobs_app = typer.Typer(help="List, inspect, cancel, revert, reap and resume post-processing jobs.")
 export_app = typer.Typer(help="Export results.")
 app.add_typer(import_app, name="import")
 app.add_typer(jobs_app, name="jobs")
@@ -159,12 +159,13 @@ def run(
     reweight: Annotated[bool | None, typer.Option("--reweight/--no-reweight", help="class_masking.")] = None,
     size_threshold: Annotated[float | None, typer.Option("--size-threshold", help="small_size_filter.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute and summarise; write nothing.")] = False,
+    chunk_size: Annotated[
+        int | None, typer.Option("--chunk-size", help="Classifications per chunk (default: the task's, 1000).")
+    ] = None,
 ) -> None:
     """Run a post-processing task on a capture set or an occurrence, as a job."""
     setup()
     from taxopost.cli.files import _parse_thresholds
-    from taxopost.jobs.executors import EmbeddedExecutor, get_executor
-    from taxopost.jobs.models import Job
     from taxopost.jobs.operations import create_job, submit_job
 
     data: dict = json.loads(config) if config else {}
@@ -179,19 +180,26 @@ def run(
     }
     data.update({key: value for key, value in options.items() if value is not None})
     scope_type, scope_id = _scope(capture_set, occurrence)
-    job = create_job(task, scope_type, scope_id, data, dry_run=dry_run)
+    job = create_job(task, scope_type, scope_id, data, dry_run=dry_run, chunk_size=chunk_size)
+    _follow(job, lambda executor: submit_job(job, executor))
+
+
+def _follow(job, submit) -> None:
+    """Submit ``job`` with ``submit(executor)``: run it here with a progress bar, or queue it on Celery."""
+    from taxopost.jobs.executors import EmbeddedExecutor, get_executor
+    from taxopost.jobs.models import Job
+
     executor = get_executor()
-    if isinstance(executor, EmbeddedExecutor):
-        with progress_bar(f"job {job.pk}: {task}", total=None) as bar:
-
-            def on_progress(stage: str, done: int, total: int) -> None:
-                bar.update(completed=done, total=total, description=f"job {job.pk}: {task} ({stage})")
-
-            submit_job(job, EmbeddedExecutor(on_progress=on_progress))
-    else:
-        submit_job(job, executor)
+    if not isinstance(executor, EmbeddedExecutor):
+        submit(executor)
         err.print(f"job {job.pk} queued on the Celery broker; follow it with: taxopost jobs show {job.pk}")
         return
+    with progress_bar(f"job {job.pk}: {job.task}", total=None) as bar:
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            bar.update(completed=done, total=total, description=f"job {job.pk}: {job.task} ({stage})")
+
+        submit(EmbeddedExecutor(on_progress=on_progress))
     job.refresh_from_db()
     _print_job(job)
     if job.status == Job.FAILED:
@@ -215,13 +223,22 @@ def _scope(capture_set: str | None, occurrence: int | None) -> tuple[str, int]:
 
 
 def _print_job(job) -> None:
+    from taxopost.jobs.chunks import chunk_counts
+
     metrics = job.metrics or {}
     table = Table(title=str(job), show_header=False)
     table.add_column("field")
     table.add_column("value")
-    table.add_row("status", job.status)
+    asked = " (cancel requested)" if job.cancel_requested and not job.is_finished else ""
+    table.add_row("status", job.status + asked)
     if job.error:
         table.add_row("error", job.error)
+    counts = chunk_counts(job.pk)
+    if counts.total:
+        running = f", {counts.running} running" if counts.running and not job.is_finished else ""
+        table.add_row("chunks", f"{counts.total - counts.left} of {counts.total} done{running} ({job.progress:.0%})")
+    if job.heartbeat_at and not job.is_finished:
+        table.add_row("heartbeat", f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}")
     for key in ("examined", "changed", "superseded", "determinations_changed"):
         if key in metrics:
             table.add_row(key, str(metrics[key]))
@@ -285,13 +302,51 @@ def jobs_show(job_id: Annotated[int, typer.Argument()]) -> None:
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: Annotated[int, typer.Argument()]) -> None:
-    """Stop a job at its next chunk boundary."""
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument()],
+    revert: Annotated[bool, typer.Option("--revert", help="Then undo what its finished chunks wrote.")] = False,
+) -> None:
+    """Stop a job at its next chunk boundary; its finished chunks are kept unless --revert."""
     setup()
     from taxopost.jobs.operations import cancel_job
 
-    job = cancel_job(_job(job_id))
-    err.print(f"job {job.pk}: {job.status}" + (" (cancel requested)" if not job.is_finished else ""))
+    job = cancel_job(_job(job_id), revert=revert)
+    reverted = " and reverted" if job.reverted_at else ""
+    err.print(f"job {job.pk}: {job.status}{reverted}" + (" (cancel requested)" if not job.is_finished else ""))
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_id: Annotated[int, typer.Argument()]) -> None:
+    """Run what a failed, stale or canceled job has left; its finished chunks are kept."""
+    setup()
+    from taxopost.jobs.operations import resume_job
+
+    job = _job(job_id)
+    _follow(job, lambda executor: resume_job(job, executor))
+
+
+@jobs_app.command("reap")
+def jobs_reap(
+    stale_after: Annotated[
+        float | None,
+        typer.Option("--stale-after", help="Seconds without heartbeat (default TAXOPOST_JOB_STALE_SECONDS, 300)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume each job reaped.")] = False,
+) -> None:
+    """Mark running jobs whose heartbeat stopped (their worker died) as failed and resumable."""
+    setup()
+    from taxopost.jobs.models import Job
+    from taxopost.jobs.operations import reap_stale_jobs, resume_job
+
+    if stale_after is not None and stale_after < 0:
+        raise InputError("--stale-after", stale_after, "must be zero or more seconds")
+    reaped = reap_stale_jobs(stale_after=stale_after)
+    for job in reaped:
+        err.print(f"job {job.pk}: {job.status}: {job.error or 'canceled'}", markup=False)
+        if resume and job.status == Job.FAILED:
+            _follow(job, lambda executor, job=job: resume_job(job, executor))
+    if not reaped:
+        err.print("no stale job")
 
 
 @jobs_app.command("revert")

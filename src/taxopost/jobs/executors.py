@@ -30,12 +30,17 @@ class EmbeddedExecutor:
         self.on_progress = on_progress
 
     def submit(self, job: Job) -> None:
-        Job.objects.filter(pk=job.pk, status=Job.CREATED).update(status=Job.QUEUED, executor=self.name)
+        queue(job, self.name)
         if self.background:
             transaction.on_commit(lambda: threading.Thread(target=_run_thread, args=(job.pk,), daemon=True).start())
         else:
             execute(job.pk, executor=self.name, on_progress=self.on_progress)
         job.refresh_from_db()
+
+
+def queue(job: Job, executor: str) -> None:
+    """A created job (or one resumed) is queued on ``executor``."""
+    Job.objects.filter(pk=job.pk, status__in=(Job.CREATED, Job.QUEUED)).update(status=Job.QUEUED, executor=executor)
 
 
 def _run_thread(job_id: int) -> None:

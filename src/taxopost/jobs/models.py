@@ -1,4 +1,9 @@
-"""Jobs: one run of a post-processing task on a scope, with status, progress, metrics and a log."""
+"""Jobs: one run of a post-processing task on a scope, with status, progress, metrics and a log.
+
+A job's scope is split into :class:`JobChunk` rows when it starts (its plan). Each chunk is
+written in one transaction that also marks it done, so a plan survives any crash: finished
+chunks are never redone and unfinished ones left nothing behind.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,18 @@ class Job(models.Model):
     config = models.JSONField(default=dict, blank=True, help_text="The task's validated config")
     scope_type = models.CharField(max_length=32, choices=SCOPES)
     scope_id = models.BigIntegerField()
+    project = models.ForeignKey(
+        "observations.Project",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="The scope's project: jobs of one project run one at a time",
+    )
     dry_run = models.BooleanField(default=False)
+    chunk_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Classifications per chunk; empty = the task's default"
+    )
 
     status = models.CharField(max_length=16, choices=STATUSES, default=CREATED, db_index=True)
     progress = models.FloatField(default=0.0)
@@ -37,12 +53,13 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True, help_text="Dry-run summary, revert summary")
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    revert_on_cancel = models.BooleanField(default=False, help_text="Revert the finished chunks once canceled")
     reverted_at = models.DateTimeField(null=True, blank=True)
     executor = models.CharField(max_length=32, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the job (last) began running")
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
@@ -59,6 +76,37 @@ class Job(models.Model):
 
     def log(self, message: str, level: str = "info") -> None:
         JobLog.objects.create(job=self, level=level, message=message)
+
+
+class JobChunk(models.Model):
+    """One slice of a job's plan: the classifications it examines, written in one transaction.
+
+    ``status`` moves pending -> queued (sent to a worker) -> running -> done. Only ``done`` is
+    final, and it is set in the transaction that writes the chunk's results; any other status
+    just tells what was in flight when a worker died, and resuming the job sets it back to pending.
+    """
+
+    PENDING, QUEUED, RUNNING, DONE = "pending", "queued", "running", "done"
+    STATUSES = [(s, s) for s in (PENDING, QUEUED, RUNNING, DONE)]
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    ids = models.JSONField(help_text="Ids of the classifications it examines, ascending")
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Starts since the job was (re)started")
+    metrics = models.JSONField(default=dict, blank=True, help_text="What this chunk counted, once done")
+    worker = models.CharField(max_length=255, blank=True, help_text="host:pid that last started it")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="job_chunk_unique_index")]
+        indexes = [models.Index(fields=["job", "status"], name="job_chunk_status")]
+
+    def __str__(self) -> str:
+        return f"Job {self.job_id} chunk {self.index} [{self.status}]"
 
 
 class JobLog(models.Model):

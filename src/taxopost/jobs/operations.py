@@ -1,28 +1,52 @@
-"""The job operations every entrance shares (CLI, admin, API): create, submit, cancel, revert."""
+"""The job operations every entrance shares (CLI, admin, API, Celery beat).
+
+create, submit, cancel, revert, and the two that make jobs crash-safe: :func:`reap_stale_jobs`
+finds running jobs whose heartbeat stopped (their worker died) and :func:`resume_job` runs
+what their plan has left, so that they end exactly as an uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from taxopost.configs import parse_config
 from taxopost.errors import InputError
+from taxopost.jobs import chunks as plan_store
+from taxopost.jobs.execution import end, revert_if_requested, settle_cancel
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Occurrence
 
 
-def create_job(task: str, scope_type: str, scope_id: int, config: dict | None, *, dry_run=False, user=None) -> Job:
-    """Validate task, scope and config (the task checks what its config names), then record the job."""
+def create_job(
+    task: str,
+    scope_type: str,
+    scope_id: int,
+    config: dict | None,
+    *,
+    dry_run: bool = False,
+    chunk_size: int | None = None,
+    user=None,
+) -> Job:
+    """Validate task, scope, config (the task checks what its config names) and chunk size; record the job."""
     from taxopost.postprocessing.base import Scope
     from taxopost.postprocessing.registry import get_task
+    from taxopost.postprocessing.runner import MAX_CHUNK_SIZE
 
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
     scope_model = {Job.CAPTURE_SET: CaptureSet, Job.OCCURRENCE: Occurrence}.get(scope_type)
     if scope_model is None:
         raise InputError("scope.type", scope_type, f"must be {Job.CAPTURE_SET} or {Job.OCCURRENCE}")
-    if not scope_model.objects.filter(pk=scope_id).exists():
+    project_id = scope_model.objects.filter(pk=scope_id).values_list("project_id", flat=True).first()
+    if project_id is None:
         raise InputError(f"scope.{scope_type}", scope_id, f"no {scope_type.replace('_', ' ')} has this id")
+    if chunk_size is not None and not (isinstance(chunk_size, int) and 1 <= chunk_size <= MAX_CHUNK_SIZE):
+        raise InputError("chunk_size", chunk_size, f"must be an integer from 1 to {MAX_CHUNK_SIZE:,}")
     task_class(validated, Scope(scope_type, scope_id), dry_run=True).prepare()  # fails early, writes nothing
     return Job.objects.create(
         task=task,
@@ -30,7 +54,9 @@ def create_job(task: str, scope_type: str, scope_id: int, config: dict | None, *
         config=validated.model_dump(mode="json"),
         scope_type=scope_type,
         scope_id=scope_id,
+        project_id=project_id,
         dry_run=dry_run,
+        chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
     )
 
@@ -42,19 +68,26 @@ def submit_job(job: Job, executor=None) -> Job:
     return job
 
 
-def cancel_job(job: Job) -> Job:
-    """Ask a job to stop at its next chunk boundary; a job not yet started is canceled at once."""
+def cancel_job(job: Job, *, revert: bool = False) -> Job:
+    """Ask a job to stop at its next chunk boundary; ``revert``: then undo its finished chunks.
+
+    A job not yet started is canceled at once; a running one as soon as none of its chunks is
+    in flight (at once when it is between chunks).
+    """
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
+        job = Job.objects.select_for_update(no_key=True).get(pk=job.pk)
         if job.is_finished:
             raise InputError("job", job.pk, f"is already {job.status}")
-        job.cancel_requested = True
-        fields = ["cancel_requested"]
+        job.cancel_requested, job.revert_on_cancel = True, revert
+        job.save(update_fields=["cancel_requested", "revert_on_cancel"])
+        job.log("cancel requested" + (", then revert" if revert else ""))
         if job.status in (Job.CREATED, Job.QUEUED):
-            job.status, job.finished_at = Job.CANCELED, timezone.now()
-            fields += ["status", "finished_at"]
-        job.save(update_fields=fields)
-        job.log("cancel requested")
+            end(job, Job.CANCELED, message="canceled before it started")
+    if job.status == Job.CANCELED:
+        revert_if_requested(job)
+    else:
+        settle_cancel(job.pk)
+    job.refresh_from_db()
     return job
 
 
@@ -62,3 +95,62 @@ def revert_job(job: Job) -> dict:
     from taxopost.postprocessing.revert import revert_job as revert
 
     return revert(job)
+
+
+def resume_job(job: Job, executor=None) -> Job:
+    """Run again what a failed, stale or canceled job's plan has left.
+
+    Its finished chunks are kept and never redone; the others run as they would have (one
+    transaction each), so the job ends in the state of one uninterrupted run. A job still
+    queued is submitted again (its message may have been lost); duplicates are harmless.
+    """
+    with transaction.atomic():
+        _check_resumable(Job.objects.get(pk=job.pk))
+        # Chunks first, the job's row last: the order a chunk's own transaction locks them in.
+        plan_store.reopen(job.pk)
+        job = Job.objects.select_for_update(no_key=True).get(pk=job.pk)
+        _check_resumable(job)
+        job.status, job.cancel_requested, job.revert_on_cancel = Job.QUEUED, False, False
+        job.error, job.finished_at = "", None
+        job.save(update_fields=["status", "cancel_requested", "revert_on_cancel", "error", "finished_at"])
+        job.log("resumed")
+    return submit_job(job, executor)
+
+
+def _check_resumable(job: Job) -> None:
+    if job.reverted_at is not None:
+        raise InputError("job", job.pk, "was reverted: run a new job instead")
+    if job.status == Job.SUCCEEDED:
+        raise InputError("job", job.pk, "already succeeded: there is nothing left to run")
+    if job.status == Job.RUNNING:
+        raise InputError("job", job.pk, "is running; if its workers died, `taxopost jobs reap` marks it stale first")
+
+
+def reap_stale_jobs(*, stale_after: float | None = None) -> list[Job]:
+    """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
+
+    A job that was asked to stop is canceled instead (and reverted if that was asked). Safe to
+    run from several places at once: each job is reaped under its row lock, busy rows skipped.
+    """
+    seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    reaped = []
+    for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(stale, pk=job_id).first()
+            if job is None or job.status != Job.RUNNING:
+                continue
+            since = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "ever"
+            if job.cancel_requested:
+                end(job, Job.CANCELED, message=f"canceled: no heartbeat since {since}; finished chunks are kept")
+            else:
+                end(
+                    job,
+                    Job.FAILED,
+                    error=f"stale: no heartbeat since {since} (its worker died?); "
+                    f"`taxopost jobs resume {job.pk}` runs what is left",
+                )
+        revert_if_requested(job)
+        reaped.append(job)
+    return reaped

@@ -1,45 +1,52 @@
-"""Progress, stages, heartbeat and cancel checks of a running job, written to its row."""
+"""Progress, stages and heartbeat of a job, written to its row from its chunks.
+
+Chunks of one job finish on several workers, so progress is never counted in memory: each
+finished chunk recounts the plan in the database, under the job's row lock, in the transaction
+that writes it. That count is also what tells the last chunk that the job is ready to finish.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.utils import timezone
 
+from taxopost.jobs.chunks import ChunkCounts, chunk_counts
 from taxopost.jobs.models import Job
 
+PREPARING, PROCESSING = "preparing", "processing"
 
-class JobReporter:
-    """What a running task talks to. One UPDATE per call; ``on_progress`` feeds a CLI bar."""
 
-    def __init__(self, job: Job, on_progress: Callable[[str, int, int], None] | None = None) -> None:
-        self.job = job
-        self.on_progress = on_progress
-        self.total = 0
-        self.done = 0
-        self.stages: list[dict] = []
+@dataclass(frozen=True)
+class Progress:
+    counts: ChunkCounts
+    cancel_requested: bool
 
-    def stage(self, name: str, total: int = 0) -> None:
-        if self.stages:
-            self.stages[-1]["progress"] = 1.0
-        self.stages.append({"name": name, "progress": 0.0})
-        self.total, self.done = total, 0
-        self._save(stage=name)
-        self.job.log(f"{name}" + (f": {total} classifications" if total else ""))
 
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.stages:
-            self.stages[-1]["progress"] = self.done / self.total if self.total else 1.0
-        self._save()
+def planned(job: Job, counts: ChunkCounts) -> None:
+    """Record a new plan: preparation done, processing at 0 (in the planning transaction)."""
+    job.stages = [{"name": PREPARING, "progress": 1.0}, {"name": PROCESSING, "progress": counts.fraction}]
+    job.stage, job.progress, job.heartbeat_at = PROCESSING, counts.fraction, timezone.now()
+    job.save(update_fields=["stages", "stage", "progress", "heartbeat_at"])
+    job.log(f"{PROCESSING}: {counts.total_rows} classifications in {counts.total} chunks")
 
-    def cancel_requested(self) -> bool:
-        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
 
-    def _save(self, **fields) -> None:
-        progress = self.done / self.total if self.total else 0.0
-        now = timezone.now()
-        Job.objects.filter(pk=self.job.pk).update(progress=progress, stages=self.stages, heartbeat_at=now, **fields)
-        self.job.progress, self.job.stages, self.job.heartbeat_at = progress, self.stages, now
-        if self.on_progress is not None and self.stages:
-            self.on_progress(self.stages[-1]["name"], self.done, self.total)
+def record_progress(job_id: int) -> Progress:
+    """Lock the job's row, recount its chunks, store progress and heartbeat.
+
+    Called last in a chunk's transaction: two chunks committing at once take turns here, so
+    exactly one of them sees no chunk left. The row lock does not block inserts that refer to
+    the job (``FOR NO KEY UPDATE``).
+    """
+    job = Job.objects.select_for_update(no_key=True).only("stages", "cancel_requested").get(pk=job_id)
+    counts = chunk_counts(job_id)
+    stages = list(job.stages)
+    if stages:
+        stages[-1] = {**stages[-1], "progress": counts.fraction}
+    Job.objects.filter(pk=job_id).update(progress=counts.fraction, stages=stages, heartbeat_at=timezone.now())
+    return Progress(counts, job.cancel_requested)
+
+
+def touch(job_id: int) -> None:
+    """The job is alive: a worker is starting one of its chunks."""
+    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.utils import timezone
 
 from taxopost.core.ranks import UNKNOWN
@@ -23,10 +24,23 @@ from taxopost.observations.models import Classification, DeterminationChange, Id
 
 
 def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
-    """Recompute and store the determinations of these occurrences; returns how many changed."""
+    """Recompute and store the determinations of these occurrences; returns how many changed.
+
+    Inside a transaction the occurrences' rows are locked first, in id order: a job's chunk, an
+    import or a revert touching the same occurrence at the same time waits for the other to
+    commit, then reads its classifications too, so no determination is computed from half of them.
+    """
     ids = sorted({int(i) for i in occurrence_ids if i is not None})
     if not ids:
         return 0
+    occurrences = Occurrence.objects.filter(id__in=ids).order_by("id")
+    if connection.in_atomic_block:
+        occurrences = occurrences.select_for_update()
+    current = list(
+        occurrences.values_list(
+            "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
+        )
+    )
     identified: dict[int, tuple[int, int]] = {}
     for occurrence_id, identification_id, taxon_id in (
         Identification.objects.filter(occurrence_id__in=ids, withdrawn=False)
@@ -45,9 +59,7 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     updates: list[tuple] = []
     now = timezone.now()
     job_id = job.pk if job is not None else None
-    for occurrence_id, *old in Occurrence.objects.filter(id__in=ids).values_list(
-        "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
-    ):
+    for occurrence_id, *old in current:
         if occurrence_id in identified:
             identification_id, taxon_id = identified[occurrence_id]
             new = (taxon_id, None, None, identification_id)

@@ -166,7 +166,7 @@ def _write_predictions(batch: list[Prediction], context: _Context, summary: Impo
 
     projects = _projects(batch, context, summary)
     images = _images(batch, projects, summary)
-    _capture_sets(batch, projects, images, context, summary)
+    _capture_sets(batch, projects, images, context, summary, source)
     occurrences = _occurrences(batch, projects, summary)
     detections = _detections(batch, projects, images, occurrences, summary)
     _classifications(batch, detections, projects, vectors, context, summary)
@@ -224,7 +224,12 @@ def _images(batch, projects, summary) -> dict[tuple[str, str], int]:
     return found
 
 
-def _capture_sets(batch, projects, images, context: _Context, summary) -> None:
+def _capture_sets(batch, projects, images, context: _Context, summary, source: str) -> None:
+    """Link images to their capture sets; a capture set holds the images of its own project only.
+
+    Jobs on one project run one at a time (docs/jobs.md), which keeps overlapping jobs apart
+    only if no scope reaches into another project.
+    """
     through = CaptureSet.images.through
     links = []
     for record in batch:
@@ -235,6 +240,14 @@ def _capture_sets(batch, projects, images, context: _Context, summary) -> None:
             )
             context.capture_sets[record.capture_set] = capture_set
             summary.add("capture sets", int(created))
+        if capture_set.project_id != projects[record.project].pk:
+            owner = Project.objects.get(pk=capture_set.project_id).name
+            raise InputError(
+                "capture_set",
+                record.capture_set,
+                f"belongs to project {owner!r}, not {record.project!r}: a capture set holds one project's images",
+                source=f"{source}:{record.line}",
+            )
         links.append(through(captureset_id=capture_set.pk, sourceimage_id=images[(record.project, record.image_path)]))
     through.objects.bulk_create(links, ignore_conflicts=True)
 

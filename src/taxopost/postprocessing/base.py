@@ -6,7 +6,8 @@ a pydantic config model, registered in :mod:`taxopost.postprocessing.registry`. 
 of sources, demotion, determinations, progress, dry runs and metrics. A task only says which
 classifications it looks at (:meth:`select`) and what it would write for a chunk of them
 (:meth:`process`), reading each chunk in a fixed number of queries and computing with
-:mod:`taxopost.core`.
+:mod:`taxopost.core`. :meth:`process` must depend only on the ids it is given and the config
+(never on the order chunks run in): chunks run in parallel on several workers.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class PostProcessingTask(ABC):
         """Resolve what the config names (taxa lists, algorithms); raise InputError if invalid."""
 
     @abstractmethod
-    def select(self) -> list[int]:
-        """Ids of the classifications this run examines, in a stable order."""
+    def select(self) -> QuerySet[Classification]:
+        """The classifications this run examines (the runner orders and cuts them into chunks)."""
 
     @abstractmethod
     def process(self, ids: list[int]) -> ChunkResult:

@@ -1,81 +1,75 @@
-"""Run a post-processing task on its scope, chunk by chunk, for a job.
+"""Run a post-processing task for a job: plan its chunks, then run one chunk at a time.
 
-Per chunk: the task reads its rows (a fixed number of queries) and computes with the core;
-then, unless this is a dry run, one transaction locks the sources that are still terminal,
-writes the new classifications in bulk, demotes their sources and recomputes the affected
-occurrences' determinations. A source another job demoted meanwhile is left alone, so two
-overlapping runs never derive twice from one classification.
+This is the one implementation of a job's work. The embedded executor calls :func:`run_chunk`
+in a loop; Celery runs one task per chunk on any number of workers. A chunk:
+
+1. begins (one short transaction): lock the chunk, then the job; skip it when it is done, or
+   when the job is not running or was asked to stop; otherwise mark it running, which is what
+   a cancel waits for.
+2. reads: the task reads the chunk's classifications that are still terminal, in a fixed
+   number of queries, and computes with :mod:`taxopost.core`; nothing is written.
+3. commits (one transaction): lock the chunk again (a copy of it that finished first makes this
+   a no-op), lock the sources still terminal, write the new classifications in bulk, demote
+   their sources, recompute the affected determinations, and mark the chunk done with its
+   counts; last, lock the job's row to store progress and count the chunks left.
+
+A worker that dies at any point leaves either a done chunk or nothing of it: the transaction
+that writes it is the one that marks it done. Finishing a job (its metrics and status) is in
+:mod:`taxopost.jobs.execution`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import contextlib
+import os
+import socket
+import threading
+from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from taxopost.configs import parse_config
 from taxopost.dbutils import insert_rows
-from taxopost.jobs.models import Job
+from taxopost.errors import JobError
+from taxopost.jobs import chunks as plan_store
+from taxopost.jobs.models import Job, JobChunk
+from taxopost.jobs.reporting import planned, record_progress
 from taxopost.ml.models import Algorithm
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import Classification
 from taxopost.postprocessing.base import ChunkResult, PostProcessingTask, Scope
 from taxopost.postprocessing.registry import get_task
+from taxopost.postprocessing.summary import Summary
 
-SAMPLE_SIZE = 20
-TOP_TAXA = 20
+#: Largest chunk a job may ask for: 10,000 vectors of 2,500 float32 classes are 100 MB.
+MAX_CHUNK_SIZE = 10_000
+#: Starts of one chunk before its job fails: retries of transient errors and redeliveries after a
+#: worker died both count, so a chunk that kills every worker that takes it cannot loop forever.
+MAX_CHUNK_STARTS = 10
+#: Rows of a plan read at a time (two integers each), whatever the scope's size.
+PLAN_FETCH = 10_000
+#: Prepared tasks a worker process keeps, by job: preparing reads the taxonomy and the config's
+#: references once per job instead of once per chunk.
+PREPARED_CACHE = 4
 
-
-@dataclass
-class Summary:
-    """Counts a run reports (the job's metrics) and, for previews, a sample of rows."""
-
-    examined: int = 0
-    changed: int = 0
-    superseded: int = 0  # sources another job demoted between read and write
-    skipped: Counter = field(default_factory=Counter)
-    transitions: Counter = field(default_factory=Counter)
-    to_taxa: Counter = field(default_factory=Counter)
-    determinations_changed: int = 0
-    sample: list[dict] = field(default_factory=list)
-
-    def add(self, result: ChunkResult, written: int, task: PostProcessingTask) -> None:
-        self.examined += result.examined
-        self.skipped.update(result.skipped)
-        for change in result.changes[: max(0, SAMPLE_SIZE - len(self.sample))]:
-            self.sample.append(
-                {
-                    "classification": change.source_id,
-                    "occurrence": change.occurrence_id,
-                    "from": change.from_name,
-                    "from_rank": change.from_rank,
-                    "to": change.to_name,
-                    "to_rank": change.to_rank,
-                    "score": round(float(change.new.score), 6),
-                }
-            )
-        counted = result.changes if task.dry_run else result.changes[:written]
-        self.changed += len(counted)
-        for change in counted:
-            self.transitions[f"{change.from_rank} -> {change.to_rank}"] += 1
-            self.to_taxa[change.to_name] += 1
-
-    def as_metrics(self) -> dict:
-        return {
-            "examined": self.examined,
-            "changed": self.changed,
-            "superseded": self.superseded,
-            "skipped": dict(self.skipped),
-            "transitions": dict(self.transitions.most_common()),
-            "to_taxa": dict(self.to_taxa.most_common(TOP_TAXA)),
-            "determinations_changed": self.determinations_changed,
-        }
+DONE, ALREADY_DONE, SKIPPED = "done", "already done", "skipped"
 
 
-class Canceled(Exception):
-    """Raised at a chunk boundary when the job was asked to stop."""
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What became of one chunk. ``left``: the job's chunks not done yet, after this one."""
+
+    state: str
+    left: int = 0
+    done_rows: int = 0
+    total_rows: int = 0
+    cancel_requested: bool = False
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def build_task(job: Job) -> PostProcessingTask:
@@ -84,56 +78,120 @@ def build_task(job: Job) -> PostProcessingTask:
     return task_class(config, Scope(job.scope_type, job.scope_id), job=job, dry_run=job.dry_run)
 
 
-def run_task(job: Job, reporter) -> Summary:
-    """Run ``job``'s task; ``reporter`` receives stages, progress and cancel checks."""
+def plan(job: Job) -> PostProcessingTask:
+    """Prepare the task, select what it examines and store the plan (in the caller's transaction).
+
+    The plan lists classifications by occurrence, then id: see :func:`taxopost.jobs.chunks.save_plan`.
+    """
     task = build_task(job)
-    reporter.stage("preparing")
     task.prepare()
-    ids = task.select()
-    reporter.stage("processing", total=len(ids))
-    summary = Summary()
-    for start in range(0, len(ids), task.chunk_size):
-        if reporter.cancel_requested():
-            raise Canceled
-        chunk = ids[start : start + task.chunk_size]
-        result = task.process(chunk)
-        written = len(result.changes) if task.dry_run else write_chunk(result, job, summary)
-        summary.add(result, written, task)
-        reporter.advance(len(chunk))
-    return summary
+    rows = (
+        task.select()
+        .order_by(F("detection__occurrence_id").asc(nulls_last=True), "id")
+        .values_list("id", "detection__occurrence_id")
+    )
+    plan_store.save_plan(job, rows.iterator(chunk_size=PLAN_FETCH), job.chunk_size or task.chunk_size)
+    planned(job, plan_store.chunk_counts(job.pk))
+    _remember(job, task)
+    return task
 
 
-def write_chunk(result: ChunkResult, job: Job, summary: Summary) -> int:
-    """Write one chunk's changes atomically; returns how many were written (in order)."""
+def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> ChunkOutcome:
+    """Process and write one chunk of a running job; see the module's docstring for the steps.
+
+    ``task``: the job's task already prepared (the embedded loop's), else prepared here once per
+    job and worker process.
+    """
+    begun = _begin(chunk_id, worker_name())
+    if not isinstance(begun, tuple):
+        return begun
+    chunk, job = begun
+    try:
+        task = task or _prepared(job)
+        ids = list(
+            Classification.objects.filter(id__in=chunk.ids, terminal=True).order_by("id").values_list("id", flat=True)
+        )
+        result = task.process(ids)
+        return _commit(chunk, job, result, superseded=len(chunk.ids) - len(ids))
+    except BaseException:
+        _forget(job.pk)  # it may hold an algorithm saved by the transaction that just rolled back
+        _release(chunk.pk)
+        raise
+
+
+def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
+    """Mark the chunk running if its job runs; lock order chunk then job, as in :func:`_commit`."""
+    with transaction.atomic():
+        chunk = JobChunk.objects.select_for_update().filter(pk=chunk_id).first()
+        if chunk is None:  # its job was deleted
+            return ChunkOutcome(SKIPPED)
+        if chunk.status == JobChunk.DONE:
+            state = ALREADY_DONE
+        else:
+            job = Job.objects.select_for_update(no_key=True).get(pk=chunk.job_id)
+            if job.status != Job.RUNNING or job.cancel_requested:
+                return ChunkOutcome(SKIPPED, cancel_requested=job.cancel_requested)
+            if chunk.attempts >= MAX_CHUNK_STARTS:
+                raise JobError(
+                    f"chunk {chunk.index} was started {chunk.attempts} times without finishing "
+                    f"(last on {chunk.worker}); a worker may die on it each time"
+                )
+            now = timezone.now()
+            chunk.status, chunk.worker, chunk.started_at = JobChunk.RUNNING, worker, now
+            chunk.attempts += 1
+            chunk.save(update_fields=["status", "attempts", "worker", "started_at"])
+            Job.objects.filter(pk=job.pk).update(heartbeat_at=now)
+            return chunk, job
+    counts = plan_store.chunk_counts(chunk.job_id)
+    return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows)
+
+
+def _commit(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
+    with transaction.atomic():
+        status = JobChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", flat=True).get()
+        if status == JobChunk.DONE:  # a copy of this chunk (a redelivered message) finished first
+            state = ALREADY_DONE
+        else:
+            state = DONE
+            summary = Summary(superseded=superseded)
+            written = len(result.changes) if job.dry_run else _write(result, job, summary)
+            summary.add(result, written, dry_run=job.dry_run)
+            JobChunk.objects.filter(pk=chunk.pk).update(
+                status=JobChunk.DONE, metrics=summary.to_json(), finished_at=timezone.now()
+            )
+        progress = record_progress(job.pk)
+    counts = progress.counts
+    return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows, progress.cancel_requested)
+
+
+def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
+    """Write one chunk's changes (in the caller's transaction); returns how many were written."""
     if not result.changes:
         return 0
-    with transaction.atomic():
-        sources = [change.source_id for change in result.changes]
-        still_terminal = set(
-            Classification.objects.select_for_update()
-            .filter(id__in=sources, terminal=True)
-            .values_list("id", flat=True)
-        )
-        keep = [change for change in result.changes if change.source_id in still_terminal]
-        summary.superseded += len(result.changes) - len(keep)
-        result.changes[:] = keep  # the written ones first, in order, for the summary
-        for change in keep:
-            if change.new.algorithm.pk is None:
-                save_algorithm(change.new.algorithm)
-        now = timezone.now()
-        insert_rows(
-            Classification,
-            _NEW_FIELDS,
-            [
-                (
-                    c.new.detection_id, c.new.taxon_id, c.new.score, c.new.scores, c.new.logits,
-                    c.new.category_map_id, c.new.algorithm.pk, True, c.source_id, job.pk, c.new.details, now,
-                )
-                for c in keep
-            ],
-        )  # fmt: skip
-        Classification.objects.filter(id__in=[change.source_id for change in keep]).update(terminal=False)
-        summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
+    sources = [change.source_id for change in result.changes]
+    still_terminal = set(
+        Classification.objects.select_for_update().filter(id__in=sources, terminal=True).values_list("id", flat=True)
+    )
+    keep = [change for change in result.changes if change.source_id in still_terminal]
+    summary.superseded += len(result.changes) - len(keep)
+    result.changes[:] = keep  # the written ones first, in order, for the summary
+    for change in keep:
+        if change.new.algorithm.pk is None:
+            save_algorithm(change.new.algorithm)
+    now = timezone.now()
+    insert_rows(
+        Classification,
+        _NEW_FIELDS,
+        [
+            (
+                c.new.detection_id, c.new.taxon_id, c.new.score, c.new.scores, c.new.logits,
+                c.new.category_map_id, c.new.algorithm.pk, True, c.source_id, job.pk, c.new.details, now,
+            )
+            for c in keep
+        ],
+    )  # fmt: skip
+    Classification.objects.filter(id__in=[change.source_id for change in keep]).update(terminal=False)
+    summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
     return len(keep)
 
 
@@ -151,3 +209,42 @@ def save_algorithm(algorithm: Algorithm) -> None:
     )
     algorithm.pk = saved.pk
     algorithm._state.adding = False
+
+
+def _release(chunk_id: int) -> None:
+    """A chunk that failed without dying is no longer in flight (best effort: the database may be down)."""
+    with contextlib.suppress(Exception):  # the failure being raised is the one worth reporting
+        JobChunk.objects.filter(pk=chunk_id, status=JobChunk.RUNNING).update(status=JobChunk.PENDING)
+
+
+# -- prepared tasks, per worker process -------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cache: dict[tuple, PostProcessingTask] = {}
+
+
+def _key(job: Job) -> tuple:
+    return (job.pk, job.started_at)  # a resumed job starts again: prepare it afresh
+
+
+def _prepared(job: Job) -> PostProcessingTask:
+    with _cache_lock:
+        task = _cache.get(_key(job))
+    if task is None:
+        task = build_task(job)
+        task.prepare()
+        _remember(job, task)
+    return task
+
+
+def _remember(job: Job, task: PostProcessingTask) -> None:
+    with _cache_lock:
+        _cache[_key(job)] = task
+        while len(_cache) > PREPARED_CACHE:
+            _cache.pop(next(iter(_cache)))
+
+
+def _forget(job_id: int) -> None:
+    with _cache_lock:
+        for key in [key for key in _cache if key[0] == job_id]:
+            del _cache[key]

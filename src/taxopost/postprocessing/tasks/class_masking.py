@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from django.db.models import QuerySet
 
 from taxopost.configs import ClassMaskingConfig
 from taxopost.core.masking import class_masking
@@ -59,9 +60,10 @@ class ClassMaskingTask(PostProcessingTask):
             self._keep_mask(algorithm.category_map_id)  # fail early if the list keeps none of its classes
             self._outputs[algorithm.pk] = self._output_for(algorithm)
 
-    def select(self) -> list[int]:
+    def select(self) -> QuerySet[Classification]:
+        """Terminal classifications of the source algorithms on the scope, with a category map."""
         queryset = self.scope.terminal_classifications().filter(algorithm_id__in=list(self._sources))
-        return list(queryset.exclude(category_map=None).order_by("id").values_list("id", flat=True))
+        return queryset.exclude(category_map=None)
 
     def _keep_mask(self, category_map_id: int) -> np.ndarray:
         keep = self._keep.get(category_map_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from django.db.models import QuerySet
 
 from taxopost.configs import RankRollupConfig
 from taxopost.core.rollup import rank_rollup
@@ -30,10 +31,9 @@ class RankRollupTask(PostProcessingTask):
         thresholds = ", ".join(f"{rank} {value:g}" for rank, value in self.config.thresholds.items())
         self.algorithm = self.output_algorithm(name=f"Rank roll-up ({thresholds}; {self.config.mode})", config=config)
 
-    def select(self) -> list[int]:
+    def select(self) -> QuerySet[Classification]:
         """Terminal classifications of the scope that carry a score or logit vector."""
-        queryset = self.scope.terminal_classifications().exclude(category_map=None)
-        return list(queryset.order_by("id").values_list("id", flat=True))
+        return self.scope.terminal_classifications().exclude(category_map=None)
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = fetch_rows(

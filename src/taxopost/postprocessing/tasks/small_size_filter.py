@@ -8,6 +8,7 @@ size are skipped and counted.
 from __future__ import annotations
 
 import numpy as np
+from django.db.models import QuerySet
 
 from taxopost.configs import SmallSizeFilterConfig
 from taxopost.core.ranks import UNKNOWN
@@ -39,10 +40,9 @@ class SmallSizeFilterTask(PostProcessingTask):
             name=f"Small-size filter (< {self.config.size_threshold:g} of the image)", config=config
         )
 
-    def select(self) -> list[int]:
+    def select(self) -> QuerySet[Classification]:
         """Terminal classifications of the scope that are not already "Not identifiable"."""
-        queryset = self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
-        return list(queryset.order_by("id").values_list("id", flat=True))
+        return self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = list(

@@ -1,0 +1,54 @@
+"""``taxopost worker``: a Celery worker that runs jobs' chunks (docs/jobs.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from taxopost.cli import app
+from taxopost.errors import InputError
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Worker processes (default: the number of CPUs).")
+    ] = os.cpu_count() or 1,
+    queues: Annotated[
+        str | None, typer.Option("--queues", "-Q", help="Comma-separated queues to consume (default: taxopost).")
+    ] = None,
+    beat: Annotated[
+        bool, typer.Option("--beat", help="Also run the schedule that reaps stale jobs (in one worker only).")
+    ] = False,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Node name (default: taxopost-PID@HOST).")] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start a Celery worker on TAXOPOST_BROKER_URL, with DATABASE_URL as the database."""
+    if concurrency < 1:
+        raise InputError("--concurrency", concurrency, "must be at least 1")
+    from taxopost.django_setup import setup
+
+    setup(migrate=False)  # workers start by the dozen: migrating is the job of one `taxopost` command
+    from django.conf import settings
+
+    if not settings.BROKER_URL:
+        raise InputError("TAXOPOST_BROKER_URL", "", "set it to the Redis broker, e.g. redis://127.0.0.1:6379/0")
+    from taxopost.celery import app as celery_app
+
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        f"--hostname={name or f'taxopost-{os.getpid()}@%h'}",
+        # Jobs keep their state in the database: workers need not sync revoked tasks or clocks.
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if queues:
+        argv.append(f"--queues={queues}")
+    if beat:
+        argv += ["--beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"]
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    celery_app.worker_main(argv)

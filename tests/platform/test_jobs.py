@@ -1,0 +1,263 @@
+"""Jobs in chunks, on the embedded executor: plan, crash and resume, cancel, one job per project.
+
+The same functions run each chunk on Celery (tests/workers); here a crash is simulated by
+leaving a chunk begun but not written, which is what a worker killed mid-chunk leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from taxopost.dbutils import insert_rows, update_rows
+from taxopost.errors import InputError, JobError
+from taxopost.jobs.execution import claim, execute, finish, settle_cancel
+from taxopost.jobs.executors import EmbeddedExecutor
+from taxopost.jobs.models import Job, JobChunk, JobLog
+from taxopost.jobs.operations import cancel_job, create_job, reap_stale_jobs, resume_job, revert_job, submit_job
+from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
+from taxopost.postprocessing.runner import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
+
+from .helpers import run, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+def _claimed(capture_set, task="rank_rollup", config=None, **options) -> Job:
+    job = create_job(task, Job.CAPTURE_SET, capture_set.pk, config or {}, **options)
+    assert claim(job.pk, "embedded").fresh
+    job.refresh_from_db()
+    return job
+
+
+def _chunks(job) -> list[JobChunk]:
+    return list(JobChunk.objects.filter(job=job).order_by("index"))
+
+
+def _determinations() -> dict:
+    return dict(Occurrence.objects.values_list("key", "determination__name"))
+
+
+def _crash_in(chunk: JobChunk) -> None:
+    """What a worker killed inside a chunk leaves: the chunk begun (running), its writes rolled back."""
+    from taxopost.postprocessing.runner import _begin
+
+    assert isinstance(_begin(chunk.pk, "dead-host:1"), tuple)
+
+
+def test_plan_is_stored_in_chunks_of_the_chunk_size(platform):
+    job = run("rank_rollup", platform, chunk_size=2)
+    chunks = _chunks(job)
+    assert [c.size for c in chunks] == [2, 2, 2]  # the six classifications of the capture set
+    assert all(c.ids == sorted(c.ids) and len(c.ids) == c.size for c in chunks)
+    assert sorted(i for c in chunks for i in c.ids) == sorted(
+        Classification.objects.filter(job=None).values_list("id", flat=True)
+    )
+    assert {c.status for c in chunks} == {JobChunk.DONE}
+    assert job.metrics["transitions"] == {"species -> genus": 4, "species -> family": 1}
+    assert job.progress == 1.0 and job.stages[-1] == {"name": "processing", "progress": 1.0}
+
+
+def test_an_occurrence_is_never_split_between_chunks(platform, tmp_path):
+    """Three detections per occurrence, chunks of two: each chunk takes whole occurrences."""
+    from taxopost.observations.importers import import_predictions
+
+    from .conftest import ROWS, write_predictions
+
+    tracks = [(f"track-{i // 3}", f"frame-{i}.jpg", [0, 0, 10 + i, 10 + i], ROWS[1][3]) for i in range(9)]
+    import_predictions(write_predictions(tmp_path / "tracks.jsonl", tracks, capture_set="tracks"))
+    job = run("rank_rollup", CaptureSet.objects.get(name="tracks"), chunk_size=2)
+    occurrences_of = [
+        set(Classification.objects.filter(id__in=c.ids).values_list("detection__occurrence__key", flat=True))
+        for c in _chunks(job)
+    ]
+    assert [len(keys) for keys in occurrences_of] == [1, 1, 1]
+    assert [c.size for c in _chunks(job)] == [3, 3, 3]
+    assert job.metrics["determinations_changed"] == 3  # each occurrence recomputed once, by one chunk
+    assert DeterminationChange.objects.filter(job=job).count() == 3
+
+
+def test_chunked_runs_report_what_one_chunk_reports(platform):
+    whole = run("rank_rollup", platform, dry_run=True)
+    chunked = run("rank_rollup", platform, dry_run=True, chunk_size=1)
+    assert chunked.result["preview"] == whole.result["preview"]
+    assert chunked.metrics == whole.metrics
+
+
+@pytest.mark.parametrize("size", [0, -1, 10_001, 2.5, "100"])
+def test_chunk_size_is_checked_before_the_job_exists(platform, size):
+    with pytest.raises(InputError, match=r"chunk_size=.*: must be an integer from 1 to 10,000"):
+        create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {}, chunk_size=size)
+    assert not Job.objects.exists()
+
+
+def test_a_crashed_job_resumes_to_the_state_of_an_uninterrupted_run(platform):
+    uninterrupted = run("class_masking", platform, {"taxa_list": "regional"}, chunk_size=2)
+    expected, expected_determinations = snapshot(), _determinations()
+    revert_job(uninterrupted)
+
+    job = _claimed(platform, "class_masking", {"taxa_list": "regional"}, chunk_size=2)
+    first, second, _ = _chunks(job)
+    assert run_chunk(first.pk).state == DONE
+    _crash_in(second)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    [reaped] = reap_stale_jobs()
+    assert reaped.pk == job.pk and reaped.status == Job.FAILED
+    assert reaped.error.startswith("stale: no heartbeat since") and f"taxopost jobs resume {job.pk}" in reaped.error
+    assert Classification.objects.filter(job=job).count() == 2  # the first chunk's, nothing of the second
+
+    resumed = resume_job(Job.objects.get(pk=job.pk), EmbeddedExecutor())
+    assert resumed.status == Job.SUCCEEDED, resumed.error
+    assert snapshot() == expected
+    assert _determinations() == expected_determinations
+    assert resumed.metrics == uninterrupted.metrics
+    assert JobChunk.objects.get(pk=first.pk).attempts == 1  # finished chunks are never redone
+    assert JobChunk.objects.get(pk=second.pk).attempts == 1  # counted afresh since the resume
+
+
+def test_a_finished_chunk_run_again_writes_nothing(platform):
+    job = _claimed(platform, chunk_size=2)
+    chunk = _chunks(job)[0]
+    assert run_chunk(chunk.pk).state == DONE
+    before = snapshot()
+    JobChunk.objects.filter(pk=chunk.pk).update(status=JobChunk.RUNNING)  # as a redelivered copy sees it
+    task = build_task(job)
+    task.prepare()
+    JobChunk.objects.filter(pk=chunk.pk).update(status=JobChunk.DONE)
+    assert run_chunk(chunk.pk, task=task).state == ALREADY_DONE
+    assert snapshot() == before
+
+
+def test_reap_leaves_jobs_with_a_fresh_heartbeat_alone(platform):
+    job = _claimed(platform)
+    assert reap_stale_jobs(stale_after=60) == []
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert [j.pk for j in reap_stale_jobs(stale_after=60)] == [job.pk]
+    assert reap_stale_jobs(stale_after=0) == []  # only running jobs are reaped
+
+
+def test_cancel_between_chunks_ends_the_job_at_once_and_keeps_finished_chunks(platform):
+    job = _claimed(platform, chunk_size=2)
+    first = _chunks(job)[0]
+    run_chunk(first.pk)
+    canceled = cancel_job(job)
+    assert canceled.status == Job.CANCELED
+    assert canceled.metrics["changed"] == Classification.objects.filter(job=job).count() > 0
+    assert run_chunk(_chunks(job)[1].pk).state == SKIPPED
+    assert recompute_determinations(Occurrence.objects.values_list("id", flat=True)) == 0  # consistent
+    assert "canceled at a chunk boundary: 1 of 3 chunks done and kept" in job.logs.last().message
+
+
+def test_cancel_waits_for_the_chunk_in_flight(platform):
+    job = _claimed(platform, chunk_size=2)
+    task = build_task(job)
+    task.prepare()
+    process = task.process
+
+    def process_then_cancel(ids):  # the cancel arrives while the chunk is being computed
+        assert cancel_job(Job.objects.get(pk=job.pk)).status == Job.RUNNING
+        return process(ids)
+
+    task.process = process_then_cancel
+    outcome = run_chunk(_chunks(job)[0].pk, task=task)
+    assert outcome.state == DONE and outcome.cancel_requested
+    assert settle_cancel(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.CANCELED and job.metrics["changed"] == Classification.objects.filter(job=job).count()
+
+
+def test_cancel_with_revert_restores_the_state_before_the_job(platform):
+    before = snapshot()
+    job = _claimed(platform, chunk_size=2)
+    run_chunk(_chunks(job)[0].pk)
+    assert snapshot() != before
+    canceled = cancel_job(job, revert=True)
+    assert canceled.status == Job.CANCELED and canceled.reverted_at is not None
+    assert snapshot() == before
+
+
+def test_resume_after_cancel_completes_the_job(platform):
+    uninterrupted = run("rank_rollup", platform, chunk_size=2)
+    expected = snapshot()
+    revert_job(uninterrupted)
+    job = _claimed(platform, chunk_size=2)
+    run_chunk(_chunks(job)[0].pk)
+    cancel_job(job)
+    resumed = resume_job(Job.objects.get(pk=job.pk), EmbeddedExecutor())
+    assert resumed.status == Job.SUCCEEDED and snapshot() == expected
+
+
+def test_resume_is_refused_where_there_is_nothing_to_resume(platform):
+    done = run("rank_rollup", platform)
+    with pytest.raises(InputError, match=f"job={done.pk}: already succeeded"):
+        resume_job(done)
+    revert_job(done)
+    with pytest.raises(InputError, match="was reverted"):
+        resume_job(Job.objects.get(pk=done.pk))
+    running = _claimed(platform)
+    with pytest.raises(InputError, match="is running; if its workers died, `taxopost jobs reap`"):
+        resume_job(running)
+
+
+def test_a_job_waits_while_another_job_of_its_project_runs(platform):
+    first = _claimed(platform)
+    second = create_job("class_masking", Job.CAPTURE_SET, platform.pk, {"taxa_list": "regional"})
+    for _ in range(2):
+        assert claim(second.pk, "embedded").waiting_for == first.pk
+    second.refresh_from_db()
+    assert second.status == Job.CREATED and second.stage == f"waiting for job {first.pk}"
+    assert JobLog.objects.filter(job=second, message__startswith="waiting for job").count() == 1  # logged once
+    preview = create_job("class_masking", Job.CAPTURE_SET, platform.pk, {"taxa_list": "regional"}, dry_run=True)
+    assert claim(preview.pk, "embedded").fresh  # a dry run writes nothing: it does not wait
+
+
+def test_overlapping_jobs_run_one_after_the_other(platform):
+    """Two jobs on the same detections, the second submitted while the first runs."""
+    sequential = [run("class_masking", platform, {"taxa_list": "regional"}), run("rank_rollup", platform)]
+    expected = snapshot()
+    for job in reversed(sequential):
+        revert_job(job)
+
+    masking = _claimed(platform, "class_masking", {"taxa_list": "regional"}, chunk_size=2)
+    rollup = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    run_chunk(_chunks(masking)[0].pk)
+    assert claim(rollup.pk, "embedded").waiting_for == masking.pk  # it would have planned on half the masking
+    submit_job(Job.objects.get(pk=masking.pk), EmbeddedExecutor())  # a duplicate start does nothing
+    for chunk in _chunks(masking)[1:]:
+        run_chunk(chunk.pk)
+    assert finish(masking.pk).status == Job.SUCCEEDED
+    submit_job(rollup, EmbeddedExecutor())
+    assert Job.objects.get(pk=rollup.pk).status == Job.SUCCEEDED
+    assert snapshot() == expected
+
+
+def test_a_chunk_started_too_often_fails_its_job(platform):
+    job = _claimed(platform, chunk_size=2)
+    chunk = _chunks(job)[0]
+    JobChunk.objects.filter(pk=chunk.pk).update(attempts=MAX_CHUNK_STARTS, worker="host:9")
+    with pytest.raises(JobError, match=f"chunk 0 was started {MAX_CHUNK_STARTS} times without finishing"):
+        run_chunk(chunk.pk)
+    Job.objects.filter(pk=job.pk).update(status=Job.QUEUED)
+    failed = execute(job.pk)
+    assert failed.status == Job.FAILED and failed.error.startswith("chunk 0 was started")
+
+
+def test_bulk_statements_split_at_the_parameter_limit(db):
+    """9,000 log rows of 4 fields pass 36,000 parameters: more than one SQLite statement takes."""
+    job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=1)
+    now = timezone.now()
+    rows = [(job.pk, "info", str(i), now) for i in range(9000)]
+    assert insert_rows(JobLog, ["job", "level", "message", "created_at"], rows) == 9000
+    messages = JobLog.objects.filter(job=job).values_list("message", flat=True)
+    assert sorted(messages) == sorted(str(i) for i in range(9000))
+    fields = ["job", "index", "ids", "size", "status", "attempts", "metrics", "worker"]
+    insert_rows(JobChunk, fields, [(job.pk, i, [], 0, JobChunk.PENDING, 0, {}, "") for i in range(17_000)])
+    chunks = list(JobChunk.objects.filter(job=job).values_list("id", "index"))
+    assert update_rows(JobChunk, ["attempts"], [(pk, index % 7) for pk, index in chunks]) == 17_000
+    assert sorted(JobChunk.objects.filter(job=job).values_list("attempts", flat=True)) == sorted(
+        index % 7 for _, index in chunks
+    )
