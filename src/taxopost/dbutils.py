@@ -77,7 +77,8 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
 
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Django's wrapper turns psycopg's errors into django.db's (OperationalError, ...), as for any query.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 
@@ -99,7 +100,7 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in prepared:
                     copy.write_row(row)
             return len(rows)

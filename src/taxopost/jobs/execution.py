@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from taxopost.errors import InputError, JobError
@@ -186,7 +186,7 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
             counts = plan_store.chunk_counts(job_id)
             on_progress("processing", counts.done_rows, counts.total_rows)
         for chunk_id in plan_store.unfinished(job_id):
-            outcome = run_chunk(chunk_id, task=claimed.task)
+            outcome = _run_chunk_retrying(job_id, chunk_id, claimed.task, run_chunk)
             if outcome.state == SKIPPED:
                 settle_cancel(job_id)
                 break
@@ -197,8 +197,31 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
     except Exception as exc:  # the job records why it failed; the caller gets the failed job
         if not isinstance(exc, InputError | JobError):
             logger.exception("job %s failed", job_id)
+        if isinstance(exc, DatabaseError):
+            connection.close()  # record the failure on a fresh connection
         fail(job_id, failure_message(exc))
     return Job.objects.get(pk=job_id)
+
+
+#: A chunk that failed on a lost or locked database connection is tried again this many times,
+#: after 0.5, 1, 2 ... seconds, on a new connection. Its transaction rolled back: nothing to undo.
+TRANSIENT_RETRIES = 3
+
+
+def _run_chunk_retrying(job_id: int, chunk_id: int, task, run_chunk):
+    attempt = 0
+    while True:
+        try:
+            return run_chunk(chunk_id, task=task)
+        except (OperationalError, InterfaceError) as exc:
+            connection.close()
+            if attempt == TRANSIENT_RETRIES:
+                raise
+            delay = 0.5 * 2**attempt
+            attempt += 1
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            Job.objects.get(pk=job_id).log(f"database error ({message}); chunk retried in {delay:g} s", "warning")
+            time.sleep(delay)
 
 
 def _claim_waiting(job_id: int, executor: str, on_progress: Callable | None) -> Claim:

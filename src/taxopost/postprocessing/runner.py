@@ -26,7 +26,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -115,7 +115,8 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
         return _commit(chunk, job, result, superseded=len(chunk.ids) - len(ids))
     except BaseException:
         _forget(job.pk)  # it may hold an algorithm saved by the transaction that just rolled back
-        _release(chunk.pk)
+        with contextlib.suppress(DatabaseError):  # on a broken connection the chunk stays running: a rerun takes it
+            _release(chunk.pk)
         raise
 
 
