@@ -29,7 +29,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, *, workers: int = 3, threads: int = 4, data_dir: str | None = None):
+def gunicorn(
+    database_url: str, *, workers: int = 3, threads: int = 4, data_dir: str | None = None, env: dict | None = None
+):
     """Serve taxopost.wsgi with gunicorn on loopback; yields the port; stops it on exit."""
     port = free_port()
     env = {
@@ -37,6 +39,7 @@ def gunicorn(database_url: str, *, workers: int = 3, threads: int = 4, data_dir:
         "DATABASE_URL": database_url,
         "TAXOPOST_SECRET_KEY": "load-test-key",
         "TAXOPOST_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **(env or {}),
     }
     if data_dir:
         env["TAXOPOST_DATA_DIR"] = data_dir
@@ -59,6 +62,22 @@ def gunicorn(database_url: str, *, workers: int = 3, threads: int = 4, data_dir:
         else:
             raise RuntimeError("gunicorn did not start within 60 s")
         yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def celery_worker(database_url: str, broker_url: str, *, concurrency: int = 1):
+    """A `taxopost worker` process on the broker; stopped on exit."""
+    env = {**os.environ, "DATABASE_URL": database_url, "TAXOPOST_BROKER_URL": broker_url}
+    command = [str(Path(sys.executable).with_name("taxopost")), "worker", "--concurrency", str(concurrency)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
