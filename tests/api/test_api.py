@@ -176,6 +176,28 @@ def test_revert_job_needs_staff(clients, who, platform):
         assert job.reverted_at is None
 
 
+@pytest.mark.parametrize("who", ["anonymous", "user", "staff"])
+def test_resume_job_needs_staff(clients, who, platform, sync_jobs):
+    from taxopost.jobs.execution import fail
+    from taxopost.jobs.operations import create_job
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    from taxopost.jobs.execution import claim
+
+    claim(job.pk, "embedded")
+    fail(job.pk, "the worker died")  # what the reaper records for a stale job
+    assert "resume" in clients["staff"].get(f"{API}/jobs/{job.pk}/").json()["operations"]
+    response = clients[who].post(f"{API}/jobs/{job.pk}/resume/")
+    job.refresh_from_db()
+    if who == "staff":
+        assert response.status_code == 200, response.content
+        assert job.status == Job.SUCCEEDED
+        assert clients["staff"].post(f"{API}/jobs/{job.pk}/resume/").status_code == 409  # nothing left to run
+    else:
+        assert response.status_code == WRITE_STATUS[who]
+        assert job.status == Job.FAILED
+
+
 def test_no_write_route_but_the_jobs(admin_client_api, platform):
     for resource in ("taxa", "taxa-lists", "capture-sets", "occurrences", "classifications", "algorithms"):
         assert admin_client_api.post(f"{API}/{resource}/", {}, format="json").status_code == 405

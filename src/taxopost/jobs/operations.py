@@ -117,6 +117,15 @@ def resume_job(job: Job, executor=None) -> Job:
     return submit_job(job, executor)
 
 
+def can_resume(job: Job) -> bool:
+    """Whether :func:`resume_job` would accept this job (what the admin and the API offer)."""
+    try:
+        _check_resumable(job)
+    except InputError:
+        return False
+    return True
+
+
 def _check_resumable(job: Job) -> None:
     if job.reverted_at is not None:
         raise InputError("job", job.pk, "was reverted: run a new job instead")

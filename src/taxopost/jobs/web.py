@@ -63,6 +63,5 @@ def job_operations() -> dict[str, JobOperation]:
     }
     resume = getattr(operations, "resume_job", None)
     if resume is not None:
-        can_resume = getattr(operations, "can_resume", None) or (lambda job: job.status == Job.RUNNING)
-        table["resume"] = JobOperation("resume", "Resume", "resumed", resume, can_resume)
+        table["resume"] = JobOperation("resume", "Resume", "resumed", resume, operations.can_resume)
     return table
