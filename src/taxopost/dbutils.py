@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
+from django.db.models.fields.related_lookups import RelatedIn
+from django.db.models.lookups import In
 
 _CASTS = {
     "BigAutoField": "bigint",
@@ -56,6 +59,35 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
             cursor.execute(statement.format(source=source), [value for row in batch for value in row])
             updated += cursor.rowcount
         return updated
+
+
+class _ArrayOnPostgresql:
+    """``IN``, with the values passed as one array on PostgreSQL.
+
+    ``IN (%s, %s, ...)`` names one parameter per value: for the thousands of keys of a job's
+    chunk, building and parsing that SQL (Django, then the driver) costs more than running it.
+    ``= ANY(%s)`` sends the list as one parameter and keeps the statement's text the same
+    whatever its length. Elsewhere, and for a subquery, it is ``IN``.
+    """
+
+    lookup_name = "any_of"
+
+    def as_postgresql(self, compiler, connection):
+        if not self.rhs_is_direct_value():
+            return super().as_sql(compiler, connection)
+        values = [value for value in self.rhs if value is not None]  # NULL equals nothing, as in IN
+        if not values:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", (*lhs_params, values)
+
+
+class AnyOf(_ArrayOnPostgresql, In):
+    """``field__any_of=values`` on a field (registered by the observations app's config)."""
+
+
+class RelatedAnyOf(_ArrayOnPostgresql, RelatedIn):
+    """``foreign_key__any_of=values``: related fields keep lookups of their own."""
 
 
 def _cast(field: models.Field) -> str:

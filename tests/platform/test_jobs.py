@@ -261,3 +261,36 @@ def test_bulk_statements_split_at_the_parameter_limit(db):
     assert sorted(JobChunk.objects.filter(job=job).values_list("attempts", flat=True)) == sorted(
         index % 7 for _, index in chunks
     )
+
+
+def test_any_of_selects_what_in_selects_on_fields_and_foreign_keys(db):
+    job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=1)
+    other = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=2)
+    now = timezone.now()
+    insert_rows(JobLog, ["job", "level", "message", "created_at"], [(job.pk, "info", str(i), now) for i in range(50)])
+    ids = sorted(JobLog.objects.values_list("id", flat=True))
+    wanted = [ids[3], ids[3], ids[7], None, ids[40], max(ids) + 1000]  # a duplicate, a NULL, a missing key
+    for lookup, value in (("id", wanted), ("job", [other.pk, None, job.pk]), ("job_id", [job]), ("level", ["info"])):
+        expected = set(JobLog.objects.filter(**{f"{lookup}__in": value}).values_list("id", flat=True))
+        assert set(JobLog.objects.filter(**{f"{lookup}__any_of": value}).values_list("id", flat=True)) == expected
+    assert list(JobLog.objects.filter(id__any_of=[])) == []
+    assert list(JobLog.objects.filter(id__any_of=[None])) == []
+    subquery = JobLog.objects.filter(message="3").values("id")
+    assert list(JobLog.objects.filter(id__any_of=subquery).values_list("message", flat=True)) == ["3"]
+    assert JobLog.objects.filter(id__any_of=ids[:10]).update(level="warning") == 10
+
+
+def test_any_of_is_one_array_parameter_on_postgresql(db):
+    """The statement's text is the same for 2 keys or 2,000: nothing to build or parse per key."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sql = str(JobLog.objects.filter(id__any_of=[1, 2]).query)
+        assert " IN (1, 2)" in sql
+        return
+    texts = set()
+    for n in (2, 2000):
+        sql, params = JobLog.objects.filter(id__any_of=list(range(n))).query.sql_with_params()
+        texts.add(sql)
+        assert "= ANY(%s::bigint[])" in sql and params == (list(range(n)),)
+    assert len(texts) == 1

@@ -33,7 +33,7 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     ids = sorted({int(i) for i in occurrence_ids if i is not None})
     if not ids:
         return 0
-    occurrences = Occurrence.objects.filter(id__in=ids).order_by("id")
+    occurrences = Occurrence.objects.filter(id__any_of=ids).order_by("id")
     if connection.in_atomic_block:
         occurrences = occurrences.select_for_update()
     current = list(
@@ -43,14 +43,14 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     )
     identified: dict[int, tuple[int, int]] = {}
     for occurrence_id, identification_id, taxon_id in (
-        Identification.objects.filter(occurrence_id__in=ids, withdrawn=False)
+        Identification.objects.filter(occurrence_id__any_of=ids, withdrawn=False)
         .order_by("occurrence_id", "-created_at", "-id")
         .values_list("occurrence_id", "id", "taxon_id")
     ):
         identified.setdefault(occurrence_id, (identification_id, taxon_id))
     best: dict[int, tuple[tuple, int, int, float]] = {}
     for clf_id, occurrence_id, taxon_id, score, rank in Classification.objects.filter(
-        detection__occurrence_id__in=ids, terminal=True
+        detection__occurrence_id__any_of=ids, terminal=True
     ).values_list("id", "detection__occurrence_id", "taxon_id", "score", "taxon__rank"):
         key = (rank != UNKNOWN, score, clf_id)
         if occurrence_id not in best or key > best[occurrence_id][0]:

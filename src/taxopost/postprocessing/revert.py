@@ -29,7 +29,7 @@ def revert_job(job: Job) -> dict:
         rows = list(created.values_list("id", "applied_to_id", "detection__occurrence_id"))
         sources = [source for _, source, _ in rows if source is not None]
         created.delete()
-        Classification.objects.filter(id__in=sources).update(terminal=True)
+        Classification.objects.filter(id__any_of=sources).update(terminal=True)
         changed = recompute_determinations({occurrence for *_, occurrence in rows}, job=job)
         job.reverted_at = timezone.now()
         job.result = {**job.result, "reverted": {"removed": len(rows), "restored": len(sources)}}

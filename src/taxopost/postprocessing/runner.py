@@ -108,9 +108,8 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
     chunk, job = begun
     try:
         task = task or _prepared(job)
-        ids = list(
-            Classification.objects.filter(id__in=chunk.ids, terminal=True).order_by("id").values_list("id", flat=True)
-        )
+        still_terminal = Classification.objects.filter(id__any_of=chunk.ids, terminal=True)
+        ids = list(still_terminal.order_by("id").values_list("id", flat=True))
         result = task.process(ids)
         return _commit(chunk, job, result, superseded=len(chunk.ids) - len(ids))
     except BaseException:
@@ -170,9 +169,8 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
     if not result.changes:
         return 0
     sources = [change.source_id for change in result.changes]
-    still_terminal = set(
-        Classification.objects.select_for_update().filter(id__in=sources, terminal=True).values_list("id", flat=True)
-    )
+    locked = Classification.objects.select_for_update().filter(id__any_of=sources, terminal=True)
+    still_terminal = set(locked.values_list("id", flat=True))
     keep = [change for change in result.changes if change.source_id in still_terminal]
     summary.superseded += len(result.changes) - len(keep)
     result.changes[:] = keep  # the written ones first, in order, for the summary
@@ -191,7 +189,7 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
             for c in keep
         ],
     )  # fmt: skip
-    Classification.objects.filter(id__in=[change.source_id for change in keep]).update(terminal=False)
+    Classification.objects.filter(id__any_of=[change.source_id for change in keep]).update(terminal=False)
     summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
     return len(keep)
 

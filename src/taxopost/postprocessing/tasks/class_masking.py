@@ -86,7 +86,7 @@ class ClassMaskingTask(PostProcessingTask):
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = fetch_rows(
-            Classification.objects.filter(id__in=ids)
+            Classification.objects.filter(id__any_of=ids)
             .order_by("id")
             .values_list(
                 "id", "detection_id", "detection__occurrence_id", "category_map_id", "algorithm_id", "scores", "logits"

@@ -46,7 +46,7 @@ class SmallSizeFilterTask(PostProcessingTask):
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = list(
-            Classification.objects.filter(id__in=ids)
+            Classification.objects.filter(id__any_of=ids)
             .order_by("id")
             .values_list(
                 "id",
