@@ -65,7 +65,7 @@ def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> C
     ):
         truth.setdefault(occurrence, taxon)
     rows = list(
-        outputs.filter(algorithm=found, detection__occurrence_id__in=list(truth))
+        outputs.filter(algorithm=found, detection__occurrence_id__any_of=list(truth))
         .order_by("id")
         .values_list("detection__occurrence_id", "scores", "logits")
     )

@@ -38,7 +38,7 @@ def export_occurrences(capture_set: str, output: Path | str) -> int:
     deciders = {row[5] for row in occurrences if row[5] is not None}
     chains = provenance_chains(deciders)
     algorithms = dict(
-        Classification.objects.filter(id__in={i for chain in chains.values() for i in chain}).values_list(
+        Classification.objects.filter(id__any_of={i for chain in chains.values() for i in chain}).values_list(
             "id", "algorithm__key"
         )
     )

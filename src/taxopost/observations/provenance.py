@@ -23,7 +23,7 @@ def classification_chains(classification_ids: Iterable[int]) -> dict[int, list[C
     frontier = {int(i) for i in classification_ids if i is not None}
     wanted = set(frontier)
     while frontier:
-        level = Classification.objects.filter(id__in=frontier).select_related("taxon", "algorithm").defer(*_HEAVY)
+        level = Classification.objects.filter(id__any_of=frontier).select_related("taxon", "algorithm").defer(*_HEAVY)
         frontier = set()
         for row in level:
             rows[row.pk] = row

@@ -72,7 +72,7 @@ def correctness(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.n
     occurrences = {occurrence for _, occurrence, _, _ in rows}
     truth: dict[int, int] = {}
     for occurrence, taxon in (
-        Identification.objects.filter(occurrence_id__in=occurrences, withdrawn=False)
+        Identification.objects.filter(occurrence_id__any_of=occurrences, withdrawn=False)
         .order_by("occurrence_id", "-created_at", "-id")
         .values_list("occurrence_id", "taxon_id")
     ):
@@ -90,7 +90,7 @@ def correctness(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.n
 def changed_rows(job: Job, ids: list[int]) -> dict[int, tuple[bool, bool]]:
     """Correctness before and after for these output classifications, where their occurrence is identified."""
     rows = list(
-        Classification.objects.filter(id__in=ids, detection__occurrence__identifications__withdrawn=False)
+        Classification.objects.filter(id__any_of=ids, detection__occurrence__identifications__withdrawn=False)
         .distinct()
         .values_list("id", "detection__occurrence_id", "applied_to__taxon_id", "taxon_id")
     )
