@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
+from django.db.models.expressions import ColPairs
 from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 
@@ -67,13 +68,13 @@ class _ArrayOnPostgresql:
     ``IN (%s, %s, ...)`` names one parameter per value: for the thousands of keys of a job's
     chunk, building and parsing that SQL (Django, then the driver) costs more than running it.
     ``= ANY(%s)`` sends the list as one parameter and keeps the statement's text the same
-    whatever its length. Elsewhere, and for a subquery, it is ``IN``.
+    whatever its length. Elsewhere, for a subquery and for a multi-column key, it is ``IN``.
     """
 
     lookup_name = "any_of"
 
     def as_postgresql(self, compiler, connection):
-        if not self.rhs_is_direct_value():
+        if not self.rhs_is_direct_value() or isinstance(self.lhs, ColPairs):
             return super().as_sql(compiler, connection)
         values = [value for value in self.rhs if value is not None]  # NULL equals nothing, as in IN
         if not values:
