@@ -55,6 +55,8 @@ def main() -> None:
         default="celery",
         help="celery: the job runs on a worker process (a production setup); embedded: on a thread of a web worker",
     )
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
 
     fresh_database(DATABASE)
@@ -87,7 +89,12 @@ def main() -> None:
     celery = args.executor == "celery"
     with (
         celery_worker(DATABASE, BROKER) if celery else contextlib.nullcontext(),
-        gunicorn(DATABASE, env={"TAXOPOST_BROKER_URL": BROKER} if celery else None) as port,
+        gunicorn(
+            DATABASE,
+            workers=args.workers,
+            threads=args.threads,
+            env={"TAXOPOST_BROKER_URL": BROKER} if celery else None,
+        ) as port,
     ):
         job_id = start_job(port, token, capture_set.pk, config)
         load = run_clients(
@@ -102,7 +109,8 @@ def main() -> None:
     same = snapshot(quiet.pk) == under_load
 
     where = "a Celery worker process" if celery else "a thread of a web worker"
-    print(f"{args.clients} clients for {args.seconds:g} s against gunicorn (3 workers x 4 threads) on loopback;")
+    server = f"gunicorn ({args.workers} workers x {args.threads} threads)"
+    print(f"{args.clients} clients for {args.seconds:g} s against {server} on loopback;")
     print(f"the job runs on {where}")
     print(f"  requests: {load['requests']:,}  ({load['requests_per_second']:,.0f}/s)")
     print(f"  latency: p50 {load['p50_ms']:.0f} ms, p95 {load['p95_ms']:.0f} ms  (target p95 < 300 ms)")

@@ -9,7 +9,7 @@ from rest_framework import serializers, viewsets
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
 from taxopost.api.filters import IdFilter
 from taxopost.api.provenance import ProvenanceMixin
-from taxopost.observations.models import Classification, Detection
+from taxopost.observations.models import CaptureSet, Classification
 from taxopost.taxa.models import RANK_CHOICES
 
 
@@ -40,7 +40,7 @@ class ClassificationFilter(django_filters.FilterSet):
         fields = ("capture_set", "occurrence", "taxon", "rank", "algorithm", "task", "terminal", "job")
 
     def in_capture_set(self, queryset, name, value):
-        return queryset.filter(detection__in=Detection.objects.filter(source_image__capture_sets=value))
+        return queryset.filter(detection__in=CaptureSet.detections_of(value))
 
 
 class ClassificationViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):

@@ -9,7 +9,7 @@ from rest_framework import serializers, viewsets
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
 from taxopost.api.filters import IdFilter
 from taxopost.api.provenance import ProvenanceMixin
-from taxopost.observations.models import Detection, Occurrence
+from taxopost.observations.models import CaptureSet, Occurrence
 from taxopost.observations.provenance import describe_step
 from taxopost.taxa.models import RANK_CHOICES
 
@@ -55,9 +55,7 @@ class OccurrenceFilter(django_filters.FilterSet):
         fields = ("capture_set", "taxon", "rank", "algorithm", "identified", "project")
 
     def in_capture_set(self, queryset, name, value):
-        return queryset.filter(
-            id__in=Detection.objects.filter(source_image__capture_sets=value).values("occurrence_id")
-        )
+        return queryset.filter(id__in=CaptureSet.detections_of(value).values("occurrence_id"))
 
 
 class OccurrenceViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):

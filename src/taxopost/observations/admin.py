@@ -62,7 +62,7 @@ class CaptureSetFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        detections = Detection.objects.filter(source_image__capture_sets=self.value())
+        detections = CaptureSet.detections_of(self.value())
         if queryset.model is Occurrence:
             return queryset.filter(id__in=detections.values("occurrence_id"))
         return queryset.filter(detection__in=detections)

@@ -45,9 +45,8 @@ class CaptureSetRows:
 
 def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> CaptureSetRows:
     """Collect the identified model outputs of ``capture_set`` (one classifier's)."""
-    outputs = Classification.objects.filter(
-        detection__source_image__capture_sets=capture_set, applied_to=None, category_map__isnull=False
-    )
+    detections = CaptureSet.detections_of(capture_set)
+    outputs = Classification.objects.filter(detection__in=detections, applied_to=None, category_map__isnull=False)
     keys = sorted(set(outputs.values_list("algorithm__key", flat=True)))
     if algorithm is None:
         if len(keys) != 1:
@@ -59,7 +58,7 @@ def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> C
         raise InputError("--algorithm", algorithm, f"no output of this classifier in capture set {capture_set.name!r}")
     truth: dict[int, int] = {}
     for occurrence, taxon in (
-        Identification.objects.filter(occurrence__detections__source_image__capture_sets=capture_set, withdrawn=False)
+        Identification.objects.filter(occurrence_id__in=detections.values("occurrence_id"), withdrawn=False)
         .order_by("occurrence_id", "-created_at", "-id")
         .values_list("occurrence_id", "taxon_id")
     ):

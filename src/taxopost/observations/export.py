@@ -27,8 +27,7 @@ def export_occurrences(capture_set: str, output: Path | str) -> int:
     if found is None:
         raise InputError("--capture-set", capture_set, "no capture set has this name")
     occurrences = list(
-        Occurrence.objects.filter(detections__source_image__capture_sets=found)
-        .distinct()
+        Occurrence.objects.filter(id__in=CaptureSet.detections_of(found).values("occurrence_id"))
         .order_by("id")
         .values_list(
             "id", "key", "determination__name", "determination__rank", "determination_score",

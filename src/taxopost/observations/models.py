@@ -48,6 +48,16 @@ class CaptureSet(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def detections_of(capture_set: CaptureSet | int) -> models.QuerySet[Detection]:
+        """The detections on a capture set's images, as a subquery-ready queryset.
+
+        Filters through the membership table alone: ``source_image__capture_sets`` also joins the
+        images table, which a count of a large capture set's occurrences then scans for nothing.
+        """
+        images = CaptureSet.images.through.objects.filter(captureset=capture_set).values("sourceimage_id")
+        return Detection.objects.filter(source_image_id__in=images)
+
 
 class Occurrence(models.Model):
     """One individual seen across detections; its determination is the taxon we now believe."""

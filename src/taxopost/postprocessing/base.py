@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from taxopost.configs import TaskConfig
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
-from taxopost.observations.models import Classification, Detection
+from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
 
 
@@ -35,7 +35,7 @@ class Scope:
 
     def detections(self) -> QuerySet[Detection]:
         if self.kind == Job.CAPTURE_SET:
-            return Detection.objects.filter(source_image__capture_sets__id=self.id)
+            return CaptureSet.detections_of(self.id)
         return Detection.objects.filter(occurrence_id=self.id)
 
     def terminal_classifications(self) -> QuerySet[Classification]:
