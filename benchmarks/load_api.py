@@ -114,6 +114,8 @@ def main() -> None:
     print(f"the job runs on {where}")
     print(f"  requests: {load['requests']:,}  ({load['requests_per_second']:,.0f}/s)")
     print(f"  latency: p50 {load['p50_ms']:.0f} ms, p95 {load['p95_ms']:.0f} ms  (target p95 < 300 ms)")
+    for kind, part in load["by_kind"].items():
+        print(f"    {kind}: {part['requests']:,} requests, p50 {part['p50_ms']:.0f} ms, p95 {part['p95_ms']:.0f} ms")
     print(f"  errors: {load['errors']}  (target 0) {load['first_errors'] or ''}")
     print(f"  roll-up job under load: {state['status']}, {state['metrics'].get('changed', 0):,} rolled up of "
           f"{state['metrics'].get('examined', 0):,}; result without load identical: {same}")  # fmt: skip

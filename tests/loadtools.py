@@ -89,25 +89,38 @@ def celery_worker(database_url: str, broker_url: str, *, concurrency: int = 1):
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, seconds: float, error: str | None) -> None:
+    def add(self, seconds: float, error: str | None, kind: str = "request") -> None:
         with self.lock:
             self.latencies.append(seconds)
+            self.kinds.append(kind)
             if error:
                 self.errors.append(error)
 
     def summary(self, duration: float) -> dict:
-        ordered = sorted(self.latencies)
+        by_kind = {
+            kind: _percentiles([s for s, k in zip(self.latencies, self.kinds, strict=True) if k == kind])
+            for kind in sorted(set(self.kinds))
+        }
         return {
-            "requests": len(ordered),
-            "requests_per_second": len(ordered) / duration,
-            "p50_ms": 1000 * statistics.median(ordered) if ordered else float("nan"),
-            "p95_ms": 1000 * ordered[int(0.95 * (len(ordered) - 1))] if ordered else float("nan"),
+            **_percentiles(self.latencies),
+            "requests_per_second": len(self.latencies) / duration,
             "errors": len(self.errors),
             "first_errors": self.errors[:5],
+            "by_kind": by_kind,
         }
+
+
+def _percentiles(latencies: list[float]) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "p50_ms": 1000 * statistics.median(ordered) if ordered else float("nan"),
+        "p95_ms": 1000 * ordered[int(0.95 * (len(ordered) - 1))] if ordered else float("nan"),
+    }
 
 
 def request(connection: http.client.HTTPConnection, method: str, path: str, token: str, body=None):
@@ -131,9 +144,10 @@ def run_clients(port: int, token: str, *, clients: int, seconds: float, capture_
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while time.monotonic() < stop:
             if index % 4 == 0:
-                path = f"/api/v1/jobs/{job}/"
+                kind, path = "job poll", f"/api/v1/jobs/{job}/"
             else:
-                path = f"/api/v1/occurrences/?capture_set={capture_set}&page={rng.randint(1, 20)}&page_size=50"
+                query = f"capture_set={capture_set}&page={rng.randint(1, 20)}&page_size=50"
+                kind, path = "occurrence page", f"/api/v1/occurrences/?{query}"
             started = time.perf_counter()
             try:
                 status, _ = request(connection, "GET", path, token)
@@ -142,7 +156,7 @@ def run_clients(port: int, token: str, *, clients: int, seconds: float, capture_
                 error = f"{type(exc).__name__}: {exc} ({path})"
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            results.add(time.perf_counter() - started, error)
+            results.add(time.perf_counter() - started, error, kind)
         connection.close()
 
     started = time.monotonic()
