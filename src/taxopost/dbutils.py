@@ -62,29 +62,43 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         return updated
 
 
+#: Integer column types ``any_of`` sends as an array, with the range of values each can hold.
+_INTEGER_RANGES = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+
+
 class _ArrayOnPostgresql:
-    """``IN``, with the values passed as one array on PostgreSQL.
+    """``IN`` over integer keys, with the values passed as one array on PostgreSQL.
 
     ``IN (%s, %s, ...)`` names one parameter per value: for the thousands of keys of a job's
     chunk, building and parsing that SQL (Django, then the driver) costs more than running it.
-    ``= ANY(%s)`` sends the list as one parameter and keeps the statement's text the same
-    whatever its length. Elsewhere, for a subquery and for a multi-column key, it is ``IN``.
+    ``= ANY(%s)`` passes the list as one parameter, so the SQL that Django builds and psycopg
+    parses is the same whatever the list's length. Elsewhere it is ``IN``, as it is for a
+    subquery, a multi-column key, a transformed column and a column that is not an integer
+    (a cast to ``varchar(n)[]`` would cut long values short and make them match).
     """
 
     lookup_name = "any_of"
 
     def as_postgresql(self, compiler, connection):
-        if not self.rhs_is_direct_value() or isinstance(self.lhs, ColPairs):
+        db_type = self.lhs.output_field.db_type(connection)
+        if (
+            db_type not in _INTEGER_RANGES
+            or not self.rhs_is_direct_value()
+            or isinstance(self.lhs, ColPairs)
+            or self.bilateral_transforms
+        ):
             return super().as_sql(compiler, connection)
-        values = [value for value in self.rhs if value is not None]  # NULL equals nothing, as in IN
+        limit = _INTEGER_RANGES[db_type]
+        # NULL equals nothing, and a value out of the column's range equals no row: as with IN.
+        values = [value for value in self.rhs if value is not None and -limit <= value < limit]
         if not values:
             raise EmptyResultSet
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", (*lhs_params, values)
+        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, values)
 
 
 class AnyOf(_ArrayOnPostgresql, In):
-    """``field__any_of=values`` on a field (registered by the observations app's config)."""
+    """``key__any_of=values`` on an integer field (registered by the observations app's config)."""
 
 
 class RelatedAnyOf(_ArrayOnPostgresql, RelatedIn):

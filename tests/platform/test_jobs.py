@@ -263,21 +263,26 @@ def test_bulk_statements_split_at_the_parameter_limit(db):
     )
 
 
-def test_any_of_selects_what_in_selects_on_fields_and_foreign_keys(db):
+def test_any_of_selects_what_in_selects_on_keys_and_foreign_keys(db):
+    from django.core.exceptions import FieldError
+
     job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=1)
     other = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=2)
     now = timezone.now()
     insert_rows(JobLog, ["job", "level", "message", "created_at"], [(job.pk, "info", str(i), now) for i in range(50)])
     ids = sorted(JobLog.objects.values_list("id", flat=True))
     wanted = [ids[3], ids[3], ids[7], None, ids[40], max(ids) + 1000]  # a duplicate, a NULL, a missing key
-    for lookup, value in (("id", wanted), ("job", [other.pk, None, job.pk]), ("job_id", [job]), ("level", ["info"])):
+    for lookup, value in (("id", wanted), ("job", [other.pk, None, job.pk]), ("job_id", [job]), ("pk", {ids[0]})):
         expected = set(JobLog.objects.filter(**{f"{lookup}__in": value}).values_list("id", flat=True))
         assert set(JobLog.objects.filter(**{f"{lookup}__any_of": value}).values_list("id", flat=True)) == expected
     assert list(JobLog.objects.filter(id__any_of=[])) == []
     assert list(JobLog.objects.filter(id__any_of=[None])) == []
+    assert JobLog.objects.exclude(id__any_of=ids[:10]).count() == 40
     subquery = JobLog.objects.filter(message="3").values("id")
     assert list(JobLog.objects.filter(id__any_of=subquery).values_list("message", flat=True)) == ["3"]
     assert JobLog.objects.filter(id__any_of=ids[:10]).update(level="warning") == 10
+    with pytest.raises(FieldError, match="any_of"):  # integer keys only: a text column keeps IN
+        JobLog.objects.filter(level__any_of=["info"])
 
 
 def test_any_of_is_one_array_parameter_on_postgresql(db):
@@ -288,6 +293,12 @@ def test_any_of_is_one_array_parameter_on_postgresql(db):
         sql = str(JobLog.objects.filter(id__any_of=[1, 2]).query)
         assert " IN (1, 2)" in sql
         return
+    # keys out of a bigint's range equal no row, as with IN (the array's cast would fail on them)
+    job = Job.objects.create(task="rank_rollup", scope_type=Job.CAPTURE_SET, scope_id=1)
+    log = JobLog.objects.create(job=job, level="info", message="kept")
+    keys = [2**63, log.pk, -(2**63) - 1, 2**70]
+    assert list(JobLog.objects.filter(id__in=keys)) == list(JobLog.objects.filter(id__any_of=keys)) == [log]
+    assert list(JobLog.objects.filter(id__any_of=keys[:1])) == []
     texts = set()
     for n in (2, 2000):
         sql, params = JobLog.objects.filter(id__any_of=list(range(n))).query.sql_with_params()

@@ -7,10 +7,10 @@ class ObservationsConfig(AppConfig):
     verbose_name = "Observations"
 
     def ready(self) -> None:
-        from django.db.models import Field
+        from django.db.models import IntegerField
         from django.db.models.fields.related import ForeignObject
 
         from taxopost.dbutils import AnyOf, RelatedAnyOf
 
-        Field.register_lookup(AnyOf)
+        IntegerField.register_lookup(AnyOf)  # keys: AutoField and BigAutoField are IntegerFields too
         ForeignObject.register_lookup(RelatedAnyOf)
