@@ -45,6 +45,24 @@ def test_changelist_search_and_change_pages_load(admin_client, platform, model):
     assert admin_client.get(change).status_code == 200
 
 
+@pytest.mark.parametrize("model", ["occurrence", "detection"])
+def test_capture_set_filter_lists_what_the_capture_set_holds(admin_client, platform, tmp_path, model):
+    from taxopost.observations.models import CaptureSet, Detection
+
+    other = load_many(tmp_path)  # a second capture set: the filter must leave its rows out
+    changelist = reverse(f"admin:observations_{model}_changelist")
+    for capture_set in (platform, other):
+        detections = CaptureSet.detections_of(capture_set)
+        expected = (
+            set(detections.values_list("occurrence_id", flat=True))
+            if model == "occurrence"
+            else set(Detection.objects.filter(id__in=detections.values("id")).values_list("id", flat=True))
+        )
+        response = admin_client.get(changelist, {"capture_set": capture_set.pk})
+        assert response.status_code == 200
+        assert {row.pk for row in response.context["cl"].result_list} == expected != set()
+
+
 def test_predictions_and_jobs_are_not_edited_by_hand(admin_client, platform):
     run("rank_rollup", platform)
     for name in ("observations_classification", "observations_determinationchange", "jobs_job", "jobs_joblog"):

@@ -63,9 +63,8 @@ class CaptureSetFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         detections = CaptureSet.detections_of(self.value())
-        if queryset.model is Occurrence:
-            return queryset.filter(id__in=detections.values("occurrence_id"))
-        return queryset.filter(detection__in=detections)
+        column = "occurrence_id" if queryset.model is Occurrence else "id"
+        return queryset.filter(id__in=detections.values(column))
 
 
 @admin.register(Project)
