@@ -206,3 +206,18 @@ def test_rollup_on_real_cifar100_outputs_with_superclass_above_class(shared_data
     assert ranks == {"class", "superclass"}
     rolled = [row for row in rows if row["changed"] == "true"]
     assert all(row["rank"] == "superclass" and float(row["score"]) >= 0.6 for row in rolled)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["rollup", "--taxonomy", "x.csv"], "Missing option '--category-map'"),
+        (["rollup", "--bogus"], "No such option '--bogus'"),
+        (["jobs", "show", "abc"], "'abc' is not a valid integer"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_reason_and_no_traceback(capsys, argv, message):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
