@@ -59,7 +59,9 @@ class ClassMaskingConfig(TaskConfig):
         min_length=1,
     )
     source_algorithm: str | None = Field(
-        default=None, description="Key of the algorithm whose classifications are masked (default: all)."
+        default=None,
+        description="Key of the algorithm whose classifications are masked (default: every classifier's; "
+        "post-processing outputs only when named).",
     )
     reweight: bool = Field(default=True, description="Renormalise the kept probabilities.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -142,6 +143,44 @@ def test_masking_skips_rows_whose_result_would_not_change(platform):
     assert job.metrics["changed"] == 6
     again = run("class_masking", platform, {"taxa_list": "regional", "source_algorithm": None})
     assert again.metrics["changed"] == 0
+
+
+def _model_outputs_as_logits() -> None:
+    """Store the classifier's outputs as logits only, as an import of logits does."""
+    for clf in Classification.objects.filter(algorithm__key="moths-v1"):
+        clf.logits, clf.scores = np.log(np.frombuffer(clf.scores, dtype="<f4")).astype("<f4").tobytes(), None
+        clf.save(update_fields=["logits", "scores"])
+
+
+def _terminal_taxa() -> dict[int, str]:
+    return dict(Classification.objects.filter(terminal=True).values_list("detection_id", "taxon__name"))
+
+
+def test_masking_again_to_the_same_list_changes_nothing_when_the_model_gave_logits(platform):
+    """A masking output keeps the model's logits: masking again must not remove their mass twice."""
+    _model_outputs_as_logits()
+    assert run("class_masking", platform, {"taxa_list": "regional"}).metrics["changed"] == 6
+    rows = Classification.objects.count()
+    assert run("class_masking", platform, {"taxa_list": "regional"}).metrics["changed"] == 0
+    masked = Algorithm.objects.get(task_type="class_masking").key
+    named = run("class_masking", platform, {"taxa_list": "regional", "source_algorithm": masked})
+    assert named.metrics["changed"] == 0
+    assert Classification.objects.count() == rows
+
+
+def test_masking_a_masked_output_to_another_list_keeps_what_both_admit(platform):
+    from taxopost.taxa.operations import import_taxa_list
+
+    _model_outputs_as_logits()
+    import_taxa_list("vanessa only", Taxon.objects.filter(name="Vanessa").values_list("id", flat=True))
+    direct = run("class_masking", platform, {"taxa_list": "vanessa only", "source_algorithm": "moths-v1"})
+    expected = _terminal_taxa()
+    revert_job(direct)
+    run("class_masking", platform, {"taxa_list": "regional"})
+    masked = Algorithm.objects.get(task_type="class_masking", config__taxa_list="regional").key
+    run("class_masking", platform, {"taxa_list": "vanessa only", "source_algorithm": masked})
+    assert _terminal_taxa() == expected  # Vanessa lies inside the regional list
+    assert {name.split()[0] for name in expected.values()} == {"Vanessa"}
 
 
 def test_masking_with_an_unknown_taxa_list_is_refused_before_the_job_exists(platform):

@@ -1,7 +1,11 @@
 """Class masking on the platform: the core's :func:`~taxopost.core.masking.class_masking` on stored vectors.
 
 The output algorithm is one per (source algorithm, taxa list, reweight), sharing the source's
-category map; masked scores are stored, the raw logits kept.
+category map; masked scores are stored, the raw logits kept. Without a source algorithm the
+task masks what the classifiers wrote, never a masking's own output. Given a masking output as
+its source, it masks that output's stored (masked) scores, not the model's logits it carries:
+masking to the same list again then changes nothing, and to another list keeps the taxa both
+admit.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ class ClassMaskingTask(PostProcessingTask):
             raise InputError("config.taxa_list", self.config.taxa_list, "the taxa list is empty")
         self.taxa_list = taxa_list
         sources = Algorithm.objects.filter(category_map__isnull=False)
-        if self.config.source_algorithm is not None:
+        if self.config.source_algorithm is None:
+            sources = sources.filter(task_type=Algorithm.CLASSIFICATION)
+        else:
             sources = sources.filter(key=self.config.source_algorithm)
             if not sources.exists():
                 raise InputError(
@@ -98,7 +104,9 @@ class ClassMaskingTask(PostProcessingTask):
             if row[5] is None and row[6] is None:
                 result.skipped["no score vector"] += 1
                 continue
-            groups[(row[3], row[4], row[6] is not None)].append(row)
+            # a classifier's logits, where it gave them; a masking output's masked scores
+            from_logits = row[6] is not None and (row[5] is None or self._sources[row[4]].task_type != self.key)
+            groups[(row[3], row[4], from_logits)].append(row)
         for (category_map_id, algorithm_id, from_logits), group in groups.items():
             self._mask(category_map_id, self._sources[algorithm_id], from_logits, group, result)
         return result
