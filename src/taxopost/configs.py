@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from taxopost.core.ranks import check_rollup_order, check_thresholds
 from taxopost.core.rollup import DEFAULT_THRESHOLDS, MODES, resolve_rollup_settings
 from taxopost.core.size_filter import DEFAULT_SIZE_THRESHOLD, check_size_threshold
 from taxopost.errors import InputError
@@ -42,6 +43,18 @@ class RankRollupConfig(TaskConfig):
         description="lineage: only generalise the prediction along its own lineage; "
         "distribution: the best-scoring taxon of each rank, wherever it is.",
     )
+
+    # Each field is checked on its own first, so that pydantic reports its problems together
+    # with every other field's (an unknown key, say); the model validator then relates them.
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_thresholds(value)
+
+    @field_validator("order")
+    @classmethod
+    def _check_order(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_rollup_order(value)
 
     @model_validator(mode="after")
     def _resolve(self) -> RankRollupConfig:

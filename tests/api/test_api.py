@@ -252,6 +252,11 @@ def test_revert_refused_when_a_later_job_built_on_it_is_409(admin_client_api, pl
         ({"mode": "sideways", "colour": "red"}, {"mode": None, "colour": ["Extra inputs are not permitted"]}),
         ({"thresholds": {"species": 0.9}, "order": ["genus", "species"]}, {"order": None}),
         ({"thresholds": "high"}, {"thresholds": None}),
+        (
+            {"thresholds": {"species": 0.8, "genus": 1.5}, "colour": "red"},
+            {"thresholds.genus": ["must be in (0, 1] (got 1.5)"], "colour": ["Extra inputs are not permitted"]},
+        ),
+        ({"thresholds": {"genus": 2}, "order": ["family", "genus"]}, {"thresholds.genus": None, "order": None}),
     ],
 )
 def test_bad_config_is_400_with_every_field_error(admin_client_api, platform, config, errors):
@@ -263,6 +268,17 @@ def test_bad_config_is_400_with_every_field_error(admin_client_api, platform, co
         assert isinstance(body["config"][field], list) and body["config"][field]
         if messages is not None:
             assert body["config"][field] == messages
+    assert not Job.objects.exists()
+
+
+def test_a_bad_scope_is_reported_with_the_config_errors(admin_client_api, platform):
+    body = rollup_body(platform, scope={"type": "capture_set", "id": 99_999}, config={"colour": "red"})
+    response = admin_client_api.post(f"{API}/jobs/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "config": {"colour": ["Extra inputs are not permitted"]},
+        "scope": {"id": ["no capture set has this id (got 99999)"]},
+    }
     assert not Job.objects.exists()
 
 

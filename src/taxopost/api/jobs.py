@@ -27,7 +27,7 @@ from taxopost.api.permissions import ReadLoggedInWriteStaff
 from taxopost.configs import config_field_errors
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job
+from taxopost.jobs.operations import create_job, scope_project
 from taxopost.jobs.web import job_operations, submit_from_web
 from taxopost.postprocessing.registry import all_tasks, get_task
 
@@ -83,11 +83,22 @@ class JobCreateSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False, help_text="Compute a summary of what would change; write nothing")
 
     def validate(self, data):
-        """Every config problem at once, from the task's pydantic model (create_job reports only the first)."""
+        """Every config problem at once (from the task's pydantic model) and the scope's.
+
+        create_job reports only the first problem; what the config names (a taxa list, an
+        algorithm) is checked there, once the config and the scope are valid.
+        """
+        errors = {}
         try:
             get_task(data["task"]).config_model.model_validate(data.get("config") or {})
         except ValidationError as exc:
-            raise serializers.ValidationError({"config": config_field_errors(exc)}) from None
+            errors["config"] = config_field_errors(exc)
+        try:
+            scope_project(data["scope"]["type"], data["scope"]["id"])
+        except InputError as exc:
+            errors.update(input_error_detail(exc))
+        if errors:
+            raise serializers.ValidationError(errors)
         return data
 
 

@@ -39,12 +39,7 @@ def create_job(
 
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
-    scope_model = {Job.CAPTURE_SET: CaptureSet, Job.OCCURRENCE: Occurrence}.get(scope_type)
-    if scope_model is None:
-        raise InputError("scope.type", scope_type, f"must be {Job.CAPTURE_SET} or {Job.OCCURRENCE}")
-    project_id = scope_model.objects.filter(pk=scope_id).values_list("project_id", flat=True).first()
-    if project_id is None:
-        raise InputError(f"scope.{scope_type}", scope_id, f"no {scope_type.replace('_', ' ')} has this id")
+    project_id = scope_project(scope_type, scope_id)
     if chunk_size is not None and not (isinstance(chunk_size, int) and 1 <= chunk_size <= MAX_CHUNK_SIZE):
         raise InputError("chunk_size", chunk_size, f"must be an integer from 1 to {MAX_CHUNK_SIZE:,}")
     task_class(validated, Scope(scope_type, scope_id), dry_run=True).prepare()  # fails early, writes nothing
@@ -59,6 +54,17 @@ def create_job(
         chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
     )
+
+
+def scope_project(scope_type: str, scope_id: int) -> int:
+    """The project of a job's scope; an InputError naming the scope when there is no such scope."""
+    scope_model = {Job.CAPTURE_SET: CaptureSet, Job.OCCURRENCE: Occurrence}.get(scope_type)
+    if scope_model is None:
+        raise InputError("scope.type", scope_type, f"must be {Job.CAPTURE_SET} or {Job.OCCURRENCE}")
+    project_id = scope_model.objects.filter(pk=scope_id).values_list("project_id", flat=True).first()
+    if project_id is None:
+        raise InputError(f"scope.{scope_type}", scope_id, f"no {scope_type.replace('_', ' ')} has this id")
+    return project_id
 
 
 def submit_job(job: Job, executor=None) -> Job:
