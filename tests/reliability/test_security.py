@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -44,6 +45,27 @@ def test_deploy_check_lists_the_development_defaults(db):
 
     with pytest.raises(SystemCheckError, match="taxopost.W001"):
         call_command("check", "--deploy", "--fail-level", "WARNING")
+
+
+def test_taxopost_manage_runs_the_deploy_check_and_creates_the_first_admin(tmp_path):
+    """The console command end to end, on an embedded database of its own (Django's commands close
+    their connections when they finish, which a test's transaction would not survive)."""
+    command = str(Path(sys.executable).with_name("taxopost"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TAXOPOST_", "DATABASE_URL"))}
+    environment.update(TAXOPOST_DATA_DIR=str(tmp_path), DJANGO_SUPERUSER_PASSWORD="a-long-admin-password")
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([command, "manage", *args], env=environment, capture_output=True, text=True, timeout=120)
+
+    check = manage("check", "--deploy")
+    assert check.returncode == 0 and "taxopost.W001" in check.stderr
+    created = manage("createsuperuser", "--noinput", "--username", "root", "--email", "root@example.org")
+    assert created.returncode == 0, created.stderr
+    shell = manage("shell", "-c", "from django.contrib.auth.models import User; "
+                   "print(User.objects.get(username='root').check_password('a-long-admin-password'))")  # fmt: skip
+    assert shell.stdout.strip().splitlines()[-1] == "True", shell.stderr
+    unknown = manage("nosuch")
+    assert unknown.returncode == 1 and "Unknown command: 'nosuch'" in unknown.stderr
 
 
 def test_admin_forms_refuse_posts_without_a_csrf_token(platform, staff):  # noqa: F811
