@@ -96,7 +96,11 @@ def rollup(
     logits: LogitsOpt = None,
     threshold: Annotated[
         list[str] | None,
-        typer.Option("--threshold", help="RANK=VALUE, repeatable. Default: species=0.8 genus=0.6 family=0.4."),
+        typer.Option(
+            "--threshold",
+            help="RANK=VALUE, repeatable; replaces the defaults species=0.8 genus=0.6 family=0.4 "
+            "(the ranks given are the ranks tried).",
+        ),
     ] = None,
     order: Annotated[
         str | None, typer.Option("--order", help="Ranks to try, fine to coarse, comma-separated (default: thresholded)")

@@ -149,7 +149,14 @@ def run(
     capture_set: Annotated[str | None, typer.Option("--capture-set", help="Name of the capture set.")] = None,
     occurrence: Annotated[int | None, typer.Option("--occurrence", help="Id of one occurrence.")] = None,
     config: Annotated[str | None, typer.Option("--config", help="The task config as JSON.")] = None,
-    threshold: Annotated[list[str] | None, typer.Option("--threshold", help="rank_rollup: RANK=VALUE.")] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="rank_rollup: RANK=VALUE, repeatable; the ranks given replace the defaults "
+            "(species=0.8 genus=0.6 family=0.4), so give every rank to try.",
+        ),
+    ] = None,
     order: Annotated[str | None, typer.Option("--order", help="rank_rollup: ranks fine to coarse.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="rank_rollup: lineage or distribution.")] = None,
     taxa_list: Annotated[str | None, typer.Option("--taxa-list", help="class_masking: taxa list name.")] = None,
