@@ -148,7 +148,11 @@ def test_identification_by_image_and_detection(platform, tmp_path):
     ("content", "message"),
     [
         ("occurrence,taxon\nocc-vanessa,Vanessa cardui\nocc-noctua,Nonexistent\n", "taxon='Nonexistent'"),
-        ("occurrence,taxon\nocc-vanessa,Vanessa cardui\nnope,Vanessa\n", "occurrence='nope': no occurrence"),
+        (
+            "occurrence,taxon\nocc-vanessa,Vanessa cardui\nnope,Vanessa\n",
+            "occurrence='nope': no occurrence of project 'default' has this key",
+        ),
+        ("image,detection,taxon\nimg-3.jpg,d9,Vanessa\n", "detection='img-3.jpg#d9': no detection of project"),
         ("who,when\nx,y\n", "needs taxon and either occurrence or image"),
     ],
 )

@@ -538,12 +538,14 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         if row.get("occurrence"):
             occurrence_id = by_key.get(row["occurrence"])
             if occurrence_id is None:
-                raise InputError("occurrence", row["occurrence"], "no occurrence has this key", source=where)
+                reason = f"no occurrence of project {project!r} has this key (another project: --project)"
+                raise InputError("occurrence", row["occurrence"], reason, source=where)
         else:
             occurrence_id = by_detection.get((row.get("image"), row.get("detection")))
             if occurrence_id is None:
                 detection = f"{row.get('image')}#{row.get('detection')}"
-                raise InputError("detection", detection, "no detection matches", source=where)
+                reason = f"no detection of project {project!r} matches (another project: --project)"
+                raise InputError("detection", detection, reason, source=where)
         created_at = _timestamp(row.get("created_at") or None, where) or UNDATED
         if timezone.is_naive(created_at):
             created_at = timezone.make_aware(created_at, UTC)
