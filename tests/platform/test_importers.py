@@ -201,6 +201,23 @@ def test_taxonomy_import_refuses_a_conflicting_lineage(platform):
     assert Taxon.objects.count() == before
 
 
+def test_taxonomy_import_refuses_an_external_id_another_taxon_holds(platform):
+    """GBIF keys resolve labels: one key on two taxa would make a category map ambiguous."""
+    from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+    from taxopost.taxa.operations import import_taxonomy
+
+    first = Taxonomy([TaxonRecord("Lepidoptera", "order"), TaxonRecord("Zale", "genus", "Lepidoptera", ("42",))])
+    import_taxonomy(first)
+    renamed = Taxonomy(
+        [TaxonRecord("Lepidoptera", "order"), TaxonRecord("Zale Hübner, 1818", "genus", "Lepidoptera", ("42",))]
+    )
+    before = sorted(Taxon.objects.values_list("name", "external_ids"))
+    with pytest.raises(InputError, match="external id='42': already held by 'Zale' in the database"):
+        import_taxonomy(renamed)
+    assert sorted(Taxon.objects.values_list("name", "external_ids")) == before
+    assert import_taxonomy(first).created == 0  # the holder itself may give it again
+
+
 def test_cli_imports_run_and_export(db, tmp_path, capsys):
     (tmp_path / "taxonomy.csv").write_text(
         "order,family,subfamily,genus,species\n"

@@ -28,13 +28,20 @@ def import_taxonomy(taxonomy: Taxonomy, *, progress=None) -> TaxonomyImport:
     """Upsert every taxon of a validated core taxonomy, by name, in one transaction.
 
     A taxon already in the database must keep its rank and parent (a conflicting lineage is an
-    error naming the taxon); new external ids and synonyms are merged in.
+    error naming the taxon), and an external id stays with the taxon that holds it (labels
+    resolve through them); new external ids and synonyms are merged in.
     """
     existing = {t.name: t for t in Taxon.objects.all()}
     names = taxonomy.names
     order = np.argsort(taxonomy.depth, kind="stable")  # parents before children
+    held = {key: taxon.name for taxon in existing.values() for key in taxon.external_ids}
     external = {i: [] for i in range(len(names))}
     for key, index in taxonomy.external_ids.items():
+        holder = held.get(key)
+        if holder is not None and holder != names[index]:
+            raise InputError(
+                "external id", key, f"already held by {holder!r} in the database; the file gives it to {names[index]!r}"
+            )
         external[index].append(key)
     synonyms = taxonomy.synonyms_of()
     created = updated = unchanged = 0
