@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -221,3 +223,52 @@ def test_usage_errors_exit_2_with_the_reason_and_no_traceback(capsys, argv, mess
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def _mask_args(files, output: str, scores_output: str) -> list[str]:
+    (files / "regional.txt").write_text("Vanessa cardui\nDanaus\n")
+    return [
+        "mask",
+        "--taxonomy", str(files / "taxonomy.csv"),
+        "--category-map", str(files / "labels.json"),
+        "--scores", str(files / "scores.npy"),
+        "--taxa-list", str(files / "regional.txt"),
+        "--output", output,
+        "--output-scores", scores_output,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("{dir}", "is a folder; give a file name"),
+        ("{dir}/a-file/out.csv", "is a file, not a folder"),
+        ("{dir}/missing/out.csv", "the folder does not exist"),
+        ("/proc/out.csv", "cannot be written there"),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_with_one_line(files, capsys, output, message):
+    (files / "a-file").write_text("")
+    args = rollup_args(files)
+    args[args.index("--output") + 1] = output.format(dir=files)
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "--output=" in error and len(error.splitlines()) == 1
+
+
+def test_mask_writes_neither_output_when_one_cannot_be_written(files, capsys):
+    assert main(_mask_args(files, str(files / "masked.csv"), str(files / "missing" / "masked.npy"))) == 2
+    assert "--output-scores=" in capsys.readouterr().err
+    assert not (files / "masked.csv").exists()
+
+
+def test_outputs_are_written_at_the_path_given_with_the_usual_permissions(files):
+    previous = os.umask(0o022)
+    try:
+        assert main(_mask_args(files, str(files / "masked.csv"), str(files / "masked.scores"))) == 0
+    finally:
+        os.umask(previous)
+    assert np.load(files / "masked.scores").shape == SCORES.shape  # not "masked.scores.npy"
+    for name in ("masked.csv", "masked.scores"):
+        assert stat.S_IMODE((files / name).stat().st_mode) == 0o644
+    assert sorted(p.name for p in files.iterdir() if p.name.startswith(".")) == []  # no temporary file left

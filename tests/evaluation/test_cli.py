@@ -147,6 +147,26 @@ def test_evaluate_writes_metrics_report_and_figures(files, capsys):
     assert "lineage" in capsys.readouterr().out
 
 
+def test_a_second_evaluation_in_the_same_folder_leaves_no_figure_of_the_first(files, capsys):
+    assert main(evaluate_args(files)) == 0
+    assert all((files / "out" / name).exists() for name in PNGS)
+    capsys.readouterr()
+    (files / "pipelines.json").write_text(json.dumps([{"name": "baseline", "steps": []}]))  # no roll-up
+    assert main(evaluate_args(files)) == 0
+    written = capsys.readouterr().err
+    left = sorted(p.name for p in (files / "out").iterdir())
+    assert "risk_coverage.png" not in written and "mode_disagreement.png" not in left
+    assert (files / "out" / "report.html").read_text().count("data:image/png;base64,") == len(left) - 2
+
+
+def test_calibrate_checks_its_output_before_any_work(files, capsys):
+    args = calibrate_args(files, "--output-dir", str(files / "report"))
+    args[args.index("--output") + 1] = str(files / "missing" / "config.json")
+    assert main(args) == 2
+    assert "--output=" in capsys.readouterr().err
+    assert not (files / "report").exists()
+
+
 def test_evaluate_class_indices_and_logits_give_the_same_metrics(files):
     assert main(evaluate_args(files)) == 0
     by_csv = json.loads((files / "out" / "metrics.json").read_text())

@@ -40,6 +40,7 @@ from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
+from taxopost.io.results import check_output, write_atomically
 
 GroundTruthOpt = Annotated[
     Path,
@@ -150,6 +151,7 @@ def calibrate(
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
     bare, per_rank = _parse_targets(target_precision or ["0.95"])
     ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+    check_output(output)  # before any work or any report is written
     inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
@@ -190,7 +192,8 @@ def calibrate(
         return fail(f"no rank reaches its target precision ({', '.join(unreachable)}); no config written", code=1)
     if unreachable:
         warn(f"target precision unreachable at {', '.join(unreachable)}: left out of the config")
-    output.write_text(json.dumps(config.model_dump(), indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(config.model_dump(), indent=2) + "\n"
+    write_atomically(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     err.print(f"config -> {output}", markup=False)
     return 0
 

@@ -25,7 +25,7 @@ from taxopost.core.masking import class_masking
 from taxopost.core.rollup import rank_rollup
 from taxopost.errors import InputError
 from taxopost.io import read_category_map, read_matrix, read_taxa_list, read_taxonomy
-from taxopost.io.results import write_masking_csv, write_rollup_csv
+from taxopost.io.results import check_output, write_atomically, write_masking_csv, write_rollup_csv
 
 TaxonomyOpt = Annotated[
     Path, typer.Option("--taxonomy", help="Taxonomy file: lineage CSV, iNaturalist or Darwin Core.")
@@ -119,6 +119,7 @@ def rollup(
     if mode is not None:
         config_data["mode"] = mode
     config = parse_config(RankRollupConfig, config_data, prefix="--")
+    check_output(output)
     inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
     with progress_bar("rolling up", total=inputs.values.shape[0]) as advance:
         try:
@@ -159,6 +160,9 @@ def mask(
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Restrict predictions to a taxa list (a listed taxon admits its descendants) and recompute the winner."""
+    check_output(output)  # both outputs are checked before any work: neither is written without the other
+    if output_scores is not None:
+        check_output(output_scores, "--output-scores")
     inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
     listed = read_taxa_list(taxa_list, inputs.category_map.taxonomy, column=taxa_column)
     if listed.unresolved:
@@ -183,9 +187,14 @@ def mask(
             )
         except InputError as exc:
             raise _with_source(exc, scores or logits) from None
-    write_masking_csv(output, result, inputs.category_map)
     if output_scores is not None:
-        np.save(output_scores, result.scores)
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as handle:  # a file, not a name: np.save would append ".npy" to a name
+                np.save(handle, result.scores)
+
+        write_atomically(output_scores, save, field="--output-scores")
+    write_masking_csv(output, result, inputs.category_map)
     err.print(
         f"{len(result)} rows, {int(keep.sum())} of {inputs.category_map.n_classes} classes kept, "
         f"{int(result.changed.sum())} rows changed -> {output}",

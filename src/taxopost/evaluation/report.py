@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from taxopost.errors import InputError
 from taxopost.evaluation import plots
+from taxopost.io.results import write_atomically
 
 EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
     "risk_coverage.png": ("Risk-coverage curves by rank", plots.risk_coverage_figure),
@@ -41,14 +42,21 @@ def jsonable(value: object) -> object:
 
 
 def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    _write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), field="--output-dir")
 
 
 def prepare_output_dir(path: Path | str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("--output-dir", str(path), "exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--output-dir", str(path), f"cannot be created ({exc.strerror or exc})") from None
     return path
 
 
@@ -56,17 +64,23 @@ def _png(figure: Figure, path: Path) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     data = buffer.getvalue()
-    path.write_bytes(data)
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), field="--output-dir")
     return data
 
 
-def _render_figures(data: Mapping, out: Path, figures: Mapping[str, tuple[str, Callable]]) -> list[tuple[str, str]]:
-    rendered = []
+def _render_figures(data: Mapping, out: Path, figures: Mapping[str, tuple[str, Callable]]) -> dict[str, tuple]:
+    """Draw and write each figure that applies, ``{file name: (title, base64 PNG)}``.
+
+    A figure that does not apply to this run (no roll-up, no disagreement) is removed from the
+    folder if an earlier run left it there: the folder holds what this report shows.
+    """
+    rendered = {}
     for filename, (title, draw) in figures.items():
         figure = draw(data)
         if figure is None:
+            (out / filename).unlink(missing_ok=True)
             continue
-        rendered.append((title, base64.b64encode(_png(figure, out / filename)).decode("ascii")))
+        rendered[filename] = (title, base64.b64encode(_png(figure, out / filename)).decode("ascii"))
     return rendered
 
 
@@ -86,9 +100,8 @@ def write_evaluation(metrics: Mapping[str, object], output_dir: Path | str) -> d
     data = jsonable(metrics)
     write_json(out / "metrics.json", data)
     rendered = _render_figures(data, out, EVALUATION_FIGURES)
-    (out / "report.html").write_text(_evaluation_html(data, rendered), encoding="utf-8")
-    names = ["metrics.json", "report.html", *(f for f in EVALUATION_FIGURES if (out / f).exists())]
-    return {name: out / name for name in names}
+    _write_text(out / "report.html", _evaluation_html(data, list(rendered.values())))
+    return {name: out / name for name in ["metrics.json", "report.html", *rendered]}
 
 
 def write_calibration(report: Mapping[str, object], output_dir: Path | str) -> dict[str, Path]:
@@ -97,8 +110,8 @@ def write_calibration(report: Mapping[str, object], output_dir: Path | str) -> d
     data = jsonable(report)
     write_json(out / "calibration.json", data)
     rendered = _render_figures(data, out, {"calibration.png": ("Calibration curves", plots.calibration_figure)})
-    (out / "report.html").write_text(_calibration_html(data, rendered), encoding="utf-8")
-    return {name: out / name for name in ("calibration.json", "calibration.png", "report.html")}
+    _write_text(out / "report.html", _calibration_html(data, list(rendered.values())))
+    return {name: out / name for name in ["calibration.json", "report.html", *rendered]}
 
 
 # -- HTML ----------------------------------------------------------------------------------------

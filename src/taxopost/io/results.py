@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +62,59 @@ def write_masking_csv(path: Path | str, result: MaskingResult, category_map: Cat
     write_table(path, pa.table(columns))
 
 
-def write_table(path: Path | str, table: pa.Table) -> None:
-    """Write ``table`` as CSV, or Parquet for a ``.parquet`` path, through a temporary file."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise InputError("--output", str(path), "the folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".parquet":
+def write_table(path: Path | str, table: pa.Table, *, field: str = "--output") -> None:
+    """Write ``table`` as CSV, or Parquet for a ``.parquet`` path, atomically."""
+
+    def write(tmp: str) -> None:
+        if Path(path).suffix.lower() == ".parquet":
             pq.write_table(table, tmp)
         else:
             pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
+
+    write_atomically(path, write, field=field)
+
+
+def check_output(path: Path | str, field: str = "--output") -> Path:
+    """An output file's path, refused early (before any work) when it cannot be a new file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(field, str(path), "is a folder; give a file name")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise InputError(field, str(path), f"{str(path.parent)!r} is a file, not a folder")
+    if not path.parent.is_dir():
+        raise InputError(field, str(path), "the folder does not exist")
+    return path
+
+
+def write_atomically(path: Path | str, write: Callable[[str], None], *, field: str = "--output") -> None:
+    """Call ``write`` on a temporary file beside ``path``, then move it into place.
+
+    A failed write leaves no partial file and the previous one, if any, intact. The file gets
+    the permissions a new file gets from the umask (a temporary file is created owner-only).
+    An output that cannot be written is an InputError naming ``field`` and the path.
+    """
+    path = check_output(path, field)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise InputError(field, str(path), f"cannot be written there ({exc.strerror or exc})") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(field, str(path), f"cannot be written ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _names(taxonomy: Taxonomy, taxa: np.ndarray) -> pa.Array:
