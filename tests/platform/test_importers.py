@@ -98,6 +98,19 @@ def _record(**changes) -> dict:
         (json.dumps(_record(image={"path": "x.jpg", "width": 0, "height": 10})), "image.width=0"),
         (json.dumps(_record(color="red")), "unknown fields"),
         (json.dumps(_record(scores=None)), "give exactly one of scores or logits"),
+        (json.dumps(_record(bbox=["1", "2", "3", "4"])), "bbox=.*four numbers"),
+        (json.dumps(_record(bbox=[1, None, 3, 4])), "bbox=.*four numbers"),
+        (json.dumps(_record(bbox=[1, 2, 3])), "bbox=.*four numbers"),
+        (
+            json.dumps(_record(image={"path": "x.jpg", "timestamp": "2024-13-01T10:00:00Z"})),
+            "image.timestamp='2024-13-01T10:00:00Z': not a valid date and time",
+        ),
+        (
+            '{"capture_set": "s", "image": {"path": "y.jpg"}, "algorithm": "moths-v1", "logits": ['
+            + ", ".join(["1" * 400] * 8)
+            + "]}",
+            "logits=.*within a float's range",
+        ),
     ],
 )
 def test_malformed_predictions_raise_naming_the_line_and_write_nothing(platform, tmp_path, bad_line, message):
@@ -137,6 +150,16 @@ def test_identifications_outrank_predictions_and_are_idempotent(platform, tmp_pa
     assert again.created["identifications"] == 0
 
 
+def test_identifications_from_a_spreadsheet_with_a_bom_and_blank_lines(platform, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_bytes(b"\xef\xbb\xbfoccurrence,taxon\r\nocc-vanessa,Vanessa cardui\r\n\r\nocc-zzz,Vanessa\r\n")
+    with pytest.raises(InputError, match=rf"{path}:4: occurrence='occ-zzz'"):  # the blank line counts
+        import_identifications(path)
+    path.write_bytes(b"\xef\xbb\xbfoccurrence,taxon\r\nocc-vanessa,Vanessa cardui\r\n")
+    assert import_identifications(path).created["identifications"] == 1
+    assert determination("occ-vanessa") == "Vanessa cardui"
+
+
 def test_identification_by_image_and_detection(platform, tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text("image,detection,taxon,who\nimg-3.jpg,whole,Danaus plexippus,expert\n")
@@ -154,6 +177,7 @@ def test_identification_by_image_and_detection(platform, tmp_path):
         ),
         ("image,detection,taxon\nimg-3.jpg,d9,Vanessa\n", "detection='img-3.jpg#d9': no detection of project"),
         ("who,when\nx,y\n", "needs taxon and either occurrence or image"),
+        ("occurrence,taxon,created_at\nocc-vanessa,Vanessa,2024-02-30T10:00:00Z\n", "created_at=.*not a valid date"),
     ],
 )
 def test_bad_identifications_write_nothing(platform, tmp_path, content, message):

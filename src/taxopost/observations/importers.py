@@ -8,6 +8,7 @@ and matched on natural keys, so importing the same file twice adds nothing.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,8 +150,17 @@ def _write_predictions(batch: list[Prediction], context: _Context, summary: Impo
                 f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
                 source=f"{source}:{batch[bad].line}",
             )
-        matrix = np.asarray([batch[i].values for i in members], dtype=np.float32)
         field_name = "logits" if logits else "scores"
+        try:
+            matrix = np.asarray([batch[i].values for i in members], dtype=np.float32)
+        except (OverflowError, ValueError):  # an integer beyond any float, a string in a Parquet vector
+            bad = next(i for i in members if not _as_float32(batch[i].values))
+            raise InputError(
+                field_name,
+                str(batch[bad].values)[:60],
+                "values must be numbers within a float's range",
+                source=f"{source}:{batch[bad].line}",
+            ) from None
         try:
             if logits:
                 check_logits(matrix, field=field_name)
@@ -443,8 +453,10 @@ def _prediction(data: object, line: int, source: str) -> Prediction:
         )
     width, height = (_size(image, key, where) for key in ("width", "height"))
     bbox = data.get("bbox")
-    if bbox is not None and not isinstance(bbox, list):
-        raise InputError("bbox", bbox, "expected [x1, y1, x2, y2]", source=where)
+    if bbox is not None and not (
+        isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) and math.isfinite(v) for v in bbox)
+    ):
+        raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     detection = data.get("detection")
     if detection is None:
         detection = ",".join(f"{v:g}" for v in bbox) if bbox else "whole image"
@@ -456,8 +468,8 @@ def _prediction(data: object, line: int, source: str) -> Prediction:
         image_path=str(image["path"]),
         width=width,
         height=height,
-        timestamp=_timestamp(image.get("timestamp"), where),
-        bbox=[float(v) for v in bbox] if bbox is not None and all(isinstance(v, (int, float)) for v in bbox) else bbox,
+        timestamp=_timestamp(image.get("timestamp"), where, field="image.timestamp"),
+        bbox=[float(v) for v in bbox] if bbox is not None else None,
         detection=str(detection),
         occurrence=str(occurrence) if occurrence is not None else None,
         algorithm=data["algorithm"].strip(),
@@ -475,13 +487,31 @@ def _size(image: dict, key: str, where: str) -> int | None:
     return int(value)
 
 
-def _timestamp(value: object, where: str) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(str(value)) if isinstance(value, str) else None
+def _as_float32(values) -> bool:
+    try:
+        np.asarray(values, dtype=np.float32)
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _timestamp(value: object, where: str, *, field: str) -> datetime | None:
+    """An ISO 8601 date and time; one without a time zone is taken as UTC."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well formed but impossible: month 13, February 30
+            raise InputError(field, value, "not a valid date and time", source=where) from None
     if parsed is None:
-        raise InputError("image.timestamp", value, "expected an ISO 8601 date and time", source=where)
-    return parsed
+        raise InputError(field, value, "expected an ISO 8601 date and time", source=where)
+    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
 
 
 # -- identifications -----------------------------------------------------------------------
@@ -504,8 +534,12 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
     if not path.exists():
         raise InputError("file", str(path), "no such file")
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM is no column name
+            reader = csv.DictReader(handle)
+            rows, lines = [], []  # and the line each row ends on: blank lines are skipped
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError("file", str(path), f"not a readable CSV file ({exc})") from None
     if not rows:
@@ -530,7 +564,7 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         ).values_list("source_image__path", "key", "occurrence_id")
     }
     new, touched = [], set()
-    for line, row in enumerate(rows, start=2):
+    for line, row in zip(lines, rows, strict=True):
         where = f"{path}:{line}"
         taxon = taxonomy.core.find(row.get("taxon") or "")
         if taxon < 0:
@@ -546,9 +580,7 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
                 detection = f"{row.get('image')}#{row.get('detection')}"
                 reason = f"no detection of project {project!r} matches (another project: --project)"
                 raise InputError("detection", detection, reason, source=where)
-        created_at = _timestamp(row.get("created_at") or None, where) or UNDATED
-        if timezone.is_naive(created_at):
-            created_at = timezone.make_aware(created_at, UTC)
+        created_at = _timestamp(row.get("created_at") or None, where, field="created_at") or UNDATED
         new.append(
             Identification(
                 occurrence_id=occurrence_id,
