@@ -176,6 +176,20 @@ def test_revert_job_needs_staff(clients, who, platform):
         assert job.reverted_at is None
 
 
+def test_resume_from_the_web_does_not_run_the_job_in_the_request(clients, platform):
+    """Like a job created from the web, a resumed one starts on a background thread once committed."""
+    from taxopost.jobs.execution import claim, fail
+    from taxopost.jobs.operations import create_job
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    claim(job.pk, "embedded")
+    fail(job.pk, "the worker died")
+    response = clients["staff"].post(f"{API}/jobs/{job.pk}/resume/")
+    assert response.status_code == 200, response.content
+    job.refresh_from_db()
+    assert job.status == Job.QUEUED  # the test's transaction never commits: the thread never starts
+
+
 @pytest.mark.parametrize("who", ["anonymous", "user", "staff"])
 def test_resume_job_needs_staff(clients, who, platform, sync_jobs):
     from taxopost.jobs.execution import fail

@@ -170,6 +170,26 @@ def test_cancel_waits_for_the_chunk_in_flight(platform):
     assert job.status == Job.CANCELED and job.metrics["changed"] == Classification.objects.filter(job=job).count()
 
 
+def test_a_chunk_in_flight_writes_nothing_once_its_job_was_reaped_and_reverted(platform):
+    """A worker that was only slow: its job is reaped and reverted while it computes a chunk."""
+    before = snapshot()
+    job = _claimed(platform, chunk_size=100)
+    task = build_task(job)
+    task.prepare()
+    process = task.process
+
+    def process_while_reaped_and_reverted(ids):
+        assert [j.pk for j in reap_stale_jobs(stale_after=0)] == [job.pk]
+        assert revert_job(Job.objects.get(pk=job.pk))["removed"] == 0
+        return process(ids)
+
+    task.process = process_while_reaped_and_reverted
+    assert run_chunk(_chunks(job)[0].pk, task=task).state == SKIPPED
+    assert snapshot() == before and not Classification.objects.filter(job=job).exists()
+    job.refresh_from_db()
+    assert job.status == Job.FAILED and job.reverted_at is not None
+
+
 def test_cancel_with_revert_restores_the_state_before_the_job(platform):
     before = snapshot()
     job = _claimed(platform, chunk_size=2)

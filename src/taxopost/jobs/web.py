@@ -63,5 +63,7 @@ def job_operations() -> dict[str, JobOperation]:
     }
     resume = getattr(operations, "resume_job", None)
     if resume is not None:
-        table["resume"] = JobOperation("resume", "Resume", "resumed", resume, operations.can_resume)
+        table["resume"] = JobOperation(
+            "resume", "Resume", "resumed", lambda job: resume(job, web_executor()), operations.can_resume
+        )
     return table

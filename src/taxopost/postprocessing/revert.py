@@ -12,15 +12,24 @@ from taxopost.observations.models import Classification
 
 
 def revert_job(job: Job) -> dict:
-    """Revert ``job`` in one transaction; refused (InputError) when a later job built on its output."""
-    if job.dry_run:
-        raise InputError("job", job.pk, "a dry run wrote nothing: there is nothing to revert")
-    if job.reverted_at is not None:
-        raise InputError("job", job.pk, f"already reverted at {job.reverted_at:%Y-%m-%d %H:%M:%S}")
-    if job.status in (Job.CREATED, Job.QUEUED, Job.RUNNING):
-        raise InputError("job", job.pk, f"is {job.status}: cancel it first, then revert")
+    """Revert ``job`` in one transaction; refused (InputError) when a later job built on its output.
+
+    The job's row is locked first: a chunk of it still in flight (its worker was only slow when
+    the job was reaped) commits under the same lock and writes nothing once the job is no longer
+    running. Its classifications are locked before the check for later jobs, so a later job's
+    chunk cannot build on them between the check and the delete.
+    """
     with transaction.atomic():
+        list(Job.objects.select_for_update(no_key=True).filter(pk=job.pk).values_list("pk"))
+        job.refresh_from_db()
+        if job.dry_run:
+            raise InputError("job", job.pk, "a dry run wrote nothing: there is nothing to revert")
+        if job.reverted_at is not None:
+            raise InputError("job", job.pk, f"already reverted at {job.reverted_at:%Y-%m-%d %H:%M:%S}")
+        if job.status in (Job.CREATED, Job.QUEUED, Job.RUNNING):
+            raise InputError("job", job.pk, f"is {job.status}: cancel it first, then revert")
         created = Classification.objects.select_for_update().filter(job=job)
+        list(created.values_list("id"))  # locked: a later job's chunk locks its sources before writing
         built_on = Classification.objects.filter(applied_to__job=job).exclude(job=job).values_list("job_id", flat=True)
         later = sorted({j for j in built_on if j is not None})
         if later or created.filter(terminal=False).exists():

@@ -149,6 +149,12 @@ def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
 def _commit(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
     with transaction.atomic():
         status = JobChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", flat=True).get()
+        # The job's row next (the order _begin locks them in): a job reaped while this chunk ran,
+        # then perhaps reverted, is no longer running, and the chunk must not write after that.
+        job_status = Job.objects.select_for_update(no_key=True).filter(pk=job.pk).values_list("status", flat=True)
+        if job_status.get() != Job.RUNNING:
+            JobChunk.objects.filter(pk=chunk.pk, status=JobChunk.RUNNING).update(status=JobChunk.PENDING)
+            return ChunkOutcome(SKIPPED)
         if status == JobChunk.DONE:  # a copy of this chunk (a redelivered message) finished first
             state = ALREADY_DONE
         else:
