@@ -296,6 +296,14 @@ def test_a_bad_scope_is_reported_with_the_config_errors(admin_client_api, platfo
     assert not Job.objects.exists()
 
 
+def test_an_unknown_field_of_a_job_is_refused(admin_client_api, platform):
+    """A misspelt dry_run must not start a real run."""
+    response = admin_client_api.post(f"{API}/jobs/", rollup_body(platform, dryRun=True), format="json")
+    assert response.status_code == 400
+    assert "unknown fields: dryRun" in response.json()["non_field_errors"][0]
+    assert not Job.objects.exists()
+
+
 def test_errors_from_the_domain_name_the_field(admin_client_api, platform):
     masking = {"task": "class_masking", "scope": {"type": "capture_set", "id": platform.pk}}
     response = admin_client_api.post(f"{API}/jobs/", {**masking, "config": {"taxa_list": "nowhere"}}, format="json")

@@ -325,3 +325,30 @@ def test_any_of_is_one_array_parameter_on_postgresql(db):
         texts.add(sql)
         assert "= ANY(%s::bigint[])" in sql and params == (list(range(n)),)
     assert len(texts) == 1
+
+
+def test_an_interrupted_embedded_run_fails_its_job_so_that_it_can_be_resumed(platform, monkeypatch):
+    from taxopost.postprocessing import runner
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {}, chunk_size=2)
+
+    def interrupted(chunk_id, *, task=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.FAILED and job.error.startswith("interrupted")
+    monkeypatch.undo()
+    assert resume_job(job, EmbeddedExecutor()).status == Job.SUCCEEDED
+
+
+def test_run_config_must_be_a_json_object(platform, capsys):
+    from taxopost.cli import main
+
+    cases = (("{bad", "not valid JSON"), ("[1]", "must be a JSON object"), ("null", "must be a JSON object"))
+    for text, message in cases:
+        assert main(["run", "rank_rollup", "--capture-set", platform.name, "--config", text]) == 2
+        assert message in capsys.readouterr().err
+    assert not Job.objects.exists()

@@ -89,6 +89,9 @@ class JobCreateSerializer(serializers.Serializer):
         algorithm) is checked there, once the config and the scope are valid.
         """
         errors = {}
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:  # a misspelt "dry_run" must not turn a preview into a run
+            errors["non_field_errors"] = [f"unknown fields: {', '.join(unknown)} (expected {', '.join(self.fields)})"]
         try:
             get_task(data["task"]).config_model.model_validate(data.get("config") or {})
         except ValidationError as exc:

@@ -175,7 +175,7 @@ def run(
     from taxopost.cli.files import _parse_thresholds
     from taxopost.jobs.operations import create_job, submit_job
 
-    data: dict = json.loads(config) if config else {}
+    data = _config_object(config)
     options = {
         "thresholds": _parse_thresholds(threshold) if threshold else None,
         "order": [r.strip() for r in order.split(",")] if order else None,
@@ -383,3 +383,16 @@ def export_occurrences_cmd(
 
     n = export_occurrences(capture_set, output)
     err.print(f"{n} occurrences -> {output}")
+
+
+def _config_object(text: str | None) -> dict:
+    """``--config``: a JSON object, else InputError naming the option and what is wrong."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--config", text, f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise InputError("--config", text, 'must be a JSON object, e.g. {"thresholds": {"species": 0.8}}')
+    return data

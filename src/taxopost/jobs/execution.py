@@ -200,6 +200,9 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
         if isinstance(exc, DatabaseError):
             connection.close()  # record the failure on a fresh connection
         fail(job_id, failure_message(exc))
+    except KeyboardInterrupt:  # Ctrl-C on `taxopost run`: the job must not stay "running" and block its project
+        fail(job_id, f"interrupted; `taxopost jobs resume {job_id}` runs what is left")
+        raise
     return Job.objects.get(pk=job_id)
 
 
