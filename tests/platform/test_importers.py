@@ -160,6 +160,19 @@ def test_identifications_from_a_spreadsheet_with_a_bom_and_blank_lines(platform,
     assert determination("occ-vanessa") == "Vanessa cardui"
 
 
+def test_importing_an_identification_again_as_withdrawn_withdraws_it(platform, tmp_path):
+    path = tmp_path / "ids.csv"
+    model_answer = determination("occ-vanessa")
+    header = "occurrence,taxon,who,created_at,withdrawn\n"
+    path.write_text(header + "occ-vanessa,Vanessa cardui,B,2024-08-02T10:00:00Z,\n")
+    import_identifications(path)
+    assert determination("occ-vanessa") == "Vanessa cardui"
+    path.write_text(header + "occ-vanessa,Vanessa cardui,B,2024-08-02T10:00:00Z,true\n")
+    assert import_identifications(path).created["identifications"] == 0
+    assert Identification.objects.get().withdrawn
+    assert determination("occ-vanessa") == model_answer
+
+
 def test_identification_by_image_and_detection(platform, tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text("image,detection,taxon,who\nimg-3.jpg,whole,Danaus plexippus,expert\n")
@@ -177,6 +190,7 @@ def test_identification_by_image_and_detection(platform, tmp_path):
         ),
         ("image,detection,taxon\nimg-3.jpg,d9,Vanessa\n", "detection='img-3.jpg#d9': no detection of project"),
         ("who,when\nx,y\n", "needs taxon and either occurrence or image"),
+        ("occurrence,taxon,withdrawn\nocc-vanessa,Vanessa,yes please\n", "withdrawn='yes please': must be true"),
         ("occurrence,taxon,created_at\nocc-vanessa,Vanessa,2024-02-30T10:00:00Z\n", "created_at=.*not a valid date"),
     ],
 )

@@ -517,6 +517,8 @@ def _timestamp(value: object, where: str, *, field: str) -> datetime | None:
 # -- identifications -----------------------------------------------------------------------
 
 
+_BOOLEANS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
+
 #: Identifications without a date sort before every dated one.
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -581,13 +583,16 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
                 reason = f"no detection of project {project!r} matches (another project: --project)"
                 raise InputError("detection", detection, reason, source=where)
         created_at = _timestamp(row.get("created_at") or None, where, field="created_at") or UNDATED
+        withdrawn = _BOOLEANS.get(str(row.get("withdrawn") or "").strip().lower())
+        if withdrawn is None:
+            raise InputError("withdrawn", row.get("withdrawn"), "must be true or false (or empty)", source=where)
         new.append(
             Identification(
                 occurrence_id=occurrence_id,
                 taxon_id=int(taxonomy.db_ids[taxon]),
                 who=(row.get("who") or "").strip(),
                 comment=(row.get("comment") or "").strip(),
-                withdrawn=str(row.get("withdrawn", "")).strip().lower() in ("1", "true", "yes"),
+                withdrawn=withdrawn,
                 created_at=created_at,
             )
         )
@@ -595,7 +600,14 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
     summary = ImportSummary(records=len(rows))
     with transaction.atomic():
         before = Identification.objects.count()
-        Identification.objects.bulk_create(new, ignore_conflicts=True)
+        # The same identification again (occurrence, taxon, who, when) updates it: withdrawing an
+        # identification is importing it again with withdrawn=true.
+        Identification.objects.bulk_create(
+            new,
+            update_conflicts=True,
+            unique_fields=["occurrence", "taxon", "who", "created_at"],
+            update_fields=["withdrawn", "comment"],
+        )
         summary.add("identifications", Identification.objects.count() - before)
         recompute_determinations(touched)
     return summary
