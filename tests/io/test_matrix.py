@@ -217,6 +217,11 @@ def test_read_matrix_csv_without_header(write):
     np.testing.assert_allclose(read_matrix(write("s.csv", "0.1,0.2,0.7\n0.5,0.25,0.25\n")), SCORES)
 
 
+@pytest.mark.parametrize("text", ["0.1,0.2,0.7", "0.1,0.2,0.7\r", "c1,c2,c3\n0.1,0.2,0.7"])
+def test_read_matrix_csv_of_one_row_without_a_final_newline(write, text):
+    np.testing.assert_allclose(read_matrix(write("s.csv", text)), SCORES[:1])
+
+
 def test_read_matrix_csv_pandas_integer_header(write):
     np.testing.assert_allclose(read_matrix(write("s.csv", "0,1,2\n0.1,0.2,0.7\n0.5,0.25,0.25\n")), SCORES)
 

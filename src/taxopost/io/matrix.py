@@ -254,6 +254,18 @@ def _numeric_columns(table: pa.Table, path: Path) -> np.ndarray:
 # -- CSV --------------------------------------------------------------------------------------
 
 
+def _ending_with_a_newline(path: Path) -> Path | pa.BufferReader:
+    """The file, or its bytes with a final newline: pyarrow cannot read one headerless row without."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return path
+        handle.seek(-1, 2)
+        if handle.read(1) in (b"\n", b"\r"):
+            return path
+    return pa.BufferReader(path.read_bytes() + b"\n")
+
+
 def _csv(path: Path, field: str) -> np.ndarray:
     with open(path, "rb") as handle:
         first = handle.readline()
@@ -267,7 +279,7 @@ def _csv(path: Path, field: str) -> np.ndarray:
         raise not_utf8(path) from None
     try:
         table = pacsv.read_csv(
-            path,
+            _ending_with_a_newline(path),
             read_options=pacsv.ReadOptions(autogenerate_column_names=not has_header),
             convert_options=pacsv.ConvertOptions(null_values=[""], quoted_strings_can_be_null=True),
         )
