@@ -67,6 +67,11 @@ def test_read_taxa_list_empty_column_is_empty(write, taxonomy):
         read_taxa_list(write("l.csv", "Family,Binomen\nNymphalidae,\n"), taxonomy, column="Binomen")
 
 
+def test_read_taxa_list_matching_no_taxon_says_so(write, taxonomy):
+    with pytest.raises(InputError, match=r"l\.txt: taxa_list=\['Zz', 'Yy'\]: none of its 2 entries matches a taxon"):
+        read_taxa_list(write("l.txt", "Zz\nYy\n"), taxonomy)
+
+
 def test_read_taxa_list_binary_file(write, taxonomy):
     with pytest.raises(InputError, match=r"l\.txt:2: .*NUL byte"):
         read_taxa_list(write("l.txt", b"Vanessa\n\x00\x00\n"), taxonomy)

@@ -326,3 +326,13 @@ def test_importing_a_capture_set_of_another_project_is_refused(platform, tmp_pat
     with pytest.raises(InputError, match="capture_set='station-1': belongs to project 'default', not 'elsewhere'"):
         import_predictions(path)
     assert not SourceImage.objects.filter(path="x.jpg").exists()
+
+
+def test_an_algorithm_or_taxa_list_without_a_name_is_refused(platform):
+    from taxopost.ml.operations import get_or_create_algorithm
+    from taxopost.taxa.operations import import_taxa_list
+
+    with pytest.raises(InputError, match="algorithm='  ': an algorithm needs a non-empty key"):
+        get_or_create_algorithm("  ")
+    with pytest.raises(InputError, match="taxa_list='': a taxa list needs a non-empty name"):
+        import_taxa_list("", [Taxon.objects.first().pk])

@@ -51,7 +51,8 @@ def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None =
     Raises
     ------
     InputError
-        For an unreadable file, a missing column, or a list with no entries.
+        For an unreadable file, a missing column, a list with no entries, or one whose entries
+        all match no taxon (a list of another taxonomy: nothing would be kept).
     """
     path = Path(path)
     entries = _column(path, column) if column is not None else _lines(path)
@@ -65,6 +66,9 @@ def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None =
             unresolved.append(entry)
         else:
             taxa.setdefault(taxon)
+    if not taxa:
+        reason = f"none of its {len(entries)} entries matches a taxon of the taxonomy"
+        raise InputError("taxa_list", entries[:5], reason, source=str(path))
     return TaxaListFile(entries=entries, taxa=list(taxa), unresolved=unresolved)
 
 

@@ -30,6 +30,8 @@ def get_or_create_algorithm(
     key: str, *, name: str | None = None, version: str = "", category_map: CategoryMap | None = None
 ) -> tuple[Algorithm, bool]:
     """A classifier algorithm by key; an existing key must keep its category map."""
+    if not key.strip():
+        raise InputError("algorithm", key, "an algorithm needs a non-empty key (predictions name it)")
     algorithm, created = Algorithm.objects.get_or_create(
         key=key, defaults={"name": name or key, "version": version, "category_map": category_map}
     )

@@ -166,9 +166,11 @@ def load_taxonomy() -> DbTaxonomy:
 
 def import_taxa_list(name: str, taxon_ids: Iterable[int], *, description: str = "") -> tuple[TaxaList, bool]:
     """Create or replace the taxa list ``name`` with exactly these taxa; returns (list, changed)."""
+    if not name.strip():
+        raise InputError("taxa_list", name, "a taxa list needs a non-empty name (tasks name it)")
     ids = sorted(set(taxon_ids))
     if not ids:
-        raise InputError("taxa_list", name, "the taxa list is empty")
+        raise InputError("taxa_list", name, "no entry of the taxa list matches a taxon")
     with transaction.atomic():
         taxa_list, created = TaxaList.objects.get_or_create(name=name, defaults={"description": description})
         current = sorted(taxa_list.taxa.values_list("id", flat=True))
