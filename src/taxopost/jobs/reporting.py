@@ -21,6 +21,7 @@ PREPARING, PROCESSING = "preparing", "processing"
 class Progress:
     counts: ChunkCounts
     cancel_requested: bool
+    running: bool = True  # False once the job was reaped, failed or ended while the chunk ran
 
 
 def planned(job: Job, counts: ChunkCounts) -> None:
@@ -38,13 +39,13 @@ def record_progress(job_id: int) -> Progress:
     exactly one of them sees no chunk left. The row lock does not block inserts that refer to
     the job (``FOR NO KEY UPDATE``).
     """
-    job = Job.objects.select_for_update(no_key=True).only("stages", "cancel_requested").get(pk=job_id)
+    job = Job.objects.select_for_update(no_key=True).only("stages", "cancel_requested", "status").get(pk=job_id)
     counts = chunk_counts(job_id)
     stages = list(job.stages)
     if stages:
         stages[-1] = {**stages[-1], "progress": counts.fraction}
     Job.objects.filter(pk=job_id).update(progress=counts.fraction, stages=stages, heartbeat_at=timezone.now())
-    return Progress(counts, job.cancel_requested)
+    return Progress(counts, job.cancel_requested, running=job.status == Job.RUNNING)
 
 
 def touch(job_id: int) -> None:

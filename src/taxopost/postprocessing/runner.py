@@ -146,15 +146,21 @@ def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
     return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows)
 
 
+class _JobStopped(Exception):
+    """The job stopped running while its chunk was computed: the chunk's transaction rolls back."""
+
+
 def _commit(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
+    try:
+        return _commit_running(chunk, job, result, superseded=superseded)
+    except _JobStopped:
+        _release(chunk.pk)
+        return ChunkOutcome(SKIPPED)
+
+
+def _commit_running(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
     with transaction.atomic():
         status = JobChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", flat=True).get()
-        # The job's row next (the order _begin locks them in): a job reaped while this chunk ran,
-        # then perhaps reverted, is no longer running, and the chunk must not write after that.
-        job_status = Job.objects.select_for_update(no_key=True).filter(pk=job.pk).values_list("status", flat=True)
-        if job_status.get() != Job.RUNNING:
-            JobChunk.objects.filter(pk=chunk.pk, status=JobChunk.RUNNING).update(status=JobChunk.PENDING)
-            return ChunkOutcome(SKIPPED)
         if status == JobChunk.DONE:  # a copy of this chunk (a redelivered message) finished first
             state = ALREADY_DONE
         else:
@@ -165,7 +171,9 @@ def _commit(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) 
             JobChunk.objects.filter(pk=chunk.pk).update(
                 status=JobChunk.DONE, metrics=summary.to_json(), finished_at=timezone.now()
             )
-        progress = record_progress(job.pk)
+        progress = record_progress(job.pk)  # the job's row lock: taken last, held briefly
+        if not progress.running:  # reaped (then perhaps reverted) while this chunk was computed
+            raise _JobStopped
     counts = progress.counts
     return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows, progress.cancel_requested)
 
