@@ -54,6 +54,20 @@ def rollup_args(files, *extra):
     ]  # fmt: skip
 
 
+def mask_args(files, output: str, scores_output: str) -> list[str]:
+    """A mask run on a regional list of Vanessa cardui and the genus Danaus."""
+    (files / "regional.txt").write_text("Vanessa cardui\nDanaus\n")
+    return [
+        "mask",
+        "--taxonomy", str(files / "taxonomy.csv"),
+        "--category-map", str(files / "labels.json"),
+        "--scores", str(files / "scores.npy"),
+        "--taxa-list", str(files / "regional.txt"),
+        "--output", output,
+        "--output-scores", scores_output,
+    ]  # fmt: skip
+
+
 def test_rollup_writes_one_row_per_input_row_with_the_contract_columns(files):
     assert main(rollup_args(files)) == 0
     rows = read_csv(files / "out.csv")
@@ -125,16 +139,8 @@ def test_rollup_unresolved_labels_are_listed(files, capsys):
 
 
 def test_mask_restricts_to_the_taxa_list(files):
-    (files / "regional.txt").write_text("# checklist\nVanessa cardui\nDanaus\n")
-    args = [
-        "mask",
-        "--taxonomy", str(files / "taxonomy.csv"),
-        "--category-map", str(files / "labels.json"),
-        "--scores", str(files / "scores.npy"),
-        "--taxa-list", str(files / "regional.txt"),
-        "--output", str(files / "masked.csv"),
-        "--output-scores", str(files / "masked.npy"),
-    ]  # fmt: skip
+    args = mask_args(files, str(files / "masked.csv"), str(files / "masked.npy"))
+    (files / "regional.txt").write_text("# checklist\nVanessa cardui\nDanaus\n")  # the same list, with a comment
     assert main(args) == 0
     rows = read_csv(files / "masked.csv")
     assert rows[0]["taxon"] == "Danaus plexippus" or rows[0]["taxon"] == "Vanessa cardui"
@@ -225,19 +231,6 @@ def test_usage_errors_exit_2_with_the_reason_and_no_traceback(capsys, argv, mess
     assert message in error and "Traceback" not in error
 
 
-def _mask_args(files, output: str, scores_output: str) -> list[str]:
-    (files / "regional.txt").write_text("Vanessa cardui\nDanaus\n")
-    return [
-        "mask",
-        "--taxonomy", str(files / "taxonomy.csv"),
-        "--category-map", str(files / "labels.json"),
-        "--scores", str(files / "scores.npy"),
-        "--taxa-list", str(files / "regional.txt"),
-        "--output", output,
-        "--output-scores", scores_output,
-    ]  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("output", "message"),
     [
@@ -257,7 +250,7 @@ def test_an_output_that_cannot_be_written_exits_2_with_one_line(files, capsys, o
 
 
 def test_mask_writes_neither_output_when_one_cannot_be_written(files, capsys):
-    assert main(_mask_args(files, str(files / "masked.csv"), str(files / "missing" / "masked.npy"))) == 2
+    assert main(mask_args(files, str(files / "masked.csv"), str(files / "missing" / "masked.npy"))) == 2
     assert "--output-scores=" in capsys.readouterr().err
     assert not (files / "masked.csv").exists()
 
@@ -265,7 +258,7 @@ def test_mask_writes_neither_output_when_one_cannot_be_written(files, capsys):
 def test_outputs_are_written_at_the_path_given_with_the_usual_permissions(files):
     previous = os.umask(0o022)
     try:
-        assert main(_mask_args(files, str(files / "masked.csv"), str(files / "masked.scores"))) == 0
+        assert main(mask_args(files, str(files / "masked.csv"), str(files / "masked.scores"))) == 0
     finally:
         os.umask(previous)
     assert np.load(files / "masked.scores").shape == SCORES.shape  # not "masked.scores.npy"
