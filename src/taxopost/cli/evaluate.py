@@ -40,7 +40,7 @@ from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
-from taxopost.io.results import check_output, write_atomically
+from taxopost.io.results import check_output, write_bytes_atomically
 
 GroundTruthOpt = Annotated[
     Path,
@@ -192,8 +192,7 @@ def calibrate(
         return fail(f"no rank reaches its target precision ({', '.join(unreachable)}); no config written", code=1)
     if unreachable:
         warn(f"target precision unreachable at {', '.join(unreachable)}: left out of the config")
-    text = json.dumps(config.model_dump(), indent=2) + "\n"
-    write_atomically(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_bytes_atomically(output, json.dumps(config.model_dump(), indent=2) + "\n")
     err.print(f"config -> {output}", markup=False)
     return 0
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from taxopost.errors import InputError
 from taxopost.evaluation import plots
-from taxopost.io.results import write_atomically
+from taxopost.io.results import write_bytes_atomically
 
 EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
     "risk_coverage.png": ("Risk-coverage curves by rank", plots.risk_coverage_figure),
@@ -42,11 +42,11 @@ def jsonable(value: object) -> object:
 
 
 def write_json(path: Path, data: object) -> None:
-    _write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+    _write(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), field="--output-dir")
+def _write(path: Path, content: bytes | str) -> None:
+    write_bytes_atomically(path, content, field="--output-dir")
 
 
 def prepare_output_dir(path: Path | str) -> Path:
@@ -64,7 +64,7 @@ def _png(figure: Figure, path: Path) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     data = buffer.getvalue()
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), field="--output-dir")
+    _write(path, data)
     return data
 
 
@@ -100,7 +100,7 @@ def write_evaluation(metrics: Mapping[str, object], output_dir: Path | str) -> d
     data = jsonable(metrics)
     write_json(out / "metrics.json", data)
     rendered = _render_figures(data, out, EVALUATION_FIGURES)
-    _write_text(out / "report.html", _evaluation_html(data, list(rendered.values())))
+    _write(out / "report.html", _evaluation_html(data, list(rendered.values())))
     return {name: out / name for name in ["metrics.json", "report.html", *rendered]}
 
 
@@ -110,7 +110,7 @@ def write_calibration(report: Mapping[str, object], output_dir: Path | str) -> d
     data = jsonable(report)
     write_json(out / "calibration.json", data)
     rendered = _render_figures(data, out, {"calibration.png": ("Calibration curves", plots.calibration_figure)})
-    _write_text(out / "report.html", _calibration_html(data, list(rendered.values())))
+    _write(out / "report.html", _calibration_html(data, list(rendered.values())))
     return {name: out / name for name in ["calibration.json", "report.html", *rendered]}
 
 

@@ -111,6 +111,12 @@ def write_atomically(path: Path | str, write: Callable[[str], None], *, field: s
         raise
 
 
+def write_bytes_atomically(path: Path | str, data: bytes | str, *, field: str = "--output") -> None:
+    """:func:`write_atomically` for content already in memory (text is written as UTF-8)."""
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(content), field=field)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
