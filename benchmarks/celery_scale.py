@@ -78,7 +78,8 @@ def worker(concurrency: int, folder: Path):
 def run(capture_set_id: int, executor, *, chunk_size: int) -> tuple[float, dict]:
     """Run the roll-up on the set, then revert it and vacuum; returns (seconds from claim to finish, metrics)."""
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job, revert_job, submit_job
+    from taxopost.postprocessing.running.operations import create_job, submit_job
+    from taxopost.postprocessing.running.revert import revert_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set_id, {}, chunk_size=chunk_size)
     submit_job(job, executor)
@@ -103,8 +104,8 @@ def main() -> None:
     import redis
 
     from taxopost.celery import app
-    from taxopost.jobs.celery_executor import CeleryExecutor
-    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.postprocessing.running.celery_jobs import CeleryExecutor
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
 
     broker = os.environ["TAXOPOST_BROKER_URL"]
     redis.Redis.from_url(broker).flushdb()

@@ -31,13 +31,13 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
 from _common import import_ami, load  # noqa: E402
-from taxopost.jobs.operations import revert_job  # noqa: E402
+from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 
 
 def run_job(capture_set_id: int):
-    from taxopost.jobs.executors import EmbeddedExecutor
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set_id, {})
     EmbeddedExecutor().submit(job)
@@ -140,10 +140,10 @@ def main() -> None:
             tracemalloc.stop()
 
         # queries per chunk: one whole chunk step (begin, read, write, progress) of a job on a new set
-        from taxopost.jobs.execution import claim, finish
         from taxopost.jobs.models import Job, JobChunk
-        from taxopost.jobs.operations import create_job
-        from taxopost.postprocessing.runner import run_chunk
+        from taxopost.postprocessing.running.chunk import run_chunk
+        from taxopost.postprocessing.running.lifecycle import claim, finish
+        from taxopost.postprocessing.running.operations import create_job
         from taxopost.postprocessing.tasks.rank_rollup import RankRollupTask
 
         CHUNK = RankRollupTask.chunk_size

@@ -67,10 +67,11 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from taxopost import demo
-    from taxopost.jobs.executors import EmbeddedExecutor
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job, revert_job
     from taxopost.observations.models import CaptureSet
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job
+    from taxopost.postprocessing.running.revert import revert_job
 
     class Quiet:
         def update(self, **kwargs):

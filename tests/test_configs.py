@@ -8,16 +8,12 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from taxopost.configs import (
-    DEFAULT_ROLLUP_MODE,
-    ClassMaskingConfig,
-    RankRollupConfig,
-    SmallSizeFilterConfig,
-    config_error,
-    parse_config,
-)
 from taxopost.core import DEFAULT_THRESHOLDS
 from taxopost.errors import InputError
+from taxopost.tasks import config_error, parse_config
+from taxopost.tasks.class_masking import ClassMaskingConfig
+from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE, RankRollupConfig
+from taxopost.tasks.small_size_filter import SmallSizeFilterConfig
 
 CONFIGS = [RankRollupConfig, ClassMaskingConfig, SmallSizeFilterConfig]
 

@@ -23,7 +23,7 @@ def staff(db, django_user_model):
 def sync_jobs(monkeypatch):
     """Jobs started from the web run at once in the request (a test's transaction is never committed,
     so a background thread started on commit would never start, nor see the test's rows)."""
-    from taxopost.jobs import web
-    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.postprocessing.running import web
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
 
     monkeypatch.setattr(web, "web_executor", lambda: EmbeddedExecutor())

@@ -14,7 +14,7 @@ from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
 
-app = Celery("taxopost", include=["taxopost.jobs.tasks"])
+app = Celery("taxopost", include=["taxopost.postprocessing.running.celery_jobs"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 

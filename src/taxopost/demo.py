@@ -250,8 +250,8 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
 def run_demo_pipeline(executor_factory) -> list:
     """Masking, then roll-up, then the size filter, on each capture set (re-runs change nothing)."""
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job, submit_job
     from taxopost.observations.models import CaptureSet
+    from taxopost.postprocessing.running.operations import create_job, submit_job
 
     jobs = []
     for name in CAPTURE_SETS:

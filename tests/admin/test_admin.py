@@ -79,8 +79,8 @@ CHANGELISTS = ["occurrence", "classification", "detection", "captureset", "deter
 
 @pytest.fixture
 def many(platform, tmp_path):
-    from taxopost.jobs.operations import revert_job
     from taxopost.observations.models import CaptureSet
+    from taxopost.postprocessing.running.revert import revert_job
     from taxopost.taxa.operations import import_taxa_list
 
     capture_set = load_many(tmp_path)
@@ -266,7 +266,7 @@ def test_job_page_shows_status_progress_stages_metrics_log(admin_client, platfor
 
 
 def test_a_running_job_page_polls_the_api(admin_client, platform):
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     html = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
@@ -275,7 +275,7 @@ def test_a_running_job_page_polls_the_api(admin_client, platform):
 
 
 def test_cancel_action(admin_client, platform):
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     response = _action(admin_client, "/admin/jobs/job/", "cancel_jobs", [job.pk], index=0,
@@ -300,8 +300,8 @@ def test_revert_asks_for_confirmation_then_reverts(admin_client, platform):
 
 
 def test_no_resume_without_a_resume_operation():
-    from taxopost.jobs import operations
-    from taxopost.jobs.admin import JobAdmin
+    from taxopost.postprocessing.running import operations
+    from taxopost.postprocessing.running.job_admin import JobAdmin
 
     names = {getattr(action, "__name__", "") for action in JobAdmin.actions}
     assert ("resume_jobs" in names) == hasattr(operations, "resume_job")

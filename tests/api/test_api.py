@@ -149,7 +149,7 @@ def test_create_job_needs_staff(clients, who, platform, sync_jobs):
 
 @pytest.mark.parametrize("who", ["anonymous", "user", "staff"])
 def test_cancel_job_needs_staff(clients, who, platform):
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     response = clients[who].post(f"{API}/jobs/{job.pk}/cancel/")
@@ -178,8 +178,8 @@ def test_revert_job_needs_staff(clients, who, platform):
 
 def test_resume_from_the_web_does_not_run_the_job_in_the_request(clients, platform):
     """Like a job created from the web, a resumed one starts on a background thread once committed."""
-    from taxopost.jobs.execution import claim, fail
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.lifecycle import claim, fail
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     claim(job.pk, "embedded")
@@ -192,11 +192,11 @@ def test_resume_from_the_web_does_not_run_the_job_in_the_request(clients, platfo
 
 @pytest.mark.parametrize("who", ["anonymous", "user", "staff"])
 def test_resume_job_needs_staff(clients, who, platform, sync_jobs):
-    from taxopost.jobs.execution import fail
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.lifecycle import fail
+    from taxopost.postprocessing.running.operations import create_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
-    from taxopost.jobs.execution import claim
+    from taxopost.postprocessing.running.lifecycle import claim
 
     claim(job.pk, "embedded")
     fail(job.pk, "the worker died")  # what the reaper records for a stale job
@@ -355,8 +355,8 @@ def _depth(body: dict) -> int:
 @pytest.fixture
 def many_of_everything(platform, tmp_path):
     """More than 5 rows of every resource: occurrences, chains, jobs, algorithms, capture sets, lists."""
-    from taxopost.jobs.operations import revert_job
     from taxopost.observations.models import CaptureSet
+    from taxopost.postprocessing.running.revert import revert_job
     from taxopost.taxa.operations import import_taxa_list
 
     many = load_many(tmp_path)

@@ -150,7 +150,7 @@ def test_run_preview_watch_review_and_revert_a_rollup(browser_page, live_server,
 def test_job_page_follows_progress_live(browser_page, live_server, tmp_path, django_user_model):
     """The bar, percentage and status move without a reload while the job runs; the page reloads at the end."""
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job
+    from taxopost.postprocessing.running.operations import create_job
 
     page = browser_page
     capture_set = load_platform(tmp_path)

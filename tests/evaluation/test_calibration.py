@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from taxopost.configs import RankRollupConfig, parse_config
 from taxopost.core.rollup import apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
 from taxopost.evaluation import calibrate, calibrate_thresholds, evaluate_thresholds, split_rows
@@ -18,6 +17,8 @@ from taxopost.evaluation.calibration import (
     take_rows,
 )
 from taxopost.evaluation.sweep import accepted_counts, rank_column
+from taxopost.tasks import parse_config
+from taxopost.tasks.rank_rollup import RankRollupConfig
 
 ORDER = ["species", "genus", "family"]
 

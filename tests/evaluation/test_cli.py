@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from taxopost.cli import main
-from taxopost.configs import RankRollupConfig
 from taxopost.core import CategoryMap
 from taxopost.core.rollup import rank_rollup
 from taxopost.core.simulate import simulate_outputs
 from taxopost.io import read_taxonomy
+from taxopost.tasks.rank_rollup import RankRollupConfig
 from tests.evaluation.conftest import LABELS, TAXONOMY_CSV
 
 N_ROWS = 800

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from taxopost.configs import RankRollupConfig
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import rank_rollup
 from taxopost.core.simulate import simulate_outputs
 from taxopost.errors import InputError
 from taxopost.evaluation import parse_pipelines, read_pipelines, run_pipelines
 from taxopost.evaluation.pipelines import count_passes
+from taxopost.tasks.rank_rollup import RankRollupConfig
 
 ROLLUP = {"task": "rank_rollup", "thresholds": {"species": 0.8, "genus": 0.6}, "mode": "lineage"}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job, submit_job
 from taxopost.observations.models import Classification, Occurrence
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.operations import create_job, submit_job
 
 
 def run(

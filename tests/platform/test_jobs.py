@@ -13,13 +13,14 @@ from django.utils import timezone
 
 from taxopost.dbutils import insert_rows, update_rows
 from taxopost.errors import InputError, JobError
-from taxopost.jobs.execution import claim, execute, finish, settle_cancel
-from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job, JobChunk, JobLog
-from taxopost.jobs.operations import cancel_job, create_job, reap_stale_jobs, resume_job, revert_job, submit_job
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
-from taxopost.postprocessing.runner import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
+from taxopost.postprocessing.running.chunk import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor, execute
+from taxopost.postprocessing.running.lifecycle import claim, finish, reap_stale_jobs, settle_cancel
+from taxopost.postprocessing.running.operations import cancel_job, create_job, resume_job, submit_job
+from taxopost.postprocessing.running.revert import revert_job
 
 from .helpers import run, snapshot
 
@@ -43,7 +44,7 @@ def _determinations() -> dict:
 
 def _crash_in(chunk: JobChunk) -> None:
     """What a worker killed inside a chunk leaves: the chunk begun (running), its writes rolled back."""
-    from taxopost.postprocessing.runner import _begin
+    from taxopost.postprocessing.running.chunk import _begin
 
     assert isinstance(_begin(chunk.pk, "dead-host:1"), tuple)
 
@@ -328,14 +329,14 @@ def test_any_of_is_one_array_parameter_on_postgresql(db):
 
 
 def test_an_interrupted_embedded_run_fails_its_job_so_that_it_can_be_resumed(platform, monkeypatch):
-    from taxopost.postprocessing import runner
+    from taxopost.postprocessing.running import embedded
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {}, chunk_size=2)
 
     def interrupted(chunk_id, *, task=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_chunk", interrupted)
+    monkeypatch.setattr(embedded, "run_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         execute(job.pk)
     job.refresh_from_db()

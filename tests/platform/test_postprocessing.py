@@ -9,10 +9,11 @@ from django.test.utils import CaptureQueriesContext
 
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job, revert_job
 from taxopost.ml.models import Algorithm
 from taxopost.observations.models import Classification, DeterminationChange, Identification, Occurrence
 from taxopost.postprocessing.registry import all_tasks, get_task
+from taxopost.postprocessing.running.operations import create_job
+from taxopost.postprocessing.running.revert import revert_job
 from taxopost.taxa.models import Taxon
 
 from .helpers import chain, determination, run, snapshot, terminal
@@ -236,7 +237,7 @@ def test_revert_is_refused_when_a_later_job_built_on_the_output(platform):
 def test_job_on_one_occurrence_touches_only_it(platform):
     occurrence = Occurrence.objects.get(key="occ-catocala")
     job = create_job("rank_rollup", Job.OCCURRENCE, occurrence.pk, {})
-    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
 
     EmbeddedExecutor().submit(job)
     assert job.status == Job.SUCCEEDED
@@ -253,8 +254,8 @@ def test_bad_config_is_an_input_error_naming_the_field(platform):
 
 
 def test_cancel_before_start_cancels_at_once(platform):
-    from taxopost.jobs.executors import EmbeddedExecutor
-    from taxopost.jobs.operations import cancel_job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import cancel_job
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     cancel_job(job)
@@ -265,9 +266,9 @@ def test_cancel_before_start_cancels_at_once(platform):
 
 def _chunk_queries(task_key: str, capture_set, config: dict, n: int) -> int:
     """Queries of one whole chunk step (begin, read, write, progress) of a job planned in chunks of ``n``."""
-    from taxopost.jobs.execution import claim, finish
     from taxopost.jobs.models import JobChunk
-    from taxopost.postprocessing.runner import DONE, run_chunk
+    from taxopost.postprocessing.running.chunk import DONE, run_chunk
+    from taxopost.postprocessing.running.lifecycle import claim, finish
 
     job = create_job(task_key, Job.CAPTURE_SET, capture_set.pk, config, chunk_size=n)
     claimed = claim(job.pk, "embedded")

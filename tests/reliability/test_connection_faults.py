@@ -8,10 +8,11 @@ import psycopg
 import pytest
 from django.db import connection
 
-from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job, revert_job
 from taxopost.observations.models import Classification
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.operations import create_job
+from taxopost.postprocessing.running.revert import revert_job
 from taxopost.postprocessing.tasks.rank_rollup import RankRollupTask
 from tests.platform.conftest import platform  # noqa: F401
 
@@ -70,7 +71,7 @@ def test_a_connection_that_stays_down_fails_the_job_cleanly(platform, monkeypatc
             cursor.execute("SELECT 1")
 
     monkeypatch.setattr(RankRollupTask, "process", always_losing_the_connection)
-    monkeypatch.setattr("taxopost.jobs.execution.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("taxopost.postprocessing.running.embedded.time.sleep", lambda seconds: None)
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     EmbeddedExecutor().submit(job)
     job.refresh_from_db()

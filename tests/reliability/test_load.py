@@ -44,9 +44,10 @@ def _snapshot(job_id: int) -> set[tuple]:
 def test_api_under_load_while_a_job_runs(tmp_path, django_user_model):
     from rest_framework.authtoken.models import Token
 
-    from taxopost.jobs.executors import EmbeddedExecutor
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import create_job, revert_job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job
+    from taxopost.postprocessing.running.revert import revert_job
 
     capture_set = _load(tmp_path, 3000)
     staff = django_user_model.objects.create_superuser("load", "load@example.org", "a-load-password")

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, transaction
 
-from taxopost.jobs.celery_executor import CeleryExecutor
-from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job, JobChunk
-from taxopost.jobs.operations import cancel_job, create_job, resume_job, submit_job
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import Classification, Occurrence
+from taxopost.postprocessing.running.celery_jobs import CeleryExecutor
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.operations import cancel_job, create_job, resume_job, submit_job
 
 from .conftest import STALE_SECONDS, assert_chains_intact, capture_set, project_state, taxopost, wait_for
 

@@ -24,12 +24,12 @@ from rest_framework.response import Response
 
 from taxopost.api.filters import MAX_ID, IdFilter
 from taxopost.api.permissions import ReadLoggedInWriteStaff
-from taxopost.configs import config_field_errors
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job, scope_project
-from taxopost.jobs.web import job_operations, submit_from_web
 from taxopost.postprocessing.registry import all_tasks, get_task
+from taxopost.postprocessing.running.operations import create_job, scope_project
+from taxopost.postprocessing.running.web import job_operations, submit_from_web
+from taxopost.tasks import config_field_errors
 
 LOG_LINES = 200
 
@@ -77,10 +77,14 @@ class JobDetailSerializer(JobSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    task = serializers.ChoiceField(choices=[task.key for task in all_tasks()])
+    task = serializers.ChoiceField(choices=[], help_text="A registered task's key (see /tasks/)")
     scope = ScopeSerializer()
     config = serializers.DictField(required=False, default=dict, help_text="The task's config (see /tasks/)")
     dry_run = serializers.BooleanField(default=False, help_text="Compute a summary of what would change; write nothing")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = [task.key for task in all_tasks()]  # every task registered by now
 
     def validate(self, data):
         """Every config problem at once (from the task's pydantic model) and the scope's.
@@ -186,12 +190,8 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return self._operate("revert")
 
 
-if "resume" in job_operations():  # offered once jobs.operations provides resume_job (the Celery executor)
-
     @extend_schema(request=None, responses={200: JobDetailSerializer, 409: OpenApiResponse(description="Not now")})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        """Resume a stale job from its last finished chunk."""
+        """Resume a stale, failed or canceled job from its last finished chunk."""
         return self._operate("resume")
-
-    JobViewSet.resume = resume

@@ -23,7 +23,7 @@ def demo() -> None:
     from django.conf import settings
 
     from taxopost import demo as demo_project
-    from taxopost.jobs.executors import EmbeddedExecutor
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
 
     started = time.perf_counter()
     with progress_bar("demo", total=None) as bar:
@@ -92,10 +92,10 @@ def example_path(name: str) -> Path:
 @app.command()
 def example() -> None:
     """Roll up and mask the small bundled example on files (no database) and print what changed."""
-    from taxopost.configs import RankRollupConfig
     from taxopost.core.masking import class_masking
     from taxopost.core.rollup import rank_rollup
     from taxopost.io import read_category_map, read_matrix, read_taxa_list, read_taxonomy
+    from taxopost.tasks.rank_rollup import RankRollupConfig
 
     taxonomy = read_taxonomy(example_path("taxonomy.csv"))
     category_map = read_category_map(example_path("category_map.json"), taxonomy)

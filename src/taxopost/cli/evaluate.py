@@ -31,7 +31,6 @@ from taxopost.cli.files import (
     load_inputs,
 )
 from taxopost.cli.output import err, fail, out, progress_bar, warn
-from taxopost.configs import DEFAULT_ROLLUP_MODE
 from taxopost.errors import InputError
 from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
 from taxopost.evaluation.calibration import resolve_order
@@ -41,6 +40,7 @@ from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
 from taxopost.io.results import check_output, write_bytes_atomically
+from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
 GroundTruthOpt = Annotated[
     Path,

@@ -19,13 +19,14 @@ import typer
 
 from taxopost.cli import app
 from taxopost.cli.output import err, progress_bar, warn
-from taxopost.configs import RankRollupConfig, parse_config
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import rank_rollup
 from taxopost.errors import InputError
 from taxopost.io import read_category_map, read_matrix, read_taxa_list, read_taxonomy
 from taxopost.io.results import check_output, write_atomically, write_masking_csv, write_rollup_csv
+from taxopost.tasks import parse_config
+from taxopost.tasks.rank_rollup import RankRollupConfig
 
 TaxonomyOpt = Annotated[
     Path, typer.Option("--taxonomy", help="Taxonomy file: lineage CSV, iNaturalist or Darwin Core.")

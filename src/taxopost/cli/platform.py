@@ -173,7 +173,7 @@ def run(
     """Run a post-processing task on a capture set or an occurrence, as a job."""
     setup()
     from taxopost.cli.files import _parse_thresholds
-    from taxopost.jobs.operations import create_job, submit_job
+    from taxopost.postprocessing.running.operations import create_job, submit_job
 
     data = _config_object(config)
     options = {
@@ -193,8 +193,9 @@ def run(
 
 def _follow(job, submit) -> None:
     """Submit ``job`` with ``submit(executor)``: run it here with a progress bar, or queue it on Celery."""
-    from taxopost.jobs.executors import EmbeddedExecutor, get_executor
     from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.executors import get_executor
 
     executor = get_executor()
     if not isinstance(executor, EmbeddedExecutor):
@@ -315,7 +316,7 @@ def jobs_cancel(
 ) -> None:
     """Stop a job at its next chunk boundary; its finished chunks are kept unless --revert."""
     setup()
-    from taxopost.jobs.operations import cancel_job
+    from taxopost.postprocessing.running.operations import cancel_job
 
     job = cancel_job(_job(job_id), revert=revert)
     reverted = " and reverted" if job.reverted_at else ""
@@ -326,7 +327,7 @@ def jobs_cancel(
 def jobs_resume(job_id: Annotated[int, typer.Argument()]) -> None:
     """Run what a failed, stale or canceled job has left; its finished chunks are kept."""
     setup()
-    from taxopost.jobs.operations import resume_job
+    from taxopost.postprocessing.running.operations import resume_job
 
     job = _job(job_id)
     _follow(job, lambda executor: resume_job(job, executor))
@@ -343,7 +344,8 @@ def jobs_reap(
     """Mark running jobs whose heartbeat stopped (their worker died) as failed and resumable."""
     setup()
     from taxopost.jobs.models import Job
-    from taxopost.jobs.operations import reap_stale_jobs, resume_job
+    from taxopost.postprocessing.running.lifecycle import reap_stale_jobs
+    from taxopost.postprocessing.running.operations import resume_job
 
     if stale_after is not None and stale_after < 0:
         raise InputError("--stale-after", stale_after, "must be zero or more seconds")
@@ -360,7 +362,7 @@ def jobs_reap(
 def jobs_revert(job_id: Annotated[int, typer.Argument()]) -> None:
     """Undo a job: remove its classifications, restore what it demoted, recompute determinations."""
     setup()
-    from taxopost.jobs.operations import revert_job
+    from taxopost.postprocessing.running.revert import revert_job
 
     summary = revert_job(_job(job_id))
     err.print(

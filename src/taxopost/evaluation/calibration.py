@@ -39,7 +39,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.stats import beta
 
-from taxopost.configs import DEFAULT_ROLLUP_MODE, RankRollupConfig
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.ranks import check_rollup_order, parse_rank, sort_fine_to_coarse
 from taxopost.core.rollup import MODES, RollupResult, apply_thresholds, rollup_candidates
@@ -47,6 +46,7 @@ from taxopost.core.taxonomy import Taxonomy
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, default_order
 from taxopost.evaluation.sweep import accepted_counts, check_grid, rank_column
+from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE, RankRollupConfig
 
 #: Candidate thresholds, tested from high to low: 0.01 .. 0.99 by 0.01, then a finer decimal
 #: ladder towards 1 (0.991 .. 0.999, 0.9991 .. 0.9999, 0.99991 .. 0.99999, 1.0), where

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxopost.configs import RankRollupConfig
 from taxopost.core.category_map import CategoryMap
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
 from taxopost.evaluation.metrics import OUTCOMES, _outcomes, check_n_bins, summarize
 from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
 from taxopost.evaluation.sweep import check_grid, risk_coverage_curves
+from taxopost.tasks.rank_rollup import RankRollupConfig
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from taxopost.configs import ClassMaskingConfig, RankRollupConfig, parse_config
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
 from taxopost.io import read_taxa_list
 from taxopost.io._text import read_text
+from taxopost.tasks import parse_config
+from taxopost.tasks.class_masking import ClassMaskingConfig
+from taxopost.tasks.rank_rollup import RankRollupConfig
 
 TASKS: dict[str, type] = {"rank_rollup": RankRollupConfig, "class_masking": ClassMaskingConfig}
 _PIPELINE_KEYS = ("name", "steps")

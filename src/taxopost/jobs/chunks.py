@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from taxopost.jobs.models import JobChunk
-from taxopost.postprocessing.summary import Summary
+from taxopost.jobs.summary import Summary
 
 #: Chunk rows per INSERT when a plan is stored: 200 chunks of 1,000 ids are about 1.5 MB of JSON.
 PLAN_BATCH = 200

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from taxopost.jobs.models import Job
 from taxopost.ml.admin import pretty_json
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import (
@@ -30,7 +30,6 @@ from taxopost.observations.models import (
     SourceImage,
 )
 from taxopost.observations.provenance import classification_chains
-from taxopost.postprocessing.admin_actions import RunTasksAdminMixin, run_task_actions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -48,6 +47,25 @@ def provenance_html(classification_id: int | None) -> str:
         return "–"
     chain = classification_chains([classification_id])[classification_id]
     return render_to_string("observations/provenance_chain.html", {"chain": chain})
+
+
+class ScopeAdmin(admin.ModelAdmin):
+    """Admin of a scope that other apps add actions to, so that this app imports none of them.
+
+    ``action_providers`` (one list per subclass) are callables ``(model_admin, request)`` that
+    return admin actions as ``get_actions`` does, ``{name: (function, name, description)}``: the
+    task framework adds its "Run <task>" actions this way, one per registered task.
+    """
+
+    action_providers: list = []
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if IS_POPUP_VAR in request.GET:
+            return actions
+        for provider in self.action_providers:
+            actions.update(provider(self, request))
+        return actions
 
 
 class CaptureSetFilter(admin.SimpleListFilter):
@@ -83,13 +101,13 @@ class SourceImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaptureSet)
-class CaptureSetAdmin(RunTasksAdminMixin, admin.ModelAdmin):
+class CaptureSetAdmin(ScopeAdmin):
     list_display = ("name", "project", "n_images", "review_link", "created_at")
     list_filter = ("project",)
     search_fields = ("name",)
     list_select_related = ("project",)
     raw_id_fields = ("images",)
-    actions = run_task_actions(Job.CAPTURE_SET)
+    action_providers = []
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_images=Count("images"))
@@ -104,7 +122,7 @@ class CaptureSetAdmin(RunTasksAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Occurrence)
-class OccurrenceAdmin(RunTasksAdminMixin, admin.ModelAdmin):
+class OccurrenceAdmin(ScopeAdmin):
     list_display = ("key", "project", "determination", "determination_rank", "determination_score", "decided_by")
     list_filter = (CaptureSetFilter, "project", "determination__rank")
     search_fields = ("key", "determination__name")
@@ -119,7 +137,7 @@ class OccurrenceAdmin(RunTasksAdminMixin, admin.ModelAdmin):
         ("History", {"fields": ("determination_history",)}),
         ("Detections", {"fields": ("detections_summary",)}),
     )  # fmt: skip
-    actions = run_task_actions(Job.OCCURRENCE)
+    action_providers = []
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a determination is recomputed from identifications and predictions, never typed

@@ -1,8 +1,9 @@
-"""The shape every post-processing task takes.
+"""The shape every post-processing task takes on the platform: its adapter.
 
-A task is one file: a subclass of :class:`PostProcessingTask` with a key, a name, a version and
-a pydantic config model, registered in :mod:`taxopost.postprocessing.registry`. The framework
-(:mod:`taxopost.postprocessing.runner`) owns everything else: chunking, transactions, locking
+A task's spec (:mod:`taxopost.tasks`, no Django) says what it is and accepts; its adapter is
+one file, ``postprocessing/tasks/<key>.py``, a subclass of :class:`PostProcessingTask` naming
+that ``spec``; defining it registers it in :mod:`taxopost.postprocessing.registry`. The
+framework (:mod:`taxopost.postprocessing.running`) owns everything else: chunking, transactions, locking
 of sources, demotion, determinations, progress, dry runs and metrics. A task only says which
 classifications it looks at (:meth:`select`) and what it would write for a chunk of them
 (:meth:`process`), reading each chunk in a fixed number of queries and computing with
@@ -19,10 +20,11 @@ from typing import ClassVar
 
 from django.db.models import QuerySet
 
-from taxopost.configs import TaskConfig
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.observations.models import CaptureSet, Classification, Detection
+from taxopost.postprocessing import registry
+from taxopost.tasks import TaskConfig, TaskSpec
 from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
 
 
@@ -69,6 +71,10 @@ class Change:
     to_name: str
     to_rank: str
 
+    @property
+    def score(self) -> float:
+        return self.new.score
+
 
 @dataclass
 class ChunkResult:
@@ -78,18 +84,68 @@ class ChunkResult:
     skipped: Counter = field(default_factory=Counter)
     examined: int = 0
 
+    def add_change(
+        self,
+        source_id: int,
+        *,
+        detection_id: int,
+        occurrence_id: int | None,
+        taxon_id: int,
+        score: float,
+        algorithm: Algorithm,
+        details: dict,
+        before: tuple[str, str],
+        after: tuple[str, str],
+        scores: bytes | None = None,
+        logits: bytes | None = None,
+        category_map_id: int | None = None,
+    ) -> None:
+        """Record a new classification derived from ``source_id``; ``before``/``after``: (name, rank)."""
+        new = NewClassification(
+            detection_id=detection_id,
+            taxon_id=taxon_id,
+            score=score,
+            algorithm=algorithm,
+            details=details,
+            scores=scores,
+            logits=logits,
+            category_map_id=category_map_id,
+        )
+        self.changes.append(Change(source_id, new, occurrence_id, *before, *after))
+
 
 class PostProcessingTask(ABC):
-    """Base of every task; subclasses set the class attributes and implement two methods."""
+    """Base of every adapter; a concrete one names its ``spec`` and implements two methods.
 
+    ``key``, ``name``, ``version``, ``description`` and ``config_model`` come from the spec.
+    """
+
+    spec: ClassVar[type[TaskSpec]]
     key: ClassVar[str]
     name: ClassVar[str]
-    version: ClassVar[str] = "1"
-    description: ClassVar[str] = ""
+    version: ClassVar[str]
+    description: ClassVar[str]
     config_model: ClassVar[type[TaskConfig]]
     #: Classifications per chunk: 1,000 vectors of 2,500 float32 classes are 10 MB in memory,
     #: few enough round trips per row, and SQLite still writes a chunk in one statement per table.
     chunk_size: ClassVar[int] = 1000
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Check the contract when an adapter is defined, as Antenna's tasks do: a TypeError at import."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        unimplemented = [
+            name for name in ("select", "process") if getattr(getattr(cls, name), "__isabstractmethod__", False)
+        ]
+        if spec is None and unimplemented:
+            return  # an abstract base of adapters
+        if not (isinstance(spec, type) and issubclass(spec, TaskSpec)):
+            raise TypeError(f"post-processing task {cls.__qualname__} must name its spec (a TaskSpec subclass)")
+        if unimplemented:
+            raise TypeError(f"post-processing task {cls.__qualname__} must implement {', '.join(unimplemented)}")
+        cls.key, cls.name, cls.version = spec.key, spec.name, spec.version
+        cls.description, cls.config_model = spec.description, spec.config_model
+        registry.register(cls)
 
     def __init__(self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False) -> None:
         self.config = config
@@ -133,5 +189,8 @@ class PostProcessingTask(ABC):
             category_map_id=category_map_id,
         )
 
-    def rank_of(self, core_index: int) -> str:
-        return self.taxonomy.core.rank_of(core_index)
+    def named(self, core_index: int) -> tuple[str, str]:
+        """A core taxon's (name, rank); ``("", "")`` for no taxon."""
+        if core_index < 0:
+            return "", ""
+        return self.taxonomy.core.names[core_index], self.taxonomy.core.rank_of(core_index)

@@ -15,7 +15,6 @@ from collections import defaultdict
 import numpy as np
 from django.db.models import QuerySet
 
-from taxopost.configs import ClassMaskingConfig
 from taxopost.core.masking import class_masking
 from taxopost.dbutils import fetch_rows
 from taxopost.errors import InputError
@@ -23,18 +22,13 @@ from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import core_category_map
 from taxopost.observations.models import Classification
 from taxopost.observations.vectors import rows_to_bytes, stack
-from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
-from taxopost.postprocessing.registry import register
+from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
+from taxopost.tasks.class_masking import ClassMaskingSpec
 from taxopost.taxa.models import TaxaList
 
 
-@register
 class ClassMaskingTask(PostProcessingTask):
-    key = "class_masking"
-    name = "Class masking"
-    version = "1"
-    description = "Restrict predictions to a taxa list (a listed taxon admits its descendants); recompute the winner."
-    config_model = ClassMaskingConfig
+    spec = ClassMaskingSpec
 
     def prepare(self) -> None:
         taxa_list = TaxaList.objects.filter(name=self.config.taxa_list).first()
@@ -124,13 +118,14 @@ class ClassMaskingTask(PostProcessingTask):
         blobs = rows_to_bytes(masked.scores[changed])
         output = self._outputs[source.pk]
         taxonomy = self.taxonomy
-        names = taxonomy.core.names
         for blob, i in zip(blobs, changed, strict=True):
             clf_id, detection_id, occurrence_id = rows[i][:3]
             winner = int(category_map.class_taxa[masked.winner[i]])
             before = int(category_map.class_taxa[masked.source_class[i]])
-            new = NewClassification(
+            result.add_change(
+                clf_id,
                 detection_id=detection_id,
+                occurrence_id=occurrence_id,
                 taxon_id=int(taxonomy.db_ids[winner]),
                 score=float(masked.score[i]),
                 scores=blob,
@@ -143,16 +138,7 @@ class ClassMaskingTask(PostProcessingTask):
                     "reweight": self.config.reweight,
                     "removed_mass": round(float(masked.removed_mass[i]), 6),
                 },
-            )
-            result.changes.append(
-                Change(
-                    source_id=clf_id,
-                    new=new,
-                    occurrence_id=occurrence_id,
-                    from_name=names[before] if before >= 0 else "",
-                    from_rank=taxonomy.core.rank_of(before) if before >= 0 else "",
-                    to_name=names[winner],
-                    to_rank=taxonomy.core.rank_of(winner),
-                )
+                before=self.named(before),
+                after=self.named(winner),
             )
         result.skipped["nothing to remove"] += len(rows) - len(changed)

@@ -7,24 +7,18 @@ from collections import defaultdict
 import numpy as np
 from django.db.models import QuerySet
 
-from taxopost.configs import RankRollupConfig
 from taxopost.core.rollup import rank_rollup
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.dbutils import fetch_rows
 from taxopost.ml.operations import core_category_map
 from taxopost.observations.models import Classification
 from taxopost.observations.vectors import stack
-from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
-from taxopost.postprocessing.registry import register
+from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
+from taxopost.tasks.rank_rollup import RankRollupSpec
 
 
-@register
 class RankRollupTask(PostProcessingTask):
-    key = "rank_rollup"
-    name = "Rank roll-up"
-    version = "1"
-    description = "Promote unconfident predictions to the first coarser rank whose summed score clears its threshold."
-    config_model = RankRollupConfig
+    spec = RankRollupSpec
 
     def prepare(self) -> None:
         config = self.config.model_dump(mode="json")
@@ -79,8 +73,10 @@ class RankRollupTask(PostProcessingTask):
                     for rank, t, s in zip(rolled.order, rolled.evidence_taxon[i], rolled.evidence_score[i], strict=True)
                     if t != NO_TAXON
                 ]
-                new = NewClassification(
+                result.add_change(
+                    clf_id,
                     detection_id=detection_id,
+                    occurrence_id=occurrence_id,
                     taxon_id=int(taxonomy.db_ids[target]),
                     score=float(rolled.score[i]),
                     algorithm=self.algorithm,
@@ -91,17 +87,8 @@ class RankRollupTask(PostProcessingTask):
                         "mode": self.config.mode,
                         "source_score": float(rolled.source_score[i]),
                     },
-                )
-                result.changes.append(
-                    Change(
-                        source_id=clf_id,
-                        new=new,
-                        occurrence_id=occurrence_id,
-                        from_name=names[source],
-                        from_rank=taxonomy.core.rank_of(source),
-                        to_name=names[target],
-                        to_rank=taxonomy.core.rank_of(target),
-                    )
+                    before=self.named(source),
+                    after=self.named(target),
                 )
             result.skipped["already confident"] += int((rolled.accepted_rank >= 0).sum() - rolled.changed.sum())
             result.skipped["no rank cleared its threshold"] += int((rolled.accepted_rank < 0).sum())

@@ -10,24 +10,18 @@ from __future__ import annotations
 import numpy as np
 from django.db.models import QuerySet
 
-from taxopost.configs import SmallSizeFilterConfig
 from taxopost.core.ranks import UNKNOWN
-from taxopost.core.size_filter import NOT_IDENTIFIABLE, relative_areas
+from taxopost.core.size_filter import NOT_IDENTIFIABLE, small_size_filter
 from taxopost.errors import InputError
 from taxopost.observations.models import Classification
-from taxopost.postprocessing.base import Change, ChunkResult, NewClassification, PostProcessingTask
-from taxopost.postprocessing.registry import register
+from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
+from taxopost.tasks.small_size_filter import SmallSizeFilterSpec
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import not_identifiable
 
 
-@register
 class SmallSizeFilterTask(PostProcessingTask):
-    key = "small_size_filter"
-    name = "Small-size filter"
-    version = "1"
-    description = 'Mark detections smaller than a share of the image area as "Not identifiable".'
-    config_model = SmallSizeFilterConfig
+    spec = SmallSizeFilterSpec
 
     def prepare(self) -> None:
         if self.dry_run:
@@ -63,37 +57,28 @@ class SmallSizeFilterTask(PostProcessingTask):
         boxes = np.array([_box(row[5]) for row in rows], dtype=np.float64).reshape(-1, 4)
         sizes = np.array([(_num(row[6]), _num(row[7])) for row in rows], dtype=np.float64).reshape(-1, 2)
         try:
-            areas = relative_areas(boxes, sizes)
+            flagged = small_size_filter(boxes, sizes, size_threshold=self.config.size_threshold)
         except InputError as exc:
             row = rows[_row_of(exc.field)]
             raise InputError(f"detection {row[1]} {exc.field.split('[')[0]}", exc.value, exc.reason) from None
-        skipped = np.isnan(areas)
-        result.skipped["no bbox or image size"] += int(skipped.sum())
-        too_small = ~skipped & (areas < self.config.size_threshold)
-        result.skipped["large enough"] += int((~skipped & ~too_small).sum())
-        for i in np.flatnonzero(too_small):
+        result.skipped["no bbox or image size"] += int(flagged.skipped.sum())
+        result.skipped["large enough"] += int((~flagged.skipped & ~flagged.too_small).sum())
+        for i in np.flatnonzero(flagged.too_small):
             clf_id, detection_id, occurrence_id, name, rank = rows[i][:5]
-            new = NewClassification(
+            result.add_change(
+                clf_id,
                 detection_id=detection_id,
+                occurrence_id=occurrence_id,
                 taxon_id=self.label.pk,
                 score=1.0,
                 algorithm=self.algorithm,
                 details={
                     "task": self.key,
-                    "relative_area": float(areas[i]),
+                    "relative_area": float(flagged.relative_area[i]),
                     "size_threshold": self.config.size_threshold,
                 },
-            )
-            result.changes.append(
-                Change(
-                    source_id=clf_id,
-                    new=new,
-                    occurrence_id=occurrence_id,
-                    from_name=name,
-                    from_rank=rank,
-                    to_name=NOT_IDENTIFIABLE,
-                    to_rank=UNKNOWN,
-                )
+                before=(name, rank),
+                after=(NOT_IDENTIFIABLE, UNKNOWN),
             )
         return result
 

@@ -15,7 +15,7 @@ in a loop; Celery runs one task per chunk on any number of workers. A chunk:
 
 A worker that dies at any point leaves either a done chunk or nothing of it: the transaction
 that writes it is the one that marks it done. Finishing a job (its metrics and status) is in
-:mod:`taxopost.jobs.execution`.
+:mod:`.lifecycle`.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from taxopost.configs import parse_config
 from taxopost.dbutils import insert_rows
 from taxopost.errors import JobError
 from taxopost.jobs import chunks as plan_store
 from taxopost.jobs.models import Job, JobChunk
 from taxopost.jobs.reporting import planned, record_progress
+from taxopost.jobs.summary import Summary
 from taxopost.ml.models import Algorithm
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import Classification
 from taxopost.postprocessing.base import ChunkResult, PostProcessingTask, Scope
 from taxopost.postprocessing.registry import get_task
-from taxopost.postprocessing.summary import Summary
+from taxopost.tasks import parse_config
 
 #: Largest chunk a job may ask for: 10,000 vectors of 2,500 float32 classes are 100 MB.
 MAX_CHUNK_SIZE = 10_000
@@ -167,7 +167,7 @@ def _commit_running(chunk: JobChunk, job: Job, result: ChunkResult, *, supersede
             state = DONE
             summary = Summary(superseded=superseded)
             written = len(result.changes) if job.dry_run else _write(result, job, summary)
-            summary.add(result, written, dry_run=job.dry_run)
+            summary.add(result.changes, written, examined=result.examined, skipped=result.skipped, dry_run=job.dry_run)
             JobChunk.objects.filter(pk=chunk.pk).update(
                 status=JobChunk.DONE, metrics=summary.to_json(), finished_at=timezone.now()
             )

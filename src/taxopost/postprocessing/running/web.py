@@ -1,6 +1,6 @@
 """What the web entrances (admin, API) share about jobs: where they run and what can be done to them.
 
-Both entrances call the domain operations of :mod:`taxopost.jobs.operations`; this module only
+Both entrances call the domain operations of :mod:`.operations`; this module only
 says which executor a web request submits to and which operations a job offers, so the admin's
 buttons and the API's routes come from one table.
 """
@@ -10,18 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from taxopost.jobs import operations
-from taxopost.jobs.executors import get_executor
 from taxopost.jobs.models import Job
+from taxopost.postprocessing.running.executors import Executor, get_executor
+from taxopost.postprocessing.running.operations import can_resume, cancel_job, resume_job, submit_job
+from taxopost.postprocessing.running.revert import revert_job
 
 
-def web_executor():
+def web_executor() -> Executor:
     """A request must not wait for a job: a background thread (embedded) or the broker's workers."""
     return get_executor(background=True)
 
 
 def submit_from_web(job: Job) -> Job:
-    return operations.submit_job(job, web_executor())
+    return submit_job(job, web_executor())
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,17 @@ def _revertable(job: Job) -> bool:
 
 
 def job_operations() -> dict[str, JobOperation]:
-    """Cancel and revert always; resume once :mod:`taxopost.jobs.operations` provides ``resume_job``.
-
-    Resuming a stale job belongs to the executor that ran it (the Celery executor's heartbeat
-    reaper); the embedded executor cannot resume, so without ``resume_job`` the admin shows no
-    resume action and the API has no resume route.
-    """
-    table = {
-        "cancel": JobOperation(
-            "cancel", "Cancel", "cancel requested", operations.cancel_job, lambda job: not job.is_finished
-        ),
+    """Cancel, revert and resume, each offered where it applies to the job."""
+    return {
+        "cancel": JobOperation("cancel", "Cancel", "cancel requested", cancel_job, lambda job: not job.is_finished),
         "revert": JobOperation(
             "revert",
             "Revert",
             "reverted",
-            operations.revert_job,
+            revert_job,
             _revertable,
             confirm="Reverting removes the classifications this job wrote, restores the ones it demoted and "
             "recomputes the affected determinations.",
         ),
+        "resume": JobOperation("resume", "Resume", "resumed", lambda job: resume_job(job, web_executor()), can_resume),
     }
-    resume = getattr(operations, "resume_job", None)
-    if resume is not None:
-        table["resume"] = JobOperation(
-            "resume", "Resume", "resumed", lambda job: resume(job, web_executor()), operations.can_resume
-        )
-    return table

@@ -15,9 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job, JobLog
-from taxopost.jobs.web import JobOperation, job_operations
 from taxopost.ml.admin import pretty_json
 from taxopost.observations.models import CaptureSet, Occurrence
+from taxopost.postprocessing.running.web import JobOperation, job_operations
 
 
 def progress_bar(job: Job) -> str:
@@ -89,7 +89,6 @@ class JobLogInline(admin.TabularInline):
         return False
 
 
-@admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "task", "scope", "dry_run", "status_display", "progress_display", "changed",
                     "created_by", "created_at", "reverted_at")  # fmt: skip
@@ -193,7 +192,6 @@ class JobAdmin(admin.ModelAdmin):
         return format_html('<a href="{}?job={}" class="review-link">review what this job changed</a>', url, obj.pk)
 
 
-@admin.register(JobLog)
 class JobLogAdmin(admin.ModelAdmin):
     list_display = ("created_at", "job_id", "level", "message")
     list_filter = ("level",)

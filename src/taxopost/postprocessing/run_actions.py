@@ -1,44 +1,65 @@
 """Admin actions "Run <task>" on capture sets and occurrences, one per registered task.
 
+They reach the capture-set and occurrence admins through the ``action_providers`` of
+:class:`taxopost.observations.admin.ScopeAdmin` (see :mod:`taxopost.postprocessing.admin`), and
+are computed per request, so a task registered at any time gets its action.
+
 Thin, like ``delete_selected``: the first POST (from the changelist) shows an intermediate page
 with the task's config form, generated from its pydantic schema, re-posting the selected ids;
 "Preview" runs a dry-run job per row and shows its summary; "Run" creates one job per row with
-:func:`taxopost.jobs.operations.create_job` (the function the API and the CLI call) and submits
+:func:`~taxopost.postprocessing.running.operations.create_job` (the function the API and the CLI call) and submits
 it to the web executor. Nothing else lives here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from pydantic import ValidationError
 
-from taxopost.configs import config_field_errors
 from taxopost.errors import InputError
-from taxopost.jobs.executors import EmbeddedExecutor
 from taxopost.jobs.models import Job
-from taxopost.jobs.operations import create_job, submit_job
-from taxopost.jobs.web import submit_from_web
 from taxopost.postprocessing.forms import config_form_class
 from taxopost.postprocessing.registry import all_tasks
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.operations import create_job, submit_job
+from taxopost.postprocessing.running.web import submit_from_web
+from taxopost.tasks import config_field_errors
 
 #: One job per selected row: a selection larger than this is refused (select fewer, or use the API).
 MAX_SELECTED = 50
 
 
-def run_task_actions(scope_type: str) -> list:
-    """One admin action per registered task, for a changelist whose rows are scopes of this type."""
-    return [_run_action(task_class, scope_type) for task_class in all_tasks()]
+def run_task_actions(scope_type: str) -> Callable[[admin.ModelAdmin, HttpRequest], dict]:
+    """An action provider: "Run <task>" for every registered task, to users who may create jobs."""
+
+    def provide(modeladmin: admin.ModelAdmin, request: HttpRequest) -> dict:
+        if not may_run(request):
+            return {}
+        actions = (_run_action(task_class, scope_type) for task_class in all_tasks())
+        return {action.__name__: (action, action.__name__, action.short_description) for action in actions}
+
+    return provide
+
+
+def may_run(request: HttpRequest) -> bool:
+    """Who may run a task from the admin: whoever may create jobs."""
+    return request.user.has_perm("jobs.add_job")
 
 
 def _run_action(task_class: type, scope_type: str):
-    @admin.action(description=f"Run {task_class.name.lower()}", permissions=["run"])
+    @admin.action(description=f"Run {task_class.name.lower()}")
     def action(modeladmin, request, queryset):
+        if not may_run(request):
+            raise PermissionDenied
         return run_task_view(modeladmin, request, queryset, task_class, scope_type)
 
     action.__name__ = f"run_{task_class.key}"
@@ -139,10 +160,3 @@ def _started(modeladmin, request, jobs: list[Job]) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[jobs[0].pk]))
     ids = ",".join(str(job.pk) for job in jobs)
     return HttpResponseRedirect(f"{reverse('admin:jobs_job_changelist')}?id__in={ids}")
-
-
-class RunTasksAdminMixin:
-    """For the admins of scopes: who may run a task (the ``run`` permission of the actions)."""
-
-    def has_run_permission(self, request) -> bool:
-        return request.user.has_perm("jobs.add_job")

@@ -8,28 +8,29 @@
 - :func:`finish` ends a job whose chunks are all done: metrics merged from the chunks, status.
 - :func:`settle_cancel` ends a job asked to stop once no chunk of it is in flight.
 - :func:`fail` records why a job cannot go on; its finished chunks stay, and it can be resumed.
+- :func:`reap_stale_jobs` finds running jobs whose heartbeat stopped (their worker died).
 
-:func:`execute` is the embedded executor's loop over these; Celery's tasks
-(:mod:`taxopost.jobs.tasks`) call the same functions, one chunk per task.
+The embedded executor (:mod:`.embedded`) loops over these in-process; the Celery tasks
+(:mod:`.celery_jobs`) call the same functions, one chunk per task.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from taxopost.errors import InputError, JobError
 from taxopost.jobs import chunks as plan_store
 from taxopost.jobs.models import Job
 from taxopost.observations.models import Project
-
-logger = logging.getLogger(__name__)
+from taxopost.postprocessing.base import PostProcessingTask
+from taxopost.postprocessing.running.chunk import plan
+from taxopost.postprocessing.running.revert import revert_job
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,11 @@ class Claim:
     job: Job | None = None
     fresh: bool = False
     waiting_for: int | None = None
-    task: object | None = None  # the task prepared by planning, for the embedded loop to reuse
+    task: PostProcessingTask | None = None  # the task prepared by planning, for the embedded loop to reuse
 
 
 def claim(job_id: int, executor: str) -> Claim:
     """Start a created or queued job whose project is free; store its plan if it has none."""
-    from taxopost.postprocessing.runner import plan
-
     with transaction.atomic():
         job = Job.objects.select_for_update(no_key=True).get(pk=job_id)
         if job.status == Job.RUNNING:
@@ -157,8 +156,6 @@ def end(job: Job, status: str, *, message: str = "", error: str = "") -> None:
 
 def revert_if_requested(job: Job) -> None:
     """Revert a canceled job that was asked to be, if any of its chunks wrote."""
-    from taxopost.postprocessing.revert import revert_job
-
     job.refresh_from_db(fields=["status", "revert_on_cancel", "reverted_at", "dry_run"])
     if not (job.status == Job.CANCELED and job.revert_on_cancel and job.reverted_at is None and not job.dry_run):
         return
@@ -171,68 +168,36 @@ def revert_if_requested(job: Job) -> None:
         job.log(f"not reverted: {exc.message}", level="error")
 
 
-# -- the embedded executor's loop ------------------------------------------------------------------
+def queue(job: Job, executor: str) -> None:
+    """A created job (or one resumed) is queued on ``executor``."""
+    Job.objects.filter(pk=job.pk, status__in=(Job.CREATED, Job.QUEUED)).update(status=Job.QUEUED, executor=executor)
 
 
-def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | None = None) -> Job:
-    """Run the job now, in this process, chunk after chunk; returns the job in its final state."""
-    from taxopost.postprocessing.runner import SKIPPED, run_chunk
+def reap_stale_jobs(*, stale_after: float | None = None) -> list[Job]:
+    """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
 
-    claimed = _claim_waiting(job_id, executor, on_progress)
-    if not claimed.fresh:
-        return Job.objects.get(pk=job_id)
-    try:
-        if on_progress is not None:
-            counts = plan_store.chunk_counts(job_id)
-            on_progress("processing", counts.done_rows, counts.total_rows)
-        for chunk_id in plan_store.unfinished(job_id):
-            outcome = _run_chunk_retrying(job_id, chunk_id, claimed.task, run_chunk)
-            if outcome.state == SKIPPED:
-                settle_cancel(job_id)
-                break
-            if on_progress is not None:
-                on_progress("processing", outcome.done_rows, outcome.total_rows)
-        else:
-            finish(job_id)
-    except Exception as exc:  # the job records why it failed; the caller gets the failed job
-        if not isinstance(exc, InputError | JobError):
-            logger.exception("job %s failed", job_id)
-        if isinstance(exc, DatabaseError):
-            connection.close()  # record the failure on a fresh connection
-        fail(job_id, failure_message(exc))
-    except KeyboardInterrupt:  # Ctrl-C on `taxopost run`: the job must not stay "running" and block its project
-        fail(job_id, f"interrupted; `taxopost jobs resume {job_id}` runs what is left")
-        raise
-    return Job.objects.get(pk=job_id)
-
-
-#: A chunk that failed on a lost or locked database connection is tried again this many times,
-#: after 0.5, 1, 2 ... seconds, on a new connection. Its transaction rolled back: nothing to undo.
-TRANSIENT_RETRIES = 3
-
-
-def _run_chunk_retrying(job_id: int, chunk_id: int, task, run_chunk):
-    attempt = 0
-    while True:
-        try:
-            return run_chunk(chunk_id, task=task)
-        except (OperationalError, InterfaceError) as exc:
-            connection.close()
-            if attempt == TRANSIENT_RETRIES:
-                raise
-            delay = 0.5 * 2**attempt
-            attempt += 1
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            Job.objects.get(pk=job_id).log(f"database error ({message}); chunk retried in {delay:g} s", "warning")
-            time.sleep(delay)
-
-
-def _claim_waiting(job_id: int, executor: str, on_progress: Callable | None) -> Claim:
-    """Claim the job, checking again every JOB_WAIT_SECONDS while its project is busy."""
-    while True:
-        claimed = claim(job_id, executor)
-        if claimed.waiting_for is None:
-            return claimed
-        if on_progress is not None:
-            on_progress(f"waiting for job {claimed.waiting_for}", 0, 0)
-        time.sleep(settings.JOB_WAIT_SECONDS)
+    A job that was asked to stop is canceled instead (and reverted if that was asked). Safe to
+    run from several places at once: each job is reaped under its row lock, busy rows skipped.
+    """
+    seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    reaped = []
+    for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(stale, pk=job_id).first()
+            if job is None or job.status != Job.RUNNING:
+                continue
+            since = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "ever"
+            if job.cancel_requested:
+                end(job, Job.CANCELED, message=f"canceled: no heartbeat since {since}; finished chunks are kept")
+            else:
+                end(
+                    job,
+                    Job.FAILED,
+                    error=f"stale: no heartbeat since {since} (its worker died?); "
+                    f"`taxopost jobs resume {job.pk}` runs what is left",
+                )
+        revert_if_requested(job)
+        reaped.append(job)
+    return reaped

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from taxopost.postprocessing.base import ChunkResult
+from typing import Protocol
 
 SAMPLE_SIZE = 20
 TOP_TAXA = 20
+
+
+class CountedChange(Protocol):
+    """What a summary reads of one change a task made (the task framework's ``Change``)."""
+
+    source_id: int
+    occurrence_id: int | None
+    from_name: str
+    from_rank: str
+    to_name: str
+    to_rank: str
+
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass
@@ -33,11 +44,19 @@ class Summary:
     determinations_changed: int = 0
     sample: list[dict] = field(default_factory=list)
 
-    def add(self, result: ChunkResult, written: int, *, dry_run: bool) -> None:
-        """Count one chunk's result, of which the first ``written`` changes were written."""
-        self.examined += result.examined
-        self.skipped.update(result.skipped)
-        first = heapq.nsmallest(SAMPLE_SIZE, result.changes, key=lambda change: change.source_id)
+    def add(
+        self,
+        changes: Sequence[CountedChange],
+        written: int,
+        *,
+        examined: int,
+        skipped: Mapping[str, int],
+        dry_run: bool,
+    ) -> None:
+        """Count one chunk's ``changes``, of which the first ``written`` were written."""
+        self.examined += examined
+        self.skipped.update(skipped)
+        first = heapq.nsmallest(SAMPLE_SIZE, changes, key=lambda change: change.source_id)
         self._add_sample(
             {
                 "classification": change.source_id,
@@ -46,11 +65,11 @@ class Summary:
                 "from_rank": change.from_rank,
                 "to": change.to_name,
                 "to_rank": change.to_rank,
-                "score": round(float(change.new.score), 6),
+                "score": round(float(change.score), 6),
             }
             for change in first
         )
-        counted = result.changes if dry_run else result.changes[:written]
+        counted = changes if dry_run else changes[:written]
         self.changed += len(counted)
         for change in counted:
             self.transitions[f"{change.from_rank} -> {change.to_rank}"] += 1

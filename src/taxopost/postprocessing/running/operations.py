@@ -1,25 +1,25 @@
-"""The job operations every entrance shares (CLI, admin, API, Celery beat).
+"""The job operations every entrance shares (CLI, admin, API): create, submit, cancel, resume.
 
-create, submit, cancel, revert, and the two that make jobs crash-safe: :func:`reap_stale_jobs`
-finds running jobs whose heartbeat stopped (their worker died) and :func:`resume_job` runs
-what their plan has left, so that they end exactly as an uninterrupted run would have.
+Reverting is :func:`taxopost.postprocessing.running.revert.revert_job` and reaping
+:func:`taxopost.postprocessing.running.lifecycle.reap_stale_jobs`. :func:`resume_job` is what
+makes jobs crash-safe: it runs what a stale job's plan has left, so that it ends exactly as an
+uninterrupted run would have.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from taxopost.configs import parse_config
 from taxopost.errors import InputError
 from taxopost.jobs import chunks as plan_store
-from taxopost.jobs.execution import end, revert_if_requested, settle_cancel
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Occurrence
+from taxopost.postprocessing.base import Scope
+from taxopost.postprocessing.registry import get_task
+from taxopost.postprocessing.running.chunk import MAX_CHUNK_SIZE
+from taxopost.postprocessing.running.executors import Executor, get_executor
+from taxopost.postprocessing.running.lifecycle import end, revert_if_requested, settle_cancel
+from taxopost.tasks import parse_config
 
 
 def create_job(
@@ -33,10 +33,6 @@ def create_job(
     user=None,
 ) -> Job:
     """Validate task, scope, config (the task checks what its config names) and chunk size; record the job."""
-    from taxopost.postprocessing.base import Scope
-    from taxopost.postprocessing.registry import get_task
-    from taxopost.postprocessing.runner import MAX_CHUNK_SIZE
-
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
     project_id = scope_project(scope_type, scope_id)
@@ -67,9 +63,7 @@ def scope_project(scope_type: str, scope_id: int) -> int:
     return project_id
 
 
-def submit_job(job: Job, executor=None) -> Job:
-    from taxopost.jobs.executors import get_executor
-
+def submit_job(job: Job, executor: Executor | None = None) -> Job:
     (executor or get_executor()).submit(job)
     return job
 
@@ -97,13 +91,7 @@ def cancel_job(job: Job, *, revert: bool = False) -> Job:
     return job
 
 
-def revert_job(job: Job) -> dict:
-    from taxopost.postprocessing.revert import revert_job as revert
-
-    return revert(job)
-
-
-def resume_job(job: Job, executor=None) -> Job:
+def resume_job(job: Job, executor: Executor | None = None) -> Job:
     """Run again what a failed, stale or canceled job's plan has left.
 
     Its finished chunks are kept and never redone; the others run as they would have (one
@@ -139,33 +127,3 @@ def _check_resumable(job: Job) -> None:
         raise InputError("job", job.pk, "already succeeded: there is nothing left to run")
     if job.status == Job.RUNNING:
         raise InputError("job", job.pk, "is running; if its workers died, `taxopost jobs reap` marks it stale first")
-
-
-def reap_stale_jobs(*, stale_after: float | None = None) -> list[Job]:
-    """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
-
-    A job that was asked to stop is canceled instead (and reverted if that was asked). Safe to
-    run from several places at once: each job is reaped under its row lock, busy rows skipped.
-    """
-    seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    reaped = []
-    for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
-        with transaction.atomic():
-            job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(stale, pk=job_id).first()
-            if job is None or job.status != Job.RUNNING:
-                continue
-            since = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "ever"
-            if job.cancel_requested:
-                end(job, Job.CANCELED, message=f"canceled: no heartbeat since {since}; finished chunks are kept")
-            else:
-                end(
-                    job,
-                    Job.FAILED,
-                    error=f"stale: no heartbeat since {since} (its worker died?); "
-                    f"`taxopost jobs resume {job.pk}` runs what is left",
-                )
-        revert_if_requested(job)
-        reaped.append(job)
-    return reaped

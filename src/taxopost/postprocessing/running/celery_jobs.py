@@ -1,4 +1,10 @@
-"""Celery tasks of a job. Each only parses its primary keys and calls the shared job functions.
+"""Jobs on Celery: the executor that sends a job's messages, and the worker tasks that take them.
+
+A job becomes one start task, then one task per chunk, then a finish task. Chunks are sent a
+few at a time (``TAXOPOST_CHUNKS_IN_FLIGHT``): each chunk that finishes sends the next pending
+one. The queue thus never holds thousands of one job's chunks, which keeps other jobs' chunks
+from waiting behind them (their heartbeat would go stale) and lets a cancel take effect within
+a few chunks.
 
 Messages carry primary keys, never rows: each task re-reads the job and chunk and checks their
 state, so a redelivered or duplicated message is harmless. Tasks are acknowledged late and
@@ -13,16 +19,43 @@ import logging
 
 from celery import Task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from taxopost.celery import app
 from taxopost.errors import InputError, JobError
-from taxopost.jobs.celery_executor import dispatch
-from taxopost.jobs.chunks import chunk_counts
-from taxopost.jobs.execution import claim, fail, failure_message, finish, settle_cancel
-from taxopost.jobs.operations import reap_stale_jobs
-from taxopost.postprocessing.runner import SKIPPED, run_chunk
+from taxopost.jobs.chunks import chunk_counts, take_pending
+from taxopost.jobs.models import Job
+from taxopost.postprocessing.running.chunk import SKIPPED, run_chunk
+from taxopost.postprocessing.running.lifecycle import (
+    claim,
+    fail,
+    failure_message,
+    finish,
+    queue,
+    reap_stale_jobs,
+    settle_cancel,
+)
+
+
+class CeleryExecutor:
+    name = "celery"
+
+    def submit(self, job: Job) -> None:
+        """Queue the job; its start task is sent once the current transaction commits."""
+        queue(job, self.name)
+        job_id = job.pk
+        transaction.on_commit(lambda: start_job.delay(job_id))
+        job.refresh_from_db()
+
+
+def dispatch(job_id: int, n: int | None = None) -> int:
+    """Send up to ``n`` (default: the in-flight limit) pending chunks of the job to the workers."""
+    chunk_ids = take_pending(job_id, settings.JOB_CHUNKS_IN_FLIGHT if n is None else n)
+    for chunk_id in chunk_ids:
+        run_chunk_task.delay(job_id, chunk_id)
+    return len(chunk_ids)
+
 
 logger = logging.getLogger(__name__)
 
