@@ -112,11 +112,11 @@ def main() -> None:
 
     # The naive way: one full roll-up per threshold, timed on a few and extrapolated.
     picks = np.linspace(0, grid.size - 1, args.naive_thresholds).astype(int)
-    masked = class_masking(scores, category_map, rollups[-1].steps[0].keep).scores
+    masked = class_masking(scores, category_map, rollups[-1].steps[0].prepared.state).scores
     naive_per_pipeline = []
     for pipeline in rollups:
         config = pipeline.rollup
-        values = masked if pipeline.masks else scores
+        values = masked if pipeline.transforms else scores
         start = time.perf_counter()
         for k in picks:
             rank = order[int(k) % n_ranks]

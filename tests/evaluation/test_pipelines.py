@@ -41,7 +41,7 @@ def test_read_pipelines_json_and_yaml_with_relative_taxa_list(tmp_path, taxa_lis
         pipelines = read_pipelines(tmp_path / name, moths_map)
         assert [p.name for p in pipelines] == ["baseline", "masked roll-up"]
         mask, rollup = pipelines[1].steps
-        assert mask.keep.tolist() == [True, True, True, False, True, False, False]
+        assert mask.prepared.state.tolist() == [True, True, True, False, True, False, False]
         assert isinstance(rollup.config, RankRollupConfig) and rollup.config.order == ["species", "genus"]
         assert "Not a moth" in pipelines[1].warnings[0]
 
@@ -152,7 +152,7 @@ def test_run_pipelines_matches_the_core_called_directly(tmp_path, taxa_list, syn
     baseline, results = run_pipelines(values, synthetic, pipelines, logits=logits, progress=calls.append)
     assert sum(calls) == 500 * count_passes(pipelines)
     by_name = {r.pipeline.name: r for r in results}
-    keep = pipelines[4].steps[0].keep
+    keep = pipelines[4].steps[0].prepared.state
 
     direct = rank_rollup(values, synthetic, thresholds={"species": 0.5}, logits=logits)
     assert np.array_equal(baseline.taxon, direct.source_taxon)

@@ -189,7 +189,6 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """Remove what the job wrote, restore what it demoted, recompute determinations."""
         return self._operate("revert")
 
-
     @extend_schema(request=None, responses={200: JobDetailSerializer, 409: OpenApiResponse(description="Not now")})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):

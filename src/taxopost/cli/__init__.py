@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Subcommand modules register themselves on ``app`` when imported.
-from taxopost.cli import demo, evaluate, files, manage, platform, serve, worker  # noqa: E402, F401
+from taxopost.cli import demo, evaluate, export, files, imports, jobs, manage, runs, serve, worker  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import typer
 
 from taxopost.cli import app
 from taxopost.cli.output import err, progress_bar, warn
+from taxopost.cli.parsing import parse_rank_values
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import rank_rollup
@@ -114,7 +115,7 @@ def rollup(
     """Roll unconfident predictions up to the first rank whose aggregate clears its threshold."""
     config_data: dict = {}
     if threshold:
-        config_data["thresholds"] = _parse_thresholds(threshold)
+        config_data["thresholds"] = parse_rank_values(threshold)
     if order:
         config_data["order"] = [rank.strip() for rank in order.split(",") if rank.strip()]
     if mode is not None:
@@ -201,15 +202,3 @@ def mask(
         f"{int(result.changed.sum())} rows changed -> {output}",
         markup=False,
     )
-
-
-def _parse_thresholds(items: list[str]) -> dict[str, str]:
-    thresholds: dict[str, str] = {}
-    for item in items:
-        rank, sep, value = item.partition("=")
-        if not sep or not rank.strip() or not value.strip():
-            raise InputError("--threshold", item, "expected RANK=VALUE, e.g. --threshold genus=0.6")
-        if rank.strip().lower() in thresholds:
-            raise InputError("--threshold", item, f"{rank.strip()} is given twice")
-        thresholds[rank.strip().lower()] = value.strip()
-    return thresholds

@@ -136,7 +136,7 @@ def _rollup_group(pipeline: Pipeline) -> tuple | None:
     config = pipeline.rollup
     if config is None:
         return None
-    return (tuple(s.key() for s in pipeline.masks), tuple(config.order), tuple(sorted(config.thresholds.items())))
+    return (tuple(s.key() for s in pipeline.transforms), tuple(config.order), tuple(sorted(config.thresholds.items())))
 
 
 def _counterparts(pipelines: Sequence[Pipeline]) -> list[Pipeline]:

@@ -10,7 +10,7 @@ model's argmax.
 Steps chain: masking produces masked scores that the next step consumes. A roll-up produces a
 taxon and an aggregate, not a score vector, so it can only be the last step.
 
-Running reuses work: each distinct masking prefix is computed once, and each distinct
+Running reuses work: each distinct prefix of transforming steps is computed once, and each distinct
 (prefix, roll-up order, mode) gets one aggregation pass (:func:`~taxopost.core.rollup.rollup_candidates`)
 whatever the number of pipelines that differ only in thresholds; thresholds are then applied
 with :func:`~taxopost.core.rollup.apply_thresholds`, which gives exactly what
@@ -29,44 +29,48 @@ import numpy as np
 import yaml
 
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.masking import class_masking
 from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
-from taxopost.io import read_taxa_list
 from taxopost.io._text import read_text
-from taxopost.tasks import parse_config
-from taxopost.tasks.class_masking import ClassMaskingConfig
+from taxopost.tasks import OfflineStep, TaskConfig, TaskSpec, all_specs, get_spec, parse_config
 from taxopost.tasks.rank_rollup import RankRollupConfig
 
-TASKS: dict[str, type] = {"rank_rollup": RankRollupConfig, "class_masking": ClassMaskingConfig}
 _PIPELINE_KEYS = ("name", "steps")
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step: a task name, its validated config and, for masking, the kept classes.
+    """One step: a task's key, its validated config and, for a transforming task, what it resolved.
 
     Attributes
     ----------
-    task : {"rank_rollup", "class_masking"}
-    config : RankRollupConfig or ClassMaskingConfig
-    keep : ndarray of shape (n_classes,), bool, or None
-        Masking only: the classes its taxa list admits.
-    taxa : tuple of int
-        Masking only: the taxon ids of the taxa list (identifies the mask).
+    task : str
+        A registered task's key whose spec runs offline.
+    config : TaskConfig
+    prepared : OfflineStep or None
+        Transforming steps only: what the task resolved from its config (a masking step's kept
+        classes, in ``prepared.state``).
     """
 
     task: str
-    config: RankRollupConfig | ClassMaskingConfig
-    keep: np.ndarray | None = field(default=None, compare=False, repr=False)
-    taxa: tuple[int, ...] = ()
+    config: TaskConfig
+    prepared: OfflineStep | None = field(default=None, compare=False, repr=False)
+    identity: tuple = ()
+
+    @property
+    def spec(self) -> type[TaskSpec]:
+        return get_spec(self.task)
+
+    @property
+    def transforms(self) -> bool:
+        return self.spec.offline == "transform"
 
     def key(self) -> tuple:
         """What determines the step's output (a masking step's list by its taxa, not its path)."""
-        if self.task == "class_masking":
-            return ("class_masking", self.taxa, self.config.reweight)
+        if self.transforms:
+            return self.identity
         return (
-            "rank_rollup",
+            self.task,
             tuple(self.config.order),
             tuple(sorted(self.config.thresholds.items())),
             self.config.mode,
@@ -88,14 +92,15 @@ class Pipeline:
 
     @property
     def rollup(self) -> RankRollupConfig | None:
-        """The config of the final roll-up step, if the pipeline ends with one."""
-        if self.steps and self.steps[-1].task == "rank_rollup":
+        """The config of the final roll-up (decision) step, if the pipeline ends with one."""
+        if self.steps and not self.steps[-1].transforms:
             return self.steps[-1].config  # type: ignore[return-value]
         return None
 
     @property
-    def masks(self) -> tuple[Step, ...]:
-        return tuple(step for step in self.steps if step.task == "class_masking")
+    def transforms(self) -> tuple[Step, ...]:
+        """The transforming steps, in order (every step but the final roll-up)."""
+        return tuple(step for step in self.steps if step.transforms)
 
     def describe(self) -> list[dict[str, Any]]:
         return [step.describe() for step in self.steps]
@@ -179,13 +184,14 @@ def parse_pipelines(
         if not isinstance(steps, list):
             raise InputError(f"{where}.steps", _kind(steps), "must be a list of steps (empty for the baseline)")
         for j, step in enumerate(steps[:-1]):  # the chain's shape first, then each config
-            if isinstance(step, Mapping) and step.get("task") == "rank_rollup":
+            task = step.get("task") if isinstance(step, Mapping) else None
+            if task in _decision_keys():
                 after = steps[j + 1]
                 raise InputError(
                     f"{where}.steps[{j + 1}].task",
                     after.get("task") if isinstance(after, Mapping) else _kind(after),
-                    f"steps[{j}] is a rank_rollup, whose output is a taxon, not a score vector, so no step can "
-                    "follow it; put class_masking before rank_rollup",
+                    f"steps[{j}] is a {task}, whose output is a taxon, not a score vector, so no step can "
+                    f"follow it; put {', '.join(_transform_keys())} before {task}",
                 )
         parsed = [
             _parse_step(step, f"{where}.steps[{j}]", category_map, Path(base_dir), taxa_lists)
@@ -202,32 +208,28 @@ def _parse_step(
     if not isinstance(data, Mapping):
         raise InputError(where, _kind(data), 'must be an object {"task": ..., <config>}')
     task = data.get("task")
-    if task not in TASKS:
-        raise InputError(f"{where}.task", task, f"unknown task; known tasks are {', '.join(TASKS)}")
-    config = parse_config(TASKS[task], {k: v for k, v in data.items() if k != "task"}, prefix=f"{where}.")
-    if task == "rank_rollup":
-        return Step(task, config), []
-    if taxa_lists is not None:
+    offline = _transform_keys() + _decision_keys()
+    if task not in offline:
+        known = f"known tasks are {', '.join(offline)}"
         try:
-            taxa = taxa_lists(config.taxa_list)
-        except InputError as exc:
-            raise InputError(f"{where}.taxa_list", config.taxa_list, exc.reason) from None
-        keep = category_map.admitted_by(taxa, field=f"{where}.taxa_list")
-        return Step(task, config, keep=keep, taxa=tuple(sorted(taxa))), []
-    path = Path(config.taxa_list)
-    path = path if path.is_absolute() else base_dir / path
-    try:
-        listed = read_taxa_list(path, category_map.taxonomy)
-    except InputError as exc:
-        raise InputError(f"{where}.taxa_list", config.taxa_list, exc.message) from None
-    keep = category_map.admitted_by(listed.taxa, field=f"{where}.taxa_list")
-    warnings = []
-    if listed.unresolved:
-        warnings.append(
-            f"{where}.taxa_list: {len(listed.unresolved)} of {len(listed.entries)} entries of {path} match no taxon "
-            f"and are ignored: {listed.unresolved[:5]}"
-        )
-    return Step(task, config, keep=keep, taxa=tuple(sorted(listed.taxa))), warnings
+            get_spec(task)
+        except InputError:
+            raise InputError(f"{where}.task", task, f"unknown task; {known}") from None
+        raise InputError(f"{where}.task", task, f"runs only on the platform, not on score matrices; {known}")
+    spec = get_spec(task)
+    config = parse_config(spec.config_model, {k: v for k, v in data.items() if k != "task"}, prefix=f"{where}.")
+    if spec.offline == "decision":
+        return Step(task, config), []
+    prepared = spec.prepare_offline(config, category_map, where=where, base_dir=base_dir, taxa_lists=taxa_lists)
+    return Step(task, config, prepared, prepared.key), list(prepared.warnings)
+
+
+def _transform_keys() -> list[str]:
+    return [spec.key for spec in all_specs() if spec.offline == "transform"]
+
+
+def _decision_keys() -> list[str]:
+    return [spec.key for spec in all_specs() if spec.offline == "decision"]
 
 
 def _kind(value: object) -> object:
@@ -278,9 +280,9 @@ class PipelineOutput:
 
 def count_passes(pipelines: Sequence[Pipeline]) -> int:
     """The number of passes over the score matrix :func:`run_pipelines` makes (for progress bars)."""
-    prefixes = {_prefix_key(p) for p in pipelines if p.masks}  # each masked from the raw input
+    prefixes = {_prefix_key(p) for p in pipelines if p.transforms}  # each transformed from the raw input
     aggregations = {(_prefix_key(p), tuple(p.rollup.order), p.rollup.mode) for p in pipelines if p.rollup is not None}
-    needs_baseline = not any(p.rollup is not None and not p.masks for p in pipelines)
+    needs_baseline = not any(p.rollup is not None and not p.transforms for p in pipelines)
     return sum(len(prefix) for prefix in prefixes) + len(aggregations) + int(needs_baseline)
 
 
@@ -314,24 +316,23 @@ def run_pipelines(
     groups: dict[tuple, list[int]] = {}
     for index, pipeline in enumerate(pipelines):
         groups.setdefault(_prefix_key(pipeline), []).append(index)
-    for prefix, members in groups.items():  # one masked matrix alive at a time
-        masks = pipelines[members[0]].masks
+    for prefix, members in groups.items():  # one transformed matrix alive at a time
         matrix, is_logits, normalized, winner = values, logits, True, None
-        for step in masks:
-            masked = class_masking(
+        for step in pipelines[members[0]].transforms:
+            out = step.spec.transform(
                 matrix,
                 category_map,
-                step.keep,
+                step.config,
+                step.prepared,
                 logits=is_logits,
-                reweight=step.config.reweight,
                 normalized=normalized,
                 progress=progress,
             )
-            matrix, is_logits, normalized, winner = masked.scores, False, step.config.reweight, masked.winner
+            matrix, is_logits, normalized, winner = out.scores, False, out.normalized, out.winner
         for index in members:
             pipeline = pipelines[index]
             config = pipeline.rollup
-            if config is None:  # the baseline, or masking only
+            if config is None:  # the baseline, or transforms only
                 taxon = None if winner is None else category_map.class_taxa[winner]
                 outputs[index] = PipelineOutput(pipeline, taxon)
                 continue
@@ -364,4 +365,4 @@ def run_pipelines(
 
 
 def _prefix_key(pipeline: Pipeline) -> tuple:
-    return tuple(step.key() for step in pipeline.masks)
+    return tuple(step.key() for step in pipeline.transforms)

@@ -1,22 +1,26 @@
 """Django forms generated from the tasks' pydantic JSON schemas.
 
-The config models in :mod:`taxopost.configs` are the single statement of what a task accepts;
-this module turns their JSON schema into form fields, so a new config field shows up in the
-admin without a form to maintain. A few fields deserve a better widget than their JSON type
-suggests (a threshold per rank, a choice among the taxa lists that exist); those overrides are
-keyed by task and field name in :func:`task_field_overrides`. Validation stays with pydantic: the
-form only converts types, and pydantic's field errors are put back on the fields.
+The config models of the task specs (:mod:`taxopost.tasks`) are the single statement of what a
+task accepts; this module turns their JSON schema into form fields, so a new config field shows
+up in the admin without a form to maintain. A few fields deserve a better widget than their JSON
+type suggests (a threshold per rank, a choice among the taxa lists that exist): a spec names one
+of :data:`WIDGETS` per field in its ``form_widgets``. Validation stays with pydantic: the form
+only converts types, and pydantic's field errors are put back on the fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ImproperlyConfigured
 
 from taxopost.core.ranks import RANKS, UNKNOWN, sort_fine_to_coarse
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
+from taxopost.postprocessing.base import Scope
 from taxopost.taxa.models import TaxaList, Taxon
 
 #: DESIGN.md's ranks: always offered for thresholds, with any other rank the taxonomy uses.
@@ -149,8 +153,6 @@ class ConfigForm(forms.Form):
 
 def algorithms_in_scopes(scope_type: str, scope_ids: list[int]) -> list[Algorithm]:
     """Algorithms with a category map whose classifications are current answers in these scopes."""
-    from taxopost.postprocessing.base import Scope
-
     present: set[int] = set()
     for scope_id in scope_ids:
         terminal = Scope(scope_type, scope_id).terminal_classifications().exclude(category_map=None)
@@ -158,49 +160,83 @@ def algorithms_in_scopes(scope_type: str, scope_ids: list[int]) -> list[Algorith
     return list(Algorithm.objects.filter(pk__in=present, category_map__isnull=False).order_by("key"))
 
 
-def task_field_overrides(task_key: str, scope_type: str, scope_ids: list[int]) -> dict[str, forms.Field]:
-    """Fields that are better as a widget than as their JSON type, by task."""
-    if task_key == "rank_rollup":
-        return {
-            "thresholds": RankThresholdsField(
-                ranks=threshold_ranks(),
-                label="Thresholds",
-                help_text="Minimum summed score per rank, in (0, 1]. Leave a rank blank to skip it.",
-                initial={"species": 0.8, "genus": 0.6, "family": 0.4},
-            ),
-            "order": CommaListField(
-                label="Order",
-                required=False,
-                help_text="Ranks to try, fine to coarse, comma-separated (e.g. species, genus, family). "
-                "Blank: the ranks with a threshold.",
-            ),
-        }
-    if task_key == "class_masking":
-        lists = list(TaxaList.objects.order_by("name").values_list("name", flat=True))
-        present = algorithms_in_scopes(scope_type, scope_ids)
-        where = "on this occurrence" if scope_type == Job.OCCURRENCE and len(scope_ids) == 1 else "in the selection"
-        return {
-            "taxa_list": forms.ChoiceField(
-                label="Taxa list",
-                choices=[(name, name) for name in lists],
-                help_text="A listed taxon admits its descendants.",
-            ),
-            "source_algorithm": forms.ChoiceField(
-                label="Source algorithm",
-                required=False,
-                choices=[("", "(every algorithm present)"), *((a.key, str(a)) for a in present)],
-                help_text=f"Only algorithms whose outputs are current {where} are offered.",
-            ),
-        }
-    return {}
+@dataclass(frozen=True)
+class FieldContext:
+    """What a widget may look at: the field's schema and the scopes the form runs on."""
+
+    name: str
+    prop: dict
+    required: bool
+    scope_type: str
+    scope_ids: list[int]
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+
+def _rank_thresholds(context: FieldContext) -> forms.Field:
+    return RankThresholdsField(
+        ranks=threshold_ranks(),
+        label=context.label,
+        help_text="Minimum summed score per rank, in (0, 1]. Leave a rank blank to skip it.",
+        initial=context.prop.get("example") or {},
+    )
+
+
+def _rank_list(context: FieldContext) -> forms.Field:
+    return CommaListField(
+        label=context.label,
+        required=False,
+        help_text="Ranks to try, fine to coarse, comma-separated (e.g. species, genus, family). "
+        "Blank: the ranks with a threshold.",
+    )
+
+
+def _taxa_list(context: FieldContext) -> forms.Field:
+    lists = list(TaxaList.objects.order_by("name").values_list("name", flat=True))
+    return forms.ChoiceField(
+        label=context.label,
+        choices=[(name, name) for name in lists],
+        help_text="A listed taxon admits its descendants.",
+    )
+
+
+def _algorithm_in_scope(context: FieldContext) -> forms.Field:
+    present = algorithms_in_scopes(context.scope_type, context.scope_ids)
+    one = context.scope_type == Job.OCCURRENCE and len(context.scope_ids) == 1
+    where = "on this occurrence" if one else "in the selection"
+    return forms.ChoiceField(
+        label=context.label,
+        required=False,
+        choices=[("", "(every algorithm present)"), *((a.key, str(a)) for a in present)],
+        help_text=f"Only algorithms whose outputs are current {where} are offered.",
+    )
+
+
+#: The widgets a spec's ``form_widgets`` may name: each builds the form field of one config field.
+WIDGETS: dict[str, Callable[[FieldContext], forms.Field]] = {
+    "rank_thresholds": _rank_thresholds,
+    "rank_list": _rank_list,
+    "taxa_list": _taxa_list,
+    "algorithm_in_scope": _algorithm_in_scope,
+}
 
 
 def config_form_class(task_class: type, scope_type: str, scope_ids: list[int]) -> type[ConfigForm]:
     """A form class for ``task_class``'s config, fields in the schema's order."""
     schema = task_class.config_model.model_json_schema()
     required = set(schema.get("required", ()))
-    overrides = task_field_overrides(task_class.key, scope_type, scope_ids)
+    widgets = task_class.spec.form_widgets
     fields = {}
     for name, prop in schema.get("properties", {}).items():
-        fields[name] = overrides.get(name) or field_from_schema(name, prop, required=name in required)
+        widget = widgets.get(name)
+        if widget is None:
+            fields[name] = field_from_schema(name, prop, required=name in required)
+        elif widget in WIDGETS:
+            fields[name] = WIDGETS[widget](FieldContext(name, prop, name in required, scope_type, scope_ids))
+        else:
+            raise ImproperlyConfigured(
+                f"task {task_class.key}: field {name} asks for widget {widget!r}; known widgets: {', '.join(WIDGETS)}"
+            )
     return type(f"{task_class.__name__}Form", (ConfigForm,), fields)

@@ -1,0 +1,28 @@
+"""``taxopost export``: the platform's results as files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from taxopost.cli import app
+from taxopost.cli.output import err
+from taxopost.django_setup import setup
+
+export_app = typer.Typer(help="Export results.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("occurrences")
+def export_occurrences_cmd(
+    capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV or .parquet file.")],
+) -> None:
+    """Occurrences with their determination, rank, score, deciding algorithm and provenance chain."""
+    setup()
+    from taxopost.observations.export import export_occurrences
+
+    n = export_occurrences(capture_set, output)
+    err.print(f"{n} occurrences -> {output}")
