@@ -155,6 +155,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "taxopost.api.schema.add_task_configs",
+    ],
 }
 
 # Jobs: the embedded executor runs in-process; a broker URL switches to Celery workers (docs/jobs.md).

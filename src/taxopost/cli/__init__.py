@@ -10,23 +10,13 @@ from __future__ import annotations
 import sys
 
 import click
-import typer
 from django.core.exceptions import ImproperlyConfigured
 
+# Each command module registers its commands on ``app`` when imported.
+from taxopost.cli import demo, evaluate, export, files, imports, jobs, manage, runs, serve, worker  # noqa: F401
+from taxopost.cli.app import app
 from taxopost.cli.output import fail
 from taxopost.errors import InputError
-
-app = typer.Typer(
-    name="taxopost",
-    help="Post-processing of species-classifier predictions: rank roll-up, class masking, "
-    "small-size filter, evaluation.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-# Subcommand modules register themselves on ``app`` when imported.
-from taxopost.cli import demo, evaluate, export, files, imports, jobs, manage, runs, serve, worker  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

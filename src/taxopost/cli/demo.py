@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.output import command_name, err, out, progress_bar
 
 RANK_ORDER = ("species", "genus", "family", "order", "unknown")

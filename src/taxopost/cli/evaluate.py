@@ -20,7 +20,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.files import (
     CategoryMapOpt,
     ExcludeOpt,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.output import err
 from taxopost.django_setup import setup
 

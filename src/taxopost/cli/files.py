@@ -17,7 +17,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
 from taxopost.core.category_map import CategoryMap

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.django_setup import setup
 from taxopost.errors import InputError

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.output import err, out, progress_bar
 from taxopost.django_setup import setup
 from taxopost.errors import InputError

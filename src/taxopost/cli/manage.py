@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 
 
 @app.command(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.cli.jobs import follow_job
 from taxopost.cli.parsing import parse_json_object, parse_settings
 from taxopost.cli.task_options import config_from_options, parameters, task_options

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from taxopost.cli import app
+from taxopost.cli.app import app
 from taxopost.errors import InputError
 
 

@@ -9,8 +9,8 @@ from django.contrib import admin
 
 from taxopost.jobs.models import Job, JobLog
 from taxopost.observations.admin import CaptureSetAdmin, OccurrenceAdmin
-from taxopost.postprocessing.run_actions import run_task_actions
 from taxopost.postprocessing.running.job_admin import JobAdmin, JobLogAdmin
+from taxopost.postprocessing.running.run_actions import run_task_actions
 
 admin.site.register(Job, JobAdmin)
 admin.site.register(JobLog, JobLogAdmin)

@@ -129,7 +129,7 @@ class TaskSpec:
             unknown = set(getattr(cls, hints)) - fields
             if unknown:
                 raise TypeError(f"task spec {cls.__qualname__}: {hints} names no config field {sorted(unknown)}")
-        if cls.offline == "transform" and (cls.transform is TaskSpec.transform):
+        if cls.offline == "transform" and cls.transform.__func__ is TaskSpec.transform.__func__:
             raise TypeError(f"task spec {cls.__qualname__} is offline='transform' but does not implement transform")
         registry.register(cls)
 
