@@ -210,8 +210,9 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
     from django.contrib.auth import get_user_model
 
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-    from taxopost.observations.importers import import_identifications, import_predictions
+    from taxopost.observations.identifications import import_identifications
     from taxopost.observations.models import Classification, Project
+    from taxopost.observations.predictions import import_predictions
     from taxopost.taxa.models import TaxaList
     from taxopost.taxa.operations import import_taxa_list, import_taxonomy, load_taxonomy
 
