@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taxopost.core._validation import softmax
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines
 from taxopost.evaluation.pipelines import Pipeline, parse_pipelines

@@ -9,11 +9,12 @@ queries whatever its size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from taxopost.core._validation import check_logits, check_probabilities
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
+from taxopost.core.vectors import winners
 from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord
 from taxopost.ml.models import Algorithm
@@ -21,7 +22,7 @@ from taxopost.ml.operations import core_category_map
 from taxopost.observations.imports import DEFAULT_PROJECT, ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence, Project, SourceImage
 from taxopost.observations.vectors import rows_to_bytes
-from taxopost.taxa.operations import load_taxonomy
+from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
 
 
 class PredictionWriter:
@@ -40,18 +41,18 @@ class PredictionWriter:
 
     def write(self, batch: Sequence[PredictionRecord]) -> None:
         """Check ``batch`` against the algorithms' category maps, then write all of it."""
-        vectors = self._checked_vectors(batch)
+        taxonomy = load_taxonomy()
+        outputs = self._checked_outputs(batch, taxonomy)
         projects = self._projects(batch)
         images = self._images(batch, projects)
         self._capture_sets(batch, projects, images)
         occurrences = self._occurrences(batch, projects)
         detections = self._detections(batch, images, occurrences)
-        self._classifications(batch, detections, vectors)
+        self._classifications(batch, detections, outputs)
         self.touched_occurrences.update(occurrences.values())
 
-    def _checked_vectors(self, batch: Sequence[PredictionRecord]) -> dict[int, np.ndarray]:
-        """Each record's vector (by position in the batch), checked against its category map."""
-        taxonomy = load_taxonomy()
+    def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
+        """What each record (by position in the batch) stores, its vector checked against its category map."""
         for record in batch:
             if record.algorithm not in self.algorithms:
                 algorithm = Algorithm.objects.filter(key=record.algorithm).select_related("category_map").first()
@@ -63,7 +64,7 @@ class PredictionWriter:
                         source=record.where,
                     )
                 self.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
-        vectors: dict[int, np.ndarray] = {}
+        outputs: dict[int, _Output] = {}
         for key in {(r.algorithm, r.logits) for r in batch}:
             algorithm_key, logits = key
             members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
@@ -79,16 +80,17 @@ class PredictionWriter:
                 )
             matrix = np.stack([batch[i].values for i in members])
             try:
-                if logits:
-                    check_logits(matrix, field=field_name)
-                else:
-                    check_probabilities(matrix, field=field_name)
+                found = winners(matrix, category_map, logits=logits, field=field_name)
             except InputError as exc:
-                row = int(exc.field.split("[", 1)[1].split("]")[0].split(",")[0])
-                raise InputError(field_name, exc.value, exc.reason, source=batch[members[row]].where) from None
-            for i, row in zip(members, matrix, strict=True):
-                vectors[i] = row
-        return vectors
+                if exc.row is None:
+                    raise
+                raise InputError(field_name, exc.value, exc.reason, source=batch[members[exc.row]].where) from None
+            taxa = taxonomy.db_ids[category_map.class_taxa[found.classes]].tolist()
+            scores = found.scores.tolist()
+            blobs = rows_to_bytes(matrix)
+            for n, i in enumerate(members):
+                outputs[i] = _Output(blob=blobs[n], taxon_id=taxa[n], score=scores[n])
+        return outputs
 
     def _projects(self, batch: Sequence[PredictionRecord]) -> dict[str, Project]:
         for name in {_project(r) for r in batch} - set(self.projects):
@@ -199,9 +201,8 @@ class PredictionWriter:
         return {i: existing[(images[(_project(r), r.image_path)], r.detection)] for i, r in enumerate(batch)}
 
     def _classifications(
-        self, batch: Sequence[PredictionRecord], detections: dict[int, int], vectors: dict[int, np.ndarray]
+        self, batch: Sequence[PredictionRecord], detections: dict[int, int], outputs: dict[int, _Output]
     ) -> None:
-        taxonomy = load_taxonomy()
         algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch}
         existing = set(
             Classification.objects.filter(
@@ -210,26 +211,19 @@ class PredictionWriter:
         )
         new = []
         for i, record in enumerate(batch):
-            algorithm, category_map = self.algorithms[record.algorithm]
+            algorithm = self.algorithms[record.algorithm][0]
             key = (detections[i], algorithm.pk)
             if key in existing:
                 continue
             existing.add(key)
-            vector = vectors[i]
-            if record.logits:
-                shifted = np.exp(vector - vector.max())
-                probabilities = shifted / shifted.sum()
-            else:
-                probabilities = vector
-            winner = int(np.argmax(np.where(category_map.resolved, probabilities, -1)))
-            blob = rows_to_bytes(vector[None, :])[0]
+            output = outputs[i]
             new.append(
                 Classification(
                     detection_id=detections[i],
-                    taxon_id=int(taxonomy.db_ids[category_map.class_taxa[winner]]),
-                    score=float(probabilities[winner]),
-                    scores=None if record.logits else blob,
-                    logits=blob if record.logits else None,
+                    taxon_id=output.taxon_id,
+                    score=output.score,
+                    scores=None if record.logits else output.blob,
+                    logits=output.blob if record.logits else None,
                     category_map_id=algorithm.category_map_id,
                     algorithm=algorithm,
                     terminal=True,
@@ -237,6 +231,14 @@ class PredictionWriter:
             )
         Classification.objects.bulk_create(new)
         self.summary.add("classifications", len(new))
+
+
+class _Output(NamedTuple):
+    """A record's classification: its vector as stored, the winning class's taxon and probability."""
+
+    blob: bytes
+    taxon_id: int
+    score: float
 
 
 def _project(record: PredictionRecord) -> str:
