@@ -300,11 +300,8 @@ def demo_summary() -> DemoSummary:
             key = (rank != "unknown", score, clf_id)
             if occurrence not in best_after or key > best_after[occurrence][0]:
                 best_after[occurrence] = (key, taxon, rank)
-    truth = {}
-    for occurrence, taxon in Identification.objects.filter(
-        occurrence__project__name=PROJECT, withdrawn=False
-    ).values_list("occurrence_id", "taxon_id"):
-        truth.setdefault(occurrence, taxon)
+    identified = Identification.objects.filter(occurrence__project__name=PROJECT).current_by_occurrence()
+    truth = {occurrence: current.taxon_id for occurrence, current in identified.items()}
     correct_before, correct_after = _correct(truth, best_before), _correct(truth, best_after)
     changed = sum(1 for o in best_after if best_after[o][1] != best_before.get(o, (None, None))[1])
     return DemoSummary(
