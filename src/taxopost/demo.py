@@ -196,12 +196,6 @@ def write_demo_identifications(path: Path, labels: DemoLabels, truth: np.ndarray
 # -- the demo run on the database ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DemoState:
-    created: bool  # False when the demo project was already there (second run)
-    jobs: list  # the pipeline's jobs, in order
-
-
 def ensure_demo_project(data_dir: Path, bar) -> bool:
     """Load the demo project unless it is already complete; returns True when it was built now.
 
