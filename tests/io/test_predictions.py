@@ -14,6 +14,7 @@ import pytest
 
 from taxopost.errors import InputError
 from taxopost.io import PredictionRecord, read_predictions
+from taxopost.io.predictions import record_from_dict
 from taxopost.io.timestamps import parse_timestamp
 
 RECORDS = [
@@ -132,3 +133,10 @@ def test_the_io_layer_never_loads_django():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "False"
+
+
+@pytest.mark.parametrize("vector", [np.ones((2, 2), dtype=np.float32), np.array(["a", "b"])])
+def test_a_record_from_a_columnar_reader_needs_one_numeric_vector(vector):
+    data = {"capture_set": "s", "image": "a.jpg", "algorithm": "m", "scores": vector}
+    with pytest.raises(InputError, match="p.parquet:3: scores=.*must be a list of numbers"):
+        record_from_dict(data, where="p.parquet:3")

@@ -71,9 +71,11 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
     field = "scores" if has_scores else "logits"
     values = data[field]
-    if not isinstance(values, np.ndarray) and not (
-        isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values)
-    ):
+    if isinstance(values, np.ndarray):  # from a columnar file
+        numeric = values.ndim == 1 and (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_)
+    else:
+        numeric = isinstance(values, list) and bool(values) and all(isinstance(v, (int, float)) for v in values)
+    if not numeric:
         raise InputError(field, str(values)[:60], "must be a list of numbers", source=where)
     width, height = (_size(image, key, where) for key in ("width", "height"))
     bbox = data.get("bbox")
