@@ -196,12 +196,6 @@ def write_demo_identifications(path: Path, labels: DemoLabels, truth: np.ndarray
 # -- the demo run on the database ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DemoState:
-    created: bool  # False when the demo project was already there (second run)
-    jobs: list  # the pipeline's jobs, in order
-
-
 def ensure_demo_project(data_dir: Path, bar) -> bool:
     """Load the demo project unless it is already complete; returns True when it was built now.
 
@@ -210,8 +204,9 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
     from django.contrib.auth import get_user_model
 
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-    from taxopost.observations.importers import import_identifications, import_predictions
+    from taxopost.observations.identifications import import_identifications
     from taxopost.observations.models import Classification, Project
+    from taxopost.observations.predictions import import_predictions
     from taxopost.taxa.models import TaxaList
     from taxopost.taxa.operations import import_taxa_list, import_taxonomy, load_taxonomy
 
@@ -299,11 +294,8 @@ def demo_summary() -> DemoSummary:
             key = (rank != "unknown", score, clf_id)
             if occurrence not in best_after or key > best_after[occurrence][0]:
                 best_after[occurrence] = (key, taxon, rank)
-    truth = {}
-    for occurrence, taxon in Identification.objects.filter(
-        occurrence__project__name=PROJECT, withdrawn=False
-    ).values_list("occurrence_id", "taxon_id"):
-        truth.setdefault(occurrence, taxon)
+    identified = Identification.objects.filter(occurrence__project__name=PROJECT).current_by_occurrence()
+    truth = {occurrence: current.taxon_id for occurrence, current in identified.items()}
     correct_before, correct_after = _correct(truth, best_before), _correct(truth, best_after)
     changed = sum(1 for o in best_after if best_after[o][1] != best_before.get(o, (None, None))[1])
     return DemoSummary(

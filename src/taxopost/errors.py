@@ -28,13 +28,19 @@ class InputError(ValueError):
         What is wrong with it, phrased to complete "field=value: ...".
     source : str, optional
         The file (and row or line) the value came from.
+    row : int, optional
+        The row of a matrix the value is in, so a caller that built the matrix from records can
+        name the record it came from.
     """
 
-    def __init__(self, field: str, value: Any, reason: str, *, source: str | None = None) -> None:
+    def __init__(
+        self, field: str, value: Any, reason: str, *, source: str | None = None, row: int | None = None
+    ) -> None:
         self.field = field
         self.value = value
         self.reason = reason
         self.source = source
+        self.row = row
         super().__init__(self.message)
 
     @property
@@ -46,7 +52,7 @@ class InputError(ValueError):
         """Return the same error located in ``source`` (a file, a row) unless it already is."""
         if self.source:
             return self
-        return InputError(self.field, self.value, self.reason, source=source)
+        return InputError(self.field, self.value, self.reason, source=source, row=self.row)
 
 
 class JobError(RuntimeError):

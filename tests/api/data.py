@@ -10,8 +10,8 @@ N_OCCURRENCES = 60
 
 def load_many(tmp_path):
     """60 occurrences on 30 images, masked then rolled up (so chains have up to three steps)."""
-    from taxopost.observations.importers import import_predictions
     from taxopost.observations.models import CaptureSet
+    from taxopost.observations.predictions import import_predictions
 
     rows = [
         (f"many-{i:03d}", f"many-{i // 2:03d}.jpg", ROWS[i % len(ROWS)][2], ROWS[i % len(ROWS)][3])

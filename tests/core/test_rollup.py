@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from taxopost.core import DEFAULT_THRESHOLDS, NO_TAXON, CategoryMap, Taxonomy, TaxonRecord, rank_rollup
-from taxopost.core._validation import softmax
 from taxopost.core.rollup import apply_thresholds, rollup_candidates
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 from tests.core.reference import (
     MOTHS_LABELS,

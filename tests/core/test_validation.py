@@ -14,9 +14,9 @@ from taxopost.core._validation import (
     check_logits,
     check_probabilities,
     row_stats,
-    softmax,
 )
 from taxopost.core.chunks import CHUNK_BYTES, chunk_rows_for, iter_row_chunks
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 
 

@@ -98,8 +98,8 @@ def platform(db, tmp_path):
 def load_platform(tmp_path: Path):
     """What the ``platform`` fixture loads (also used by tests that need a transactional database)."""
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-    from taxopost.observations.importers import import_predictions
     from taxopost.observations.models import CaptureSet
+    from taxopost.observations.predictions import import_predictions
     from taxopost.taxa.models import Taxon
     from taxopost.taxa.operations import import_taxa_list, import_taxonomy
 

@@ -12,7 +12,7 @@ from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import evaluate_pipelines
 from taxopost.evaluation.pipelines import parse_pipelines
 from taxopost.observations.evaluation import capture_set_rows, evaluate_capture_set
-from taxopost.observations.importers import import_identifications
+from taxopost.observations.identifications import import_identifications
 
 from .conftest import ROWS
 

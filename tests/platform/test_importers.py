@@ -11,7 +11,7 @@ import pytest
 
 from taxopost.cli import main
 from taxopost.errors import InputError
-from taxopost.observations.importers import import_identifications, import_predictions
+from taxopost.observations.identifications import import_identifications
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -20,6 +20,7 @@ from taxopost.observations.models import (
     Occurrence,
     SourceImage,
 )
+from taxopost.observations.predictions import import_predictions
 from taxopost.taxa.models import Taxon
 
 from .conftest import LABELS, ROWS, write_predictions

@@ -64,7 +64,7 @@ def test_plan_is_stored_in_chunks_of_the_chunk_size(platform):
 
 def test_an_occurrence_is_never_split_between_chunks(platform, tmp_path):
     """Three detections per occurrence, chunks of two: each chunk takes whole occurrences."""
-    from taxopost.observations.importers import import_predictions
+    from taxopost.observations.predictions import import_predictions
 
     from .conftest import ROWS, write_predictions
 

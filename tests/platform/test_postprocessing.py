@@ -300,7 +300,7 @@ def test_a_chunk_costs_the_same_queries_for_10_or_1000_classifications(db, tmp_p
 
 def _load_many(tmp_path, name: str, n: int, rows) -> None:
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-    from taxopost.observations.importers import import_predictions
+    from taxopost.observations.predictions import import_predictions
     from taxopost.taxa.operations import import_taxa_list, import_taxonomy
 
     from .conftest import LABELS, taxonomy, write_predictions

@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgresql]
 
 def _load(tmp_path, n: int) -> int:
     from taxopost.ml.operations import get_or_create_algorithm, import_category_map
-    from taxopost.observations.importers import import_predictions
     from taxopost.observations.models import CaptureSet
+    from taxopost.observations.predictions import import_predictions
     from taxopost.taxa.operations import import_taxonomy
     from tests.platform.conftest import LABELS, ROWS, taxonomy, write_predictions
 

@@ -180,7 +180,7 @@ def load_project(path: Path, project: str, n: int = 1200, *, seed: int = 7) -> N
     ``<project>-b`` (the last two thirds): a and b overlap on the middle third. An occurrence
     spans one to three consecutive detections, so some span two chunks; some boxes are tiny.
     """
-    from taxopost.observations.importers import import_predictions
+    from taxopost.observations.predictions import import_predictions
 
     rng = np.random.default_rng(seed)
     alpha = np.full(len(LABELS), 0.3)

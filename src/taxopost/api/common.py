@@ -39,7 +39,7 @@ class ProvenanceStepSerializer(serializers.Serializer):
 
 @extend_schema_field(ProvenanceStepSerializer(many=True))
 class ProvenanceField(serializers.Field):
-    """The chain set on the object by :func:`~taxopost.observations.provenance.attach_chains`."""
+    """The chain set on the object by :class:`~taxopost.api.provenance.ProvenanceMixin`."""
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("read_only", True)

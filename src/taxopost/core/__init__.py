@@ -8,6 +8,7 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.core.ranks import RANKS, UNKNOWN
 from taxopost.core.rollup import DEFAULT_THRESHOLDS, RollupResult, rank_rollup
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
+from taxopost.core.vectors import Winners, softmax, winners
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -18,5 +19,8 @@ __all__ = [
     "RollupResult",
     "TaxonRecord",
     "Taxonomy",
+    "Winners",
     "rank_rollup",
+    "softmax",
+    "winners",
 ]

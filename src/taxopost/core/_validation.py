@@ -95,7 +95,12 @@ def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0, norma
     if (stats.mins < 0).any():
         row = int(np.flatnonzero(stats.mins < 0)[0])
         col = int(np.argmin(x[row]))
-        raise InputError(f"{field}[{row + row_offset}, {col}]", float(x[row, col]), "probabilities must be >= 0")
+        raise InputError(
+            f"{field}[{row + row_offset}, {col}]",
+            float(x[row, col]),
+            "probabilities must be >= 0",
+            row=row + row_offset,
+        )
     low = -np.inf if not normalized else 1.0 - SUM_TOLERANCE
     off = (stats.sums < low) | (stats.sums > 1.0 + SUM_TOLERANCE)
     if off.any():
@@ -105,6 +110,7 @@ def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0, norma
             f"{field}[{row + row_offset}]",
             f"sum={float(stats.sums[row]):.6g}",
             f"probabilities must {expectation} within {SUM_TOLERANCE:g} (are these logits?)",
+            row=row + row_offset,
         )
     return stats
 
@@ -117,22 +123,21 @@ def check_logits(x: np.ndarray, *, field: str, row_offset: int = 0) -> None:
         _raise_nonfinite(x, bad, field, row_offset)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in the input's dtype, shifted by the row maximum (no overflow)."""
-    out = logits - logits.max(axis=1, keepdims=True)
-    np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
-    return out
-
-
 def _raise_nonfinite(x: np.ndarray, bad_rows: np.ndarray, field: str, row_offset: int) -> None:
     for row in np.flatnonzero(bad_rows):
         cols = np.flatnonzero(~np.isfinite(x[row]))
         if cols.size:
             col = int(cols[0])
-            raise InputError(f"{field}[{row + row_offset}, {col}]", float(x[row, col]), "values must be finite")
+            raise InputError(
+                f"{field}[{row + row_offset}, {col}]",
+                float(x[row, col]),
+                "values must be finite",
+                row=int(row) + row_offset,
+            )
     row = int(np.flatnonzero(bad_rows)[0])
-    raise InputError(f"{field}[{row + row_offset}]", "overflow", "the row's values are too large to add up")
+    raise InputError(
+        f"{field}[{row + row_offset}]", "overflow", "the row's values are too large to add up", row=row + row_offset
+    )
 
 
 def for_each_block(n_rows: int, n_values: int, work: Callable[[int, int], None]) -> None:

@@ -18,11 +18,12 @@ from typing import Literal
 import numpy as np
 
 from taxopost.core import _kernels
-from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block, softmax
+from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
 from taxopost.core.ranks import check_rollup_order, check_thresholds, sort_fine_to_coarse
 from taxopost.core.taxonomy import NO_TAXON
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 
 Mode = Literal["lineage", "distribution"]

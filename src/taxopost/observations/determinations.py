@@ -41,13 +41,7 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
             "id", "determination_id", "determination_score", "determined_by_id", "determined_by_identification_id"
         )
     )
-    identified: dict[int, tuple[int, int]] = {}
-    for occurrence_id, identification_id, taxon_id in (
-        Identification.objects.filter(occurrence_id__any_of=ids, withdrawn=False)
-        .order_by("occurrence_id", "-created_at", "-id")
-        .values_list("occurrence_id", "id", "taxon_id")
-    ):
-        identified.setdefault(occurrence_id, (identification_id, taxon_id))
+    identified = Identification.objects.filter(occurrence_id__any_of=ids).current_by_occurrence()
     best: dict[int, tuple[tuple, int, int, float]] = {}
     for clf_id, occurrence_id, taxon_id, score, rank in Classification.objects.filter(
         detection__occurrence_id__any_of=ids, terminal=True
@@ -61,8 +55,8 @@ def recompute_determinations(occurrence_ids: Iterable[int], *, job=None) -> int:
     job_id = job.pk if job is not None else None
     for occurrence_id, *old in current:
         if occurrence_id in identified:
-            identification_id, taxon_id = identified[occurrence_id]
-            new = (taxon_id, None, None, identification_id)
+            identification = identified[occurrence_id]
+            new = (identification.taxon_id, None, None, identification.id)
         elif occurrence_id in best:
             _, clf_id, taxon_id, score = best[occurrence_id]
             new = (taxon_id, score, clf_id, None)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taxopost.core._validation import softmax
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines
 from taxopost.evaluation.pipelines import Pipeline, parse_pipelines
@@ -56,13 +56,8 @@ def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> C
     found = Algorithm.objects.filter(key=algorithm, category_map__isnull=False).first()
     if found is None or algorithm not in keys:
         raise InputError("--algorithm", algorithm, f"no output of this classifier in capture set {capture_set.name!r}")
-    truth: dict[int, int] = {}
-    for occurrence, taxon in (
-        Identification.objects.filter(occurrence_id__in=detections.values("occurrence_id"), withdrawn=False)
-        .order_by("occurrence_id", "-created_at", "-id")
-        .values_list("occurrence_id", "taxon_id")
-    ):
-        truth.setdefault(occurrence, taxon)
+    identified = Identification.objects.filter(occurrence_id__in=detections.values("occurrence_id"))
+    truth = {occurrence: current.taxon_id for occurrence, current in identified.current_by_occurrence().items()}
     rows = list(
         outputs.filter(algorithm=found, detection__occurrence_id__any_of=list(truth))
         .order_by("id")

@@ -6,6 +6,8 @@ a chunk of N rows becomes an ``(N, C)`` array with one ``np.frombuffer`` (see ``
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.db import models
 
@@ -131,8 +133,35 @@ class Classification(models.Model):
         return f"{self.taxon.name} {self.score:.2f}"
 
 
+class CurrentIdentification(NamedTuple):
+    """An occurrence's current identification: its id and taxon."""
+
+    id: int
+    taxon_id: int
+
+
+class IdentificationQuerySet(models.QuerySet):
+    def current_by_occurrence(self) -> dict[int, CurrentIdentification]:
+        """The current identification of each occurrence among these: its latest one not withdrawn.
+
+        Latest by ``created_at``, then by id (of two at the same time, the one stored last). The
+        one rule of determinations, evaluations and reviews; one query for any number of
+        occurrences.
+        """
+        current: dict[int, CurrentIdentification] = {}
+        for occurrence_id, identification_id, taxon_id in (
+            self.filter(withdrawn=False)
+            .order_by("occurrence_id", "-created_at", "-id")
+            .values_list("occurrence_id", "id", "taxon_id")
+        ):
+            current.setdefault(occurrence_id, CurrentIdentification(identification_id, taxon_id))
+        return current
+
+
 class Identification(models.Model):
     """A person's determination of an occurrence: ground truth, always outranks predictions."""
+
+    objects = IdentificationQuerySet.as_manager()
 
     occurrence = models.ForeignKey(Occurrence, on_delete=models.CASCADE, related_name="identifications")
     taxon = models.ForeignKey(Taxon, on_delete=models.PROTECT, related_name="+")

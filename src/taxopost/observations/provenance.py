@@ -39,14 +39,6 @@ def classification_chains(classification_ids: Iterable[int]) -> dict[int, list[C
     return chains
 
 
-def attach_chains(classifications: Iterable[Classification]) -> None:
-    """Set ``provenance`` (the chain below and including it) on each classification given."""
-    items = [c for c in classifications if c is not None]
-    chains = classification_chains(c.pk for c in items)
-    for item in items:
-        item.provenance = chains.get(item.pk, [item])
-
-
 def describe_step(step: Classification) -> dict:
     """One step of a chain as plain values (the API and the pages show the same fields)."""
     return {

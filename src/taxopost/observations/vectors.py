@@ -9,11 +9,6 @@ import numpy as np
 DTYPE = np.dtype("<f4")
 
 
-def to_bytes(vector: np.ndarray) -> bytes:
-    """One vector as float32 bytes (lossless for float32 input)."""
-    return np.ascontiguousarray(vector, dtype=DTYPE).tobytes()
-
-
 def rows_to_bytes(matrix: np.ndarray) -> list[bytes]:
     """Each row of ``matrix`` as float32 bytes."""
     packed = np.ascontiguousarray(matrix, dtype=DTYPE)

@@ -70,13 +70,8 @@ def correctness(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.n
     """For rows ``(classification, occurrence, source taxon, output taxon)`` of identified occurrences:
     whether the source and the output were correct (the identified taxon or an ancestor)."""
     occurrences = {occurrence for _, occurrence, _, _ in rows}
-    truth: dict[int, int] = {}
-    for occurrence, taxon in (
-        Identification.objects.filter(occurrence_id__any_of=occurrences, withdrawn=False)
-        .order_by("occurrence_id", "-created_at", "-id")
-        .values_list("occurrence_id", "taxon_id")
-    ):
-        truth.setdefault(occurrence, taxon)  # the latest identification, as for determinations
+    identified = Identification.objects.filter(occurrence_id__any_of=occurrences).current_by_occurrence()
+    truth = {occurrence: current.taxon_id for occurrence, current in identified.items()}
     taxonomy = load_taxonomy()
     true = taxonomy.to_core(truth.get(occurrence) for _, occurrence, _, _ in rows)
     before = taxonomy.to_core(source for _, _, source, _ in rows)

@@ -126,9 +126,6 @@ class DbTaxonomy:
     def to_core(self, taxon_ids: Iterable[int | None]) -> np.ndarray:
         return np.fromiter((self.index_of.get(t, NO_TAXON) if t is not None else NO_TAXON for t in taxon_ids), np.int64)
 
-    def to_db(self, indices: np.ndarray) -> np.ndarray:
-        return self.db_ids[np.asarray(indices)]
-
 
 _cache_lock = threading.Lock()
 _cache: dict[tuple, DbTaxonomy] = {}

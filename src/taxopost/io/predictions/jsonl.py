@@ -1,0 +1,27 @@
+"""Predictions as JSON Lines: one record object per line (docs/formats.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from taxopost.errors import InputError
+from taxopost.io.predictions.records import PredictionRecord, record_from_dict
+
+
+def read_jsonl(path: Path) -> Iterator[PredictionRecord]:
+    """Yield the records of a JSON Lines file in order, each located by its line; blank lines are skipped."""
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        try:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{line_number}"
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError("line", line.strip()[:60], f"not valid JSON ({exc.msg})", source=where) from None
+                yield record_from_dict(data, where=where)
+        except UnicodeDecodeError as exc:
+            raise InputError("file", str(path), f"not UTF-8 text ({exc.reason})") from None

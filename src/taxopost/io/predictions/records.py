@@ -1,0 +1,145 @@
+"""One prediction record, checked as far as a file alone allows.
+
+What needs the platform (the algorithm's category map, hence the vector's length and whether it
+holds probabilities) is checked by whoever stores the record; everything else is checked here,
+so a reader of any format yields records that are sound on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from taxopost.core.size_filter import relative_areas
+from taxopost.errors import InputError
+from taxopost.io.timestamps import parse_timestamp
+
+#: The fields of a record (docs/formats.md); a reader maps its own format onto them.
+FIELDS = frozenset(
+    {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits"}
+)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One classifier output for one detection, in plain Python and numpy types.
+
+    ``values`` is a float32 vector of probabilities, or of logits when ``logits`` is true; its
+    length is not checked yet (it must match the algorithm's category map). ``where`` locates
+    the record for messages (``"path:line"``).
+    """
+
+    where: str
+    project: str | None
+    capture_set: str
+    image_path: str
+    width: int | None
+    height: int | None
+    timestamp: datetime | None
+    bbox: list[float] | None
+    detection: str
+    occurrence: str | None
+    algorithm: str
+    values: np.ndarray
+    logits: bool
+
+
+def record_from_dict(data: object, *, where: str) -> PredictionRecord:
+    """Check one record given as the JSON Lines object of docs/formats.md.
+
+    Vectors may be lists of numbers or (from a columnar file) numeric arrays. Raises
+    :class:`InputError` naming ``where``, the field and the value of the first fault.
+    """
+    if not isinstance(data, dict):
+        raise InputError("record", type(data).__name__, "each line must be a JSON object", source=where)
+    unknown = set(data) - FIELDS
+    if unknown:
+        raise InputError("record", sorted(unknown), f"unknown fields; expected {sorted(FIELDS)}", source=where)
+    image = data.get("image")
+    if isinstance(image, str):
+        image = {"path": image}
+    if not isinstance(image, dict) or not image.get("path"):
+        raise InputError("image.path", image, "each record needs an image path", source=where)
+    for key in ("capture_set", "algorithm"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise InputError(key, data.get(key), "a non-empty string is required", source=where)
+    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
+    if has_scores == has_logits:
+        raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
+    field = "scores" if has_scores else "logits"
+    values = data[field]
+    if isinstance(values, np.ndarray):  # from a columnar file
+        numeric = values.ndim == 1 and (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_)
+    else:
+        numeric = isinstance(values, list) and bool(values) and all(isinstance(v, (int, float)) for v in values)
+    if not numeric:
+        raise InputError(field, str(values)[:60], "must be a list of numbers", source=where)
+    width, height = (_size(image, key, where) for key in ("width", "height"))
+    bbox = data.get("bbox")
+    if bbox is not None and not (
+        isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) and math.isfinite(v) for v in bbox)
+    ):
+        raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
+    timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
+    vector = _float32(values, field, where)
+    box = [float(v) for v in bbox] if bbox is not None else None
+    if box is not None:
+        _check_box(box, width, height, where)
+    detection = data.get("detection")
+    if detection is None:
+        detection = ",".join(f"{v:g}" for v in bbox) if bbox else "whole image"
+    occurrence = data.get("occurrence")
+    project = data.get("project")
+    return PredictionRecord(
+        where=where,
+        project=str(project) if project else None,
+        capture_set=data["capture_set"].strip(),
+        image_path=str(image["path"]),
+        width=width,
+        height=height,
+        timestamp=timestamp,
+        bbox=box,
+        detection=str(detection),
+        occurrence=str(occurrence) if occurrence is not None else None,
+        algorithm=data["algorithm"].strip(),
+        values=vector,
+        logits=has_logits,
+    )
+
+
+def _float32(values: list | np.ndarray, field: str, where: str) -> np.ndarray:
+    """The vector as float32, as it is stored; finiteness is checked with the category map's checks."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float32, copy=False)  # from a columnar file: already numeric
+    try:
+        return np.asarray(values, dtype=np.float32)
+    except (OverflowError, ValueError):  # an integer beyond any float
+        raise InputError(
+            field, str(values)[:60], "values must be numbers within a float's range", source=where
+        ) from None
+
+
+def _check_box(box: list[float], width: int | None, height: int | None, where: str) -> None:
+    if box[2] < box[0] or box[3] < box[1]:
+        raise InputError("bbox", box, "needs x1 <= x2 and y1 <= y2", source=where)
+    if width is not None and height is not None:
+        try:
+            relative_areas(np.array([box]), np.array([[width, height]]))
+        except InputError as exc:
+            raise InputError("bbox", box, exc.reason, source=where) from None
+
+
+def _size(image: dict, key: str, where: str) -> int | None:
+    value = image.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value <= 0 or int(value) != value:
+        raise InputError(f"image.{key}", value, "must be a positive whole number of pixels", source=where)
+    return int(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

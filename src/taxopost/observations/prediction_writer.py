@@ -1,0 +1,250 @@
+"""Store prediction records: images, capture sets, occurrences, detections and classifications, in bulk.
+
+The records may come from any file format (:mod:`taxopost.io.predictions`); here they meet the
+platform: each algorithm's category map fixes the length of its vectors and the taxon of each
+class. A batch is checked as a whole before any of it is written, and costs a fixed number of
+queries whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from taxopost.core.category_map import CategoryMap as CoreCategoryMap
+from taxopost.core.vectors import winners
+from taxopost.errors import InputError
+from taxopost.io.predictions import PredictionRecord
+from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import core_category_map
+from taxopost.observations.imports import DEFAULT_PROJECT, ImportSummary
+from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence, Project, SourceImage
+from taxopost.observations.vectors import rows_to_bytes
+from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
+
+
+class PredictionWriter:
+    """Writes batches of records, counting what it creates in ``summary``.
+
+    Projects, capture sets and algorithms are looked up once per import, not once per batch;
+    ``touched_occurrences`` collects the occurrences whose determination must be recomputed.
+    """
+
+    def __init__(self, summary: ImportSummary) -> None:
+        self.summary = summary
+        self.projects: dict[str, Project] = {}
+        self.capture_sets: dict[str, CaptureSet] = {}
+        self.algorithms: dict[str, tuple[Algorithm, CoreCategoryMap]] = {}
+        self.touched_occurrences: set[int] = set()
+
+    def write(self, batch: Sequence[PredictionRecord]) -> None:
+        """Check ``batch`` against the algorithms' category maps, then write all of it."""
+        taxonomy = load_taxonomy()
+        outputs = self._checked_outputs(batch, taxonomy)
+        projects = self._projects(batch)
+        images = self._images(batch, projects)
+        self._capture_sets(batch, projects, images)
+        occurrences = self._occurrences(batch, projects)
+        detections = self._detections(batch, images, occurrences)
+        self._classifications(batch, detections, outputs)
+        self.touched_occurrences.update(occurrences.values())
+
+    def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
+        """What each record (by position in the batch) stores, its vector checked against its category map."""
+        for record in batch:
+            if record.algorithm not in self.algorithms:
+                algorithm = Algorithm.objects.filter(key=record.algorithm).select_related("category_map").first()
+                if algorithm is None or algorithm.category_map_id is None:
+                    raise InputError(
+                        "algorithm",
+                        record.algorithm,
+                        "unknown (import its category map first: taxopost import category-map --algorithm KEY)",
+                        source=record.where,
+                    )
+                self.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
+        outputs: dict[int, _Output] = {}
+        for key in {(r.algorithm, r.logits) for r in batch}:
+            algorithm_key, logits = key
+            members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
+            category_map = self.algorithms[algorithm_key][1]
+            field_name = "logits" if logits else "scores"
+            bad = next((i for i in members if len(batch[i].values) != category_map.n_classes), None)
+            if bad is not None:
+                raise InputError(
+                    field_name,
+                    f"{len(batch[bad].values)} values",
+                    f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
+                    source=batch[bad].where,
+                )
+            matrix = np.stack([batch[i].values for i in members])
+            try:
+                found = winners(matrix, category_map, logits=logits, field=field_name)
+            except InputError as exc:
+                if exc.row is None:
+                    raise
+                raise InputError(field_name, exc.value, exc.reason, source=batch[members[exc.row]].where) from None
+            taxa = taxonomy.db_ids[category_map.class_taxa[found.classes]].tolist()
+            scores = found.scores.tolist()
+            blobs = rows_to_bytes(matrix)
+            for n, i in enumerate(members):
+                outputs[i] = _Output(blob=blobs[n], taxon_id=taxa[n], score=scores[n])
+        return outputs
+
+    def _projects(self, batch: Sequence[PredictionRecord]) -> dict[str, Project]:
+        for name in {_project(r) for r in batch} - set(self.projects):
+            project, created = Project.objects.get_or_create(name=name)
+            self.projects[name] = project
+            self.summary.add("projects", int(created))
+        return self.projects
+
+    def _images(self, batch: Sequence[PredictionRecord], projects: dict[str, Project]) -> dict[tuple[str, str], int]:
+        wanted = {(_project(r), r.image_path): r for r in batch}
+        found: dict[tuple[str, str], int] = {}
+        for project_name in {p for p, _ in wanted}:
+            project = projects[project_name]
+            paths = [path for p, path in wanted if p == project_name]
+            existing = dict(SourceImage.objects.filter(project=project, path__in=paths).values_list("path", "id"))
+            new = [
+                SourceImage(
+                    project=project,
+                    path=path,
+                    width=wanted[(project_name, path)].width,
+                    height=wanted[(project_name, path)].height,
+                    timestamp=wanted[(project_name, path)].timestamp,
+                )
+                for path in paths
+                if path not in existing
+            ]
+            SourceImage.objects.bulk_create(new)
+            self.summary.add("images", len(new))
+            existing.update({image.path: image.pk for image in new})
+            found.update({(project_name, path): pk for path, pk in existing.items()})
+        return found
+
+    def _capture_sets(
+        self, batch: Sequence[PredictionRecord], projects: dict[str, Project], images: dict[tuple[str, str], int]
+    ) -> None:
+        """Link images to their capture sets; a capture set holds the images of its own project only.
+
+        Jobs on one project run one at a time (docs/jobs.md), which keeps overlapping jobs apart
+        only if no scope reaches into another project.
+        """
+        through = CaptureSet.images.through
+        links = []
+        for record in batch:
+            project = projects[_project(record)]
+            capture_set = self.capture_sets.get(record.capture_set)
+            if capture_set is None:
+                capture_set, created = CaptureSet.objects.get_or_create(
+                    name=record.capture_set, defaults={"project": project}
+                )
+                self.capture_sets[record.capture_set] = capture_set
+                self.summary.add("capture sets", int(created))
+            if capture_set.project_id != project.pk:
+                owner = Project.objects.get(pk=capture_set.project_id).name
+                raise InputError(
+                    "capture_set",
+                    record.capture_set,
+                    f"belongs to project {owner!r}, not {project.name!r}: a capture set holds one project's images",
+                    source=record.where,
+                )
+            image = images[(project.name, record.image_path)]
+            links.append(through(captureset_id=capture_set.pk, sourceimage_id=image))
+        through.objects.bulk_create(links, ignore_conflicts=True)
+
+    def _occurrences(
+        self, batch: Sequence[PredictionRecord], projects: dict[str, Project]
+    ) -> dict[tuple[str, str], int]:
+        wanted = {(_project(r), _occurrence_key(r)) for r in batch}
+        found: dict[tuple[str, str], int] = {}
+        for project_name in {p for p, _ in wanted}:
+            project = projects[project_name]
+            keys = [key for p, key in wanted if p == project_name]
+            existing = dict(Occurrence.objects.filter(project=project, key__in=keys).values_list("key", "id"))
+            new = [Occurrence(project=project, key=key) for key in keys if key not in existing]
+            Occurrence.objects.bulk_create(new)
+            self.summary.add("occurrences", len(new))
+            existing.update({o.key: o.pk for o in new})
+            found.update({(project_name, key): pk for key, pk in existing.items()})
+        return found
+
+    def _detections(
+        self,
+        batch: Sequence[PredictionRecord],
+        images: dict[tuple[str, str], int],
+        occurrences: dict[tuple[str, str], int],
+    ) -> dict[int, int]:
+        """Detection id of each record (by position in the batch)."""
+        keys = {(images[(_project(r), r.image_path)], r.detection) for r in batch}
+        image_ids = {image for image, _ in keys}
+        existing = {
+            (image, key): pk
+            for pk, image, key in Detection.objects.filter(source_image_id__in=image_ids).values_list(
+                "id", "source_image_id", "key"
+            )
+        }
+        new = {}
+        for record in batch:
+            key = (images[(_project(record), record.image_path)], record.detection)
+            if key not in existing and key not in new:
+                new[key] = Detection(
+                    source_image_id=key[0],
+                    key=record.detection,
+                    bbox=record.bbox,
+                    occurrence_id=occurrences[(_project(record), _occurrence_key(record))],
+                )
+        Detection.objects.bulk_create(list(new.values()))
+        self.summary.add("detections", len(new))
+        existing.update({key: d.pk for key, d in new.items()})
+        return {i: existing[(images[(_project(r), r.image_path)], r.detection)] for i, r in enumerate(batch)}
+
+    def _classifications(
+        self, batch: Sequence[PredictionRecord], detections: dict[int, int], outputs: dict[int, _Output]
+    ) -> None:
+        algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch}
+        existing = set(
+            Classification.objects.filter(
+                detection_id__in=set(detections.values()), algorithm_id__in=algorithm_ids, applied_to=None
+            ).values_list("detection_id", "algorithm_id")
+        )
+        new = []
+        for i, record in enumerate(batch):
+            algorithm = self.algorithms[record.algorithm][0]
+            key = (detections[i], algorithm.pk)
+            if key in existing:
+                continue
+            existing.add(key)
+            output = outputs[i]
+            new.append(
+                Classification(
+                    detection_id=detections[i],
+                    taxon_id=output.taxon_id,
+                    score=output.score,
+                    scores=None if record.logits else output.blob,
+                    logits=output.blob if record.logits else None,
+                    category_map_id=algorithm.category_map_id,
+                    algorithm=algorithm,
+                    terminal=True,
+                )
+            )
+        Classification.objects.bulk_create(new)
+        self.summary.add("classifications", len(new))
+
+
+class _Output(NamedTuple):
+    """A record's classification: its vector as stored, the winning class's taxon and probability."""
+
+    blob: bytes
+    taxon_id: int
+    score: float
+
+
+def _project(record: PredictionRecord) -> str:
+    return record.project or DEFAULT_PROJECT
+
+
+def _occurrence_key(record: PredictionRecord) -> str:
+    """The given occurrence, else one occurrence per detection."""
+    return record.occurrence or f"{record.image_path}#{record.detection}"
