@@ -47,7 +47,3 @@ def record_progress(job_id: int) -> Progress:
     Job.objects.filter(pk=job_id).update(progress=counts.fraction, stages=stages, heartbeat_at=timezone.now())
     return Progress(counts, job.cancel_requested, running=job.status == Job.RUNNING)
 
-
-def touch(job_id: int) -> None:
-    """The job is alive: a worker is starting one of its chunks."""
-    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
