@@ -279,7 +279,7 @@ def evaluate_capture_set_cmd(
     from taxopost.django_setup import setup
 
     setup()
-    from taxopost.evaluation.pipelines import read_text
+    from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
     from taxopost.observations.models import CaptureSet
 

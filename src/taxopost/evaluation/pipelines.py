@@ -33,8 +33,7 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
-from taxopost.io import read_taxa_list
-from taxopost.io._text import read_text
+from taxopost.io import read_taxa_list, read_text
 
 TASKS: dict[str, type] = {"rank_rollup": RankRollupConfig, "class_masking": ClassMaskingConfig}
 _PIPELINE_KEYS = ("name", "steps")
