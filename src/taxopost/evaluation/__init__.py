@@ -15,6 +15,7 @@ from taxopost.evaluation.calibration import (
     split_rows,
 )
 from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
+from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
 from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.metrics import (
     accuracy,
@@ -39,6 +40,7 @@ __all__ = [
     "RankCalibration",
     "RiskCoverage",
     "Step",
+    "TestingProcedure",
     "ThresholdCalibration",
     "accuracy",
     "calibrate",
@@ -47,6 +49,7 @@ __all__ = [
     "evaluate_pipelines",
     "evaluate_thresholds",
     "evaluation_passes",
+    "fixed_sequence",
     "hierarchical_scores",
     "is_correct",
     "mistake_severity",
