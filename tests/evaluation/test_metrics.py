@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from taxopost.core import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.evaluation import (
     accuracy,
     confidence_bins,
+    corrections,
     hierarchical_scores,
     is_correct,
     mistake_severity,
@@ -121,6 +123,29 @@ def test_outcome_counts_partition_the_changed_rows(moths):
         "still_wrong": 1,
         "unchanged": 1,
     }
+
+
+def test_corrections_by_hand(moths):
+    truth = ids(moths, "Vanessa cardui", "Vanessa cardui", "Danaus plexippus", "Catocala ilia")
+    base = ids(moths, "Vanessa itea", "Vanessa cardui", "Danaus plexippus", "Catocala relicta")
+    final = ids(moths, "Vanessa", "Vanessa itea", "Danaus plexippus", "Catocala relicta")
+    outcome = corrections(truth, final, base, moths)
+    assert outcome.baseline_correct.tolist() == [False, True, True, False]
+    assert outcome.correct.tolist() == [True, False, True, False]
+    assert outcome.corrected.tolist() == [True, False, False, False]
+    assert outcome.regressed.tolist() == [False, True, False, False]
+    assert outcome.still_correct.tolist() == [False, False, True, False]
+    assert outcome.still_wrong.tolist() == [False, False, False, True]
+
+
+def test_corrections_count_a_missing_taxon_as_wrong_only_when_allowed(moths):
+    truth = np.array([moths.index("Vanessa cardui"), NO_TAXON])
+    base = np.array([NO_TAXON, moths.index("Vanessa")])
+    final = np.array([moths.index("Vanessa"), moths.index("Vanessa")])
+    outcome = corrections(truth, final, base, moths, allow_missing=True)
+    assert outcome.corrected.tolist() == [True, False] and outcome.still_wrong.tolist() == [False, True]
+    with pytest.raises(InputError, match=r"^y_true="):
+        corrections(truth, final, base, moths)
 
 
 def test_confidence_bins_by_hand(moths):

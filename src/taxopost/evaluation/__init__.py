@@ -18,8 +18,10 @@ from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluat
 from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
 from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.metrics import (
+    Corrections,
     accuracy,
     confidence_bins,
+    corrections,
     hierarchical_scores,
     is_correct,
     mistake_severity,
@@ -35,6 +37,7 @@ from taxopost.evaluation.sweep import RiskCoverage, risk_coverage_curves
 
 __all__ = [
     "CalibrationReport",
+    "Corrections",
     "Evaluation",
     "Pipeline",
     "RankCalibration",
@@ -46,6 +49,7 @@ __all__ = [
     "calibrate",
     "calibrate_thresholds",
     "confidence_bins",
+    "corrections",
     "evaluate_pipelines",
     "evaluate_thresholds",
     "evaluation_passes",

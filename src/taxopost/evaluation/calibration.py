@@ -49,6 +49,7 @@ from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, default_order
 from taxopost.evaluation.bounds import check_delta, clopper_pearson_upper
 from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
+from taxopost.evaluation.metrics import is_correct
 from taxopost.evaluation.sweep import accepted_counts, check_grid, rank_column
 
 #: Candidate thresholds, tested from high to low: 0.01 .. 0.99 by 0.01, then a finer decimal
@@ -473,7 +474,7 @@ def _evaluate(
     else:
         accepted_rank = np.full(n, -1)
         final = candidates.source_taxon
-    correct = taxonomy.is_ancestor_or_self(final, y_true)
+    correct = is_correct(y_true, final, taxonomy)
     limits = grid.astype(candidates.evidence_score.dtype)
     per_rank = []
     for r, calibrated in enumerate(calibration.ranks):

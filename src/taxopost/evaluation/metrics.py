@@ -11,6 +11,7 @@ are NaN. docs/evaluation.md gives each formula.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,42 @@ from taxopost.evaluation._checks import check_same_length, check_taxa
 
 #: Outcome classes of a row, in the order of :func:`outcome_classes` codes.
 OUTCOMES: tuple[str, ...] = ("exact", "correct, coarser", "wrong")
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """Row by row, whether a baseline and a later prediction are correct, and what the change did.
+
+    The one definition of *corrected* (baseline wrong, prediction correct) and *regressed*
+    (baseline correct, prediction wrong) that the evaluation, the review page and the demo share.
+
+    Attributes
+    ----------
+    baseline_correct, correct : ndarray of shape (n_rows,), bool
+    """
+
+    baseline_correct: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def corrected(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: the baseline was wrong, the prediction is correct."""
+        return self.correct & ~self.baseline_correct
+
+    @property
+    def regressed(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: the baseline was correct, the prediction is wrong."""
+        return self.baseline_correct & ~self.correct
+
+    @property
+    def still_correct(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: both correct."""
+        return self.baseline_correct & self.correct
+
+    @property
+    def still_wrong(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: both wrong."""
+        return ~self.baseline_correct & ~self.correct
 
 
 # -- doors: validate once, then trust --------------------------------------------------------
@@ -35,6 +72,29 @@ def is_correct(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np
     """
     y_true, y_pred = _check(taxonomy, y_true=y_true, y_pred=y_pred)
     return _correct(y_true, y_pred, taxonomy)
+
+
+def corrections(
+    y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy, *, allow_missing: bool = False
+) -> Corrections:
+    """Whether the baseline and the prediction of each row are correct, for counting corrections.
+
+    Parameters
+    ----------
+    y_true, y_pred, y_baseline : ndarray of shape (n_rows,), int
+        Taxon ids: the truth, a later prediction and the baseline it replaced.
+    allow_missing : bool, default False
+        Accept ``NO_TAXON`` in any of them (an identification or a prediction outside the
+        ranked taxonomy, as the platform's data can hold): such a row is wrong on that side.
+
+    Returns
+    -------
+    Corrections
+    """
+    y_true, y_pred, y_baseline = _check(
+        taxonomy, allow_missing=allow_missing, y_true=y_true, y_pred=y_pred, y_baseline=y_baseline
+    )
+    return _corrections(y_true, y_pred, y_baseline, taxonomy)
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> float:
@@ -170,8 +230,8 @@ def check_n_bins(n_bins: object) -> int:
     return int(n_bins)
 
 
-def _check(taxonomy: Taxonomy, **arrays: np.ndarray) -> list[np.ndarray]:
-    checked = [check_taxa(values, taxonomy, field=name) for name, values in arrays.items()]
+def _check(taxonomy: Taxonomy, *, allow_missing: bool = False, **arrays: np.ndarray) -> list[np.ndarray]:
+    checked = [check_taxa(values, taxonomy, field=name, allow_missing=allow_missing) for name, values in arrays.items()]
     check_same_length(*checked, fields=tuple(arrays))
     return checked
 
@@ -185,6 +245,12 @@ def _mean(mask: np.ndarray) -> float:
 
 def _correct(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
     return taxonomy.is_ancestor_or_self(y_pred, y_true)
+
+
+def _corrections(y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy) -> Corrections:
+    return Corrections(
+        baseline_correct=_correct(y_true, y_baseline, taxonomy), correct=_correct(y_true, y_pred, taxonomy)
+    )
 
 
 def _outcomes(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
@@ -223,17 +289,16 @@ def _rank_precision(
 
 def _outcome_counts(y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy) -> dict:
     changed = y_pred != y_baseline
-    final_ok = _correct(y_true, y_pred, taxonomy)
-    base_ok = _correct(y_true, y_baseline, taxonomy)
+    outcome = _corrections(y_true, y_pred, y_baseline, taxonomy)
     coarser = taxonomy.rank_codes[y_pred] < taxonomy.rank_codes[y_baseline]
-    both = changed & final_ok & base_ok
-    return {
+    both = changed & outcome.still_correct
+    return {  # an unchanged row keeps its correctness: corrected and regressed rows all changed
         "changed": int(changed.sum()),
-        "corrected": int((changed & final_ok & ~base_ok).sum()),
-        "regressed": int((changed & ~final_ok & base_ok).sum()),
+        "corrected": int(outcome.corrected.sum()),
+        "regressed": int(outcome.regressed.sum()),
         "generalized": int((both & coarser).sum()),
         "specialized": int((both & ~coarser).sum()),
-        "still_wrong": int((changed & ~final_ok & ~base_ok).sum()),
+        "still_wrong": int((changed & outcome.still_wrong).sum()),
         "unchanged": int((~changed).sum()),
     }
 
@@ -355,8 +420,10 @@ def summarize(
 
 __all__ = [
     "OUTCOMES",
+    "Corrections",
     "accuracy",
     "confidence_bins",
+    "corrections",
     "hierarchical_scores",
     "is_correct",
     "mistake_severity",

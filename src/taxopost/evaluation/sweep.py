@@ -28,6 +28,7 @@ from taxopost.core.rollup import RollupResult, apply_thresholds
 from taxopost.core.taxonomy import Taxonomy
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa
+from taxopost.evaluation.metrics import is_correct
 
 #: The default sweep: 100 thresholds from 1.0 down to 0.01.
 DEFAULT_GRID: np.ndarray = np.round(np.linspace(1.0, 0.01, 100), 6)
@@ -155,7 +156,7 @@ def rank_column(
     scores = candidates.evidence_score[rows, r]
     taxa = candidates.evidence_taxon[rows, r]
     has = ~np.isnan(scores)
-    wrong = ~taxonomy.is_ancestor_or_self(taxa[has], y_true[rows][has])
+    wrong = ~is_correct(y_true[rows][has], taxa[has], taxonomy)
     return scores[has], wrong
 
 
