@@ -114,7 +114,7 @@ def test_unreachable_ranks_are_reported_and_left_out_of_the_config(candidates, s
     nothing = calibrate_thresholds(candidates, truth, synthetic.taxonomy, target_precision=0.99999)
     assert nothing.config() is None and nothing.thresholds == {}
     held = evaluate_thresholds(candidates, truth, synthetic.taxonomy, nothing)
-    assert held["not_accepted"]["n"] == len(candidates)
+    assert held.not_accepted.n == len(candidates)
 
 
 def test_held_out_evaluation_matches_apply_thresholds(candidates, simulated, synthetic):
@@ -125,14 +125,15 @@ def test_held_out_evaluation_matches_apply_thresholds(candidates, simulated, syn
     held = evaluate_thresholds(take_rows(candidates, test), truth[test], taxonomy, calibration)
     result = apply_thresholds(take_rows(candidates, test), calibration.thresholds)
     correct = taxonomy.is_ancestor_or_self(result.taxon, truth[test])
-    assert held["n"] == test.size
-    assert held["accuracy"] == pytest.approx(correct.mean())
-    for r, rank in enumerate(held["ranks"]):
+    assert held.n == test.size
+    assert held.accuracy == pytest.approx(correct.mean())
+    for r, rank in enumerate(held.ranks):
         at = result.accepted_rank == r
-        assert rank["n_accepted"] == at.sum()
-        assert rank["coverage"] == pytest.approx(at.mean())
-        assert rank["precision"] == pytest.approx(correct[at].mean())
-    assert held["not_accepted"]["n"] == (result.accepted_rank < 0).sum()
+        assert rank.n_accepted == at.sum()
+        assert rank.coverage == pytest.approx(at.mean())
+        assert rank.precision == pytest.approx(correct[at].mean())
+        assert rank.met == (rank.precision >= rank.target)
+    assert held.not_accepted.n == (result.accepted_rank < 0).sum()
 
 
 def test_select_ranks_keeps_columns(candidates):
@@ -155,9 +156,9 @@ def test_calibrate_end_to_end_defaults_the_order_from_the_label_space(synthetic,
     assert [r.rank for r in report.calibration.ranks] == ORDER
     assert report.calibration.mode == "distribution"
     assert report.n_calibration + report.n_test == len(truth)
-    data = report.to_dict()
-    assert data["config"]["mode"] == "distribution"
-    assert {r["rank"] for r in data["held_out"]["ranks"]} == set(ORDER)
+    assert report.calibration.config().mode == "distribution"
+    assert [r.rank for r in report.held_out.ranks] == ORDER
+    assert report.held_out.n == report.n_test
     by_rank = calibrate(scores, synthetic, truth, target_precision={"genus": 0.9, "species": 0.95})
     assert [r.rank for r in by_rank.calibration.ranks] == ["species", "genus"]
 

@@ -50,9 +50,9 @@ def test_held_out_precision_reaches_the_target_in_at_least_1_minus_delta_of_spli
             calibration,
             grid=DEFAULT_CALIBRATION_GRID[:1],
         )
-        for rank in held["ranks"]:
-            if rank["threshold"] is not None and rank["n_accepted"]:
-                met[rank["rank"]].append(rank["precision"] >= target)
+        for rank in held.ranks:
+            if rank.threshold is not None and rank.n_accepted:
+                met[rank.rank].append(rank.precision >= target)
     for rank, outcomes in met.items():
         assert len(outcomes) >= TRIALS * 0.8, f"{rank}: reached in only {len(outcomes)} of {TRIALS} trials"
         rate = float(np.mean(outcomes))

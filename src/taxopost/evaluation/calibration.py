@@ -109,24 +109,10 @@ class RankCalibration:
     def reached(self) -> bool:
         return self.threshold is not None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "rank": self.rank,
-            "target": self.target,
-            "reached": self.reached,
-            "threshold": self.threshold,
-            "n_reaching": self.n_reaching,
-            "n_accepted": self.n_accepted,
-            "n_errors": self.n_errors,
-            "precision": (1 - self.n_errors / self.n_accepted) if self.n_accepted else float("nan"),
-            "precision_bound": self.precision_bound,
-            "curve": {
-                "thresholds": self.thresholds.tolist(),
-                "n_accepted": self.accepted.tolist(),
-                "precision": self.precision.tolist(),
-                "bound": self.bound.tolist(),
-            },
-        }
+    @property
+    def accepted_precision(self) -> float:
+        """Precision of the calibration rows accepted at the chosen threshold (NaN if none)."""
+        return (1 - self.n_errors / self.n_accepted) if self.n_accepted else float("nan")
 
 
 @dataclass(frozen=True)
@@ -161,15 +147,81 @@ class ThresholdCalibration:
             return None
         return RankRollupConfig(thresholds=thresholds, order=list(thresholds), mode=self.mode)
 
-    def to_dict(self) -> dict[str, object]:
-        config = self.config()
-        return {
-            "mode": self.mode,
-            "delta": self.delta,
-            "config": None if config is None else config.model_dump(),
-            "unreachable": self.unreachable,
-            "ranks": [r.to_dict() for r in self.ranks],
-        }
+
+@dataclass(frozen=True)
+class HeldOutRank:
+    """What one rank's calibrated threshold gives on held-out rows.
+
+    Attributes
+    ----------
+    rank : str
+    threshold : float or None
+        The calibrated threshold (None if the rank is unreachable: nothing is accepted at it).
+    target : float
+    n_accepted : int
+        Rows accepted at this rank.
+    coverage : float
+        ``n_accepted`` over all held-out rows.
+    precision : float
+        Of the accepted rows (NaN if none).
+    met : bool
+        ``precision >= target``, or nothing accepted.
+    n_reaching : int
+        Rows not accepted at a finer rank.
+    thresholds, curve_accepted, curve_precision : ndarray of shape (n_thresholds,)
+        The held-out curve: rows accepted at each grid threshold (finer ranks at their
+        calibrated thresholds), and their precision (NaN where none).
+    """
+
+    rank: str
+    threshold: float | None
+    target: float
+    n_accepted: int
+    coverage: float
+    precision: float
+    met: bool
+    n_reaching: int
+    thresholds: np.ndarray = field(repr=False)
+    curve_accepted: np.ndarray = field(repr=False)
+    curve_precision: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NotAccepted:
+    """Held-out rows accepted at no rank: they keep the model's prediction (not covered by the guarantee).
+
+    Attributes
+    ----------
+    n : int
+    coverage : float
+        Their share of the held-out rows.
+    precision : float
+        Of the model's predictions on them (NaN if none).
+    """
+
+    n: int
+    coverage: float
+    precision: float
+
+
+@dataclass(frozen=True)
+class HeldOutEvaluation:
+    """Precision and coverage that calibrated thresholds reach on other rows (:func:`evaluate_thresholds`).
+
+    Attributes
+    ----------
+    n : int
+    accuracy : float
+        Of the final predictions (correct = the true taxon or an ancestor).
+    ranks : tuple of HeldOutRank
+        One per rank of the calibration, fine to coarse.
+    not_accepted : NotAccepted
+    """
+
+    n: int
+    accuracy: float
+    ranks: tuple[HeldOutRank, ...]
+    not_accepted: NotAccepted
 
 
 @dataclass(frozen=True)
@@ -179,26 +231,17 @@ class CalibrationReport:
     Attributes
     ----------
     calibration : ThresholdCalibration
-    held_out : dict
+    held_out : HeldOutEvaluation
         :func:`evaluate_thresholds` on the held-out rows.
     n_calibration, n_test : int
     seed : int
     """
 
     calibration: ThresholdCalibration
-    held_out: dict[str, object]
+    held_out: HeldOutEvaluation
     n_calibration: int
     n_test: int
     seed: int | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "n_calibration": self.n_calibration,
-            "n_test": self.n_test,
-            "seed": self.seed,
-            **self.calibration.to_dict(),
-            "held_out": self.held_out,
-        }
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -378,18 +421,22 @@ def evaluate_thresholds(
     calibration: ThresholdCalibration,
     *,
     grid: np.ndarray | None = None,
-) -> dict[str, object]:
+) -> HeldOutEvaluation:
     """Precision and coverage that calibrated thresholds reach on other (held-out) rows.
+
+    Parameters
+    ----------
+    candidates : RollupResult
+        :func:`~taxopost.core.rollup.rollup_candidates` of the held-out rows, same order and mode.
+    y_true : ndarray of shape (n_rows,), int
+    taxonomy : Taxonomy
+    calibration : ThresholdCalibration
+    grid : array-like, optional
+        Thresholds of the held-out curves; default :data:`DEFAULT_CALIBRATION_GRID`.
 
     Returns
     -------
-    dict
-        ``n``; ``accuracy`` of the final predictions (correct = true taxon or an ancestor);
-        ``ranks``: per rank of the calibration, ``n_accepted``, ``coverage`` (share of all rows
-        accepted at that rank), ``precision`` (of those rows), ``target`` and ``met``;
-        ``not_accepted``: rows accepted at no rank (they keep the model's prediction), with
-        their count, share and precision; and per rank the held-out ``curve`` (precision of the
-        rows accepted at each grid threshold, finer ranks at their calibrated thresholds).
+    HeldOutEvaluation
     """
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     grid = DEFAULT_CALIBRATION_GRID if grid is None else check_grid(grid)
@@ -462,7 +509,7 @@ def _evaluate(
     taxonomy: Taxonomy,
     calibration: ThresholdCalibration,
     grid: np.ndarray,
-) -> dict[str, object]:
+) -> HeldOutEvaluation:
     n = len(candidates)
     thresholds = calibration.thresholds
     ranks = list(candidates.order)
@@ -487,29 +534,27 @@ def _evaluate(
         with np.errstate(invalid="ignore", divide="ignore"):
             curve = np.where(curve_n > 0, 1.0 - curve_err / np.maximum(curve_n, 1), np.nan)
         per_rank.append(
-            {
-                "rank": calibrated.rank,
-                "threshold": calibrated.threshold,
-                "target": calibrated.target,
-                "n_accepted": n_accepted,
-                "coverage": n_accepted / n if n else float("nan"),
-                "precision": precision,
-                "met": bool(n_accepted == 0 or precision >= calibrated.target),
-                "n_reaching": int(reaching.sum()),
-                "curve": {"thresholds": grid.tolist(), "precision": curve.tolist(), "n_accepted": curve_n.tolist()},
-            }
+            HeldOutRank(
+                rank=calibrated.rank,
+                threshold=calibrated.threshold,
+                target=calibrated.target,
+                n_accepted=n_accepted,
+                coverage=n_accepted / n if n else float("nan"),
+                precision=precision,
+                met=bool(n_accepted == 0 or precision >= calibrated.target),
+                n_reaching=int(reaching.sum()),
+                thresholds=grid,
+                curve_accepted=curve_n,
+                curve_precision=curve,
+            )
         )
     rest = accepted_rank < 0
-    return {
-        "n": n,
-        "accuracy": float(correct.mean()) if n else float("nan"),
-        "ranks": per_rank,
-        "not_accepted": {
-            "n": int(rest.sum()),
-            "coverage": float(rest.mean()) if n else float("nan"),
-            "precision": float(correct[rest].mean()) if rest.any() else float("nan"),
-        },
-    }
+    not_accepted = NotAccepted(
+        n=int(rest.sum()),
+        coverage=float(rest.mean()) if n else float("nan"),
+        precision=float(correct[rest].mean()) if rest.any() else float("nan"),
+    )
+    return HeldOutEvaluation(n, float(correct.mean()) if n else float("nan"), tuple(per_rank), not_accepted)
 
 
 # -- RollupResult helpers -----------------------------------------------------------------------

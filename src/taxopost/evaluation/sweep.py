@@ -66,17 +66,6 @@ class RiskCoverage:
     risk: np.ndarray
     aurc: float
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "threshold": self.threshold,
-            "n_reaching": self.n_reaching,
-            "aurc": self.aurc,
-            "thresholds": self.thresholds.tolist(),
-            "coverage": self.coverage.tolist(),
-            "risk": self.risk.tolist(),
-            "n_accepted": self.n_accepted.tolist(),
-        }
-
 
 def check_grid(grid: object, *, field: str = "grid") -> np.ndarray:
     """Thresholds as a descending float64 vector of distinct values in (0, 1]."""
