@@ -454,6 +454,7 @@ def _calibrate(
 ) -> ThresholdCalibration:
     limits = grid.astype(candidates.evidence_score.dtype)
     accepted_before = np.zeros(len(candidates), dtype=bool)
+    chosen_thresholds: dict[str, float] = {}  # of the reached ranks so far, fine to coarse
     results = []
     for r, rank in enumerate(candidates.order):
         reaching = ~accepted_before
@@ -482,9 +483,8 @@ def _calibrate(
             )
             continue
         threshold = float(grid[chosen])
-        column = candidates.evidence_score[:, r]
-        with np.errstate(invalid="ignore"):
-            accepted_before |= reaching & (column >= limits[chosen])  # NaN never clears
+        chosen_thresholds[rank] = threshold
+        accepted_before = _accepted_at_some_rank(candidates, chosen_thresholds)
         results.append(
             RankCalibration(
                 rank=rank,
@@ -501,6 +501,16 @@ def _calibrate(
             )
         )
     return ThresholdCalibration(mode=candidates.mode, delta=delta, ranks=tuple(results))
+
+
+def _accepted_at_some_rank(candidates: RollupResult, thresholds: dict[str, float]) -> np.ndarray:
+    """Rows the roll-up accepts at one of the ranks of ``thresholds`` (a subset of the order, fine to coarse).
+
+    Through :func:`~taxopost.core.rollup.apply_thresholds`, so calibration accepts exactly the
+    rows the platform's roll-up will.
+    """
+    kept = [candidates.order.index(rank) for rank in thresholds]
+    return apply_thresholds(select_ranks(candidates, kept), thresholds).accepted_rank >= 0
 
 
 def _evaluate(
