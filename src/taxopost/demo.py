@@ -305,7 +305,7 @@ def demo_summary() -> DemoSummary:
         occurrence__project__name=PROJECT, withdrawn=False
     ).values_list("occurrence_id", "taxon_id"):
         truth.setdefault(occurrence, taxon)
-    outcome = _corrections(truth, best_before, best_after)
+    outcome = demo_corrections(truth, best_before, best_after)
     changed = sum(1 for o in best_after if best_after[o][1] != best_before.get(o, (None, None))[1])
     return DemoSummary(
         occurrences=project_occurrences.count(),
@@ -320,8 +320,13 @@ def demo_summary() -> DemoSummary:
     )
 
 
-def _corrections(truth: dict[int, int], before: dict[int, tuple], after: dict[int, tuple]) -> Corrections:
-    """The evaluation's correctness of each identified occurrence's prediction before and after."""
+def demo_corrections(truth: dict[int, int], before: dict[int, tuple], after: dict[int, tuple]) -> Corrections:
+    """The evaluation's correctness of each identified occurrence's prediction before and after.
+
+    ``truth`` maps occurrences to identified taxa, ``before``/``after`` to ``(key, taxon, rank)``
+    of their best prediction (database ids); rows follow ``sorted(truth)``, and an occurrence
+    without a prediction is wrong on that side.
+    """
     from taxopost.taxa.operations import load_taxonomy
 
     taxonomy = load_taxonomy()

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from taxopost.cli import main
+from taxopost.demo import demo_corrections
 from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import evaluate_pipelines
 from taxopost.evaluation.pipelines import parse_pipelines
 from taxopost.evaluation.report import evaluation_record
 from taxopost.observations.evaluation import capture_set_rows, evaluate_capture_set
 from taxopost.observations.importers import import_identifications
+from taxopost.taxa.models import Taxon
 
 from .conftest import ROWS
 
@@ -83,3 +85,14 @@ def test_the_command_writes_the_report(identified, tmp_path, capsys):
     assert names[:3] == ["model output", "roll-up (lineage)", "roll-up (distribution)"]
     assert "regional + roll-up" in names
     assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64") >= 3
+
+
+def test_the_demo_counts_corrections_as_the_evaluation_does(platform):
+    ids = dict(Taxon.objects.values_list("name", "id"))
+    truth = {1: ids["Vanessa cardui"], 2: ids["Danaus plexippus"], 3: ids["Catocala ilia"]}
+    before = {1: (0.5, ids["Vanessa atalanta"], "species"), 2: (0.9, ids["Danaus plexippus"], "species")}
+    after = {o: ((True, 0.6, o), ids[genus], "genus") for o, genus in [(1, "Vanessa"), (2, "Vanessa"), (3, "Catocala")]}
+    outcome = demo_corrections(truth, before, after)  # occurrence 3 had no prediction before: wrong
+    assert outcome.baseline_correct.tolist() == [False, True, False]
+    assert outcome.corrected.tolist() == [True, False, True]
+    assert outcome.regressed.tolist() == [False, True, False]
