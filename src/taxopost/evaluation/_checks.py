@@ -50,13 +50,6 @@ def check_same_length(*arrays: np.ndarray, fields: tuple[str, ...]) -> None:
             raise InputError(field, array.shape[0], f"has {array.shape[0]} rows but {fields[0]} has {first}")
 
 
-def rank_names(taxa: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
-    """The rank name of each taxon id, as an object array (``None`` for ``NO_TAXON``)."""
-    names = np.array([*RANKS, None], dtype=object)
-    codes = np.where(taxa >= 0, taxonomy.rank_codes[np.maximum(taxa, 0)], len(RANKS))
-    return names[codes]
-
-
 def label_space_ranks(category_map: CategoryMap) -> list[str]:
     """Ranks of every class's taxon and its ancestors, fine to coarse."""
     taxonomy = category_map.taxonomy
