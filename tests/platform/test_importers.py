@@ -93,7 +93,7 @@ def _record(**changes) -> dict:
         (json.dumps(_record(algorithm="unknown-model")), "algorithm='unknown-model': unknown"),
         (json.dumps(_record(scores=[0.5, 0.5])), "scores='2 values': the category map of 'moths-v1' has 8 classes"),
         (json.dumps(_record(scores=[float("nan"), *ROWS[0][3][1:]])), "values must be finite"),
-        (json.dumps(_record(scores=[0.9] * 8)), "must sum to 1"),
+        (json.dumps(_record(scores=[0.9] * 8)), "must sum to at most 1"),
         (json.dumps(_record(bbox=[0, 0, 500, 10])), "lies outside its image"),
         (json.dumps(_record(bbox=[5, 5, 1, 1])), "x1 <= x2"),
         (json.dumps(_record(image={"path": "x.jpg", "width": 0, "height": 10})), "image.width=0"),
