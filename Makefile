@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps megadetector==10.0.28  # its validator only (pyproject.toml)
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## the main job, on the embedded default (no services)

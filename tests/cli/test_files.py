@@ -219,7 +219,7 @@ def test_rollup_on_real_cifar100_outputs_with_superclass_above_class(shared_data
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["rollup", "--taxonomy", "x.csv"], "Missing option '--category-map'"),
+        (["rollup", "--taxonomy", "x.csv"], "Missing option '--output'"),
         (["rollup", "--bogus"], "No such option '--bogus'"),
         (["jobs", "show", "abc"], "'abc' is not a valid integer"),
         (["nosuch"], "No such command 'nosuch'"),

@@ -98,7 +98,7 @@ def _record(**changes) -> dict:
         (json.dumps(_record(bbox=[5, 5, 1, 1])), "x1 <= x2"),
         (json.dumps(_record(image={"path": "x.jpg", "width": 0, "height": 10})), "image.width=0"),
         (json.dumps(_record(color="red")), "unknown fields"),
-        (json.dumps(_record(scores=None)), "give exactly one of scores or logits"),
+        (json.dumps(_record(scores=None)), "an algorithm's record needs its scores or logits"),
         (json.dumps(_record(bbox=["1", "2", "3", "4"])), "bbox=.*four numbers"),
         (json.dumps(_record(bbox=[1, None, 3, 4])), "bbox=.*four numbers"),
         (json.dumps(_record(bbox=[1, 2, 3])), "bbox=.*four numbers"),

@@ -21,7 +21,7 @@ from taxopost.core import _kernels
 from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunk, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
-from taxopost.core.ranks import check_rollup_order, check_thresholds, sort_fine_to_coarse
+from taxopost.core.ranks import RANK_CODE, RANKS, check_rollup_order, check_thresholds, sort_fine_to_coarse
 from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.core.vectors import softmax
@@ -71,6 +71,42 @@ class RollupResult:
 
     def __len__(self) -> int:
         return self.taxon.size
+
+
+#: What happened to a row, by :func:`rollup_status` code.
+STATUSES: tuple[str, ...] = ("confident", "rolled up", "no rank cleared")
+
+
+def rollup_status(result: RollupResult) -> np.ndarray:
+    """Each row's status code into :data:`STATUSES`: a rank accepted the source's own taxon
+    (confident), accepted another (rolled up), or none cleared its threshold.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), int8
+    """
+    return np.where(result.accepted_rank < 0, 2, np.where(result.changed, 1, 0)).astype(np.int8)
+
+
+def coarser_than_order(category_map: CategoryMap, order: Sequence[str]) -> np.ndarray:
+    """Classes whose taxon is coarser than every rank of ``order``: no rank's aggregate includes them.
+
+    Returns
+    -------
+    ndarray of shape (n_classes,), bool
+    """
+    codes = np.array([RANK_CODE[rank] for rank in order])
+    taxa = np.maximum(category_map.class_taxa, 0)
+    return category_map.resolved & (category_map.taxonomy.rank_codes[taxa] < codes.min())
+
+
+def check_ranks_present(category_map: CategoryMap, ranks: Sequence[str], *, field: str = "thresholds") -> None:
+    """Refuse ranks the taxonomy has no taxon at: thresholds on them could never be reached."""
+    present = category_map.taxonomy.present_rank_codes
+    missing = [rank for rank in ranks if RANK_CODE[rank] not in present]
+    if missing:
+        has = [RANKS[code] for code in present[::-1]]
+        raise InputError(field, missing, f"the taxonomy has no taxon at these ranks; its ranks: {', '.join(has)}")
 
 
 def resolve_rollup_settings(
@@ -200,6 +236,9 @@ def _run(
     if logits and isinstance(values, SparseRows):
         raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
     matrix = as_rows(values, category_map.n_classes, field=field)
+    check_ranks_present(
+        category_map, ranks, field="thresholds" if any(np.isfinite(list(limits_by_rank.values()))) else "order"
+    )
     plan = _plan(category_map, tuple(ranks))
     n, n_ranks = matrix.shape[0], len(ranks)
     dtype = matrix.dtype

@@ -52,9 +52,12 @@ class PredictionWriter:
         self.touched_occurrences.update(occurrences.values())
 
     def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
-        """What each record (by position in the batch) stores, its vector checked against its category map."""
+        """What each classified record (by position in the batch) stores, its vector checked against its category map.
+
+        A detector-only record (no vector) stores its detection and no classification.
+        """
         for record in batch:
-            if record.algorithm not in self.algorithms:
+            if record.algorithm is not None and record.algorithm not in self.algorithms:
                 algorithm = Algorithm.objects.filter(key=record.algorithm).select_related("category_map").first()
                 if algorithm is None or algorithm.category_map_id is None:
                     raise InputError(
@@ -65,7 +68,7 @@ class PredictionWriter:
                     )
                 self.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
         outputs: dict[int, _Output] = {}
-        for key in {(r.algorithm, r.logits) for r in batch}:
+        for key in {(r.algorithm, r.logits) for r in batch if r.algorithm is not None}:
             algorithm_key, logits = key
             members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
             category_map = self.algorithms[algorithm_key][1]
@@ -203,7 +206,7 @@ class PredictionWriter:
     def _classifications(
         self, batch: Sequence[PredictionRecord], detections: dict[int, int], outputs: dict[int, _Output]
     ) -> None:
-        algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch}
+        algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch if r.algorithm is not None}
         existing = set(
             Classification.objects.filter(
                 detection_id__in=set(detections.values()), algorithm_id__in=algorithm_ids, applied_to=None
@@ -211,6 +214,8 @@ class PredictionWriter:
         )
         new = []
         for i, record in enumerate(batch):
+            if record.algorithm is None:  # detector-only
+                continue
             algorithm = self.algorithms[record.algorithm][0]
             key = (detections[i], algorithm.pk)
             if key in existing:

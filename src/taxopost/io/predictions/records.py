@@ -28,8 +28,9 @@ class PredictionRecord:
     """One classifier output for one detection, in plain Python and numpy types.
 
     ``values`` is a float32 vector of probabilities, or of logits when ``logits`` is true; its
-    length is not checked yet (it must match the algorithm's category map). ``where`` locates
-    the record for messages (``"path:line"``).
+    length is not checked yet (it must match the algorithm's category map). A detector-only
+    record (a detection no classifier scored) has neither ``values`` nor ``algorithm``.
+    ``where`` locates the record for messages (``"path:line"``).
     """
 
     where: str
@@ -42,8 +43,8 @@ class PredictionRecord:
     bbox: list[float] | None
     detection: str
     occurrence: str | None
-    algorithm: str
-    values: np.ndarray
+    algorithm: str | None
+    values: np.ndarray | None
     logits: bool
 
 
@@ -63,15 +64,20 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         image = {"path": image}
     if not isinstance(image, dict) or not image.get("path"):
         raise InputError("image.path", image, "each record needs an image path", source=where)
-    for key in ("capture_set", "algorithm"):
+    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
+    if has_scores and has_logits:
+        raise InputError("scores/logits", None, "give one of scores or logits, not both", source=where)
+    classified = has_scores or has_logits
+    for key in ("capture_set", "algorithm") if classified else ("capture_set",):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise InputError(key, data.get(key), "a non-empty string is required", source=where)
-    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
-    if has_scores == has_logits:
-        raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
+    if not classified and data.get("algorithm") is not None:
+        raise InputError("scores/logits", None, "an algorithm's record needs its scores or logits", source=where)
     field = "scores" if has_scores else "logits"
-    values = data[field]
-    if isinstance(values, np.ndarray):  # from a columnar file
+    values = data.get(field)
+    if not classified:
+        numeric = True
+    elif isinstance(values, np.ndarray):  # from a columnar file
         numeric = values.ndim == 1 and (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_)
     else:
         numeric = isinstance(values, list) and bool(values) and all(isinstance(v, (int, float)) for v in values)
@@ -84,7 +90,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     ):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
-    vector = _float32(values, field, where)
+    vector = _float32(values, field, where) if classified else None
     box = [float(v) for v in bbox] if bbox is not None else None
     if box is not None:
         _check_box(box, width, height, where)
@@ -104,7 +110,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         bbox=box,
         detection=str(detection),
         occurrence=str(occurrence) if occurrence is not None else None,
-        algorithm=data["algorithm"].strip(),
+        algorithm=data["algorithm"].strip() if classified else None,
         values=vector,
         logits=has_logits,
     )

@@ -1,0 +1,129 @@
+"""Detector + classifier output files (MegaDetector, SpeciesNet, Antenna): one entrance to read, one to write.
+
+The format is detected from the content or named. Readers return a :class:`DetectionFile`;
+:func:`write_detection_file` puts a :class:`Revision` back in the file's own format, atomically;
+:func:`detection_records` turns a file into the platform's prediction records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from taxopost.errors import InputError
+from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
+from taxopost.io.predictions.detections import DetectionFile, decode, encode
+from taxopost.io.predictions.megadetector import is_megadetector, megadetector_document, read_megadetector
+from taxopost.io.predictions.records import PredictionRecord, record_from_dict
+from taxopost.io.predictions.revision import Revision
+from taxopost.io.predictions.speciesnet import is_speciesnet, read_speciesnet, speciesnet_document
+from taxopost.io.results import write_bytes_atomically
+
+FORMATS = ("megadetector", "speciesnet", "antenna")
+_DETECT: dict[str, Callable[[object], bool]] = {
+    "megadetector": is_megadetector,
+    "speciesnet": is_speciesnet,
+    "antenna": lambda doc: is_antenna(doc.get("body") if isinstance(doc, dict) and "request" in doc else doc),
+}
+_DOCUMENT: dict[str, Callable[[DetectionFile, Revision], dict]] = {
+    "megadetector": megadetector_document,
+    "speciesnet": speciesnet_document,
+    "antenna": antenna_document,
+}
+
+
+def read_detection_file(
+    path: Path | str, *, format: str | None = None, lineage_ranks: Sequence[str] | None = None
+) -> DetectionFile:
+    """Read a MegaDetector, SpeciesNet or Antenna file; ``format`` None detects it from the content.
+
+    ``lineage_ranks`` gives the ranks of a MegaDetector file's plain-lineage descriptions.
+    """
+    path = Path(path)
+    if format is not None and format not in FORMATS:
+        raise InputError("--format", format, f"must be one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise InputError("file", str(path), "no such file")
+    document = decode(path, format or "predictions")
+    if format is None:
+        format = next((name for name, test in _DETECT.items() if test(document)), None)
+        if format is None:
+            keys = sorted(document)[:8] if isinstance(document, dict) else type(document).__name__
+            raise InputError(
+                "file",
+                str(path),
+                f"not a MegaDetector (images, detection_categories), SpeciesNet (predictions) or Antenna "
+                f"(source_images, detections) file: top-level keys {keys}",
+            )
+    if lineage_ranks and format != "megadetector":
+        raise InputError("--lineage-ranks", ",".join(lineage_ranks), f"only MegaDetector files need it, not {format}")
+    if format == "megadetector":
+        return read_megadetector(path, lineage_ranks=lineage_ranks, document=document)
+    if format == "speciesnet":
+        return read_speciesnet(path, document=document)
+    return read_antenna(path, document=document)
+
+
+def write_detection_file(path: Path | str, file: DetectionFile, revision: Revision, *, field: str = "--output") -> None:
+    """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file."""
+    document = _DOCUMENT[file.format](file, revision)
+    write_bytes_atomically(path, encode(document), field=field)
+
+
+def detection_records(
+    file: DetectionFile,
+    *,
+    capture_set: str,
+    algorithm: str,
+    project: str | None = None,
+    n_classes: int | None = None,
+) -> Iterator[PredictionRecord]:
+    """One record per detection, in file order; a detection without a classification is a detector-only record.
+
+    A vector is the detection's pairs densified over the file's classes (absent classes score
+    0, so top-k rows are partial). Boxes: MegaDetector and SpeciesNet files give relative boxes
+    and no image size, so their detections are stored whole-image, keyed by the relative box;
+    Antenna's pixel boxes and image sizes are kept.
+    """
+    n_classes = n_classes or file.scores.n_classes
+    row_of = np.full(file.n_detections, -1, dtype=np.intp)
+    row_of[file.classified] = np.arange(file.classified.size)
+    for d, det in enumerate(file.detections):
+        row = int(row_of[d])
+        data: dict = {"capture_set": capture_set, "project": project}
+        image = file.images[d]
+        if file.format == "antenna":
+            box = det["bbox"]
+            data["image"] = {
+                "path": str(image.get("url") or image.get("path") or image.get("id")),
+                "width": image.get("width"),
+                "height": image.get("height"),
+                "timestamp": image.get("timestamp"),
+            }
+            data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
+        elif file.format == "megadetector":
+            data["image"] = {"path": image["file"]}
+            data["detection"] = _relative_key(det)
+        else:
+            data["image"] = {"path": image["filepath"]}
+            data["detection"] = "classification"
+        if row >= 0:
+            data["algorithm"] = algorithm
+            data["scores"] = file.scores.dense(row, row + 1)[0]
+        yield record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
+    if file.format == "speciesnet":
+        for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image
+            for j, det in enumerate(entry.get("detections") or []):
+                data = {"capture_set": capture_set, "project": project, "image": {"path": entry["filepath"]}}
+                data["detection"] = _relative_key(det)
+                yield record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
+
+
+def _relative_key(det: dict) -> str:
+    """A detection's key within its image: its relative box (and video frame)."""
+    box = det.get("bbox")
+    key = ",".join(f"{v:g}" for v in box) if isinstance(box, list) else "whole image"
+    frame = det.get("frame_number")
+    return f"{key}@{frame}" if frame is not None else key
