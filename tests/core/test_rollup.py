@@ -149,17 +149,6 @@ def test_rank_rollup_skipped_rank_contributes_nothing(moths_map, mode):
         assert result.score.tolist() == [0.375]
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_rank_rollup_rank_without_taxa_has_no_candidate(vanessa_map, mode):
-    # The Vanessa taxonomy has no tribe at all: the tribe step is skipped, with NaN evidence.
-    scores = row(vanessa_map, Vanessa_atalanta=0.5, Danaus_plexippus=0.5)
-    result = rank_rollup(scores, vanessa_map, thresholds={"species": 0.9, "tribe": 0.1, "family": 0.4}, mode=mode)
-    assert result.order == ("species", "tribe", "family")
-    assert result.evidence_taxon[0, 1] == NO_TAXON
-    assert np.isnan(result.evidence_score[0, 1])
-    assert names(vanessa_map, result.taxon) == ["Nymphalidae"]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", MODES)
 def test_rank_rollup_threshold_is_inclusive(vanessa_map, mode, dtype):
@@ -291,6 +280,17 @@ def test_rank_rollup_refuses_a_row_above_one_with_a_hint(vanessa_map, factor, hi
     message = rf"scores\[0\]='sum={0.5 * factor:g}': probabilities must sum to at most 1 \(\+0.001\) \({hint}\)"
     with pytest.raises(InputError, match=message):
         rank_rollup(scores, vanessa_map)
+
+
+@pytest.mark.parametrize("function", ["rank_rollup", "rollup_candidates"])
+def test_ranks_the_taxonomy_lacks_are_refused_naming_its_ranks(vanessa_map, function):
+    scores = row(vanessa_map, Vanessa_atalanta=1.0)
+    message = r"=\['tribe'\]: the taxonomy has no taxon at these ranks; its ranks: order, family, genus, species"
+    with pytest.raises(InputError, match=message):
+        if function == "rank_rollup":
+            rank_rollup(scores, vanessa_map, thresholds={"species": 0.8, "tribe": 0.5})
+        else:
+            rollup_candidates(scores, vanessa_map, order=("species", "tribe"))
 
 
 def test_rank_rollup_refuses_negative_scores_suggesting_logits(vanessa_map):

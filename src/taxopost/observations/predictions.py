@@ -63,7 +63,7 @@ def import_predictions(
                     "--capture-set", capture_set, f"a {detection_file.format} file names no capture set: give one"
                 )
             key = algorithm or _default_algorithm(detection_file)
-            if detection_file.taxonomy is not None:
+            if detection_file.taxonomy is not None and detection_file.class_keys:  # detector-only files have none
                 _register(detection_file, key)
             records = detection_records(detection_file, capture_set=capture_set.strip(), algorithm=key, project=project)
         for batch in _batched(records):

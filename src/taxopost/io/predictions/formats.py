@@ -106,9 +106,11 @@ def detection_records(
         elif file.format == "megadetector":
             data["image"] = {"path": image["file"]}
             data["detection"] = _relative_key(det)
+        elif row < 0:
+            continue  # a SpeciesNet image without a classification: only its boxes, below
         else:
             data["image"] = {"path": image["filepath"]}
-            data["detection"] = "classification"
+            data["detection"] = "classification"  # SpeciesNet classifies the image (its top crop)
         if row >= 0:
             data["algorithm"] = algorithm
             data["scores"] = file.scores.dense(row, row + 1)[0]
