@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunk, for_each_block
+from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunks, for_each_block
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
+from taxopost.core.chunks import chunk_rows_for
 from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
 
@@ -157,8 +157,7 @@ def class_masking(
         elif result.scores is not None:
             result.scores[out] = masked
 
-    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
-        chunk = dense_chunk(matrix, lo, hi)
+    for lo, hi, chunk in dense_chunks(matrix, chunk_rows or chunk_rows_for(matrix)):
         for_each_block(hi - lo, chunk.size, lambda a, b, chunk=chunk, lo=lo: work(chunk, a, b, lo))
         if progress is not None:
             progress(hi - lo)

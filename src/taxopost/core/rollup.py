@@ -18,9 +18,9 @@ from typing import Literal
 import numpy as np
 
 from taxopost.core import _kernels
-from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunk, for_each_block
+from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunks, for_each_block
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
+from taxopost.core.chunks import chunk_rows_for
 from taxopost.core.ranks import RANK_CODE, RANKS, check_rollup_order, check_thresholds, sort_fine_to_coarse
 from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON
@@ -258,8 +258,7 @@ def _run(
     )
     # Thresholds are compared in the input's precision (see _kernels._round).
     limits = np.array([dtype.type(limits_by_rank[rank]) for rank in ranks], dtype=np.float64)
-    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
-        chunk = dense_chunk(matrix, lo, hi)
+    for lo, hi, chunk in dense_chunks(matrix, chunk_rows or chunk_rows_for(matrix)):
         if logits:
             check_logits(chunk, field=field, row_offset=lo)
             chunk = softmax(chunk)

@@ -59,6 +59,23 @@ class SparseRows:
         out[rows, self.indices[a:b]] = self.values[a:b]
         return out
 
+    def dense_into(self, out: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` scattered into ``out[: hi - lo]``, which must be all zeros; returns that view.
+
+        Reusing one buffer (and :meth:`clear` after it) spares a fresh 60 MB array per chunk,
+        whose page faults cost more than the roll-up of its rows.
+        """
+        a, b = int(self.indptr[lo]), int(self.indptr[hi])
+        rows = np.repeat(np.arange(hi - lo), np.diff(self.indptr[lo : hi + 1]))
+        out[rows, self.indices[a:b]] = self.values[a:b]
+        return out[: hi - lo]
+
+    def clear(self, out: np.ndarray, lo: int, hi: int) -> None:
+        """Zero what :meth:`dense_into` wrote for rows ``lo:hi``."""
+        a, b = int(self.indptr[lo]), int(self.indptr[hi])
+        rows = np.repeat(np.arange(hi - lo), np.diff(self.indptr[lo : hi + 1]))
+        out[rows, self.indices[a:b]] = 0
+
     def pair_rows(self) -> np.ndarray:
         """The row of each pair, shape (n_pairs,)."""
         return np.repeat(np.arange(len(self)), np.diff(self.indptr))

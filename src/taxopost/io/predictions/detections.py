@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,10 @@ def check_pairs(
 
     ``pair_path(p)`` names pair ``p`` (flat) in the document.
     """
-    indices = np.fromiter((class_index.get(k, -1) if isinstance(k, str) else -1 for k in ids), np.int32, len(ids))
+    try:
+        indices = np.fromiter(map(class_index.get, ids, repeat(-1)), np.int32, len(ids))
+    except TypeError:  # an unhashable id (a list, an object)
+        indices = np.fromiter((class_index.get(k, -1) if isinstance(k, str) else -1 for k in ids), np.int32, len(ids))
     bad = np.flatnonzero(indices < 0)
     if bad.size:
         p = int(bad[0])

@@ -88,6 +88,7 @@ def read_megadetector(
     ids: list = []
     confs: list = []
     indptr = [0]
+    add_id, add_conf = ids.append, confs.append
     for i, image in enumerate(images):
         if not isinstance(image, dict) or not isinstance(image.get("file"), str):
             raise InputError(f"images[{i}].file", _get(image, "file"), "each image needs a file name", source=str(path))
@@ -112,16 +113,18 @@ def read_megadetector(
                     raise InputError(
                         f"images[{i}].detections[{j}].classifications", pairs, "must be a list", source=str(path)
                     )
-                for k, pair in enumerate(pairs):
-                    if type(pair) is not list or len(pair) != 2:
-                        raise InputError(
-                            f"images[{i}].detections[{j}].classifications[{k}]",
-                            pair,
-                            "each classification is an [id, confidence] pair",
-                            source=str(path),
-                        )
-                    ids.append(pair[0])
-                    confs.append(pair[1])
+                try:
+                    for pair_id, pair_conf in pairs:  # ids and confidences are checked in bulk below
+                        add_id(pair_id)
+                        add_conf(pair_conf)
+                except (TypeError, ValueError):
+                    k = next(k for k, pair in enumerate(pairs) if type(pair) is not list or len(pair) != 2)
+                    raise InputError(
+                        f"images[{i}].detections[{j}].classifications[{k}]",
+                        pairs[k],
+                        "each classification is an [id, confidence] pair",
+                        source=str(path),
+                    ) from None
                 indptr.append(len(ids))
                 classified.append(len(detections))
             detections.append(det)
