@@ -5,8 +5,8 @@ label space (plain-lineage descriptions family;genus;species from the AMI table)
 medians, in the same run, of:
 
 - parsing alone (read the bytes, then ``json.loads``, ``orjson.loads``, ``msgspec.json.decode``);
-- ``taxopost``'s whole path: read and check (:func:`read_detection_file`), roll up (sparse rows,
-  densified per chunk) and write the MegaDetector file back;
+- ``taxopost``'s whole path: read and check (:func:`read_detection_file`: one image parsed at a
+  time), roll up (sparse rows, densified per chunk) and write the MegaDetector file back (streamed);
 
 and the ratio to the fastest parser (target: within 3x). Peak memory is what each step allocates
 at its peak (tracemalloc), against the file's size (target: within 3x of the file, or flat when

@@ -15,7 +15,7 @@ from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io import read_taxonomy
 from taxopost.io.predictions.formats import read_detection_file, write_detection_file
-from taxopost.io.predictions.megadetector import ORIGINAL_KEY
+from taxopost.io.predictions.megadetector import ORIGINAL_KEY, megadetector_records
 from taxopost.io.predictions.revision import Revision
 from tests.io.samples import antenna_response, validate_megadetector
 
@@ -73,7 +73,10 @@ def test_megadetector_example_reads_its_detections_and_plain_lineage(md_example)
     assert [file.taxonomy.names[t] for t in file.taxonomy.lineage(bear)][1:] == [
         "ursidae", "carnivora", "mammalia", "chordata", "animalia",
     ]  # fmt: skip
-    assert [d.get("frame_number") for d in file.detections[2:]] == [0, 20]
+    frames = [
+        (image["file"].rsplit("/", 1)[-1], det.get("frame_number")) for _, image, det in megadetector_records(file)
+    ]
+    assert frames[1:] == [("image_with_animal.jpg", None), ("video_with_person.mp4", 0), ("video_with_person.mp4", 20)]
 
 
 def test_megadetector_plain_lineage_needs_its_ranks(md_example):

@@ -92,11 +92,10 @@ def _detection_file(path: Path, format: str | None, lineage_ranks: Sequence[str]
 
 def _default_algorithm(file: DetectionFile) -> str:
     """The classifier's key: named in the file, and for a label space read off a file, by its digest."""
-    doc = file.document
     if file.format == "antenna":
         return str(file.extra.get("algorithm") or "antenna-classifier")
     if file.format == "megadetector":
-        name = str((doc.get("info") or {}).get("classifier") or "megadetector-classifier")
+        name = str(file.extra["info"].get("classifier") or "megadetector-classifier")
     else:
         versions = {str(entry.get("model_version")) for entry in file.detections if entry.get("model_version")}
         name = f"speciesnet-{sorted(versions)[0]}" if versions else "speciesnet"

@@ -47,7 +47,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         algorithm, labels unknown, scores of the wrong length or outside [0, 1].
     """
     path = Path(path)
-    doc = decode(path, "Antenna") if document is None else document
+    doc = decode(path) if document is None else document
     body = doc.get("body", doc) if "request" in doc and "body" in doc else doc  # a recording: {request, body}
     images = {str(image.get("id")): image for image in require(body, "source_images", list, "", path)}
     found = require(body, "detections", list, "", path)
@@ -123,6 +123,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         class_taxa=None,
         scores=scores,
         classified=np.asarray(classified, dtype=np.intp),
+        n_detections=len(detections),
         detections=detections,
         path_of=lambda d: f"detections[{d}]",
         images=det_images,

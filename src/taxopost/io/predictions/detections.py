@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,9 @@ class DetectionFile:
         ``"megadetector"``, ``"speciesnet"`` or ``"antenna"``.
     path : Path
     document : dict
-        The parsed JSON, kept whole so that writers change only what post-processing changes.
+        The parsed JSON, kept so that writers change only what post-processing changes (for a
+        MegaDetector file: its top-level values unparsed, and each image parsed only when read
+        or changed).
     class_keys : tuple of str
         The file's own id of each class (a MegaDetector category id, a SpeciesNet label, an
         Antenna label), in class order.
@@ -56,12 +57,14 @@ class DetectionFile:
         One row per classified detection.
     classified : ndarray of shape (n_rows,), intp
         The detection of each row of ``scores``.
-    detections : list of dict
-        Each detection's object in ``document``, in file order.
+    n_detections : int
+    detections : list of dict or None
+        Each detection's object in ``document``, in file order (None for MegaDetector, which
+        keeps its images unparsed).
     path_of : callable
         ``path_of(detection)`` is its JSON path (``images[3].detections[1]``), for messages.
-    images : list of dict
-        Each detection's image object.
+    images : list of dict or None
+        Each detection's image object (None for MegaDetector).
     """
 
     format: str
@@ -73,14 +76,11 @@ class DetectionFile:
     class_taxa: np.ndarray | None
     scores: SparseRows
     classified: np.ndarray
-    detections: list[dict]
+    n_detections: int
+    detections: list[dict] | None
     path_of: Callable[[int], str]
-    images: list[dict]
+    images: list[dict] | None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_detections(self) -> int:
-        return len(self.detections)
 
     def category_map(self, taxonomy: Taxonomy | None = None, *, on_unresolved: str = "exclude") -> CategoryMap:
         """The file's label space over its own taxonomy, or resolved against ``taxonomy``.
@@ -114,14 +114,19 @@ class DetectionFile:
         return InputError(f"{self.where(exc.row)}: {exc.field}", exc.value, exc.reason, source=str(self.path))
 
 
-def decode(path: Path, what: str) -> Any:
-    """Parse a JSON file with msgspec (the fastest of json, orjson and msgspec here: benchmarks/formats.py)."""
+def read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InputError("file", str(path), f"cannot be read ({exc.strerror or exc})") from None
+
+
+def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any) -> Any:
+    """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py)."""
     try:
-        return msgspec.json.decode(data)
+        return msgspec.json.decode(read_bytes(path) if data is None else data, type=type)
+    except msgspec.ValidationError as exc:
+        raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
     except msgspec.DecodeError as exc:
         raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
 
@@ -215,35 +220,29 @@ def speciesnet_label(taxonomy: Taxonomy, taxon: int, known: dict[int, str]) -> s
 
 
 def check_pairs(
-    ids: list,
-    confs: list,
-    indptr: list[int],
-    class_index: dict[str, int],
+    indices: np.ndarray,
+    values: np.ndarray,
+    indptr: np.ndarray,
+    n_classes: int,
     pair_path: Callable[[int], str],
+    value_at: Callable[[int], tuple[object, object]],
     source: Path,
     categories: str,
 ) -> SparseRows:
-    """Top-k pairs checked in bulk: known ids, scores in [0, 1], sorted by descending score.
+    """Top-k pairs checked in bulk: known classes (``-1`` marks an unknown id), scores in [0, 1],
+    sorted by descending score, no class twice in one row.
 
-    ``pair_path(p)`` names pair ``p`` (flat) in the document.
+    ``pair_path(p)`` names pair ``p`` (flat) in the document, ``value_at(p)`` gives its id and score
+    as the file spelled them (only a message needs them).
     """
-    try:
-        indices = np.fromiter(map(class_index.get, ids, repeat(-1)), np.int32, len(ids))
-    except TypeError:  # an unhashable id (a list, an object)
-        indices = np.fromiter((class_index.get(k, -1) if isinstance(k, str) else -1 for k in ids), np.int32, len(ids))
     bad = np.flatnonzero(indices < 0)
     if bad.size:
         p = int(bad[0])
-        raise InputError(pair_path(p), ids[p], f"no such category in {categories}", source=str(source))
-    try:
-        values = np.array(confs, dtype=np.float64)
-    except (TypeError, ValueError):
-        p = next(i for i, v in enumerate(confs) if not _is_number(v))
-        raise InputError(pair_path(p), confs[p], "a confidence must be a number", source=str(source)) from None
+        raise InputError(pair_path(p), value_at(p)[0], f"no such category in {categories}", source=str(source))
     outside = np.flatnonzero(~((values >= 0) & (values <= 1)))
     if outside.size:
         p = int(outside[0])
-        raise InputError(pair_path(p), confs[p], "a confidence must be in [0, 1]", source=str(source))
+        raise InputError(pair_path(p), value_at(p)[1], "a confidence must be in [0, 1]", source=str(source))
     ptr = np.asarray(indptr, dtype=np.int64)
     rising = np.flatnonzero(np.diff(values) > 0)
     if rising.size:
@@ -253,17 +252,26 @@ def check_pairs(
         if within.size:
             p = int(within[0]) + 1
             raise InputError(
-                pair_path(p), confs[p], f"pairs must be sorted by descending confidence (after {confs[p - 1]})",
-                source=str(source),
+                pair_path(p), value_at(p)[1],
+                f"pairs must be sorted by descending confidence (after {value_at(p - 1)[1]})", source=str(source),
             )  # fmt: skip
     from_rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-    keys = from_rows * np.int64(len(class_index)) + indices
+    keys = from_rows * np.int64(n_classes) + indices
     order = np.argsort(keys, kind="stable")
     twice = np.flatnonzero(np.diff(keys[order]) == 0)
     if twice.size:
         p = int(order[twice[0] + 1])
-        raise InputError(pair_path(p), ids[p], "a category appears twice in one detection", source=str(source))
-    return SparseRows(ptr, indices, values.astype(np.float32), len(class_index))
+        raise InputError(pair_path(p), value_at(p)[0], "a category appears twice in one detection", source=str(source))
+    return SparseRows(ptr, indices.astype(np.int32), values.astype(np.float32), n_classes)
+
+
+def confidences(values: list, pair_path: Callable[[int], str], source: Path) -> np.ndarray:
+    """Scores as float64, a non-number named by its JSON path."""
+    try:
+        return np.array(values, dtype=np.float64).reshape(len(values))
+    except (TypeError, ValueError):
+        p = next(i for i, v in enumerate(values) if not _is_number(v))
+        raise InputError(pair_path(p), values[p], "a confidence must be a number", source=str(source)) from None
 
 
 def parse_ranks(text: str, field: str) -> tuple[str, ...]:

@@ -7,30 +7,36 @@ The format is detected from the content or named. Readers return a :class:`Detec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from taxopost.errors import InputError
 from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
-from taxopost.io.predictions.detections import DetectionFile, decode, encode
-from taxopost.io.predictions.megadetector import is_megadetector, megadetector_document, read_megadetector
+from taxopost.io.predictions.detections import DetectionFile, decode, encode, read_bytes
+from taxopost.io.predictions.megadetector import (
+    is_megadetector,
+    megadetector_chunks,
+    megadetector_records,
+    read_megadetector,
+)
 from taxopost.io.predictions.records import PredictionRecord, record_from_dict
 from taxopost.io.predictions.revision import Revision
-from taxopost.io.predictions.speciesnet import is_speciesnet, read_speciesnet, speciesnet_document
-from taxopost.io.results import write_bytes_atomically
+from taxopost.io.predictions.speciesnet import read_speciesnet, speciesnet_document
+from taxopost.io.results import write_atomically
 
 FORMATS = ("megadetector", "speciesnet", "antenna")
-_DETECT: dict[str, Callable[[object], bool]] = {
+_DETECT: dict[str, Callable[[dict], bool]] = {  # on the top-level keys
     "megadetector": is_megadetector,
-    "speciesnet": is_speciesnet,
-    "antenna": lambda doc: is_antenna(doc.get("body") if isinstance(doc, dict) and "request" in doc else doc),
+    "speciesnet": lambda top: "predictions" in top,
+    "antenna": lambda top: is_antenna(top) or {"request", "body"} <= set(top),
 }
-_DOCUMENT: dict[str, Callable[[DetectionFile, Revision], dict]] = {
-    "megadetector": megadetector_document,
-    "speciesnet": speciesnet_document,
-    "antenna": antenna_document,
+_CONTENT: dict[str, Callable[[DetectionFile, Revision], Iterable[bytes]]] = {
+    "megadetector": megadetector_chunks,
+    "speciesnet": lambda file, revision: [encode(speciesnet_document(file, revision))],
+    "antenna": lambda file, revision: [encode(antenna_document(file, revision))],
 }
 
 
@@ -46,11 +52,17 @@ def read_detection_file(
         raise InputError("--format", format, f"must be one of {', '.join(FORMATS)}")
     if not path.is_file():
         raise InputError("file", str(path), "no such file")
-    document = decode(path, format or "predictions")
+    data = read_bytes(path)
     if format is None:
-        format = next((name for name, test in _DETECT.items() if test(document)), None)
+        try:
+            top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])  # the top level only
+        except msgspec.ValidationError:
+            top = None
+        except msgspec.DecodeError as exc:
+            raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+        format = next((name for name, test in _DETECT.items() if top is not None and test(top)), None)
         if format is None:
-            keys = sorted(document)[:8] if isinstance(document, dict) else type(document).__name__
+            keys = sorted(top)[:8] if top is not None else type(decode(path, data)).__name__
             raise InputError(
                 "file",
                 str(path),
@@ -60,16 +72,22 @@ def read_detection_file(
     if lineage_ranks and format != "megadetector":
         raise InputError("--lineage-ranks", ",".join(lineage_ranks), f"only MegaDetector files need it, not {format}")
     if format == "megadetector":
-        return read_megadetector(path, lineage_ranks=lineage_ranks, document=document)
+        return read_megadetector(path, lineage_ranks=lineage_ranks, data=data)
     if format == "speciesnet":
-        return read_speciesnet(path, document=document)
-    return read_antenna(path, document=document)
+        return read_speciesnet(path, document=decode(path, data))
+    return read_antenna(path, document=decode(path, data))
 
 
 def write_detection_file(path: Path | str, file: DetectionFile, revision: Revision, *, field: str = "--output") -> None:
     """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file."""
-    document = _DOCUMENT[file.format](file, revision)
-    write_bytes_atomically(path, encode(document), field=field)
+    chunks = _CONTENT[file.format](file, revision)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+
+    write_atomically(path, write, field=field)
 
 
 def detection_records(
@@ -90,10 +108,13 @@ def detection_records(
     n_classes = n_classes or file.scores.n_classes
     row_of = np.full(file.n_detections, -1, dtype=np.intp)
     row_of[file.classified] = np.arange(file.classified.size)
-    for d, det in enumerate(file.detections):
+    if file.format == "megadetector":
+        detections = megadetector_records(file)
+    else:
+        detections = ((d, file.images[d], det) for d, det in enumerate(file.detections))
+    for d, image, det in detections:
         row = int(row_of[d])
         data: dict = {"capture_set": capture_set, "project": project}
-        image = file.images[d]
         if file.format == "antenna":
             box = det["bbox"]
             data["image"] = {

@@ -16,9 +16,11 @@ roll-up) gets a new category id, with a description in the file's own convention
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from taxopost.core.category_map import CategoryMap
@@ -29,6 +31,7 @@ from taxopost.io.predictions.detections import (
     check_pairs,
     decode,
     lineage_taxonomy,
+    read_bytes,
     require,
     speciesnet_label,
     speciesnet_lineage,
@@ -39,17 +42,21 @@ from taxopost.io.predictions.revision import Revision
 ORIGINAL_KEY = "classifications_before_postprocessing"
 _CATEGORIES = "classification_categories"
 _DESCRIPTIONS = "classification_category_descriptions"
+_Top = dict[str, msgspec.Raw]
 
 
-def is_megadetector(document: object) -> bool:
+def is_megadetector(top: object) -> bool:
     """The format's required top-level keys."""
-    return isinstance(document, dict) and "images" in document and "detection_categories" in document
+    return isinstance(top, dict) and "images" in top and "detection_categories" in top
 
 
 def read_megadetector(
-    path: Path | str, *, lineage_ranks: Sequence[str] | None = None, document: dict | None = None
+    path: Path | str, *, lineage_ranks: Sequence[str] | None = None, data: bytes | None = None
 ) -> DetectionFile:
     """Read a MegaDetector batch output file.
+
+    The file's bytes stay in memory and each image is parsed on its own, its classifications
+    kept as arrays: memory is the file plus a few bytes per pair, not a Python object per value.
 
     Parameters
     ----------
@@ -57,8 +64,8 @@ def read_megadetector(
     lineage_ranks : sequence of str, optional
         The ranks of plain-lineage descriptions, coarse to fine (e.g. kingdom, phylum, class,
         order, family, species). Without it, descriptions must be SpeciesNet's 7 fields.
-    document : dict, optional
-        The file already parsed (format detection parses it once).
+    data : bytes, optional
+        The file's content, when already read.
 
     Raises
     ------
@@ -68,28 +75,37 @@ def read_megadetector(
         lineage with a cycle or a conflict, a failed image with detections.
     """
     path = Path(path)
-    doc = decode(path, "MegaDetector") if document is None else document
-    info = require(doc, "info", dict, "", path)
+    top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
+    heads = {
+        key: decode(path, top[key])
+        for key in ("info", "detection_categories", _CATEGORIES, _DESCRIPTIONS)
+        if key in top
+    }
+    info = require(heads, "info", dict, "", path)
     require(info, "format_version", str, "info", path)
-    require(doc, "detection_categories", dict, "", path)
-    images = require(doc, "images", list, "", path)
-    categories = doc.get(_CATEGORIES) or {}
+    require(heads, "detection_categories", dict, "", path)
+    if "images" not in top:
+        raise InputError("images", None, "is missing", source=str(path))
+    try:
+        images = msgspec.json.decode(top["images"], type=list[msgspec.Raw])
+    except msgspec.ValidationError:
+        raise InputError(
+            "images", type(decode(path, top["images"])).__name__, "must be a JSON list", source=str(path)
+        ) from None
+    categories = heads.get(_CATEGORIES) or {}
     if not isinstance(categories, dict):
         raise InputError(_CATEGORIES, type(categories).__name__, "must be a JSON object", source=str(path))
     keys = _category_ids(categories, path)
     class_index = {key: i for i, key in enumerate(keys)}
     names = tuple(str(categories[key]) for key in keys)
-    taxonomy, class_taxa, convention = _descriptions(doc, keys, lineage_ranks, path)
+    taxonomy, class_taxa, convention = _descriptions(heads.get(_DESCRIPTIONS), keys, lineage_ranks, path)
 
-    detections: list[dict] = []
-    det_image: list[int] = []
-    det_pos: list[int] = []
-    classified: list[int] = []
-    ids: list = []
-    confs: list = []
-    indptr = [0]
-    add_id, add_conf = ids.append, confs.append
-    for i, image in enumerate(images):
+    det_image, det_pos, classified = array("i"), array("i"), array("i")
+    indices, confs, indptr = array("i"), array("d"), array("q", [0])
+    add_index, add_conf, get = indices.append, confs.append, class_index.get
+    n_detections = 0
+    for i, raw in enumerate(images):
+        image = decode(path, raw)
         if not isinstance(image, dict) or not isinstance(image.get("file"), str):
             raise InputError(f"images[{i}].file", _get(image, "file"), "each image needs a file name", source=str(path))
         found = image.get("detections")
@@ -109,61 +125,77 @@ def read_megadetector(
                 raise InputError(f"images[{i}].detections[{j}]", det, "must be a JSON object", source=str(path))
             pairs = det.get("classifications")
             if pairs:
-                if not isinstance(pairs, list):
-                    raise InputError(
-                        f"images[{i}].detections[{j}].classifications", pairs, "must be a list", source=str(path)
-                    )
                 try:
-                    for pair_id, pair_conf in pairs:  # ids and confidences are checked in bulk below
-                        add_id(pair_id)
+                    for pair_id, pair_conf in pairs:  # checked in bulk below; -1: no such category
+                        add_index(get(pair_id, -1))
                         add_conf(pair_conf)
                 except (TypeError, ValueError):
-                    k = next(k for k, pair in enumerate(pairs) if type(pair) is not list or len(pair) != 2)
-                    raise InputError(
-                        f"images[{i}].detections[{j}].classifications[{k}]",
-                        pairs[k],
-                        "each classification is an [id, confidence] pair",
-                        source=str(path),
-                    ) from None
-                indptr.append(len(ids))
-                classified.append(len(detections))
-            detections.append(det)
+                    _bad_pair(pairs, f"images[{i}].detections[{j}].classifications", path)
+                indptr.append(len(indices))
+                classified.append(n_detections)
             det_image.append(i)
             det_pos.append(j)
+            n_detections += 1
+
+    image_of = np.frombuffer(det_image, dtype=np.int32)
+    pos_of = np.frombuffer(det_pos, dtype=np.int32)
+    rows = np.frombuffer(classified, dtype=np.int32).astype(np.intp)
+    ptr = np.frombuffer(indptr, dtype=np.int64)
 
     def paths(d: int) -> str:
-        return f"images[{det_image[d]}].detections[{det_pos[d]}]"
-
-    ptr = np.asarray(indptr, dtype=np.int64)
-    rows = np.asarray(classified, dtype=np.intp)
+        return f"images[{image_of[d]}].detections[{pos_of[d]}]"
 
     def pair_path(p: int) -> str:
         row = int(np.searchsorted(ptr, p, side="right") - 1)
         return f"{paths(int(rows[row]))}.classifications[{p - int(ptr[row])}]"
 
-    scores = check_pairs(ids, confs, indptr, class_index, pair_path, path, _CATEGORIES)
+    def value_at(p: int) -> tuple[object, object]:
+        row = int(np.searchsorted(ptr, p, side="right") - 1)
+        d = int(rows[row])
+        pair = decode(path, images[image_of[d]])["detections"][pos_of[d]]["classifications"][p - int(ptr[row])]
+        return pair[0], pair[1]
+
+    scores = check_pairs(
+        np.frombuffer(indices, dtype=np.int32), np.frombuffer(confs, dtype=np.float64), ptr, len(keys),
+        pair_path, value_at, path, _CATEGORIES,
+    )  # fmt: skip
     return DetectionFile(
         format="megadetector",
         path=path,
-        document=doc,
+        document=top,
         class_keys=tuple(keys),
         labels=names,
         taxonomy=taxonomy,
         class_taxa=class_taxa,
         scores=scores,
         classified=rows,
-        detections=detections,
+        n_detections=n_detections,
+        detections=None,
         path_of=paths,
-        images=[images[i] for i in det_image],
-        extra={"convention": convention, "lineage_ranks": tuple(lineage_ranks or ())},
+        images=None,
+        extra={
+            "convention": convention,
+            "lineage_ranks": tuple(lineage_ranks or ()),
+            "info": info,
+            "categories": categories,
+            "descriptions": heads.get(_DESCRIPTIONS),
+            "images": images,
+            "image_of": image_of,
+            "pos_of": pos_of,
+        },
     )
 
 
-def megadetector_document(file: DetectionFile, revision: Revision) -> dict:
-    """The file's document with ``revision`` applied to every changed detection (the document is changed in place)."""
-    doc = file.document
-    categories = doc.setdefault(_CATEGORIES, {})
-    descriptions = doc.get(_DESCRIPTIONS)
+def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[bytes | msgspec.Raw]:
+    """The file with ``revision`` applied to every changed detection, as consecutive pieces of JSON.
+
+    Unchanged images are copied as the file spelled them; changed ones are parsed, changed and
+    encoded again one at a time, as are the category tables (a roll-up may add categories). The
+    pieces are meant to be written as they come: the output is never whole in memory.
+    """
+    categories = dict(file.extra["categories"])
+    descriptions = file.extra["descriptions"]
+    descriptions = dict(descriptions) if isinstance(descriptions, dict) else None
     cmap = revision.category_map
     taxonomy = cmap.taxonomy
     category_of: dict[int, str] = {}
@@ -179,21 +211,18 @@ def megadetector_document(file: DetectionFile, revision: Revision) -> dict:
             key = category_of[taxon] = str(next_id)
             next_id += 1
             categories[key] = taxonomy.names[taxon]
-            if isinstance(descriptions, dict):
+            if descriptions is not None:
                 descriptions[key] = _description(file, cmap, taxon)
         return key
 
-    changed = np.flatnonzero(revision.changed)
-    if revision.scores is None:  # a decision: one taxon, its aggregate
-        taxa = revision.taxon[changed].tolist()
-        values = revision.score[changed].tolist()
-        for row, taxon, value in zip(changed.tolist(), taxa, values, strict=True):
-            det = file.detections[int(file.classified[row])]
-            det[ORIGINAL_KEY] = det["classifications"]
-            det["classifications"] = [[category(taxon), round(value, 6)]]
-    else:  # new scores over the same classes: the pairs still scoring, best first
-        masked = revision.scores
-        for row in changed.tolist():
+    changes: dict[int, list[tuple[int, list]]] = {}
+    image_of, pos_of = file.extra["image_of"], file.extra["pos_of"]
+    for row in np.flatnonzero(revision.changed).tolist():
+        d = int(file.classified[row])
+        if revision.scores is None:  # a decision: one taxon, its aggregate
+            pairs = [[category(int(revision.taxon[row])), round(float(revision.score[row]), 6)]]
+        else:  # new scores over the same classes: the pairs still scoring, best first
+            masked = revision.scores
             a, b = int(masked.indptr[row]), int(masked.indptr[row + 1])
             values = masked.values[a:b]
             order = np.argsort(-values, kind="stable")
@@ -202,10 +231,55 @@ def megadetector_document(file: DetectionFile, revision: Revision) -> dict:
                 for o in order
                 if values[o] > 0
             ]
-            det = file.detections[int(file.classified[row])]
-            det[ORIGINAL_KEY] = det["classifications"]
-            det["classifications"] = pairs
-    return doc
+        changes.setdefault(int(image_of[d]), []).append((int(pos_of[d]), pairs))
+
+    top = dict(file.document)
+    top[_CATEGORIES] = msgspec.Raw(msgspec.json.encode(categories))
+    if descriptions is not None:
+        top[_DESCRIPTIONS] = msgspec.Raw(msgspec.json.encode(descriptions))
+    yield b"{"
+    for n, (key, value) in enumerate(top.items()):
+        yield (b"," if n else b"") + msgspec.json.encode(key) + b":"
+        if key != "images":
+            yield value
+            continue
+        yield b"["
+        for i, raw in enumerate(file.extra["images"]):
+            if i:
+                yield b","
+            if i not in changes:
+                yield raw
+                continue
+            image = msgspec.json.decode(raw)
+            for pos, pairs in changes[i]:
+                det = image["detections"][pos]
+                det[ORIGINAL_KEY] = det["classifications"]
+                det["classifications"] = pairs
+            yield msgspec.json.encode(image)
+        yield b"]"
+    yield b"}"
+
+
+def megadetector_records(file: DetectionFile) -> Iterator[tuple[int, dict, dict]]:
+    """``(detection, image, detection object)`` for every detection, in file order, each image parsed in turn."""
+    d = 0
+    for raw in file.extra["images"]:
+        image = msgspec.json.decode(raw)
+        for det in image.get("detections") or ():
+            yield d, image, det
+            d += 1
+
+
+def _bad_pair(pairs: list, where: str, path: Path) -> None:
+    for k, pair in enumerate(pairs):
+        if type(pair) is not list or len(pair) != 2:
+            raise InputError(f"{where}[{k}]", pair, "each classification is an [id, confidence] pair", source=str(path))
+        number = isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool)
+        if not (isinstance(pair[0], str) and number):
+            raise InputError(
+                f"{where}[{k}]", pair, "an [id, confidence] pair: a string id and a number", source=str(path)
+            )
+    raise InputError(where, pairs, "each classification is an [id, confidence] pair", source=str(path))
 
 
 def _description(file: DetectionFile, cmap: CategoryMap, taxon: int) -> str:
@@ -230,9 +304,8 @@ def _category_ids(categories: dict, path: Path) -> list[str]:
     return sorted(categories, key=int)
 
 
-def _descriptions(doc: dict, keys: list[str], lineage_ranks: Sequence[str] | None, path: Path):
+def _descriptions(descriptions: object, keys: list[str], lineage_ranks: Sequence[str] | None, path: Path):
     """Taxonomy, class taxa and convention from the descriptions; (None, None, None) without them."""
-    descriptions = doc.get(_DESCRIPTIONS)
     if not descriptions or not keys:
         return None, None, None
     if not isinstance(descriptions, dict):

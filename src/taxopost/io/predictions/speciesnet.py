@@ -24,6 +24,7 @@ from taxopost.errors import InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
     check_pairs,
+    confidences,
     decode,
     lineage_taxonomy,
     require,
@@ -31,10 +32,6 @@ from taxopost.io.predictions.detections import (
     speciesnet_lineage,
 )
 from taxopost.io.predictions.revision import Revision
-
-
-def is_speciesnet(document: object) -> bool:
-    return isinstance(document, dict) and isinstance(document.get("predictions"), list)
 
 
 def read_speciesnet(path: Path | str, *, document: dict | None = None) -> DetectionFile:
@@ -48,7 +45,7 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
         that is not SpeciesNet's 7 fields, or labels whose lineages conflict.
     """
     path = Path(path)
-    doc = decode(path, "SpeciesNet") if document is None else document
+    doc = decode(path) if document is None else document
     predictions = require(doc, "predictions", list, "", path)
     class_index: dict[str, int] = {}
     entries: list[dict] = []
@@ -89,7 +86,11 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
         row = int(np.searchsorted(ptr, p, side="right") - 1)
         return f"predictions[{int(rows[row])}].classifications.scores[{p - int(ptr[row])}]"
 
-    sparse = check_pairs(ids, confs, indptr, class_index, pair_path, path, "the file's classes")
+    indices = np.fromiter(map(class_index.__getitem__, ids), np.int32, len(ids))
+    values = confidences(confs, pair_path, path)
+    sparse = check_pairs(
+        indices, values, ptr, len(class_index), pair_path, lambda p: (ids[p], confs[p]), path, "the file's classes"
+    )
     labels = tuple(class_index)
     lineages = []
     first_seen = {label: n for n, label in reversed(list(enumerate(ids)))}
@@ -115,6 +116,7 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
         class_taxa=class_taxa,
         scores=sparse,
         classified=rows,
+        n_detections=len(entries),
         detections=entries,
         path_of=lambda d: f"predictions[{d}]",
         images=entries,
