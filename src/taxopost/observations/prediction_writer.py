@@ -73,15 +73,25 @@ class PredictionWriter:
             members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
             category_map = self.algorithms[algorithm_key][1]
             field_name = "logits" if logits else "scores"
-            bad = next((i for i in members if len(batch[i].values) != category_map.n_classes), None)
+            for i in members:
+                if batch[i].top_k is not None and batch[i].top_k[0].max() >= category_map.n_classes:
+                    k = int(np.argmax(batch[i].top_k[0] >= category_map.n_classes))
+                    raise InputError(
+                        f"top_k[{k}]",
+                        int(batch[i].top_k[0][k]),
+                        f"class index outside the category map of {algorithm_key!r} ({category_map.n_classes} classes)",
+                        source=batch[i].where,
+                    )
+            vectors = {i: _dense(batch[i], category_map.n_classes) for i in members}
+            bad = next((i for i in members if len(vectors[i]) != category_map.n_classes), None)
             if bad is not None:
                 raise InputError(
                     field_name,
-                    f"{len(batch[bad].values)} values",
+                    f"{len(vectors[bad])} values",
                     f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
                     source=batch[bad].where,
                 )
-            matrix = np.stack([batch[i].values for i in members])
+            matrix = np.stack([vectors[i] for i in members])
             try:
                 found = winners(matrix, category_map, logits=logits, field=field_name)
             except InputError as exc:
@@ -244,6 +254,15 @@ class _Output(NamedTuple):
     blob: bytes
     taxon_id: int
     score: float
+
+
+def _dense(record: PredictionRecord, n_classes: int) -> np.ndarray:
+    """A record's vector; top-k pairs densified over the category map (absent classes score 0)."""
+    if record.top_k is None:
+        return record.values
+    vector = np.zeros(n_classes, dtype=np.float32)
+    vector[record.top_k[0]] = record.top_k[1]
+    return vector
 
 
 def _project(record: PredictionRecord) -> str:

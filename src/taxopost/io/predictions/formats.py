@@ -96,16 +96,15 @@ def detection_records(
     capture_set: str,
     algorithm: str,
     project: str | None = None,
-    n_classes: int | None = None,
 ) -> Iterator[PredictionRecord]:
     """One record per detection, in file order; a detection without a classification is a detector-only record.
 
-    A vector is the detection's pairs densified over the file's classes (absent classes score
-    0, so top-k rows are partial). Boxes: MegaDetector and SpeciesNet files give relative boxes
-    and no image size, so their detections are stored whole-image, keyed by the relative box;
-    Antenna's pixel boxes and image sizes are kept.
+    A classification is the detection's top-k pairs, densified by the importer over the
+    algorithm's category map (absent classes score 0, so top-k rows are partial). Boxes:
+    MegaDetector and SpeciesNet files give relative boxes and no image size, so their detections
+    are stored whole-image, keyed by the relative box; Antenna's pixel boxes and image sizes are
+    kept.
     """
-    n_classes = n_classes or file.scores.n_classes
     row_of = np.full(file.n_detections, -1, dtype=np.intp)
     row_of[file.classified] = np.arange(file.classified.size)
     if file.format == "megadetector":
@@ -133,8 +132,10 @@ def detection_records(
             data["image"] = {"path": image["filepath"]}
             data["detection"] = "classification"  # SpeciesNet classifies the image (its top crop)
         if row >= 0:
+            a, b = int(file.scores.indptr[row]), int(file.scores.indptr[row + 1])
+            pairs = zip(file.scores.indices[a:b].tolist(), file.scores.values[a:b].tolist(), strict=True)
             data["algorithm"] = algorithm
-            data["scores"] = file.scores.dense(row, row + 1)[0]
+            data["top_k"] = [list(pair) for pair in pairs]
         yield record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
     if file.format == "speciesnet":
         for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image
