@@ -263,6 +263,18 @@ def test_speciesnet_rollup_written_back_like_speciesnet_records_its_own(speciesn
     np.testing.assert_array_equal(again.scores.dense(), file.scores.dense())
 
 
+def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
+    file = read_detection_file(speciesnet / "predict_full_ensemble.json")
+    cmap = file.category_map()
+    keep = cmap.admitted_by([file.taxonomy.index("bovidae")])  # no elephant, no ocelot: a bovid wins
+    masked = class_masking(file.scores, cmap, keep)
+    write_detection_file(tmp_path / "out.json", file, Revision.of_masking(masked, cmap))
+    elephant = json.loads((tmp_path / "out.json").read_text())["predictions"][0]
+    assert elephant["prediction"].endswith(";mammalia;cetartiodactyla;bovidae;eudorcas;thomsonii;thomson's gazelle")
+    assert elephant["prediction_source"] == "classifier+class_masking"
+    assert elephant["prediction_score"] == pytest.approx(0.00092394 / (0.00092394 + 0.00084683 + 0.00056272), rel=1e-4)
+
+
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [
