@@ -119,3 +119,15 @@ def _records(taxonomy: Taxonomy, labels: list[str]) -> list[TaxonRecord]:
         )
         for t in sorted(keep, key=lambda t: taxonomy.depth[t])
     ]
+
+
+def test_a_json_file_is_told_apart_by_its_content_whatever_its_key_order(shared_data, tmp_path):
+    document = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    images_first = {"images": document.pop("images"), **document}  # as MegaDetector itself writes them
+    (tmp_path / "md.json").write_text(json.dumps(images_first))
+    import_predictions(tmp_path / "md.json", capture_set="md", lineage_ranks=MD_RANKS)
+    assert counts() == (2, 4, 1)
+    record = {"capture_set": "s", "image": {"path": "one.jpg"}}  # JSON Lines under a .json name: detector-only
+    (tmp_path / "records.json").write_text(json.dumps(record) + "\n")
+    import_predictions(tmp_path / "records.json")
+    assert counts() == (3, 5, 1)

@@ -17,7 +17,7 @@ from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord, read_predictions
 from taxopost.io.predictions.detections import DetectionFile
-from taxopost.io.predictions.formats import detection_records, read_detection_file
+from taxopost.io.predictions.formats import detect_format, detection_records, read_detection_file
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.imports import ImportSummary
@@ -83,11 +83,8 @@ def _detection_file(path: Path, format: str | None, lineage_ranks: Sequence[str]
         return read_detection_file(path, format=format, lineage_ranks=lineage_ranks)
     if path.suffix.lower() != ".json" or not path.is_file():
         return None
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if not any(key in head for key in (b'"detection_categories"', b'"predictions"', b'"source_images"')):
-        return None  # JSON Lines under a .json name
-    return read_detection_file(path, lineage_ranks=lineage_ranks)
+    format = detect_format(path)  # None: JSON Lines under a .json name
+    return None if format is None else read_detection_file(path, format=format, lineage_ranks=lineage_ranks)
 
 
 def _default_algorithm(file: DetectionFile) -> str:

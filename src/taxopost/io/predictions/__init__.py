@@ -18,7 +18,13 @@ from pathlib import Path
 
 from taxopost.errors import InputError
 from taxopost.io.predictions.detections import DetectionFile
-from taxopost.io.predictions.formats import FORMATS, detection_records, read_detection_file, write_detection_file
+from taxopost.io.predictions.formats import (
+    FORMATS,
+    detect_format,
+    detection_records,
+    read_detection_file,
+    write_detection_file,
+)
 from taxopost.io.predictions.jsonl import read_jsonl
 from taxopost.io.predictions.parquet import read_parquet
 from taxopost.io.predictions.records import PredictionRecord, record_from_dict
@@ -51,6 +57,7 @@ __all__ = [
     "READERS",
     "DetectionFile",
     "PredictionRecord",
+    "detect_format",
     "detection_records",
     "read_detection_file",
     "read_predictions",

@@ -40,6 +40,16 @@ _CONTENT: dict[str, Callable[[DetectionFile, Revision], Iterable[bytes]]] = {
 }
 
 
+def detect_format(path: Path | str) -> str | None:
+    """The format of a MegaDetector, SpeciesNet or Antenna file, from its top-level keys; None for
+    anything else (JSON Lines under a ``.json`` name, say). Parses the top level only."""
+    try:
+        top = msgspec.json.decode(read_bytes(Path(path)), type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return next((name for name, test in _DETECT.items() if test(top)), None)
+
+
 def read_detection_file(
     path: Path | str, *, format: str | None = None, lineage_ranks: Sequence[str] | None = None
 ) -> DetectionFile:
