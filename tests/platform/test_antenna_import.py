@@ -297,3 +297,42 @@ def test_the_command_refuses_a_bad_time_zone_and_plain_http(capsys):
     assert main([*args, "--url", "http://a.example.org/api/v2"]) == 2
     err = capsys.readouterr().err
     assert "--timezone='Mars/Olympus'" in err and "plain http" in err
+
+
+def test_the_admin_loop_evaluates_calibrates_and_prints_antennas_form(server, tmp_path, capsys):
+    """Import, evaluate against the identifications, calibrate, and paste the thresholds back."""
+    run(server)
+    name = "Rec capture set (all 30)"
+    assert main(["evaluate-capture-set", "--capture-set", name, "--output-dir", str(tmp_path / "ev"),
+                 "--csv", str(tmp_path / "pipelines.csv")]) == 0  # fmt: skip
+    lines = (tmp_path / "pipelines.csv").read_text().splitlines()
+    assert lines[0].startswith("pipeline,n,accuracy,baseline_accuracy,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["model output", "roll-up (lineage)", "roll-up (distribution)"]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {p["n"] for p in metrics["pipelines"]} == {26}  # the detections of the 8 identified occurrences
+    capsys.readouterr()
+
+    args = ["calibrate-capture-set", "--capture-set", name, "--output", str(tmp_path / "config.json"),
+            "--target-precision", "0.7", "--delta", "0.2", "--mode", "distribution",
+            "--csv", str(tmp_path / "ranks.csv"), "--antenna-config", str(tmp_path / "antenna.json")]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    form = json.loads((tmp_path / "antenna.json").read_text())
+    assert json.loads(printed[printed.index("{") :]) == form
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert form == {
+        "source_image_collection_id": 2,
+        "thresholds": {rank.upper(): value for rank, value in config["thresholds"].items()},
+        "rollup_order": [rank.upper() for rank in config["order"]],
+    }
+    assert form["rollup_order"] and all(rank.isupper() for rank in form["thresholds"])
+    ranks = (tmp_path / "ranks.csv").read_text().splitlines()
+    assert ranks[0].startswith("rank,target,threshold,reached,") and len(ranks) == 4  # species, genus, family
+
+
+def test_calibrating_in_lineage_mode_warns_that_antenna_rolls_up_by_distribution(server, tmp_path, capsys):
+    run(server)
+    args = ["calibrate-capture-set", "--capture-set", "Rec capture set (all 30)", "--output",
+            str(tmp_path / "config.json"), "--target-precision", "0.7", "--delta", "0.2"]  # fmt: skip
+    assert main(args) == 0
+    assert "Antenna's roll-up picks the best taxon at each rank (--mode distribution)" in capsys.readouterr().err

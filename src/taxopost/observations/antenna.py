@@ -12,6 +12,7 @@ stored yet. Memory is bounded by one page of occurrences, whatever the capture s
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from taxopost.observations.prediction_writer import ClassificationExtras, ImageR
 from taxopost.observations.predictions import ANALYZE_AFTER, BATCH_SIZE, refresh_statistics
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import import_taxonomy
+
+_ANTENNA_SET = re.compile(r"Antenna capture set (\d+) ")
 
 #: Capture details read at once when looking for detections that belong to no occurrence.
 CAPTURE_CHUNK = 100
@@ -115,6 +118,12 @@ def import_antenna(
     if summary.created.records >= ANALYZE_AFTER:
         refresh_statistics()
     return summary
+
+
+def antenna_capture_set_id(capture_set: CaptureSet) -> int | None:
+    """The Antenna id of a capture set this importer created (kept in its description), else None."""
+    match = _ANTENNA_SET.match(capture_set.description or "")
+    return int(match.group(1)) if match else None
 
 
 def _project(name: str, origin: str) -> Project:
