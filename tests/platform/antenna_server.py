@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ class Fault:
 
     ``kind``: ``status`` (answer ``status`` with ``headers``), ``timeout`` (answer after ``delay``
     seconds), ``truncate`` (a 200 whose JSON body is cut in half), ``drop`` (close the connection
-    in the middle of the body).
+    in the middle of the body), ``edit`` (answer ``edit(body)``: the server's data changed).
     """
 
     path: str
@@ -37,6 +38,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 1.0
     params: dict[str, str] = field(default_factory=dict)
+    edit: Callable[[dict], dict] | None = None
     hits: int = 0
 
 
@@ -109,6 +111,8 @@ class ReplayServer:
             return 200, {}, body[: len(body) // 2], ""
         if fault.kind == "drop":
             return 200, {}, body, "drop"
+        if fault.kind == "edit":
+            return 200, {}, json.dumps(fault.edit(json.loads(body))).encode(), ""
         raise ValueError(fault.kind)
 
     def _handler(self):

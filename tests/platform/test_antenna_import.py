@@ -59,10 +59,10 @@ def recorded(recordings: Path, name: str) -> dict:
     return json.loads((recordings / name).read_text())["body"]
 
 
-def run(server: ReplayServer, capture_set: int = 2, *, token: str | None = TOKEN, **options):
+def run(server: ReplayServer, capture_set: int = 2, *, token: str | None = TOKEN, every_capture=False, **options):
     client_options = {"page_size": 10, "backoff": 0.01, "timeout": 5.0} | options
     with AntennaClient(server.url, token=token, **client_options) as client:
-        return import_antenna(AntennaSource(client, 1, capture_set, zone=NEW_YORK))
+        return import_antenna(AntennaSource(client, 1, capture_set, zone=NEW_YORK), every_capture=every_capture)
 
 
 def counts() -> tuple[int, ...]:
@@ -336,3 +336,19 @@ def test_calibrating_in_lineage_mode_warns_that_antenna_rolls_up_by_distribution
             str(tmp_path / "config.json"), "--target-precision", "0.7", "--delta", "0.2"]  # fmt: skip
     assert main(args) == 0
     assert "Antenna's roll-up picks the best taxon at each rank (--mode distribution)" in capsys.readouterr().err
+
+
+def test_detections_in_no_listed_occurrence_are_found_through_their_captures(server):
+    """Capture and detection details fill what the occurrences missed (here the occurrence list
+    loses its last page's rows). The recorded captures' detections_count is stale (it counts 48
+    of the 60 detections), so only reading every capture finds all of them."""
+
+    def empty(page: dict) -> dict:
+        return {**page, "results": []}
+
+    server.faults.append(Fault("/occurrences/", kind="edit", edit=empty, params={"offset": "20"}, times=1))
+    run(server, every_capture=True)
+    assert (Detection.objects.count(), Classification.objects.count(), Occurrence.objects.count()) == (60, 60, 25)
+    assert any(path.startswith("/api/v2/detections/") for path in server.paths())
+    clf = Classification.objects.get(detection__key="60")
+    assert np.frombuffer(clf.logits, "<f4").shape == (40,) and clf.detection.occurrence is not None

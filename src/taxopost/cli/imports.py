@@ -154,6 +154,13 @@ def import_antenna_cmd(
     allow_http: Annotated[
         bool, typer.Option("--allow-http", help="Allow plain http to a host other than this machine.")
     ] = False,
+    every_capture: Annotated[
+        bool,
+        typer.Option(
+            "--every-capture",
+            help="Read every capture's detail to find detections in no occurrence (Antenna's cached counts can lag).",
+        ),
+    ] = False,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Detail requests in flight at once.", min=1, max=64)
     ] = DEFAULT_CONCURRENCY,
@@ -185,7 +192,8 @@ def import_antenna_cmd(
             source,
             project_name=project_name,
             capture_set_name=capture_set_name,
-            progress=lambda done, total: bar.update(completed=done, total=total, description="detections"),
+            every_capture=every_capture,
+            progress=lambda done, total: bar.update(completed=done, total=total, description="occurrences"),
         )
     for line in summary.lines():
         err.print(line, markup=False)

@@ -91,12 +91,16 @@ def import_antenna(
     *,
     project_name: str | None = None,
     capture_set_name: str | None = None,
+    every_capture: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> AntennaImportSummary:
-    """Import ``source``'s capture set; ``progress(done, total)`` counts detections.
+    """Import ``source``'s capture set; ``progress(done, total)`` counts occurrences.
 
     The project and capture set take Antenna's names unless given; a project of that name that
     was not imported from the same Antenna project is refused (name another one).
+    Detections that belong to no occurrence are looked for on the captures whose
+    ``detections_count`` exceeds what their occurrences held; Antenna caches that count and it
+    can lag, so ``every_capture`` reads every capture's detail instead (one request per image).
     """
     info = source.describe()
     summary = AntennaImportSummary(
@@ -108,7 +112,7 @@ def import_antenna(
         run = _Import(source, summary, project)
         run.images()
         run.occurrences(progress)
-        run.loose_detections(progress)
+        run.loose_detections(every_capture)
         capture_set = CaptureSet.objects.get(name=summary.capture_set)
         if not capture_set.description:
             capture_set.description = f"Antenna capture set {info.capture_set_id} ({info.capture_set_name})"
@@ -152,8 +156,6 @@ class _Import:
         self.algorithms: dict[int, tuple[str, list[str]] | None] = {}  # Antenna id -> (key, labels)
         self.taxa_done: set[int] = set()
         self.identified: set[int] = set()
-        self.done = 0
-        self.total = 0
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -172,26 +174,28 @@ class _Import:
             self.summary.fetched["images"] += len(page)
         if not self.images_by_id:
             self.writer.write_images(self.project.name, self.summary.capture_set, [])
-        self.total = sum(image.detections_count for image in self.images_by_id.values())
 
     # -- occurrences, detections, classifications ---------------------------------------------------
 
     def occurrences(self, progress: Callable[[int, int], None] | None) -> None:
+        done = 0
         for page in self.source.occurrence_pages():
             self.summary.fetched["occurrences"] += len(page.occurrence_ids)
             detections = self.source.occurrence_detections(page.occurrence_ids)
-            self.detections(detections, progress)
+            self.detections(detections)
             self.identifications(page.identifications)
+            done += len(page.occurrence_ids)
+            if progress:
+                progress(done, max(done, page.total or 0))
 
-    def loose_detections(self, progress: Callable[[int, int], None] | None) -> None:
-        """Detections in no occurrence: the captures that hold more than the occurrences showed."""
+    def loose_detections(self, every_capture: bool) -> None:
+        """Detections in no occurrence: on the captures that hold more than the occurrences showed."""
         held = self.detections_per_image
-        short = [pk for pk, image in self.images_by_id.items() if image.detections_count > held[pk]]
+        short = [pk for pk, image in self.images_by_id.items() if every_capture or image.detections_count > held[pk]]
         for start in range(0, len(short), CAPTURE_CHUNK):
-            found = self.source.capture_detections(short[start : start + CAPTURE_CHUNK], self.seen_detections)
-            self.detections(found, progress)
+            self.detections(self.source.capture_detections(short[start : start + CAPTURE_CHUNK], self.seen_detections))
 
-    def detections(self, detections: list[AntennaDetection], progress: Callable[[int, int], None] | None) -> None:
+    def detections(self, detections: list[AntennaDetection]) -> None:
         kept = []
         for detection in detections:
             if detection.id in self.seen_detections:
@@ -219,9 +223,6 @@ class _Import:
         self.summary.unchanged["classifications"] += len(wanted) - len(fresh)
         for start in range(0, len(fresh), BATCH_SIZE):
             self._classifications(fresh[start : start + BATCH_SIZE])
-        self.done += len(kept)
-        if progress:
-            progress(self.done, max(self.total, self.done))
 
     def _stored(self, detections: list[AntennaDetection]) -> set[tuple[str, str]]:
         """(detection key, algorithm key) of the model outputs already stored for these detections."""

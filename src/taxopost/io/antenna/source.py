@@ -11,7 +11,8 @@ The route through the API (docs/formats.md says why):
   (ids, algorithm, ``terminal``, ``applied_to``);
 - each classification's detail, the only place with ``scores`` and ``logits``;
 - detections in no occurrence are found by comparing each capture's ``detections_count`` with
-  what the occurrences held, then reading that capture's and those detections' details;
+  what the occurrences held (that count is cached by Antenna and may lag behind, so an import
+  can also read every capture's detail), then reading those detections' details;
 - each algorithm's category map, ``/ml/labels/{id}/``, and the project's taxa with
   ``include_unobserved=true`` (by default Antenna lists observed taxa only), plus the detail of
   each taxon the import adds (the list has no GBIF key).
@@ -58,6 +59,7 @@ class OccurrencePage:
 
     occurrence_ids: list[int]
     identifications: list[AntennaIdentification]
+    total: int | None  # the list's count: how many occurrences the capture set has
 
 
 class AntennaSource:
@@ -120,7 +122,8 @@ class AntennaSource:
                 ids.append(occurrence)
                 for entry in item.get("identifications") or []:
                     identifications.append(parse_identification(entry, occurrence, self.zone))
-            yield OccurrencePage(ids, identifications)
+            count = page.get("count")
+            yield OccurrencePage(ids, identifications, count if isinstance(count, int) else None)
 
     def occurrence_detections(self, occurrence_ids: list[int]) -> list[AntennaDetection]:
         """The detections of these occurrences, from their details (fetched concurrently)."""
