@@ -196,7 +196,7 @@ def import_antenna_cmd(
             progress=lambda done, total: bar.update(completed=done, total=total, description="occurrences"),
         )
     for line in summary.lines():
-        err.print(line, markup=False)
+        err.print(line, markup=False, soft_wrap=True)
 
 
 def _count_records(path: Path) -> int:

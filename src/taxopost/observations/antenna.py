@@ -76,7 +76,7 @@ class AntennaImportSummary:
         made = ", ".join(f"{n} {kind}" for kind, n in self.created.created.items() if n) or "nothing new"
         lines = [
             f"capture set {self.capture_set!r} of project {self.project!r}",
-            "read: " + ", ".join(f"{n} {kind}" for kind, n in self.fetched.items()),
+            "read: " + (", ".join(f"{n} {kind}" for kind, n in self.fetched.items() if n) or "nothing"),
             f"created: {made}",
         ]
         if any(self.unchanged.values()):
