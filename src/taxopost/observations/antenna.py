@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,12 +26,14 @@ from taxopost.core.taxonomy import Taxonomy, TaxonRecord
 from taxopost.errors import InputError
 from taxopost.io.antenna import (
     AntennaAlgorithm,
+    AntennaClassification,
     AntennaDetection,
     AntennaIdentification,
     AntennaImage,
     AntennaSource,
     AntennaTaxon,
     ConnectorError,
+    prefetched,
 )
 from taxopost.io.predictions import PredictionRecord, record_from_dict
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
@@ -156,6 +159,7 @@ class _Import:
         self.algorithms: dict[int, tuple[str, list[str]] | None] = {}  # Antenna id -> (key, labels)
         self.taxa_done: set[int] = set()
         self.identified: set[int] = set()
+        self.pending: tuple | None = None  # a batch whose classifications are being fetched
 
     # -- images ---------------------------------------------------------------------------------
 
@@ -178,15 +182,16 @@ class _Import:
     # -- occurrences, detections, classifications ---------------------------------------------------
 
     def occurrences(self, progress: Callable[[int, int], None] | None) -> None:
+        """Page by page; the next page is fetched while this one is stored."""
         done = 0
-        for page in self.source.occurrence_pages():
-            self.summary.fetched["occurrences"] += len(page.occurrence_ids)
-            detections = self.source.occurrence_detections(page.occurrence_ids)
-            self.detections(detections)
-            self.identifications(page.identifications)
-            done += len(page.occurrence_ids)
-            if progress:
-                progress(done, max(done, page.total or 0))
+        with closing(prefetched(self.source.occurrence_batches())) as batches:
+            for page, detections in batches:
+                self.summary.fetched["occurrences"] += len(page.occurrence_ids)
+                self.detections(detections, page.identifications)
+                done += len(page.occurrence_ids)
+                if progress:
+                    progress(done, max(done, page.total or 0))
+        self.flush()
 
     def loose_detections(self, every_capture: bool) -> None:
         """Detections in no occurrence: on the captures that hold more than the occurrences showed."""
@@ -194,8 +199,13 @@ class _Import:
         short = [pk for pk, image in self.images_by_id.items() if every_capture or image.detections_count > held[pk]]
         for start in range(0, len(short), CAPTURE_CHUNK):
             self.detections(self.source.capture_detections(short[start : start + CAPTURE_CHUNK], self.seen_detections))
+        self.flush()
 
-    def detections(self, detections: list[AntennaDetection]) -> None:
+    def detections(
+        self, detections: list[AntennaDetection], identifications: Sequence[AntennaIdentification] = ()
+    ) -> None:
+        """Start fetching the classifications these detections lack, then store the previous batch
+        while they arrive (:meth:`flush` stores the last)."""
         kept = []
         for detection in detections:
             if detection.id in self.seen_detections:
@@ -221,8 +231,27 @@ class _Import:
         stored = self._stored(kept)
         fresh = [item for item in wanted if (str(item[0].id), item[1].algorithm_key) not in stored]
         self.summary.unchanged["classifications"] += len(wanted) - len(fresh)
+        batch = self.source.classifications([ref.id for _, ref, _ in fresh]) if fresh else None
+        try:
+            self.flush()
+        except BaseException:
+            if batch is not None:
+                batch.cancel()
+            raise
+        self.pending = (fresh, batch, list(identifications))
+
+    def flush(self) -> None:
+        """Store the pending batch: its classifications, then its identifications (whose
+        occurrences the classifications create)."""
+        if self.pending is None:
+            return
+        fresh, batch, identifications = self.pending
+        self.pending = None
+        details = batch.results() if batch is not None else []
+        self.summary.fetched["classifications"] += len(details)
         for start in range(0, len(fresh), BATCH_SIZE):
-            self._classifications(fresh[start : start + BATCH_SIZE])
+            self._classifications(fresh[start : start + BATCH_SIZE], details[start : start + BATCH_SIZE])
+        self.identifications(identifications)
 
     def _stored(self, detections: list[AntennaDetection]) -> set[tuple[str, str]]:
         """(detection key, algorithm key) of the model outputs already stored for these detections."""
@@ -236,9 +265,7 @@ class _Import:
             ).values_list("detection__key", "algorithm__key")
         )
 
-    def _classifications(self, items: list) -> None:
-        details = self.source.classifications([ref.id for _, ref, _ in items])
-        self.summary.fetched["classifications"] += len(details)
+    def _classifications(self, items: list, details: list[AntennaClassification]) -> None:
         records: list[PredictionRecord] = []
         extras: list[ClassificationExtras] = []
         base = self.source.client.base_url
@@ -266,7 +293,7 @@ class _Import:
                 "detection": str(detection.id),
                 "occurrence": str(detection.occurrence_id) if detection.occurrence_id is not None else None,
                 "algorithm": key,
-                **({"scores": values.tolist()} if values is not None else {"logits": logits.tolist()}),
+                **({"scores": values} if values is not None else {"logits": logits}),
             }
             if detection.occurrence_id is None:
                 del data["occurrence"]

@@ -11,9 +11,11 @@ from taxopost.io.antenna.client import (
     DEFAULT_PAGE_SIZE,
     TOKEN_ENV,
     AntennaClient,
+    Batch,
     ConnectorError,
     check_base_url,
     is_loopback,
+    prefetched,
     read_token,
 )
 from taxopost.io.antenna.records import (
@@ -42,6 +44,7 @@ __all__ = [
     "AntennaImage",
     "AntennaSource",
     "AntennaTaxon",
+    "Batch",
     "CaptureSetInfo",
     "ClassificationRef",
     "ConnectorError",
@@ -49,5 +52,6 @@ __all__ = [
     "check_base_url",
     "is_loopback",
     "local_time",
+    "prefetched",
     "read_token",
 ]

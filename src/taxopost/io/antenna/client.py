@@ -14,9 +14,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from queue import Full, Queue
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +26,7 @@ import httpx
 from taxopost.errors import InputError
 
 log = logging.getLogger("taxopost.antenna")
+T = TypeVar("T")
 
 #: The environment variable holding the token when no ``--token-file`` is given.
 TOKEN_ENV = "TAXOPOST_ANTENNA_TOKEN"
@@ -225,23 +228,85 @@ class AntennaClient:
             page = self.get(link)
 
     def get_many(self, requests: Sequence[tuple[str, dict[str, object] | None]]) -> list[dict]:
-        """The responses of many requests, in order, at most ``concurrency`` at a time.
+        """The responses of many requests, in order, at most ``concurrency`` at a time."""
+        return self.submit_many(requests).results()
 
-        The first failure is raised once every request in flight has finished; none is left
-        running behind the caller's back.
-        """
-        if len(requests) <= 1 or self.concurrency == 1:
-            return [self.get(path, params) for path, params in requests]
-        futures = [self._pool.submit(self.get, path, params) for path, params in requests]
+    def submit_many(
+        self, requests: Sequence[tuple[str, dict[str, object] | None]], parse: Callable[[dict], T] | None = None
+    ) -> Batch[T]:
+        """Start the requests (at most ``concurrency`` in flight) and return at once; ``parse`` runs
+        on each response in the worker, so parsing one page overlaps with fetching the next."""
+
+        def fetch(path: str, params: dict[str, object] | None):
+            data = self.get(path, params)
+            return parse(data) if parse is not None else data
+
+        return Batch([self._pool.submit(fetch, path, params) for path, params in requests])
+
+
+class Batch(Generic[T]):
+    """Requests in flight; :meth:`results` waits for them, in order."""
+
+    def __init__(self, futures: list[Future]) -> None:
+        self._futures = futures
+
+    def results(self) -> list[T]:
+        """Every result in order. The first failure is raised once every request in flight has
+        finished: none is left running behind the caller's back."""
         try:
-            return [future.result() for future in futures]
+            return [future.result() for future in self._futures]
         except BaseException:
-            for future in futures:
-                future.cancel()
-            for future in futures:
-                if not future.cancelled():
-                    future.exception()  # wait; the first error is already on its way
+            self.cancel()
             raise
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+        for future in self._futures:
+            if not future.cancelled():
+                future.exception()  # wait for it; its error, if any, is not the one raised
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced ``depth`` ahead in a thread: the next page is fetched while this one is
+    stored. Errors are raised where the item would have been; closing the iterator stops the thread.
+    Use it with :func:`contextlib.closing`.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="antenna-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item  # type: ignore[misc]
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=1.0)
 
 
 def _shown(url: str, params: dict[str, object] | None) -> str:

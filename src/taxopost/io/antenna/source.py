@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from taxopost.io.antenna.client import AntennaClient, ConnectorError
+from taxopost.io.antenna.client import AntennaClient, Batch, ConnectorError
 from taxopost.io.antenna.records import (
     AntennaCategoryMap,
     AntennaClassification,
@@ -125,6 +125,11 @@ class AntennaSource:
             count = page.get("count")
             yield OccurrencePage(ids, identifications, count if isinstance(count, int) else None)
 
+    def occurrence_batches(self) -> Iterator[tuple[OccurrencePage, list[AntennaDetection]]]:
+        """Each page of occurrences with the detections of its occurrences."""
+        for page in self.occurrence_pages():
+            yield page, self.occurrence_detections(page.occurrence_ids)
+
     def occurrence_detections(self, occurrence_ids: list[int]) -> list[AntennaDetection]:
         """The detections of these occurrences, from their details (fetched concurrently)."""
         params = {**self._scope, "apply_defaults": "false"}
@@ -148,9 +153,10 @@ class AntennaSource:
         details = self.client.get_many([(f"detections/{pk}/", self._scope) for pk in missing])
         return [parse_detection(detail) for detail in details]
 
-    def classifications(self, ids: list[int]) -> list[AntennaClassification]:
-        details = self.client.get_many([(f"classifications/{pk}/", self._scope) for pk in ids])
-        return [parse_classification(detail, self.zone) for detail in details]
+    def classifications(self, ids: list[int]) -> Batch[AntennaClassification]:
+        """Start fetching these classifications' details (parsed as they arrive)."""
+        requests = [(f"classifications/{pk}/", self._scope) for pk in ids]
+        return self.client.submit_many(requests, parse=lambda detail: parse_classification(detail, self.zone))
 
     def category_map(self, category_map_id: int) -> AntennaCategoryMap:
         return parse_category_map(self.client.get(f"ml/labels/{category_map_id}/"))
