@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
+from django.utils import timezone
 
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
 from taxopost.core.vectors import winners
+from taxopost.dbutils import insert_rows
 from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord
 from taxopost.ml.models import Algorithm
@@ -237,6 +239,7 @@ class PredictionWriter:
             ).values_list("detection_id", "algorithm_id")
         )
         new = []
+        now = timezone.now()
         for i, record in enumerate(batch):
             algorithm = self.algorithms[record.algorithm][0]
             key = (detections[i], algorithm.pk)
@@ -246,20 +249,30 @@ class PredictionWriter:
             output = outputs[i]
             extra = extras[i] if extras is not None else _NO_EXTRAS
             new.append(
-                Classification(
-                    detection_id=detections[i],
-                    taxon_id=output.taxon_id,
-                    score=output.score,
-                    scores=None if record.logits else output.blob,
-                    logits=output.blob if record.logits else extra.logits,
-                    category_map_id=algorithm.category_map_id,
-                    algorithm=algorithm,
-                    terminal=extra.terminal,
-                    details=extra.details or {},
+                (
+                    detections[i],
+                    output.taxon_id,
+                    output.score,
+                    None if record.logits else output.blob,
+                    output.blob if record.logits else extra.logits,
+                    algorithm.category_map_id,
+                    algorithm.pk,
+                    extra.terminal,
+                    None,
+                    None,
+                    extra.details or {},
+                    now,
                 )
             )
-        Classification.objects.bulk_create(new)
+        # Streamed with COPY on PostgreSQL: the ORM's INSERT spells every 10 kB vector out as SQL text.
+        insert_rows(Classification, _CLASSIFICATION_FIELDS, new)
         self.summary.add("classifications", len(new))
+
+
+_CLASSIFICATION_FIELDS = (
+    "detection", "taxon", "score", "scores", "logits", "category_map", "algorithm", "terminal", "applied_to",
+    "job", "details", "created_at",
+)  # fmt: skip
 
 
 class ImageRow(NamedTuple):
