@@ -16,6 +16,7 @@ Both also take ``--predictions FILE [--format ...]`` instead of the category map
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,8 @@ from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
+from taxopost.evaluation.tables import calibration_csv, evaluation_csv
+from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
@@ -164,37 +167,61 @@ def calibrate(
     )  # fmt: skip
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
+    report = _calibrate(inputs.values, inputs.category_map, y_true, settings, logits=inputs.logits, source=inputs)
+    return _write_config(report, output)
+
+
+@dataclass(frozen=True)
+class _CalibrationSettings:
+    bare: str | None
+    per_rank: dict[str, str]
+    ranks: list[str] | None
+    delta: float
+    calibration_fraction: float
+    seed: int
+    mode: str
+    output_dir: Path | None
+
+
+def _calibrate(values, category_map, y_true, settings: _CalibrationSettings, *, logits: bool, source: Inputs | None):
+    """Calibrate, print the per-rank table and write the reports: the one path of both calibrate commands."""
+    bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
-        ranks = resolve_order(inputs.category_map, ranks, float(bare))
+        ranks = resolve_order(category_map, ranks, float(bare))
         target: float | dict[str, str] = {rank: per_rank.get(rank, bare) for rank in ranks}
         extra = [rank for rank in per_rank if rank not in ranks]
         if extra:
             raise InputError("--target-precision", f"{extra[0]}={per_rank[extra[0]]}", f"not in the order {ranks}")
     else:
         target = per_rank or bare  # type: ignore[assignment]
-    if output_dir is not None:
-        prepare_output_dir(output_dir)
-    with progress_bar("calibrating", total=n_rows) as advance:
+    if settings.output_dir is not None:
+        prepare_output_dir(settings.output_dir)
+    with progress_bar("calibrating", total=values.shape[0]) as advance:
         try:
             report = calibrate_thresholds(
-                inputs.values,
-                inputs.category_map,
+                values,
+                category_map,
                 y_true,
                 target_precision=target,
-                delta=delta,
-                calibration_fraction=calibration_fraction,
-                seed=seed,
+                delta=settings.delta,
+                calibration_fraction=settings.calibration_fraction,
+                seed=settings.seed,
                 order=ranks,
-                mode=mode,
-                logits=inputs.logits,
+                mode=settings.mode,
+                logits=logits,
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, inputs) from None
+            raise _located(exc, source) from None
     _print_calibration(report)
-    if output_dir is not None:
-        written = write_calibration(report, output_dir)
-        err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
+    if settings.output_dir is not None:
+        written = write_calibration(report, settings.output_dir)
+        err.print(f"wrote {', '.join(sorted(written))} -> {settings.output_dir}", markup=False)
+    return report
+
+
+def _write_config(report, output: Path) -> int:
     config = report.calibration.config()
     unreachable = report.calibration.unreachable
     if config is None:
@@ -225,9 +252,11 @@ def _parse_targets(items: list[str]) -> tuple[str | None, dict[str, str]]:
     return bare, per_rank
 
 
-def _located(exc: InputError, inputs: Inputs) -> InputError:
+def _located(exc: InputError, inputs: Inputs | None) -> InputError:
     """Errors about score values name the score file (and the detection of a --predictions file)."""
-    return inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc
+    if inputs is None or not exc.field.startswith(("scores", "logits")):
+        return exc
+    return inputs.locate(exc)
 
 
 def _grid(points: int) -> np.ndarray:
@@ -296,10 +325,13 @@ def evaluate_capture_set_cmd(
     algorithm: Annotated[
         str | None, typer.Option("--algorithm", help="The classifier whose outputs are evaluated (if several).")
     ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write one row per pipeline as CSV.")] = None,
 ) -> None:
     """The same evaluation on the database: a capture set's model outputs against its identifications."""
     from taxopost.django_setup import setup
 
+    if csv_path is not None:
+        check_output(csv_path, "--csv")
     setup()
     from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
@@ -324,3 +356,90 @@ def evaluate_capture_set_cmd(
     written = write_capture_set_evaluation(evaluation, output_dir)
     print_evaluation(evaluation, title=f"{capture_set}: {evaluation.n_rows:,} identified rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
+    if csv_path is not None:
+        write_bytes_atomically(csv_path, evaluation_csv(evaluation), field="--csv")
+        err.print(f"pipelines -> {csv_path}", markup=False)
+
+
+@app.command("calibrate-capture-set")
+def calibrate_capture_set_cmd(
+    capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
+    output: Annotated[
+        Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
+    ],
+    target_precision: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target-precision",
+            help="Target precision: one value for every rank (0.95), or RANK=VALUE, repeatable. Default 0.95.",
+        ),
+    ] = None,
+    delta: Annotated[
+        float, typer.Option("--delta", help="The guarantee holds with probability at least 1 - delta.")
+    ] = 0.1,
+    calibration_fraction: Annotated[
+        float, typer.Option("--calibration-fraction", help="Share of rows used to calibrate; the rest is held out.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calibration/held-out split.")] = 0,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="lineage (only generalise) or distribution (best taxon per rank, as Antenna's own roll-up).",
+        ),
+    ] = DEFAULT_ROLLUP_MODE,
+    order: Annotated[
+        str | None,
+        typer.Option("--order", help="Ranks to calibrate, fine to coarse, comma-separated (default: from the data)."),
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help="The classifier whose outputs are calibrated (if several).")
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write one row per rank as CSV.")] = None,
+    antenna_config: Annotated[
+        Path | None,
+        typer.Option("--antenna-config", help="Also write the thresholds as Antenna's rank roll-up form takes them."),
+    ] = None,
+) -> int:
+    """Calibrate roll-up thresholds on a capture set's identified model outputs, and print them in the
+    form Antenna's rank roll-up admin action takes (upper-case ranks, rollup_order)."""
+    from taxopost.django_setup import setup
+
+    bare, per_rank = _parse_targets(target_precision or ["0.95"])
+    ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+    for path, flag in ((output, "--output"), (csv_path, "--csv"), (antenna_config, "--antenna-config")):
+        if path is not None:
+            check_output(path, flag)
+    setup()
+    from taxopost.observations.antenna import antenna_capture_set_id
+    from taxopost.observations.evaluation import capture_set_rows
+    from taxopost.observations.models import CaptureSet
+
+    found = CaptureSet.objects.filter(name=capture_set).first()
+    if found is None:
+        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    rows = capture_set_rows(found, algorithm)
+    settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
+    report = _calibrate(rows.scores, rows.category_map, rows.y_true, settings, logits=False, source=None)
+    if csv_path is not None:
+        write_bytes_atomically(csv_path, calibration_csv(report), field="--csv")
+        err.print(f"ranks -> {csv_path}", markup=False)
+    code = _write_config(report, output)
+    config = report.calibration.config()
+    if config is not None:
+        form = antenna_rollup_config(config.thresholds, config.order, capture_set_id=antenna_capture_set_id(found))
+        text = json.dumps(form, indent=2)
+        if mode != ANTENNA_ROLLUP_MODE:
+            warn(
+                f"Antenna's roll-up picks the best taxon at each rank (--mode {ANTENNA_ROLLUP_MODE}); "
+                f"these {mode} thresholds may accept other taxa there"
+            )
+        err.print("Antenna rank roll-up config (paste into its admin form):", markup=False)
+        out.print(text, markup=False, highlight=False)
+        if antenna_config is not None:
+            write_bytes_atomically(antenna_config, text + "\n", field="--antenna-config")
+            err.print(f"Antenna config -> {antenna_config}", markup=False)
+    return code

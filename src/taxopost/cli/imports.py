@@ -1,4 +1,4 @@
-"""``taxopost import``: taxonomies, category maps, predictions, identifications and taxa lists.
+"""``taxopost import``: taxonomies, category maps, predictions, identifications, taxa lists, Antenna.
 
 Each command reads its file, starts Django (the embedded SQLite database is created on first
 use) and calls the importer the other entrances share; bad input names the file, field and value.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -15,6 +17,19 @@ from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.django_setup import setup
 from taxopost.errors import InputError
+from taxopost.io.antenna import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PAGE_SIZE,
+    TOKEN_ENV,
+    AntennaClient,
+    AntennaSource,
+    check_base_url,
+    is_loopback,
+    read_token,
+)
+
+#: Antenna's own TIME_ZONE setting unless its admins changed it.
+ANTENNA_TIME_ZONE = "America/New_York"
 
 import_app = typer.Typer(help="Import taxonomies, category maps, predictions, identifications, taxa lists.")
 app.add_typer(import_app, name="import")
@@ -144,6 +159,73 @@ def import_taxa_list_cmd(
         warn(f"{len(listed.unresolved)} entries match no taxon and are ignored: {listed.unresolved[:5]}")
     taxa_list, changed = import_taxa_list(name, [int(taxonomy.db_ids[t]) for t in listed.taxa])
     err.print(f"taxa list {taxa_list.name!r}: {len(listed.taxa)} taxa ({'saved' if changed else 'unchanged'})")
+
+
+@import_app.command("antenna")
+def import_antenna_cmd(
+    url: Annotated[str, typer.Option("--url", help="Antenna's API root, e.g. https://antenna.example.org/api/v2.")],
+    project: Annotated[int, typer.Option("--project", help="Antenna project id.", min=1)],
+    capture_set: Annotated[int, typer.Option("--capture-set", help="Antenna capture set (collection) id.", min=1)],
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", help=f"File holding the API token (else ${TOKEN_ENV}; never an option)."),
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option("--timezone", help="The server's TIME_ZONE: Antenna's timestamps are naive local times."),
+    ] = ANTENNA_TIME_ZONE,
+    project_name: Annotated[
+        str | None, typer.Option("--project-name", help="Name of the project here (default: Antenna's).")
+    ] = None,
+    capture_set_name: Annotated[
+        str | None, typer.Option("--capture-set-name", help="Name of the capture set here (default: Antenna's).")
+    ] = None,
+    allow_http: Annotated[
+        bool, typer.Option("--allow-http", help="Allow plain http to a host other than this machine.")
+    ] = False,
+    every_capture: Annotated[
+        bool,
+        typer.Option(
+            "--every-capture",
+            help="Read every capture's detail to find detections in no occurrence (Antenna's cached counts can lag).",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Detail requests in flight at once.", min=1, max=64)
+    ] = DEFAULT_CONCURRENCY,
+    page_size: Annotated[int, typer.Option("--page-size", help="Rows per list page.", min=1, max=1000)] = (
+        DEFAULT_PAGE_SIZE
+    ),
+) -> None:
+    """Import an Antenna capture set: taxa, category maps, images, detections, occurrences,
+    classifications with their vectors, and identifications (one transaction; re-runs add what is new)."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("--timezone", timezone, "not a time zone name such as America/New_York") from None
+    token = read_token(token_file)
+    base = check_base_url(url, allow_http=allow_http)
+    if token is None:
+        warn(f"no token (--token-file or ${TOKEN_ENV}): reading anonymously, which shows public projects only")
+    elif base.startswith("http://") and not is_loopback(urlsplit(base).hostname or ""):
+        warn("--allow-http: the token travels in clear text")
+    setup()
+    from taxopost.observations.antenna import import_antenna
+
+    with (
+        AntennaClient(base, token=token, allow_http=allow_http, concurrency=concurrency, page_size=page_size) as client,
+        progress_bar("importing from Antenna", total=None) as bar,
+    ):
+        source = AntennaSource(client, project, capture_set, zone=zone)
+        summary = import_antenna(
+            source,
+            project_name=project_name,
+            capture_set_name=capture_set_name,
+            every_capture=every_capture,
+            progress=lambda done, total: bar.update(completed=done, total=total, description="occurrences"),
+        )
+    for line in summary.lines():
+        err.print(line, markup=False, soft_wrap=True)
 
 
 def _count_records(path: Path) -> int:

@@ -95,15 +95,23 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         touched.add(occurrence_id)
     summary = ImportSummary(records=len(rows))
     with transaction.atomic():
-        before = Identification.objects.count()
-        # The same identification again (occurrence, taxon, who, when) updates it: withdrawing an
-        # identification is importing it again with withdrawn=true.
-        Identification.objects.bulk_create(
-            new,
-            update_conflicts=True,
-            unique_fields=["occurrence", "taxon", "who", "created_at"],
-            update_fields=["withdrawn", "comment"],
-        )
-        summary.add("identifications", Identification.objects.count() - before)
+        summary.add("identifications", save_identifications(new))
         recompute_determinations(touched)
     return summary
+
+
+def save_identifications(identifications: list[Identification]) -> int:
+    """Store checked identifications by natural key; returns how many are new.
+
+    The same identification again (occurrence, taxon, who, when) updates it: withdrawing an
+    identification is importing it again with withdrawn=true. The caller recomputes the
+    determinations of the occurrences and owns the transaction.
+    """
+    before = Identification.objects.count()
+    Identification.objects.bulk_create(
+        identifications,
+        update_conflicts=True,
+        unique_fields=["occurrence", "taxon", "who", "created_at"],
+        update_fields=["withdrawn", "comment"],
+    )
+    return Identification.objects.count() - before

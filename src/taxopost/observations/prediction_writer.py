@@ -9,12 +9,15 @@ queries whatever its size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
+from django.utils import timezone
 
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
 from taxopost.core.vectors import winners
+from taxopost.dbutils import insert_rows
 from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord
 from taxopost.ml.models import Algorithm
@@ -39,17 +42,33 @@ class PredictionWriter:
         self.algorithms: dict[str, tuple[Algorithm, CoreCategoryMap]] = {}
         self.touched_occurrences: set[int] = set()
 
-    def write(self, batch: Sequence[PredictionRecord]) -> None:
-        """Check ``batch`` against the algorithms' category maps, then write all of it."""
+    def write(self, batch: Sequence[PredictionRecord], extras: Sequence[ClassificationExtras] | None = None) -> None:
+        """Check ``batch`` against the algorithms' category maps, then write all of it.
+
+        ``extras`` (one per record) carry what a source knows beyond the record: the logits next
+        to the scores, whether the classification is its chain's current answer, its provenance.
+        """
+        if extras is not None and len(extras) != len(batch):
+            raise ValueError(f"extras: {len(extras)} for {len(batch)} records")
         taxonomy = load_taxonomy()
         outputs = self._checked_outputs(batch, taxonomy)
         projects = self._projects(batch)
-        images = self._images(batch, projects)
+        images = self._images({(_project(r), r.image_path): _image_of(r) for r in batch}, projects)
         self._capture_sets(batch, projects, images)
         occurrences = self._occurrences(batch, projects)
         detections = self._detections(batch, images, occurrences)
-        self._classifications(batch, detections, outputs)
+        self._classifications(batch, detections, outputs, extras)
         self.touched_occurrences.update(occurrences.values())
+
+    def write_images(self, project: str, capture_set: str, images: Sequence[ImageRow]) -> None:
+        """Add images to a capture set whether or not they hold detections (a source that lists a
+        capture set's images, not only its predictions)."""
+        projects = self._projects_named({project})
+        found = self._images({(project, image.path): image for image in images}, projects)
+        capture_set_obj = self._capture_set(capture_set, projects[project], where=capture_set)
+        through = CaptureSet.images.through
+        links = [through(captureset_id=capture_set_obj.pk, sourceimage_id=pk) for pk in found.values()]
+        through.objects.bulk_create(links, ignore_conflicts=True)
 
     def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
         """What each classified record (by position in the batch) stores, its vector checked against its category map.
@@ -106,14 +125,18 @@ class PredictionWriter:
         return outputs
 
     def _projects(self, batch: Sequence[PredictionRecord]) -> dict[str, Project]:
-        for name in {_project(r) for r in batch} - set(self.projects):
+        return self._projects_named({_project(r) for r in batch})
+
+    def _projects_named(self, names: set[str]) -> dict[str, Project]:
+        for name in names - set(self.projects):
             project, created = Project.objects.get_or_create(name=name)
             self.projects[name] = project
             self.summary.add("projects", int(created))
         return self.projects
 
-    def _images(self, batch: Sequence[PredictionRecord], projects: dict[str, Project]) -> dict[tuple[str, str], int]:
-        wanted = {(_project(r), r.image_path): r for r in batch}
+    def _images(
+        self, wanted: dict[tuple[str, str], ImageRow], projects: dict[str, Project]
+    ) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}
         for project_name in {p for p, _ in wanted}:
             project = projects[project_name]
@@ -148,24 +171,26 @@ class PredictionWriter:
         links = []
         for record in batch:
             project = projects[_project(record)]
-            capture_set = self.capture_sets.get(record.capture_set)
-            if capture_set is None:
-                capture_set, created = CaptureSet.objects.get_or_create(
-                    name=record.capture_set, defaults={"project": project}
-                )
-                self.capture_sets[record.capture_set] = capture_set
-                self.summary.add("capture sets", int(created))
-            if capture_set.project_id != project.pk:
-                owner = Project.objects.get(pk=capture_set.project_id).name
-                raise InputError(
-                    "capture_set",
-                    record.capture_set,
-                    f"belongs to project {owner!r}, not {project.name!r}: a capture set holds one project's images",
-                    source=record.where,
-                )
+            capture_set = self._capture_set(record.capture_set, project, where=record.where)
             image = images[(project.name, record.image_path)]
             links.append(through(captureset_id=capture_set.pk, sourceimage_id=image))
         through.objects.bulk_create(links, ignore_conflicts=True)
+
+    def _capture_set(self, name: str, project: Project, *, where: str) -> CaptureSet:
+        capture_set = self.capture_sets.get(name)
+        if capture_set is None:
+            capture_set, created = CaptureSet.objects.get_or_create(name=name, defaults={"project": project})
+            self.capture_sets[name] = capture_set
+            self.summary.add("capture sets", int(created))
+        if capture_set.project_id != project.pk:
+            owner = Project.objects.get(pk=capture_set.project_id).name
+            raise InputError(
+                "capture_set",
+                name,
+                f"belongs to project {owner!r}, not {project.name!r}: a capture set holds one project's images",
+                source=where,
+            )
+        return capture_set
 
     def _occurrences(
         self, batch: Sequence[PredictionRecord], projects: dict[str, Project]
@@ -214,7 +239,11 @@ class PredictionWriter:
         return {i: existing[(images[(_project(r), r.image_path)], r.detection)] for i, r in enumerate(batch)}
 
     def _classifications(
-        self, batch: Sequence[PredictionRecord], detections: dict[int, int], outputs: dict[int, _Output]
+        self,
+        batch: Sequence[PredictionRecord],
+        detections: dict[int, int],
+        outputs: dict[int, _Output],
+        extras: Sequence[ClassificationExtras] | None,
     ) -> None:
         algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch if r.algorithm is not None}
         existing = set(
@@ -223,6 +252,7 @@ class PredictionWriter:
             ).values_list("detection_id", "algorithm_id")
         )
         new = []
+        now = timezone.now()
         for i, record in enumerate(batch):
             if record.algorithm is None:  # detector-only
                 continue
@@ -232,20 +262,59 @@ class PredictionWriter:
                 continue
             existing.add(key)
             output = outputs[i]
+            extra = extras[i] if extras is not None else _NO_EXTRAS
             new.append(
-                Classification(
-                    detection_id=detections[i],
-                    taxon_id=output.taxon_id,
-                    score=output.score,
-                    scores=None if record.logits else output.blob,
-                    logits=output.blob if record.logits else None,
-                    category_map_id=algorithm.category_map_id,
-                    algorithm=algorithm,
-                    terminal=True,
+                (
+                    detections[i],
+                    output.taxon_id,
+                    output.score,
+                    None if record.logits else output.blob,
+                    output.blob if record.logits else extra.logits,
+                    algorithm.category_map_id,
+                    algorithm.pk,
+                    extra.terminal,
+                    None,
+                    None,
+                    extra.details or {},
+                    now,
                 )
             )
-        Classification.objects.bulk_create(new)
+        # Streamed with COPY on PostgreSQL: the ORM's INSERT spells every 10 kB vector out as SQL text.
+        insert_rows(Classification, _CLASSIFICATION_FIELDS, new)
         self.summary.add("classifications", len(new))
+
+
+_CLASSIFICATION_FIELDS = (
+    "detection", "taxon", "score", "scores", "logits", "category_map", "algorithm", "terminal", "applied_to",
+    "job", "details", "created_at",
+)  # fmt: skip
+
+
+class ImageRow(NamedTuple):
+    """An image as stored: its path within the project, size in pixels and time."""
+
+    path: str
+    width: int | None
+    height: int | None
+    timestamp: datetime | None
+
+
+class ClassificationExtras(NamedTuple):
+    """What a record's classification stores beyond the record (see :meth:`PredictionWriter.write`).
+
+    ``logits`` are float32 little-endian bytes of the same length as the scores, or None.
+    """
+
+    logits: bytes | None = None
+    terminal: bool = True
+    details: dict | None = None
+
+
+_NO_EXTRAS = ClassificationExtras()
+
+
+def _image_of(record: PredictionRecord) -> ImageRow:
+    return ImageRow(record.image_path, record.width, record.height, record.timestamp)
 
 
 class _Output(NamedTuple):

@@ -1,0 +1,348 @@
+"""An HTTP client for Antenna's REST API v2: token auth, retries, pagination, concurrent detail requests.
+
+Antenna's map (auth, limit/offset pagination, quirks) is ``../shared/data/antenna/README.md``;
+what the importer does with each quirk is in docs/formats.md. The token is sent in one header
+and appears nowhere else: not in URLs, messages, logs or anything stored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from queue import Full, Queue
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from taxopost.errors import InputError
+
+log = logging.getLogger("taxopost.antenna")
+T = TypeVar("T")
+
+#: The environment variable holding the token when no ``--token-file`` is given.
+TOKEN_ENV = "TAXOPOST_ANTENNA_TOKEN"
+#: Statuses worth another try: rate limiting and the server's own failures.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Antenna's largest page is its max_limit; 100 keeps one page of occurrence details modest.
+DEFAULT_PAGE_SIZE = 100
+#: Detail requests in flight at once: enough to hide latency, few enough not to load the server.
+DEFAULT_CONCURRENCY = 8
+#: A Retry-After longer than this is cut to it: an import waits, but not for hours.
+MAX_RETRY_AFTER = 120.0
+
+
+class ConnectorError(InputError):
+    """Antenna refused or failed a request; the message names the request, never the token.
+
+    ``status`` is the HTTP status of a refusal (None for a network failure).
+    """
+
+    def __init__(self, field: str, value: object, reason: str, *, status: int | None = None) -> None:
+        super().__init__(field, value, reason)
+        self.status = status
+
+    @property
+    def message(self) -> str:
+        """A failed request is named in full (``GET url?query``), not cut short like other values."""
+        if self.field == "request":
+            return f"{self.value}: {self.reason}"
+        return super().message
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The API token from ``token_file``, else from :data:`TOKEN_ENV`, else None (anonymous reads).
+
+    Never taken from the command line, where it would land in shell history and process lists.
+    """
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError("--token-file", str(token_file), f"cannot be read ({exc.strerror})") from None
+        source = ("--token-file", str(token_file))
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        source = (TOKEN_ENV, "<set>")
+    if not token:
+        if token_file is not None:
+            raise InputError(source[0], source[1], "the file is empty")
+        return None
+    if any(c.isspace() for c in token) or not token.isprintable():
+        raise InputError(source[0], source[1], "the token must be one word without spaces (value not shown)")
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, *, allow_http: bool = False) -> str:
+    """The API root (``https://host/api/v2``) without a trailing slash; https unless loopback or allowed."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("--url", url, "expected the API root, e.g. https://antenna.example.org/api/v2")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InputError("--url", url, "give the API root only: no query, fragment or credentials")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise InputError(
+            "--url", url, "plain http would send the token in clear text; use https (or --allow-http if you must)"
+        )
+    return url.strip().rstrip("/")
+
+
+class AntennaClient:
+    """Reuses connections, retries transient failures with backoff, and fetches details concurrently.
+
+    Parameters
+    ----------
+    base_url : str
+        The API root, checked by :func:`check_base_url`.
+    token : str, optional
+        Sent as ``Authorization: Token ...``; None reads anonymously (Antenna allows it for public
+        projects).
+    retries : int
+        Further attempts after a 429, a 5xx, a timeout, a dropped connection or a cut-off body.
+    backoff : float
+        First wait in seconds, doubled each attempt; a ``Retry-After`` header replaces it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        allow_http: bool = False,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = check_base_url(base_url, allow_http=allow_http)
+        parts = urlsplit(self.base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self.page_size = page_size
+        self.concurrency = max(1, concurrency)
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+        headers = {"Accept": "application/json", "User-Agent": "taxopost"}
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        self.authenticated = bool(token)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        self._http = httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=False)
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="antenna")
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retried = 0
+        self.bytes = 0
+
+    def __enter__(self) -> AntennaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    def url(self, path: str) -> str:
+        """An absolute URL of the API: ``path`` relative to the root, or an absolute link Antenna gave.
+
+        Links are rebased on the configured origin, so the token only ever goes to the host the
+        user named (a server behind a proxy may write its links with another scheme or host).
+        """
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            root = urlsplit(self.base_url).path
+            if not parts.path.startswith(root + "/"):
+                raise ConnectorError("link", path, f"points outside the API root {self.base_url}")
+            return f"{self._origin}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def get(self, path: str, params: dict[str, object] | None = None) -> dict:
+        """One JSON object, retried on transient failures; anything else is a :class:`ConnectorError`."""
+        url = self.url(path)
+        shown = _shown(url, params)
+        attempt = 0
+        while True:
+            wait = None
+            try:
+                response = self._http.get(url, params=params)
+                with self._lock:
+                    self.requests += 1
+                    self.bytes += len(response.content)
+            except httpx.TimeoutException:
+                reason = "timed out"
+            except httpx.TransportError as exc:  # refused, reset, a body cut short
+                reason = f"connection failed ({type(exc).__name__})"
+            else:
+                if response.status_code == 200:
+                    try:
+                        data = response.json()
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        reason = "the response is not valid JSON (cut short?)"
+                    else:
+                        if isinstance(data, dict):
+                            return data
+                        raise ConnectorError("response", shown, f"expected a JSON object, got {type(data).__name__}")
+                elif response.status_code in RETRY_STATUSES:
+                    reason = f"HTTP {response.status_code}"
+                    wait = _retry_after(response.headers.get("Retry-After"))
+                else:
+                    raise _refused(response, shown, self.authenticated)
+            if attempt >= self.retries:
+                raise ConnectorError("request", shown, f"{reason}; gave up after {attempt + 1} attempts")
+            delay = wait if wait is not None else self.backoff * 2**attempt
+            attempt += 1
+            with self._lock:
+                self.retried += 1
+            log.info("GET %s: %s; retry %d in %.1f s", shown, reason, attempt, delay)
+            self._sleep(delay)
+
+    def pages(self, path: str, params: dict[str, object]) -> Iterator[dict]:
+        """Each page of a list, following Antenna's absolute ``next`` links (limit/offset)."""
+        page = self.get(path, {**params, "limit": self.page_size})
+        while True:
+            yield page
+            link = page.get("next")
+            if not link:
+                return
+            page = self.get(link)
+
+    def get_many(self, requests: Sequence[tuple[str, dict[str, object] | None]]) -> list[dict]:
+        """The responses of many requests, in order, at most ``concurrency`` at a time."""
+        return self.submit_many(requests).results()
+
+    def submit_many(
+        self, requests: Sequence[tuple[str, dict[str, object] | None]], parse: Callable[[dict], T] | None = None
+    ) -> Batch[T]:
+        """Start the requests (at most ``concurrency`` in flight) and return at once; ``parse`` runs
+        on each response in the worker, so parsing one page overlaps with fetching the next."""
+
+        def fetch(path: str, params: dict[str, object] | None):
+            data = self.get(path, params)
+            return parse(data) if parse is not None else data
+
+        return Batch([self._pool.submit(fetch, path, params) for path, params in requests])
+
+
+class Batch(Generic[T]):
+    """Requests in flight; :meth:`results` waits for them, in order."""
+
+    def __init__(self, futures: list[Future]) -> None:
+        self._futures = futures
+
+    def results(self) -> list[T]:
+        """Every result in order. The first failure is raised once every request in flight has
+        finished: none is left running behind the caller's back."""
+        try:
+            return [future.result() for future in self._futures]
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+        for future in self._futures:
+            if not future.cancelled():
+                future.exception()  # wait for it; its error, if any, is not the one raised
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced ``depth`` ahead in a thread: the next page is fetched while this one is
+    stored. Errors are raised where the item would have been; closing the iterator stops the thread.
+    Use it with :func:`contextlib.closing`.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    thread = threading.Thread(target=produce, name="antenna-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = queue.get()
+            if not ok:
+                raise item  # type: ignore[misc]
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=1.0)
+
+
+def _shown(url: str, params: dict[str, object] | None) -> str:
+    """The request as messages show it: method, path and query (the token is never part of it)."""
+    query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+    return f"GET {url}" + (("&" if "?" in url else "?") + query if query else "")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _refused(response: httpx.Response, shown: str, authenticated: bool) -> ConnectorError:
+    status = response.status_code
+    try:
+        detail = response.json().get("detail") if response.content else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        detail = None
+    said = f" ({detail})" if isinstance(detail, str) else ""
+    if status == 401:
+        reason = f"refused by Antenna{said}: check --token-file or ${TOKEN_ENV}"
+        return ConnectorError("token", "<not shown>", reason, status=status)
+    if status == 403:
+        hint = "the token's user may not read this project" if authenticated else "give a token (draft project?)"
+        return ConnectorError("request", shown, f"HTTP 403 forbidden{said}: {hint}", status=status)
+    if status == 404:
+        return ConnectorError("request", shown, f"HTTP 404 not found{said}", status=status)
+    return ConnectorError("request", shown, f"HTTP {status}{said}", status=status)

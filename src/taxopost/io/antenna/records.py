@@ -1,0 +1,309 @@
+"""Antenna's JSON, parsed into plain records (Python and numpy values): what the importer needs, checked.
+
+Each parser takes one object of the API (a list entry or a detail) and raises a
+:class:`~taxopost.io.antenna.client.ConnectorError` naming the object and the field when the
+server's answer lacks what the import relies on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import numpy as np
+
+from taxopost.io.antenna.client import ConnectorError
+
+_ID_IN_LINK = re.compile(r"/(\d+)/?(?:\?.*)?$")
+
+
+@dataclass(frozen=True)
+class AntennaImage:
+    """A capture (Antenna's SourceImage): its size and time, and how many detections it holds."""
+
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    timestamp: datetime | None
+    detections_count: int
+
+
+@dataclass(frozen=True)
+class ClassificationRef:
+    """A classification as nested in a detection: enough to decide whether to fetch its detail."""
+
+    id: int
+    algorithm_key: str
+    terminal: bool
+    applied_to: int | None
+
+
+@dataclass(frozen=True)
+class AntennaDetection:
+    id: int
+    capture_id: int
+    bbox: list[float] | None
+    occurrence_id: int | None
+    classifications: tuple[ClassificationRef, ...]
+
+
+@dataclass(frozen=True)
+class AntennaAlgorithm:
+    id: int
+    key: str
+    name: str
+    version: str
+    category_map_id: int | None
+
+
+@dataclass(frozen=True)
+class AntennaClassification:
+    """A classification detail: the only place Antenna exposes the score and logit vectors."""
+
+    id: int
+    algorithm: AntennaAlgorithm
+    taxon_id: int | None
+    score: float | None
+    scores: np.ndarray | None  # float32, in category-map order
+    logits: np.ndarray | None
+    applied_to: int | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AntennaTaxon:
+    id: int
+    name: str
+    rank: str  # lower case, as taxopost spells ranks
+    parent_id: int | None
+    gbif_key: int | None = None
+
+
+@dataclass(frozen=True)
+class AntennaCategoryMap:
+    """Labels in class-index order (``scores[i]`` belongs to ``labels[i]``) with their GBIF keys."""
+
+    id: int
+    labels: list[str]
+    gbif_keys: list[int | None]
+
+
+@dataclass(frozen=True)
+class AntennaIdentification:
+    id: int
+    occurrence_id: int
+    taxon_id: int
+    user: str
+    withdrawn: bool
+    comment: str
+    created_at: datetime | None
+
+
+def local_time(value: object, zone: tzinfo, *, where: str) -> datetime | None:
+    """An Antenna timestamp as an aware datetime.
+
+    Antenna runs with ``USE_TZ=False``: its times carry no offset and are wall-clock times in the
+    server's ``TIME_ZONE``, which ``zone`` names. A time that does carry an offset keeps it.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConnectorError("timestamp", value, f"expected an ISO 8601 string ({where})")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConnectorError("timestamp", value, f"not an ISO 8601 date and time ({where})") from None
+    return parsed.replace(tzinfo=zone) if parsed.utcoffset() is None else parsed
+
+
+def id_from_link(value: object, *, field: str, where: str) -> int | None:
+    """The id at the end of a hyperlink (``.../occurrences/7/``), an ``{id: ...}`` object or an id."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return _int(value, "id", f"{where}.{field}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _ID_IN_LINK.search(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConnectorError(field, value, f"expected a link or an id ({where})")
+    return int(match.group(1))
+
+
+def parse_image(data: dict, zone: tzinfo) -> AntennaImage:
+    where = f"capture {data.get('id')}"
+    pk = _int(data, "id", "capture")
+    return AntennaImage(
+        id=pk,
+        path=str(data.get("path") or f"antenna-capture-{pk}"),
+        width=_optional_int(data, "width", where),
+        height=_optional_int(data, "height", where),
+        timestamp=local_time(data.get("timestamp"), zone, where=f"{where}.timestamp"),
+        detections_count=_optional_int(data, "detections_count", where) or 0,
+    )
+
+
+def parse_detection(data: dict, *, capture_id: int | None = None, occurrence_id: int | None = None) -> AntennaDetection:
+    """A detection nested in an occurrence detail (``capture{id}``) or a detection detail (links)."""
+    pk = _int(data, "id", "detection")
+    where = f"detection {pk}"
+    if capture_id is None:
+        capture = data.get("capture") if data.get("capture") is not None else data.get("source_image")
+        capture_id = id_from_link(capture, field="capture", where=where)
+        if capture_id is None:
+            raise ConnectorError("capture", None, f"{where} names no capture")
+    if occurrence_id is None:
+        occurrence_id = id_from_link(data.get("occurrence"), field="occurrence", where=where)
+    bbox = data.get("bbox")
+    if bbox is not None and not (
+        isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) and math.isfinite(v) for v in bbox)
+    ):
+        raise ConnectorError("bbox", bbox, f"expected [x1, y1, x2, y2] in pixels ({where})")
+    nested = data.get("classifications")
+    if not isinstance(nested, list):
+        raise ConnectorError("classifications", str(nested)[:60], f"expected the nested list ({where})")
+    refs = []
+    for item in nested:
+        algorithm = item.get("algorithm") if isinstance(item, dict) else None
+        if not isinstance(algorithm, dict) or not algorithm.get("key"):
+            raise ConnectorError("algorithm", algorithm, f"{where}: a nested classification names no algorithm key")
+        refs.append(
+            ClassificationRef(
+                id=_int(item, "id", f"{where} classification"),
+                algorithm_key=str(algorithm["key"]),
+                terminal=bool(item.get("terminal", True)),
+                applied_to=id_from_link(item.get("applied_to"), field="applied_to", where=where),
+            )
+        )
+    return AntennaDetection(
+        id=pk,
+        capture_id=capture_id,
+        bbox=[float(v) for v in bbox] if bbox is not None else None,
+        occurrence_id=occurrence_id,
+        classifications=tuple(refs),
+    )
+
+
+def parse_algorithm(data: object, where: str) -> AntennaAlgorithm:
+    if not isinstance(data, dict):
+        raise ConnectorError("algorithm", data, f"expected the algorithm object ({where})")
+    category_map = data.get("category_map")
+    return AntennaAlgorithm(
+        id=_int(data, "id", f"{where} algorithm"),
+        key=str(data.get("key") or f"antenna-algorithm-{data['id']}"),
+        name=str(data.get("name") or data.get("key") or ""),
+        version=str(data.get("version_name") or data.get("version") or ""),
+        category_map_id=id_from_link(category_map, field="category_map", where=where),
+    )
+
+
+def parse_classification(data: dict, zone: tzinfo) -> AntennaClassification:
+    pk = _int(data, "id", "classification")
+    where = f"classification {pk}"
+    taxon = data.get("taxon")
+    score = data.get("score")
+    return AntennaClassification(
+        id=pk,
+        algorithm=parse_algorithm(data.get("algorithm"), where),
+        taxon_id=id_from_link(taxon, field="taxon", where=where),
+        score=float(score) if _is_number(score) else None,
+        scores=_vector(data.get("scores"), "scores", where),
+        logits=_vector(data.get("logits"), "logits", where),
+        applied_to=id_from_link(data.get("applied_to"), field="applied_to", where=where),
+        created_at=local_time(data.get("created_at"), zone, where=f"{where}.created_at"),
+    )
+
+
+def parse_taxon(data: dict) -> AntennaTaxon:
+    """A taxon of the taxa list (``parent_id``) or a taxon detail (``parent{}``, ``gbif_taxon_key``)."""
+    pk = _int(data, "id", "taxon")
+    where = f"taxon {pk}"
+    parent = data.get("parent_id") if "parent_id" in data else data.get("parent")
+    gbif = data.get("gbif_taxon_key")
+    name, rank = data.get("name"), data.get("rank")
+    if not isinstance(name, str) or not name.strip() or not isinstance(rank, str):
+        raise ConnectorError("taxon", {"name": name, "rank": rank}, f"{where} needs a name and a rank")
+    return AntennaTaxon(
+        id=pk,
+        name=name.strip(),
+        rank=rank.strip().lower(),
+        parent_id=id_from_link(parent, field="parent", where=where),
+        gbif_key=int(gbif) if isinstance(gbif, int) and not isinstance(gbif, bool) else None,
+    )
+
+
+def parse_category_map(data: dict) -> AntennaCategoryMap:
+    pk = _int(data, "id", "category map")
+    where = f"category map {pk}"
+    labels = data.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise ConnectorError("labels", str(labels)[:60], f"expected the labels in index order ({where})")
+    keys: list[int | None] = [None] * len(labels)
+    for entry in data.get("data") or []:
+        index = entry.get("index") if isinstance(entry, dict) else None
+        if isinstance(index, int) and 0 <= index < len(labels):
+            if entry.get("label") not in (None, labels[index]):
+                raise ConnectorError("data", entry, f"{where}: its label differs from labels[{index}]")
+            gbif = entry.get("gbif_key")
+            keys[index] = int(gbif) if isinstance(gbif, int) and not isinstance(gbif, bool) else None
+    return AntennaCategoryMap(id=pk, labels=list(labels), gbif_keys=keys)
+
+
+def parse_identification(data: dict, occurrence_id: int, zone: tzinfo) -> AntennaIdentification:
+    """An identification as nested in an occurrence (no ``occurrence`` field of its own)."""
+    pk = _int(data, "id", "identification")
+    where = f"identification {pk}"
+    taxon_id = id_from_link(data.get("taxon"), field="taxon", where=where)
+    if taxon_id is None:
+        raise ConnectorError("taxon", None, f"{where} names no taxon")
+    user = data.get("user")
+    if isinstance(user, dict):
+        who = f"{user.get('name') or 'user'} (Antenna user {user.get('id')})"
+    else:
+        who = "Antenna user" if user is None else f"Antenna user {id_from_link(user, field='user', where=where)}"
+    return AntennaIdentification(
+        id=pk,
+        occurrence_id=occurrence_id,
+        taxon_id=taxon_id,
+        user=who,
+        withdrawn=bool(data.get("withdrawn", False)),
+        comment=str(data.get("comment") or ""),
+        created_at=local_time(data.get("created_at"), zone, where=f"{where}.created_at"),
+    )
+
+
+def _vector(values: object, field: str, where: str) -> np.ndarray | None:
+    """A list of numbers as float32, checked as one array (2,497 ``isinstance`` calls a row would
+    cost more than the rest of the import)."""
+    if values is None:
+        return None
+    try:
+        vector = np.asarray(values, dtype=np.float32) if isinstance(values, list) and values else None
+    except (TypeError, ValueError):
+        vector = None
+    if vector is None or vector.ndim != 1:
+        raise ConnectorError(field, str(values)[:60], f"expected a list of numbers ({where})")
+    return vector
+
+
+def _int(data: object, key: str, where: str) -> int:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConnectorError(key, value, f"expected an integer in the {where} object")
+    return value
+
+
+def _optional_int(data: dict, key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConnectorError(key, value, f"expected a whole number ({where})")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

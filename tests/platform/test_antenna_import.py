@@ -1,0 +1,354 @@
+"""``taxopost import antenna`` against the 306 recorded responses of a real Antenna server.
+
+A replay server on 127.0.0.1 (``antenna_server.py``) answers with the recordings; faults are
+injected there, never in the project's code. Every failure must end with a clear message and an
+unchanged database; every transient one with a retry that succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.errors import InputError
+from taxopost.io.antenna import AntennaClient, AntennaSource, ConnectorError, check_base_url, read_token
+from taxopost.ml.models import Algorithm, CategoryMap
+from taxopost.observations.antenna import OUTSIDE, import_antenna
+from taxopost.observations.models import (
+    CaptureSet,
+    Classification,
+    Detection,
+    Identification,
+    Occurrence,
+    Project,
+    SourceImage,
+)
+from taxopost.taxa.models import Taxon
+
+from ..conftest import require
+from .antenna_server import TOKEN, Fault, ReplayServer
+
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
+
+NEW_YORK = ZoneInfo("America/New_York")
+TABLES = (Taxon, CategoryMap, Algorithm, Project, SourceImage, CaptureSet, Detection, Occurrence, Classification,
+          Identification)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recordings(shared_data) -> Path:
+    return require(shared_data / "antenna" / "antenna_api", "the recorded Antenna responses")
+
+
+@pytest.fixture
+def server(recordings):
+    with ReplayServer(recordings) as replay:
+        yield replay
+    assert not replay.unmatched, f"requests no recording answers: {replay.unmatched[:5]}"
+
+
+def recorded(recordings: Path, name: str) -> dict:
+    return json.loads((recordings / name).read_text())["body"]
+
+
+def run(server: ReplayServer, capture_set: int = 2, *, token: str | None = TOKEN, every_capture=False, **options):
+    client_options = {"page_size": 10, "backoff": 0.01, "timeout": 5.0} | options
+    with AntennaClient(server.url, token=token, **client_options) as client:
+        return import_antenna(AntennaSource(client, 1, capture_set, zone=NEW_YORK), every_capture=every_capture)
+
+
+def counts() -> tuple[int, ...]:
+    return tuple(model.objects.count() for model in TABLES)
+
+
+def test_import_of_the_recording_field_by_field(server, recordings):
+    summary = run(server)
+    assert summary.capture_set == "Rec capture set (all 30)"
+    capture_set = CaptureSet.objects.get(name=summary.capture_set)
+    assert capture_set.images.count() == 30  # the 6 images without detections too
+    assert Occurrence.objects.count() == 25 and Detection.objects.count() == 60
+    assert Classification.objects.count() == 60 and Identification.objects.count() == 9
+
+    # images: size, and naive New York times stored as the instants they are
+    image = SourceImage.objects.get(path="rec_station_1/2024_07_01/20240701020000-snapshot.jpg")
+    assert (image.width, image.height) == (4096, 2160)
+    assert image.timestamp == datetime(2024, 7, 1, 2, 0, tzinfo=UTC)
+
+    # detections: pixel boxes on their capture, in their occurrence (both keyed by Antenna's id)
+    for n in range(1, 61):
+        body = recorded(recordings, f"{122 + n:03d}_detection_{n}.json")
+        detection = Detection.objects.select_related("source_image", "occurrence").get(key=str(n))
+        image = int(body["source_image"].rstrip("/").rsplit("/", 1)[1])
+        capture = recorded(recordings, f"{271 + image:03d}_capture_{image}.json")
+        assert detection.bbox == body["bbox"]
+        assert detection.source_image.path == capture["path"]
+        assert detection.occurrence.key == body["occurrence"].rstrip("/").rsplit("/", 1)[1]
+
+    # classifications: 40 scores and 40 logits each, the argmax taxon, terminal, model output
+    algorithm = Algorithm.objects.get(key="rec-ne-america-species-40")
+    labels = recorded(recordings, "104_category_map_detail.json")["labels"]
+    assert algorithm.category_map.labels == labels and algorithm.version == "2024-rec"
+    for n in range(1, 61):
+        body = recorded(recordings, f"{29 + n:03d}_classification_{n}.json")
+        detection = next(
+            d for d in range(1, 61)
+            if recorded(recordings, f"{122 + d:03d}_detection_{d}.json")["classifications"][0]["id"] == n
+        )  # fmt: skip
+        clf = Classification.objects.select_related("taxon").get(detection__key=str(detection))
+        scores, logits = np.frombuffer(clf.scores, "<f4"), np.frombuffer(clf.logits, "<f4")
+        assert scores.shape == logits.shape == (40,)
+        np.testing.assert_array_equal(scores, np.asarray(body["scores"], np.float32))
+        np.testing.assert_array_equal(logits, np.asarray(body["logits"], np.float32))
+        assert clf.taxon.name == body["taxon"]["name"]
+        assert clf.score == pytest.approx(body["score"], rel=1e-6)
+        assert (clf.terminal, clf.applied_to_id, clf.algorithm_id) == (True, None, algorithm.pk)
+        assert clf.details == {"antenna": {"classification": n, "detection": detection}}
+
+    # identifications: 9, one withdrawn, with who and when; determinations follow the latest
+    withdrawn = Identification.objects.get(withdrawn=True)
+    assert (withdrawn.occurrence.key, withdrawn.taxon.name) == ("2", "Halysidota")
+    latest = Identification.objects.filter(occurrence__key="2", withdrawn=False).get()
+    assert latest.taxon.name == "Halysidota tessellaris" and latest.comment == "changed my mind: species level"
+    assert latest.who == "Ida Identifier (Antenna user 3)"
+    assert latest.created_at == datetime(2026, 12, 1, 7, 59, 57, 597518, tzinfo=UTC)
+    occurrence = Occurrence.objects.select_related("determination").get(key="2")
+    assert occurrence.determination.name == "Halysidota tessellaris"
+    assert occurrence.determined_by_identification_id == latest.pk
+    assert Occurrence.objects.filter(determined_by_identification__isnull=False).count() == 8
+
+    # taxa: every taxon with its rank and parent, GBIF keys from the taxon details
+    assert Taxon.objects.count() == 54
+    for n in range(1, 55):
+        body = recorded(recordings, f"{207 + n:03d}_taxon_{n}.json")
+        taxon = Taxon.objects.select_related("parent").get(name=body["name"])
+        assert taxon.rank == body["rank"].lower()
+        assert (taxon.parent.name if taxon.parent else None) == (body["parent"] or {}).get("name")
+        gbif = body["gbif_taxon_key"]
+        assert taxon.external_ids == ([str(gbif)] if gbif else [])
+    assert summary.requests == len(server.requests) and not summary.skipped
+
+
+def test_a_second_run_adds_nothing_and_reads_no_classification_detail(server):
+    run(server)
+    before = counts()
+    server.requests.clear()
+    summary = run(server)
+    assert counts() == before
+    assert summary.created.created.get("classifications", 0) == 0
+    assert summary.unchanged["classifications"] == 60 and summary.unchanged["identifications"] == 9
+    assert not [path for path in server.paths() if path.startswith("/api/v2/classifications/")]
+
+
+def test_the_smaller_capture_set_skips_detections_on_images_outside_it(server):
+    summary = run(server, 3)
+    capture_set = CaptureSet.objects.get(name="Rec capture set (5 images)")
+    assert capture_set.images.count() == 5
+    assert Classification.objects.count() == 18 == Detection.objects.count()
+    assert summary.skipped == {OUTSIDE: 3}  # 3 detections of its 7 occurrences lie on images of other sets
+    assert Occurrence.objects.count() == 7
+    # then the large set: the shared images, occurrences and detections are not duplicated
+    run(server, 2)
+    assert (Detection.objects.count(), Occurrence.objects.count(), SourceImage.objects.count()) == (60, 25, 30)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("/classifications/7/", status=500),
+        Fault("/occurrences/", status=503, times=2, params={"offset": "10"}),
+        Fault("/captures/", kind="truncate", params={"offset": "10"}),
+        Fault("/taxa/", kind="drop", params={"offset": "20"}),
+        Fault("/occurrences/4/", kind="timeout", delay=1.0),
+    ],
+    ids=["500-then-success", "503-twice", "truncated-json", "connection-dropped", "timeout"],
+)
+def test_a_transient_fault_is_retried_and_the_import_completes(server, fault):
+    server.faults.append(fault)
+    summary = run(server, timeout=0.3)
+    assert fault.hits == fault.times and summary.retried == fault.times
+    assert (Detection.objects.count(), Classification.objects.count(), Identification.objects.count()) == (60, 60, 9)
+
+
+def test_retry_after_is_honoured(server):
+    server.faults.append(Fault("/ml/labels/1/", status=429, headers={"Retry-After": "1"}))
+    started = time.monotonic()
+    summary = run(server, backoff=0.0)
+    assert time.monotonic() - started >= 1.0 and summary.retried == 1
+    assert Classification.objects.count() == 60
+
+
+def test_a_fault_that_lasts_ends_with_a_message_and_nothing_written(server):
+    server.faults.append(Fault("/classifications/33/", status=502, times=100))
+    with pytest.raises(ConnectorError, match=r"classifications/33/.*HTTP 502; gave up after 4 attempts"):
+        run(server, retries=3)
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_a_page_that_disappears_mid_import_writes_nothing_and_the_next_run_completes(server):
+    server.faults.append(Fault("/occurrences/", status=404, params={"offset": "20"}))
+    with pytest.raises(ConnectorError, match=r"occurrences/\?.*offset=20.*HTTP 404 not found \(Injected fault.\)"):
+        run(server)
+    assert counts() == (0,) * len(TABLES)
+    run(server)
+    assert (Detection.objects.count(), Classification.objects.count(), Identification.objects.count()) == (60, 60, 9)
+
+
+def test_an_interrupted_import_writes_nothing(server):
+    """Ctrl-C arrives as KeyboardInterrupt in the importer's thread: the transaction rolls back."""
+
+    calls = []
+
+    def interrupt(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with AntennaClient(server.url, token=TOKEN, page_size=10) as client, pytest.raises(KeyboardInterrupt):
+        import_antenna(AntennaSource(client, 1, 2, zone=NEW_YORK), progress=interrupt)
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_a_bad_token_is_refused_without_showing_it(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    bad = "0123456789abcdef" * 2 + "01234567"
+    with pytest.raises(ConnectorError) as raised:
+        run(server, token=bad)
+    assert "refused by Antenna (Invalid token.)" in str(raised.value)
+    assert bad not in str(raised.value) and bad not in caplog.text
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_an_unknown_capture_set_is_named(server):
+    with pytest.raises(ConnectorError, match=r"--capture-set=999999: no capture set with this id in project 1"):
+        run(server, 999999)
+    server.unmatched.clear()  # the 404 is the point
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_the_token_appears_in_no_log_message_or_row(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    server.faults.append(Fault("/classifications/3/", status=500))
+    run(server)
+    assert all(headers.get("authorization") == f"Token {TOKEN}" for _, _, headers in server.requests)
+    assert TOKEN not in caplog.text
+    for model in TABLES:
+        for row in model.objects.values_list():
+            assert TOKEN not in repr(row), model.__name__
+
+
+def test_only_https_leaves_this_machine():
+    assert check_base_url("https://antenna.example.org/api/v2/") == "https://antenna.example.org/api/v2"
+    assert check_base_url("http://127.0.0.1:8000/api/v2") == "http://127.0.0.1:8000/api/v2"
+    assert check_base_url("http://localhost/api/v2").startswith("http://localhost")
+    with pytest.raises(InputError, match="plain http would send the token in clear text"):
+        check_base_url("http://antenna.example.org/api/v2")
+    assert check_base_url("http://antenna.example.org/api/v2", allow_http=True).startswith("http://")
+    with pytest.raises(InputError, match="no query, fragment or credentials"):
+        check_base_url("https://user:secret@antenna.example.org/api/v2")
+
+
+def test_links_are_rebased_so_the_token_goes_only_to_the_named_host():
+    with AntennaClient("https://antenna.example.org/api/v2", token=TOKEN) as client:
+        assert client.url("http://10.0.0.5:8000/api/v2/captures/?offset=10") == (
+            "https://antenna.example.org/api/v2/captures/?offset=10"
+        )
+        with pytest.raises(ConnectorError, match="outside the API root"):
+            client.url("https://evil.example.org/elsewhere/")
+
+
+def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAXOPOST_ANTENNA_TOKEN", raising=False)
+    assert read_token(None) is None
+    monkeypatch.setenv("TAXOPOST_ANTENNA_TOKEN", " abc \n")
+    assert read_token(None) == "abc"
+    (tmp_path / "token").write_text("def\n")
+    assert read_token(tmp_path / "token") == "def"
+    (tmp_path / "bad").write_text("two words\n")
+    with pytest.raises(InputError, match="value not shown") as raised:
+        read_token(tmp_path / "bad")
+    assert "two words" not in str(raised.value)
+
+
+def test_the_command_imports_and_prints_a_summary(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TAXOPOST_ANTENNA_TOKEN", raising=False)
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    args = ["import", "antenna", "--url", server.url, "--project", "1", "--capture-set", "2"]
+    assert main([*args, "--token-file", str(tmp_path / "token"), "--page-size", "10"]) == 0
+    printed = capsys.readouterr().err
+    assert "capture set 'Rec capture set (all 30)'" in printed and "60 classifications" in printed
+    assert TOKEN not in printed
+    assert main([*args, "--token", TOKEN]) == 2  # there is no such option: never on the command line
+    assert main([*args, "--capture-set", "999999", "--token-file", str(tmp_path / "token")]) == 2
+    assert "--capture-set=999999: no capture set" in capsys.readouterr().err
+    server.unmatched.clear()
+
+
+def test_the_command_refuses_a_bad_time_zone_and_plain_http(capsys):
+    args = ["import", "antenna", "--project", "1", "--capture-set", "2"]
+    assert main([*args, "--url", "https://a.example.org/api/v2", "--timezone", "Mars/Olympus"]) == 2
+    assert main([*args, "--url", "http://a.example.org/api/v2"]) == 2
+    err = capsys.readouterr().err
+    assert "--timezone='Mars/Olympus'" in err and "plain http" in err
+
+
+def test_the_admin_loop_evaluates_calibrates_and_prints_antennas_form(server, tmp_path, capsys):
+    """Import, evaluate against the identifications, calibrate, and paste the thresholds back."""
+    run(server)
+    name = "Rec capture set (all 30)"
+    assert main(["evaluate-capture-set", "--capture-set", name, "--output-dir", str(tmp_path / "ev"),
+                 "--csv", str(tmp_path / "pipelines.csv")]) == 0  # fmt: skip
+    lines = (tmp_path / "pipelines.csv").read_text().splitlines()
+    assert lines[0].startswith("pipeline,n,accuracy,baseline_accuracy,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["model output", "roll-up (lineage)", "roll-up (distribution)"]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {p["n"] for p in metrics["pipelines"]} == {26}  # the detections of the 8 identified occurrences
+    capsys.readouterr()
+
+    args = ["calibrate-capture-set", "--capture-set", name, "--output", str(tmp_path / "config.json"),
+            "--target-precision", "0.7", "--delta", "0.2", "--mode", "distribution",
+            "--csv", str(tmp_path / "ranks.csv"), "--antenna-config", str(tmp_path / "antenna.json")]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    form = json.loads((tmp_path / "antenna.json").read_text())
+    assert json.loads(printed[printed.index("{") :]) == form
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert form == {
+        "source_image_collection_id": 2,
+        "thresholds": {rank.upper(): value for rank, value in config["thresholds"].items()},
+        "rollup_order": [rank.upper() for rank in config["order"]],
+    }
+    assert form["rollup_order"] and all(rank.isupper() for rank in form["thresholds"])
+    ranks = (tmp_path / "ranks.csv").read_text().splitlines()
+    assert ranks[0].startswith("rank,target,threshold,reached,") and len(ranks) == 4  # species, genus, family
+
+
+def test_calibrating_in_lineage_mode_warns_that_antenna_rolls_up_by_distribution(server, tmp_path, capsys):
+    run(server)
+    args = ["calibrate-capture-set", "--capture-set", "Rec capture set (all 30)", "--output",
+            str(tmp_path / "config.json"), "--target-precision", "0.7", "--delta", "0.2"]  # fmt: skip
+    assert main(args) == 0
+    assert "Antenna's roll-up picks the best taxon at each rank (--mode distribution)" in capsys.readouterr().err
+
+
+def test_detections_in_no_listed_occurrence_are_found_through_their_captures(server):
+    """Capture and detection details fill what the occurrences missed (here the occurrence list
+    loses its last page's rows). The recorded captures' detections_count is stale (it counts 48
+    of the 60 detections), so only reading every capture finds all of them."""
+
+    def empty(page: dict) -> dict:
+        return {**page, "results": []}
+
+    server.faults.append(Fault("/occurrences/", kind="edit", edit=empty, params={"offset": "20"}, times=1))
+    run(server, every_capture=True)
+    assert (Detection.objects.count(), Classification.objects.count(), Occurrence.objects.count()) == (60, 60, 25)
+    assert any(path.startswith("/api/v2/detections/") for path in server.paths())
+    clf = Classification.objects.get(detection__key="60")
+    assert np.frombuffer(clf.logits, "<f4").shape == (40,) and clf.detection.occurrence is not None
