@@ -352,3 +352,37 @@ def test_detections_in_no_listed_occurrence_are_found_through_their_captures(ser
     assert any(path.startswith("/api/v2/detections/") for path in server.paths())
     clf = Classification.objects.get(detection__key="60")
     assert np.frombuffer(clf.logits, "<f4").shape == (40,) and clf.detection.occurrence is not None
+
+
+def test_results_go_back_as_a_processing_service_response_that_reads_again(server, tmp_path, capsys):
+    """Import, roll up, export: every detection with its chain, the roll-up terminal, the model's
+    output kept as non-terminal; the file reads back through the processing-service reader."""
+    from taxopost.io.predictions.antenna import read_antenna
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job, submit_job
+
+    summary = run(server)
+    capture_set = CaptureSet.objects.get(name=summary.capture_set)
+    job = submit_job(create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {}), EmbeddedExecutor())
+    assert job.status == Job.SUCCEEDED and job.metrics["changed"] > 0
+    output = tmp_path / "results.json"
+    assert main(["export", "antenna", "--capture-set", capture_set.name, "--output", str(output)]) == 0
+    assert "60 detections" in capsys.readouterr().err
+    document = json.loads(output.read_text())
+    assert len(document["source_images"]) == 30 and len(document["detections"]) == 60
+    model = document["algorithms"]["rec-ne-america-species-40"]
+    assert len(model["category_map"]["data"]) == 40 and model["category_map"]["data"][0]["taxon_rank"] == "SPECIES"
+    rolled = 0
+    for detection in document["detections"]:
+        chain = detection["classifications"]
+        assert [c["terminal"] for c in chain] == [False] * (len(chain) - 1) + [True]
+        assert len(chain[0]["scores"]) == len(chain[0]["logits"]) == 40
+        if len(chain) == 2:
+            rolled += 1
+            assert chain[1]["algorithm"]["key"].startswith("rank_rollup-")
+            assert chain[1]["labels"] == [chain[1]["classification"]] and len(chain[1]["scores"]) == 1
+    assert rolled == job.metrics["changed"]
+    read_back = read_antenna(output)  # each roll-up read as the model output beneath it
+    assert len(read_back.detections) == 60 and read_back.extra["algorithm"] == "rec-ne-america-species-40"
+    assert read_back.scores.shape == (60, 40)

@@ -26,3 +26,16 @@ def export_occurrences_cmd(
 
     n = export_occurrences(capture_set, output)
     err.print(f"{n} occurrences -> {output}")
+
+
+@export_app.command("antenna")
+def export_antenna_cmd(
+    capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set.")],
+    output: Annotated[Path, typer.Option("--output", help="JSON file: an Antenna processing-service response.")],
+) -> None:
+    """Detections and their classification chains as Antenna's PipelineResultsResponse, for Antenna to ingest."""
+    setup()
+    from taxopost.observations.antenna_results import export_antenna_results
+
+    summary = export_antenna_results(capture_set, output)
+    err.print(f"{summary} -> {output}", markup=False)

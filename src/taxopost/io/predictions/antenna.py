@@ -71,10 +71,11 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         terminal = [c for c in classifications if c.get("terminal", True)]
         if len(terminal) > 1:
             raise InputError(f"{where}.classifications", len(terminal), "more than one is terminal", source=str(path))
-        if terminal and _key(terminal[0]) == ALGORITHMS["rank_rollup"]["key"]:
-            # a roll-up written back decides one taxon: the distribution is the classification it rolled up
+        if terminal and _is_step(terminal[0], algorithms):
+            # a post-processing step written back (a roll-up decides one taxon): the distribution
+            # read is the latest classifier's output before it in the chain
             earlier = classifications[: classifications.index(terminal[0])]
-            terminal = earlier[-1:]
+            terminal = [c for c in earlier if not _is_step(c, algorithms)][-1:]
         if terminal:
             at = f"{where}.classifications[{classifications.index(terminal[0])}]"
             key = require(terminal[0], "algorithm", dict, at, path).get("key")
@@ -157,6 +158,17 @@ def antenna_document(file: DetectionFile, revision: Revision) -> dict:
             result | {"inference_time": None, "algorithm": dict(algorithm), "terminal": True, "timestamp": now}
         )
     return file.document
+
+
+def _is_step(classification: dict, algorithms: dict) -> bool:
+    """A post-processing step's output: taxopost's own keys, or an algorithm declared as a task
+    other than a classifier (``taxopost export antenna`` declares each step's ``task_type``)."""
+    key = _key(classification)
+    if key in {algorithm["key"] for algorithm in ALGORITHMS.values()}:
+        return True
+    declared = algorithms.get(key) if isinstance(key, str) and isinstance(algorithms, dict) else None
+    task_type = declared.get("task_type") if isinstance(declared, dict) else None
+    return isinstance(task_type, str) and task_type not in ("classification", "")
 
 
 def _key(classification: dict) -> object:
