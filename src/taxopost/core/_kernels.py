@@ -194,3 +194,81 @@ def _argmax(values, size, round32):
             best = values[g]
             best_group = g
     return best_group, _round(best, round32)
+
+
+# -- occurrence consensus ----------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def segment_combine(values, bounds, weights, resolved, geometric, rest, out, mass, winner, row_sum, row_negative):
+    """Combine each segment of consecutive rows into one row of ``out``, with its mass and winner.
+
+    Why compiled: ``np.add.reduceat(values, starts, axis=0)`` is the whole-array form of the
+    weighted segment sum, but it walks a C-ordered matrix column by column and measured 30 to 60
+    times slower than one pass over the matrix (100,000 x 2,497 float32); whole-array steps
+    around it (a float64 temporary per block, a masked copy for the argmax) cost as much again.
+    Here each segment is accumulated row by row into a float64 buffer, and each row's sum and
+    count of negative values (the door's checks) come out of the same sweep. ``reassoc`` lets
+    those sums vectorise; it keeps NaN and inf semantics, so a bad value still shows in the row's
+    sum. (A running minimum instead of the count stops the loop vectorising: 3x slower.)
+
+    Parameters
+    ----------
+    values : (n_rows, n_classes)
+        Probabilities (mean) or floored log-probabilities (geometric), rows sorted by segment.
+    bounds : (n_segments + 1,) int64
+        Row offsets of the segments.
+    weights : (n_rows,) float64
+        Already relative within each segment (sum 1 for the mean, mean 1 for the geometric).
+    resolved : (n_classes,) bool
+        Classes that may win.
+    geometric : bool
+        Normalise ``exp(sum)`` over the classes plus the "none of these" logit ``rest[g]``
+        (``-inf`` when no row of the segment left mass missing).
+    out : (n_segments, n_classes), the input's dtype
+    mass, winner : (n_segments,) float64, int64
+    row_sum, row_negative : (n_rows,) float64
+        Each input row's sum and number of negative values (meaningful for probabilities only).
+    """
+    n_classes = values.shape[1]
+    acc = np.empty(n_classes, dtype=np.float64)
+    for g in range(bounds.size - 1):
+        acc[:] = 0.0
+        for k in range(bounds[g], bounds[g + 1]):
+            row = values[k]
+            w = weights[k]
+            total = 0.0
+            negative = 0.0
+            for c in range(n_classes):
+                v = np.float64(row[c])
+                acc[c] += w * v
+                total += v
+                negative += 1.0 if v < 0.0 else 0.0
+            row_sum[k] = total
+            row_negative[k] = negative
+        if geometric:
+            top = rest[g]
+            for c in range(n_classes):
+                top = max(top, acc[c])
+            total = 0.0
+            for c in range(n_classes):
+                acc[c] = np.exp(acc[c] - top)
+                total += acc[c]
+            missing = np.exp(rest[g] - top)
+            total += missing
+            for c in range(n_classes):
+                acc[c] /= total
+            mass[g] = 1.0 - missing / total
+        else:
+            total = 0.0
+            for c in range(n_classes):
+                total += acc[c]
+            mass[g] = total
+        best = -1
+        best_value = -1.0
+        for c in range(n_classes):
+            out[g, c] = acc[c]
+            if resolved[c] and out[g, c] > best_value:
+                best_value = out[g, c]
+                best = c
+        winner[g] = best
