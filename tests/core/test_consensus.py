@@ -274,3 +274,15 @@ def test_consensus_does_not_depend_on_row_order(problem, method):
     )  # fmt: skip
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(a.group_ids[a.row_group][shuffle], b.group_ids[b.row_group])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_consensus_of_long_tracks_stays_within_float32_rounding_of_the_exact_mean(flat_map, dtype):
+    rng = np.random.default_rng(4)
+    values = rng.dirichlet(np.ones(4), size=3000).astype(dtype)
+    groups = np.repeat([0, 1, 2], [64, 65, 2871])  # at, just above and far above one flush of partial sums
+    result = consensus(values, groups, flat_map)
+    for g in range(3):
+        exact = values[groups == g].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(result.scores[g], exact, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert_matches(consensus(values, groups, flat_map, method="geometric"), values, groups, method="geometric")

@@ -201,12 +201,14 @@ def _combine(
     row_group[slice(None) if order is None else order] = np.repeat(np.arange(starts.size), sizes)
     w = weights if order is None else weights[order]
     w = _relative_weights(w, starts, sizes, method)
+    w_in = w.astype(matrix.dtype)  # the mean's inner sums run in the input's precision (see the kernel)
 
     n_groups = starts.size
     scores = np.empty((n_groups, n_classes), dtype=dtype)
     mass = np.empty(n_groups, dtype=np.float64)
     winner = np.empty(n_groups, dtype=np.int64)
     resolved = category_map.resolved
+    all_resolved = bool(resolved.all())
     field = "logits" if logits else "scores"
     geometric = method == "geometric"
     log_floor = np.log(floor)
@@ -215,19 +217,19 @@ def _combine(
     def work(ga: int, gb: int) -> None:
         """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
         r0, r1 = int(bounds[ga]), int(bounds[gb])
-        rows = None if order is None else order[r0:r1]
-        block = matrix[r0:r1] if rows is None else matrix[rows]
+        rows = np.arange(r0, r1) if order is None else order[r0:r1]
         local = bounds[ga : gb + 1] - r0
         sums, negatives = np.empty(r1 - r0), np.empty(r1 - r0)
-        try:
-            if logits:
-                check_logits(block, field=field)
-                block = softmax(block)
-            if geometric:  # the kernel sees log-probabilities: check the probabilities first
+        if logits or geometric:  # the kernel needs probabilities (mean) or their logs (geometric): a copy
+            block = matrix[r0:r1] if order is None else matrix[rows]
+            try:
+                if logits:
+                    check_logits(block, field=field)
+                    block = softmax(block)
                 sums[:] = check_probabilities(block, field=field, normalized=normalized).sums
-        except InputError as exc:  # name the input row, not the block's
-            _raise_for_row(matrix, r0 + exc.row if rows is None else int(rows[exc.row]), field, logits, normalized)
-            raise
+            except InputError as exc:  # name the input row, not the block's
+                _raise_for_row(matrix, int(rows[exc.row]), field, logits, normalized)
+                raise
         if geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
             rest_rows = np.where(partial, np.log(np.maximum(1.0 - sums, floor)), log_floor)
@@ -235,33 +237,24 @@ def _combine(
             rest[np.add.reduceat(partial, local[:-1]) == 0] = -np.inf  # no row left mass missing
             logs = np.log(np.maximum(block, dtype.type(floor)))
             _kernels.segment_combine(
-                logs,
-                local,
-                w[r0:r1],
-                resolved,
-                True,
-                rest,
-                scores[ga:gb],
-                mass[ga:gb],
-                winner[ga:gb],
-                negatives,
-                negatives,
-            )
+                logs, np.arange(r1 - r0), local, w[r0:r1], True, rest, np.empty(n_classes), scores[ga:gb],
+                mass[ga:gb], negatives, negatives,
+            )  # fmt: skip
         else:
+            source, at = (block, np.arange(r1 - r0)) if logits else (matrix, rows)
             _kernels.segment_combine(
-                block, local, w[r0:r1], resolved, False, _NO_REST, scores[ga:gb], mass[ga:gb], winner[ga:gb],
-                sums, negatives,
+                source, at, local, w_in[r0:r1], False, _NO_REST, np.empty(n_classes, dtype=dtype), scores[ga:gb],
+                mass[ga:gb], sums, negatives,
             )  # fmt: skip
             bad = ~np.isfinite(sums) | (negatives > 0) | (sums < low) | (sums > 1.0 + SUM_TOLERANCE)
             if bad.any():
-                at = np.flatnonzero(bad)
-                first = int(r0 + at[0] if rows is None else rows[at].min())
-                _raise_for_row(matrix, first, field, logits, normalized)
+                _raise_for_row(matrix, int(rows[np.flatnonzero(bad)].min()), field, logits, normalized)
         single = np.flatnonzero(sizes[ga:gb] == 1)
         if single.size:  # a group of one row is that row
-            scores[ga + single] = block[local[single]]
+            scores[ga + single] = block[local[single]] if logits else matrix[rows[local[single]]]
             mass[ga + single] = sums[local[single]]
-            winner[ga + single] = np.where(resolved, block[local[single]], -1).argmax(axis=1)
+        out = scores[ga:gb]
+        winner[ga:gb] = (out if all_resolved else np.where(resolved, out, -1)).argmax(axis=1)
 
     rows_per_chunk = chunk_rows or chunk_rows_for(matrix)
     ga = 0
