@@ -190,3 +190,22 @@ def test_an_occurrence_scope_combines_that_occurrence(survey):
     occurrence = Occurrence.objects.get(key="occ-track")
     job = submit_job(create_job(KEY, Job.OCCURRENCE, occurrence.pk, {}), EmbeddedExecutor())
     assert job.status == Job.SUCCEEDED and job.metrics["changed"] == 3
+
+
+def test_without_consensus_the_highest_score_decides_whatever_its_rank(db, tmp_path):
+    """The determination rule across ranks (docs/platform.md, "Determinations"): score, not rank."""
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    rows = [
+        ("img-1.jpg", [0, 0, 100, 100], vector(Vanessa_atalanta=0.5, Vanessa_cardui=0.2, Vanessa_itea=0.1), "occ-a"),
+        ("img-2.jpg", [0, 0, 100, 100], vector(Noctua_pronuba=0.5, Danaus_plexippus=0.3), "occ-a"),
+        ("img-1.jpg", [200, 0, 300, 100], vector(Vanessa_atalanta=0.5, Vanessa_cardui=0.2, Vanessa_itea=0.1), "occ-b"),
+        ("img-2.jpg", [200, 0, 300, 100], vector(Noctua_pronuba=0.85), "occ-b"),
+    ]
+    _import(tmp_path, [_record(image, bbox, scores, occurrence) for image, bbox, scores, occurrence in rows])
+    run("rank_rollup", CaptureSet.objects.get(name="station-1"), {"thresholds": {"species": 0.8, "genus": 0.6}})
+    # a genus at 0.8 (rolled up) beats a species at 0.5 (no rank cleared its threshold) ...
+    assert determination("occ-a") == "Vanessa"
+    # ... and loses to a species at 0.85
+    assert determination("occ-b") == "Noctua pronuba"
