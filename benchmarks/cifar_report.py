@@ -193,8 +193,8 @@ def print_tables(out: Path, category_map: CategoryMap, n_splits: int) -> None:
                     order=["class", "superclass"],
                     mode=mode,
                 )
-                for rank in report.held_out["ranks"]:
-                    rows[rank["rank"]].append((rank["coverage"], rank["precision"], rank["met"]))
+                for rank in report.held_out.ranks:
+                    rows[rank.rank].append((rank.coverage, rank.precision, rank.met))
             cells = []
             for rank in ("class", "superclass"):
                 coverage, precision, met = (np.array(column, dtype=float) for column in zip(*rows[rank], strict=True))

@@ -139,16 +139,16 @@ def main() -> None:
     print("\nmetrics (simulated outputs):")
     print(f"  {'pipeline':<20}{'accuracy':>9}{'corrected':>10}{'regressed':>10}{'AURC species/genus/family':>28}")
     for entry in evaluation.pipelines:
-        curves = entry.get("risk_coverage", {})
-        aurc = " / ".join(f"{curves[r]['aurc']:.4f}" for r in order) if curves else "-"
+        curves, outcomes = entry.risk_coverage, entry.metrics.outcomes
+        aurc = " / ".join(f"{curves[r].aurc:.4f}" for r in order) if curves else "-"
         print(
-            f"  {entry['name']:<20}{entry['accuracy']:>9.4f}{entry['corrected']:>10,}{entry['regressed']:>10,}"
+            f"  {entry.name:<20}{entry.metrics.accuracy:>9.4f}{outcomes.corrected:>10,}{outcomes.regressed:>10,}"
             f"{aurc:>28}"
         )
     for pair in evaluation.mode_disagreement:
         print(
-            f"  {pair['lineage']} vs {pair['distribution']}: {pair['n_disagree']:,} rows differ; correct there: "
-            f"lineage {pair['lineage_accuracy']:.3f}, distribution {pair['distribution_accuracy']:.3f}"
+            f"  {pair.lineage} vs {pair.distribution}: {pair.n_disagree:,} rows differ; correct there: "
+            f"lineage {pair.lineage_accuracy:.3f}, distribution {pair.distribution_accuracy:.3f}"
         )
     print(
         f"\nwhole evaluation, naive (pipelines + a full roll-up per threshold, extrapolated from {picks.size} "

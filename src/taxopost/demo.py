@@ -29,6 +29,7 @@ from taxopost.core.category_map import CategoryMap as CoreCategoryMap
 from taxopost.core.ranks import RANK_CODE
 from taxopost.core.simulate import simulate_outputs
 from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+from taxopost.evaluation.metrics import Corrections, corrections
 
 PROJECT = "Demo moth survey"
 ALGORITHM = "demo-moth-classifier-v1"
@@ -296,31 +297,38 @@ def demo_summary() -> DemoSummary:
                 best_after[occurrence] = (key, taxon, rank)
     identified = Identification.objects.filter(occurrence__project__name=PROJECT).current_by_occurrence()
     truth = {occurrence: current.taxon_id for occurrence, current in identified.items()}
-    correct_before, correct_after = _correct(truth, best_before), _correct(truth, best_after)
+    outcome = demo_corrections(truth, best_before, best_after)
     changed = sum(1 for o in best_after if best_after[o][1] != best_before.get(o, (None, None))[1])
     return DemoSummary(
         occurrences=project_occurrences.count(),
         ranks_before=dict(Counter(rank for _, _, rank in best_before.values())),
         ranks_after=dict(Counter(rank for _, _, rank in best_after.values())),
         identified=len(truth),
-        correct_before=sum(correct_before.values()),
-        correct_after=sum(correct_after.values()),
-        corrected=sum(1 for o in truth if correct_after[o] and not correct_before[o]),
-        regressed=sum(1 for o in truth if correct_before[o] and not correct_after[o]),
+        correct_before=int(outcome.baseline_correct.sum()),
+        correct_after=int(outcome.correct.sum()),
+        corrected=int(outcome.corrected.sum()),
+        regressed=int(outcome.regressed.sum()),
         changed=changed,
     )
 
 
-def _correct(truth: dict[int, int], predictions: dict[int, tuple]) -> dict[int, bool]:
-    """Whether each identified occurrence's prediction is its true taxon or one of its ancestors."""
+def demo_corrections(truth: dict[int, int], before: dict[int, tuple], after: dict[int, tuple]) -> Corrections:
+    """The evaluation's correctness of each identified occurrence's prediction before and after.
+
+    ``truth`` maps occurrences to identified taxa, ``before``/``after`` to ``(key, taxon, rank)``
+    of their best prediction (database ids); rows follow ``sorted(truth)``, and an occurrence
+    without a prediction is wrong on that side.
+    """
     from taxopost.taxa.operations import load_taxonomy
 
     taxonomy = load_taxonomy()
     occurrences = sorted(truth)
-    predicted = taxonomy.to_core(predictions[o][1] if o in predictions else None for o in occurrences)
+
+    def predicted(predictions: dict[int, tuple]) -> np.ndarray:
+        return taxonomy.to_core(predictions[o][1] if o in predictions else None for o in occurrences)
+
     true = taxonomy.to_core(truth[o] for o in occurrences)
-    hits = taxonomy.core.is_ancestor_or_self(predicted, true)
-    return dict(zip(occurrences, hits.tolist(), strict=True))
+    return corrections(true, predicted(after), predicted(before), taxonomy.core, allow_missing=True)
 
 
 def ensure_demo_evaluation(output_dir: Path) -> Path:

@@ -9,13 +9,9 @@ from scipy.stats import binom
 from taxopost.core.rollup import apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
 from taxopost.evaluation import calibrate, calibrate_thresholds, evaluate_thresholds, split_rows
-from taxopost.evaluation.calibration import (
-    DEFAULT_CALIBRATION_GRID,
-    _fixed_sequence,
-    clopper_pearson_upper,
-    select_ranks,
-    take_rows,
-)
+from taxopost.evaluation.bounds import clopper_pearson_upper
+from taxopost.evaluation.calibration import DEFAULT_CALIBRATION_GRID, select_ranks, take_rows
+from taxopost.evaluation.fwer_control import fixed_sequence, last_before_first_failure
 from taxopost.evaluation.sweep import accepted_counts, rank_column
 from taxopost.tasks import parse_config
 from taxopost.tasks.rank_rollup import RankRollupConfig
@@ -35,11 +31,37 @@ def test_clopper_pearson_upper_bound_is_the_binomial_tail_inversion():
 def test_fixed_sequence_stops_at_the_first_failure_after_the_first_testable_threshold():
     passes = np.array([False, False, True, True, False, True, True])
     testable = np.array([False, True, True, True, True, True, True])
-    assert _fixed_sequence(passes, testable) is None  # the first testable threshold fails: stop
+    assert last_before_first_failure(passes, testable) is None  # the first testable threshold fails: stop
     testable = np.array([False, False, True, True, True, True, True])
-    assert _fixed_sequence(passes, testable) == 3  # never reaches the later passes
-    assert _fixed_sequence(np.ones(4, bool), np.ones(4, bool)) == 3
-    assert _fixed_sequence(np.ones(4, bool), np.zeros(4, bool)) is None
+    assert last_before_first_failure(passes, testable) == 3  # never reaches the later passes
+    assert last_before_first_failure(np.ones(4, bool), np.ones(4, bool)) == 3
+    assert last_before_first_failure(np.ones(4, bool), np.zeros(4, bool)) is None
+
+
+def test_fixed_sequence_skips_untestable_thresholds_and_tests_with_the_given_bound():
+    # 5 rows accept nothing at 90% confidence for a 10% error rate even when all are right.
+    n_accepted = np.array([5, 40, 80, 120])
+    n_errors = np.array([0, 0, 2, 30])
+    assert fixed_sequence(n_errors, n_accepted, alpha=0.1, delta=0.1) == 2
+    never = fixed_sequence(n_errors, n_accepted, alpha=0.1, delta=0.1, bound=lambda k, n, d: np.ones(np.shape(n)))
+    assert never is None
+
+
+def test_calibration_uses_the_procedure_it_is_given(candidates, simulated, synthetic):
+    _, truth = simulated
+    seen = []
+
+    def first_testable(n_errors, n_accepted, *, alpha, delta, bound):
+        seen.append((alpha, delta))
+        ok = bound(n_errors, n_accepted, delta) <= alpha
+        return int(np.argmax(ok)) if ok.any() else None
+
+    calibration = calibrate_thresholds(
+        candidates, truth, synthetic.taxonomy, target_precision=0.9, delta=0.2, procedure=first_testable
+    )
+    assert seen == [(pytest.approx(0.1), 0.2)] * len(ORDER)
+    default = calibrate_thresholds(candidates, truth, synthetic.taxonomy, target_precision=0.9, delta=0.2)
+    assert calibration.thresholds["species"] > default.thresholds["species"]  # the highest passing one
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +115,7 @@ def test_unreachable_ranks_are_reported_and_left_out_of_the_config(candidates, s
     nothing = calibrate_thresholds(candidates, truth, synthetic.taxonomy, target_precision=0.99999)
     assert nothing.config() is None and nothing.thresholds == {}
     held = evaluate_thresholds(candidates, truth, synthetic.taxonomy, nothing)
-    assert held["not_accepted"]["n"] == len(candidates)
+    assert held.not_accepted.n == len(candidates)
 
 
 def test_held_out_evaluation_matches_apply_thresholds(candidates, simulated, synthetic):
@@ -104,14 +126,15 @@ def test_held_out_evaluation_matches_apply_thresholds(candidates, simulated, syn
     held = evaluate_thresholds(take_rows(candidates, test), truth[test], taxonomy, calibration)
     result = apply_thresholds(take_rows(candidates, test), calibration.thresholds)
     correct = taxonomy.is_ancestor_or_self(result.taxon, truth[test])
-    assert held["n"] == test.size
-    assert held["accuracy"] == pytest.approx(correct.mean())
-    for r, rank in enumerate(held["ranks"]):
+    assert held.n == test.size
+    assert held.accuracy == pytest.approx(correct.mean())
+    for r, rank in enumerate(held.ranks):
         at = result.accepted_rank == r
-        assert rank["n_accepted"] == at.sum()
-        assert rank["coverage"] == pytest.approx(at.mean())
-        assert rank["precision"] == pytest.approx(correct[at].mean())
-    assert held["not_accepted"]["n"] == (result.accepted_rank < 0).sum()
+        assert rank.n_accepted == at.sum()
+        assert rank.coverage == pytest.approx(at.mean())
+        assert rank.precision == pytest.approx(correct[at].mean())
+        assert rank.met == (rank.precision >= rank.target)
+    assert held.not_accepted.n == (result.accepted_rank < 0).sum()
 
 
 def test_select_ranks_keeps_columns(candidates):
@@ -134,9 +157,9 @@ def test_calibrate_end_to_end_defaults_the_order_from_the_label_space(synthetic,
     assert [r.rank for r in report.calibration.ranks] == ORDER
     assert report.calibration.mode == "distribution"
     assert report.n_calibration + report.n_test == len(truth)
-    data = report.to_dict()
-    assert data["config"]["mode"] == "distribution"
-    assert {r["rank"] for r in data["held_out"]["ranks"]} == set(ORDER)
+    assert report.calibration.config().mode == "distribution"
+    assert [r.rank for r in report.held_out.ranks] == ORDER
+    assert report.held_out.n == report.n_test
     by_rank = calibrate(scores, synthetic, truth, target_precision={"genus": 0.9, "species": 0.95})
     assert [r.rank for r in by_rank.calibration.ranks] == ["species", "genus"]
 
@@ -156,6 +179,7 @@ def test_calibrate_end_to_end_defaults_the_order_from_the_label_space(synthetic,
         ({"mode": "both"}, "mode"),
         ({"order": ["genus", "species"]}, "order"),
         ({"grid": [0, 0.5]}, "grid"),
+        ({"procedure": "fixed sequence"}, "procedure"),
     ],
 )
 def test_calibrate_rejects_bad_options_naming_the_field(synthetic, simulated, options, field):

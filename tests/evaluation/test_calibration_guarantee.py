@@ -13,7 +13,12 @@ import pytest
 
 from taxopost.core.rollup import rollup_candidates
 from taxopost.core.simulate import simulate_outputs
-from taxopost.evaluation.calibration import DEFAULT_CALIBRATION_GRID, _calibrate, _evaluate, take_rows
+from taxopost.evaluation.calibration import (
+    DEFAULT_CALIBRATION_GRID,
+    calibrate_thresholds,
+    evaluate_thresholds,
+    take_rows,
+)
 from tests.evaluation.conftest import synthetic_map
 
 POOL_ROWS = 60_000
@@ -35,15 +40,19 @@ def test_held_out_precision_reaches_the_target_in_at_least_1_minus_delta_of_spli
     for _ in range(TRIALS):
         permutation = rng.permutation(POOL_ROWS)
         cal, test = permutation[:CALIBRATION_ROWS], permutation[CALIBRATION_ROWS:]
-        calibration = _calibrate(
-            take_rows(candidates, cal), truth[cal], category_map.taxonomy, targets, delta, DEFAULT_CALIBRATION_GRID
+        calibration = calibrate_thresholds(
+            take_rows(candidates, cal), truth[cal], category_map.taxonomy, target_precision=targets, delta=delta
         )
-        held = _evaluate(
-            take_rows(candidates, test), truth[test], category_map.taxonomy, calibration, DEFAULT_CALIBRATION_GRID[:1]
+        held = evaluate_thresholds(
+            take_rows(candidates, test),
+            truth[test],
+            category_map.taxonomy,
+            calibration,
+            grid=DEFAULT_CALIBRATION_GRID[:1],
         )
-        for rank in held["ranks"]:
-            if rank["threshold"] is not None and rank["n_accepted"]:
-                met[rank["rank"]].append(rank["precision"] >= target)
+        for rank in held.ranks:
+            if rank.threshold is not None and rank.n_accepted:
+                met[rank.rank].append(rank.precision >= target)
     for rank, outcomes in met.items():
         assert len(outcomes) >= TRIALS * 0.8, f"{rank}: reached in only {len(outcomes)} of {TRIALS} trials"
         rate = float(np.mean(outcomes))

@@ -38,16 +38,16 @@ def test_rollup_on_real_outputs_corrects_without_regressing_in_lineage_mode(cifa
         category_map,
     )
     evaluation = evaluate_pipelines(scores, category_map, truth, pipelines)
-    baseline, lineage, distribution = evaluation.pipelines
-    assert baseline["accuracy"] == pytest.approx(0.7541)  # the published top-1 accuracy
+    baseline, lineage, distribution = (entry.metrics for entry in evaluation.pipelines)
+    assert baseline.accuracy == pytest.approx(0.7541)  # the published top-1 accuracy
     assert evaluation.ranks == ["class", "superclass"]
     for rolled in (lineage, distribution):
-        assert rolled["accuracy"] > baseline["accuracy"] + 0.03
-        assert rolled["corrected"] > 300 and rolled["generalized"] > 500
-        assert rolled["coverage"]["class"] + rolled["coverage"]["superclass"] == pytest.approx(1.0)
-        assert rolled["precision"]["class"] > baseline["precision"]["class"]
-    assert lineage["regressed"] == 0  # lineage only generalises the model's prediction
-    assert set(lineage["risk_coverage"]) == {"class", "superclass"}
+        assert rolled.accuracy > baseline.accuracy + 0.03
+        assert rolled.outcomes.corrected > 300 and rolled.outcomes.generalized > 500
+        assert rolled.coverage["class"] + rolled.coverage["superclass"] == pytest.approx(1.0)
+        assert rolled.precision["class"] > baseline.precision["class"]
+    assert lineage.outcomes.regressed == 0  # lineage only generalises the model's prediction
+    assert set(evaluation.pipelines[1].risk_coverage) == {"class", "superclass"}
 
 
 @pytest.mark.parametrize("target", [0.9, 0.95])
@@ -56,10 +56,10 @@ def test_calibrated_thresholds_hold_on_the_held_out_half(cifar, target):
     report = calibrate(scores, category_map, truth, target_precision=target, delta=0.1, seed=0)
     assert [r.rank for r in report.calibration.ranks] == ["class", "superclass"]  # from the label space
     assert not report.calibration.unreachable
-    for rank in report.held_out["ranks"]:
-        assert rank["precision"] >= target - 0.01
-        assert rank["coverage"] > 0.05
-    assert report.held_out["ranks"][0]["coverage"] > (0.6 if target == 0.9 else 0.4)
+    for rank in report.held_out.ranks:
+        assert rank.precision >= target - 0.01
+        assert rank.coverage > 0.05
+    assert report.held_out.ranks[0].coverage > (0.6 if target == 0.9 else 0.4)
 
 
 def test_evaluate_command_reads_the_npz_for_scores_and_ground_truth(cifar, shared_data, tmp_path):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from taxopost.core import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.evaluation import (
     accuracy,
     confidence_bins,
+    corrections,
     hierarchical_scores,
     is_correct,
     mistake_severity,
@@ -19,6 +21,7 @@ from taxopost.evaluation import (
     summarize,
 )
 from taxopost.evaluation._checks import common_ancestors, default_order, label_space_ranks
+from taxopost.evaluation.metrics import MetricsSummary, OutcomeCounts
 from tests.evaluation.conftest import lineage, ref_correct, ref_lca
 
 
@@ -64,18 +67,18 @@ def test_mistake_severity_counts_lca_ranks_and_mean_height(moths, case):
     severity = mistake_severity(*case, moths)
     # wrong rows: V. cardui vs V. itea (LCA Vanessa, height 1), C. ilia vs V. atalanta (LCA Lepidoptera,
     # height 3), Catocala vs C. ilia (LCA Catocala itself, height 0).
-    assert severity["n_wrong"] == 3
-    assert severity["lca_rank"] == {"genus": 2, "order": 1, "none": 0}
-    assert mistake_severity(*case, moths, ranks=["species", "genus"])["lca_rank"]["species"] == 0
-    assert severity["mean_lca_height"] == pytest.approx(4 / 3)
+    assert severity.n_wrong == 3
+    assert severity.lca_rank == {"genus": 2, "order": 1, "none": 0}
+    assert mistake_severity(*case, moths, ranks=["species", "genus"]).lca_rank["species"] == 0
+    assert severity.mean_lca_height == pytest.approx(4 / 3)
 
 
 def test_mistake_severity_without_common_ancestor_uses_a_virtual_root(synthetic):
     taxonomy = synthetic.taxonomy
     truth, pred = ids(taxonomy, "F0G0S0"), ids(taxonomy, "F1G0S0")
     severity = mistake_severity(truth, pred, taxonomy)
-    assert severity["lca_rank"]["none"] == 1
-    assert severity["mean_lca_height"] == 3.0  # species depth 2, virtual root -1
+    assert severity.lca_rank["none"] == 1
+    assert severity.mean_lca_height == 3.0  # species depth 2, virtual root -1
 
 
 def test_hierarchical_scores_by_hand_with_and_without_the_common_root(moths, case):
@@ -112,15 +115,32 @@ def test_outcome_counts_partition_the_changed_rows(moths):
     )
     final = ids(moths, "Vanessa atalanta", "Vanessa", "Vanessa itea", "Nymphalidae", "Catocala relicta", "Danaus")
     counts = outcome_counts(truth, final, base, moths)
-    assert counts == {
-        "changed": 5,
-        "corrected": 1,
-        "regressed": 1,
-        "generalized": 1,
-        "specialized": 1,
-        "still_wrong": 1,
-        "unchanged": 1,
-    }
+    assert counts == OutcomeCounts(
+        changed=5, corrected=1, regressed=1, generalized=1, specialized=1, still_wrong=1, unchanged=1
+    )
+
+
+def test_corrections_by_hand(moths):
+    truth = ids(moths, "Vanessa cardui", "Vanessa cardui", "Danaus plexippus", "Catocala ilia")
+    base = ids(moths, "Vanessa itea", "Vanessa cardui", "Danaus plexippus", "Catocala relicta")
+    final = ids(moths, "Vanessa", "Vanessa itea", "Danaus plexippus", "Catocala relicta")
+    outcome = corrections(truth, final, base, moths)
+    assert outcome.baseline_correct.tolist() == [False, True, True, False]
+    assert outcome.correct.tolist() == [True, False, True, False]
+    assert outcome.corrected.tolist() == [True, False, False, False]
+    assert outcome.regressed.tolist() == [False, True, False, False]
+    assert outcome.still_correct.tolist() == [False, False, True, False]
+    assert outcome.still_wrong.tolist() == [False, False, False, True]
+
+
+def test_corrections_count_a_missing_taxon_as_wrong_only_when_allowed(moths):
+    truth = np.array([moths.index("Vanessa cardui"), NO_TAXON])
+    base = np.array([NO_TAXON, moths.index("Vanessa")])
+    final = np.array([moths.index("Vanessa"), moths.index("Vanessa")])
+    outcome = corrections(truth, final, base, moths, allow_missing=True)
+    assert outcome.corrected.tolist() == [True, False] and outcome.still_wrong.tolist() == [False, True]
+    with pytest.raises(InputError, match=r"^y_true="):
+        corrections(truth, final, base, moths)
 
 
 def test_confidence_bins_by_hand(moths):
@@ -128,18 +148,18 @@ def test_confidence_bins_by_hand(moths):
     base = ids(moths, "Vanessa atalanta", "Vanessa itea", "Vanessa cardui", "Danaus plexippus")
     final = ids(moths, "Vanessa atalanta", "Vanessa", "Vanessa cardui", "Nymphalidae")
     bins = confidence_bins(truth, final, base, np.array([0.95, 0.3, 0.35, 1.0]), moths, n_bins=2)
-    assert bins["lower"] == [0.0, 0.5] and bins["upper"] == [0.5, 1.0]
-    assert bins["n"] == [2, 2]
-    assert bins["accuracy"] == [1.0, 1.0]
-    assert bins["baseline_accuracy"] == [0.5, 1.0]
-    assert bins["rollup_rate"] == [0.5, 0.5]
-    assert bins["changed_rate"] == [0.5, 0.5]
+    assert bins.lower.tolist() == [0.0, 0.5] and bins.upper.tolist() == [0.5, 1.0]
+    assert bins.n.tolist() == [2, 2]
+    assert bins.accuracy.tolist() == [1.0, 1.0]
+    assert bins.baseline_accuracy.tolist() == [0.5, 1.0]
+    assert bins.rollup_rate.tolist() == [0.5, 0.5]
+    assert bins.changed_rate.tolist() == [0.5, 0.5]
 
 
 def test_confidence_bins_empty_bin_is_nan(moths):
     truth = ids(moths, "Vanessa atalanta")
     bins = confidence_bins(truth, truth, truth, np.array([0.99]), moths, n_bins=4)
-    assert bins["n"] == [0, 0, 0, 1] and np.isnan(bins["accuracy"][0])
+    assert bins.n.tolist() == [0, 0, 0, 1] and np.isnan(bins.accuracy[0])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -169,8 +189,8 @@ def test_metrics_match_a_plain_per_row_reference(moths, seed):
     hp, hr, _ = hierarchical_scores(truth, pred, moths, exclude=root)
     assert (hp, hr) == pytest.approx((shared / predicted, shared / true))
     severity = mistake_severity(truth, pred, moths)
-    assert {k: v for k, v in severity["lca_rank"].items() if v} == lca_ranks
-    assert severity["mean_lca_height"] == pytest.approx(np.mean(heights))
+    assert {k: v for k, v in severity.lca_rank.items() if v} == lca_ranks
+    assert severity.mean_lca_height == pytest.approx(np.mean(heights))
 
     by_rank: dict[str, list[bool]] = {}
     for p, ok in zip(pred, correct, strict=True):
@@ -191,39 +211,36 @@ def test_metrics_match_a_plain_per_row_reference(moths, seed):
                 {(True, False): "corrected", (False, True): "regressed", (False, False): "still_wrong"}[ok, bok]
             ] += 1
     counts = outcome_counts(truth, pred, base, moths)
-    assert {k: counts[k] for k in expected} == expected
-    assert counts["changed"] == int((pred != base).sum())
+    assert {k: getattr(counts, k) for k in expected} == expected
+    assert counts.changed == int((pred != base).sum())
 
     bins = confidence_bins(truth, pred, base, confidence, moths, n_bins=5)
     for b in range(5):
         rows = [i for i in range(n) if min(int(confidence[i] * 5), 4) == b]
-        assert bins["n"][b] == len(rows)
-        assert bins["accuracy"][b] == pytest.approx(np.mean([correct[i] for i in rows]))
+        assert bins.n[b] == len(rows)
+        assert bins.accuracy[b] == pytest.approx(np.mean([correct[i] for i in rows]))
         coarser = [moths.rank_codes[pred[i]] < moths.rank_codes[base[i]] for i in rows]
-        assert bins["rollup_rate"][b] == pytest.approx(np.mean(coarser))
+        assert bins.rollup_rate[b] == pytest.approx(np.mean(coarser))
 
 
-def test_summarize_has_every_contract_key(moths, case):
+def test_summarize_gathers_the_single_metrics(moths, case):
     truth, pred = case
-    summary = summarize(truth, pred, truth, np.full(truth.size, 0.5), moths, exclude=[0])
-    for key in (
-        "n",
-        "accuracy",
-        "baseline_accuracy",
-        "coverage",
-        "precision",
-        "changed",
-        "corrected",
-        "regressed",
-        "generalized",
-        "hierarchical_precision",
-        "hierarchical_recall",
-        "hierarchical_f1",
-        "mistake_severity",
-        "confidence_bins",
-    ):
-        assert key in summary
-    assert summary["baseline_accuracy"] == 1.0 and summary["n"] == 6
+    base = truth.copy()
+    base[1] = moths.index("Vanessa itea")
+    confidence = np.linspace(0.05, 0.95, truth.size)
+    summary = summarize(truth, pred, base, confidence, moths, exclude=[0], n_bins=4)
+    assert isinstance(summary, MetricsSummary)
+    assert summary.n == 6 and summary.baseline_accuracy == accuracy(truth, base, moths) == 5 / 6
+    assert summary.accuracy == accuracy(truth, pred, moths)
+    assert summary.exact_accuracy == pytest.approx(1 / 6)
+    assert summary.coverage == rank_coverage(pred, moths) and summary.precision == rank_precision(truth, pred, moths)
+    assert summary.outcomes == outcome_counts(truth, pred, base, moths)
+    assert summary.mistake_severity == mistake_severity(truth, pred, moths)
+    scores = (summary.hierarchical_precision, summary.hierarchical_recall, summary.hierarchical_f1)
+    assert scores == hierarchical_scores(truth, pred, moths, exclude=[0])
+    bins = confidence_bins(truth, pred, base, confidence, moths, n_bins=4)
+    assert np.array_equal(summary.confidence_bins.accuracy, bins.accuracy, equal_nan=True)
+    assert summary.confidence_bins.n.tolist() == bins.n.tolist()
 
 
 @pytest.mark.parametrize(

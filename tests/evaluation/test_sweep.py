@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from taxopost.core.rollup import apply_thresholds, rank_rollup, rollup_candidates
 from taxopost.errors import InputError
 from taxopost.evaluation import risk_coverage_curves
 from taxopost.evaluation.sweep import accepted_counts, exact_aurc
+from tests.core.test_properties import PROPERTY, build, problems
 
 BASE = {"species": 0.8, "genus": 0.6, "family": 0.4}
 GRID = np.round(np.linspace(1.0, 0.05, 20), 6)
@@ -37,6 +40,36 @@ def test_curves_match_one_rollup_per_threshold(synthetic, simulated, mode):
                 assert curve.risk[k] == pytest.approx(wrong.sum() / accepted.sum())
             else:
                 assert np.isnan(curve.risk[k])
+
+
+@PROPERTY
+@given(problem=problems(with_thresholds=False), mode=st.sampled_from(["lineage", "distribution"]), data=st.data())
+def test_sweep_counts_equal_apply_thresholds_on_random_taxonomies(problem, mode, data):
+    """The vectorised sweep accepts, at every rank and grid threshold, exactly the rows apply_thresholds does.
+
+    Random taxonomies (skipped ranks, genus-level classes, unresolved classes), random truths, and
+    thresholds that ties and exact multiples of 1/8 or 1/64 hit exactly, in float32 and float64.
+    """
+    records, labels, order, _, scores = problem
+    category_map, _, _ = build(records, labels)
+    taxonomy = category_map.taxonomy
+    truth = np.array(
+        data.draw(st.lists(st.integers(0, taxonomy.n_taxa - 1), min_size=len(scores), max_size=len(scores)))
+    )
+    threshold = st.sampled_from([0.125, 0.25, 0.5, 0.75, 1.0]) | st.floats(0.01, 1.0)
+    base = {rank: data.draw(threshold) for rank in order}
+    grid = data.draw(st.lists(threshold, min_size=1, max_size=6))
+    candidates = rollup_candidates(scores, category_map, order=order, mode=mode)
+    curves = risk_coverage_curves(candidates, truth, taxonomy, thresholds=base, grid=grid)
+    for r, rank in enumerate(order):
+        curve = curves[rank]
+        for k, t in enumerate(curve.thresholds):
+            result = apply_thresholds(candidates, {**base, rank: float(t)})
+            accepted = result.accepted_rank == r
+            wrong = accepted & ~taxonomy.is_ancestor_or_self(result.taxon, truth)
+            assert curve.n_reaching == ((result.accepted_rank < 0) | (result.accepted_rank >= r)).sum()
+            assert curve.n_accepted[k] == accepted.sum(), (rank, t)
+            assert curve.n_errors[k] == wrong.sum(), (rank, t)
 
 
 def test_curves_match_rank_rollup_itself_at_a_few_thresholds(synthetic, simulated):

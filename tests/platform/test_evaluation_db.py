@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from taxopost.cli import main
+from taxopost.demo import demo_corrections
 from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import evaluate_pipelines
 from taxopost.evaluation.pipelines import parse_pipelines
+from taxopost.evaluation.report import evaluation_record
 from taxopost.observations.evaluation import capture_set_rows, evaluate_capture_set
 from taxopost.observations.identifications import import_identifications
+from taxopost.taxa.models import Taxon
 
 from .conftest import ROWS
 
@@ -50,16 +53,16 @@ def test_the_database_evaluation_equals_the_file_evaluation(identified):
     from_arrays = evaluate_pipelines(
         rows.scores, rows.category_map, rows.y_true, parse_pipelines(data, rows.category_map)
     )
-    same = json.dumps(from_db.to_dict()["pipelines"], sort_keys=True, default=str)  # NaN != NaN in a dict
-    assert same == json.dumps(from_arrays.to_dict()["pipelines"], sort_keys=True, default=str)
-    lineage = from_db.pipelines[0]
+    same = json.dumps(evaluation_record(from_db)["pipelines"], sort_keys=True, default=str)  # NaN != NaN
+    assert same == json.dumps(evaluation_record(from_arrays)["pipelines"], sort_keys=True, default=str)
+    lineage = from_db.pipelines[0].metrics.outcomes
     # Vanessa atalanta -> genus Vanessa is correct for Vanessa cardui: a correction.
-    assert lineage["corrected"] == 1 and lineage["regressed"] == 0
+    assert lineage.corrected == 1 and lineage.regressed == 0
 
 
 def test_masking_steps_name_taxa_lists_stored_on_the_platform(identified):
     data = [{"name": "regional", "steps": [{"task": "class_masking", "taxa_list": "regional"}]}]
-    assert evaluate_capture_set(identified, data).pipelines[0]["n"] == len(TRUTH)
+    assert evaluate_capture_set(identified, data).pipelines[0].metrics.n == len(TRUTH)
     with pytest.raises(InputError, match="pipelines\\[0\\].steps\\[0\\].taxa_list='nowhere': no taxa list"):
         evaluate_capture_set(identified, [{"name": "x", "steps": [{"task": "class_masking", "taxa_list": "nowhere"}]}])
 
@@ -69,10 +72,12 @@ def test_without_identifications_there_is_nothing_to_evaluate(platform):
         capture_set_rows(platform)
 
 
-def test_the_command_writes_the_report(identified, tmp_path):
+def test_the_command_writes_the_report(identified, tmp_path, capsys):
     (tmp_path / "p.json").write_text(json.dumps([{"name": "lineage", "steps": [{"task": "rank_rollup"}]}]))
     args = ["evaluate-capture-set", "--capture-set", "station-1", "--output-dir", str(tmp_path / "out")]
     assert main([*args, "--pipelines", str(tmp_path / "p.json")]) == 0
+    printed = capsys.readouterr().out
+    assert f"station-1: {len(TRUTH):,} identified rows" in printed and "corrected" in printed
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [p["name"] for p in metrics["pipelines"]] == ["lineage"]
     assert main(args) == 0  # default pipelines: model, both modes, each taxa list + roll-up
@@ -80,3 +85,14 @@ def test_the_command_writes_the_report(identified, tmp_path):
     assert names[:3] == ["model output", "roll-up (lineage)", "roll-up (distribution)"]
     assert "regional + roll-up" in names
     assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64") >= 3
+
+
+def test_the_demo_counts_corrections_as_the_evaluation_does(platform):
+    ids = dict(Taxon.objects.values_list("name", "id"))
+    truth = {1: ids["Vanessa cardui"], 2: ids["Danaus plexippus"], 3: ids["Catocala ilia"]}
+    before = {1: (0.5, ids["Vanessa atalanta"], "species"), 2: (0.9, ids["Danaus plexippus"], "species")}
+    after = {o: ((True, 0.6, o), ids[genus], "genus") for o, genus in [(1, "Vanessa"), (2, "Vanessa"), (3, "Catocala")]}
+    outcome = demo_corrections(truth, before, after)  # occurrence 3 had no prediction before: wrong
+    assert outcome.baseline_correct.tolist() == [False, True, False]
+    assert outcome.corrected.tolist() == [True, False, True]
+    assert outcome.regressed.tolist() == [False, True, False]

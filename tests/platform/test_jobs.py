@@ -6,6 +6,7 @@ leaving a chunk begun but not written, which is what a worker killed mid-chunk l
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -352,4 +353,38 @@ def test_run_config_must_be_a_json_object(platform, capsys):
     for text, message in cases:
         assert main(["run", "rank_rollup", "--capture-set", platform.name, "--config", text]) == 2
         assert message in capsys.readouterr().err
+    assert not Job.objects.exists()
+
+
+def test_run_options_come_from_the_task_configs(platform, capsys):
+    """Each generated option sets its field; --set sets any field; --config is overridden by both."""
+    from taxopost.cli import main
+
+    args = ["run", "rank_rollup", "--capture-set", platform.name, "--dry-run"]
+    assert main([*args, "--threshold", "species=0.9", "--threshold", "genus=0.7", "--order", "species, genus"]) == 0
+    assert main([*args, "--config", '{"mode": "lineage"}', "--set", "mode=distribution"]) == 0
+    assert (
+        main(["run", "small_size_filter", "--capture-set", platform.name, "--dry-run", "--size-threshold", "0.1"]) == 0
+    )
+    first, second, third = Job.objects.order_by("pk")
+    assert first.config["thresholds"] == {"species": 0.9, "genus": 0.7} and first.config["order"] == [
+        "species",
+        "genus",
+    ]
+    assert second.config["mode"] == "distribution"
+    assert third.task == "small_size_filter" and third.config == {"size_threshold": 0.1}
+
+
+def test_run_refuses_an_option_of_another_task_naming_its_task(platform, capsys):
+    from taxopost.cli import main
+
+    assert main(["run", "small_size_filter", "--capture-set", platform.name, "--threshold", "species=0.9"]) == 2
+    assert (
+        "--threshold" in (error := capsys.readouterr().err)
+        and "is an option of rank_rollup, not of small_size_filter" in error
+    )
+    assert main(["run", "rank_rollup", "--capture-set", platform.name, "--set", "oops"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["run", "no_such_task", "--capture-set", platform.name]) == 2
+    assert re.search(r"task=.no_such_task.: unknown task; known tasks: .*rank_rollup", capsys.readouterr().err)
     assert not Job.objects.exists()

@@ -32,9 +32,9 @@ from taxopost.cli.files import (
 )
 from taxopost.cli.output import err, fail, out, progress_bar, warn
 from taxopost.errors import InputError
+from taxopost.evaluation.calibration import CalibrationReport, resolve_order
 from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
-from taxopost.evaluation.calibration import resolve_order
-from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
+from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
 from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
@@ -96,18 +96,8 @@ def evaluate(
             )
         except InputError as exc:
             raise _located(exc, scores or logits) from None
-    written = write_evaluation(evaluation.to_dict(), output_dir)
-    table = Table(title=f"{n_rows:,} rows", title_justify="left")
-    for column in ("pipeline", "accuracy", "changed", "corrected", "regressed", "generalized", "hF1"):
-        table.add_column(column, justify="left" if column == "pipeline" else "right")
-    for entry in evaluation.pipelines:
-        table.add_row(
-            entry["name"],
-            f"{entry['accuracy']:.4f}",
-            *(f"{entry[key]:,}" for key in ("changed", "corrected", "regressed", "generalized")),
-            f"{entry['hierarchical_f1']:.4f}",
-        )
-    out.print(table)
+    written = write_evaluation(evaluation, output_dir)
+    print_evaluation(evaluation, title=f"{n_rows:,} rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
 
 
@@ -184,7 +174,7 @@ def calibrate(
             raise _located(exc, scores or logits) from None
     _print_calibration(report)
     if output_dir is not None:
-        written = write_calibration(report.to_dict(), output_dir)
+        written = write_calibration(report, output_dir)
         err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
     config = report.calibration.config()
     unreachable = report.calibration.unreachable
@@ -225,8 +215,22 @@ def _grid(points: int) -> np.ndarray:
     return np.round(np.linspace(1.0, 0.01, points), 6)
 
 
-def _print_calibration(report) -> None:
-    held = {r["rank"]: r for r in report.held_out["ranks"]}
+def print_evaluation(evaluation: Evaluation, *, title: str) -> None:
+    """The results table of ``taxopost evaluate`` and ``evaluate-capture-set``: one row per pipeline."""
+    table = Table(title=title, title_justify="left")
+    for column in ("pipeline", "accuracy", "changed", "corrected", "regressed", "generalized", "hF1"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for entry in evaluation.pipelines:
+        metrics, outcomes = entry.metrics, entry.metrics.outcomes
+        counts = (outcomes.changed, outcomes.corrected, outcomes.regressed, outcomes.generalized)
+        table.add_row(
+            entry.name, f"{metrics.accuracy:.4f}", *(f"{c:,}" for c in counts), f"{metrics.hierarchical_f1:.4f}"
+        )
+    out.print(table)
+
+
+def _print_calibration(report: CalibrationReport) -> None:
+    held = {r.rank: r for r in report.held_out.ranks}
     table = Table(
         title=f"{report.calibration.mode} mode, delta={report.calibration.delta:g}: "
         f"{report.n_calibration:,} calibration rows, {report.n_test:,} held out",
@@ -238,20 +242,19 @@ def _print_calibration(report) -> None:
         table.add_column(column, justify="left" if column == "rank" else "right", min_width=width)
     for rank in report.calibration.ranks:
         h = held[rank.rank]
-        cal_precision = 1 - rank.n_errors / rank.n_accepted if rank.n_accepted else float("nan")
         table.add_row(
             rank.rank,
             f"{rank.target:g}",
             f"{rank.threshold:g}" if rank.reached else "unreachable",
-            f"{cal_precision:.4f}",
+            f"{rank.accepted_precision:.4f}",
             f"{rank.precision_bound:.4f}",
-            f"{h['precision']:.4f}",
-            f"{h['coverage']:.4f}",
+            f"{h.precision:.4f}",
+            f"{h.coverage:.4f}",
         )
     out.print(table)
-    rest = report.held_out["not_accepted"]
+    rest = report.held_out.not_accepted
     out.print(
-        f"held out: accuracy {report.held_out['accuracy']:.4f}; {rest['n']:,} rows ({rest['coverage']:.1%}) "
+        f"held out: accuracy {report.held_out.accuracy:.4f}; {rest.n:,} rows ({rest.coverage:.1%}) "
         "accepted at no rank keep the model's prediction",
         markup=False,
     )
@@ -279,7 +282,7 @@ def evaluate_capture_set_cmd(
     from taxopost.django_setup import setup
 
     setup()
-    from taxopost.evaluation.pipelines import read_text
+    from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
     from taxopost.observations.models import CaptureSet
 
@@ -300,15 +303,5 @@ def evaluate_capture_set_cmd(
     except InputError as exc:
         raise exc.with_source(str(pipelines)) if pipelines is not None else exc from None
     written = write_capture_set_evaluation(evaluation, output_dir)
-    table = Table(title=f"{capture_set}: {evaluation.pipelines[0]['n']:,} identified rows", title_justify="left")
-    for column in ("pipeline", "accuracy", "changed", "corrected", "regressed", "generalized", "hF1"):
-        table.add_column(column, justify="left" if column == "pipeline" else "right")
-    for entry in evaluation.pipelines:
-        table.add_row(
-            entry["name"],
-            f"{entry['accuracy']:.4f}",
-            *(f"{entry[key]:,}" for key in ("changed", "corrected", "regressed", "generalized")),
-            f"{entry['hierarchical_f1']:.4f}",
-        )
-    out.print(table)
+    print_evaluation(evaluation, title=f"{capture_set}: {evaluation.n_rows:,} identified rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)

@@ -79,7 +79,7 @@ def import_predictions_cmd(
 ) -> None:
     """Import model predictions: images, detections, occurrences and classifications (idempotent)."""
     setup()
-    from taxopost.observations.importers import import_predictions
+    from taxopost.observations.predictions import import_predictions
 
     with progress_bar("importing predictions", total=_count_records(path)) as advance:
         summary = import_predictions(path, progress=advance)
@@ -93,7 +93,7 @@ def import_identifications_cmd(
 ) -> None:
     """Import human identifications (ground truth); determinations are recomputed."""
     setup()
-    from taxopost.observations.importers import import_identifications
+    from taxopost.observations.identifications import import_identifications
 
     err.print(str(import_identifications(path, project=project)))
 

@@ -158,7 +158,11 @@ def rollup_candidates(
 def apply_thresholds(candidates: RollupResult, thresholds: Mapping[str, float]) -> RollupResult:
     """The roll-up that :func:`rank_rollup` gives with ``thresholds``, from precomputed candidates.
 
-    Needs a threshold for every rank of ``candidates.order``; costs O(n_rows * n_ranks).
+    Needs a threshold for every rank of ``candidates.order``; costs O(n_rows * n_ranks). The
+    acceptance rule is the kernels' (:mod:`taxopost.core._kernels`), restated over whole arrays
+    because the sweeps and calibration apply many thresholds to one aggregation pass, where the
+    kernels fuse it with aggregation. Equal results, every field, are a property test:
+    ``tests/core/test_properties.py::test_candidates_then_thresholds_equal_rank_rollup``.
     """
     checked, ranks, mode = resolve_rollup_settings(thresholds, candidates.order, candidates.mode)
     dtype = candidates.score.dtype

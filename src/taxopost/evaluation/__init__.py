@@ -7,6 +7,9 @@ evaluate`` and ``taxopost calibrate`` are thin wrappers over :func:`evaluate_pip
 
 from taxopost.evaluation.calibration import (
     CalibrationReport,
+    HeldOutEvaluation,
+    HeldOutRank,
+    NotAccepted,
     RankCalibration,
     ThresholdCalibration,
     calibrate,
@@ -14,11 +17,24 @@ from taxopost.evaluation.calibration import (
     evaluate_thresholds,
     split_rows,
 )
-from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
+from taxopost.evaluation.evaluate import (
+    Evaluation,
+    ModeDisagreement,
+    PipelineEvaluation,
+    evaluate_pipelines,
+    evaluation_passes,
+)
+from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
 from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.metrics import (
+    ConfidenceBins,
+    Corrections,
+    MetricsSummary,
+    MistakeSeverity,
+    OutcomeCounts,
     accuracy,
     confidence_bins,
+    corrections,
     hierarchical_scores,
     is_correct,
     mistake_severity,
@@ -29,24 +45,39 @@ from taxopost.evaluation.metrics import (
     summarize,
 )
 from taxopost.evaluation.pipelines import Pipeline, Step, parse_pipelines, read_pipelines, run_pipelines
-from taxopost.evaluation.report import write_calibration, write_evaluation
+from taxopost.evaluation.report import calibration_record, evaluation_record, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import RiskCoverage, risk_coverage_curves
 
 __all__ = [
     "CalibrationReport",
+    "ConfidenceBins",
+    "Corrections",
     "Evaluation",
+    "HeldOutEvaluation",
+    "HeldOutRank",
+    "MetricsSummary",
+    "MistakeSeverity",
+    "ModeDisagreement",
+    "NotAccepted",
+    "OutcomeCounts",
     "Pipeline",
+    "PipelineEvaluation",
     "RankCalibration",
     "RiskCoverage",
     "Step",
+    "TestingProcedure",
     "ThresholdCalibration",
     "accuracy",
     "calibrate",
     "calibrate_thresholds",
+    "calibration_record",
     "confidence_bins",
+    "corrections",
     "evaluate_pipelines",
     "evaluate_thresholds",
     "evaluation_passes",
+    "evaluation_record",
+    "fixed_sequence",
     "hierarchical_scores",
     "is_correct",
     "mistake_severity",

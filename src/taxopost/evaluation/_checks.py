@@ -15,11 +15,14 @@ from taxopost.errors import InputError
 _SHOWN = 5  # how many offending rows a message quotes
 
 
-def check_taxa(values: object, taxonomy: Taxonomy, *, field: str, n_rows: int | None = None) -> np.ndarray:
+def check_taxa(
+    values: object, taxonomy: Taxonomy, *, field: str, n_rows: int | None = None, allow_missing: bool = False
+) -> np.ndarray:
     """Return ``values`` as an int64 vector of taxon ids of ``taxonomy``.
 
     Raises :class:`InputError` naming ``field`` for a non-vector, a length other than ``n_rows``,
-    or ids outside ``0 .. n_taxa - 1`` (``NO_TAXON`` included: every row needs a taxon).
+    or ids outside ``0 .. n_taxa - 1`` (``NO_TAXON`` included: every row needs a taxon, unless
+    ``allow_missing``).
     """
     array = np.asarray(values)
     if array.ndim != 1:
@@ -29,7 +32,8 @@ def check_taxa(values: object, taxonomy: Taxonomy, *, field: str, n_rows: int | 
     if n_rows is not None and array.size != n_rows:
         raise InputError(field, array.size, f"has {array.size} rows but the predictions have {n_rows}")
     array = array.astype(np.int64, copy=False)
-    bad = np.flatnonzero((array < 0) | (array >= taxonomy.n_taxa))
+    lowest = NO_TAXON if allow_missing else 0
+    bad = np.flatnonzero((array < lowest) | (array >= taxonomy.n_taxa))
     if bad.size:
         shown = {int(row): int(array[row]) for row in bad[:_SHOWN]}
         raise InputError(
@@ -44,13 +48,6 @@ def check_same_length(*arrays: np.ndarray, fields: tuple[str, ...]) -> None:
     for array, field in zip(arrays[1:], fields[1:], strict=True):
         if array.shape[0] != first:
             raise InputError(field, array.shape[0], f"has {array.shape[0]} rows but {fields[0]} has {first}")
-
-
-def rank_names(taxa: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
-    """The rank name of each taxon id, as an object array (``None`` for ``NO_TAXON``)."""
-    names = np.array([*RANKS, None], dtype=object)
-    codes = np.where(taxa >= 0, taxonomy.rank_codes[np.maximum(taxa, 0)], len(RANKS))
-    return names[codes]
 
 
 def label_space_ranks(category_map: CategoryMap) -> list[str]:

@@ -1,19 +1,20 @@
 """Per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee.
 
-Construction (Learn-then-Test, Angelopoulos et al. 2021, with fixed-sequence testing):
+The public API of calibration (Learn-then-Test, Angelopoulos et al. 2021) and its results. It
+is the controller over two separate pieces: the bound on an error rate
+(:mod:`taxopost.evaluation.bounds`, Clopper-Pearson) and the testing procedure that picks one
+threshold per rank (:mod:`taxopost.evaluation.fwer_control`, fixed-sequence by default;
+swappable through ``procedure=``).
 
 1. The ranks are taken fine to coarse. At rank ``r``, only the calibration rows not accepted at
    a finer rank are considered (the *reaching* rows), each with its rank-``r`` candidate and
    aggregate (:func:`~taxopost.core.rollup.rollup_candidates`, lineage or distribution mode).
 2. Candidate thresholds come from a fixed grid, from high to low. At threshold ``t`` the
    accepted rows are the reaching rows whose aggregate is ``>= t``; with ``k`` wrong among
-   ``n`` accepted, the Clopper-Pearson upper bound on their error rate at level ``1 - delta``
-   is ``U = Beta.ppf(1 - delta, k + 1, n - k)`` (``U = 1`` when ``k = n``).
-3. Fixed-sequence testing: thresholds are tested in order, ``t`` passes when
-   ``U <= 1 - target``, and testing stops at the first failure. The rank's threshold is the
-   last (lowest) one that passed. Leading thresholds that accept too few rows to pass even with
-   no error are skipped (this choice depends on the scores only, never on the labels).
-4. If no threshold passes, the rank is **unreachable**: it is left out of the returned
+   ``n`` accepted, the bound ``U`` on their error rate at level ``1 - delta`` is computed.
+3. The procedure picks the rank's threshold among those with ``U <= 1 - target``
+   (fixed-sequence: the last one passing before the first failure, high to low).
+4. If it picks none, the rank is **unreachable**: it is left out of the returned
    config (no prediction is ever accepted at it) and reported as such. A threshold of 1.0
    would not be a safe stand-in: aggregates of exactly 1.0 occur in floating point.
 
@@ -23,8 +24,9 @@ season or model version breaks it).
 
 **Guarantee**: for each rank ``r`` that is reached, with probability at least ``1 - delta``
 over the calibration rows, the precision of the predictions accepted at rank ``r`` on new
-rows is at least the rank's target. Fixed-sequence testing needs no correction for the number
-of thresholds tried. The statement is per rank: all ranks hold together with probability at
+rows is at least the rank's target, for any procedure that controls the family-wise error rate
+at ``delta`` (fixed-sequence does without correction for the number of thresholds). The
+statement is per rank: all ranks hold together with probability at
 least ``1 - m * delta`` for ``m`` ranks (pass ``delta / m`` for a joint statement). The finer
 ranks' thresholds are chosen on the same rows, so the statement at rank ``r`` is conditional
 on them; ``tests/evaluation/test_calibration_guarantee.py`` checks the per-rank rate
@@ -37,7 +39,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.stats import beta
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.ranks import check_rollup_order, parse_rank, sort_fine_to_coarse
@@ -45,6 +46,9 @@ from taxopost.core.rollup import MODES, RollupResult, apply_thresholds, rollup_c
 from taxopost.core.taxonomy import Taxonomy
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, default_order
+from taxopost.evaluation.bounds import check_delta, clopper_pearson_upper
+from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
+from taxopost.evaluation.metrics import is_correct
 from taxopost.evaluation.sweep import accepted_counts, check_grid, rank_column
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE, RankRollupConfig
 
@@ -105,24 +109,10 @@ class RankCalibration:
     def reached(self) -> bool:
         return self.threshold is not None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "rank": self.rank,
-            "target": self.target,
-            "reached": self.reached,
-            "threshold": self.threshold,
-            "n_reaching": self.n_reaching,
-            "n_accepted": self.n_accepted,
-            "n_errors": self.n_errors,
-            "precision": (1 - self.n_errors / self.n_accepted) if self.n_accepted else float("nan"),
-            "precision_bound": self.precision_bound,
-            "curve": {
-                "thresholds": self.thresholds.tolist(),
-                "n_accepted": self.accepted.tolist(),
-                "precision": self.precision.tolist(),
-                "bound": self.bound.tolist(),
-            },
-        }
+    @property
+    def accepted_precision(self) -> float:
+        """Precision of the calibration rows accepted at the chosen threshold (NaN if none)."""
+        return (1 - self.n_errors / self.n_accepted) if self.n_accepted else float("nan")
 
 
 @dataclass(frozen=True)
@@ -157,15 +147,81 @@ class ThresholdCalibration:
             return None
         return RankRollupConfig(thresholds=thresholds, order=list(thresholds), mode=self.mode)
 
-    def to_dict(self) -> dict[str, object]:
-        config = self.config()
-        return {
-            "mode": self.mode,
-            "delta": self.delta,
-            "config": None if config is None else config.model_dump(),
-            "unreachable": self.unreachable,
-            "ranks": [r.to_dict() for r in self.ranks],
-        }
+
+@dataclass(frozen=True)
+class HeldOutRank:
+    """What one rank's calibrated threshold gives on held-out rows.
+
+    Attributes
+    ----------
+    rank : str
+    threshold : float or None
+        The calibrated threshold (None if the rank is unreachable: nothing is accepted at it).
+    target : float
+    n_accepted : int
+        Rows accepted at this rank.
+    coverage : float
+        ``n_accepted`` over all held-out rows.
+    precision : float
+        Of the accepted rows (NaN if none).
+    met : bool
+        ``precision >= target``, or nothing accepted.
+    n_reaching : int
+        Rows not accepted at a finer rank.
+    thresholds, curve_accepted, curve_precision : ndarray of shape (n_thresholds,)
+        The held-out curve: rows accepted at each grid threshold (finer ranks at their
+        calibrated thresholds), and their precision (NaN where none).
+    """
+
+    rank: str
+    threshold: float | None
+    target: float
+    n_accepted: int
+    coverage: float
+    precision: float
+    met: bool
+    n_reaching: int
+    thresholds: np.ndarray = field(repr=False)
+    curve_accepted: np.ndarray = field(repr=False)
+    curve_precision: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NotAccepted:
+    """Held-out rows accepted at no rank: they keep the model's prediction (not covered by the guarantee).
+
+    Attributes
+    ----------
+    n : int
+    coverage : float
+        Their share of the held-out rows.
+    precision : float
+        Of the model's predictions on them (NaN if none).
+    """
+
+    n: int
+    coverage: float
+    precision: float
+
+
+@dataclass(frozen=True)
+class HeldOutEvaluation:
+    """Precision and coverage that calibrated thresholds reach on other rows (:func:`evaluate_thresholds`).
+
+    Attributes
+    ----------
+    n : int
+    accuracy : float
+        Of the final predictions (correct = the true taxon or an ancestor).
+    ranks : tuple of HeldOutRank
+        One per rank of the calibration, fine to coarse.
+    not_accepted : NotAccepted
+    """
+
+    n: int
+    accuracy: float
+    ranks: tuple[HeldOutRank, ...]
+    not_accepted: NotAccepted
 
 
 @dataclass(frozen=True)
@@ -175,39 +231,20 @@ class CalibrationReport:
     Attributes
     ----------
     calibration : ThresholdCalibration
-    held_out : dict
+    held_out : HeldOutEvaluation
         :func:`evaluate_thresholds` on the held-out rows.
     n_calibration, n_test : int
     seed : int
     """
 
     calibration: ThresholdCalibration
-    held_out: dict[str, object]
+    held_out: HeldOutEvaluation
     n_calibration: int
     n_test: int
     seed: int | None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "n_calibration": self.n_calibration,
-            "n_test": self.n_test,
-            "seed": self.seed,
-            **self.calibration.to_dict(),
-            "held_out": self.held_out,
-        }
-
 
 # -- checks ------------------------------------------------------------------------------------
-
-
-def check_delta(delta: object) -> float:
-    try:
-        value = float(delta)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError("delta", delta, "must be a number in (0, 1)") from None
-    if not 0 < value < 1:
-        raise InputError("delta", delta, "must be in (0, 1), e.g. 0.1 for a 90% guarantee")
-    return value
 
 
 def check_targets(target_precision: float | Mapping[str, float], order: Sequence[str]) -> dict[str, float]:
@@ -235,6 +272,12 @@ def check_targets(target_precision: float | Mapping[str, float], order: Sequence
             raise InputError(f"target_precision.{rank}", value, "must be in (0, 1), e.g. 0.95")
         checked[rank] = number
     return checked
+
+
+def check_procedure(procedure: object) -> None:
+    """Raise naming ``procedure`` unless it can be called like :class:`TestingProcedure`."""
+    if not callable(procedure):
+        raise InputError("procedure", procedure, "must be a testing procedure, e.g. fwer_control.fixed_sequence")
 
 
 def resolve_order(
@@ -287,6 +330,7 @@ def calibrate(
     mode: str = DEFAULT_ROLLUP_MODE,
     logits: bool = False,
     grid: np.ndarray | None = None,
+    procedure: TestingProcedure = fixed_sequence,
     progress: Callable[[int], None] | None = None,
 ) -> CalibrationReport:
     """Choose per-rank roll-up thresholds on a random calibration split; check them on the rest.
@@ -317,6 +361,9 @@ def calibrate(
     mode : {"lineage", "distribution"}
     grid : array-like, optional
         Candidate thresholds in (0, 1]; default :data:`DEFAULT_CALIBRATION_GRID`.
+    procedure : TestingProcedure, default fixed_sequence
+        Picks each rank's threshold; the guarantee needs it to control the family-wise error
+        rate at ``delta`` (:mod:`taxopost.evaluation.fwer_control`).
 
     Returns
     -------
@@ -328,11 +375,12 @@ def calibrate(
     if mode not in MODES:
         raise InputError("mode", mode, f"must be one of {', '.join(MODES)}")
     grid = DEFAULT_CALIBRATION_GRID if grid is None else check_grid(grid)
+    check_procedure(procedure)
     candidates = rollup_candidates(values, category_map, order=order, mode=mode, logits=logits, progress=progress)
     taxonomy = category_map.taxonomy
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     cal, test = split_rows(len(candidates), calibration_fraction, seed=seed)
-    calibration = _calibrate(take_rows(candidates, cal), y_true[cal], taxonomy, targets, delta, grid)
+    calibration = _calibrate(take_rows(candidates, cal), y_true[cal], taxonomy, targets, delta, grid, procedure)
     held_out = _evaluate(take_rows(candidates, test), y_true[test], taxonomy, calibration, grid)
     return CalibrationReport(calibration, held_out, int(cal.size), int(test.size), seed)
 
@@ -345,10 +393,12 @@ def calibrate_thresholds(
     target_precision: float | Mapping[str, float] = 0.95,
     delta: float = 0.1,
     grid: np.ndarray | None = None,
+    procedure: TestingProcedure = fixed_sequence,
 ) -> ThresholdCalibration:
     """Calibrate thresholds for every rank of ``candidates.order`` on these (calibration) rows.
 
-    The construction, assumption and guarantee are the module docstring's.
+    The construction, assumption and guarantee are the module docstring's; ``target_precision``,
+    ``delta``, ``grid`` and ``procedure`` are :func:`calibrate`'s.
 
     Parameters
     ----------
@@ -360,7 +410,8 @@ def calibrate_thresholds(
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     targets = check_targets(target_precision, list(candidates.order))
     grid = DEFAULT_CALIBRATION_GRID if grid is None else check_grid(grid)
-    return _calibrate(candidates, y_true, taxonomy, targets, check_delta(delta), grid)
+    check_procedure(procedure)
+    return _calibrate(candidates, y_true, taxonomy, targets, check_delta(delta), grid, procedure)
 
 
 def evaluate_thresholds(
@@ -370,31 +421,26 @@ def evaluate_thresholds(
     calibration: ThresholdCalibration,
     *,
     grid: np.ndarray | None = None,
-) -> dict[str, object]:
+) -> HeldOutEvaluation:
     """Precision and coverage that calibrated thresholds reach on other (held-out) rows.
+
+    Parameters
+    ----------
+    candidates : RollupResult
+        :func:`~taxopost.core.rollup.rollup_candidates` of the held-out rows, same order and mode.
+    y_true : ndarray of shape (n_rows,), int
+    taxonomy : Taxonomy
+    calibration : ThresholdCalibration
+    grid : array-like, optional
+        Thresholds of the held-out curves; default :data:`DEFAULT_CALIBRATION_GRID`.
 
     Returns
     -------
-    dict
-        ``n``; ``accuracy`` of the final predictions (correct = true taxon or an ancestor);
-        ``ranks``: per rank of the calibration, ``n_accepted``, ``coverage`` (share of all rows
-        accepted at that rank), ``precision`` (of those rows), ``target`` and ``met``;
-        ``not_accepted``: rows accepted at no rank (they keep the model's prediction), with
-        their count, share and precision; and per rank the held-out ``curve`` (precision of the
-        rows accepted at each grid threshold, finer ranks at their calibrated thresholds).
+    HeldOutEvaluation
     """
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     grid = DEFAULT_CALIBRATION_GRID if grid is None else check_grid(grid)
     return _evaluate(candidates, y_true, taxonomy, calibration, grid)
-
-
-def clopper_pearson_upper(n_errors: np.ndarray, n_accepted: np.ndarray, delta: float) -> np.ndarray:
-    """One-sided ``1 - delta`` Clopper-Pearson upper bound on an error rate (1 where ``k = n``, incl. n = 0)."""
-    k, n = np.broadcast_arrays(np.asarray(n_errors, dtype=np.float64), np.asarray(n_accepted, dtype=np.float64))
-    some_right = k < n
-    upper = np.ones(k.shape)
-    upper[some_right] = beta.ppf(1.0 - delta, k[some_right] + 1, n[some_right] - k[some_right])
-    return upper
 
 
 def _calibrate(
@@ -404,17 +450,18 @@ def _calibrate(
     targets: dict[str, float],
     delta: float,
     grid: np.ndarray,
+    procedure: TestingProcedure = fixed_sequence,
 ) -> ThresholdCalibration:
     limits = grid.astype(candidates.evidence_score.dtype)
     accepted_before = np.zeros(len(candidates), dtype=bool)
+    chosen_thresholds: dict[str, float] = {}  # of the reached ranks so far, fine to coarse
     results = []
     for r, rank in enumerate(candidates.order):
         reaching = ~accepted_before
         scores, wrong = rank_column(candidates, r, reaching, y_true, taxonomy)
         n_accepted, n_errors = accepted_counts(scores, wrong, limits)
         upper = clopper_pearson_upper(n_errors, n_accepted, delta)
-        alpha = 1.0 - targets[rank]
-        chosen = _fixed_sequence(upper <= alpha, clopper_pearson_upper(0, n_accepted, delta) <= alpha)
+        chosen = procedure(n_errors, n_accepted, alpha=1.0 - targets[rank], delta=delta, bound=clopper_pearson_upper)
         with np.errstate(invalid="ignore", divide="ignore"):
             precision = np.where(n_accepted > 0, 1.0 - n_errors / np.maximum(n_accepted, 1), np.nan)
         bound = np.where(n_accepted > 0, 1.0 - upper, np.nan)
@@ -436,9 +483,8 @@ def _calibrate(
             )
             continue
         threshold = float(grid[chosen])
-        column = candidates.evidence_score[:, r]
-        with np.errstate(invalid="ignore"):
-            accepted_before |= reaching & (column >= limits[chosen])  # NaN never clears
+        chosen_thresholds[rank] = threshold
+        accepted_before = _accepted_at_some_rank(candidates, chosen_thresholds)
         results.append(
             RankCalibration(
                 rank=rank,
@@ -457,15 +503,14 @@ def _calibrate(
     return ThresholdCalibration(mode=candidates.mode, delta=delta, ranks=tuple(results))
 
 
-def _fixed_sequence(passes: np.ndarray, testable: np.ndarray) -> int | None:
-    """Index of the last threshold passing before the first failure, from the first testable one."""
-    if not testable.any():
-        return None
-    start = int(np.argmax(testable))
-    sequence = passes[start:]
-    failures = np.flatnonzero(~sequence)
-    stop = int(failures[0]) if failures.size else sequence.size
-    return start + stop - 1 if stop > 0 else None
+def _accepted_at_some_rank(candidates: RollupResult, thresholds: dict[str, float]) -> np.ndarray:
+    """Rows the roll-up accepts at one of the ranks of ``thresholds`` (a subset of the order, fine to coarse).
+
+    Through :func:`~taxopost.core.rollup.apply_thresholds`, so calibration accepts exactly the
+    rows the platform's roll-up will.
+    """
+    kept = [candidates.order.index(rank) for rank in thresholds]
+    return apply_thresholds(select_ranks(candidates, kept), thresholds).accepted_rank >= 0
 
 
 def _evaluate(
@@ -474,7 +519,7 @@ def _evaluate(
     taxonomy: Taxonomy,
     calibration: ThresholdCalibration,
     grid: np.ndarray,
-) -> dict[str, object]:
+) -> HeldOutEvaluation:
     n = len(candidates)
     thresholds = calibration.thresholds
     ranks = list(candidates.order)
@@ -486,7 +531,7 @@ def _evaluate(
     else:
         accepted_rank = np.full(n, -1)
         final = candidates.source_taxon
-    correct = taxonomy.is_ancestor_or_self(final, y_true)
+    correct = is_correct(y_true, final, taxonomy)
     limits = grid.astype(candidates.evidence_score.dtype)
     per_rank = []
     for r, calibrated in enumerate(calibration.ranks):
@@ -499,29 +544,27 @@ def _evaluate(
         with np.errstate(invalid="ignore", divide="ignore"):
             curve = np.where(curve_n > 0, 1.0 - curve_err / np.maximum(curve_n, 1), np.nan)
         per_rank.append(
-            {
-                "rank": calibrated.rank,
-                "threshold": calibrated.threshold,
-                "target": calibrated.target,
-                "n_accepted": n_accepted,
-                "coverage": n_accepted / n if n else float("nan"),
-                "precision": precision,
-                "met": bool(n_accepted == 0 or precision >= calibrated.target),
-                "n_reaching": int(reaching.sum()),
-                "curve": {"thresholds": grid.tolist(), "precision": curve.tolist(), "n_accepted": curve_n.tolist()},
-            }
+            HeldOutRank(
+                rank=calibrated.rank,
+                threshold=calibrated.threshold,
+                target=calibrated.target,
+                n_accepted=n_accepted,
+                coverage=n_accepted / n if n else float("nan"),
+                precision=precision,
+                met=bool(n_accepted == 0 or precision >= calibrated.target),
+                n_reaching=int(reaching.sum()),
+                thresholds=grid,
+                curve_accepted=curve_n,
+                curve_precision=curve,
+            )
         )
     rest = accepted_rank < 0
-    return {
-        "n": n,
-        "accuracy": float(correct.mean()) if n else float("nan"),
-        "ranks": per_rank,
-        "not_accepted": {
-            "n": int(rest.sum()),
-            "coverage": float(rest.mean()) if n else float("nan"),
-            "precision": float(correct[rest].mean()) if rest.any() else float("nan"),
-        },
-    }
+    not_accepted = NotAccepted(
+        n=int(rest.sum()),
+        coverage=float(rest.mean()) if n else float("nan"),
+        precision=float(correct[rest].mean()) if rest.any() else float("nan"),
+    )
+    return HeldOutEvaluation(n, float(correct.mean()) if n else float("nan"), tuple(per_rank), not_accepted)
 
 
 # -- RollupResult helpers -----------------------------------------------------------------------

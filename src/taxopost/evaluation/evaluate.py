@@ -10,44 +10,89 @@ import numpy as np
 from taxopost.core.category_map import CategoryMap
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
-from taxopost.evaluation.metrics import OUTCOMES, _outcomes, check_n_bins, summarize
+from taxopost.evaluation.metrics import OUTCOMES, MetricsSummary, _outcomes, check_n_bins, summarize
 from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
-from taxopost.evaluation.sweep import check_grid, risk_coverage_curves
+from taxopost.evaluation.sweep import RiskCoverage, check_grid, risk_coverage_curves
 from taxopost.tasks.rank_rollup import RankRollupConfig
 
 
 @dataclass(frozen=True)
+class PipelineEvaluation:
+    """One pipeline's metrics against the ground truth.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+    metrics : MetricsSummary
+    risk_coverage : dict of str to RiskCoverage, or None
+        For a pipeline ending with a roll-up: each rank's curve, fine to coarse.
+    """
+
+    pipeline: Pipeline
+    metrics: MetricsSummary
+    risk_coverage: dict[str, RiskCoverage] | None
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.name
+
+
+@dataclass(frozen=True)
+class ModeDisagreement:
+    """Two roll-ups that differ only in mode, compared on the rows where their final taxa differ.
+
+    Attributes
+    ----------
+    lineage, distribution : str
+        The two pipelines' names.
+    counterpart_added : bool
+        One of them was added for this comparison (it is not among the listed pipelines).
+    n, n_disagree : int
+        All rows, and the rows where the two final taxa differ.
+    share_disagree : float
+    confusion : ndarray of shape (3, 3), int64
+        Outcomes there (codes of :data:`~taxopost.evaluation.metrics.OUTCOMES`): rows lineage,
+        columns distribution.
+    lineage_accuracy, distribution_accuracy : float
+        Share of those rows each mode gets right (NaN when none differ).
+    distribution_leaves_lineage : int
+        Rows where the distribution mode's answer is not on the source prediction's lineage.
+    """
+
+    lineage: str
+    distribution: str
+    counterpart_added: bool
+    n: int
+    n_disagree: int
+    share_disagree: float
+    confusion: np.ndarray
+    lineage_accuracy: float
+    distribution_accuracy: float
+    distribution_leaves_lineage: int
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Metrics of every pipeline on the same rows (``to_dict()`` is ``metrics.json``).
+    """Metrics of every pipeline on the same rows (:func:`~taxopost.evaluation.report.write_evaluation`
+    writes it as ``metrics.json``).
 
     Attributes
     ----------
     n_rows : int
     ranks : list of str
         The label space's ranks, fine to coarse (the keys of per-rank metrics).
-    pipelines : list of dict
-        One :func:`~taxopost.evaluation.metrics.summarize` dict per pipeline, with its ``name``,
-        its ``steps`` and, for a pipeline ending with a roll-up, ``risk_coverage`` per rank.
-    mode_disagreement : list of dict
-        For roll-ups that differ only in mode: the rows where lineage and distribution modes give
-        different taxa, and a confusion of their outcomes there.
-    warnings : list of str
+    pipelines : tuple of PipelineEvaluation
+        In the order given.
+    mode_disagreement : tuple of ModeDisagreement
+        For roll-ups that differ only in mode.
+    warnings : tuple of str
     """
 
     n_rows: int
     ranks: list[str]
-    pipelines: list[dict]
-    mode_disagreement: list[dict]
-    warnings: list[str]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "n_rows": self.n_rows,
-            "ranks": self.ranks,
-            "pipelines": self.pipelines,
-            "mode_disagreement": self.mode_disagreement,
-            "warnings": self.warnings,
-        }
+    pipelines: tuple[PipelineEvaluation, ...]
+    mode_disagreement: tuple[ModeDisagreement, ...]
+    warnings: tuple[str, ...]
 
 
 def evaluation_passes(pipelines: Sequence[Pipeline]) -> int:
@@ -105,30 +150,27 @@ def evaluate_pipelines(
     exclude = common_ancestors(category_map)
     results = []
     for output in outputs[: len(pipelines)]:
-        entry: dict[str, object] = {"name": output.pipeline.name, "steps": output.pipeline.describe()}
-        entry.update(
-            summarize(
-                y_true,
-                output.taxon,
-                baseline.taxon,
-                baseline.confidence,
-                taxonomy,
-                ranks=ranks,
-                exclude=exclude,
-                n_bins=n_bins,
-            )
+        metrics = summarize(
+            y_true,
+            output.taxon,
+            baseline.taxon,
+            baseline.confidence,
+            taxonomy,
+            ranks=ranks,
+            exclude=exclude,
+            n_bins=n_bins,
         )
         config = output.pipeline.rollup
+        curves = None
         if config is not None:
             curves = risk_coverage_curves(output.candidates, y_true, taxonomy, thresholds=config.thresholds, grid=grid)
-            entry["risk_coverage"] = {rank: curve.to_dict() for rank, curve in curves.items()}
-        results.append(entry)
-    disagreement = [
+        results.append(PipelineEvaluation(output.pipeline, metrics, curves))
+    disagreement = tuple(
         _disagreement(lineage, distribution, y_true, category_map, added)
         for lineage, distribution, added in _mode_pairs(outputs, len(pipelines))
-    ]
-    warnings = [warning for pipeline in pipelines for warning in pipeline.warnings]
-    return Evaluation(int(shape[0]), ranks, results, disagreement, warnings)
+    )
+    warnings = tuple(warning for pipeline in pipelines for warning in pipeline.warnings)
+    return Evaluation(int(shape[0]), ranks, tuple(results), disagreement, warnings)
 
 
 def _rollup_group(pipeline: Pipeline) -> tuple | None:
@@ -175,27 +217,26 @@ def _disagreement(
     y_true: np.ndarray,
     category_map: CategoryMap,
     added: bool,
-) -> dict[str, object]:
+) -> ModeDisagreement:
     taxonomy = category_map.taxonomy
     differ = lineage.taxon != distribution.taxon
     truth = y_true[differ]
     left = _outcomes(truth, lineage.taxon[differ].astype(np.int64), taxonomy)
     right = _outcomes(truth, distribution.taxon[differ].astype(np.int64), taxonomy)
     k = len(OUTCOMES)
-    confusion = np.bincount(left.astype(np.int64) * k + right, minlength=k * k).reshape(k, k)
+    confusion = np.bincount(left.astype(np.int64) * k + right, minlength=k * k).reshape(k, k).astype(np.int64)
     source = lineage.rollup.source_taxon[differ]
     off_lineage = ~taxonomy.is_ancestor_or_self(distribution.taxon[differ], source)
     n = int(differ.sum())
-    return {
-        "lineage": lineage.pipeline.name,
-        "distribution": distribution.pipeline.name,
-        "counterpart_added": added,
-        "n": int(differ.size),
-        "n_disagree": n,
-        "share_disagree": n / differ.size if differ.size else float("nan"),
-        "outcomes": list(OUTCOMES),
-        "confusion": confusion.tolist(),
-        "lineage_accuracy": float((left < 2).mean()) if n else float("nan"),
-        "distribution_accuracy": float((right < 2).mean()) if n else float("nan"),
-        "distribution_leaves_lineage": int(off_lineage.sum()),
-    }
+    return ModeDisagreement(
+        lineage=lineage.pipeline.name,
+        distribution=distribution.pipeline.name,
+        counterpart_added=added,
+        n=int(differ.size),
+        n_disagree=n,
+        share_disagree=n / differ.size if differ.size else float("nan"),
+        confusion=confusion,
+        lineage_accuracy=float((left < 2).mean()) if n else float("nan"),
+        distribution_accuracy=float((right < 2).mean()) if n else float("nan"),
+        distribution_leaves_lineage=int(off_lineage.sum()),
+    )

@@ -14,8 +14,7 @@ import numpy as np
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
-from taxopost.io import read_class_indices
-from taxopost.io._text import open_table
+from taxopost.io import open_table, read_class_indices
 
 LABEL_COLUMN = "label"
 _SHOWN = 5  # how many unresolved rows an error quotes

@@ -6,11 +6,15 @@ model's own argmax). A prediction is **correct** when it is the true taxon or on
 ancestors (:meth:`Taxonomy.is_ancestor_or_self`): a roll-up to the right genus is correct, a
 species inside a genus-level truth is not (it cannot be verified). Undefined ratios (no rows)
 are NaN. docs/evaluation.md gives each formula.
+
+Results are numbers, arrays and the dataclasses below; :mod:`taxopost.evaluation.report` alone
+turns them into ``metrics.json`` and pages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +25,140 @@ from taxopost.evaluation._checks import check_same_length, check_taxa
 
 #: Outcome classes of a row, in the order of :func:`outcome_classes` codes.
 OUTCOMES: tuple[str, ...] = ("exact", "correct, coarser", "wrong")
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """Row by row, whether a baseline and a later prediction are correct, and what the change did.
+
+    The one definition of *corrected* (baseline wrong, prediction correct) and *regressed*
+    (baseline correct, prediction wrong) that the evaluation, the review page and the demo share.
+
+    Attributes
+    ----------
+    baseline_correct, correct : ndarray of shape (n_rows,), bool
+    """
+
+    baseline_correct: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def corrected(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: the baseline was wrong, the prediction is correct."""
+        return self.correct & ~self.baseline_correct
+
+    @property
+    def regressed(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: the baseline was correct, the prediction is wrong."""
+        return self.baseline_correct & ~self.correct
+
+    @property
+    def still_correct(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: both correct."""
+        return self.baseline_correct & self.correct
+
+    @property
+    def still_wrong(self) -> np.ndarray:
+        """ndarray of shape (n_rows,), bool: both wrong."""
+        return ~self.baseline_correct & ~self.correct
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    """How a pipeline's final predictions differ from the baseline's, in rows.
+
+    ``changed`` (final differs from baseline) splits without overlap into ``corrected``
+    (baseline wrong, final correct), ``regressed`` (baseline correct, final wrong),
+    ``generalized`` (both correct, final coarser), ``specialized`` (both correct, final finer)
+    and ``still_wrong`` (both wrong); ``unchanged`` is the rest.
+    """
+
+    changed: int
+    corrected: int
+    regressed: int
+    generalized: int
+    specialized: int
+    still_wrong: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class MistakeSeverity:
+    """How far the wrong predictions are from the truth, through their lowest common ancestor (LCA).
+
+    Attributes
+    ----------
+    n_wrong : int
+    lca_rank : dict of str to int
+        Wrong rows by the rank of LCA(prediction, truth), fine to coarse, then ``"none"`` (no
+        shared ancestor).
+    mean_lca_height : float
+        Mean of ``depth(truth) - depth(LCA)`` over the wrong rows (NaN when none).
+    """
+
+    n_wrong: int
+    lca_rank: dict[str, int]
+    mean_lca_height: float
+
+
+@dataclass(frozen=True)
+class ConfidenceBins:
+    """Accuracy and roll-up rate by equal-width bins of input confidence over [0, 1].
+
+    Attributes
+    ----------
+    lower, upper : ndarray of shape (n_bins,), float64
+        Bin edges; the last bin includes 1.
+    n : ndarray of shape (n_bins,), int64
+    accuracy, baseline_accuracy : ndarray of shape (n_bins,), float64
+    rollup_rate : ndarray of shape (n_bins,), float64
+        Share of rows whose final prediction is at a coarser rank than the baseline's.
+    changed_rate : ndarray of shape (n_bins,), float64
+        Share whose final prediction differs from the baseline's.
+
+    Rates are NaN in an empty bin.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    n: np.ndarray
+    accuracy: np.ndarray
+    baseline_accuracy: np.ndarray
+    rollup_rate: np.ndarray
+    changed_rate: np.ndarray
+
+
+@dataclass(frozen=True)
+class MetricsSummary:
+    """Every per-pipeline metric of this module (:func:`summarize`).
+
+    Attributes
+    ----------
+    n : int
+    accuracy, baseline_accuracy : float
+        Share of correct final and baseline predictions.
+    exact_accuracy : float
+        Share of final predictions that are the true taxon itself.
+    coverage, precision : dict of str to float
+        Per final rank: :func:`rank_coverage` and :func:`rank_precision`.
+    outcomes : OutcomeCounts
+    hierarchical_precision, hierarchical_recall, hierarchical_f1 : float
+    mistake_severity : MistakeSeverity
+    confidence_bins : ConfidenceBins
+    """
+
+    n: int
+    accuracy: float
+    baseline_accuracy: float
+    exact_accuracy: float
+    coverage: dict[str, float]
+    precision: dict[str, float]
+    outcomes: OutcomeCounts
+    hierarchical_precision: float
+    hierarchical_recall: float
+    hierarchical_f1: float
+    mistake_severity: MistakeSeverity
+    confidence_bins: ConfidenceBins
 
 
 # -- doors: validate once, then trust --------------------------------------------------------
@@ -35,6 +173,29 @@ def is_correct(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np
     """
     y_true, y_pred = _check(taxonomy, y_true=y_true, y_pred=y_pred)
     return _correct(y_true, y_pred, taxonomy)
+
+
+def corrections(
+    y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy, *, allow_missing: bool = False
+) -> Corrections:
+    """Whether the baseline and the prediction of each row are correct, for counting corrections.
+
+    Parameters
+    ----------
+    y_true, y_pred, y_baseline : ndarray of shape (n_rows,), int
+        Taxon ids: the truth, a later prediction and the baseline it replaced.
+    allow_missing : bool, default False
+        Accept ``NO_TAXON`` in any of them (an identification or a prediction outside the
+        ranked taxonomy, as the platform's data can hold): such a row is wrong on that side.
+
+    Returns
+    -------
+    Corrections
+    """
+    y_true, y_pred, y_baseline = _check(
+        taxonomy, allow_missing=allow_missing, y_true=y_true, y_pred=y_pred, y_baseline=y_baseline
+    )
+    return _corrections(y_true, y_pred, y_baseline, taxonomy)
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> float:
@@ -76,26 +237,15 @@ def rank_precision(
     return _rank_precision(y_true, y_pred, taxonomy, ranks)
 
 
-def outcome_counts(
-    y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy
-) -> dict[str, int]:
-    """How a pipeline's final predictions differ from the baseline's.
-
-    Returns
-    -------
-    dict
-        ``changed`` (final differs from baseline), split without overlap into ``corrected``
-        (baseline wrong, final correct), ``regressed`` (baseline correct, final wrong),
-        ``generalized`` (both correct, final coarser), ``specialized`` (both correct, final finer)
-        and ``still_wrong`` (both wrong); and ``unchanged``.
-    """
+def outcome_counts(y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy) -> OutcomeCounts:
+    """How a pipeline's final predictions differ from the baseline's (see :class:`OutcomeCounts`)."""
     y_true, y_pred, y_baseline = _check(taxonomy, y_true=y_true, y_pred=y_pred, y_baseline=y_baseline)
     return _outcome_counts(y_true, y_pred, y_baseline, taxonomy)
 
 
 def mistake_severity(
     y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy, *, ranks: Sequence[str] | None = None
-) -> dict[str, object]:
+) -> MistakeSeverity:
     """How far wrong predictions are from the truth, through their lowest common ancestor (LCA).
 
     Over the wrong rows only: ``lca_rank`` counts the rank of LCA(prediction, truth) (``"none"``
@@ -105,8 +255,7 @@ def mistake_severity(
 
     Returns
     -------
-    dict
-        ``{"n_wrong": int, "lca_rank": {rank: count, ..., "none": count}, "mean_lca_height": float}``
+    MistakeSeverity
     """
     y_true, y_pred = _check(taxonomy, y_true=y_true, y_pred=y_pred)
     return _mistake_severity(y_true, y_pred, taxonomy, ranks)
@@ -140,7 +289,7 @@ def confidence_bins(
     taxonomy: Taxonomy,
     *,
     n_bins: int = 10,
-) -> dict[str, list]:
+) -> ConfidenceBins:
     """Accuracy and roll-up rate by bins of input confidence.
 
     Parameters
@@ -152,10 +301,7 @@ def confidence_bins(
 
     Returns
     -------
-    dict of lists, one entry per bin
-        ``lower``, ``upper``, ``n``, ``accuracy``, ``baseline_accuracy``, ``rollup_rate`` (share of
-        rows whose final prediction is at a coarser rank than the baseline's) and
-        ``changed_rate`` (share whose final prediction differs from the baseline's).
+    ConfidenceBins
     """
     y_true, y_pred, y_baseline = _check(taxonomy, y_true=y_true, y_pred=y_pred, y_baseline=y_baseline)
     confidence = np.asarray(confidence, dtype=np.float64)
@@ -170,8 +316,8 @@ def check_n_bins(n_bins: object) -> int:
     return int(n_bins)
 
 
-def _check(taxonomy: Taxonomy, **arrays: np.ndarray) -> list[np.ndarray]:
-    checked = [check_taxa(values, taxonomy, field=name) for name, values in arrays.items()]
+def _check(taxonomy: Taxonomy, *, allow_missing: bool = False, **arrays: np.ndarray) -> list[np.ndarray]:
+    checked = [check_taxa(values, taxonomy, field=name, allow_missing=allow_missing) for name, values in arrays.items()]
     check_same_length(*checked, fields=tuple(arrays))
     return checked
 
@@ -185,6 +331,12 @@ def _mean(mask: np.ndarray) -> float:
 
 def _correct(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
     return taxonomy.is_ancestor_or_self(y_pred, y_true)
+
+
+def _corrections(y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy) -> Corrections:
+    return Corrections(
+        baseline_correct=_correct(y_true, y_baseline, taxonomy), correct=_correct(y_true, y_pred, taxonomy)
+    )
 
 
 def _outcomes(y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
@@ -221,21 +373,22 @@ def _rank_precision(
     return out
 
 
-def _outcome_counts(y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy) -> dict:
+def _outcome_counts(
+    y_true: np.ndarray, y_pred: np.ndarray, y_baseline: np.ndarray, taxonomy: Taxonomy
+) -> OutcomeCounts:
     changed = y_pred != y_baseline
-    final_ok = _correct(y_true, y_pred, taxonomy)
-    base_ok = _correct(y_true, y_baseline, taxonomy)
+    outcome = _corrections(y_true, y_pred, y_baseline, taxonomy)
     coarser = taxonomy.rank_codes[y_pred] < taxonomy.rank_codes[y_baseline]
-    both = changed & final_ok & base_ok
-    return {
-        "changed": int(changed.sum()),
-        "corrected": int((changed & final_ok & ~base_ok).sum()),
-        "regressed": int((changed & ~final_ok & base_ok).sum()),
-        "generalized": int((both & coarser).sum()),
-        "specialized": int((both & ~coarser).sum()),
-        "still_wrong": int((changed & ~final_ok & ~base_ok).sum()),
-        "unchanged": int((~changed).sum()),
-    }
+    both = changed & outcome.still_correct
+    return OutcomeCounts(  # an unchanged row keeps its correctness: corrected and regressed rows all changed
+        changed=int(changed.sum()),
+        corrected=int(outcome.corrected.sum()),
+        regressed=int(outcome.regressed.sum()),
+        generalized=int((both & coarser).sum()),
+        specialized=int((both & ~coarser).sum()),
+        still_wrong=int((changed & outcome.still_wrong).sum()),
+        unchanged=int((~changed).sum()),
+    )
 
 
 def _depth_or_virtual_root(taxa: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
@@ -244,7 +397,7 @@ def _depth_or_virtual_root(taxa: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
 
 def _mistake_severity(
     y_true: np.ndarray, y_pred: np.ndarray, taxonomy: Taxonomy, ranks: Sequence[str] | None
-) -> dict[str, object]:
+) -> MistakeSeverity:
     wrong = ~_correct(y_true, y_pred, taxonomy)
     truth, pred = y_true[wrong], y_pred[wrong]
     lca = taxonomy.lowest_common_ancestor(pred, truth).astype(np.int64)
@@ -254,11 +407,11 @@ def _mistake_severity(
     by_rank = {rank: int(counts[RANKS.index(rank)]) for rank in _report_ranks(codes, ranks)}
     by_rank["none"] = int((~found).sum())
     height = taxonomy.depth[truth].astype(np.int64) - _depth_or_virtual_root(lca, taxonomy)
-    return {
-        "n_wrong": int(wrong.sum()),
-        "lca_rank": by_rank,
-        "mean_lca_height": float(height.mean()) if height.size else float("nan"),
-    }
+    return MistakeSeverity(
+        n_wrong=int(wrong.sum()),
+        lca_rank=by_rank,
+        mean_lca_height=float(height.mean()) if height.size else float("nan"),
+    )
 
 
 def _path_sizes(taxa: np.ndarray, taxonomy: Taxonomy, exclude: np.ndarray) -> np.ndarray:
@@ -290,30 +443,26 @@ def _confidence_bins(
     confidence: np.ndarray,
     taxonomy: Taxonomy,
     n_bins: int,
-) -> dict[str, list]:
+) -> ConfidenceBins:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
-    n = np.bincount(bins, minlength=n_bins)
+    n = np.bincount(bins, minlength=n_bins).astype(np.int64)
 
-    def rate(mask: np.ndarray) -> list[float]:
+    def rate(mask: np.ndarray) -> np.ndarray:
         hits = np.bincount(bins, weights=mask, minlength=n_bins)
-        return [float(h / c) if c else float("nan") for h, c in zip(hits, n, strict=True)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, hits / np.maximum(n, 1), np.nan)
 
     coarser = taxonomy.rank_codes[y_pred] < taxonomy.rank_codes[y_baseline]
-    return {
-        "lower": edges[:-1].tolist(),
-        "upper": edges[1:].tolist(),
-        "n": n.tolist(),
-        "accuracy": rate(_correct(y_true, y_pred, taxonomy)),
-        "baseline_accuracy": rate(_correct(y_true, y_baseline, taxonomy)),
-        "rollup_rate": rate(coarser),
-        "changed_rate": rate(y_pred != y_baseline),
-    }
-
-
-def _hierarchical_dict(y_true, y_pred, taxonomy, exclude) -> dict[str, float]:
-    precision, recall, f1 = _hierarchical(y_true, y_pred, taxonomy, exclude)
-    return {"hierarchical_precision": precision, "hierarchical_recall": recall, "hierarchical_f1": f1}
+    return ConfidenceBins(
+        lower=edges[:-1],
+        upper=edges[1:],
+        n=n,
+        accuracy=rate(_correct(y_true, y_pred, taxonomy)),
+        baseline_accuracy=rate(_correct(y_true, y_baseline, taxonomy)),
+        rollup_rate=rate(coarser),
+        changed_rate=rate(y_pred != y_baseline),
+    )
 
 
 def summarize(
@@ -326,37 +475,48 @@ def summarize(
     ranks: Sequence[str] | None = None,
     exclude: Sequence[int] | np.ndarray = (),
     n_bins: int = 10,
-) -> dict[str, object]:
-    """Every per-pipeline metric of this module in one dict (the ``metrics.json`` entry).
+) -> MetricsSummary:
+    """Every per-pipeline metric of this module at once, validating the vectors once.
 
-    Keys: ``n``, ``accuracy``, ``baseline_accuracy``, ``exact_accuracy`` (prediction is the true
-    taxon itself), ``coverage`` and ``precision`` per final rank, the :func:`outcome_counts`,
-    ``hierarchical_precision``/``_recall``/``_f1``, ``mistake_severity`` and
-    ``confidence_bins``.
+    ``ranks``, ``exclude`` and ``n_bins`` are those of :func:`rank_coverage`,
+    :func:`hierarchical_scores` and :func:`confidence_bins`.
+
+    Returns
+    -------
+    MetricsSummary
     """
     y_true, y_pred, y_baseline = _check(taxonomy, y_true=y_true, y_pred=y_pred, y_baseline=y_baseline)
     confidence = np.asarray(confidence, dtype=np.float64)
     check_same_length(y_true, confidence, fields=("y_true", "confidence"))
     exclude = np.asarray(exclude, dtype=np.int64)
     n_bins = check_n_bins(n_bins)
-    return {
-        "n": int(y_true.size),
-        "accuracy": _mean(_correct(y_true, y_pred, taxonomy)),
-        "baseline_accuracy": _mean(_correct(y_true, y_baseline, taxonomy)),
-        "exact_accuracy": _mean(y_pred == y_true),
-        "coverage": _rank_coverage(y_pred, taxonomy, ranks),
-        "precision": _rank_precision(y_true, y_pred, taxonomy, ranks),
-        **_outcome_counts(y_true, y_pred, y_baseline, taxonomy),
-        **_hierarchical_dict(y_true, y_pred, taxonomy, exclude),
-        "mistake_severity": _mistake_severity(y_true, y_pred, taxonomy, ranks),
-        "confidence_bins": _confidence_bins(y_true, y_pred, y_baseline, confidence, taxonomy, n_bins),
-    }
+    precision, recall, f1 = _hierarchical(y_true, y_pred, taxonomy, exclude)
+    return MetricsSummary(
+        n=int(y_true.size),
+        accuracy=_mean(_correct(y_true, y_pred, taxonomy)),
+        baseline_accuracy=_mean(_correct(y_true, y_baseline, taxonomy)),
+        exact_accuracy=_mean(y_pred == y_true),
+        coverage=_rank_coverage(y_pred, taxonomy, ranks),
+        precision=_rank_precision(y_true, y_pred, taxonomy, ranks),
+        outcomes=_outcome_counts(y_true, y_pred, y_baseline, taxonomy),
+        hierarchical_precision=precision,
+        hierarchical_recall=recall,
+        hierarchical_f1=f1,
+        mistake_severity=_mistake_severity(y_true, y_pred, taxonomy, ranks),
+        confidence_bins=_confidence_bins(y_true, y_pred, y_baseline, confidence, taxonomy, n_bins),
+    )
 
 
 __all__ = [
     "OUTCOMES",
+    "ConfidenceBins",
+    "Corrections",
+    "MetricsSummary",
+    "MistakeSeverity",
+    "OutcomeCounts",
     "accuracy",
     "confidence_bins",
+    "corrections",
     "hierarchical_scores",
     "is_correct",
     "mistake_severity",

@@ -1,17 +1,17 @@
 """Pipelines: named chains of post-processing steps, run side by side on the same rows.
 
 A pipeline file (JSON or YAML) is a list of ``{"name": ..., "steps": [...]}``; each step is
-``{"task": "rank_rollup", <RankRollupConfig fields>}`` or ``{"task": "class_masking",
-<ClassMaskingConfig fields>}``, validated by the platform's own config models
-(:mod:`taxopost.configs`). In a pipeline file a masking step's ``taxa_list`` is a file path,
-relative to the pipeline file. The empty pipeline (``"steps": []``) is the baseline: the
-model's argmax.
+``{"task": <key>, <config fields>}`` for any registered task that runs offline
+(:mod:`taxopost.tasks`), validated by the task's own config model. In a pipeline file a masking
+step's ``taxa_list`` is a file path, relative to the pipeline file. The empty pipeline
+(``"steps": []``) is the baseline: the model's argmax.
 
-Steps chain: masking produces masked scores that the next step consumes. A roll-up produces a
-taxon and an aggregate, not a score vector, so it can only be the last step.
+Steps chain: a transforming step (``offline="transform"``: class masking) produces scores that
+the next step consumes. The decision step (``offline="decision"``: the roll-up) produces a taxon
+and an aggregate, not a score vector, so it can only be the last step.
 
-Running reuses work: each distinct prefix of transforming steps is computed once, and each distinct
-(prefix, roll-up order, mode) gets one aggregation pass (:func:`~taxopost.core.rollup.rollup_candidates`)
+Running reuses work: each distinct prefix of transforming steps is computed once, and each
+distinct (prefix, roll-up order, mode) gets one aggregation pass (:func:`~taxopost.core.rollup.rollup_candidates`)
 whatever the number of pipelines that differ only in thresholds; thresholds are then applied
 with :func:`~taxopost.core.rollup.apply_thresholds`, which gives exactly what
 :func:`~taxopost.core.rollup.rank_rollup` gives.
@@ -31,7 +31,7 @@ import yaml
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
 from taxopost.errors import InputError
-from taxopost.io._text import read_text
+from taxopost.io import read_text
 from taxopost.tasks import OfflineStep, TaskConfig, TaskSpec, all_specs, get_spec, parse_config
 from taxopost.tasks.rank_rollup import RankRollupConfig
 

@@ -1,4 +1,4 @@
-"""Figures of an evaluation or a calibration, drawn from their ``to_dict()`` form.
+"""Figures of an evaluation or a calibration, drawn from their records (``metrics.json``, ``calibration.json``).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (the Agg renderer, no pyplot
 state), so they work on servers and in threads. Each function returns a Figure, or None when

@@ -1,7 +1,10 @@
 """Write an evaluation or a calibration to a folder: JSON, PNG figures and a self-contained HTML page.
 
-The HTML report embeds its figures as base64 PNG and needs nothing else: it can be mailed or
-attached to an issue as one file.
+The only place where the typed results of :mod:`taxopost.evaluation` become dicts and text:
+:func:`evaluation_record` is the content of ``metrics.json`` and :func:`calibration_record`
+that of ``calibration.json``; the figures and the page are drawn from those records. The HTML
+report embeds its figures as base64 PNG and needs nothing else: it can be mailed or attached
+to an issue as one file.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ import io
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from taxopost.errors import InputError
 from taxopost.evaluation import plots
+from taxopost.evaluation.calibration import CalibrationReport, HeldOutEvaluation, RankCalibration, ThresholdCalibration
+from taxopost.evaluation.evaluate import Evaluation, ModeDisagreement, PipelineEvaluation
+from taxopost.evaluation.metrics import OUTCOMES, ConfidenceBins, MetricsSummary
+from taxopost.evaluation.sweep import RiskCoverage
 from taxopost.io.results import write_bytes_atomically
 
 EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
@@ -26,6 +34,158 @@ EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
     "accuracy_by_confidence.png": ("Accuracy and roll-up rate by input confidence", plots.confidence_figure),
     "mode_disagreement.png": ("Where lineage and distribution disagree", plots.disagreement_figure),
 }
+
+
+# -- records: the JSON files' content ----------------------------------------------------------
+
+
+def evaluation_record(evaluation: Evaluation) -> dict[str, object]:
+    """The content of ``metrics.json`` (NaN kept; :func:`jsonable` writes it as null)."""
+    return {
+        "n_rows": evaluation.n_rows,
+        "ranks": list(evaluation.ranks),
+        "pipelines": [_pipeline_record(entry) for entry in evaluation.pipelines],
+        "mode_disagreement": [_disagreement_record(pair) for pair in evaluation.mode_disagreement],
+        "warnings": list(evaluation.warnings),
+    }
+
+
+def _pipeline_record(entry: PipelineEvaluation) -> dict[str, object]:
+    record: dict[str, object] = {"name": entry.name, "steps": entry.pipeline.describe()}
+    record.update(_metrics_record(entry.metrics))
+    if entry.risk_coverage is not None:
+        record["risk_coverage"] = {rank: _curve_record(curve) for rank, curve in entry.risk_coverage.items()}
+    return record
+
+
+def _metrics_record(metrics: MetricsSummary) -> dict[str, object]:
+    return {
+        "n": metrics.n,
+        "accuracy": metrics.accuracy,
+        "baseline_accuracy": metrics.baseline_accuracy,
+        "exact_accuracy": metrics.exact_accuracy,
+        "coverage": dict(metrics.coverage),
+        "precision": dict(metrics.precision),
+        **asdict(metrics.outcomes),
+        "hierarchical_precision": metrics.hierarchical_precision,
+        "hierarchical_recall": metrics.hierarchical_recall,
+        "hierarchical_f1": metrics.hierarchical_f1,
+        "mistake_severity": asdict(metrics.mistake_severity),
+        "confidence_bins": _bins_record(metrics.confidence_bins),
+    }
+
+
+def _bins_record(bins: ConfidenceBins) -> dict[str, list]:
+    return {
+        "lower": bins.lower.tolist(),
+        "upper": bins.upper.tolist(),
+        "n": bins.n.tolist(),
+        "accuracy": bins.accuracy.tolist(),
+        "baseline_accuracy": bins.baseline_accuracy.tolist(),
+        "rollup_rate": bins.rollup_rate.tolist(),
+        "changed_rate": bins.changed_rate.tolist(),
+    }
+
+
+def _curve_record(curve: RiskCoverage) -> dict[str, object]:
+    return {
+        "threshold": curve.threshold,
+        "n_reaching": curve.n_reaching,
+        "aurc": curve.aurc,
+        "thresholds": curve.thresholds.tolist(),
+        "coverage": curve.coverage.tolist(),
+        "risk": curve.risk.tolist(),
+        "n_accepted": curve.n_accepted.tolist(),
+    }
+
+
+def _disagreement_record(pair: ModeDisagreement) -> dict[str, object]:
+    return {
+        "lineage": pair.lineage,
+        "distribution": pair.distribution,
+        "counterpart_added": pair.counterpart_added,
+        "n": pair.n,
+        "n_disagree": pair.n_disagree,
+        "share_disagree": pair.share_disagree,
+        "outcomes": list(OUTCOMES),
+        "confusion": pair.confusion.tolist(),
+        "lineage_accuracy": pair.lineage_accuracy,
+        "distribution_accuracy": pair.distribution_accuracy,
+        "distribution_leaves_lineage": pair.distribution_leaves_lineage,
+    }
+
+
+def calibration_record(report: CalibrationReport) -> dict[str, object]:
+    """The content of ``calibration.json`` (NaN kept; :func:`jsonable` writes it as null)."""
+    return {
+        "n_calibration": report.n_calibration,
+        "n_test": report.n_test,
+        "seed": report.seed,
+        **threshold_calibration_record(report.calibration),
+        "held_out": held_out_record(report.held_out),
+    }
+
+
+def threshold_calibration_record(calibration: ThresholdCalibration) -> dict[str, object]:
+    """Mode, delta, the platform config, unreachable ranks and each rank's calibration curve."""
+    config = calibration.config()
+    return {
+        "mode": calibration.mode,
+        "delta": calibration.delta,
+        "config": None if config is None else config.model_dump(),
+        "unreachable": calibration.unreachable,
+        "ranks": [_rank_calibration_record(rank) for rank in calibration.ranks],
+    }
+
+
+def _rank_calibration_record(rank: RankCalibration) -> dict[str, object]:
+    return {
+        "rank": rank.rank,
+        "target": rank.target,
+        "reached": rank.reached,
+        "threshold": rank.threshold,
+        "n_reaching": rank.n_reaching,
+        "n_accepted": rank.n_accepted,
+        "n_errors": rank.n_errors,
+        "precision": rank.accepted_precision,
+        "precision_bound": rank.precision_bound,
+        "curve": {
+            "thresholds": rank.thresholds.tolist(),
+            "n_accepted": rank.accepted.tolist(),
+            "precision": rank.precision.tolist(),
+            "bound": rank.bound.tolist(),
+        },
+    }
+
+
+def held_out_record(held: HeldOutEvaluation) -> dict[str, object]:
+    """:func:`~taxopost.evaluation.calibration.evaluate_thresholds`'s result as written in the report."""
+    return {
+        "n": held.n,
+        "accuracy": held.accuracy,
+        "ranks": [
+            {
+                "rank": rank.rank,
+                "threshold": rank.threshold,
+                "target": rank.target,
+                "n_accepted": rank.n_accepted,
+                "coverage": rank.coverage,
+                "precision": rank.precision,
+                "met": rank.met,
+                "n_reaching": rank.n_reaching,
+                "curve": {
+                    "thresholds": rank.thresholds.tolist(),
+                    "precision": rank.curve_precision.tolist(),
+                    "n_accepted": rank.curve_accepted.tolist(),
+                },
+            }
+            for rank in held.ranks
+        ],
+        "not_accepted": asdict(held.not_accepted),
+    }
+
+
+# -- files ---------------------------------------------------------------------------------------
 
 
 def jsonable(value: object) -> object:
@@ -84,30 +244,25 @@ def _render_figures(data: Mapping, out: Path, figures: Mapping[str, tuple[str, C
     return rendered
 
 
-def write_evaluation(metrics: Mapping[str, object], output_dir: Path | str) -> dict[str, Path]:
-    """Write ``metrics.json``, the PNG figures and ``report.html`` into ``output_dir``.
-
-    Parameters
-    ----------
-    metrics : mapping
-        :meth:`Evaluation.to_dict` (NaN allowed; written as null).
+def write_evaluation(evaluation: Evaluation, output_dir: Path | str) -> dict[str, Path]:
+    """Write ``metrics.json`` (:func:`evaluation_record`), the PNG figures and ``report.html`` into ``output_dir``.
 
     Returns
     -------
     dict of file name to path
     """
     out = prepare_output_dir(output_dir)
-    data = jsonable(metrics)
+    data = jsonable(evaluation_record(evaluation))
     write_json(out / "metrics.json", data)
     rendered = _render_figures(data, out, EVALUATION_FIGURES)
     _write(out / "report.html", _evaluation_html(data, list(rendered.values())))
     return {name: out / name for name in ["metrics.json", "report.html", *rendered]}
 
 
-def write_calibration(report: Mapping[str, object], output_dir: Path | str) -> dict[str, Path]:
-    """Write ``calibration.json``, ``calibration.png`` and ``report.html`` into ``output_dir``."""
+def write_calibration(report: CalibrationReport, output_dir: Path | str) -> dict[str, Path]:
+    """Write ``calibration.json`` (:func:`calibration_record`), ``calibration.png`` and ``report.html``."""
     out = prepare_output_dir(output_dir)
-    data = jsonable(report)
+    data = jsonable(calibration_record(report))
     write_json(out / "calibration.json", data)
     rendered = _render_figures(data, out, {"calibration.png": ("Calibration curves", plots.calibration_figure)})
     _write(out / "report.html", _calibration_html(data, list(rendered.values())))

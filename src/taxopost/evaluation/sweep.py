@@ -8,7 +8,9 @@ order, with the finer ranks kept at their configured thresholds:
 - the rows *reaching* ``r`` are those not accepted at a finer rank;
 - at threshold ``t``, the rows *accepted* at ``r`` are the reaching rows whose rank-``r``
   aggregate is ``>= t`` (exactly the rows :func:`~taxopost.core.rollup.apply_thresholds` accepts
-  at ``r`` with ``t`` in place of ``r``'s threshold);
+  at ``r`` with ``t`` in place of ``r``'s threshold: counted for the whole grid at once by
+  :func:`accepted_counts`, one sort per rank, and proven equal on random taxonomies by
+  ``tests/evaluation/test_sweep.py::test_sweep_counts_equal_apply_thresholds_on_random_taxonomies``);
 - ``coverage(t) = accepted / reaching`` and ``risk(t) = wrong accepted / accepted`` (a candidate
   is right when it is the true taxon or one of its ancestors);
 - ``AURC`` is the area under risk over coverage, computed exactly over every distinct aggregate
@@ -28,6 +30,7 @@ from taxopost.core.rollup import RollupResult, apply_thresholds
 from taxopost.core.taxonomy import Taxonomy
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa
+from taxopost.evaluation.metrics import is_correct
 
 #: The default sweep: 100 thresholds from 1.0 down to 0.01.
 DEFAULT_GRID: np.ndarray = np.round(np.linspace(1.0, 0.01, 100), 6)
@@ -64,17 +67,6 @@ class RiskCoverage:
     coverage: np.ndarray
     risk: np.ndarray
     aurc: float
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "threshold": self.threshold,
-            "n_reaching": self.n_reaching,
-            "aurc": self.aurc,
-            "thresholds": self.thresholds.tolist(),
-            "coverage": self.coverage.tolist(),
-            "risk": self.risk.tolist(),
-            "n_accepted": self.n_accepted.tolist(),
-        }
 
 
 def check_grid(grid: object, *, field: str = "grid") -> np.ndarray:
@@ -155,7 +147,7 @@ def rank_column(
     scores = candidates.evidence_score[rows, r]
     taxa = candidates.evidence_taxon[rows, r]
     has = ~np.isnan(scores)
-    wrong = ~taxonomy.is_ancestor_or_self(taxa[has], y_true[rows][has])
+    wrong = ~is_correct(y_true[rows][has], taxa[has], taxonomy)
     return scores[has], wrong
 
 

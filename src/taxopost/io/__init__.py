@@ -1,9 +1,12 @@
 """Readers and writers of taxonomy, category-map, score, prediction, taxa-list and result files.
 
 Every reader raises :class:`~taxopost.errors.InputError` naming the file, the field and the
-value for anything malformed; none returns half-read data.
+value for anything malformed; none returns half-read data. :func:`read_text` and
+:func:`open_table` are the readers every format here is built on, for other packages' files
+(pipelines, ground truth) to get the same checks and messages.
 """
 
+from taxopost.io._text import Table, open_table, read_text
 from taxopost.io.category_map import read_category_map, read_labels
 from taxopost.io.matrix import read_class_indices, read_matrix
 from taxopost.io.predictions import PredictionRecord, read_predictions
@@ -12,7 +15,9 @@ from taxopost.io.taxonomy import read_taxonomy
 
 __all__ = [
     "PredictionRecord",
+    "Table",
     "TaxaListFile",
+    "open_table",
     "read_category_map",
     "read_class_indices",
     "read_labels",
@@ -20,4 +25,5 @@ __all__ = [
     "read_predictions",
     "read_taxa_list",
     "read_taxonomy",
+    "read_text",
 ]

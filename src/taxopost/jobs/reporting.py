@@ -46,8 +46,3 @@ def record_progress(job_id: int) -> Progress:
         stages[-1] = {**stages[-1], "progress": counts.fraction}
     Job.objects.filter(pk=job_id).update(progress=counts.fraction, stages=stages, heartbeat_at=timezone.now())
     return Progress(counts, job.cancel_requested, running=job.status == Job.RUNNING)
-
-
-def touch(job_id: int) -> None:
-    """The job is alive: a worker is starting one of its chunks."""
-    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())

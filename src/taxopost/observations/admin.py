@@ -30,6 +30,7 @@ from taxopost.observations.models import (
     SourceImage,
 )
 from taxopost.observations.provenance import classification_chains
+from taxopost.observations.vectors import stack
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -252,8 +253,6 @@ class ClassificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="top classes")
     def top_classes(self, obj) -> str:
-        from taxopost.observations.vectors import stack
-
         row = Classification.objects.filter(pk=obj.pk).values_list("scores", "category_map__labels").first()
         if row is None or row[0] is None or row[1] is None:
             return "no score vector"

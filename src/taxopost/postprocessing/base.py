@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import post_processing_algorithm_key
 from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.postprocessing import registry
 from taxopost.tasks import TaskConfig, TaskSpec
@@ -133,7 +134,7 @@ class PostProcessingTask(ABC):
     def __init_subclass__(cls, **kwargs) -> None:
         """Check the contract when an adapter is defined, as Antenna's tasks do: a TypeError at import."""
         super().__init_subclass__(**kwargs)
-        spec = cls.__dict__.get("spec")
+        spec = getattr(cls, "spec", None)
         unimplemented = [
             name for name in ("select", "process") if getattr(getattr(cls, name), "__isabstractmethod__", False)
         ]
@@ -173,8 +174,6 @@ class PostProcessingTask(ABC):
         Returns the stored one, or an unsaved instance that the runner saves with the first
         classification written under it: previews and runs that change nothing create nothing.
         """
-        from taxopost.ml.operations import post_processing_algorithm_key
-
         key = post_processing_algorithm_key(self.key, config, source)
         existing = Algorithm.objects.filter(key=key).first()
         if existing is not None:

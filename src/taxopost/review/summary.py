@@ -4,8 +4,9 @@
 taxon the job wrote. Against a person's identification a prediction is correct when it is the
 identified taxon or one of its ancestors (a roll-up to the right genus is correct, only less
 specific); a change is *corrected* when it makes a wrong prediction correct and *regressed* the
-other way round. Everything is counted in the database or with one vectorised pass, so the page
-costs the same for ten changes or ten thousand.
+other way round, as :func:`taxopost.evaluation.metrics.corrections` defines them for every
+report. Everything is counted in the database or with one vectorised pass, so the page costs
+the same for ten changes or ten thousand.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.db.models import Count
 
 from taxopost.core.ranks import RANK_CODE, UNKNOWN
+from taxopost.evaluation.metrics import Corrections, corrections
 from taxopost.jobs.models import Job
 from taxopost.observations.models import Classification, Identification
 from taxopost.taxa.operations import load_taxonomy
@@ -57,18 +58,18 @@ def review_job(job: Job) -> JobReview:
         .values_list("id", "detection__occurrence_id", "applied_to__taxon_id", "taxon_id")
     )
     if rows:
-        was, now = correctness(rows)
+        outcome = correctness(rows)
         review.identified = len(rows)
-        review.corrected = int((now & ~was).sum())
-        review.regressed = int((was & ~now).sum())
-        review.still_correct = int((was & now).sum())
-        review.still_wrong = int((~was & ~now).sum())
+        review.corrected = int(outcome.corrected.sum())
+        review.regressed = int(outcome.regressed.sum())
+        review.still_correct = int(outcome.still_correct.sum())
+        review.still_wrong = int(outcome.still_wrong.sum())
     return review
 
 
-def correctness(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def correctness(rows: list[tuple[int, int, int, int]]) -> Corrections:
     """For rows ``(classification, occurrence, source taxon, output taxon)`` of identified occurrences:
-    whether the source and the output were correct (the identified taxon or an ancestor)."""
+    whether the source (the baseline) and the output were correct, by the evaluation's definition."""
     occurrences = {occurrence for _, occurrence, _, _ in rows}
     identified = Identification.objects.filter(occurrence_id__any_of=occurrences).current_by_occurrence()
     truth = {occurrence: current.taxon_id for occurrence, current in identified.items()}
@@ -76,10 +77,7 @@ def correctness(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.n
     true = taxonomy.to_core(truth.get(occurrence) for _, occurrence, _, _ in rows)
     before = taxonomy.to_core(source for _, _, source, _ in rows)
     after = taxonomy.to_core(output for *_, output in rows)
-    return (
-        np.asarray(taxonomy.core.is_ancestor_or_self(before, true), dtype=bool),
-        np.asarray(taxonomy.core.is_ancestor_or_self(after, true), dtype=bool),
-    )
+    return corrections(true, after, before, taxonomy.core, allow_missing=True)
 
 
 def changed_rows(job: Job, ids: list[int]) -> dict[int, tuple[bool, bool]]:
@@ -91,5 +89,7 @@ def changed_rows(job: Job, ids: list[int]) -> dict[int, tuple[bool, bool]]:
     )
     if not rows:
         return {}
-    was, now = correctness(rows)
-    return {row[0]: (bool(b), bool(a)) for row, b, a in zip(rows, was, now, strict=True)}
+    outcome = correctness(rows)
+    return {
+        row[0]: (bool(b), bool(a)) for row, b, a in zip(rows, outcome.baseline_correct, outcome.correct, strict=True)
+    }
