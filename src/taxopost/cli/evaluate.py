@@ -3,11 +3,11 @@
 Command-line contract (other tools depend on it; extend it, do not change it)::
 
     taxopost evaluate  --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
-                       --ground-truth PATH --pipelines PATH --output-dir DIR
+                       --ground-truth PATH --pipelines PATH --output-dir DIR [--groups PATH]
     taxopost calibrate --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
                        --ground-truth PATH [--target-precision 0.95 | --target-precision RANK=0.95 ...]
                        [--delta 0.1] [--calibration-fraction 0.5] [--seed 0] [--mode lineage|distribution]
-                       [--order RANK,RANK] --output PATH.json [--output-dir DIR]
+                       [--order RANK,RANK] --output PATH.json [--output-dir DIR] [--groups PATH]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from taxopost.evaluation.ground_truth import read_ground_truth
 from taxopost.evaluation.pipelines import read_pipelines
 from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
+from taxopost.io.groups import read_groups
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
@@ -48,6 +49,15 @@ GroundTruthOpt = Annotated[
         "--ground-truth",
         help="True taxa: a CSV with a 'label' column (taxon name or id, one row per score row), "
         "or a .npy of class indices.",
+    ),
+]
+
+GroupsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--groups",
+        help="The occurrence of each score row: a .npy of ids, or a CSV with an 'occurrence' (or 'group') column. "
+        "Enables occurrence_consensus steps and per-occurrence metrics; calibrate splits whole occurrences.",
     ),
 ]
 
@@ -71,11 +81,13 @@ def evaluate(
         int, typer.Option("--sweep-points", help="Thresholds in the risk-coverage sweep (1.0 down to 0.01).", min=2)
     ] = DEFAULT_GRID.size,
     exclude_unresolved: ExcludeOpt = False,
+    groups: GroupsOpt = None,
 ) -> None:
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
     inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
     parsed = read_pipelines(pipelines, inputs.category_map)
     for pipeline in parsed:
         for message in pipeline.warnings:
@@ -90,12 +102,13 @@ def evaluate(
                 y_true,
                 parsed,
                 logits=inputs.logits,
+                groups=occurrence,
                 n_bins=bins,
                 grid=grid,
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, scores or logits) from None
+            raise _located(exc, scores or logits, groups) from None
     written = write_evaluation(evaluation, output_dir)
     print_evaluation(evaluation, title=f"{n_rows:,} rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
@@ -137,6 +150,7 @@ def calibrate(
         Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
     ] = None,
     exclude_unresolved: ExcludeOpt = False,
+    groups: GroupsOpt = None,
 ) -> int:
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
     bare, per_rank = _parse_targets(target_precision or ["0.95"])
@@ -145,6 +159,7 @@ def calibrate(
     inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
         ranks = resolve_order(inputs.category_map, ranks, float(bare))
         target: float | dict[str, str] = {rank: per_rank.get(rank, bare) for rank in ranks}
@@ -168,10 +183,11 @@ def calibrate(
                 order=ranks,
                 mode=mode,
                 logits=inputs.logits,
+                groups=occurrence,
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, scores or logits) from None
+            raise _located(exc, scores or logits, groups) from None
     _print_calibration(report)
     if output_dir is not None:
         written = write_calibration(report, output_dir)
@@ -206,8 +222,10 @@ def _parse_targets(items: list[str]) -> tuple[str | None, dict[str, str]]:
     return bare, per_rank
 
 
-def _located(exc: InputError, path: Path | None) -> InputError:
-    """Errors about score values name the score file."""
+def _located(exc: InputError, path: Path | None, groups: Path | None = None) -> InputError:
+    """Errors about score values name the score file; about occurrences, the groups file."""
+    if groups is not None and exc.field.startswith("groups"):
+        return exc.with_source(str(groups))
     return exc.with_source(str(path)) if path is not None and exc.field.startswith(("scores", "logits")) else exc
 
 

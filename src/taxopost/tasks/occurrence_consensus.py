@@ -2,16 +2,24 @@
 
 The rule is :func:`taxopost.core.consensus.consensus`; the platform adapter is
 :mod:`taxopost.postprocessing.tasks.occurrence_consensus`. Every detection of a combined
-occurrence gets the combined vector, so a roll-up after it decides once per occurrence.
+occurrence gets the combined vector, so a roll-up after it decides once per occurrence. In an
+evaluation pipeline it transforms the score matrix the same way, given the occurrence of each
+row (``taxopost evaluate --groups FILE``); score files carry no boxes, so it runs unweighted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
-from taxopost.tasks.base import CliOption, TaskConfig, TaskSpec
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.consensus import consensus
+from taxopost.errors import InputError
+from taxopost.tasks.base import CliOption, OfflineStep, TaskConfig, TaskSpec, Transformed
 
 #: Default method of the platform's task (docs/evaluation.md, "Occurrence consensus", gives the evidence).
 DEFAULT_CONSENSUS_METHOD = "mean"
@@ -48,6 +56,8 @@ class OccurrenceConsensusSpec(TaskSpec):
     version = "1"
     description = "Combine the score vectors of each occurrence's detections into one distribution for all of them."
     config_model = OccurrenceConsensusConfig
+    offline = "transform"
+    needs_groups = True
     form_widgets = {"source_algorithm": "algorithm_in_scope"}
     cli_options = {
         "method": CliOption(help="mean or geometric."),
@@ -55,3 +65,48 @@ class OccurrenceConsensusSpec(TaskSpec):
         "min_detections": CliOption(help="combine occurrences with at least this many detections."),
         "source_algorithm": CliOption(help="classifier key."),
     }
+
+    @classmethod
+    def prepare_offline(
+        cls,
+        config: OccurrenceConsensusConfig,
+        category_map: CategoryMap,
+        *,
+        where: str,
+        base_dir: Path,
+        taxa_lists: Callable[[str], list[int]] | None = None,
+    ) -> OfflineStep:
+        """Refuse what a score file cannot serve: boxes to weigh by, a platform algorithm to pick."""
+        if config.weighting != "none":
+            raise InputError(f"{where}.weighting", config.weighting, "score files carry no boxes: use none")
+        if config.source_algorithm is not None:
+            raise InputError(
+                f"{where}.source_algorithm", config.source_algorithm, "names a platform algorithm; a pipeline "
+                "runs on one score file",
+            )  # fmt: skip
+        return OfflineStep(key=(cls.key, config.method, config.min_detections))
+
+    @classmethod
+    def transform(
+        cls,
+        values: np.ndarray,
+        category_map: CategoryMap,
+        config: OccurrenceConsensusConfig,
+        step: OfflineStep,
+        *,
+        logits: bool,
+        normalized: bool,
+        progress: Callable[[int], None] | None = None,
+        groups: np.ndarray,
+    ) -> Transformed:
+        """Each row gets its occurrence's combined vector; occurrences below ``min_detections`` keep theirs."""
+        combined = consensus(
+            values, groups, category_map, method=config.method, logits=logits, normalized=normalized, progress=progress
+        )
+        scores = combined.scores[combined.row_group]
+        winner = combined.winner[combined.row_group]
+        alone = np.flatnonzero(combined.sizes[combined.row_group] < config.min_detections)
+        if alone.size:  # as on the platform: left as they are (a group of one row already is)
+            kept = consensus(values[alone], alone, category_map, logits=logits, normalized=normalized)
+            scores[alone], winner[alone] = kept.scores, kept.winner
+        return Transformed(scores, winner, normalized=normalized)
