@@ -1,6 +1,7 @@
 """Deciding per occurrence: per-detection best score, MegaDetector's label vote, or a consensus?
 
-One command::
+One command (MegaDetector installed once: ``.venv/bin/pip install --no-deps -r
+benchmarks/requirements-megadetector.txt``)::
 
     .venv/bin/python benchmarks/consensus_evidence.py [--tracks 6000] [--output benchmarks/results/consensus.json]
 
@@ -8,7 +9,8 @@ On two kinds of data, each with and without a roll-up afterwards (lineage mode; 
 species 0.8, genus 0.6, family 0.4; CIFAR-100 class 0.8, superclass 0.6):
 
 - **simulated tracks** (docs/simulation.md, "Tracks") over the real AMI label space (2,497
-  classes): frames share the individual's error;
+  classes): frames share the individual's error; at the default frame noise (2.5) frames are
+  nearly copies of each other, at 6.0 each frame adds much of its own;
 - **CIFAR-100 pseudo-occurrences**: the 10,000 REAL DenseNet-BC-100 test outputs, cut into
   groups of 2 to 5 images of one true class (seed 0; a class's last single image is left out).
   Different images are independent views, which favours combining more than real tracks do.
@@ -50,7 +52,7 @@ from taxopost.core import CategoryMap, Taxonomy, rank_rollup
 from taxopost.core.consensus import consensus
 from taxopost.core.ranks import RANKS
 from taxopost.core.simulate import simulate_tracks
-from taxopost.evaluation import accuracy, is_correct, rank_coverage
+from taxopost.evaluation import accuracy, is_correct, occurrence_rows, rank_coverage
 
 AMI_THRESHOLDS = {"species": 0.8, "genus": 0.6, "family": 0.4}
 CIFAR_THRESHOLDS = {"class": 0.8, "superclass": 0.6}
@@ -61,10 +63,8 @@ RANK_INDEX = {rank: i for i, rank in enumerate(RANKS)}
 
 
 def best_score(taxa: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each group's taxon of its row with the highest score, ties to the first row (rows sorted by group)."""
-    order = np.lexsort((np.arange(groups.size), -scores, groups))
-    first = np.r_[True, groups[order][1:] != groups[order][:-1]]
-    return taxa[order[first]]
+    """Each group's taxon of its row with the highest score, ties to the first row (the evaluator's rule)."""
+    return taxa[occurrence_rows(groups, scores)]
 
 
 def finest_rank(
@@ -210,9 +210,9 @@ def compare(name, values, groups, truth_class, category_map, thresholds, ranks, 
     return table
 
 
-def simulated(n_tracks: int):
+def simulated(n_tracks: int, frame_noise: float):
     category_map = ami_category_map()
-    tracks = simulate_tracks(category_map, n_tracks, seed=0)
+    tracks = simulate_tracks(category_map, n_tracks, seed=0, frame_noise=frame_noise)
     extra = (
         ("consensus mean, by confidence", {"weights": tracks.confidence}),
         ("consensus mean, by area", {"weights": tracks.area}),
@@ -220,7 +220,7 @@ def simulated(n_tracks: int):
     )
     levels = {"family": 2, "genus": 3, "species": 4}
     return compare(
-        f"simulated tracks ({n_tracks:,} tracks, {tracks.groups.size:,} frames)",
+        f"simulated tracks, frame noise {frame_noise:g} ({n_tracks:,} tracks, {tracks.groups.size:,} frames)",
         tracks.scores(), tracks.groups, tracks.true_class, category_map, AMI_THRESHOLDS,
         ["species", "genus", "family"], levels, ("insecta", "lepidoptera"), tracks.confidence, extra,
     )  # fmt: skip
@@ -275,9 +275,12 @@ def markdown(table: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=6000)
+    parser.add_argument(
+        "--frame-noise", type=float, nargs="+", default=[2.5, 6.0], help="simulate_tracks' frame_noise, one run each"
+    )
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "consensus.json")
     args = parser.parse_args()
-    tables = [simulated(args.tracks), cifar()]
+    tables = [*(simulated(args.tracks, noise) for noise in args.frame_noise), cifar()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(tables, indent=2))
     for table in tables:
