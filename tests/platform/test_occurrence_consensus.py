@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from taxopost.cli import main
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
@@ -209,3 +210,13 @@ def test_without_consensus_the_highest_score_decides_whatever_its_rank(db, tmp_p
     assert determination("occ-a") == "Vanessa"
     # ... and loses to a species at 0.85
     assert determination("occ-b") == "Noctua pronuba"
+
+
+def test_taxopost_run_takes_the_consensus_options(survey, capsys):
+    args = ["run", KEY, "--capture-set", survey.name]
+    assert main([*args, "--method", "geometric", "--min-detections", "3", "--weighting", "area"]) == 0
+    job = Job.objects.get()
+    assert job.config == {"method": "geometric", "weighting": "area", "min_detections": 3, "source_algorithm": None}
+    assert job.metrics["changed"] == 3
+    assert main([*args, "--method", "median"]) == 2
+    assert "method='median'" in capsys.readouterr().err
