@@ -12,6 +12,8 @@ from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+from taxopost.observations.evaluation import evaluate_capture_set
+from taxopost.observations.identifications import import_identifications
 from taxopost.observations.models import CaptureSet, Classification, Occurrence
 from taxopost.observations.predictions import import_predictions
 from taxopost.observations.vectors import stack
@@ -220,3 +222,16 @@ def test_taxopost_run_takes_the_consensus_options(survey, capsys):
     assert job.metrics["changed"] == 3
     assert main([*args, "--method", "median"]) == 2
     assert "method='median'" in capsys.readouterr().err
+
+
+def test_a_capture_set_evaluation_runs_consensus_pipelines_and_counts_occurrences(survey, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("occurrence,taxon\nocc-track,Catocala ilia\nocc-single,Danaus plexippus\n")
+    import_identifications(path)
+    steps = [{"task": KEY, "method": "mean"}, {"task": "rank_rollup"}]
+    evaluation = evaluate_capture_set(survey, [{"name": "model", "steps": []}, {"name": "consensus", "steps": steps}])
+    model, combined = evaluation.pipelines
+    assert model.metrics.n == 4 and model.occurrences.n == 2
+    assert model.metrics.accuracy == 0.75  # the relicta frame is wrong ...
+    assert model.occurrences.accuracy == 1.0  # ... but its occurrence takes its best frame, ilia
+    assert combined.occurrences.n == 2 and combined.metrics.accuracy == 1.0
