@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps megadetector==10.0.28  # its validator only (pyproject.toml)
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## the main job, on the embedded default (no services)
@@ -39,6 +40,7 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks: print medians and ratios against a baseline measured in the same run
 	$(BIN)/python benchmarks/core_rollup.py
+	$(BIN)/python benchmarks/formats.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,7 +1,6 @@
 """Deciding per occurrence: per-detection best score, MegaDetector's label vote, or a consensus?
 
-One command (MegaDetector installed once: ``.venv/bin/pip install --no-deps -r
-benchmarks/requirements-megadetector.txt``)::
+One command (``megadetector`` is installed by ``make``, without its model dependencies)::
 
     .venv/bin/python benchmarks/consensus_evidence.py [--tracks 6000] [--output benchmarks/results/consensus.json]
 

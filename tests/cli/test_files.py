@@ -119,7 +119,7 @@ def test_rollup_bad_options_exit_2_with_one_line(files, capsys, extra, message):
     [
         (np.array([[np.nan, 0.5, 0.5, 0, 0]], np.float32), r"scores\[0, 0\]=nan: values must be finite"),
         (np.array([[-0.1, 0.6, 0.5, 0, 0]], np.float32), r"scores\[0, 0\]=-0.1.*must be >= 0"),
-        (np.array([[0.2, 0.2, 0.1, 0, 0]], np.float32), r"scores\[0\].*must sum to 1"),
+        (np.array([[0.6, 0.4, 0.1, 0, 0]], np.float32), r"scores\[0\].*must sum to at most 1"),
         (np.full((1, 4), 0.25, np.float32), "4 values but the category map has 5 classes"),
     ],
 )
@@ -219,7 +219,7 @@ def test_rollup_on_real_cifar100_outputs_with_superclass_above_class(shared_data
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["rollup", "--taxonomy", "x.csv"], "Missing option '--category-map'"),
+        (["rollup", "--taxonomy", "x.csv"], "Missing option '--output'"),
         (["rollup", "--bogus"], "No such option '--bogus'"),
         (["jobs", "show", "abc"], "'abc' is not a valid integer"),
         (["nosuch"], "No such command 'nosuch'"),

@@ -109,18 +109,18 @@ SCORE_CASES = {
     ),
     "rollup-not-a-matrix": (rollup(np.full(4, 0.25)), "scores", "scores=(4,): must be a matrix"),
     "rollup-not-numbers": (rollup([["a", "b", "c", "d"]]), "scores", "scores='<U1': must hold numbers"),
-    # rows not summing to 1 beyond the tolerance
+    # rows summing to more than 1 beyond the tolerance (less is a partial row, and valid)
     "rollup-sum-above": (
         rollup(with_value(2, 0, 0.25 + 2e-3)),
         "scores[2]",
-        "scores[2]='sum=1.002': probabilities must sum to 1 within 0.001",
+        "scores[2]='sum=1.002': probabilities must sum to at most 1 (+0.001) (logits? use --logits)",
     ),
-    "rollup-sum-below": (
-        rollup(with_value(0, 0, 0.25 - 2e-3)),
+    "rollup-percent": (
+        rollup(GOOD * 100),
         "scores[0]",
-        "scores[0]='sum=0.998': probabilities must sum to 1 within 0.001",
+        "scores[0]='sum=100': probabilities must sum to at most 1 (+0.001) (scores in percent? divide them by 100)",
     ),
-    "mask-sum": (mask(GOOD * 2), "scores[0]", "scores[0]='sum=2': probabilities must sum to 1"),
+    "mask-sum": (mask(GOOD * 2), "scores[0]", "scores[0]='sum=2': probabilities must sum to at most 1"),
 }
 
 LABEL_CASES = {

@@ -113,14 +113,14 @@ def test_consensus_of_one_row_is_that_row_whatever_the_method(flat_map):
 
 def test_consensus_partial_rows_keep_their_missing_mass(flat_map):
     top2 = np.array([[0.5, 0.3, 0.0, 0.0], [0.6, 0.0, 0.2, 0.0]])  # top-k rows: 0.2 missing each
-    mean = consensus(top2, [0, 0], flat_map, normalized=False)
+    mean = consensus(top2, [0, 0], flat_map)
     assert mean.mass[0] == pytest.approx(0.8)
     np.testing.assert_allclose(mean.scores[0], [0.55, 0.15, 0.1, 0.0])
-    product = consensus(top2, [0, 0], flat_map, method="geometric", normalized=False)
+    product = consensus(top2, [0, 0], flat_map, method="geometric")
     assert 0 < product.mass[0] < 1
     assert_matches(product, top2, [0, 0], method="geometric")
-    with pytest.raises(InputError, match="must sum to 1"):
-        consensus(top2, [0, 0], flat_map)
+    with pytest.raises(InputError, match=r"scores\[1\]=.*must sum to at most 1"):
+        consensus(top2 * [[1.0], [1.5]], [0, 0], flat_map)
 
 
 def test_consensus_full_rows_combine_to_full_rows(flat_map):
@@ -247,29 +247,27 @@ def problems(draw):
     weights = None
     if draw(st.booleans()):
         weights = rng.choice([0.0, 0.5, 1.0, 4.0, 250.0], size=n_rows)
-    return values.astype(dtype), groups, weights, style == "partial"
+    return values.astype(dtype), groups, weights
 
 
 @PROPERTY
 @given(problem=problems(), method=st.sampled_from(["mean", "geometric"]), floor=st.sampled_from([1e-4, 0.05]))
 def test_consensus_agrees_with_the_reference(problem, method, floor):
-    values, groups, weights, partial = problem
+    values, groups, weights = problem
     category_map = CategoryMap(VANESSA_LABELS[: values.shape[1]], Taxonomy(VANESSA))
-    result = consensus(
-        values, groups, category_map, method=method, weights=weights, normalized=not partial, floor=floor
-    )
+    result = consensus(values, groups, category_map, method=method, weights=weights, floor=floor)
     assert_matches(result, values, groups, method=method, weights=weights, floor=floor)
 
 
 @PROPERTY
 @given(problem=problems(), method=st.sampled_from(["mean", "geometric"]))
 def test_consensus_does_not_depend_on_row_order(problem, method):
-    values, groups, weights, partial = problem
+    values, groups, weights = problem
     category_map = CategoryMap(VANESSA_LABELS[: values.shape[1]], Taxonomy(VANESSA))
     shuffle = np.random.default_rng(len(groups)).permutation(len(groups))
-    a = consensus(values, groups, category_map, method=method, weights=weights, normalized=not partial)
+    a = consensus(values, groups, category_map, method=method, weights=weights)
     b = consensus(
-        values[shuffle], groups[shuffle], category_map, method=method, normalized=not partial,
+        values[shuffle], groups[shuffle], category_map, method=method,
         weights=None if weights is None else weights[shuffle],
     )  # fmt: skip
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-7)

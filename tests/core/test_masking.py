@@ -142,12 +142,14 @@ def test_class_masking_without_returned_scores(vanessa_map):
         np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), err_msg=name)
 
 
-def test_class_masking_unnormalized_rows(vanessa_map):
+def test_class_masking_partial_rows(vanessa_map):
     scores = np.array([[0.25, 0.125, 0.125, 0.0]])
-    with pytest.raises(InputError, match=r"scores\[0\]='sum=0.5': probabilities must sum to 1"):
-        class_masking(scores, vanessa_map, KEEP)
-    result = class_masking(scores, vanessa_map, KEEP, normalized=False)
+    result = class_masking(scores, vanessa_map, KEEP)
     np.testing.assert_allclose(result.scores, [[2 / 3, 0.0, 1 / 3, 0.0]])
+    kept = class_masking(scores, vanessa_map, KEEP, reweight=False)
+    np.testing.assert_allclose(kept.scores, [[0.25, 0.0, 0.125, 0.0]])
+    with pytest.raises(InputError, match=r"scores\[0\]='sum=2': probabilities must sum to at most 1"):
+        class_masking(scores * 4, vanessa_map, KEEP)
 
 
 def test_class_masking_reports_progress(vanessa_map):

@@ -149,17 +149,6 @@ def test_rank_rollup_skipped_rank_contributes_nothing(moths_map, mode):
         assert result.score.tolist() == [0.375]
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_rank_rollup_rank_without_taxa_has_no_candidate(vanessa_map, mode):
-    # The Vanessa taxonomy has no tribe at all: the tribe step is skipped, with NaN evidence.
-    scores = row(vanessa_map, Vanessa_atalanta=0.5, Danaus_plexippus=0.5)
-    result = rank_rollup(scores, vanessa_map, thresholds={"species": 0.9, "tribe": 0.1, "family": 0.4}, mode=mode)
-    assert result.order == ("species", "tribe", "family")
-    assert result.evidence_taxon[0, 1] == NO_TAXON
-    assert np.isnan(result.evidence_score[0, 1])
-    assert names(vanessa_map, result.taxon) == ["Nymphalidae"]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", MODES)
 def test_rank_rollup_threshold_is_inclusive(vanessa_map, mode, dtype):
@@ -274,14 +263,40 @@ def test_rank_rollup_evidence_stops_at_accepted_rank(vanessa_map, mode):
     assert np.isnan(result.evidence_score[0, 1:]).all()
 
 
-def test_rank_rollup_unnormalized_rows_need_normalized_false(vanessa_map):
+def test_rank_rollup_partial_rows_are_lower_bounds(vanessa_map):
     scores = row(vanessa_map, Vanessa_atalanta=0.25, Vanessa_cardui=0.25)
-    with pytest.raises(InputError, match=r"scores\[0\]='sum=0.5': probabilities must sum to 1"):
-        rank_rollup(scores, vanessa_map)
-    result = rank_rollup(scores, vanessa_map, normalized=False, thresholds={"species": 0.8, "genus": 0.5})
+    result = rank_rollup(scores, vanessa_map, thresholds={"species": 0.8, "genus": 0.5})
     assert names(vanessa_map, result.taxon) == ["Vanessa"]
-    with pytest.raises(InputError, match=r"scores\[0\]='sum=1.5': probabilities must sum to at most 1"):
-        rank_rollup(scores * 3, vanessa_map, normalized=False)
+    assert result.score.tolist() == [0.5]
+    # the missing half belongs to no taxon: it never helps a rank clear its threshold
+    assert not rank_rollup(scores, vanessa_map, thresholds={"species": 0.8, "genus": 0.6}).changed.any()
+
+
+@pytest.mark.parametrize(
+    ("factor", "hint"), [(3, "logits\\? use --logits"), (200, "scores in percent\\? divide them by 100")]
+)
+def test_rank_rollup_refuses_a_row_above_one_with_a_hint(vanessa_map, factor, hint):
+    scores = row(vanessa_map, Vanessa_atalanta=0.25, Vanessa_cardui=0.25) * factor
+    message = rf"scores\[0\]='sum={0.5 * factor:g}': probabilities must sum to at most 1 \(\+0.001\) \({hint}\)"
+    with pytest.raises(InputError, match=message):
+        rank_rollup(scores, vanessa_map)
+
+
+@pytest.mark.parametrize("function", ["rank_rollup", "rollup_candidates"])
+def test_ranks_the_taxonomy_lacks_are_refused_naming_its_ranks(vanessa_map, function):
+    scores = row(vanessa_map, Vanessa_atalanta=1.0)
+    message = r"=\['tribe'\]: the taxonomy has no taxon at these ranks; its ranks: order, family, genus, species"
+    with pytest.raises(InputError, match=message):
+        if function == "rank_rollup":
+            rank_rollup(scores, vanessa_map, thresholds={"species": 0.8, "tribe": 0.5})
+        else:
+            rollup_candidates(scores, vanessa_map, order=("species", "tribe"))
+
+
+def test_rank_rollup_refuses_negative_scores_suggesting_logits(vanessa_map):
+    scores = row(vanessa_map, Vanessa_atalanta=1.5, Vanessa_cardui=-0.5)
+    with pytest.raises(InputError, match=r"scores\[0, 1\]=-0.5: probabilities must be >= 0 \(logits\? use --logits\)"):
+        rank_rollup(scores, vanessa_map)
 
 
 def test_rank_rollup_no_rows(vanessa_map):

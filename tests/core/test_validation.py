@@ -67,14 +67,19 @@ def test_check_probabilities_finds_bad_value_in_a_late_block():
 
 
 def test_check_probabilities_row_offset_in_message():
-    with pytest.raises(InputError, match=re.escape("scores[17]='sum=0.5'")):
-        check_probabilities(np.array([[0.25, 0.25]]), field="scores", row_offset=17)
+    with pytest.raises(InputError, match=re.escape("scores[17]='sum=1.5'")):
+        check_probabilities(np.array([[0.75, 0.75]]), field="scores", row_offset=17)
+
+
+def test_check_probabilities_accepts_partial_rows():
+    stats = check_probabilities(np.array([[0.5, 0.25, 0.0], [0.0, 0.0, 0.0]]), field="scores")
+    assert stats.sums.tolist() == [0.75, 0.0]
 
 
 def test_check_probabilities_tolerance_is_inclusive_of_rounding():
     inside = np.array([[0.5, 0.5 + SUM_TOLERANCE * 0.9], [0.5, 0.5 - SUM_TOLERANCE * 0.9]])
     check_probabilities(inside, field="scores")
-    with pytest.raises(InputError, match="sum to 1 within 0.001"):
+    with pytest.raises(InputError, match=r"sum to at most 1 \(\+0.001\)"):
         check_probabilities(np.array([[0.5, 0.5 + SUM_TOLERANCE * 1.1]]), field="scores")
 
 

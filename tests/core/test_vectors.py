@@ -37,7 +37,7 @@ def test_a_class_without_a_taxon_never_wins(vanessa):
     [
         ([0.5, np.nan, 0.25, 0.25], False, r"scores\[2, 1\]=nan: values must be finite"),
         ([0.5, -0.5, 0.5, 0.5], False, r"scores\[2, 1\]=-0.5: probabilities must be >= 0"),
-        ([0.5, 0.5, 0.5, 0.5], False, r"scores\[2\]='sum=2': probabilities must sum to 1"),
+        ([0.5, 0.5, 0.5, 0.5], False, r"scores\[2\]='sum=2': probabilities must sum to at most 1"),
         ([1.0, np.inf, 0.0, 0.0], True, r"logits\[2, 1\]=inf: values must be finite"),
     ],
 )

@@ -169,7 +169,7 @@ def test_run_pipelines_matches_the_core_called_directly(tmp_path, taxa_list, syn
     expected = rank_rollup(masked.scores, synthetic, thresholds=thresholds)
     assert np.array_equal(by_name["mask+lineage"].taxon, expected.taxon)
     raw = class_masking(values, synthetic, keep, logits=logits, reweight=False)
-    expected = rank_rollup(raw.scores, synthetic, thresholds=thresholds, mode="distribution", normalized=False)
+    expected = rank_rollup(raw.scores, synthetic, thresholds=thresholds, mode="distribution")
     assert np.array_equal(by_name["raw mask+distribution"].taxon, expected.taxon)
     twice = class_masking(masked.scores, synthetic, keep, reweight=False)
     assert np.array_equal(by_name["mask+mask"].taxon, taxonomy_of(synthetic, twice.winner))

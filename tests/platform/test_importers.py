@@ -52,6 +52,23 @@ def test_reimporting_the_same_file_adds_nothing(platform, tmp_path):
     assert summary.records == len(ROWS) and not any(summary.created.values())
 
 
+def test_top_k_pairs_are_stored_densified_as_a_partial_row(platform, tmp_path):
+    record = _record(scores=None, image={"path": "top.jpg", "width": 100, "height": 100}, top_k=[[1, 0.5], [0, 0.3]])
+    (tmp_path / "top.jsonl").write_text(json.dumps(record) + "\n")
+    import_predictions(tmp_path / "top.jsonl")
+    clf = Classification.objects.get(detection__source_image__path="top.jpg")
+    assert (clf.taxon.name, clf.score) == ("Vanessa cardui", pytest.approx(0.5))
+    np.testing.assert_allclose(np.frombuffer(clf.scores, dtype="<f4"), [0.3, 0.5, 0, 0, 0, 0, 0, 0])
+
+
+def test_a_detector_only_record_stores_its_detection_and_no_classification(platform, tmp_path):
+    record = _record(scores=None, algorithm=None, image={"path": "empty.jpg", "width": 100, "height": 100})
+    (tmp_path / "d.jsonl").write_text(json.dumps(record) + "\n")
+    import_predictions(tmp_path / "d.jsonl")
+    detection = Detection.objects.get(source_image__path="empty.jpg")
+    assert detection.bbox == [0, 0, 10, 10] and not Classification.objects.filter(detection=detection).exists()
+
+
 def test_predictions_from_parquet_with_logits(platform, tmp_path):
     logits = np.log(np.asarray([row[3] for row in ROWS], dtype=np.float32))
     table = pa.table(
@@ -93,12 +110,17 @@ def _record(**changes) -> dict:
         (json.dumps(_record(algorithm="unknown-model")), "algorithm='unknown-model': unknown"),
         (json.dumps(_record(scores=[0.5, 0.5])), "scores='2 values': the category map of 'moths-v1' has 8 classes"),
         (json.dumps(_record(scores=[float("nan"), *ROWS[0][3][1:]])), "values must be finite"),
-        (json.dumps(_record(scores=[0.9] * 8)), "must sum to 1"),
+        (json.dumps(_record(scores=[0.9] * 8)), "must sum to at most 1"),
         (json.dumps(_record(bbox=[0, 0, 500, 10])), "lies outside its image"),
         (json.dumps(_record(bbox=[5, 5, 1, 1])), "x1 <= x2"),
         (json.dumps(_record(image={"path": "x.jpg", "width": 0, "height": 10})), "image.width=0"),
         (json.dumps(_record(color="red")), "unknown fields"),
-        (json.dumps(_record(scores=None)), "give exactly one of scores or logits"),
+        (json.dumps(_record(scores=None)), "an algorithm's record needs its scores, logits or top_k"),
+        (json.dumps(_record(scores=None, top_k=[[0, 0.5], [8, 0.2]])), r"top_k\[1\]=8: class index outside"),
+        (json.dumps(_record(scores=None, top_k=[[0, 0.5], [0, 0.2]])), r"top_k\[1\]=\[0, 0.2\]: a class appears twice"),
+        (json.dumps(_record(scores=None, top_k=[[0, 0.9], [1, 0.5]])), "must sum to at most 1"),
+        (json.dumps(_record(scores=None, top_k=[["Vanessa", 0.9]])), r"top_k\[0\]=.*\[class index >= 0, score\]"),
+        (json.dumps(_record(top_k=[[0, 0.5]])), "give one of scores, logits or top_k"),
         (json.dumps(_record(bbox=["1", "2", "3", "4"])), "bbox=.*four numbers"),
         (json.dumps(_record(bbox=[1, None, 3, 4])), "bbox=.*four numbers"),
         (json.dumps(_record(bbox=[1, 2, 3])), "bbox=.*four numbers"),

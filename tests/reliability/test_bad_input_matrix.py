@@ -67,8 +67,8 @@ SCORE_CASES = {
     "nan": (np.array([[np.nan, 0.5, 0.25, 0.25]]), r"scores\[0, 0\]=nan: values must be finite"),
     "inf": (np.array([[np.inf, 0.5, 0.25, 0.25]]), r"scores\[0, 0\]=inf: values must be finite"),
     "negative": (np.array([[-0.2, 0.6, 0.3, 0.3]]), r"scores\[0, 0\]=-0.2.*must be >= 0"),
-    "sum below": (np.array([[0.5, 0.3, 0.1, 0.05]]), r"scores\[0\]='sum=0.95'.*must sum to 1 within 0.001"),
-    "sum above": (np.array([[0.5, 0.3, 0.2, 0.1]]), r"scores\[0\]='sum=1.1'.*must sum to 1"),
+    "sum above": (np.array([[0.5, 0.3, 0.2, 0.1]]), r"scores\[0\]='sum=1.1'.*must sum to at most 1"),
+    "percent": (np.array([[50.0, 30.0, 10.0, 5.0]]), r"scores\[0\]='sum=95'.*scores in percent"),
     "too long": (np.full((1, 5), 0.2), "has 5 values|5 values but the category map has 4 classes"),
     "too short": (np.full((1, 3), 1 / 3), "3 values but the category map has 4 classes"),
 }

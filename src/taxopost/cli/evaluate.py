@@ -8,6 +8,9 @@ Command-line contract (other tools depend on it; extend it, do not change it)::
                        --ground-truth PATH [--target-precision 0.95 | --target-precision RANK=0.95 ...]
                        [--delta 0.1] [--calibration-fraction 0.5] [--seed 0] [--mode lineage|distribution]
                        [--order RANK,RANK] --output PATH.json [--output-dir DIR] [--groups PATH]
+
+Both also take ``--predictions FILE [--format ...]`` instead of the category map and scores (as
+``taxopost rollup`` does); the ground truth then has one row per classified detection.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from taxopost.cli.app import app
 from taxopost.cli.files import (
     CategoryMapOpt,
     ExcludeOpt,
+    FormatOpt,
     IdColumnOpt,
+    Inputs,
+    LineageRanksOpt,
     LogitsOpt,
+    PredictionsOpt,
     ScoresOpt,
     TaxonomyOpt,
     load_inputs,
@@ -64,8 +71,6 @@ GroupsOpt = Annotated[
 
 @app.command()
 def evaluate(
-    taxonomy: TaxonomyOpt,
-    category_map: CategoryMapOpt,
     ground_truth: GroundTruthOpt,
     pipelines: Annotated[
         Path, typer.Option("--pipelines", help='JSON or YAML: [{"name": ..., "steps": [{"task": ..., ...}]}].')
@@ -73,9 +78,14 @@ def evaluate(
     output_dir: Annotated[
         Path, typer.Option("--output-dir", help="Receives metrics.json, report.html and the figures (PNG).")
     ],
+    taxonomy: TaxonomyOpt = None,
+    category_map: CategoryMapOpt = None,
     id_column: IdColumnOpt = None,
     scores: ScoresOpt = None,
     logits: LogitsOpt = None,
+    predictions: PredictionsOpt = None,
+    format: FormatOpt = None,
+    lineage_ranks: LineageRanksOpt = None,
     bins: Annotated[int, typer.Option("--bins", help="Input-confidence bins.", min=1)] = 10,
     sweep_points: Annotated[
         int, typer.Option("--sweep-points", help="Thresholds in the risk-coverage sweep (1.0 down to 0.01).", min=2)
@@ -84,7 +94,10 @@ def evaluate(
     groups: GroupsOpt = None,
 ) -> None:
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
-    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    inputs = load_inputs(
+        taxonomy, id_column, category_map, scores, logits,
+        predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+    )  # fmt: skip
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
     occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
@@ -108,7 +121,7 @@ def evaluate(
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, scores or logits, groups) from None
+            raise _located(exc, inputs, groups) from None
     written = write_evaluation(evaluation, output_dir)
     print_evaluation(evaluation, title=f"{n_rows:,} rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
@@ -116,15 +129,18 @@ def evaluate(
 
 @app.command()
 def calibrate(
-    taxonomy: TaxonomyOpt,
-    category_map: CategoryMapOpt,
     ground_truth: GroundTruthOpt,
     output: Annotated[
         Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
     ],
+    taxonomy: TaxonomyOpt = None,
+    category_map: CategoryMapOpt = None,
     id_column: IdColumnOpt = None,
     scores: ScoresOpt = None,
     logits: LogitsOpt = None,
+    predictions: PredictionsOpt = None,
+    format: FormatOpt = None,
+    lineage_ranks: LineageRanksOpt = None,
     target_precision: Annotated[
         list[str] | None,
         typer.Option(
@@ -156,7 +172,10 @@ def calibrate(
     bare, per_rank = _parse_targets(target_precision or ["0.95"])
     ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
     check_output(output)  # before any work or any report is written
-    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    inputs = load_inputs(
+        taxonomy, id_column, category_map, scores, logits,
+        predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+    )  # fmt: skip
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
     occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
@@ -187,7 +206,7 @@ def calibrate(
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, scores or logits, groups) from None
+            raise _located(exc, inputs, groups) from None
     _print_calibration(report)
     if output_dir is not None:
         written = write_calibration(report, output_dir)
@@ -222,11 +241,12 @@ def _parse_targets(items: list[str]) -> tuple[str | None, dict[str, str]]:
     return bare, per_rank
 
 
-def _located(exc: InputError, path: Path | None, groups: Path | None = None) -> InputError:
-    """Errors about score values name the score file; about occurrences, the groups file."""
+def _located(exc: InputError, inputs: Inputs, groups: Path | None = None) -> InputError:
+    """Errors about score values name the score file (and the detection of a --predictions file);
+    about occurrences, the groups file."""
     if groups is not None and exc.field.startswith("groups"):
         return exc.with_source(str(groups))
-    return exc.with_source(str(path)) if path is not None and exc.field.startswith(("scores", "logits")) else exc
+    return inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc
 
 
 def _grid(points: int) -> np.ndarray:

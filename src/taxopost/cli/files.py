@@ -3,13 +3,20 @@
 Command-line contract (other tools depend on it; extend it, do not change it)::
 
     taxopost rollup --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
-                    [--threshold RANK=VALUE ...] [--mode lineage|distribution] --output PATH.csv
+                    [--threshold RANK=VALUE ...] [--mode lineage|distribution] [--config CAL.json] --output PATH.csv
     taxopost mask   --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
                     --taxa-list PATH [--no-reweight] --output PATH.csv
+    taxopost rollup|mask --predictions FILE [--format megadetector|speciesnet|antenna] [--lineage-ranks R,R,...]
+                    [--taxonomy PATH] ... --output (PATH.json | PATH.csv)
+
+With ``--predictions`` the file's own label space (and, for MegaDetector descriptions and
+SpeciesNet labels, its taxonomy) replaces the category map; ``--output FILE.json`` writes the
+input's format back with the results, ``--output FILE.csv`` the table.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,25 +29,60 @@ from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
-from taxopost.core.rollup import rank_rollup
+from taxopost.core.rollup import STATUSES, coarser_than_order, rank_rollup, rollup_status
+from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
-from taxopost.io import read_category_map, read_matrix, read_taxa_list, read_taxonomy
+from taxopost.io import read_labels, read_matrix, read_taxa_list
+from taxopost.io.predictions.detections import DetectionFile, parse_ranks
+from taxopost.io.predictions.formats import FORMATS, read_detection_file, write_detection_file
+from taxopost.io.predictions.revision import Revision
 from taxopost.io.results import check_output, write_atomically, write_masking_csv, write_rollup_csv
+from taxopost.io.taxonomy import read_taxonomy_for_labels
 from taxopost.tasks import parse_config
 from taxopost.tasks.rank_rollup import RankRollupConfig
 
 TaxonomyOpt = Annotated[
-    Path, typer.Option("--taxonomy", help="Taxonomy file: lineage CSV, iNaturalist or Darwin Core.")
+    Path | None,
+    typer.Option(
+        "--taxonomy",
+        help="Taxonomy file: lineage CSV, iNaturalist or Darwin Core (not needed with --predictions that carry one).",
+    ),
 ]
 IdColumnOpt = Annotated[
-    str | None, typer.Option("--id-column", help="Lineage CSV column holding external ids (e.g. speciesKey).")
+    str | None,
+    typer.Option(
+        "--id-column",
+        help="Column of external ids (lineage CSV: e.g. speciesKey; iNaturalist: taxon_id or leaf_class_id).",
+    ),
 ]
 CategoryMapOpt = Annotated[
-    Path, typer.Option("--category-map", help="Labels in class order: JSON list, {label: index} or [{index, label}].")
+    Path | None,
+    typer.Option("--category-map", help="Labels in class order: JSON list, {label: index} or [{index, label}]."),
 ]
 ScoresOpt = Annotated[Path | None, typer.Option("--scores", help="Probabilities: .npy, .npz, .parquet or .csv.")]
 LogitsOpt = Annotated[Path | None, typer.Option("--logits", help="Logits (softmaxed before use), same formats.")]
-OutputOpt = Annotated[Path, typer.Option("--output", help="Result CSV, one row per input row, in input order.")]
+PredictionsOpt = Annotated[
+    Path | None,
+    typer.Option("--predictions", help="A MegaDetector batch, SpeciesNet or Antenna processing-service JSON file."),
+]
+FormatOpt = Annotated[
+    str | None, typer.Option("--format", help=f"The --predictions format: {', '.join(FORMATS)} (default: detected).")
+]
+LineageRanksOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lineage-ranks",
+        help="Ranks of plain-lineage MegaDetector descriptions, coarse to fine "
+        "(e.g. kingdom,phylum,class,order,family,species).",
+    ),
+]
+OutputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--output",
+        help="Result CSV (one row per input row, in input order), or with --predictions FILE.json its format.",
+    ),
+]
 ExcludeOpt = Annotated[
     bool,
     typer.Option("--exclude-unresolved", help="Keep labels that resolve to no taxon out of predictions, not fail."),
@@ -49,29 +91,58 @@ ExcludeOpt = Annotated[
 
 @dataclass(frozen=True)
 class Inputs:
-    """What both commands read: a category map and a score (or logit) matrix."""
+    """What the file commands read: a category map and score (or logit) rows, and the file they came from."""
 
     category_map: CategoryMap
-    values: np.ndarray
+    values: np.ndarray | SparseRows
     logits: bool
+    source: Path
+    detections: DetectionFile | None = None
+
+    def locate(self, exc: InputError) -> InputError:
+        """An error about the rows, told by file (and JSON path for a --predictions file)."""
+        return self.detections.locate(exc) if self.detections is not None else exc.with_source(str(self.source))
 
 
 def load_inputs(
-    taxonomy: Path,
+    taxonomy: Path | None,
     id_column: str | None,
-    category_map: Path,
+    category_map: Path | None,
     scores: Path | None,
     logits: Path | None,
     *,
+    predictions: Path | None = None,
+    format: str | None = None,
+    lineage_ranks: str | None = None,
     exclude_unresolved: bool = False,
 ) -> Inputs:
-    """Read and validate the shared inputs; exactly one of ``scores`` and ``logits``."""
-    if (scores is None) == (logits is None):
-        raise InputError("--scores/--logits", None, "give exactly one of --scores PATH or --logits PATH")
-    tax = read_taxonomy(taxonomy, id_column=id_column)
-    cmap = read_category_map(category_map, tax, on_unresolved="exclude" if exclude_unresolved else "error")
-    if cmap.unresolved:
-        warn(f"{len(cmap.unresolved)} labels resolve to no taxon and are excluded: {list(cmap.unresolved[:5])}")
+    """Read and validate the shared inputs: exactly one of ``scores``, ``logits`` and ``predictions``."""
+    given = [
+        name for name, value in (("--scores", scores), ("--logits", logits), ("--predictions", predictions)) if value
+    ]
+    if len(given) != 1:
+        raise InputError(
+            "/".join(given) or "--scores/--logits/--predictions",
+            None,
+            "give exactly one of --scores PATH, --logits PATH or --predictions FILE",
+        )
+    if predictions is not None:
+        return _load_predictions(
+            predictions, format, lineage_ranks, taxonomy, id_column, category_map, exclude_unresolved
+        )
+    for option, value in (("--format", format), ("--lineage-ranks", lineage_ranks)):
+        if value is not None:
+            raise InputError(option, value, "only with --predictions")
+    if taxonomy is None or category_map is None:
+        missing = "--taxonomy" if taxonomy is None else "--category-map"
+        raise InputError(missing, None, f"required with {given[0]}")
+    labels = read_labels(category_map)
+    tax = read_taxonomy_for_labels(taxonomy, labels, id_column=id_column)
+    try:
+        cmap = CategoryMap(labels, tax, on_unresolved="exclude" if exclude_unresolved else "error")
+    except InputError as exc:
+        raise exc.with_source(str(category_map)) from None
+    _warn_unresolved(cmap)
     path = scores or logits
     values = read_matrix(path, field="scores" if scores is not None else "logits")
     if values.shape[1] != cmap.n_classes:
@@ -81,21 +152,64 @@ def load_inputs(
             f"the vectors have {values.shape[1]} values but the category map has {cmap.n_classes} classes",
             source=str(path),
         )
-    return Inputs(cmap, values, logits is not None)
+    return Inputs(cmap, values, logits is not None, path)
 
 
-def _with_source(exc: InputError, path: Path | None) -> InputError:
-    return exc.with_source(str(path)) if path is not None else exc
+def _load_predictions(
+    path: Path,
+    format: str | None,
+    lineage_ranks: str | None,
+    taxonomy: Path | None,
+    id_column: str | None,
+    category_map: Path | None,
+    exclude_unresolved: bool,
+) -> Inputs:
+    if category_map is not None:
+        raise InputError("--category-map", str(category_map), "a --predictions file carries its own classes")
+    ranks = parse_ranks(lineage_ranks, "--lineage-ranks") if lineage_ranks else None
+    file = read_detection_file(path, format=format, lineage_ranks=ranks)
+    if len(file.scores) == 0:
+        raise InputError("file", str(path), f"this {file.format} file has no classification to post-process")
+    tax = None
+    if taxonomy is not None:
+        names = list(file.labels) + [key for key in file.extra.get("gbif_keys") or () if key]
+        tax = read_taxonomy_for_labels(taxonomy, names, id_column=id_column)
+    cmap = file.category_map(tax, on_unresolved="exclude" if exclude_unresolved else "error")
+    _warn_unresolved(cmap)
+    return Inputs(cmap, file.scores, False, path, file)
+
+
+def _warn_unresolved(cmap: CategoryMap) -> None:
+    if cmap.unresolved:
+        warn(f"{len(cmap.unresolved)} labels resolve to no taxon and are excluded: {list(cmap.unresolved[:5])}")
+
+
+def _read_config(path: Path | None) -> dict:
+    """A rank roll-up config (thresholds, order, mode), as ``taxopost calibrate`` writes it."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError("--config", str(path), f"cannot be read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError("--config", str(path), f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError("--config", str(path), "must hold a JSON object: {thresholds, order, mode}")
+    return data
 
 
 @app.command()
 def rollup(
-    taxonomy: TaxonomyOpt,
-    category_map: CategoryMapOpt,
     output: OutputOpt,
+    taxonomy: TaxonomyOpt = None,
+    category_map: CategoryMapOpt = None,
     id_column: IdColumnOpt = None,
     scores: ScoresOpt = None,
     logits: LogitsOpt = None,
+    predictions: PredictionsOpt = None,
+    format: FormatOpt = None,
+    lineage_ranks: LineageRanksOpt = None,
     threshold: Annotated[
         list[str] | None,
         typer.Option(
@@ -110,46 +224,62 @@ def rollup(
     mode: Annotated[
         str | None, typer.Option("--mode", help="lineage (only generalise) or distribution (best taxon per rank).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="A roll-up config JSON (thresholds, order, mode), e.g. from taxopost calibrate."),
+    ] = None,
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Roll unconfident predictions up to the first rank whose aggregate clears its threshold."""
-    config_data: dict = {}
+    config_data = _read_config(config)
     if threshold:
         config_data["thresholds"] = parse_rank_values(threshold)
+        config_data.pop("order", None)  # the ranks given are the ranks tried
     if order:
         config_data["order"] = [rank.strip() for rank in order.split(",") if rank.strip()]
     if mode is not None:
         config_data["mode"] = mode
-    config = parse_config(RankRollupConfig, config_data, prefix="--")
+    settings = parse_config(RankRollupConfig, config_data, prefix="--")
     check_output(output)
-    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    inputs = load_inputs(
+        taxonomy, id_column, category_map, scores, logits,
+        predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+    )  # fmt: skip
     with progress_bar("rolling up", total=inputs.values.shape[0]) as advance:
         try:
             result = rank_rollup(
                 inputs.values,
                 inputs.category_map,
-                thresholds=config.thresholds,
-                order=config.order,
-                mode=config.mode,
+                thresholds=settings.thresholds,
+                order=settings.order,
+                mode=settings.mode,
                 logits=inputs.logits,
                 progress=advance,
             )
         except InputError as exc:
-            raise _with_source(exc, scores or logits) from None
-    write_rollup_csv(output, result, inputs.category_map.taxonomy)
-    changed = int(result.changed.sum())
-    err.print(f"{len(result)} rows, {changed} rolled up ({config.mode} mode) -> {output}", markup=False)
+            raise inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc from None
+    _warn_coarser(inputs.category_map, result.order)
+    if _writes_format(inputs, output):
+        write_detection_file(output, inputs.detections, Revision.of_rollup(result, inputs.category_map))
+    else:
+        write_rollup_csv(output, result, inputs.category_map.taxonomy, detections=_paths(inputs))
+    counts = np.bincount(rollup_status(result), minlength=len(STATUSES))
+    summary = ", ".join(f"{int(n)} {status}" for status, n in zip(STATUSES, counts, strict=True))
+    err.print(f"{len(result)} rows: {summary} ({settings.mode} mode) -> {output}", markup=False)
 
 
 @app.command()
 def mask(
-    taxonomy: TaxonomyOpt,
-    category_map: CategoryMapOpt,
     output: OutputOpt,
     taxa_list: Annotated[Path, typer.Option("--taxa-list", help="One taxon name or id per line (or --taxa-column).")],
+    taxonomy: TaxonomyOpt = None,
+    category_map: CategoryMapOpt = None,
     id_column: IdColumnOpt = None,
     scores: ScoresOpt = None,
     logits: LogitsOpt = None,
+    predictions: PredictionsOpt = None,
+    format: FormatOpt = None,
+    lineage_ranks: LineageRanksOpt = None,
     reweight: Annotated[
         bool, typer.Option("--reweight/--no-reweight", help="Renormalise kept probabilities (default) or keep them.")
     ] = True,
@@ -165,7 +295,11 @@ def mask(
     check_output(output)  # both outputs are checked before any work: neither is written without the other
     if output_scores is not None:
         check_output(output_scores, "--output-scores")
-    inputs = load_inputs(taxonomy, id_column, category_map, scores, logits, exclude_unresolved=exclude_unresolved)
+    inputs = load_inputs(
+        taxonomy, id_column, category_map, scores, logits,
+        predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+    )  # fmt: skip
+    writes_format = _writes_format(inputs, output)
     listed = read_taxa_list(taxa_list, inputs.category_map.taxonomy, column=taxa_column)
     if listed.unresolved:
         warn(
@@ -184,21 +318,52 @@ def mask(
                 keep,
                 logits=inputs.logits,
                 reweight=reweight,
-                return_scores=output_scores is not None,
+                return_scores=output_scores is not None or writes_format,
                 progress=advance,
             )
         except InputError as exc:
-            raise _with_source(exc, scores or logits) from None
+            raise inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc from None
     if output_scores is not None:
+        masked = result.scores.dense() if isinstance(result.scores, SparseRows) else result.scores
 
         def save(tmp: str) -> None:
             with open(tmp, "wb") as handle:  # a file, not a name: np.save would append ".npy" to a name
-                np.save(handle, result.scores)
+                np.save(handle, masked)
 
         write_atomically(output_scores, save, field="--output-scores")
-    write_masking_csv(output, result, inputs.category_map)
+    if writes_format:
+        write_detection_file(output, inputs.detections, Revision.of_masking(result, inputs.category_map))
+    else:
+        write_masking_csv(output, result, inputs.category_map, detections=_paths(inputs))
     err.print(
         f"{len(result)} rows, {int(keep.sum())} of {inputs.category_map.n_classes} classes kept, "
         f"{int(result.changed.sum())} rows changed -> {output}",
         markup=False,
     )
+
+
+def _warn_coarser(category_map: CategoryMap, order: tuple[str, ...]) -> None:
+    """Classes above every thresholded rank never count toward a roll-up: say so, they are often a mistake."""
+    above = np.flatnonzero(coarser_than_order(category_map, order))
+    if above.size:
+        taxonomy, taxa = category_map.taxonomy, category_map.class_taxa
+        shown = [f"{taxonomy.names[taxa[c]]} ({taxonomy.rank_of(int(taxa[c]))})" for c in above[:5]]
+        warn(
+            f"{above.size} classes resolve to a rank coarser than every thresholded rank ({', '.join(order)}) "
+            f"and add to no aggregate: {', '.join(shown)}"
+        )
+
+
+def _writes_format(inputs: Inputs, output: Path) -> bool:
+    """``--output FILE.json`` after ``--predictions``: the input's own format, results included."""
+    if output.suffix.lower() != ".json":
+        return False
+    if inputs.detections is None:
+        raise InputError("--output", str(output), "a .json output writes the format of a --predictions file; give .csv")
+    return True
+
+
+def _paths(inputs: Inputs) -> list[str] | None:
+    """The JSON path of each row's detection, for the CSV of a --predictions file."""
+    file = inputs.detections
+    return None if file is None else [file.where(row) for row in range(len(file.scores))]

@@ -75,14 +75,43 @@ def import_category_map_cmd(
 
 @import_app.command("predictions")
 def import_predictions_cmd(
-    path: Annotated[Path, typer.Argument(help="Predictions as JSON Lines (.jsonl) or Parquet (.parquet).")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="JSON Lines (.jsonl), Parquet (.parquet), or a MegaDetector, SpeciesNet or Antenna file."),
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="megadetector, speciesnet or antenna (default: detected in a .json file)."),
+    ] = None,
+    capture_set: Annotated[
+        str | None, typer.Option("--capture-set", help="Capture set of a MegaDetector, SpeciesNet or Antenna file.")
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option("--algorithm", help="Key of the file's classifier (default: named by the file).")
+    ] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project of the file's images.")] = None,
+    lineage_ranks: Annotated[
+        str | None,
+        typer.Option("--lineage-ranks", help="Ranks of plain-lineage MegaDetector descriptions, coarse to fine."),
+    ] = None,
 ) -> None:
     """Import model predictions: images, detections, occurrences and classifications (idempotent)."""
     setup()
+    from taxopost.io.predictions.detections import parse_ranks
     from taxopost.observations.predictions import import_predictions
 
-    with progress_bar("importing predictions", total=_count_records(path)) as advance:
-        summary = import_predictions(path, progress=advance)
+    ranks = parse_ranks(lineage_ranks, "--lineage-ranks") if lineage_ranks else None
+    total = _count_records(path) if path.suffix.lower() in (".jsonl", ".parquet") else None
+    with progress_bar("importing predictions", total=total) as advance:
+        summary = import_predictions(
+            path,
+            format=format,
+            capture_set=capture_set,
+            algorithm=algorithm,
+            project=project,
+            lineage_ranks=ranks,
+            progress=advance,
+        )
     err.print(str(summary))
 
 

@@ -7,6 +7,7 @@ the evaluator.
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.ranks import RANKS, UNKNOWN
 from taxopost.core.rollup import DEFAULT_THRESHOLDS, RollupResult, rank_rollup
+from taxopost.core.sparse import SparseRows, sparse_rows
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
 from taxopost.core.vectors import Winners, softmax, winners
 
@@ -17,10 +18,12 @@ __all__ = [
     "UNKNOWN",
     "CategoryMap",
     "RollupResult",
+    "SparseRows",
     "TaxonRecord",
     "Taxonomy",
     "Winners",
     "rank_rollup",
     "softmax",
+    "sparse_rows",
     "winners",
 ]

@@ -1,5 +1,7 @@
 """Checks at the door for score and logit matrices, fused with the per-row statistics the
 tasks need anyway (sum, minimum, maximum, argmax), so validating costs no extra pass.
+A probability row is valid when it sums to at most 1: a partial row (top-k, or masked without
+reweighting) leaves the missing mass to no class.
 
 Rows are processed in small blocks that stay in cache while several reductions run over
 them; :func:`for_each_block` spreads blocks over threads (numpy and the compiled kernels
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from taxopost.core.chunks import iter_row_chunks
+from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
 
 #: Probabilities must sum to 1 within this absolute tolerance (float32 softmax outputs of a
@@ -25,9 +29,13 @@ from taxopost.errors import InputError
 SUM_TOLERANCE = 1e-3
 #: Rows per block: 256 rows of 2,500 float32 classes (2.5 MB) stay in a core's cache.
 _BLOCK_ROWS = 256
+#: A row summing to about 100 holds percentages (a top-k in percent sums to less than 100).
+PERCENT_SUMS = (50.0, 100.0 + 100 * SUM_TOLERANCE)
 #: Below this many values the thread pool costs more than it saves.
 _PARALLEL_MIN_VALUES = 1 << 20
 _THREAD_PREFIX = "taxopost-rows"
+#: The one buffer sparse rows are densified into, chunk after chunk: 840 rows of 2,497 float32 classes.
+SPARSE_BUFFER_BYTES = 8 * 1024 * 1024
 
 
 def as_matrix(values: object, n_classes: int, *, field: str) -> np.ndarray:
@@ -53,6 +61,32 @@ def as_matrix(values: object, n_classes: int, *, field: str) -> np.ndarray:
             raise InputError(field, str(array.dtype), "must hold numbers")
         array = array.astype(np.float64)
     return np.ascontiguousarray(array)
+
+
+def as_rows(values: object, n_classes: int, *, field: str) -> np.ndarray | SparseRows:
+    """:func:`as_matrix`, or sparse rows as they are (their shape checked): what the tasks accept."""
+    if isinstance(values, SparseRows):
+        if values.n_classes != n_classes:
+            raise InputError(
+                field, values.n_classes, f"rows have {values.n_classes} classes but the category map has {n_classes}"
+            )
+        return values
+    return as_matrix(values, n_classes, field=field)
+
+
+def dense_chunks(rows: np.ndarray | SparseRows, chunk_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(lo, hi, rows[lo:hi])`` for consecutive chunks, dense: views of a matrix, or sparse rows
+    densified into one reused buffer (valid until the next chunk is asked for)."""
+    n = rows.shape[0]
+    if not isinstance(rows, SparseRows):
+        for lo, hi in iter_row_chunks(n, chunk_rows):
+            yield lo, hi, rows[lo:hi]
+        return
+    chunk_rows = min(chunk_rows, max(1, SPARSE_BUFFER_BYTES // (rows.n_classes * rows.itemsize)))
+    buffer = np.zeros((min(chunk_rows, n), rows.n_classes), dtype=rows.dtype)
+    for lo, hi in iter_row_chunks(n, chunk_rows):
+        yield lo, hi, rows.dense_into(buffer, lo, hi)
+        rows.clear(buffer, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -82,11 +116,11 @@ def row_stats(x: np.ndarray) -> RowStats:
     return RowStats(sums, mins, maxs, argmax)
 
 
-def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0, normalized: bool = True) -> RowStats:
-    """Validate probability rows (finite, in [0, 1], summing to 1) and return their stats.
+def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0) -> RowStats:
+    """Validate probability rows (finite, >= 0, summing to at most 1) and return their stats.
 
-    ``normalized=False`` accepts rows summing to less than 1 (absolute probabilities kept by
-    class masking without reweighting).
+    A row may sum to less than 1: a top-k output, or scores masked without reweighting. The
+    missing mass belongs to no class, so every aggregate over such a row is a lower bound.
     """
     stats = row_stats(x)
     bad = ~np.isfinite(stats.sums)  # a NaN or inf anywhere makes its row's sum non-finite
@@ -98,21 +132,27 @@ def check_probabilities(x: np.ndarray, *, field: str, row_offset: int = 0, norma
         raise InputError(
             f"{field}[{row + row_offset}, {col}]",
             float(x[row, col]),
-            "probabilities must be >= 0",
+            "probabilities must be >= 0 (logits? use --logits)",
             row=row + row_offset,
         )
-    low = -np.inf if not normalized else 1.0 - SUM_TOLERANCE
-    off = (stats.sums < low) | (stats.sums > 1.0 + SUM_TOLERANCE)
+    off = stats.sums > 1.0 + SUM_TOLERANCE
     if off.any():
         row = int(np.flatnonzero(off)[0])
-        expectation = "sum to 1" if normalized else "sum to at most 1"
+        total = float(stats.sums[row])
         raise InputError(
             f"{field}[{row + row_offset}]",
-            f"sum={float(stats.sums[row]):.6g}",
-            f"probabilities must {expectation} within {SUM_TOLERANCE:g} (are these logits?)",
+            f"sum={total:.6g}",
+            f"probabilities must sum to at most 1 (+{SUM_TOLERANCE:g}) ({_hint(total)})",
             row=row + row_offset,
         )
     return stats
+
+
+def _hint(total: float) -> str:
+    """What a row sum above 1 most likely means."""
+    if PERCENT_SUMS[0] <= total <= PERCENT_SUMS[1]:
+        return "scores in percent? divide them by 100"
+    return "logits? use --logits"
 
 
 def check_logits(x: np.ndarray, *, field: str, row_offset: int = 0) -> None:

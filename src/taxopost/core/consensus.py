@@ -89,7 +89,6 @@ def consensus(
     method: Method = "mean",
     weights: np.ndarray | None = None,
     logits: bool = False,
-    normalized: bool = True,
     floor: float = DEFAULT_FLOOR,
     chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -99,7 +98,8 @@ def consensus(
     Parameters
     ----------
     values : array-like of shape (n_rows, n_classes)
-        Probabilities, or logits with ``logits=True`` (softmaxed first). float32 stays float32.
+        Probabilities (a row may sum to less than 1: top-k or partial; its missing mass stays
+        missing), or logits with ``logits=True`` (softmaxed first). float32 stays float32.
     groups : array-like of shape (n_rows,), int
         Each row's group id (an occurrence), ``>= 0``; rows of a group need not be adjacent.
     category_map : CategoryMap
@@ -109,8 +109,6 @@ def consensus(
         Each row's relative say in its group (detection area, detector confidence): finite and
         ``>= 0``. Only ratios within a group matter; a group whose weights are all 0 is combined
         with equal weights. Default: equal weights.
-    normalized : bool, default True
-        False accepts partial rows summing to less than 1; their missing mass stays missing.
     floor : float in (0, 1), default 1e-4
         Geometric method only: the lowest probability a class counts with.
     chunk_rows : int, optional
@@ -138,7 +136,7 @@ def consensus(
         raise InputError("floor", floor, "must be in the open interval (0, 1)")
     ids = check_groups(groups, n)
     w = np.ones(n) if weights is None else check_weights(weights, n)
-    return _combine(matrix, ids, w, category_map, method, logits, normalized, float(floor), chunk_rows, progress)
+    return _combine(matrix, ids, w, category_map, method, logits, float(floor), chunk_rows, progress)
 
 
 def check_groups(groups: object, n_rows: int) -> np.ndarray:
@@ -183,7 +181,6 @@ def _combine(
     category_map: CategoryMap,
     method: str,
     logits: bool,
-    normalized: bool,
     floor: float,
     chunk_rows: int | None,
     progress: Callable[[int], None] | None,
@@ -212,7 +209,6 @@ def _combine(
     field = "logits" if logits else "scores"
     geometric = method == "geometric"
     log_floor = np.log(floor)
-    low = 1.0 - SUM_TOLERANCE if normalized else -np.inf
 
     def work(ga: int, gb: int) -> None:
         """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
@@ -226,9 +222,9 @@ def _combine(
                 if logits:
                     check_logits(block, field=field)
                     block = softmax(block)
-                sums[:] = check_probabilities(block, field=field, normalized=normalized).sums
+                sums[:] = check_probabilities(block, field=field).sums
             except InputError as exc:  # name the input row, not the block's
-                _raise_for_row(matrix, int(rows[exc.row]), field, logits, normalized)
+                _raise_for_row(matrix, int(rows[exc.row]), field, logits)
                 raise
         if geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
@@ -246,9 +242,9 @@ def _combine(
                 source, at, local, w_in[r0:r1], False, _NO_REST, np.empty(n_classes, dtype=dtype), scores[ga:gb],
                 mass[ga:gb], sums, negatives,
             )  # fmt: skip
-            bad = ~np.isfinite(sums) | (negatives > 0) | (sums < low) | (sums > 1.0 + SUM_TOLERANCE)
+            bad = ~np.isfinite(sums) | (negatives > 0) | (sums > 1.0 + SUM_TOLERANCE)
             if bad.any():
-                _raise_for_row(matrix, int(rows[np.flatnonzero(bad)].min()), field, logits, normalized)
+                _raise_for_row(matrix, int(rows[np.flatnonzero(bad)].min()), field, logits)
         single = np.flatnonzero(sizes[ga:gb] == 1)
         if single.size:  # a group of one row is that row
             scores[ga + single] = block[local[single]] if logits else matrix[rows[local[single]]]
@@ -283,10 +279,10 @@ def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, meth
     return w * np.repeat(scale, sizes)
 
 
-def _raise_for_row(matrix: np.ndarray, row: int, field: str, logits: bool, normalized: bool) -> None:
+def _raise_for_row(matrix: np.ndarray, row: int, field: str, logits: bool) -> None:
     """Re-check one input row, so that the error names it as the caller numbered it."""
     one = matrix[row : row + 1]
     if logits:
         check_logits(one, field=field, row_offset=row)
         one = softmax(one)
-    check_probabilities(one, field=field, row_offset=row, normalized=normalized)
+    check_probabilities(one, field=field, row_offset=row)

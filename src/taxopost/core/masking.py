@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block
+from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunks, for_each_block
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
+from taxopost.core.chunks import chunk_rows_for
+from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
 
 #: Removing less probability than this, without moving the winner, is not a change.
@@ -30,8 +31,9 @@ class MaskingResult:
 
     Attributes
     ----------
-    scores : ndarray of shape (n_rows, n_classes), input dtype, or None
-        The masked probabilities (None when not requested).
+    scores : ndarray of shape (n_rows, n_classes), input dtype, or SparseRows, or None
+        The masked probabilities (None when not requested); for sparse input, the same pairs
+        with their masked scores (an excluded class's pair scores 0).
     source_class, winner : ndarray (n_rows,), intp
         The argmax before masking (over all classes) and after (over kept classes).
     source_score, score : ndarray (n_rows,), input dtype
@@ -45,7 +47,7 @@ class MaskingResult:
         gives a uniform distribution over the kept classes.
     """
 
-    scores: np.ndarray | None
+    scores: np.ndarray | SparseRows | None
     source_class: np.ndarray
     source_score: np.ndarray
     winner: np.ndarray
@@ -59,13 +61,12 @@ class MaskingResult:
 
 
 def class_masking(
-    values: np.ndarray,
+    values: np.ndarray | SparseRows,
     category_map: CategoryMap,
     keep: np.ndarray,
     *,
     logits: bool = False,
     reweight: bool = True,
-    normalized: bool = True,
     return_scores: bool = True,
     min_removed_mass: float = MIN_REMOVED_MASS,
     chunk_rows: int | None = None,
@@ -75,8 +76,9 @@ def class_masking(
 
     Parameters
     ----------
-    values : array-like of shape (n_rows, n_classes)
-        Probabilities, or logits with ``logits=True``. float32 stays float32.
+    values : array-like of shape (n_rows, n_classes), or SparseRows
+        Probabilities (rows summing to at most 1), or logits with ``logits=True``. float32 stays
+        float32; sparse (top-k) rows are densified a chunk at a time.
     category_map : CategoryMap
     keep : ndarray of shape (n_classes,), bool
         Classes to keep, e.g. ``category_map.admitted_by(taxa)``. Must keep at least one class.
@@ -95,10 +97,19 @@ def class_masking(
     if not keep.any():
         raise InputError("taxa_list", "keep", "keeps none of the classes of the category map")
     field = "logits" if logits else "scores"
-    matrix = as_matrix(values, category_map.n_classes, field=field)
+    if logits and isinstance(values, SparseRows):
+        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
+    matrix = as_rows(values, category_map.n_classes, field=field)
+    sparse = isinstance(matrix, SparseRows)
     n, dtype = matrix.shape[0], matrix.dtype
+    if not return_scores:
+        scores = None
+    elif sparse:
+        scores = matrix.with_values(np.empty_like(matrix.values))
+    else:
+        scores = np.empty_like(matrix)
     result = MaskingResult(
-        scores=np.empty_like(matrix) if return_scores else None,
+        scores=scores,
         source_class=np.empty(n, dtype=np.intp),
         source_score=np.empty(n, dtype=dtype),
         winner=np.empty(n, dtype=np.intp),
@@ -109,15 +120,15 @@ def class_masking(
     )
     excluded = ~keep
 
-    def work(lo: int, hi: int) -> None:
-        """Validate and mask rows ``lo:hi`` while they are in cache."""
-        block = matrix[lo:hi]
+    def work(chunk: np.ndarray, lo: int, hi: int, offset: int) -> None:
+        """Validate and mask rows ``lo:hi`` of ``chunk`` (row ``offset`` of the input) while in cache."""
+        block = chunk[lo:hi]
         rows = np.arange(hi - lo)
         if logits:
-            check_logits(block, field=field, row_offset=lo)
+            check_logits(block, field=field, row_offset=offset + lo)
             masked, source_class, source_score, removed = _mask_logits(block, keep, reweight)
         else:
-            stats = check_probabilities(block, field=field, row_offset=lo, normalized=normalized)
+            stats = check_probabilities(block, field=field, row_offset=offset + lo)
             source_class = stats.argmax
             source_score = stats.maxs
             masked = block * keep  # excluded -> 0
@@ -125,25 +136,29 @@ def class_masking(
             removed = (block @ excluded.astype(dtype)).astype(np.float64)
             kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
             empty = kept[:, 0] <= 0
-            result.no_kept_mass[lo:hi] = empty  # flagged with or without reweighting
+            result.no_kept_mass[offset + lo : offset + hi] = empty  # flagged with or without reweighting
             if reweight:
                 if empty.any():  # no information left among kept classes: uniform over them
                     masked[empty] = keep / keep.sum()
                     kept[empty] = 1.0
                 masked /= kept.astype(dtype)
         winner = np.where(keep, masked, -1).argmax(axis=1)
-        out = slice(lo, hi)
+        out = slice(offset + lo, offset + hi)
         result.source_class[out] = source_class
         result.source_score[out] = source_score
         result.winner[out] = winner
         result.score[out] = masked[rows, winner]
         result.removed_mass[out] = removed
         result.changed[out] = (removed > min_removed_mass) | (winner != source_class)
-        if result.scores is not None:
+        if isinstance(result.scores, SparseRows):  # the masked score of each pair, in place
+            a, b = int(matrix.indptr[offset + lo]), int(matrix.indptr[offset + hi])
+            pair_rows = np.repeat(rows, np.diff(matrix.indptr[offset + lo : offset + hi + 1]))
+            result.scores.values[a:b] = masked[pair_rows, matrix.indices[a:b]]
+        elif result.scores is not None:
             result.scores[out] = masked
 
-    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
-        for_each_block(hi - lo, (hi - lo) * matrix.shape[1], lambda a, b, lo=lo: work(lo + a, lo + b))
+    for lo, hi, chunk in dense_chunks(matrix, chunk_rows or chunk_rows_for(matrix)):
+        for_each_block(hi - lo, chunk.size, lambda a, b, chunk=chunk, lo=lo: work(chunk, a, b, lo))
         if progress is not None:
             progress(hi - lo)
     return result

@@ -18,10 +18,11 @@ from typing import Literal
 import numpy as np
 
 from taxopost.core import _kernels
-from taxopost.core._validation import as_matrix, check_logits, check_probabilities, for_each_block
+from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunks, for_each_block
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.chunks import chunk_rows_for, iter_row_chunks
-from taxopost.core.ranks import check_rollup_order, check_thresholds, sort_fine_to_coarse
+from taxopost.core.chunks import chunk_rows_for
+from taxopost.core.ranks import RANK_CODE, RANKS, check_rollup_order, check_thresholds, sort_fine_to_coarse
+from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
@@ -72,6 +73,42 @@ class RollupResult:
         return self.taxon.size
 
 
+#: What happened to a row, by :func:`rollup_status` code.
+STATUSES: tuple[str, ...] = ("confident", "rolled up", "no rank cleared")
+
+
+def rollup_status(result: RollupResult) -> np.ndarray:
+    """Each row's status code into :data:`STATUSES`: a rank accepted the source's own taxon
+    (confident), accepted another (rolled up), or none cleared its threshold.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), int8
+    """
+    return np.where(result.accepted_rank < 0, 2, np.where(result.changed, 1, 0)).astype(np.int8)
+
+
+def coarser_than_order(category_map: CategoryMap, order: Sequence[str]) -> np.ndarray:
+    """Classes whose taxon is coarser than every rank of ``order``: no rank's aggregate includes them.
+
+    Returns
+    -------
+    ndarray of shape (n_classes,), bool
+    """
+    codes = np.array([RANK_CODE[rank] for rank in order])
+    taxa = np.maximum(category_map.class_taxa, 0)
+    return category_map.resolved & (category_map.taxonomy.rank_codes[taxa] < codes.min())
+
+
+def check_ranks_present(category_map: CategoryMap, ranks: Sequence[str], *, field: str = "thresholds") -> None:
+    """Refuse ranks the taxonomy has no taxon at: thresholds on them could never be reached."""
+    present = category_map.taxonomy.present_rank_codes
+    missing = [rank for rank in ranks if RANK_CODE[rank] not in present]
+    if missing:
+        has = [RANKS[code] for code in present[::-1]]
+        raise InputError(field, missing, f"the taxonomy has no taxon at these ranks; its ranks: {', '.join(has)}")
+
+
 def resolve_rollup_settings(
     thresholds: Mapping[str, float] | None, order: Sequence[str] | None, mode: str
 ) -> tuple[dict[str, float], list[str], str]:
@@ -93,14 +130,13 @@ def resolve_rollup_settings(
 
 
 def rank_rollup(
-    values: np.ndarray,
+    values: np.ndarray | SparseRows,
     category_map: CategoryMap,
     *,
     thresholds: Mapping[str, float] | None = None,
     order: Sequence[str] | None = None,
     mode: Mode = "lineage",
     logits: bool = False,
-    normalized: bool = True,
     chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RollupResult:
@@ -108,16 +144,15 @@ def rank_rollup(
 
     Parameters
     ----------
-    values : array-like of shape (n_rows, n_classes)
-        Probabilities (each row summing to 1), or logits when ``logits=True`` (softmaxed).
-        float32 stays float32.
+    values : array-like of shape (n_rows, n_classes), or SparseRows
+        Probabilities (each row summing to at most 1: the mass a partial row lacks belongs to no
+        class, so its aggregates are lower bounds), or logits when ``logits=True`` (softmaxed).
+        float32 stays float32; sparse (top-k) rows are densified a chunk at a time.
     category_map : CategoryMap
     thresholds : mapping of rank to float in (0, 1], default species 0.8, genus 0.6, family 0.4
     order : sequence of str, optional
         Ranks to try, fine to coarse; default the thresholded ranks, fine to coarse.
     mode : {"lineage", "distribution"}, default "lineage"
-    normalized : bool, default True
-        False accepts probability rows summing to less than 1 (masked without reweighting).
     chunk_rows : int, optional
         Rows processed at once; the default keeps each chunk near 64 MiB.
     progress : callable, optional
@@ -128,17 +163,16 @@ def rank_rollup(
     RollupResult
     """
     checked, ranks, mode = resolve_rollup_settings(thresholds, order, mode)
-    return _run(values, category_map, ranks, checked, mode, logits, normalized, chunk_rows, progress)
+    return _run(values, category_map, ranks, checked, mode, logits, chunk_rows, progress)
 
 
 def rollup_candidates(
-    values: np.ndarray,
+    values: np.ndarray | SparseRows,
     category_map: CategoryMap,
     *,
     order: Sequence[str] = tuple(sort_fine_to_coarse(DEFAULT_THRESHOLDS)),
     mode: Mode = "lineage",
     logits: bool = False,
-    normalized: bool = True,
     chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RollupResult:
@@ -152,7 +186,7 @@ def rollup_candidates(
     if mode not in MODES:
         raise InputError("mode", mode, f"must be one of {', '.join(MODES)}")
     never = {rank: np.inf for rank in ranks}
-    return _run(values, category_map, ranks, never, mode, logits, normalized, chunk_rows, progress)
+    return _run(values, category_map, ranks, never, mode, logits, chunk_rows, progress)
 
 
 def apply_thresholds(candidates: RollupResult, thresholds: Mapping[str, float]) -> RollupResult:
@@ -193,18 +227,22 @@ def apply_thresholds(candidates: RollupResult, thresholds: Mapping[str, float]) 
 
 
 def _run(
-    values: np.ndarray,
+    values: np.ndarray | SparseRows,
     category_map: CategoryMap,
     ranks: list[str],
     limits_by_rank: Mapping[str, float],
     mode: str,
     logits: bool,
-    normalized: bool,
     chunk_rows: int | None,
     progress: Callable[[int], None] | None,
 ) -> RollupResult:
     field = "logits" if logits else "scores"
-    matrix = as_matrix(values, category_map.n_classes, field=field)
+    if logits and isinstance(values, SparseRows):
+        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
+    matrix = as_rows(values, category_map.n_classes, field=field)
+    check_ranks_present(
+        category_map, ranks, field="thresholds" if any(np.isfinite(list(limits_by_rank.values()))) else "order"
+    )
     plan = _plan(category_map, tuple(ranks))
     n, n_ranks = matrix.shape[0], len(ranks)
     dtype = matrix.dtype
@@ -224,8 +262,7 @@ def _run(
     )
     # Thresholds are compared in the input's precision (see _kernels._round).
     limits = np.array([dtype.type(limits_by_rank[rank]) for rank in ranks], dtype=np.float64)
-    for lo, hi in iter_row_chunks(n, chunk_rows or chunk_rows_for(matrix)):
-        chunk = matrix[lo:hi]
+    for lo, hi, chunk in dense_chunks(matrix, chunk_rows or chunk_rows_for(matrix)):
         if logits:
             check_logits(chunk, field=field, row_offset=lo)
             chunk = softmax(chunk)
@@ -233,7 +270,7 @@ def _run(
         def work(a: int, b: int, chunk: np.ndarray = chunk, lo: int = lo) -> None:
             # Validate a block, then roll it up while it is still in cache.
             block = chunk[a:b]
-            stats = check_probabilities(block, field=field, row_offset=lo + a, normalized=normalized)
+            stats = check_probabilities(block, field=field, row_offset=lo + a)
             _rollup_chunk(block, stats.argmax, plan, limits, mode, result, lo + a, lo + b)
 
         for_each_block(hi - lo, chunk.size, work)

@@ -365,7 +365,6 @@ def run_pipelines(
                     order=config.order,
                     mode=config.mode,
                     logits=is_logits,
-                    normalized=normalized,
                     progress=progress,
                 )
             result = apply_thresholds(candidates, config.thresholds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +15,24 @@ import pyarrow.parquet as pq
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import MaskingResult
 from taxopost.core.ranks import RANKS
-from taxopost.core.rollup import RollupResult
+from taxopost.core.rollup import STATUSES, RollupResult, rollup_status
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy
 from taxopost.errors import InputError
 
 
-def write_rollup_csv(path: Path | str, result: RollupResult, taxonomy: Taxonomy) -> None:
+def write_rollup_csv(
+    path: Path | str, result: RollupResult, taxonomy: Taxonomy, *, detections: Sequence[str] | None = None
+) -> None:
     """One row per input row, in input order.
 
-    Columns: ``row, source_taxon, source_rank, source_score, taxon, rank, score, changed``, then
-    for each rank of the order ``<rank>_candidate, <rank>_score`` (empty where not examined).
+    Columns: ``row`` (and ``detection``, its JSON path, for a predictions file), ``source_taxon,
+    source_rank, source_score, taxon, rank, score, changed, status`` (confident / rolled up / no
+    rank cleared), then for each rank of the order ``<rank>_candidate, <rank>_score`` (empty
+    where not examined).
     """
     columns = {
         "row": pa.array(np.arange(len(result))),
+        **({"detection": pa.array(list(detections), pa.string())} if detections is not None else {}),
         "source_taxon": _names(taxonomy, result.source_taxon),
         "source_rank": _ranks(taxonomy, result.source_taxon),
         "source_score": pa.array(result.source_score),
@@ -35,6 +40,7 @@ def write_rollup_csv(path: Path | str, result: RollupResult, taxonomy: Taxonomy)
         "rank": _ranks(taxonomy, result.taxon),
         "score": pa.array(result.score),
         "changed": pa.array(result.changed),
+        "status": pa.array(np.asarray(STATUSES, dtype=object)[rollup_status(result)], pa.string()),
     }
     for r, rank in enumerate(result.order):
         scores = result.evidence_score[:, r]
@@ -43,13 +49,17 @@ def write_rollup_csv(path: Path | str, result: RollupResult, taxonomy: Taxonomy)
     write_table(path, pa.table(columns))
 
 
-def write_masking_csv(path: Path | str, result: MaskingResult, category_map: CategoryMap) -> None:
-    """Columns: ``row, source_taxon, source_rank, source_score, taxon, rank, score, changed, removed_mass``."""
+def write_masking_csv(
+    path: Path | str, result: MaskingResult, category_map: CategoryMap, *, detections: Sequence[str] | None = None
+) -> None:
+    """Columns: ``row`` (and ``detection`` for a predictions file), ``source_taxon, source_rank,
+    source_score, taxon, rank, score, changed, removed_mass``."""
     taxonomy = category_map.taxonomy
     source = category_map.class_taxa[result.source_class]
     winner = category_map.class_taxa[result.winner]
     columns = {
         "row": pa.array(np.arange(len(result))),
+        **({"detection": pa.array(list(detections), pa.string())} if detections is not None else {}),
         "source_taxon": _names(taxonomy, source),
         "source_rank": _ranks(taxonomy, source),
         "source_score": pa.array(result.source_score),

@@ -5,6 +5,9 @@ comma or tab):
 
 - **iNaturalist**: ``parent_taxon_id, taxon_id, rank_level, ..., name``. ``taxon_id`` is the
   external id, parents are referenced by id, ranks come from ``rank_level`` (10 = species).
+  With ``id_column="leaf_class_id"`` the external ids are the vision model's class ids
+  instead (leaves only): a category map of ``leaf_class_id`` values resolves through them.
+  :func:`read_taxonomy_for_labels` picks the column from the labels.
 - **Darwin Core**: ``taxonID, parentNameUsageID, scientificName, taxonRank`` (GBIF's
   ``Taxon.tsv``). ``taxonID`` is the external id. A row whose ``acceptedNameUsageID`` names
   another taxon and whose ``taxonomicStatus`` is a synonym status (or absent) is a synonym: its
@@ -18,7 +21,7 @@ comma or tab):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from taxopost.core.ranks import RANK_CODE, parse_rank, rank_from_level
@@ -27,6 +30,7 @@ from taxopost.errors import InputError
 from taxopost.io._text import Table, open_table
 
 INAT_COLUMNS = ("parent_taxon_id", "taxon_id", "rank_level", "name")
+INAT_LEAF_COLUMN = "leaf_class_id"
 DWC_COLUMNS = ("taxonID", "parentNameUsageID", "scientificName", "taxonRank")
 _FORMATS = {"iNaturalist": INAT_COLUMNS, "Darwin Core": DWC_COLUMNS}
 _EXPECTED = (
@@ -72,9 +76,9 @@ def _reader_for(header: list[str], id_column: str | None) -> Callable[[Table, st
     lower = {name.lower() for name in header}
     for fmt, columns in _FORMATS.items():
         if {c.lower() for c in columns} <= lower:
-            own = columns[1] if fmt == "iNaturalist" else columns[0]
-            if id_column is not None and id_column.lower() != own.lower():
-                raise InputError("id_column", id_column, f"the {fmt} format takes its ids from {own!r}")
+            own = (columns[1], INAT_LEAF_COLUMN) if fmt == "iNaturalist" else (columns[0],)
+            if id_column is not None and id_column.lower() not in {c.lower() for c in own}:
+                raise InputError("id_column", id_column, f"the {fmt} format takes its ids from {' or '.join(own)}")
             return _inat if fmt == "iNaturalist" else _darwin_core
     return _lineage
 
@@ -137,8 +141,50 @@ def _relocate(exc: InputError, table: Table) -> InputError:
 _Parsed = tuple[str, str | None, str, str, str]
 
 
+def read_taxonomy_for_labels(path: Path | str, labels: Sequence[str], *, id_column: str | None = None) -> Taxonomy:
+    """:func:`read_taxonomy`, choosing an iNaturalist file's id column from the labels it must resolve.
+
+    iNaturalist's vision taxonomy has two id columns: ``taxon_id`` and the model's
+    ``leaf_class_id``. Without ``id_column``, the column that resolves more labels is used; when
+    both resolve every label (``["1", "2", "3"]`` are Animalia, Chordata and Aves as taxon ids,
+    and three species as class ids) the labels are ambiguous and refused, naming both readings.
+    """
+    path = Path(path)
+    if id_column is not None or not _has_leaf_ids(path):
+        return read_taxonomy(path, id_column=id_column)
+    by_taxon = read_taxonomy(path, id_column="taxon_id")
+    by_leaf = read_taxonomy(path, id_column=INAT_LEAF_COLUMN)
+    ids = [str(label).strip() for label in labels]
+    as_taxon = [by_taxon.external_ids.get(i) for i in ids]
+    as_leaf = [by_leaf.external_ids.get(i) for i in ids]
+    n_taxon, n_leaf = (sum(t is not None for t in found) for found in (as_taxon, as_leaf))
+    if n_leaf and n_taxon == n_leaf:
+        shown = ids[:3]
+        taxon_names = [by_taxon.names[t] for t in as_taxon[:3] if t is not None]
+        leaf_names = [by_leaf.names[t] for t in as_leaf[:3] if t is not None]
+        raise InputError(
+            "--id-column",
+            shown,
+            f"these labels read both as taxon_id ({', '.join(taxon_names)}) and as leaf_class_id "
+            f"({', '.join(leaf_names)}): choose with --id-column taxon_id or --id-column leaf_class_id",
+            source=str(path),
+        )
+    return by_leaf if n_leaf > n_taxon else by_taxon
+
+
+def _has_leaf_ids(path: Path) -> bool:
+    """An iNaturalist taxonomy with a ``leaf_class_id`` column."""
+    with open_table(path) as table:
+        lower = {name.lower() for name in table.header}
+    return {c.lower() for c in INAT_COLUMNS} <= lower and INAT_LEAF_COLUMN in lower
+
+
 def _inat(table: Table, id_column: str | None) -> Taxonomy:
     col = _columns(table.header)
+    leaf = id_column is not None and id_column.lower() == INAT_LEAF_COLUMN
+    if leaf and INAT_LEAF_COLUMN not in col:
+        raise InputError("id_column", id_column, "the file has no leaf_class_id column", source=table.where(1))
+    ids: dict[str, str] = {}
     parsed: list[_Parsed] = []
     for row in table.rows:
         where = table.where()
@@ -153,7 +199,9 @@ def _inat(table: Table, id_column: str | None) -> Taxonomy:
         except InputError as exc:
             raise exc.with_source(where) from None
         parsed.append((taxon_id, _int_id(row[col["parent_taxon_id"]]) or None, rank, name, where))
-    return _by_id(parsed, {}, parent_field="parent_taxon_id")
+        if leaf:
+            ids[taxon_id] = _int_id(row[col[INAT_LEAF_COLUMN]])
+    return _by_id(parsed, {}, parent_field="parent_taxon_id", external_ids=ids if leaf else None)
 
 
 def _int_id(text: str) -> str:
@@ -214,8 +262,17 @@ def _columns(header: list[str]) -> dict[str, str]:
     return {name.lower(): name for name in header}
 
 
-def _by_id(parsed: list[_Parsed], synonyms: dict[str, list[tuple[str, str]]], *, parent_field: str) -> Taxonomy:
-    """Rows referencing their parent by id -> a Taxonomy referencing parents by name."""
+def _by_id(
+    parsed: list[_Parsed],
+    synonyms: dict[str, list[tuple[str, str]]],
+    *,
+    parent_field: str,
+    external_ids: dict[str, str] | None = None,
+) -> Taxonomy:
+    """Rows referencing their parent by id -> a Taxonomy referencing parents by name.
+
+    ``external_ids`` replaces each taxon's external id (its row id) by another (empty: none).
+    """
     name_of: dict[str, str] = {}
     line_of: dict[str, str] = {}
     for taxon_id, _, _, name, where in parsed:
@@ -243,7 +300,7 @@ def _by_id(parsed: list[_Parsed], synonyms: dict[str, list[tuple[str, str]]], *,
                 name=name,
                 rank=rank,
                 parent=name_of[parent_id] if parent_id is not None else None,
-                external_ids=(taxon_id,),
+                external_ids=(taxon_id,) if external_ids is None else tuple(filter(None, [external_ids.get(taxon_id)])),
                 synonyms=tuple(dict.fromkeys(n for n, _ in synonyms.get(taxon_id, ()) if n != name)),
                 source=where,
             )
@@ -251,4 +308,4 @@ def _by_id(parsed: list[_Parsed], synonyms: dict[str, list[tuple[str, str]]], *,
     return Taxonomy(records)
 
 
-__all__ = ["DWC_COLUMNS", "INAT_COLUMNS", "read_taxonomy"]
+__all__ = ["DWC_COLUMNS", "INAT_COLUMNS", "INAT_LEAF_COLUMN", "read_taxonomy", "read_taxonomy_for_labels"]

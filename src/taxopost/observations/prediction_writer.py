@@ -52,9 +52,12 @@ class PredictionWriter:
         self.touched_occurrences.update(occurrences.values())
 
     def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
-        """What each record (by position in the batch) stores, its vector checked against its category map."""
+        """What each classified record (by position in the batch) stores, its vector checked against its category map.
+
+        A detector-only record (no vector) stores its detection and no classification.
+        """
         for record in batch:
-            if record.algorithm not in self.algorithms:
+            if record.algorithm is not None and record.algorithm not in self.algorithms:
                 algorithm = Algorithm.objects.filter(key=record.algorithm).select_related("category_map").first()
                 if algorithm is None or algorithm.category_map_id is None:
                     raise InputError(
@@ -65,20 +68,30 @@ class PredictionWriter:
                     )
                 self.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
         outputs: dict[int, _Output] = {}
-        for key in {(r.algorithm, r.logits) for r in batch}:
+        for key in {(r.algorithm, r.logits) for r in batch if r.algorithm is not None}:
             algorithm_key, logits = key
             members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
             category_map = self.algorithms[algorithm_key][1]
             field_name = "logits" if logits else "scores"
-            bad = next((i for i in members if len(batch[i].values) != category_map.n_classes), None)
+            for i in members:
+                if batch[i].top_k is not None and batch[i].top_k[0].max() >= category_map.n_classes:
+                    k = int(np.argmax(batch[i].top_k[0] >= category_map.n_classes))
+                    raise InputError(
+                        f"top_k[{k}]",
+                        int(batch[i].top_k[0][k]),
+                        f"class index outside the category map of {algorithm_key!r} ({category_map.n_classes} classes)",
+                        source=batch[i].where,
+                    )
+            vectors = {i: _dense(batch[i], category_map.n_classes) for i in members}
+            bad = next((i for i in members if len(vectors[i]) != category_map.n_classes), None)
             if bad is not None:
                 raise InputError(
                     field_name,
-                    f"{len(batch[bad].values)} values",
+                    f"{len(vectors[bad])} values",
                     f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
                     source=batch[bad].where,
                 )
-            matrix = np.stack([batch[i].values for i in members])
+            matrix = np.stack([vectors[i] for i in members])
             try:
                 found = winners(matrix, category_map, logits=logits, field=field_name)
             except InputError as exc:
@@ -203,7 +216,7 @@ class PredictionWriter:
     def _classifications(
         self, batch: Sequence[PredictionRecord], detections: dict[int, int], outputs: dict[int, _Output]
     ) -> None:
-        algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch}
+        algorithm_ids = {self.algorithms[r.algorithm][0].pk for r in batch if r.algorithm is not None}
         existing = set(
             Classification.objects.filter(
                 detection_id__in=set(detections.values()), algorithm_id__in=algorithm_ids, applied_to=None
@@ -211,6 +224,8 @@ class PredictionWriter:
         )
         new = []
         for i, record in enumerate(batch):
+            if record.algorithm is None:  # detector-only
+                continue
             algorithm = self.algorithms[record.algorithm][0]
             key = (detections[i], algorithm.pk)
             if key in existing:
@@ -239,6 +254,15 @@ class _Output(NamedTuple):
     blob: bytes
     taxon_id: int
     score: float
+
+
+def _dense(record: PredictionRecord, n_classes: int) -> np.ndarray:
+    """A record's vector; top-k pairs densified over the category map (absent classes score 0)."""
+    if record.top_k is None:
+        return record.values
+    vector = np.zeros(n_classes, dtype=np.float32)
+    vector[record.top_k[0]] = record.top_k[1]
+    return vector
 
 
 def _project(record: PredictionRecord) -> str:

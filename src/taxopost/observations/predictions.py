@@ -7,16 +7,23 @@ and matched on natural keys, so importing the same file twice adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from django.db import connection, transaction
 
+from taxopost.core.taxonomy import NO_TAXON
+from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord, read_predictions
+from taxopost.io.predictions.detections import DetectionFile
+from taxopost.io.predictions.formats import detect_format, detection_records, read_detection_file
+from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.imports import ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence, SourceImage
 from taxopost.observations.prediction_writer import PredictionWriter
+from taxopost.taxa.operations import import_taxonomy
 
 #: Records per batch: 1,000 vectors of 2,500 float32 classes are 10 MB in memory.
 BATCH_SIZE = 1000
@@ -24,12 +31,41 @@ BATCH_SIZE = 1000
 ANALYZE_AFTER = 1000
 
 
-def import_predictions(path: Path | str, *, progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Import model predictions from JSON Lines (``.jsonl``) or Parquet (``.parquet``)."""
-    records = read_predictions(path)
+def import_predictions(
+    path: Path | str,
+    *,
+    format: str | None = None,
+    capture_set: str | None = None,
+    algorithm: str | None = None,
+    project: str | None = None,
+    lineage_ranks: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import model predictions from JSON Lines (``.jsonl``), Parquet (``.parquet``), or a
+    MegaDetector, SpeciesNet or Antenna file (``format``, or detected in a ``.json`` file).
+
+    A MegaDetector, SpeciesNet or Antenna file names no capture set: ``capture_set`` is
+    required. Its classifier is ``algorithm`` (default: named after the file's classifier).
+    When the file carries its taxonomy (SpeciesNet labels, MegaDetector descriptions), the
+    taxonomy is merged into the platform's and the file's label space registered; otherwise the
+    algorithm must be registered with a category map in the file's class order.
+    """
+    path = Path(path)
+    detection_file = _detection_file(path, format, lineage_ranks)
     summary = ImportSummary()
     writer = PredictionWriter(summary)
     with transaction.atomic():
+        if detection_file is None:
+            records = read_predictions(path)
+        else:
+            if not capture_set or not capture_set.strip():
+                raise InputError(
+                    "--capture-set", capture_set, f"a {detection_file.format} file names no capture set: give one"
+                )
+            key = algorithm or _default_algorithm(detection_file)
+            if detection_file.taxonomy is not None and detection_file.class_keys:  # detector-only files have none
+                _register(detection_file, key)
+            records = detection_records(detection_file, capture_set=capture_set.strip(), algorithm=key, project=project)
         for batch in _batched(records):
             writer.write(batch)
             summary.records += len(batch)
@@ -39,6 +75,41 @@ def import_predictions(path: Path | str, *, progress: Callable[[int], None] | No
     if summary.records >= ANALYZE_AFTER:
         refresh_statistics()
     return summary
+
+
+def _detection_file(path: Path, format: str | None, lineage_ranks: Sequence[str] | None) -> DetectionFile | None:
+    """The file as a MegaDetector, SpeciesNet or Antenna file, or None for a records file."""
+    if format is not None:
+        return read_detection_file(path, format=format, lineage_ranks=lineage_ranks)
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    format = detect_format(path)  # None: JSON Lines under a .json name
+    return None if format is None else read_detection_file(path, format=format, lineage_ranks=lineage_ranks)
+
+
+def _default_algorithm(file: DetectionFile) -> str:
+    """The classifier's key: named in the file, and for a label space read off a file, by its digest."""
+    if file.format == "antenna":
+        return str(file.extra.get("algorithm") or "antenna-classifier")
+    if file.format == "megadetector":
+        name = str(file.extra["info"].get("classifier") or "megadetector-classifier")
+    else:
+        versions = {str(entry.get("model_version")) for entry in file.detections if entry.get("model_version")}
+        name = f"speciesnet-{sorted(versions)[0]}" if versions else "speciesnet"
+    digest = hashlib.sha256("\n".join(file.class_keys).encode()).hexdigest()[:8]
+    return f"{name}-{digest}" if file.format == "speciesnet" else name
+
+
+def _register(file: DetectionFile, key: str) -> None:
+    """Merge the file's taxonomy into the platform's and register its label space under ``key``."""
+    import_taxonomy(file.taxonomy)
+    names = file.taxonomy.names
+    labels = [names[t] if t != NO_TAXON else label for t, label in zip(file.class_taxa, file.labels, strict=True)]
+    try:
+        category_map, _ = import_category_map(labels, on_unresolved="exclude")
+        get_or_create_algorithm(key, category_map=category_map)
+    except InputError as exc:
+        raise exc.with_source(str(file.path)) from None
 
 
 def refresh_statistics() -> None:

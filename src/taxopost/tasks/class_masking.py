@@ -101,7 +101,6 @@ class ClassMaskingSpec(TaskSpec):
             step.state,
             logits=logits,
             reweight=config.reweight,
-            normalized=normalized,
             progress=progress,
         )
         return Transformed(masked.scores, masked.winner, normalized=config.reweight)

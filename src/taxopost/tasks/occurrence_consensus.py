@@ -100,13 +100,11 @@ class OccurrenceConsensusSpec(TaskSpec):
         groups: np.ndarray,
     ) -> Transformed:
         """Each row gets its occurrence's combined vector; occurrences below ``min_detections`` keep theirs."""
-        combined = consensus(
-            values, groups, category_map, method=config.method, logits=logits, normalized=normalized, progress=progress
-        )
+        combined = consensus(values, groups, category_map, method=config.method, logits=logits, progress=progress)
         scores = combined.scores[combined.row_group]
         winner = combined.winner[combined.row_group]
         alone = np.flatnonzero(combined.sizes[combined.row_group] < config.min_detections)
         if alone.size:  # as on the platform: left as they are (a group of one row already is)
-            kept = consensus(values[alone], alone, category_map, logits=logits, normalized=normalized)
+            kept = consensus(values[alone], alone, category_map, logits=logits)
             scores[alone], winner[alone] = kept.scores, kept.winner
         return Transformed(scores, winner, normalized=normalized)

@@ -3,6 +3,12 @@
 A format is one module with one reader, ``(path) -> Iterator[PredictionRecord]``, listed in
 :data:`READERS` by file extension. Whoever stores the records (the platform's importer) neither
 knows nor cares which format they came from.
+
+Detector and classifier outputs (MegaDetector batch files, SpeciesNet predictions, Antenna
+processing-service responses) are read whole into a :class:`DetectionFile` by
+:func:`read_detection_file`, which the file commands post-process and
+:func:`write_detection_file` writes back in its own format; :func:`detection_records` turns one
+into records for the same importer.
 """
 
 from __future__ import annotations
@@ -11,6 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from taxopost.errors import InputError
+from taxopost.io.predictions.detections import DetectionFile
+from taxopost.io.predictions.formats import (
+    FORMATS,
+    detect_format,
+    detection_records,
+    read_detection_file,
+    write_detection_file,
+)
 from taxopost.io.predictions.jsonl import read_jsonl
 from taxopost.io.predictions.parquet import read_parquet
 from taxopost.io.predictions.records import PredictionRecord, record_from_dict
@@ -38,4 +52,15 @@ def read_predictions(path: Path | str) -> Iterator[PredictionRecord]:
     return reader(path)
 
 
-__all__ = ["READERS", "PredictionRecord", "read_predictions", "record_from_dict"]
+__all__ = [
+    "FORMATS",
+    "READERS",
+    "DetectionFile",
+    "PredictionRecord",
+    "detect_format",
+    "detection_records",
+    "read_detection_file",
+    "read_predictions",
+    "record_from_dict",
+    "write_detection_file",
+]

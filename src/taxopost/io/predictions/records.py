@@ -19,7 +19,7 @@ from taxopost.io.timestamps import parse_timestamp
 
 #: The fields of a record (docs/formats.md); a reader maps its own format onto them.
 FIELDS = frozenset(
-    {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits"}
+    {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits", "top_k"}
 )
 
 
@@ -28,8 +28,11 @@ class PredictionRecord:
     """One classifier output for one detection, in plain Python and numpy types.
 
     ``values`` is a float32 vector of probabilities, or of logits when ``logits`` is true; its
-    length is not checked yet (it must match the algorithm's category map). ``where`` locates
-    the record for messages (``"path:line"``).
+    length is not checked yet (it must match the algorithm's category map). A top-k record holds
+    ``top_k``, its ``(class indices, scores)`` pairs, instead (densified by whoever knows the
+    category map). A detector-only record (a detection no classifier scored) has neither
+    ``values``, ``top_k`` nor ``algorithm``.
+    ``where`` locates the record for messages (``"path:line"``).
     """
 
     where: str
@@ -42,9 +45,10 @@ class PredictionRecord:
     bbox: list[float] | None
     detection: str
     occurrence: str | None
-    algorithm: str
-    values: np.ndarray
+    algorithm: str | None
+    values: np.ndarray | None
     logits: bool
+    top_k: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:
@@ -63,15 +67,21 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         image = {"path": image}
     if not isinstance(image, dict) or not image.get("path"):
         raise InputError("image.path", image, "each record needs an image path", source=where)
-    for key in ("capture_set", "algorithm"):
+    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
+    top_k = _top_k(data["top_k"], where) if data.get("top_k") is not None else None
+    if has_scores + has_logits + (top_k is not None) > 1:
+        raise InputError("scores/logits/top_k", None, "give one of scores, logits or top_k, not several", source=where)
+    classified = has_scores or has_logits or top_k is not None
+    for key in ("capture_set", "algorithm") if classified else ("capture_set",):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise InputError(key, data.get(key), "a non-empty string is required", source=where)
-    has_scores, has_logits = data.get("scores") is not None, data.get("logits") is not None
-    if has_scores == has_logits:
-        raise InputError("scores/logits", None, "give exactly one of scores or logits", source=where)
+    if not classified and data.get("algorithm") is not None:
+        raise InputError("scores/logits", None, "an algorithm's record needs its scores, logits or top_k", source=where)
     field = "scores" if has_scores else "logits"
-    values = data[field]
-    if isinstance(values, np.ndarray):  # from a columnar file
+    values = data.get(field)
+    if not classified or top_k is not None:
+        numeric = True
+    elif isinstance(values, np.ndarray):  # from a columnar file
         numeric = values.ndim == 1 and (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_)
     else:
         numeric = isinstance(values, list) and bool(values) and all(isinstance(v, (int, float)) for v in values)
@@ -84,7 +94,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     ):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
-    vector = _float32(values, field, where)
+    vector = _float32(values, field, where) if has_scores or has_logits else None
     box = [float(v) for v in bbox] if bbox is not None else None
     if box is not None:
         _check_box(box, width, height, where)
@@ -104,10 +114,32 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         bbox=box,
         detection=str(detection),
         occurrence=str(occurrence) if occurrence is not None else None,
-        algorithm=data["algorithm"].strip(),
+        algorithm=data["algorithm"].strip() if classified else None,
         values=vector,
         logits=has_logits,
+        top_k=top_k,
     )
+
+
+def _top_k(pairs: object, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``[[class index, score], ...]`` as (int64 indices, float32 scores); each class at most once."""
+    if not isinstance(pairs, list) or not pairs:
+        raise InputError("top_k", str(pairs)[:60], "must be a list of [class index, score] pairs", source=where)
+    for k, pair in enumerate(pairs):
+        if not (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], int)
+            and not isinstance(pair[0], bool)
+            and pair[0] >= 0
+            and _is_number(pair[1])
+        ):
+            raise InputError(f"top_k[{k}]", pair, "each pair is [class index >= 0, score]", source=where)
+    indices = np.array([pair[0] for pair in pairs], dtype=np.int64)
+    if np.unique(indices).size != indices.size:
+        k = next(k for k in range(1, indices.size) if indices[k] in indices[:k])
+        raise InputError(f"top_k[{k}]", pairs[k], "a class appears twice", source=where)
+    return indices, np.array([pair[1] for pair in pairs], dtype=np.float32)
 
 
 def _float32(values: list | np.ndarray, field: str, where: str) -> np.ndarray:

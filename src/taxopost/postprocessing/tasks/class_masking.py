@@ -112,7 +112,6 @@ class ClassMaskingTask(PostProcessingTask):
         values = stack([row[6] if from_logits else row[5] for row in rows], category_map.n_classes)
         masked = class_masking(
             values, category_map, self._keep_mask(category_map_id), logits=from_logits, reweight=self.config.reweight,
-            normalized=False,
         )  # fmt: skip
         changed = np.flatnonzero(masked.changed)
         blobs = rows_to_bytes(masked.scores[changed])

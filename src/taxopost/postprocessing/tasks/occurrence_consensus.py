@@ -117,9 +117,7 @@ class OccurrenceConsensusTask(PostProcessingTask):
         group_of = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
         weights = _areas(members) if self.config.weighting == "area" else None
         try:
-            combined = consensus(
-                values, group_of, category_map, method=self.config.method, weights=weights, normalized=False
-            )
+            combined = consensus(values, group_of, category_map, method=self.config.method, weights=weights)
         except InputError as exc:  # a stored vector that is not a distribution: name its classification
             if exc.row is None:
                 raise

@@ -61,7 +61,6 @@ class RankRollupTask(PostProcessingTask):
                 order=self.config.order,
                 mode=self.config.mode,
                 logits=logits,
-                normalized=False,  # masked without reweighting: rows may sum to less than 1
             )
             taxonomy = self.taxonomy
             names = taxonomy.core.names

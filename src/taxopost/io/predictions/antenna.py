@@ -1,0 +1,208 @@
+"""Antenna processing-service responses (``PipelineResultsResponse``): read classifications, write results back.
+
+Recorded responses of a real service: ``../shared/data/antenna/processing_service/``. A response
+holds ``algorithms {key: {category_map: {data: [{index, label, gbif_key, taxon_rank}], labels}}}``,
+``source_images`` (id, url, width, height, timestamp) and ``detections[]``, each with its
+``source_image_id``, a pixel bbox ``{x1, y1, x2, y2}`` and ``classifications[]`` (``classification``,
+``labels``, ``scores``, ``logits``, ``algorithm {name, key}``, ``terminal``, ``timestamp``).
+
+Each detection's terminal classification is read, as a full score vector. Its labels come from
+its algorithm's category map in ``algorithms``, else from the classification's own ``labels``;
+a label resolves through its GBIF key when the taxonomy knows it, else by name. The response
+carries no lineage: a taxonomy file is needed. Written back, the post-processed classification
+is appended as the terminal one and the source is kept, marked ``terminal: false``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from taxopost.core.sparse import sparse_rows
+from taxopost.errors import InputError
+from taxopost.io.predictions.detections import DetectionFile, decode, require
+from taxopost.io.predictions.revision import Revision
+
+#: The algorithm that writes post-processed classifications back, per task.
+ALGORITHMS = {
+    "rank_rollup": {"name": "taxopost rank roll-up", "key": "taxopost-rank-rollup"},
+    "class_masking": {"name": "taxopost class masking", "key": "taxopost-class-masking"},
+}
+
+
+def is_antenna(document: object) -> bool:
+    return isinstance(document, dict) and "detections" in document and "source_images" in document
+
+
+def read_antenna(path: Path | str, *, document: dict | None = None) -> DetectionFile:
+    """Read an Antenna processing-service response.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the JSON path and the value: a missing key, an unknown source image,
+        more than one terminal classification on a detection or more than one classifying
+        algorithm, labels unknown, scores of the wrong length or outside [0, 1].
+    """
+    path = Path(path)
+    doc = decode(path) if document is None else document
+    body = doc.get("body", doc) if "request" in doc and "body" in doc else doc  # a recording: {request, body}
+    images = {str(image.get("id")): image for image in require(body, "source_images", list, "", path)}
+    found = require(body, "detections", list, "", path)
+    algorithms = body.get("algorithms") or {}
+    detections: list[dict] = []
+    det_images: list[dict] = []
+    classified: list[int] = []
+    chosen: list[dict] = []
+    algorithm_key: str | None = None
+    for i, det in enumerate(found):
+        where = f"detections[{i}]"
+        image_id = str(require(det, "source_image_id", (str, int), where, path))
+        if image_id not in images:
+            raise InputError(f"{where}.source_image_id", image_id, "no such id in source_images", source=str(path))
+        require(det, "bbox", dict, where, path)
+        classifications = det.get("classifications") or []
+        if not isinstance(classifications, list) or not all(isinstance(c, dict) for c in classifications):
+            raise InputError(
+                f"{where}.classifications", _short(classifications), "must be a list of objects", source=str(path)
+            )
+        terminal = [c for c in classifications if c.get("terminal", True)]
+        if len(terminal) > 1:
+            raise InputError(f"{where}.classifications", len(terminal), "more than one is terminal", source=str(path))
+        if terminal and _key(terminal[0]) == ALGORITHMS["rank_rollup"]["key"]:
+            # a roll-up written back decides one taxon: the distribution is the classification it rolled up
+            earlier = classifications[: classifications.index(terminal[0])]
+            terminal = earlier[-1:]
+        if terminal:
+            at = f"{where}.classifications[{classifications.index(terminal[0])}]"
+            key = require(terminal[0], "algorithm", dict, at, path).get("key")
+            if algorithm_key is None:
+                algorithm_key = key
+            elif key != algorithm_key:
+                raise InputError(
+                    f"{where}.classifications",
+                    key,
+                    f"a second classifying algorithm (first: {algorithm_key!r})",
+                    source=str(path),
+                )
+            classified.append(len(detections))
+            chosen.append(terminal[0])
+        detections.append(det)
+        det_images.append(images[image_id])
+
+    labels, gbif_keys = _labels(algorithms, algorithm_key, chosen, found, path)
+    n = len(labels)
+    values = []
+    for row, clf in enumerate(chosen):
+        where = f"detections[{classified[row]}].classifications[{found[classified[row]]['classifications'].index(clf)}]"
+        scores = require(clf, "scores", list, where, path)
+        if len(scores) != n:
+            raise InputError(
+                f"{where}.scores", f"{len(scores)} values", f"the category map has {n} labels", source=str(path)
+            )
+        vector = np.asarray(scores, dtype=np.float64)
+        bad = np.flatnonzero(~((vector >= 0) & (vector <= 1)))
+        if bad.size:
+            raise InputError(
+                f"{where}.scores[{int(bad[0])}]", scores[int(bad[0])], "a score must be in [0, 1]", source=str(path)
+            )
+        values.append(vector)
+    matrix = np.vstack(values).astype(np.float32) if values else np.zeros((0, n), np.float32)
+    rows, cols = np.nonzero(matrix)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
+    scores = sparse_rows(indptr, cols, matrix[rows, cols], n)
+    return DetectionFile(
+        format="antenna",
+        path=path,
+        document=doc,
+        class_keys=tuple(labels),
+        labels=tuple(labels),
+        taxonomy=None,
+        class_taxa=None,
+        scores=scores,
+        classified=np.asarray(classified, dtype=np.intp),
+        n_detections=len(detections),
+        detections=detections,
+        path_of=lambda d: f"detections[{d}]",
+        images=det_images,
+        extra={"gbif_keys": gbif_keys, "algorithm": algorithm_key, "chosen": chosen},
+    )
+
+
+def antenna_document(file: DetectionFile, revision: Revision) -> dict:
+    """The response with each changed detection's result appended as its terminal classification (in place)."""
+    cmap = revision.category_map
+    names = cmap.taxonomy.names
+    algorithm = ALGORITHMS[revision.task]
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    for row in np.flatnonzero(revision.changed).tolist():
+        det = file.detections[int(file.classified[row])]
+        source = file.extra["chosen"][row]
+        name = names[int(revision.taxon[row])]
+        if revision.scores is None:
+            result = {"classification": name, "labels": [name], "scores": [float(revision.score[row])], "logits": None}
+        else:
+            result = {
+                "classification": name,
+                "labels": source.get("labels"),
+                "scores": revision.scores.dense(row, row + 1)[0].astype(np.float64).tolist(),
+                "logits": source.get("logits"),  # the model's own, as a masked classification keeps them
+            }
+        source["terminal"] = False
+        if revision.task == "rank_rollup":  # a roll-up written before is replaced, not stacked on
+            det["classifications"] = [c for c in det["classifications"] if _key(c) != algorithm["key"]]
+        det["classifications"].append(
+            result | {"inference_time": None, "algorithm": dict(algorithm), "terminal": True, "timestamp": now}
+        )
+    return file.document
+
+
+def _key(classification: dict) -> object:
+    algorithm = classification.get("algorithm")
+    return algorithm.get("key") if isinstance(algorithm, dict) else None
+
+
+def _short(value: object) -> object:
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."
+
+
+def _labels(
+    algorithms: dict, key: str | None, chosen: list[dict], found: list, path: Path
+) -> tuple[list[str], list[str]]:
+    """The labels of the classifying algorithm, and their GBIF keys ('' where none)."""
+    entry = algorithms.get(key) if isinstance(algorithms, dict) and key else None
+    category_map = entry.get("category_map") if isinstance(entry, dict) else None
+    if isinstance(category_map, dict):
+        data = category_map.get("data") or []
+        if data:
+            ordered = sorted(data, key=lambda item: item.get("index", 0))
+            if [item.get("index") for item in ordered] != list(range(len(ordered))):
+                raise InputError(
+                    f"algorithms[{key!r}].category_map.data", "index", "indices must be 0..n-1", source=str(path)
+                )
+            return [str(item["label"]) for item in ordered], [str(item.get("gbif_key") or "") for item in ordered]
+        if category_map.get("labels"):
+            return [str(label) for label in category_map["labels"]], []
+    if chosen and chosen[0].get("labels"):
+        labels = [str(label) for label in chosen[0]["labels"]]
+        for clf in chosen:
+            if clf.get("labels") is not None and [str(v) for v in clf["labels"]] != labels:
+                raise InputError(
+                    "classifications.labels",
+                    clf["labels"][:3],
+                    f"differ between detections of {key!r}",
+                    source=str(path),
+                )
+        return labels, []
+    if not chosen:
+        return [], []
+    raise InputError(
+        f"algorithms[{key!r}]",
+        None,
+        f"no category map in the response and the classifications of {key!r} have no labels: "
+        "their scores name no class",
+        source=str(path),
+    )

@@ -1,0 +1,291 @@
+"""What a detector + classifier output file holds, as arrays: the shape every format reader returns.
+
+MegaDetector batch files, SpeciesNet predictions and Antenna processing-service responses all
+list images, their detections and each detection's top-k (or full) classification. A reader
+turns one into a :class:`DetectionFile`: the classifications as :class:`SparseRows` (one row
+per classified detection), the label space, the taxonomy when the file carries one, and the
+parsed document with a handle on each detection, so a writer can put results back in the
+file's own format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.ranks import parse_rank
+from taxopost.core.sparse import SparseRows
+from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
+from taxopost.errors import InputError
+
+#: SpeciesNet's label: ``guid;class;order;family;genus;species;common name``.
+SPECIESNET_RANKS = ("class", "order", "family", "genus", "species")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+@dataclass
+class DetectionFile:
+    """One output file of a detector and classifier, read into arrays.
+
+    Attributes
+    ----------
+    format : str
+        ``"megadetector"``, ``"speciesnet"`` or ``"antenna"``.
+    path : Path
+    document : dict
+        The parsed JSON, kept so that writers change only what post-processing changes (for a
+        MegaDetector file: its top-level values unparsed, and each image parsed only when read
+        or changed).
+    class_keys : tuple of str
+        The file's own id of each class (a MegaDetector category id, a SpeciesNet label, an
+        Antenna label), in class order.
+    labels : tuple of str
+        Each class's name, what it resolves by against a taxonomy file (Antenna's GBIF keys,
+        in ``extra["gbif_keys"]``, are tried first).
+    taxonomy : Taxonomy or None
+        The taxonomy the file's lineage strings give, if they give one.
+    class_taxa : ndarray of shape (n_classes,), int32, or None
+        Each class's taxon in ``taxonomy`` (``NO_TAXON``: blank, vehicle, "animal").
+    scores : SparseRows
+        One row per classified detection.
+    classified : ndarray of shape (n_rows,), intp
+        The detection of each row of ``scores``.
+    n_detections : int
+    detections : list of dict or None
+        Each detection's object in ``document``, in file order (None for MegaDetector, which
+        keeps its images unparsed).
+    path_of : callable
+        ``path_of(detection)`` is its JSON path (``images[3].detections[1]``), for messages.
+    images : list of dict or None
+        Each detection's image object (None for MegaDetector).
+    """
+
+    format: str
+    path: Path
+    document: dict
+    class_keys: tuple[str, ...]
+    labels: tuple[str, ...]
+    taxonomy: Taxonomy | None
+    class_taxa: np.ndarray | None
+    scores: SparseRows
+    classified: np.ndarray
+    n_detections: int
+    detections: list[dict] | None
+    path_of: Callable[[int], str]
+    images: list[dict] | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def category_map(self, taxonomy: Taxonomy | None = None, *, on_unresolved: str = "exclude") -> CategoryMap:
+        """The file's label space over its own taxonomy, or resolved against ``taxonomy``.
+
+        Classes with no taxon (blank, vehicle, an empty lineage) are excluded: never a
+        prediction, adding to no aggregate.
+        """
+        if taxonomy is None:
+            if self.taxonomy is None:
+                raise InputError(
+                    "--taxonomy", None, f"this {self.format} file carries no taxonomy: give one", source=str(self.path)
+                )
+            return CategoryMap.from_taxa(self.labels, self.class_taxa, self.taxonomy)
+        labels = list(self.labels)
+        for i, key in enumerate(self.extra.get("gbif_keys") or ()):  # Antenna: a GBIF key first, then the name
+            if key and taxonomy.find(key) != NO_TAXON:
+                labels[i] = key
+        try:
+            return CategoryMap(labels, taxonomy, on_unresolved=on_unresolved)
+        except InputError as exc:
+            raise exc.with_source(str(self.path)) from None
+
+    def where(self, row: int) -> str:
+        """The JSON path of the detection of row ``row`` of :attr:`scores`."""
+        return self.path_of(int(self.classified[row]))
+
+    def locate(self, exc: InputError) -> InputError:
+        """An error about a row of :attr:`scores` (its ``row`` set) told by file and JSON path."""
+        if exc.row is None:
+            return exc.with_source(str(self.path))
+        return InputError(f"{self.where(exc.row)}: {exc.field}", exc.value, exc.reason, source=str(self.path))
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError("file", str(path), f"cannot be read ({exc.strerror or exc})") from None
+
+
+def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any) -> Any:
+    """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py)."""
+    try:
+        return msgspec.json.decode(read_bytes(path) if data is None else data, type=type)
+    except msgspec.ValidationError as exc:
+        raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+
+
+def encode(document: Any) -> bytes:
+    """The document as JSON (indented like the tools that write these files: one key per line)."""
+    return msgspec.json.format(msgspec.json.encode(document), indent=1)
+
+
+def require(mapping: object, key: str, kind: type | tuple[type, ...], where: str, source: Path) -> Any:
+    """``mapping[key]``, which must exist and be of ``kind``; else an error naming the JSON path."""
+    if not isinstance(mapping, dict):
+        raise InputError(where, _short(mapping), "must be a JSON object", source=str(source))
+    if key not in mapping:
+        raise InputError(f"{where}.{key}" if where else key, None, "is missing", source=str(source))
+    value = mapping[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise InputError(
+            f"{where}.{key}" if where else key, _short(value), f"must be a JSON {names}", source=str(source)
+        )
+    return value
+
+
+def lineage_taxonomy(lineages: Sequence[tuple[str, dict[str, str]]], source: Path) -> tuple[Taxonomy, np.ndarray]:
+    """A taxonomy from one lineage per class, and each class's taxon (its finest named rank).
+
+    ``lineages`` holds ``(json_path, {rank: name})`` per class, coarse to fine; empty names are
+    skipped ranks and a class naming no rank has no taxon. A name must keep one rank and one
+    parent across the file and appear once in a lineage; otherwise the error names both places.
+    """
+    seen: dict[str, tuple[str, str | None, str]] = {}
+    class_taxa = np.full(len(lineages), NO_TAXON, dtype=np.int32)
+    leaves: list[str | None] = []
+    for where, ranks in lineages:
+        parent: str | None = None
+        chain: list[str] = []
+        for rank, name in ranks.items():
+            if not name:
+                continue
+            if name in chain:
+                raise InputError(
+                    where, name, f"appears twice in one lineage ({' > '.join(chain)} > {name})", source=str(source)
+                )
+            known = seen.get(name)
+            if known is None:
+                seen[name] = (rank, parent, where)
+            elif known[0] != rank:
+                raise InputError(where, name, f"is a {rank} here but a {known[0]} in {known[2]}", source=str(source))
+            elif known[1] != parent:
+                raise InputError(
+                    where, name, f"has parent {parent!r} here but {known[1]!r} in {known[2]}", source=str(source)
+                )
+            chain.append(name)
+            parent = name
+        leaves.append(parent)
+    try:
+        taxonomy = Taxonomy(TaxonRecord(name=n, rank=r, parent=p, source=w) for n, (r, p, w) in seen.items())
+    except InputError as exc:
+        raise exc.with_source(str(source)) from None
+    for i, leaf in enumerate(leaves):
+        if leaf is not None:
+            class_taxa[i] = taxonomy.index(leaf)
+    return taxonomy, class_taxa
+
+
+def speciesnet_lineage(label: str) -> dict[str, str] | None:
+    """``{rank: name}`` of a SpeciesNet label, species as a binomial; None if it is not one."""
+    parts = label.split(";")
+    if len(parts) != 7 or (parts[0] and not _GUID.fullmatch(parts[0])):
+        return None
+    ranks = dict(zip(SPECIESNET_RANKS, (p.strip() for p in parts[1:6]), strict=True))
+    if ranks["species"]:
+        ranks["species"] = f"{ranks['genus']} {ranks['species']}".strip()
+    return ranks
+
+
+def speciesnet_label(taxonomy: Taxonomy, taxon: int, known: dict[int, str]) -> str:
+    """The SpeciesNet label of ``taxon``: a class's own label, else built from its lineage with no guid."""
+    if taxon in known:
+        return known[taxon]
+    fields = dict.fromkeys(SPECIESNET_RANKS, "")
+    for t in taxonomy.lineage(taxon):
+        rank = taxonomy.rank_of(t)
+        if rank in fields:
+            fields[rank] = taxonomy.names[t]
+    if fields["species"] and fields["genus"] and fields["species"].startswith(fields["genus"] + " "):
+        fields["species"] = fields["species"][len(fields["genus"]) + 1 :]
+    common = taxonomy.names[taxon]
+    return ";".join(["", *fields.values(), common])
+
+
+def check_pairs(
+    indices: np.ndarray,
+    values: np.ndarray,
+    indptr: np.ndarray,
+    n_classes: int,
+    pair_path: Callable[[int], str],
+    value_at: Callable[[int], tuple[object, object]],
+    source: Path,
+    categories: str,
+) -> SparseRows:
+    """Top-k pairs checked in bulk: known classes (``-1`` marks an unknown id), scores in [0, 1],
+    sorted by descending score, no class twice in one row.
+
+    ``pair_path(p)`` names pair ``p`` (flat) in the document, ``value_at(p)`` gives its id and score
+    as the file spelled them (only a message needs them).
+    """
+    bad = np.flatnonzero(indices < 0)
+    if bad.size:
+        p = int(bad[0])
+        raise InputError(pair_path(p), value_at(p)[0], f"no such category in {categories}", source=str(source))
+    outside = np.flatnonzero(~((values >= 0) & (values <= 1)))
+    if outside.size:
+        p = int(outside[0])
+        raise InputError(pair_path(p), value_at(p)[1], "a confidence must be in [0, 1]", source=str(source))
+    ptr = np.asarray(indptr, dtype=np.int64)
+    rising = np.flatnonzero(np.diff(values) > 0)
+    if rising.size:
+        starts = np.zeros(values.size, dtype=bool)
+        starts[ptr[:-1][ptr[:-1] < values.size]] = True
+        within = rising[~starts[rising + 1]]
+        if within.size:
+            p = int(within[0]) + 1
+            raise InputError(
+                pair_path(p), value_at(p)[1],
+                f"pairs must be sorted by descending confidence (after {value_at(p - 1)[1]})", source=str(source),
+            )  # fmt: skip
+    from_rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+    keys = from_rows * np.int64(n_classes) + indices
+    order = np.argsort(keys, kind="stable")
+    twice = np.flatnonzero(np.diff(keys[order]) == 0)
+    if twice.size:
+        p = int(order[twice[0] + 1])
+        raise InputError(pair_path(p), value_at(p)[0], "a category appears twice in one detection", source=str(source))
+    return SparseRows(ptr, indices.astype(np.int32), values.astype(np.float32), n_classes)
+
+
+def confidences(values: list, pair_path: Callable[[int], str], source: Path) -> np.ndarray:
+    """Scores as float64, a non-number named by its JSON path."""
+    try:
+        return np.array(values, dtype=np.float64).reshape(len(values))
+    except (TypeError, ValueError):
+        p = next(i for i, v in enumerate(values) if not _is_number(v))
+        raise InputError(pair_path(p), values[p], "a confidence must be a number", source=str(source)) from None
+
+
+def parse_ranks(text: str, field: str) -> tuple[str, ...]:
+    """A comma-separated rank list (``kingdom,phylum,class,...``), coarse to fine."""
+    ranks = tuple(parse_rank(part.strip(), field=field) for part in text.split(",") if part.strip())
+    if not ranks:
+        raise InputError(field, text, "give the lineage's ranks, coarse to fine, comma-separated")
+    return ranks
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: object) -> object:
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."

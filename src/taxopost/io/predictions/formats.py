@@ -1,0 +1,163 @@
+"""Detector + classifier output files (MegaDetector, SpeciesNet, Antenna): one entrance to read, one to write.
+
+The format is detected from the content or named. Readers return a :class:`DetectionFile`;
+:func:`write_detection_file` puts a :class:`Revision` back in the file's own format, atomically;
+:func:`detection_records` turns a file into the platform's prediction records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from taxopost.errors import InputError
+from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
+from taxopost.io.predictions.detections import DetectionFile, decode, encode, read_bytes
+from taxopost.io.predictions.megadetector import (
+    is_megadetector,
+    megadetector_chunks,
+    megadetector_records,
+    read_megadetector,
+)
+from taxopost.io.predictions.records import PredictionRecord, record_from_dict
+from taxopost.io.predictions.revision import Revision
+from taxopost.io.predictions.speciesnet import read_speciesnet, speciesnet_document
+from taxopost.io.results import write_atomically
+
+FORMATS = ("megadetector", "speciesnet", "antenna")
+_DETECT: dict[str, Callable[[dict], bool]] = {  # on the top-level keys
+    "megadetector": is_megadetector,
+    "speciesnet": lambda top: "predictions" in top,
+    "antenna": lambda top: is_antenna(top) or {"request", "body"} <= set(top),
+}
+_CONTENT: dict[str, Callable[[DetectionFile, Revision], Iterable[bytes]]] = {
+    "megadetector": megadetector_chunks,
+    "speciesnet": lambda file, revision: [encode(speciesnet_document(file, revision))],
+    "antenna": lambda file, revision: [encode(antenna_document(file, revision))],
+}
+
+
+def detect_format(path: Path | str) -> str | None:
+    """The format of a MegaDetector, SpeciesNet or Antenna file, from its top-level keys; None for
+    anything else (JSON Lines under a ``.json`` name, say). Parses the top level only."""
+    try:
+        top = msgspec.json.decode(read_bytes(Path(path)), type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return next((name for name, test in _DETECT.items() if test(top)), None)
+
+
+def read_detection_file(
+    path: Path | str, *, format: str | None = None, lineage_ranks: Sequence[str] | None = None
+) -> DetectionFile:
+    """Read a MegaDetector, SpeciesNet or Antenna file; ``format`` None detects it from the content.
+
+    ``lineage_ranks`` gives the ranks of a MegaDetector file's plain-lineage descriptions.
+    """
+    path = Path(path)
+    if format is not None and format not in FORMATS:
+        raise InputError("--format", format, f"must be one of {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise InputError("file", str(path), "no such file")
+    data = read_bytes(path)
+    if format is None:
+        try:
+            top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])  # the top level only
+        except msgspec.ValidationError:
+            top = None
+        except msgspec.DecodeError as exc:
+            raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+        format = next((name for name, test in _DETECT.items() if top is not None and test(top)), None)
+        if format is None:
+            keys = sorted(top)[:8] if top is not None else type(decode(path, data)).__name__
+            raise InputError(
+                "file",
+                str(path),
+                f"not a MegaDetector (images, detection_categories), SpeciesNet (predictions) or Antenna "
+                f"(source_images, detections) file: top-level keys {keys}",
+            )
+    if lineage_ranks and format != "megadetector":
+        raise InputError("--lineage-ranks", ",".join(lineage_ranks), f"only MegaDetector files need it, not {format}")
+    if format == "megadetector":
+        return read_megadetector(path, lineage_ranks=lineage_ranks, data=data)
+    if format == "speciesnet":
+        return read_speciesnet(path, document=decode(path, data))
+    return read_antenna(path, document=decode(path, data))
+
+
+def write_detection_file(path: Path | str, file: DetectionFile, revision: Revision, *, field: str = "--output") -> None:
+    """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file."""
+    chunks = _CONTENT[file.format](file, revision)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+
+    write_atomically(path, write, field=field)
+
+
+def detection_records(
+    file: DetectionFile,
+    *,
+    capture_set: str,
+    algorithm: str,
+    project: str | None = None,
+) -> Iterator[PredictionRecord]:
+    """One record per detection, in file order; a detection without a classification is a detector-only record.
+
+    A classification is the detection's top-k pairs, densified by the importer over the
+    algorithm's category map (absent classes score 0, so top-k rows are partial). Boxes:
+    MegaDetector and SpeciesNet files give relative boxes and no image size, so their detections
+    are stored whole-image, keyed by the relative box; Antenna's pixel boxes and image sizes are
+    kept.
+    """
+    row_of = np.full(file.n_detections, -1, dtype=np.intp)
+    row_of[file.classified] = np.arange(file.classified.size)
+    if file.format == "megadetector":
+        detections = megadetector_records(file)
+    else:
+        detections = ((d, file.images[d], det) for d, det in enumerate(file.detections))
+    for d, image, det in detections:
+        row = int(row_of[d])
+        data: dict = {"capture_set": capture_set, "project": project}
+        if file.format == "antenna":
+            box = det["bbox"]
+            data["image"] = {
+                "path": str(image.get("url") or image.get("path") or image.get("id")),
+                "width": image.get("width"),
+                "height": image.get("height"),
+                "timestamp": image.get("timestamp"),
+            }
+            data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
+        elif file.format == "megadetector":
+            data["image"] = {"path": image["file"]}
+            data["detection"] = _relative_key(det)
+        elif row < 0:
+            continue  # a SpeciesNet image without a classification: only its boxes, below
+        else:
+            data["image"] = {"path": image["filepath"]}
+            data["detection"] = "classification"  # SpeciesNet classifies the image (its top crop)
+        if row >= 0:
+            a, b = int(file.scores.indptr[row]), int(file.scores.indptr[row + 1])
+            pairs = zip(file.scores.indices[a:b].tolist(), file.scores.values[a:b].tolist(), strict=True)
+            data["algorithm"] = algorithm
+            data["top_k"] = [list(pair) for pair in pairs]
+        yield record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
+    if file.format == "speciesnet":
+        for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image
+            for j, det in enumerate(entry.get("detections") or []):
+                data = {"capture_set": capture_set, "project": project, "image": {"path": entry["filepath"]}}
+                data["detection"] = _relative_key(det)
+                yield record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
+
+
+def _relative_key(det: dict) -> str:
+    """A detection's key within its image: its relative box (and video frame)."""
+    box = det.get("bbox")
+    key = ",".join(f"{v:g}" for v in box) if isinstance(box, list) else "whole image"
+    frame = det.get("frame_number")
+    return f"{key}@{frame}" if frame is not None else key

@@ -1,0 +1,356 @@
+"""MegaDetector batch output (format_version 1.x): read its detections and top-k classifications, write results back.
+
+The format (``../shared/data/megadetector/README.md``): ``detection_categories``,
+``classification_categories``, optional ``classification_category_descriptions`` giving each
+class's taxonomy as a semicolon string, and ``images[].detections[]`` with a relative
+``[x, y, width, height]`` bbox, ``conf`` and top-k ``classifications`` pairs ``[id, conf]``.
+
+Descriptions follow one of two conventions: SpeciesNet's 7 fields
+``guid;class;order;family;genus;species;common name`` (detected), or a plain lineage from coarse
+to fine whose ranks the caller gives (``lineage_ranks``). Empty fields are skipped ranks.
+
+Written back, a changed detection's ``classifications`` hold the post-processed result and its
+original pairs move to ``ORIGINAL_KEY``; a taxon the file had no category for (a genus, after a
+roll-up) gets a new category id, with a description in the file's own convention.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from taxopost.core.category_map import CategoryMap
+from taxopost.core.taxonomy import NO_TAXON
+from taxopost.errors import InputError
+from taxopost.io.predictions.detections import (
+    DetectionFile,
+    check_pairs,
+    decode,
+    lineage_taxonomy,
+    read_bytes,
+    require,
+    speciesnet_label,
+    speciesnet_lineage,
+)
+from taxopost.io.predictions.revision import Revision
+
+#: Where a detection's original classifications are kept when post-processing replaces them.
+ORIGINAL_KEY = "classifications_before_postprocessing"
+_CATEGORIES = "classification_categories"
+_DESCRIPTIONS = "classification_category_descriptions"
+_Top = dict[str, msgspec.Raw]
+
+
+def is_megadetector(top: object) -> bool:
+    """The format's required top-level keys."""
+    return isinstance(top, dict) and "images" in top and "detection_categories" in top
+
+
+def read_megadetector(
+    path: Path | str, *, lineage_ranks: Sequence[str] | None = None, data: bytes | None = None
+) -> DetectionFile:
+    """Read a MegaDetector batch output file.
+
+    The file's bytes stay in memory and each image is parsed on its own, its classifications
+    kept as arrays: memory is the file plus a few bytes per pair, not a Python object per value.
+
+    Parameters
+    ----------
+    path : path-like
+    lineage_ranks : sequence of str, optional
+        The ranks of plain-lineage descriptions, coarse to fine (e.g. kingdom, phylum, class,
+        order, family, species). Without it, descriptions must be SpeciesNet's 7 fields.
+    data : bytes, optional
+        The file's content, when already read.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the JSON path and the value: a missing key, a category id with no
+        entry, a confidence outside [0, 1], pairs not sorted by descending confidence, a
+        lineage with a cycle or a conflict, a failed image with detections.
+    """
+    path = Path(path)
+    top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
+    heads = {
+        key: decode(path, top[key])
+        for key in ("info", "detection_categories", _CATEGORIES, _DESCRIPTIONS)
+        if key in top
+    }
+    info = require(heads, "info", dict, "", path)
+    require(info, "format_version", str, "info", path)
+    require(heads, "detection_categories", dict, "", path)
+    if "images" not in top:
+        raise InputError("images", None, "is missing", source=str(path))
+    try:
+        images = msgspec.json.decode(top["images"], type=list[msgspec.Raw])
+    except msgspec.ValidationError:
+        raise InputError(
+            "images", type(decode(path, top["images"])).__name__, "must be a JSON list", source=str(path)
+        ) from None
+    categories = heads.get(_CATEGORIES) or {}
+    if not isinstance(categories, dict):
+        raise InputError(_CATEGORIES, type(categories).__name__, "must be a JSON object", source=str(path))
+    keys = _category_ids(categories, path)
+    class_index = {key: i for i, key in enumerate(keys)}
+    names = tuple(str(categories[key]) for key in keys)
+    taxonomy, class_taxa, convention = _descriptions(heads.get(_DESCRIPTIONS), keys, lineage_ranks, path)
+
+    det_image, det_pos, classified = array("i"), array("i"), array("i")
+    indices, confs, indptr = array("i"), array("d"), array("q", [0])
+    add_index, add_conf, get = indices.append, confs.append, class_index.get
+    n_detections = 0
+    for i, raw in enumerate(images):
+        image = decode(path, raw)
+        if not isinstance(image, dict) or not isinstance(image.get("file"), str):
+            raise InputError(f"images[{i}].file", _get(image, "file"), "each image needs a file name", source=str(path))
+        found = image.get("detections")
+        if found is None:
+            if not isinstance(image.get("failure"), str):
+                raise InputError(
+                    f"images[{i}].detections",
+                    None,
+                    "only a failed image (failure: a string) has none",
+                    source=str(path),
+                )
+            continue
+        if not isinstance(found, list):
+            raise InputError(f"images[{i}].detections", type(found).__name__, "must be a list", source=str(path))
+        for j, det in enumerate(found):
+            if not isinstance(det, dict):
+                raise InputError(f"images[{i}].detections[{j}]", det, "must be a JSON object", source=str(path))
+            pairs = det.get("classifications")
+            if pairs:
+                try:
+                    for pair_id, pair_conf in pairs:  # checked in bulk below; -1: no such category
+                        add_index(get(pair_id, -1))
+                        add_conf(pair_conf)
+                except (TypeError, ValueError):
+                    _bad_pair(pairs, f"images[{i}].detections[{j}].classifications", path)
+                indptr.append(len(indices))
+                classified.append(n_detections)
+            det_image.append(i)
+            det_pos.append(j)
+            n_detections += 1
+
+    image_of = np.frombuffer(det_image, dtype=np.int32)
+    pos_of = np.frombuffer(det_pos, dtype=np.int32)
+    rows = np.frombuffer(classified, dtype=np.int32).astype(np.intp)
+    ptr = np.frombuffer(indptr, dtype=np.int64)
+
+    def paths(d: int) -> str:
+        return f"images[{image_of[d]}].detections[{pos_of[d]}]"
+
+    def pair_path(p: int) -> str:
+        row = int(np.searchsorted(ptr, p, side="right") - 1)
+        return f"{paths(int(rows[row]))}.classifications[{p - int(ptr[row])}]"
+
+    def value_at(p: int) -> tuple[object, object]:
+        row = int(np.searchsorted(ptr, p, side="right") - 1)
+        d = int(rows[row])
+        pair = decode(path, images[image_of[d]])["detections"][pos_of[d]]["classifications"][p - int(ptr[row])]
+        return pair[0], pair[1]
+
+    scores = check_pairs(
+        np.frombuffer(indices, dtype=np.int32), np.frombuffer(confs, dtype=np.float64), ptr, len(keys),
+        pair_path, value_at, path, _CATEGORIES,
+    )  # fmt: skip
+    return DetectionFile(
+        format="megadetector",
+        path=path,
+        document=top,
+        class_keys=tuple(keys),
+        labels=names,
+        taxonomy=taxonomy,
+        class_taxa=class_taxa,
+        scores=scores,
+        classified=rows,
+        n_detections=n_detections,
+        detections=None,
+        path_of=paths,
+        images=None,
+        extra={
+            "convention": convention,
+            "lineage_ranks": tuple(lineage_ranks or ()),
+            "info": info,
+            "categories": categories,
+            "descriptions": heads.get(_DESCRIPTIONS),
+            "images": images,
+            "image_of": image_of,
+            "pos_of": pos_of,
+        },
+    )
+
+
+def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[bytes | msgspec.Raw]:
+    """The file with ``revision`` applied to every changed detection, as consecutive pieces of JSON.
+
+    Unchanged images are copied as the file spelled them; changed ones are parsed, changed and
+    encoded again one at a time, as are the category tables (a roll-up may add categories). The
+    pieces are meant to be written as they come: the output is never whole in memory.
+    """
+    categories = dict(file.extra["categories"])
+    descriptions = file.extra["descriptions"]
+    descriptions = dict(descriptions) if isinstance(descriptions, dict) else None
+    cmap = revision.category_map
+    taxonomy = cmap.taxonomy
+    category_of: dict[int, str] = {}
+    for key, taxon in zip(file.class_keys, cmap.class_taxa, strict=True):
+        if taxon != NO_TAXON:
+            category_of.setdefault(int(taxon), key)
+    next_id = max((int(k) for k in categories), default=-1) + 1
+
+    def category(taxon: int) -> str:
+        nonlocal next_id
+        key = category_of.get(taxon)
+        if key is None:
+            key = category_of[taxon] = str(next_id)
+            next_id += 1
+            categories[key] = taxonomy.names[taxon]
+            if descriptions is not None:
+                descriptions[key] = _description(file, cmap, taxon)
+        return key
+
+    changes: dict[int, list[tuple[int, list]]] = {}
+    image_of, pos_of = file.extra["image_of"], file.extra["pos_of"]
+    for row in np.flatnonzero(revision.changed).tolist():
+        d = int(file.classified[row])
+        if revision.scores is None:  # a decision: one taxon, its aggregate
+            pairs = [[category(int(revision.taxon[row])), round(float(revision.score[row]), 6)]]
+        else:  # new scores over the same classes: the pairs still scoring, best first
+            masked = revision.scores
+            a, b = int(masked.indptr[row]), int(masked.indptr[row + 1])
+            values = masked.values[a:b]
+            order = np.argsort(-values, kind="stable")
+            pairs = [
+                [file.class_keys[int(masked.indices[a + o])], round(float(values[o]), 6)]
+                for o in order
+                if values[o] > 0
+            ]
+        changes.setdefault(int(image_of[d]), []).append((int(pos_of[d]), pairs))
+
+    top = dict(file.document)
+    top[_CATEGORIES] = msgspec.Raw(msgspec.json.encode(categories))
+    if descriptions is not None:
+        top[_DESCRIPTIONS] = msgspec.Raw(msgspec.json.encode(descriptions))
+    yield b"{"
+    for n, (key, value) in enumerate(top.items()):
+        yield (b"," if n else b"") + msgspec.json.encode(key) + b":"
+        if key != "images":
+            yield value
+            continue
+        yield b"["
+        for i, raw in enumerate(file.extra["images"]):
+            if i:
+                yield b","
+            if i not in changes:
+                yield raw
+                continue
+            image = msgspec.json.decode(raw)
+            for pos, pairs in changes[i]:
+                det = image["detections"][pos]
+                det[ORIGINAL_KEY] = det["classifications"]
+                det["classifications"] = pairs
+            yield msgspec.json.encode(image)
+        yield b"]"
+    yield b"}"
+
+
+def megadetector_records(file: DetectionFile) -> Iterator[tuple[int, dict, dict]]:
+    """``(detection, image, detection object)`` for every detection, in file order, each image parsed in turn."""
+    d = 0
+    for raw in file.extra["images"]:
+        image = msgspec.json.decode(raw)
+        for det in image.get("detections") or ():
+            yield d, image, det
+            d += 1
+
+
+def _bad_pair(pairs: list, where: str, path: Path) -> None:
+    for k, pair in enumerate(pairs):
+        if type(pair) is not list or len(pair) != 2:
+            raise InputError(f"{where}[{k}]", pair, "each classification is an [id, confidence] pair", source=str(path))
+        number = isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool)
+        if not (isinstance(pair[0], str) and number):
+            raise InputError(
+                f"{where}[{k}]", pair, "an [id, confidence] pair: a string id and a number", source=str(path)
+            )
+    raise InputError(where, pairs, "each classification is an [id, confidence] pair", source=str(path))
+
+
+def _description(file: DetectionFile, cmap: CategoryMap, taxon: int) -> str:
+    """A new category's description, in the convention of the file's other descriptions."""
+    taxonomy = cmap.taxonomy
+    if file.extra.get("convention") == "speciesnet":
+        return speciesnet_label(taxonomy, taxon, {})
+    ranks = file.extra.get("lineage_ranks") or ()
+    lineage = {taxonomy.rank_of(t): taxonomy.names[t] for t in taxonomy.lineage(taxon)}
+    if ranks:
+        return ";".join(lineage.get(rank, "") for rank in ranks)
+    return ";".join(taxonomy.names[t] for t in reversed(taxonomy.lineage(taxon)))
+
+
+def _category_ids(categories: dict, path: Path) -> list[str]:
+    """Category ids in numeric order: string ids of non-negative integers (they need not be contiguous)."""
+    for key, name in categories.items():
+        if not key.isdigit():
+            raise InputError(f"{_CATEGORIES}[{key!r}]", key, "an id must be a non-negative integer", source=str(path))
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{_CATEGORIES}[{key!r}]", name, "a category needs a name", source=str(path))
+    return sorted(categories, key=int)
+
+
+def _descriptions(descriptions: object, keys: list[str], lineage_ranks: Sequence[str] | None, path: Path):
+    """Taxonomy, class taxa and convention from the descriptions; (None, None, None) without them."""
+    if not descriptions or not keys:
+        return None, None, None
+    if not isinstance(descriptions, dict):
+        raise InputError(_DESCRIPTIONS, type(descriptions).__name__, "must be a JSON object", source=str(path))
+    missing = [key for key in keys if not isinstance(descriptions.get(key), str)]
+    if missing:
+        key = missing[0]
+        raise InputError(
+            f"{_DESCRIPTIONS}[{key!r}]", descriptions.get(key), "every category needs a description", source=str(path)
+        )
+    extra = sorted(set(descriptions) - set(keys))
+    if extra:
+        raise InputError(
+            f"{_DESCRIPTIONS}[{extra[0]!r}]", descriptions[extra[0]], f"no such id in {_CATEGORIES}", source=str(path)
+        )
+    lineages = []
+    if lineage_ranks:
+        for key in keys:
+            fields = [part.strip() for part in descriptions[key].split(";")]
+            if len(fields) != len(lineage_ranks):
+                raise InputError(
+                    f"{_DESCRIPTIONS}[{key!r}]",
+                    descriptions[key],
+                    f"has {len(fields)} fields but --lineage-ranks names {len(lineage_ranks)}: "
+                    f"{','.join(lineage_ranks)}",
+                    source=str(path),
+                )
+            lineages.append((f"{_DESCRIPTIONS}[{key!r}]", dict(zip(lineage_ranks, fields, strict=True))))
+        convention = "lineage"
+    else:
+        for key in keys:
+            ranks = speciesnet_lineage(descriptions[key])
+            if ranks is None:
+                raise InputError(
+                    f"{_DESCRIPTIONS}[{key!r}]",
+                    descriptions[key],
+                    "not SpeciesNet's guid;class;order;family;genus;species;common name: for a plain lineage "
+                    "give its ranks (--lineage-ranks kingdom,phylum,class,order,family,species)",
+                    source=str(path),
+                )
+            lineages.append((f"{_DESCRIPTIONS}[{key!r}]", ranks))
+        convention = "speciesnet"
+    taxonomy, class_taxa = lineage_taxonomy(lineages, path)
+    return taxonomy, class_taxa, convention
+
+
+def _get(mapping: object, key: str) -> object:
+    return mapping.get(key) if isinstance(mapping, dict) else mapping

@@ -1,0 +1,148 @@
+"""SpeciesNet predictions JSON: read each image's top-5 classification, write post-processed predictions back.
+
+Real outputs: ``../shared/data/speciesnet/``. ``predictions[]`` holds one entry per image, with
+``classifications.classes`` (7-field labels ``guid;class;order;family;genus;species;common
+name``, so the lineage is in the label; blank, human, vehicle and "animal" leave ranks empty)
+and top-5 ``scores``, ``detections`` (relative ``[x, y, w, h]``), and the ensemble's
+``prediction``, ``prediction_score`` and ``prediction_source``.
+
+The class space is every label the file's classifications name, in first-seen order. Written
+back, a changed entry's ``prediction`` and ``prediction_score`` hold the result, and
+``prediction_source`` records it the way SpeciesNet records its own roll-ups
+(``classifier+rollup_to_genus``; ``classifier+class_masking`` after masking). The
+classifications stay as the model gave them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from taxopost.core.taxonomy import NO_TAXON
+from taxopost.errors import InputError
+from taxopost.io.predictions.detections import (
+    DetectionFile,
+    check_pairs,
+    confidences,
+    decode,
+    lineage_taxonomy,
+    require,
+    speciesnet_label,
+    speciesnet_lineage,
+)
+from taxopost.io.predictions.revision import Revision
+
+
+def read_speciesnet(path: Path | str, *, document: dict | None = None) -> DetectionFile:
+    """Read a SpeciesNet predictions file (``predict``, ``classify`` or ``detect`` output).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the JSON path and the value: a missing key, classes and scores of
+        different lengths, a score outside [0, 1], scores not in descending order, a label
+        that is not SpeciesNet's 7 fields, or labels whose lineages conflict.
+    """
+    path = Path(path)
+    doc = decode(path) if document is None else document
+    predictions = require(doc, "predictions", list, "", path)
+    class_index: dict[str, int] = {}
+    entries: list[dict] = []
+    classified: list[int] = []
+    ids: list = []
+    confs: list = []
+    indptr = [0]
+    for i, entry in enumerate(predictions):
+        where = f"predictions[{i}]"
+        require(entry, "filepath", str, where, path)
+        found = entry.get("classifications")
+        if found is not None:
+            classes = require(found, "classes", list, f"{where}.classifications", path)
+            scores = require(found, "scores", list, f"{where}.classifications", path)
+            if len(classes) != len(scores):
+                raise InputError(
+                    f"{where}.classifications.scores",
+                    f"{len(scores)} scores",
+                    f"for {len(classes)} classes",
+                    source=str(path),
+                )
+            for k, label in enumerate(classes):
+                if not isinstance(label, str):
+                    raise InputError(
+                        f"{where}.classifications.classes[{k}]", label, "a label must be a string", source=str(path)
+                    )
+                class_index.setdefault(label, len(class_index))
+            ids.extend(classes)
+            confs.extend(scores)
+            indptr.append(len(ids))
+            classified.append(i)
+        entries.append(entry)
+
+    ptr = np.asarray(indptr, dtype=np.int64)
+    rows = np.asarray(classified, dtype=np.intp)
+
+    def pair_path(p: int) -> str:
+        row = int(np.searchsorted(ptr, p, side="right") - 1)
+        return f"predictions[{int(rows[row])}].classifications.scores[{p - int(ptr[row])}]"
+
+    indices = np.fromiter(map(class_index.__getitem__, ids), np.int32, len(ids))
+    values = confidences(confs, pair_path, path)
+    sparse = check_pairs(
+        indices, values, ptr, len(class_index), pair_path, lambda p: (ids[p], confs[p]), path, "the file's classes"
+    )
+    labels = tuple(class_index)
+    lineages = []
+    first_seen = {label: n for n, label in reversed(list(enumerate(ids)))}
+    for label in labels:
+        at = first_seen[label]
+        row = int(np.searchsorted(ptr, at, side="right") - 1)
+        where = f"predictions[{int(rows[row])}].classifications.classes[{at - int(ptr[row])}]"
+        ranks = speciesnet_lineage(label)
+        if ranks is None:
+            raise InputError(
+                where, label, "not SpeciesNet's guid;class;order;family;genus;species;common name", source=str(path)
+            )
+        lineages.append((where, ranks))
+    taxonomy, class_taxa = lineage_taxonomy(lineages, path)
+    names = tuple(_name(label) for label in labels)
+    return DetectionFile(
+        format="speciesnet",
+        path=path,
+        document=doc,
+        class_keys=labels,
+        labels=names,
+        taxonomy=taxonomy,
+        class_taxa=class_taxa,
+        scores=sparse,
+        classified=rows,
+        n_detections=len(entries),
+        detections=entries,
+        path_of=lambda d: f"predictions[{d}]",
+        images=entries,
+    )
+
+
+def speciesnet_document(file: DetectionFile, revision: Revision) -> dict:
+    """The file's document with ``revision`` applied to each changed entry (changed in place)."""
+    cmap = revision.category_map
+    known: dict[int, str] = {}
+    for key, taxon in zip(file.class_keys, cmap.class_taxa, strict=True):
+        if taxon != NO_TAXON:
+            known.setdefault(int(taxon), key)
+    changed = np.flatnonzero(revision.changed).tolist()
+    for row in changed:
+        entry = file.detections[int(file.classified[row])]
+        taxon = int(revision.taxon[row])
+        entry["prediction"] = speciesnet_label(cmap.taxonomy, taxon, known)
+        entry["prediction_score"] = float(revision.score[row])
+        step = f"rollup_to_{revision.rank[row]}" if revision.task == "rank_rollup" else "class_masking"
+        entry["prediction_source"] = f"classifier+{step}"
+    return file.document
+
+
+def _name(label: str) -> str:
+    """What a SpeciesNet label resolves by in a taxonomy file: its finest named rank (a binomial for a species)."""
+    ranks = speciesnet_lineage(label) or {}
+    finest = [name for name in ranks.values() if name]
+    return finest[-1] if finest else label.rsplit(";", 1)[-1]

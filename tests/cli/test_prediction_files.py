@@ -1,0 +1,492 @@
+"""The file commands on what classifiers really emit: partial rows, MegaDetector, SpeciesNet and Antenna
+files, calibrated configs, statuses, and ranks a taxonomy lacks (through ``taxopost.cli.main``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.io.predictions.megadetector import ORIGINAL_KEY
+from tests.io.samples import antenna_response, validate_megadetector
+
+VANESSA = """family,genus,species
+Nymphalidae,Vanessa,Vanessa atalanta
+Nymphalidae,Vanessa,Vanessa cardui
+Nymphalidae,Vanessa,Vanessa itea
+Nymphalidae,Danaus,Danaus plexippus
+"""
+MD_RANKS = "kingdom,phylum,class,order,family,species"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def one_line_error(capsys) -> str:
+    error = capsys.readouterr().err.strip()
+    assert "Traceback" not in error and len(error.splitlines()) == 1, error
+    return error
+
+
+@pytest.fixture
+def vanessa(tmp_path: Path) -> Path:
+    (tmp_path / "taxonomy.csv").write_text(VANESSA)
+    (tmp_path / "labels.json").write_text(
+        json.dumps(["Vanessa atalanta", "Vanessa cardui", "Vanessa itea", "Danaus plexippus"])
+    )
+    return tmp_path
+
+
+def files_args(folder: Path, command: str, scores: str, *extra: str) -> list[str]:
+    return [
+        command,
+        "--taxonomy",
+        str(folder / "taxonomy.csv"),
+        "--category-map",
+        str(folder / "labels.json"),
+        "--scores",
+        str(folder / scores),
+        *extra,
+    ]
+
+
+# -- partial rows ---------------------------------------------------------------------------
+
+
+def test_antennas_vanessa_case_rolls_up_to_the_genus_at_0_8(vanessa, capsys):
+    np.save(vanessa / "top3.npy", np.array([[0.5, 0.2, 0.1, 0.0]], np.float32))  # sums to 0.8
+    assert main(files_args(vanessa, "rollup", "top3.npy", "--output", str(vanessa / "out.csv"))) == 0
+    (row,) = read_csv(vanessa / "out.csv")
+    assert (row["taxon"], row["rank"], row["status"]) == ("Vanessa", "genus", "rolled up")
+    assert float(row["score"]) == pytest.approx(0.8)
+    assert "1 rows: 0 confident, 1 rolled up, 0 no rank cleared" in capsys.readouterr().err
+
+
+def test_mask_without_reweighting_goes_straight_into_rollup(vanessa):
+    np.save(vanessa / "scores.npy", np.array([[0.4, 0.3, 0.1, 0.2], [0.9, 0.05, 0.05, 0.0]], np.float32))
+    (vanessa / "regional.txt").write_text("Vanessa atalanta\nVanessa cardui\n")
+    mask = files_args(
+        vanessa,
+        "mask",
+        "scores.npy",
+        "--taxa-list",
+        str(vanessa / "regional.txt"),
+        "--no-reweight",
+        "--output",
+        str(vanessa / "masked.csv"),
+        "--output-scores",
+        str(vanessa / "masked.npy"),
+    )
+    assert main(mask) == 0
+    assert np.load(vanessa / "masked.npy").sum(axis=1) == pytest.approx([0.7, 0.95])
+    assert main(files_args(vanessa, "rollup", "masked.npy", "--output", str(vanessa / "out.csv"))) == 0
+    rows = read_csv(vanessa / "out.csv")
+    assert [(r["taxon"], r["status"]) for r in rows] == [("Vanessa", "rolled up"), ("Vanessa atalanta", "confident")]
+    assert float(rows[0]["score"]) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize(
+    ("row", "hint"),
+    [
+        ([50, 20, 10, 0], "scores in percent"),
+        ([0.9, 0.5, 0, 0], r"logits\? use --logits"),
+        ([1.2, -0.2, 0, 0], "logits"),
+    ],
+)
+def test_rows_above_one_are_refused_with_a_hint_that_fits(vanessa, capsys, row, hint):
+    np.save(vanessa / "bad.npy", np.array([row], np.float32))
+    assert main(files_args(vanessa, "rollup", "bad.npy", "--output", str(vanessa / "out.csv"))) == 2
+    assert re.search(hint, one_line_error(capsys))
+    assert not (vanessa / "out.csv").exists()
+
+
+def test_a_status_per_row_and_counts_in_the_summary(vanessa, capsys):
+    scores = np.array([[0.9, 0.1, 0, 0], [0.5, 0.3, 0, 0.2], [0.3, 0.1, 0, 0.3]], np.float32)
+    np.save(vanessa / "scores.npy", scores)
+    assert (
+        main(
+            files_args(
+                vanessa,
+                "rollup",
+                "scores.npy",
+                "--threshold",
+                "species=0.8",
+                "--threshold",
+                "genus=0.7",
+                "--output",
+                str(vanessa / "out.csv"),
+            )
+        )
+        == 0
+    )
+    assert [r["status"] for r in read_csv(vanessa / "out.csv")] == ["confident", "rolled up", "no rank cleared"]
+    assert "3 rows: 1 confident, 1 rolled up, 1 no rank cleared" in capsys.readouterr().err
+
+
+def test_thresholds_on_a_rank_the_taxonomy_lacks_exit_2_naming_its_ranks(vanessa, capsys):
+    np.save(vanessa / "scores.npy", np.array([[0.9, 0.1, 0, 0]], np.float32))
+    args = files_args(vanessa, "rollup", "scores.npy", "--threshold", "species=0.8", "--threshold", "tribe=0.5")
+    assert main([*args, "--output", str(vanessa / "out.csv")]) == 2
+    error = one_line_error(capsys)
+    assert "thresholds=['tribe']: the taxonomy has no taxon at these ranks; its ranks: family, genus, species" in error
+
+
+def test_classes_coarser_than_every_thresholded_rank_are_reported(vanessa, capsys):
+    (vanessa / "labels.json").write_text(
+        json.dumps(["Vanessa atalanta", "Vanessa cardui", "Vanessa", "Danaus plexippus"])
+    )
+    np.save(vanessa / "scores.npy", np.array([[0.5, 0.1, 0.4, 0]], np.float32))
+    assert (
+        main(
+            files_args(
+                vanessa, "rollup", "scores.npy", "--threshold", "species=0.8", "--output", str(vanessa / "out.csv")
+            )
+        )
+        == 0
+    )
+    assert "1 classes resolve to a rank coarser than every thresholded rank (species)" in capsys.readouterr().err
+
+
+# -- iNaturalist's vision taxonomy ----------------------------------------------------------
+
+
+@pytest.mark.shared_data
+def test_inaturalist_class_ids_are_refused_when_they_read_both_ways(shared_data, tmp_path, capsys):
+    (tmp_path / "labels.json").write_text(json.dumps(["1", "2", "3"]))
+    np.save(tmp_path / "scores.npy", np.array([[0.5, 0.3, 0.2]], np.float32))
+    args = [
+        "rollup",
+        "--taxonomy",
+        str(shared_data / "inat" / "taxonomy.csv"),
+        "--category-map",
+        str(tmp_path / "labels.json"),
+        "--scores",
+        str(tmp_path / "scores.npy"),
+        "--output",
+        str(tmp_path / "out.csv"),
+    ]
+    assert main(args) == 2
+    error = one_line_error(capsys)
+    assert "taxon_id (Animalia, Chordata, Aves)" in error
+    assert "leaf_class_id (Aramus guarauna, Cariama cristata, Ribes californicum)" in error
+    assert main([*args, "--id-column", "leaf_class_id", "--threshold", "species=0.8", "--threshold", "class=0.6"]) == 0
+    (row,) = read_csv(tmp_path / "out.csv")
+    assert (row["source_taxon"], row["taxon"], row["rank"]) == ("Aramus guarauna", "Aves", "class")
+
+
+@pytest.mark.shared_data
+def test_inaturalist_leaf_class_ids_are_detected(shared_data, tmp_path):
+    (tmp_path / "labels.json").write_text(json.dumps(["1", "2", "3", "Homo sapiens"]))  # 3 class ids and a name
+    (tmp_path / "taxonomy.csv").write_text(
+        (shared_data / "inat" / "taxonomy.csv")
+        .read_text()
+        .replace(",1,70,", ",1001,70,")
+        .replace("\n1,2,", "\n1001,2,")
+    )
+    np.save(tmp_path / "scores.npy", np.array([[0.1, 0.1, 0.7, 0.1]], np.float32))
+    args = [
+        "rollup",
+        "--taxonomy",
+        str(tmp_path / "taxonomy.csv"),
+        "--category-map",
+        str(tmp_path / "labels.json"),
+        "--scores",
+        str(tmp_path / "scores.npy"),
+        "--threshold",
+        "species=0.5",
+        "--output",
+        str(tmp_path / "out.csv"),
+    ]
+    assert main(args) == 0
+    assert read_csv(tmp_path / "out.csv")[0]["taxon"] == "Ribes californicum"
+
+
+# -- calibrate, then roll up with its config; CIFAR-100's two ranks ---------------------------
+
+
+@pytest.fixture
+def cifar(shared_data: Path, tmp_path: Path) -> Path:
+    hierarchy = json.loads((shared_data / "cifar100" / "hierarchy.json").read_text())
+    with open(tmp_path / "taxonomy.csv", "w") as handle:
+        handle.write("superclass,class\n")
+        handle.writelines(f"{hierarchy['coarse_of_fine'][fine]},{fine}\n" for fine in hierarchy["fine_labels"])
+    (tmp_path / "labels.json").write_text(json.dumps(hierarchy["fine_labels"]))
+    return tmp_path
+
+
+def cifar_args(shared_data: Path, folder: Path, command: str, *extra: str) -> list[str]:
+    npz = str(shared_data / "cifar100" / "densenet-bc-100_cifar100_test_predictions.npz")
+    return [
+        command,
+        "--taxonomy",
+        str(folder / "taxonomy.csv"),
+        "--category-map",
+        str(folder / "labels.json"),
+        "--scores",
+        npz,
+        *extra,
+    ]
+
+
+@pytest.mark.shared_data
+def test_rollup_applies_what_calibrate_writes(shared_data, cifar):
+    npz = str(shared_data / "cifar100" / "densenet-bc-100_cifar100_test_predictions.npz")
+    calibrate = cifar_args(
+        shared_data,
+        cifar,
+        "calibrate",
+        "--ground-truth",
+        npz,
+        "--target-precision",
+        "0.9",
+        "--output",
+        str(cifar / "cal.json"),
+    )
+    assert main(calibrate) == 0
+    config = json.loads((cifar / "cal.json").read_text())
+    assert (
+        main(
+            cifar_args(
+                shared_data, cifar, "rollup", "--config", str(cifar / "cal.json"), "--output", str(cifar / "out.csv")
+            )
+        )
+        == 0
+    )
+    rows = read_csv(cifar / "out.csv")
+    assert len(rows) == 10_000 and {f"{rank}_score" for rank in config["order"]} <= set(rows[0])
+    for row in rows:
+        if row["status"] == "rolled up":
+            assert float(row["score"]) >= config["thresholds"][row["rank"]]
+    assert (
+        main(
+            cifar_args(
+                shared_data,
+                cifar,
+                "rollup",
+                "--config",
+                str(cifar / "cal.json"),
+                "--mode",
+                "distribution",
+                "--output",
+                str(cifar / "out.csv"),
+            )
+        )
+        == 0
+    )
+
+
+@pytest.mark.shared_data
+def test_cifar_default_thresholds_exit_2_in_rollup_and_evaluate(shared_data, cifar, capsys):
+    assert main(cifar_args(shared_data, cifar, "rollup", "--output", str(cifar / "out.csv"))) == 2
+    assert "its ranks: superclass, class" in one_line_error(capsys)
+    (cifar / "pipelines.json").write_text(json.dumps([{"name": "r", "steps": [{"task": "rank_rollup"}]}]))
+    npz = str(shared_data / "cifar100" / "densenet-bc-100_cifar100_test_predictions.npz")
+    evaluate = cifar_args(
+        shared_data,
+        cifar,
+        "evaluate",
+        "--ground-truth",
+        npz,
+        "--pipelines",
+        str(cifar / "pipelines.json"),
+        "--output-dir",
+        str(cifar / "report"),
+    )
+    assert main(evaluate) == 2
+    assert "the taxonomy has no taxon at these ranks; its ranks: superclass, class" in one_line_error(capsys)
+
+
+def test_a_config_file_that_is_not_json_exits_2(vanessa, capsys):
+    (vanessa / "cal.json").write_text("{thresholds")
+    np.save(vanessa / "scores.npy", np.array([[0.9, 0.1, 0, 0]], np.float32))
+    assert (
+        main(
+            files_args(
+                vanessa,
+                "rollup",
+                "scores.npy",
+                "--config",
+                str(vanessa / "cal.json"),
+                "--output",
+                str(vanessa / "o.csv"),
+            )
+        )
+        == 2
+    )
+    assert "--config=" in one_line_error(capsys)
+
+
+# -- --predictions: MegaDetector, SpeciesNet, Antenna -----------------------------------------
+
+
+@pytest.mark.shared_data
+def test_rollup_on_megadetector_example_writes_a_valid_megadetector_file(shared_data, tmp_path, capsys):
+    example = shared_data / "megadetector" / "format_example.json"
+    args = [
+        "rollup",
+        "--predictions",
+        str(example),
+        "--lineage-ranks",
+        MD_RANKS,
+        "--threshold",
+        "species=0.95",
+        "--threshold",
+        "family=0.9",
+    ]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 0
+    validate_megadetector(tmp_path / "out.json")
+    det = json.loads((tmp_path / "out.json").read_text())["images"][0]["detections"][0]
+    assert det[ORIGINAL_KEY][0] == ["3", 0.901] and len(det["classifications"]) == 1
+    assert main([*args, "--output", str(tmp_path / "out.csv")]) == 0
+    (row,) = read_csv(tmp_path / "out.csv")
+    assert (row["detection"], row["taxon"], row["status"]) == ("images[0].detections[0]", "ursidae", "rolled up")
+
+
+@pytest.mark.shared_data
+def test_mask_on_megadetector_writes_a_valid_file(shared_data, tmp_path):
+    (tmp_path / "list.txt").write_text("canidae\ncervidae\n")
+    args = [
+        "mask",
+        "--predictions",
+        str(shared_data / "megadetector" / "format_example.json"),
+        "--format",
+        "megadetector",
+        "--lineage-ranks",
+        MD_RANKS,
+        "--taxa-list",
+        str(tmp_path / "list.txt"),
+        "--output",
+        str(tmp_path / "out.json"),
+    ]
+    assert main(args) == 0
+    validate_megadetector(tmp_path / "out.json")
+    det = json.loads((tmp_path / "out.json").read_text())["images"][0]["detections"][0]
+    assert det["classifications"] == [
+        ["1", pytest.approx(0.071 / 0.096, abs=1e-6)],
+        ["4", pytest.approx(0.025 / 0.096, abs=1e-6)],
+    ]
+
+
+@pytest.mark.shared_data
+def test_rollup_on_speciesnet_records_the_rollup_in_prediction_source(shared_data, tmp_path):
+    args = [
+        "rollup",
+        "--predictions",
+        str(shared_data / "speciesnet" / "predict_geofence_disabled.json"),
+        "--threshold",
+        "species=0.999",
+        "--threshold",
+        "family=0.99",
+        "--output",
+        str(tmp_path / "out.json"),
+    ]
+    assert main(args) == 0
+    (entry,) = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert entry["prediction"] == ";mammalia;proboscidea;elephantidae;;;elephantidae"
+    assert entry["prediction_source"] == "classifier+rollup_to_family"
+
+
+@pytest.mark.shared_data
+def test_rollup_on_an_antenna_response_with_a_taxonomy_file(shared_data, tmp_path, capsys):
+    (tmp_path / "response.json").write_text(json.dumps(antenna_response(shared_data)))
+    args = [
+        "rollup",
+        "--predictions",
+        str(tmp_path / "response.json"),
+        "--taxonomy",
+        str(shared_data / "ami" / "taxonomy_map.csv"),
+        "--id-column",
+        "speciesKey",
+        "--output",
+        str(tmp_path / "out.json"),
+    ]
+    assert main(args) == 0
+    assert "60 rows: 8 confident, 47 rolled up, 5 no rank cleared" in capsys.readouterr().err
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert sum(d["classifications"][-1]["algorithm"]["key"] == "taxopost-rank-rollup" for d in doc["detections"]) == 47
+    assert main(["rollup", "--predictions", str(tmp_path / "response.json"), "--output", str(tmp_path / "x.csv")]) == 2
+    assert "this antenna file carries no taxonomy: give one" in one_line_error(capsys)
+
+
+@pytest.mark.shared_data
+def test_evaluate_on_a_speciesnet_file(shared_data, tmp_path):
+    (tmp_path / "truth.csv").write_text("label\nloxodonta africana\nleopardus pardalis\n")
+    (tmp_path / "pipelines.json").write_text(json.dumps([{"name": "r", "steps": [{"task": "rank_rollup"}]}]))
+    args = [
+        "evaluate",
+        "--predictions",
+        str(shared_data / "speciesnet" / "predict_full_ensemble.json"),
+        "--ground-truth",
+        str(tmp_path / "truth.csv"),
+        "--pipelines",
+        str(tmp_path / "pipelines.json"),
+        "--output-dir",
+        str(tmp_path / "out"),
+    ]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["pipelines"][0]["accuracy"] == 1.0
+
+
+def test_bad_predictions_file_names_file_path_and_value_and_writes_nothing(tmp_path, capsys):
+    doc = {
+        "info": {"format_version": "1.5"},
+        "detection_categories": {"1": "animal"},
+        "classification_categories": {"0": "fox", "1": "wolf"},
+        "images": [
+            {
+                "file": "a.jpg",
+                "detections": [
+                    {"category": "1", "conf": 0.9, "bbox": [0, 0, 1, 1], "classifications": [["0", 0.7], ["1", 0.6]]}
+                ],
+            }
+        ],
+    }
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    (tmp_path / "taxonomy.csv").write_text("genus,species\nVulpes,fox\nCanis,wolf\n")
+    args = [
+        "rollup",
+        "--predictions",
+        str(tmp_path / "in.json"),
+        "--taxonomy",
+        str(tmp_path / "taxonomy.csv"),
+        "--threshold",
+        "species=0.8",
+        "--threshold",
+        "genus=0.6",
+        "--output",
+        str(tmp_path / "out.json"),
+    ]
+    assert main(args) == 2
+    error = one_line_error(capsys)
+    assert error.startswith(f"taxopost: error: {tmp_path / 'in.json'}: images[0].detections[0]: scores[0]='sum=1.3'"), (
+        error
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "taxonomy.csv"]  # nothing half-written
+
+
+def test_options_of_the_other_input_kind_are_refused(vanessa, capsys):
+    np.save(vanessa / "scores.npy", np.array([[0.9, 0.1, 0, 0]], np.float32))
+    assert (
+        main(
+            files_args(vanessa, "rollup", "scores.npy", "--format", "megadetector", "--output", str(vanessa / "o.csv"))
+        )
+        == 2
+    )
+    assert "--format='megadetector': only with --predictions" in one_line_error(capsys)
+    assert (
+        main(
+            files_args(
+                vanessa, "rollup", "scores.npy", "--output", str(vanessa / "o.json"), "--threshold", "species=0.5"
+            )
+        )
+        == 2
+    )
+    assert "a .json output writes the format of a --predictions file" in one_line_error(capsys)

@@ -1,0 +1,133 @@
+"""`taxopost import predictions` of MegaDetector, SpeciesNet and Antenna files: the one importer, with
+detector-only detections, the file's own taxonomy registered, idempotent, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+from taxopost.errors import InputError
+from taxopost.io import read_taxonomy
+from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+from taxopost.observations.models import Classification, Detection, SourceImage
+from taxopost.observations.predictions import import_predictions
+from taxopost.taxa.models import Taxon
+from taxopost.taxa.operations import import_taxonomy
+from tests.io.samples import antenna_response
+
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
+MD_RANKS = ("kingdom", "phylum", "class", "order", "family", "species")
+
+
+def counts() -> tuple[int, int, int]:
+    return SourceImage.objects.count(), Detection.objects.count(), Classification.objects.count()
+
+
+def test_megadetector_file_imports_detector_only_detections_and_its_taxonomy(shared_data):
+    path = shared_data / "megadetector" / "format_example.json"
+    summary = import_predictions(path, capture_set="md", lineage_ranks=MD_RANKS)
+    # 4 detections on 2 files (an image and a video's frames); one classified; empty and failed images have none
+    assert counts() == (2, 4, 1)
+    assert summary.records == 4
+    clf = Classification.objects.get()
+    assert (clf.taxon.name, clf.algorithm.key) == ("ursusamericanus", "kaggle:google/speciesnet/pyTorch/v4.0.2a/1")
+    assert clf.score == pytest.approx(0.901)
+    vector = np.frombuffer(clf.scores, dtype="<f4")
+    assert vector.sum() == pytest.approx(0.997)  # the top 3, densified: a partial row
+    assert Taxon.objects.get(name="ursusamericanus").parent.name == "ursidae"
+    keys = sorted(Detection.objects.values_list("key", flat=True))
+    assert keys == [
+        "0,0.2762,0.1539,0.2825",
+        "0.0451,0.1849,0.3642,0.4636",
+        "0.1,0.2,0.3,0.4@0",
+        "0.11,0.21,0.31,0.41@20",
+    ]
+    assert Detection.objects.filter(classifications__isnull=True).count() == 3
+    import_predictions(path, capture_set="md", lineage_ranks=MD_RANKS)
+    assert counts() == (2, 4, 1)  # idempotent
+
+
+def test_speciesnet_file_imports_each_image_classification_and_its_boxes(shared_data):
+    summary = import_predictions(shared_data / "speciesnet" / "predict_full_ensemble.json", capture_set="sn")
+    images, detections, classifications = counts()
+    assert (images, classifications) == (2, 2)
+    document = json.loads((shared_data / "speciesnet" / "predict_full_ensemble.json").read_text())
+    boxes = sum(len(p["detections"]) for p in document["predictions"])
+    assert detections == 2 + boxes and summary.records == 2 + boxes
+    elephant = Classification.objects.get(detection__source_image__path="test_data/african_elephants.jpg")
+    assert elephant.taxon.name == "loxodonta africana" and elephant.algorithm.key.startswith("speciesnet-4.0.0a-")
+
+
+def test_detect_only_speciesnet_file_imports_detections_without_classifications(shared_data):
+    import_predictions(shared_data / "speciesnet" / "detect_only.json", format="speciesnet", capture_set="sn")
+    assert counts() == (2, 16, 0)
+
+
+def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp_path):
+    taxonomy = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")
+    response = antenna_response(shared_data, 10)
+    labels = [
+        str(item["gbif_key"]) for item in response["algorithms"]["rec-ne-america-species-40"]["category_map"]["data"]
+    ]
+    import_taxonomy(Taxonomy(_records(taxonomy, labels)))
+    category_map, _ = import_category_map(labels)
+    get_or_create_algorithm("rec-ne-america-species-40", category_map=category_map)
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    import_predictions(tmp_path / "response.json", capture_set="antenna")
+    assert counts()[1:] == (10, 10)
+    detection = Detection.objects.order_by("pk").first()
+    assert detection.bbox == [float(v) for v in response["detections"][0]["bbox"].values()]
+    assert detection.source_image.width == 4096
+
+
+def test_a_bad_file_leaves_the_database_unchanged(shared_data, tmp_path):
+    document = json.loads((shared_data / "speciesnet" / "predict_full_ensemble.json").read_text())
+    document["predictions"][1]["classifications"]["scores"][0] = 7.0
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(InputError, match=r"predictions\[1\].classifications.scores\[0\]=7.0"):
+        import_predictions(tmp_path / "bad.json", capture_set="sn")
+    assert counts() == (0, 0, 0) and not Algorithm.objects.exists() and not Taxon.objects.exists()
+
+
+def test_the_command_needs_a_capture_set_and_says_so(shared_data, capsys):
+    path = str(shared_data / "speciesnet" / "classify_only.json")
+    assert main(["import", "predictions", path]) == 2
+    assert "a speciesnet file names no capture set: give one" in capsys.readouterr().err
+    assert main(["import", "predictions", path, "--capture-set", "sn"]) == 0
+    assert counts() == (2, 2, 2)
+
+
+def _records(taxonomy: Taxonomy, labels: list[str]) -> list[TaxonRecord]:
+    """The taxa on the lineages of ``labels`` (the 40 classes), not all 58,000 species."""
+    keep = {t for label in labels for t in taxonomy.lineage(taxonomy.find(label))}
+    ids: dict[int, list[str]] = {}
+    for key, taxon in taxonomy.external_ids.items():
+        if taxon in keep:
+            ids.setdefault(taxon, []).append(key)
+    names = taxonomy.names
+    return [
+        TaxonRecord(
+            names[t],
+            taxonomy.rank_of(t),
+            names[p] if (p := int(taxonomy.parents[t])) >= 0 else None,
+            tuple(ids.get(t, ())),
+        )
+        for t in sorted(keep, key=lambda t: taxonomy.depth[t])
+    ]
+
+
+def test_a_json_file_is_told_apart_by_its_content_whatever_its_key_order(shared_data, tmp_path):
+    document = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    images_first = {"images": document.pop("images"), **document}  # as MegaDetector itself writes them
+    (tmp_path / "md.json").write_text(json.dumps(images_first))
+    import_predictions(tmp_path / "md.json", capture_set="md", lineage_ranks=MD_RANKS)
+    assert counts() == (2, 4, 1)
+    record = {"capture_set": "s", "image": {"path": "one.jpg"}}  # JSON Lines under a .json name: detector-only
+    (tmp_path / "records.json").write_text(json.dumps(record) + "\n")
+    import_predictions(tmp_path / "records.json")
+    assert counts() == (3, 5, 1)
