@@ -52,8 +52,11 @@ def import_ami() -> CategoryMap:
     return core_map
 
 
-def load(n: int, name: str, core_map, outputs_cache: dict) -> int:
+def load(n: int, name: str, core_map, outputs_cache: dict, *, per_occurrence: int = 1) -> int:
     """A capture set of ``n`` detections, one model classification each; returns its id.
+
+    Detections come in occurrences of ``per_occurrence`` (consecutive images; a block of 5,000
+    never splits one when it divides 5,000).
 
     Scores are simulated over ``core_map`` (the AMI label space), already imported with its
     algorithm ``ami-ne-america``. Needs Django set up.
@@ -93,12 +96,14 @@ def load(n: int, name: str, core_map, outputs_cache: dict) -> int:
             )
             capture_set.images.add(*images)
             occurrences = Occurrence.objects.bulk_create(
-                [Occurrence(project=project, key=f"{name}-{start + i}") for i in range(size)]
+                [Occurrence(project=project, key=f"{name}-{start + i}") for i in range(0, size, per_occurrence)]
             )
             detections = Detection.objects.bulk_create(
                 [
-                    Detection(source_image=image, key="d", bbox=[0, 0, 300, 300], occurrence=occurrence)
-                    for image, occurrence in zip(images, occurrences, strict=True)
+                    Detection(
+                        source_image=image, key="d", bbox=[0, 0, 300, 300], occurrence=occurrences[i // per_occurrence]
+                    )
+                    for i, image in enumerate(images)
                 ]
             )
             winners = scores.argmax(axis=1)

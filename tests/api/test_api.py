@@ -117,7 +117,7 @@ def test_algorithms(reader, platform):
 
 def test_task_registry_serves_each_config_schema(reader):
     tasks = reader.get(f"{API}/tasks/").json()
-    assert [t["key"] for t in tasks] == ["class_masking", "rank_rollup", "small_size_filter"]
+    assert [t["key"] for t in tasks] == ["class_masking", "occurrence_consensus", "rank_rollup", "small_size_filter"]
     rollup = reader.get(f"{API}/tasks/rank_rollup/").json()
     assert rollup["name"] == "Rank roll-up" and rollup["version"] == "1"
     assert set(rollup["config_schema"]["properties"]) == {"thresholds", "order", "mode"}

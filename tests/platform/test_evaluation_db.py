@@ -51,7 +51,7 @@ def test_the_database_evaluation_equals_the_file_evaluation(identified):
     data = [{"name": "lineage", "steps": [{"task": "rank_rollup"}]}, {"name": "model", "steps": []}]
     from_db = evaluate_capture_set(identified, data)
     from_arrays = evaluate_pipelines(
-        rows.scores, rows.category_map, rows.y_true, parse_pipelines(data, rows.category_map)
+        rows.scores, rows.category_map, rows.y_true, parse_pipelines(data, rows.category_map), groups=rows.groups
     )
     same = json.dumps(evaluation_record(from_db)["pipelines"], sort_keys=True, default=str)  # NaN != NaN
     assert same == json.dumps(evaluation_record(from_arrays)["pipelines"], sort_keys=True, default=str)

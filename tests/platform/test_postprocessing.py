@@ -21,8 +21,8 @@ from .helpers import chain, determination, run, snapshot, terminal
 pytestmark = pytest.mark.django_db
 
 
-def test_registry_lists_the_three_tasks():
-    assert [t.key for t in all_tasks()] == ["class_masking", "rank_rollup", "small_size_filter"]
+def test_registry_lists_the_tasks():
+    assert [t.key for t in all_tasks()] == ["class_masking", "occurrence_consensus", "rank_rollup", "small_size_filter"]
     with pytest.raises(InputError, match="task='nope': unknown task"):
         get_task("nope")
 

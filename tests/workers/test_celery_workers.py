@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 MASKING = ("class_masking", {"taxa_list": "regional"})
 ROLLUP = ("rank_rollup", {})
 FILTER = ("small_size_filter", {"size_threshold": 0.01})
+CONSENSUS = ("occurrence_consensus", {})
 
 
 def _job(task_config, scope: str, *, chunk_size: int) -> Job:
@@ -121,6 +122,20 @@ def test_a_job_fanned_out_on_workers_ends_as_the_embedded_executor(workers, surv
         assert len(set(chunks.values_list("worker", flat=True))) == 2  # both pool processes took chunks
         assert job.metrics == reference.metrics and job.metrics["changed"] > 0
         assert job.progress == 1.0
+    assert project_state("fan") == project_state("embedded")
+    assert_chains_intact("fan")
+
+
+def test_occurrence_consensus_on_workers_ends_as_the_embedded_executor(workers, survey, tmp_path):
+    for project in ("fan", "embedded"):
+        survey(tmp_path, project)
+    worker = workers.start(concurrency=2)
+    for step in (MASKING, CONSENSUS, ROLLUP):
+        job = _finished(_on_celery(step, "fan", chunk_size=100), worker)
+        reference = _embedded(step, "embedded")
+        assert job.status == Job.SUCCEEDED, job.error
+        assert JobChunk.objects.filter(job=job).count() >= 4
+        assert job.metrics == reference.metrics and job.metrics["changed"] > 0
     assert project_state("fan") == project_state("embedded")
     assert_chains_intact("fan")
 

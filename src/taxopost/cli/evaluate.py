@@ -3,11 +3,11 @@
 Command-line contract (other tools depend on it; extend it, do not change it)::
 
     taxopost evaluate  --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
-                       --ground-truth PATH --pipelines PATH --output-dir DIR
+                       --ground-truth PATH --pipelines PATH --output-dir DIR [--groups PATH]
     taxopost calibrate --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
                        --ground-truth PATH [--target-precision 0.95 | --target-precision RANK=0.95 ...]
                        [--delta 0.1] [--calibration-fraction 0.5] [--seed 0] [--mode lineage|distribution]
-                       [--order RANK,RANK] --output PATH.json [--output-dir DIR]
+                       [--order RANK,RANK] --output PATH.json [--output-dir DIR] [--groups PATH]
 
 Both also take ``--predictions FILE [--format ...]`` instead of the category map and scores (as
 ``taxopost rollup`` does); the ground truth then has one row per classified detection.
@@ -49,6 +49,7 @@ from taxopost.evaluation.report import prepare_output_dir, write_calibration, wr
 from taxopost.evaluation.sweep import DEFAULT_GRID
 from taxopost.evaluation.tables import calibration_csv, evaluation_csv
 from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
+from taxopost.io.groups import read_groups
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
@@ -58,6 +59,15 @@ GroundTruthOpt = Annotated[
         "--ground-truth",
         help="True taxa: a CSV with a 'label' column (taxon name or id, one row per score row), "
         "or a .npy of class indices.",
+    ),
+]
+
+GroupsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--groups",
+        help="The occurrence of each score row: a .npy of ids, or a CSV with an 'occurrence' (or 'group') column. "
+        "Enables occurrence_consensus steps and per-occurrence metrics; calibrate splits whole occurrences.",
     ),
 ]
 
@@ -84,6 +94,7 @@ def evaluate(
         int, typer.Option("--sweep-points", help="Thresholds in the risk-coverage sweep (1.0 down to 0.01).", min=2)
     ] = DEFAULT_GRID.size,
     exclude_unresolved: ExcludeOpt = False,
+    groups: GroupsOpt = None,
 ) -> None:
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
     inputs = load_inputs(
@@ -92,6 +103,7 @@ def evaluate(
     )  # fmt: skip
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
     parsed = read_pipelines(pipelines, inputs.category_map)
     for pipeline in parsed:
         for message in pipeline.warnings:
@@ -106,12 +118,13 @@ def evaluate(
                 y_true,
                 parsed,
                 logits=inputs.logits,
+                groups=occurrence,
                 n_bins=bins,
                 grid=grid,
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, inputs) from None
+            raise _located(exc, inputs, groups) from None
     written = write_evaluation(evaluation, output_dir)
     print_evaluation(evaluation, title=f"{n_rows:,} rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
@@ -156,6 +169,7 @@ def calibrate(
         Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
     ] = None,
     exclude_unresolved: ExcludeOpt = False,
+    groups: GroupsOpt = None,
 ) -> int:
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
     bare, per_rank = _parse_targets(target_precision or ["0.95"])
@@ -167,8 +181,12 @@ def calibrate(
     )  # fmt: skip
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
+    occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
     settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
-    report = _calibrate(inputs.values, inputs.category_map, y_true, settings, logits=inputs.logits, source=inputs)
+    report = _calibrate(
+        inputs.values, inputs.category_map, y_true, settings,
+        logits=inputs.logits, source=inputs, groups=occurrence, groups_path=groups,
+    )  # fmt: skip
     return _write_config(report, output)
 
 
@@ -184,8 +202,21 @@ class _CalibrationSettings:
     output_dir: Path | None
 
 
-def _calibrate(values, category_map, y_true, settings: _CalibrationSettings, *, logits: bool, source: Inputs | None):
-    """Calibrate, print the per-rank table and write the reports: the one path of both calibrate commands."""
+def _calibrate(
+    values,
+    category_map,
+    y_true,
+    settings: _CalibrationSettings,
+    *,
+    logits: bool,
+    source: Inputs | None,
+    groups: np.ndarray | None = None,
+    groups_path: Path | None = None,
+):
+    """Calibrate, print the per-rank table and write the reports: the one path of both calibrate commands.
+
+    ``groups``: each row's occurrence, kept whole in the calibration/held-out split.
+    """
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
         ranks = resolve_order(category_map, ranks, float(bare))
@@ -210,10 +241,11 @@ def _calibrate(values, category_map, y_true, settings: _CalibrationSettings, *, 
                 order=ranks,
                 mode=settings.mode,
                 logits=logits,
+                groups=groups,
                 progress=advance,
             )
         except InputError as exc:
-            raise _located(exc, source) from None
+            raise _located(exc, source, groups_path) from None
     _print_calibration(report)
     if settings.output_dir is not None:
         written = write_calibration(report, settings.output_dir)
@@ -252,8 +284,11 @@ def _parse_targets(items: list[str]) -> tuple[str | None, dict[str, str]]:
     return bare, per_rank
 
 
-def _located(exc: InputError, inputs: Inputs | None) -> InputError:
-    """Errors about score values name the score file (and the detection of a --predictions file)."""
+def _located(exc: InputError, inputs: Inputs | None, groups: Path | None = None) -> InputError:
+    """Errors about score values name the score file (and the detection of a --predictions file);
+    about occurrences, the groups file."""
+    if groups is not None and exc.field.startswith("groups"):
+        return exc.with_source(str(groups))
     if inputs is None or not exc.field.startswith(("scores", "logits")):
         return exc
     return inputs.locate(exc)
@@ -423,7 +458,9 @@ def calibrate_capture_set_cmd(
         raise InputError("--capture-set", capture_set, "no capture set has this name")
     rows = capture_set_rows(found, algorithm)
     settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
-    report = _calibrate(rows.scores, rows.category_map, rows.y_true, settings, logits=False, source=None)
+    report = _calibrate(
+        rows.scores, rows.category_map, rows.y_true, settings, logits=False, source=None, groups=rows.groups
+    )
     if csv_path is not None:
         write_bytes_atomically(csv_path, calibration_csv(report), field="--csv")
         err.print(f"ranks -> {csv_path}", markup=False)

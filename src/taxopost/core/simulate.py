@@ -61,7 +61,21 @@ def simulate_outputs(
     abundance_exponent : float
         True classes follow a Zipf law with this exponent over a random order of the classes.
     """
-    rng = np.random.default_rng(seed)
+    logits, true_class, _ = _simulate(
+        category_map, n_rows, np.random.default_rng(seed), n_confusers, group_ranks, abundance_exponent
+    )
+    return SimulatedOutputs(logits=logits, true_class=true_class)
+
+
+def _simulate(
+    category_map: CategoryMap,
+    n_rows: int,
+    rng: np.random.Generator,
+    n_confusers: int,
+    group_ranks: tuple[str, str],
+    abundance_exponent: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits, true classes and each row's confusers (n_rows, n_confusers) of the documented model."""
     n_classes = category_map.n_classes
     abundance = 1.0 / np.arange(1, n_classes + 1) ** abundance_exponent
     abundance = abundance[rng.permutation(n_classes)]
@@ -87,7 +101,7 @@ def simulate_outputs(
     rows = np.arange(n_rows)[:, None]
     logits[rows, confusers] = (truth_logit[:, None] - gaps + noise).astype(np.float32)
     logits[np.arange(n_rows), true_class] = truth_logit.astype(np.float32)
-    return SimulatedOutputs(logits=logits, true_class=true_class)
+    return logits, true_class, confusers
 
 
 def _class_groups(category_map: CategoryMap, rank: str) -> np.ndarray:
@@ -110,3 +124,80 @@ def _same_group(groups: np.ndarray, true_class: np.ndarray, k: int, rng: np.rand
     picked = order[starts[true_class][:, None] + offset]
     valid = (row_group[:, None] >= 0) & (size[:, None] > 1) & (picked != true_class[:, None])
     return np.where(valid, picked, -1)
+
+
+# -- tracks: several detections of one individual ----------------------------------------------
+
+# Per-frame parameters of tracks, tuned so that a frame is about as often right as a row of
+# simulate_outputs, and the frames of one track are wrong together more often than by chance.
+_FRAME_NOISE = 2.5  # logit noise of a frame's candidates at detector confidence 0 (none at 1)
+_CONFIDENCE = (4.0, 1.5)  # Beta law of a detection's confidence (mean 0.73)
+_AREA = (9.0, 0.8)  # log-normal law of a track's box area in pixels (median about 8,100)
+_AREA_FRAME = 0.3  # log-normal spread of a frame's area around its track's
+
+
+@dataclass(frozen=True)
+class SimulatedTracks(SimulatedOutputs):
+    """Outputs of detections grouped into tracks (occurrences); every array has ``n_rows`` rows.
+
+    ``groups`` (int64) is each row's track, rows of a track adjacent; ``confidence`` the
+    detector's confidence (float64, in (0, 1)); ``area`` the box area in pixels (float64).
+    """
+
+    groups: np.ndarray
+    confidence: np.ndarray
+    area: np.ndarray
+
+
+def simulate_tracks(
+    category_map: CategoryMap,
+    n_tracks: int,
+    *,
+    seed: int = 0,
+    mean_frames: float = 4.0,
+    max_frames: int = 50,
+    frame_noise: float = _FRAME_NOISE,
+    n_confusers: int = 4,
+    group_ranks: tuple[str, str] = ("genus", "family"),
+    abundance_exponent: float = 0.8,
+) -> SimulatedTracks:
+    """Simulate tracks: each individual seen in several frames that share its error.
+
+    A track draws what :func:`simulate_outputs` draws for a row (true class, confusers,
+    difficulty, the confusers' logit gaps and noise) once; these are its shared error: if a
+    confuser beats the truth for this individual, it does so in most of its frames. Each frame
+    then adds its own noise to the candidates' logits, larger when the detector is less
+    confident (``frame_noise * (1 - confidence)``), over a fresh background.
+
+    Parameters
+    ----------
+    n_tracks : int
+    mean_frames : float
+        Frames per track follow ``1 + Geometric`` with this mean (many short tracks, a few long
+        ones), at most ``max_frames``.
+    frame_noise : float
+        Logit noise of a frame's candidates at detector confidence 0.
+
+    Returns
+    -------
+    SimulatedTracks
+        ``n_rows`` is the total number of frames.
+    """
+    rng = np.random.default_rng(seed)
+    shared, true_class, confusers = _simulate(category_map, n_tracks, rng, n_confusers, group_ranks, abundance_exponent)
+    extra = rng.geometric(1.0 / mean_frames, size=n_tracks) - 1 if mean_frames > 1 else np.zeros(n_tracks, int)
+    frames = np.minimum(1 + extra, max_frames)
+    groups = np.repeat(np.arange(n_tracks, dtype=np.int64), frames)
+    n_rows, n_classes = groups.size, category_map.n_classes
+    candidates = np.concatenate([true_class[:, None], confusers], axis=1)  # (n_tracks, 1 + n_confusers)
+    confidence = rng.beta(*_CONFIDENCE, size=n_rows)
+    area = np.exp(rng.normal(*_AREA, size=n_tracks))[groups] * np.exp(rng.normal(0.0, _AREA_FRAME, size=n_rows))
+    logits = rng.standard_normal(size=(n_rows, n_classes), dtype=np.float32)
+    logits *= np.float32(1.5)
+    cols = candidates[groups]  # (n_rows, 1 + n_confusers)
+    noise = rng.normal(0.0, 1.0, size=cols.shape) * (frame_noise * (1.0 - confidence))[:, None]
+    rows = np.arange(n_rows)[:, None]
+    logits[rows, cols] = (shared[groups[:, None], cols] + noise).astype(np.float32)
+    return SimulatedTracks(
+        logits=logits, true_class=true_class[groups], groups=groups, confidence=confidence, area=area
+    )

@@ -44,6 +44,7 @@ from taxopost.evaluation.metrics import (
     rank_precision,
     summarize,
 )
+from taxopost.evaluation.occurrences import OccurrenceMetrics, occurrence_metrics, occurrence_rows
 from taxopost.evaluation.pipelines import Pipeline, Step, parse_pipelines, read_pipelines, run_pipelines
 from taxopost.evaluation.report import calibration_record, evaluation_record, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import RiskCoverage, risk_coverage_curves
@@ -59,6 +60,7 @@ __all__ = [
     "MistakeSeverity",
     "ModeDisagreement",
     "NotAccepted",
+    "OccurrenceMetrics",
     "OutcomeCounts",
     "Pipeline",
     "PipelineEvaluation",
@@ -81,6 +83,8 @@ __all__ = [
     "hierarchical_scores",
     "is_correct",
     "mistake_severity",
+    "occurrence_metrics",
+    "occurrence_rows",
     "outcome_classes",
     "outcome_counts",
     "parse_pipelines",

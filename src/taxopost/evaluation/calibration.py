@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from taxopost.core.category_map import CategoryMap
+from taxopost.core.consensus import check_groups
 from taxopost.core.ranks import check_rollup_order, parse_rank, sort_fine_to_coarse
 from taxopost.core.rollup import MODES, RollupResult, apply_thresholds, rollup_candidates
 from taxopost.core.taxonomy import Taxonomy
@@ -296,10 +297,15 @@ def resolve_order(
     return ranks
 
 
-def split_rows(n_rows: int, calibration_fraction: float, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(
+    n_rows: int, calibration_fraction: float, *, seed: int | None = 0, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A random split of ``range(n_rows)`` into calibration and held-out rows (both sorted).
 
-    Both parts get at least one row; raises :class:`InputError` when that is impossible.
+    With ``groups`` (each row's occurrence), whole occurrences are split: that share of the
+    occurrences calibrates, and the rows of one occurrence, which share the individual's errors,
+    never sit on both sides. Both parts get at least one row; raises :class:`InputError` when
+    that is impossible.
     """
     try:
         fraction = float(calibration_fraction)
@@ -307,6 +313,11 @@ def split_rows(n_rows: int, calibration_fraction: float, *, seed: int | None = 0
         raise InputError("calibration_fraction", calibration_fraction, "must be a number in (0, 1)") from None
     if not 0 < fraction < 1:
         raise InputError("calibration_fraction", calibration_fraction, "must be in (0, 1), e.g. 0.5")
+    if groups is not None:
+        ids, row_group = np.unique(check_groups(groups, n_rows), return_inverse=True)
+        cal_groups, _ = split_rows(ids.size, fraction, seed=seed)
+        on_cal = np.isin(row_group, cal_groups)
+        return np.flatnonzero(on_cal), np.flatnonzero(~on_cal)
     n_cal = round(fraction * n_rows)
     if n_cal < 1 or n_cal >= n_rows:
         raise InputError("calibration_fraction", calibration_fraction, f"leaves an empty split of the {n_rows} rows")
@@ -331,6 +342,7 @@ def calibrate(
     logits: bool = False,
     grid: np.ndarray | None = None,
     procedure: TestingProcedure = fixed_sequence,
+    groups: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CalibrationReport:
     """Choose per-rank roll-up thresholds on a random calibration split; check them on the rest.
@@ -364,6 +376,9 @@ def calibrate(
     procedure : TestingProcedure, default fixed_sequence
         Picks each rank's threshold; the guarantee needs it to control the family-wise error
         rate at ``delta`` (:mod:`taxopost.evaluation.fwer_control`).
+    groups : ndarray of shape (n_rows,), int, optional
+        Each row's occurrence: the split keeps occurrences whole (:func:`split_rows`), and the
+        exchangeability the guarantee assumes is then that of occurrences.
 
     Returns
     -------
@@ -379,7 +394,7 @@ def calibrate(
     candidates = rollup_candidates(values, category_map, order=order, mode=mode, logits=logits, progress=progress)
     taxonomy = category_map.taxonomy
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
-    cal, test = split_rows(len(candidates), calibration_fraction, seed=seed)
+    cal, test = split_rows(len(candidates), calibration_fraction, seed=seed, groups=groups)
     calibration = _calibrate(take_rows(candidates, cal), y_true[cal], taxonomy, targets, delta, grid, procedure)
     held_out = _evaluate(take_rows(candidates, test), y_true[test], taxonomy, calibration, grid)
     return CalibrationReport(calibration, held_out, int(cal.size), int(test.size), seed)

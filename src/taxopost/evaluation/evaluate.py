@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from taxopost.core.category_map import CategoryMap
+from taxopost.core.consensus import check_groups
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
 from taxopost.evaluation.metrics import OUTCOMES, MetricsSummary, _outcomes, check_n_bins, summarize
+from taxopost.evaluation.occurrences import OccurrenceMetrics, occurrence_metrics
 from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
 from taxopost.evaluation.sweep import RiskCoverage, check_grid, risk_coverage_curves
 from taxopost.tasks.rank_rollup import RankRollupConfig
@@ -26,11 +28,14 @@ class PipelineEvaluation:
     metrics : MetricsSummary
     risk_coverage : dict of str to RiskCoverage, or None
         For a pipeline ending with a roll-up: each rank's curve, fine to coarse.
+    occurrences : OccurrenceMetrics or None
+        The same figures with one prediction per occurrence (when the rows' occurrences are known).
     """
 
     pipeline: Pipeline
     metrics: MetricsSummary
     risk_coverage: dict[str, RiskCoverage] | None
+    occurrences: OccurrenceMetrics | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +112,7 @@ def evaluate_pipelines(
     pipelines: Sequence[Pipeline],
     *,
     logits: bool = False,
+    groups: np.ndarray | None = None,
     n_bins: int = 10,
     grid: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
@@ -122,6 +128,9 @@ def evaluate_pipelines(
         The true (human-verified) taxon of each row.
     pipelines : sequence of Pipeline
         E.g. from :func:`~taxopost.evaluation.pipelines.read_pipelines`.
+    groups : ndarray of shape (n_rows,), int, optional
+        Each row's occurrence: enables consensus steps and the per-occurrence metrics
+        (:mod:`taxopost.evaluation.occurrences`).
     n_bins : int, default 10
         Input-confidence bins.
     grid : array-like, optional
@@ -142,9 +151,11 @@ def evaluate_pipelines(
     grid = None if grid is None else check_grid(grid, field="sweep thresholds")
     if not pipelines:
         raise InputError("pipelines", [], "give at least one pipeline")
+    if groups is not None:
+        groups = check_groups(groups, shape[0])
     counterparts = _counterparts(pipelines)
     baseline, outputs = run_pipelines(
-        values, category_map, [*pipelines, *counterparts], logits=logits, progress=progress
+        values, category_map, [*pipelines, *counterparts], logits=logits, groups=groups, progress=progress
     )
     ranks = label_space_ranks(category_map)
     exclude = common_ancestors(category_map)
@@ -164,7 +175,12 @@ def evaluate_pipelines(
         curves = None
         if config is not None:
             curves = risk_coverage_curves(output.candidates, y_true, taxonomy, thresholds=config.thresholds, grid=grid)
-        results.append(PipelineEvaluation(output.pipeline, metrics, curves))
+        occurrences = None
+        if groups is not None:
+            occurrences = occurrence_metrics(
+                y_true, output.taxon, output.score, baseline.taxon, baseline.confidence, groups, taxonomy, ranks=ranks
+            )
+        results.append(PipelineEvaluation(output.pipeline, metrics, curves, occurrences))
     disagreement = tuple(
         _disagreement(lineage, distribution, y_true, category_map, added)
         for lineage, distribution, added in _mode_pairs(outputs, len(pipelines))

@@ -6,8 +6,10 @@ A pipeline file (JSON or YAML) is a list of ``{"name": ..., "steps": [...]}``; e
 step's ``taxa_list`` is a file path, relative to the pipeline file. The empty pipeline
 (``"steps": []``) is the baseline: the model's argmax.
 
-Steps chain: a transforming step (``offline="transform"``: class masking) produces scores that
-the next step consumes. The decision step (``offline="decision"``: the roll-up) produces a taxon
+Steps chain: a transforming step (``offline="transform"``: class masking, occurrence
+consensus) produces scores that the next step consumes; occurrence consensus also needs each
+row's occurrence (``groups``) and gives every row of an occurrence its combined vector. The
+decision step (``offline="decision"``: the roll-up) produces a taxon
 and an aggregate, not a score vector, so it can only be the last step.
 
 Running reuses work: each distinct prefix of transforming steps is computed once, and each
@@ -270,12 +272,16 @@ class PipelineOutput:
         The final roll-up step's result (None without one).
     candidates : RollupResult or None
         The candidates of the roll-up's input at every rank of its order (for threshold sweeps).
+    score : ndarray (n_rows,), float, or None
+        The final prediction's score (a roll-up's accepted aggregate, else the winner's
+        probability); None for the baseline, whose score is ``Baseline.confidence``.
     """
 
     pipeline: Pipeline
     taxon: np.ndarray
     rollup: RollupResult | None = None
     candidates: RollupResult | None = None
+    score: np.ndarray | None = None
 
 
 def count_passes(pipelines: Sequence[Pipeline]) -> int:
@@ -292,6 +298,7 @@ def run_pipelines(
     pipelines: Sequence[Pipeline],
     *,
     logits: bool = False,
+    groups: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Baseline, list[PipelineOutput]]:
     """Run every pipeline on the same rows.
@@ -302,6 +309,9 @@ def run_pipelines(
         Probabilities, or logits with ``logits=True``.
     category_map : CategoryMap
     pipelines : sequence of Pipeline
+    groups : ndarray of shape (n_rows,), int, optional
+        Each row's occurrence: needed by steps that combine an occurrence's rows
+        (``occurrence_consensus``); a pipeline holding one is an error without it.
     progress : callable, optional
         Called with a number of rows after each chunk of each pass; the total is
         ``n_rows * count_passes(pipelines)``.
@@ -311,14 +321,22 @@ def run_pipelines(
     baseline : Baseline
     outputs : list of PipelineOutput, in the order of ``pipelines``
     """
+    for pipeline in pipelines:
+        needing = next((step.task for step in pipeline.transforms if step.spec.needs_groups), None)
+        if needing is not None and groups is None:
+            raise InputError(
+                "groups", None, f"pipeline {pipeline.name!r} has a {needing} step, which needs the occurrence of each "
+                "row (taxopost evaluate --groups FILE)",
+            )  # fmt: skip
     outputs: dict[int, PipelineOutput] = {}
     candidates_cache: dict[tuple, RollupResult] = {}
-    groups: dict[tuple, list[int]] = {}
+    by_prefix: dict[tuple, list[int]] = {}
     for index, pipeline in enumerate(pipelines):
-        groups.setdefault(_prefix_key(pipeline), []).append(index)
-    for prefix, members in groups.items():  # one transformed matrix alive at a time
-        matrix, is_logits, normalized, winner = values, logits, True, None
+        by_prefix.setdefault(_prefix_key(pipeline), []).append(index)
+    for prefix, members in by_prefix.items():  # one transformed matrix alive at a time
+        matrix, is_logits, normalized, winner, score = values, logits, True, None, None
         for step in pipelines[members[0]].transforms:
+            extra = {"groups": groups} if step.spec.needs_groups else {}
             out = step.spec.transform(
                 matrix,
                 category_map,
@@ -327,14 +345,16 @@ def run_pipelines(
                 logits=is_logits,
                 normalized=normalized,
                 progress=progress,
+                **extra,
             )
             matrix, is_logits, normalized, winner = out.scores, False, out.normalized, out.winner
+            score = out.scores[np.arange(len(winner)), winner]
         for index in members:
             pipeline = pipelines[index]
             config = pipeline.rollup
             if config is None:  # the baseline, or transforms only
                 taxon = None if winner is None else category_map.class_taxa[winner]
-                outputs[index] = PipelineOutput(pipeline, taxon)
+                outputs[index] = PipelineOutput(pipeline, taxon, score=score)
                 continue
             key = (prefix, tuple(config.order), config.mode)
             candidates = candidates_cache.get(key)
@@ -348,7 +368,7 @@ def run_pipelines(
                     progress=progress,
                 )
             result = apply_thresholds(candidates, config.thresholds)
-            outputs[index] = PipelineOutput(pipeline, result.taxon, result, candidates)
+            outputs[index] = PipelineOutput(pipeline, result.taxon, result, candidates, score=result.score)
     raw = next((c for (prefix, *_), c in candidates_cache.items() if prefix == ()), None)
     if raw is None:
         order = [category_map.taxonomy.rank_of(int(category_map.class_taxa[category_map.resolved][0]))]
@@ -358,7 +378,7 @@ def run_pipelines(
     for index in range(len(pipelines)):
         output = outputs[index]
         if output.taxon is None:
-            output = replace(output, taxon=baseline.taxon)
+            output = replace(output, taxon=baseline.taxon, score=baseline.confidence)
         results.append(output)
     return baseline, results
 

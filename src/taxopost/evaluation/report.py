@@ -55,6 +55,8 @@ def _pipeline_record(entry: PipelineEvaluation) -> dict[str, object]:
     record.update(_metrics_record(entry.metrics))
     if entry.risk_coverage is not None:
         record["risk_coverage"] = {rank: _curve_record(curve) for rank, curve in entry.risk_coverage.items()}
+    if entry.occurrences is not None:
+        record["occurrences"] = asdict(entry.occurrences)
     return record
 
 
@@ -325,8 +327,12 @@ def _steps_text(steps: Sequence[Mapping]) -> str:
         if step["task"] == "rank_rollup":
             thresholds = ", ".join(f"{r}={v:g}" for r, v in step["thresholds"].items())
             parts.append(f"roll-up {step['mode']} ({thresholds})")
-        else:
+        elif step["task"] == "class_masking":
             parts.append(f"mask {Path(step['taxa_list']).name}{'' if step.get('reweight', True) else ' (no reweight)'}")
+        elif step["task"] == "occurrence_consensus":
+            parts.append(f"consensus {step['method']}")
+        else:
+            parts.append(step["task"])
     return " → ".join(parts)
 
 
@@ -384,6 +390,25 @@ def _evaluation_html(data: Mapping, figures: Sequence[tuple[str, str]]) -> str:
         "<h2>Mistake severity (wrong rows: rank of the lowest common ancestor of prediction and truth)</h2>",
         severity,
     ]
+    per_occurrence = [p for p in pipelines if p.get("occurrences")]
+    if per_occurrence:
+        sections += [
+            "<h2>Per occurrence (one prediction each: its row with the highest final score)</h2>",
+            _table(
+                ["pipeline", "occurrences", "accuracy", *(f"{r} coverage" for r in ranks), "corrected", "regressed"],
+                [
+                    [
+                        p["name"],
+                        p["occurrences"]["n"],
+                        p["occurrences"]["accuracy"],
+                        *(p["occurrences"]["coverage"].get(r) for r in ranks),
+                        p["occurrences"]["corrected"],
+                        p["occurrences"]["regressed"],
+                    ]
+                    for p in per_occurrence
+                ],
+            ),
+        ]
     rollups = [p for p in pipelines if p.get("risk_coverage")]
     if rollups:
         curve_ranks = [r for r in data["ranks"] if any(r in p["risk_coverage"] for p in rollups)]

@@ -1,4 +1,4 @@
-"""Readers and writers of taxonomy, category-map, score, prediction, taxa-list and result files.
+"""Readers and writers of taxonomy, category-map, score, group, prediction, taxa-list and result files.
 
 Every reader raises :class:`~taxopost.errors.InputError` naming the file, the field and the
 value for anything malformed; none returns half-read data. :func:`read_text` and
@@ -8,6 +8,7 @@ value for anything malformed; none returns half-read data. :func:`read_text` and
 
 from taxopost.io._text import Table, open_table, read_text
 from taxopost.io.category_map import read_category_map, read_labels
+from taxopost.io.groups import read_groups
 from taxopost.io.matrix import read_class_indices, read_matrix
 from taxopost.io.predictions import PredictionRecord, read_predictions
 from taxopost.io.taxa_list import TaxaListFile, read_taxa_list
@@ -20,6 +21,7 @@ __all__ = [
     "open_table",
     "read_category_map",
     "read_class_indices",
+    "read_groups",
     "read_labels",
     "read_matrix",
     "read_predictions",

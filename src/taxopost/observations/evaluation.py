@@ -42,6 +42,7 @@ class CaptureSetRows:
     category_map: CoreCategoryMap
     y_true: np.ndarray  # (n_rows,) core taxon ids
     algorithm: Algorithm
+    groups: np.ndarray  # (n_rows,) int64: each row's occurrence id
 
 
 def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> CaptureSetRows:
@@ -77,7 +78,10 @@ def capture_set_rows(capture_set: CaptureSet, algorithm: str | None = None) -> C
         scores[with_logits] = softmax(stack([rows[i][2] for i in with_logits], category_map.n_classes))
     y_true = taxonomy.to_core(truth[row[0]] for row in rows)
     known = y_true >= 0  # an identification outside the ranked taxonomy ("Not identifiable") scores nothing
-    return CaptureSetRows(scores=scores[known], category_map=category_map, y_true=y_true[known], algorithm=found)
+    groups = np.array([row[0] for row in rows], dtype=np.int64)
+    return CaptureSetRows(
+        scores=scores[known], category_map=category_map, y_true=y_true[known], algorithm=found, groups=groups[known]
+    )
 
 
 def taxa_list_resolver(taxonomy=None):
@@ -115,7 +119,9 @@ def evaluate_capture_set(
         parsed = default_pipelines(rows.category_map)
     else:
         parsed = parse_pipelines(pipelines, rows.category_map, taxa_lists=taxa_list_resolver())
-    return evaluate_pipelines(rows.scores, rows.category_map, rows.y_true, parsed, progress=progress)
+    return evaluate_pipelines(
+        rows.scores, rows.category_map, rows.y_true, parsed, groups=rows.groups, progress=progress
+    )
 
 
 def write_capture_set_evaluation(evaluation: Evaluation, output_dir: Path | str) -> dict[str, Path]:

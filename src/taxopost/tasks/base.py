@@ -102,6 +102,8 @@ class TaskSpec:
     ``offline``: ``"transform"`` for a task that maps a score matrix to another one (it then
     implements :meth:`prepare_offline` and :meth:`transform`), ``"decision"`` for the roll-up
     that ends a pipeline, ``None`` for a task that needs the platform (image sizes, say).
+    ``needs_groups``: the transform combines rows of one occurrence, so a pipeline passes it
+    ``groups=`` (one occurrence id per row) and refuses to run it without them.
     ``form_widgets`` names, per config field, an admin widget of
     :data:`taxopost.postprocessing.forms.WIDGETS`; ``cli_options`` shapes ``taxopost run``.
     """
@@ -112,6 +114,7 @@ class TaskSpec:
     description: ClassVar[str] = ""
     config_model: ClassVar[type[TaskConfig]]
     offline: ClassVar[Literal["transform", "decision"] | None] = None
+    needs_groups: ClassVar[bool] = False
     form_widgets: ClassVar[Mapping[str, str]] = {}
     cli_options: ClassVar[Mapping[str, CliOption]] = {}
 
@@ -158,5 +161,8 @@ class TaskSpec:
         normalized: bool,
         progress: Callable[[int], None] | None = None,
     ) -> Transformed:
-        """Map ``values`` (probabilities, or logits with ``logits=True``) to new scores."""
+        """Map ``values`` (probabilities, or logits with ``logits=True``) to new scores.
+
+        A spec with ``needs_groups`` also takes ``groups``: ndarray of shape (n_rows,), int64.
+        """
         raise NotImplementedError

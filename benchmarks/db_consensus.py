@@ -1,0 +1,87 @@
+"""Occurrence consensus as a job on PostgreSQL, against the rank roll-up job in the same run.
+
+A capture set of N classifications with 2,497-class score vectors (the AMI label space,
+simulated outputs) in occurrences of 4 detections. Each job runs whole (plan, read, compute,
+write, determinations) in the embedded executor, alternately, ``--repeats`` times each,
+reverted in between, so that both meet the same busy moments of a shared machine. Prints
+classifications/s of both and their ratio. Target: the consensus job at no fewer
+classifications per second than the roll-up job.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/taxopost .venv/bin/python benchmarks/db_consensus.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taxopost")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+from _common import import_ami, load  # noqa: E402
+from taxopost.jobs.models import Job  # noqa: E402
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor  # noqa: E402
+from taxopost.postprocessing.running.operations import create_job  # noqa: E402
+from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
+
+TASKS = ("rank_rollup", "occurrence_consensus")
+
+
+def run_job(task: str, capture_set_id: int) -> Job:
+    job = create_job(task, Job.CAPTURE_SET, capture_set_id, {})
+    EmbeddedExecutor().submit(job)
+    if job.status != Job.SUCCEEDED:
+        sys.exit(f"{task} job failed: {job.error}")
+    return job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        core_map = import_ami()
+        cache: dict = {}
+        start = time.perf_counter()
+        warm_up = load(500, "set-warm-up", core_map, cache, per_occurrence=4)
+        timed = load(args.rows, "set-timed", core_map, cache, per_occurrence=4)
+        print(f"loaded {args.rows + 500:,} classifications in {time.perf_counter() - start:.0f} s")
+        for task in TASKS:  # compiles the kernels for this input once
+            run_job(task, warm_up)
+        timings: dict[str, list[float]] = {task: [] for task in TASKS}
+        changed = {}
+        for _ in range(args.repeats):
+            for task in TASKS:
+                start = time.perf_counter()
+                job = run_job(task, timed)
+                timings[task].append(time.perf_counter() - start)
+                changed[task] = job.metrics["changed"]
+                revert_job(job)
+        rates = {task: args.rows / statistics.median(times) for task, times in timings.items()}
+        for task in TASKS:
+            runs = ", ".join(f"{args.rows / t:,.0f}" for t in timings[task])
+            print(
+                f"{task}: median {rates[task]:,.0f} classifications/s over {args.repeats} runs ({runs}); "
+                f"{changed[task]:,} written"
+            )
+        ratio = rates["occurrence_consensus"] / rates["rank_rollup"]
+        print(f"consensus / roll-up: {ratio:.2f}x (target >= 1)")
+    finally:
+        teardown_databases(old, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()

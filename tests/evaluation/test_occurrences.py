@@ -1,0 +1,198 @@
+"""Occurrences offline: the consensus pipeline step, per-occurrence metrics, --groups on the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.core import CategoryMap, rank_rollup
+from taxopost.core.consensus import consensus
+from taxopost.core.simulate import simulate_tracks
+from taxopost.errors import InputError
+from taxopost.evaluation import evaluate_pipelines, occurrence_metrics, occurrence_rows, parse_pipelines, run_pipelines
+from taxopost.evaluation.calibration import split_rows
+from taxopost.io import read_groups, read_taxonomy
+from tests.evaluation.conftest import LABELS, TAXONOMY_CSV
+
+CONSENSUS_ROLLUP = [{"task": "occurrence_consensus", "method": "mean"}, {"task": "rank_rollup"}]
+
+
+def test_a_consensus_step_before_a_rollup_rolls_up_each_occurrences_combined_vector(moths_map, tmp_path):
+    tracks = simulate_tracks(moths_map, 60, seed=1)
+    scores = tracks.scores()
+    pipelines = parse_pipelines([{"name": "consensus", "steps": CONSENSUS_ROLLUP}], moths_map, base_dir=tmp_path)
+    _, [output] = run_pipelines(scores, moths_map, pipelines, groups=tracks.groups)
+    combined = consensus(scores, tracks.groups, moths_map)
+    expected = rank_rollup(combined.scores, moths_map).taxon[combined.row_group]
+    np.testing.assert_array_equal(output.taxon, expected)
+    assert len(set(zip(tracks.groups, output.taxon, strict=True))) == combined.group_ids.size  # one answer each
+
+
+def test_min_detections_leaves_shorter_occurrences_as_they_are(moths_map, tmp_path):
+    tracks = simulate_tracks(moths_map, 80, seed=2)
+    scores = tracks.scores()
+    steps = [{"task": "occurrence_consensus", "min_detections": 3}]
+    pipelines = parse_pipelines([{"name": "c", "steps": steps}], moths_map, base_dir=tmp_path)
+    _, [output] = run_pipelines(scores, moths_map, pipelines, groups=tracks.groups)
+    sizes = np.bincount(tracks.groups)[tracks.groups]
+    short = sizes < 3
+    assert short.any() and (~short).any()
+    np.testing.assert_array_equal(output.taxon[short], moths_map.class_taxa[scores[short].argmax(axis=1)])
+
+
+def test_a_pipeline_with_a_consensus_step_needs_the_groups(moths_map, tmp_path):
+    pipelines = parse_pipelines([{"name": "c", "steps": CONSENSUS_ROLLUP}], moths_map, base_dir=tmp_path)
+    with pytest.raises(InputError, match="pipeline 'c' has a occurrence_consensus step, which needs the occurrence"):
+        run_pipelines(np.full((3, len(LABELS)), 1 / len(LABELS)), moths_map, pipelines)
+
+
+@pytest.mark.parametrize(
+    ("step", "match"),
+    [
+        ({"weighting": "area"}, r"pipelines\[0\]\.steps\[0\]\.weighting='area': score files carry no boxes"),
+        ({"source_algorithm": "m"}, r"pipelines\[0\]\.steps\[0\]\.source_algorithm='m': names a platform"),
+        ({"method": "median"}, r"pipelines\[0\]\.steps\[0\]\.method='median'"),
+    ],
+)
+def test_a_consensus_step_refuses_what_a_score_file_cannot_serve(moths_map, tmp_path, step, match):
+    data = [{"name": "c", "steps": [{"task": "occurrence_consensus", **step}]}]
+    with pytest.raises(InputError, match=match):
+        parse_pipelines(data, moths_map, base_dir=tmp_path)
+
+
+def test_an_occurrence_takes_its_row_with_the_highest_final_score_ties_to_the_first():
+    groups = np.array([5, 5, 5, 2, 2, 9])
+    scores = np.array([0.4, 0.7, 0.7, 0.9, 0.1, 0.3])
+    np.testing.assert_array_equal(occurrence_rows(groups, scores), [3, 1, 5])
+
+
+def test_occurrence_metrics_count_one_prediction_per_occurrence(moths_map):
+    taxonomy = moths_map.taxonomy
+    ilia, relicta, catocala, cardui = (
+        taxonomy.find(n) for n in ("Catocala ilia", "Catocala relicta", "Catocala", "Vanessa cardui")
+    )
+    groups = np.array([0, 0, 0, 1, 1])
+    truth = np.array([ilia, ilia, ilia, cardui, cardui])
+    baseline = np.array([relicta, ilia, relicta, cardui, cardui])
+    baseline_score = np.array([0.6, 0.5, 0.55, 0.9, 0.8])  # occurrence 0 takes relicta 0.6: wrong
+    predicted = np.array([catocala, catocala, catocala, cardui, cardui])
+    metrics = occurrence_metrics(truth, predicted, np.full(5, 0.8), baseline, baseline_score, groups, taxonomy)
+    assert (metrics.n, metrics.accuracy, metrics.corrected, metrics.regressed) == (2, 1.0, 1, 0)
+    assert metrics.coverage == {"species": 0.5, "genus": 0.5} and metrics.precision == {"species": 1.0, "genus": 1.0}
+    with pytest.raises(InputError, match="occurrence 1.*its rows have different true taxa"):
+        occurrence_metrics(truth[[0, 1, 2, 3, 0]], predicted, np.ones(5), baseline, baseline_score, groups, taxonomy)
+    with pytest.raises(InputError, match="groups=4: must hold one group id per row: 5 ids"):
+        occurrence_metrics(truth, predicted, np.ones(5), baseline, baseline_score, groups[:4], taxonomy)
+
+
+def test_evaluate_pipelines_reports_occurrences_beside_rows(moths_map, tmp_path):
+    tracks = simulate_tracks(moths_map, 300, seed=3)
+    truth = moths_map.class_taxa[tracks.true_class]
+    data = [
+        {"name": "baseline", "steps": []},
+        {"name": "roll-up", "steps": [{"task": "rank_rollup"}]},
+        {"name": "consensus roll-up", "steps": CONSENSUS_ROLLUP},
+    ]
+    pipelines = parse_pipelines(data, moths_map, base_dir=tmp_path)
+    evaluation = evaluate_pipelines(tracks.scores(), moths_map, truth, pipelines, groups=tracks.groups)
+    baseline, rollup, combined = (entry.occurrences for entry in evaluation.pipelines)
+    assert baseline.n == rollup.n == combined.n == 300
+    assert baseline.corrected == baseline.regressed == 0
+    assert rollup.accuracy > baseline.accuracy and combined.accuracy > baseline.accuracy
+    assert abs(sum(combined.coverage.values()) - 1) < 1e-9
+    without = evaluate_pipelines(tracks.scores(), moths_map, truth, pipelines[:2])
+    assert all(entry.occurrences is None for entry in without.pipelines)
+
+
+def test_split_rows_with_groups_keeps_occurrences_whole():
+    groups = np.repeat(np.arange(50), 3)[np.random.default_rng(0).permutation(150)]
+    cal, test = split_rows(150, 0.5, seed=1, groups=groups)
+    assert set(groups[cal]).isdisjoint(groups[test]) and len(set(groups[cal])) == 25
+    np.testing.assert_array_equal(np.sort(np.r_[cal, test]), np.arange(150))
+
+
+# -- files and the command line ------------------------------------------------------------------
+
+
+def test_read_groups_from_npy_and_from_a_csv_of_keys(tmp_path):
+    np.save(tmp_path / "g.npy", np.array([3, 3, 1]))
+    np.testing.assert_array_equal(read_groups(tmp_path / "g.npy"), [3, 3, 1])
+    (tmp_path / "g.csv").write_text("image,occurrence\na,occ-9\nb,occ-2\nc,occ-9\n")
+    np.testing.assert_array_equal(read_groups(tmp_path / "g.csv"), [0, 1, 0])
+    (tmp_path / "one.csv").write_text("track\n7\n7\n")
+    np.testing.assert_array_equal(read_groups(tmp_path / "one.csv"), [0, 0])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("g.npy", np.array([0, -2]), r"groups\[1\]=-2: occurrence ids must be >= 0"),
+        ("g.npy", np.array([0.5, 1.0]), r"groups='float64 array of shape \(2,\)': expected a 1-D array of integers"),
+        ("g.npy", np.array([0, 1, 2]), r"rows=3: the groups file has 3 ids but the scores have 2 rows"),
+        ("g.csv", "image,track\na,1\nb,2\n", r"column='occurrence': the groups file needs an 'occurrence' or 'group'"),
+        ("g.csv", "occurrence\n1\n\n \n", r"occurrence='': every row needs an occurrence id"),
+    ],
+)
+def test_read_groups_refuses_bad_files_naming_them(tmp_path, name, content, match):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        np.save(path, content)
+    with pytest.raises(InputError, match=match) as caught:
+        read_groups(path, n_rows=2)
+    assert str(path) in str(caught.value)
+
+
+@pytest.fixture
+def track_files(tmp_path):
+    (tmp_path / "taxonomy.csv").write_text(TAXONOMY_CSV)
+    (tmp_path / "labels.json").write_text(json.dumps(LABELS))
+    category_map = CategoryMap(LABELS, read_taxonomy(tmp_path / "taxonomy.csv", id_column="id"))
+    tracks = simulate_tracks(category_map, 150, seed=4)
+    np.save(tmp_path / "scores.npy", tracks.scores())
+    np.save(tmp_path / "truth.npy", tracks.true_class)
+    np.save(tmp_path / "groups.npy", tracks.groups)
+    data = [{"name": "roll-up", "steps": [{"task": "rank_rollup"}]}, {"name": "consensus", "steps": CONSENSUS_ROLLUP}]
+    (tmp_path / "pipelines.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def _inputs(files):
+    return [
+        "--taxonomy", str(files / "taxonomy.csv"), "--id-column", "id", "--category-map", str(files / "labels.json"),
+        "--scores", str(files / "scores.npy"), "--ground-truth", str(files / "truth.npy"),
+    ]  # fmt: skip
+
+
+def test_taxopost_evaluate_with_groups_writes_occurrence_metrics(track_files):
+    out = track_files / "out"
+    args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
+    assert main([*args, "--output-dir", str(out), "--groups", str(track_files / "groups.npy")]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for pipeline in metrics["pipelines"]:
+        occurrences = pipeline["occurrences"]
+        assert set(occurrences) == {"n", "accuracy", "coverage", "precision", "corrected", "regressed"}
+        assert occurrences["n"] == 150 and pipeline["n"] > 150
+
+
+def test_taxopost_evaluate_refuses_a_consensus_step_without_groups_and_bad_groups(track_files, capsys):
+    args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
+    assert main([*args, "--output-dir", str(track_files / "out")]) == 2
+    assert "needs the occurrence of each row (taxopost evaluate --groups FILE)" in capsys.readouterr().err
+    np.save(track_files / "short.npy", np.zeros(3, dtype=np.int64))
+    assert main([*args, "--output-dir", str(track_files / "o2"), "--groups", str(track_files / "short.npy")]) == 2
+    assert "the groups file has 3 ids but the scores have" in capsys.readouterr().err
+
+
+def test_taxopost_calibrate_with_groups_splits_whole_occurrences(track_files):
+    config = track_files / "config.json"
+    args = ["calibrate", *_inputs(track_files), "--target-precision", "0.8", "--output", str(config)]
+    assert main([*args, "--groups", str(track_files / "groups.npy"), "--output-dir", str(track_files / "cal")]) == 0
+    report = json.loads((track_files / "cal" / "calibration.json").read_text())
+    groups = np.load(track_files / "groups.npy")
+    cal, _ = split_rows(groups.size, 0.5, seed=0, groups=groups)
+    assert report["n_calibration"] == cal.size

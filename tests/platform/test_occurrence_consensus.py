@@ -1,0 +1,237 @@
+"""Occurrence consensus on the database: one combined vector for every detection of an occurrence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from taxopost.cli import main
+from taxopost.errors import InputError
+from taxopost.jobs.models import Job
+from taxopost.ml.models import Algorithm
+from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+from taxopost.observations.evaluation import evaluate_capture_set
+from taxopost.observations.identifications import import_identifications
+from taxopost.observations.models import CaptureSet, Classification, Occurrence
+from taxopost.observations.predictions import import_predictions
+from taxopost.observations.vectors import stack
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.operations import create_job, submit_job
+from taxopost.postprocessing.running.revert import revert_job
+from taxopost.tasks.occurrence_consensus import OccurrenceConsensusSpec
+from taxopost.taxa.models import Taxon
+from taxopost.taxa.operations import import_taxa_list, import_taxonomy
+
+from .conftest import LABELS, taxonomy, vector
+from .helpers import chain, determination, run, snapshot, terminal
+
+pytestmark = pytest.mark.django_db
+
+KEY = OccurrenceConsensusSpec.key
+# A moth on the sheet for three frames, each unsure between two Catocala (one frame prefers
+# relicta), and a confident individual seen once. Images are 1000 x 1000 pixels.
+TRACK = [
+    ("img-1.jpg", [0, 0, 100, 100], vector(Catocala_ilia=0.55, Catocala_relicta=0.3)),
+    ("img-2.jpg", [0, 0, 200, 100], vector(Catocala_ilia=0.55, Catocala_relicta=0.3)),
+    ("img-3.jpg", None, vector(Catocala_ilia=0.3, Catocala_relicta=0.5)),
+]
+SINGLE = ("img-1.jpg", [500, 500, 900, 900], vector(Danaus_plexippus=0.93))
+
+
+def _record(image, bbox, scores, occurrence, algorithm="moths-v1"):
+    record = {
+        "capture_set": "station-1",
+        "image": {"path": image, "width": 1000, "height": 1000},
+        "occurrence": occurrence,
+        "algorithm": algorithm,
+        "scores": scores,
+    }
+    if bbox is None:
+        record["detection"] = "whole"
+    else:
+        record["bbox"] = bbox
+    return record
+
+
+def _import(tmp_path, records, name="predictions.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    import_predictions(path)
+
+
+@pytest.fixture
+def survey(db, tmp_path):
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    _import(tmp_path, [*(_record(*row, "occ-track") for row in TRACK), _record(*SINGLE, "occ-single")])
+    regional = Taxon.objects.filter(name__in=["Catocala", "Danaus"]).values_list("id", flat=True)
+    import_taxa_list("regional", regional)
+    return CaptureSet.objects.get(name="station-1")
+
+
+def _vectors(classifications) -> np.ndarray:
+    return stack([c.scores for c in classifications], len(LABELS))
+
+
+def test_every_detection_of_an_occurrence_gets_the_combined_vector(survey):
+    sources = {c.pk: c for c in Classification.objects.filter(detection__occurrence__key="occ-track")}
+    assert [c.taxon.name for c in sources.values()].count("Catocala ilia") == 2  # one frame says relicta
+    job = run(KEY, survey)
+    written = terminal("occ-track")
+    assert len(written) == 3 and {c.applied_to_id for c in written} == set(sources)
+    expected = _vectors(sources.values()).astype(np.float64).mean(axis=0)
+    for clf in written:
+        assert clf.algorithm.task_type == KEY and clf.job_id == job.pk and clf.category_map_id is not None
+        np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-6)
+        assert clf.taxon.name == "Catocala ilia" and clf.score == pytest.approx(expected.max(), rel=1e-6)
+        assert not clf.applied_to.terminal
+        assert clf.details["occurrence"] == clf.detection.occurrence_id
+        assert sorted(clf.details["members"]) == sorted(c.detection_id for c in sources.values())
+        assert sorted(clf.details["sources"]) == sorted(sources)
+        assert clf.details["method"] == "mean" and clf.details["mass"] == pytest.approx(1.0)
+    assert job.metrics["changed"] == 3 and job.metrics["examined"] == 4
+    assert job.metrics["skipped"] == {"occurrence with one detection": 1}
+    assert job.metrics["transitions"] == {"species -> species": 3}
+    assert determination("occ-track") == "Catocala ilia"
+    [single] = terminal("occ-single")
+    assert single.algorithm.key == "moths-v1"  # passed through
+
+
+def test_the_geometric_method_adds_up_agreeing_frames(survey):
+    sources = list(Classification.objects.filter(detection__occurrence__key="occ-track").order_by("id"))
+    run(KEY, survey, {"method": "geometric"})
+    [clf, *_] = terminal("occ-track")
+    logs = np.log(np.maximum(_vectors(sources).astype(np.float64), 1e-4)).sum(axis=0)
+    expected = np.exp(logs - logs.max()) / np.exp(logs - logs.max()).sum()
+    np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-5)
+    assert clf.score > 0.55  # more sure than any one frame
+
+
+def test_weighting_by_area_gives_larger_boxes_more_say(survey):
+    sources = list(Classification.objects.filter(detection__occurrence__key="occ-track").order_by("id"))
+    run(KEY, survey, {"weighting": "area"})
+    [clf, *_] = terminal("occ-track")
+    areas = np.array([100 * 100, 200 * 100, 1000 * 1000], dtype=np.float64)  # no box: the whole image
+    expected = (areas[:, None] * _vectors(sources)).sum(axis=0) / areas.sum()
+    np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-6)
+    assert clf.taxon.name == "Catocala relicta"  # the whole-image frame dominates
+
+
+def test_masking_before_and_rollup_after_chain_and_decide_once_per_occurrence(survey):
+    run("class_masking", survey, {"taxa_list": "regional"})
+    run(KEY, survey)
+    job = run("rank_rollup", survey, {"thresholds": {"species": 0.9, "genus": 0.6}})
+    track = terminal("occ-track")
+    assert {(c.taxon.name, round(c.score, 6)) for c in track} == {("Catocala", round(track[0].score, 6))}
+    for clf in track:
+        keys = chain(clf)
+        assert keys[0] == job_algorithm(job) and keys[1].startswith(KEY) and keys[-1] == "moths-v1"
+    assert determination("occ-track") == "Catocala"
+
+
+def job_algorithm(job: Job) -> str:
+    return Classification.objects.filter(job=job).values_list("algorithm__key", flat=True).first()
+
+
+def test_rerunning_changes_nothing_and_revert_restores_everything(survey):
+    before = snapshot()
+    first = run(KEY, survey)
+    after = snapshot()
+    again = run(KEY, survey)
+    assert again.metrics["changed"] == 0 and snapshot() == after
+    assert again.metrics["skipped"] == {"occurrence with one detection": 1}
+    revert_job(first)
+    assert snapshot() == before
+    assert determination("occ-track") == "Catocala ilia"
+
+
+def test_a_dry_run_counts_and_writes_nothing(survey):
+    before = snapshot()
+    job = run(KEY, survey, dry_run=True)
+    assert job.metrics["changed"] == 3 and snapshot() == before
+    assert not Algorithm.objects.filter(task_type=KEY).exists()
+
+
+def test_min_detections_leaves_shorter_occurrences_alone(survey):
+    job = run(KEY, survey, {"min_detections": 4})
+    assert job.metrics["changed"] == 0
+    assert job.metrics["skipped"] == {"fewer detections than min_detections": 3, "occurrence with one detection": 1}
+
+
+def test_an_occurrence_with_two_category_maps_is_refused_with_the_reason(survey, tmp_path):
+    other, _ = import_category_map(LABELS[:7])  # another model's label space
+    get_or_create_algorithm("moths-v2", category_map=other)
+    scores = [0.1] * 6 + [0.4]
+    _import(tmp_path, [_record("img-4.jpg", [0, 0, 50, 50], scores, "occ-track", "moths-v2")], "v2.jsonl")
+    job = run(KEY, survey)
+    assert job.metrics["changed"] == 0
+    reason = "refused: the occurrence's detections use different category maps (name a source_algorithm)"
+    assert job.metrics["skipped"] == {reason: 4, "occurrence with one detection": 1}
+    chosen = run(KEY, survey, {"source_algorithm": "moths-v1"})
+    assert chosen.metrics["changed"] == 3  # naming the model combines its detections
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"method": "median"}, r"config\.method='median'"),
+        ({"min_detections": 1}, r"config\.min_detections=1"),
+        ({"weighting": "confidence"}, r"config\.weighting='confidence'"),
+        ({"source_algorithm": "nope"}, r"config\.source_algorithm='nope': no algorithm has this key"),
+    ],
+)
+def test_a_bad_config_is_refused_naming_the_field_and_nothing_is_recorded(survey, config, match):
+    with pytest.raises(InputError, match=match):
+        create_job(KEY, Job.CAPTURE_SET, survey.pk, config)
+    assert not Job.objects.exists()
+
+
+def test_an_occurrence_scope_combines_that_occurrence(survey):
+    occurrence = Occurrence.objects.get(key="occ-track")
+    job = submit_job(create_job(KEY, Job.OCCURRENCE, occurrence.pk, {}), EmbeddedExecutor())
+    assert job.status == Job.SUCCEEDED and job.metrics["changed"] == 3
+
+
+def test_without_consensus_the_highest_score_decides_whatever_its_rank(db, tmp_path):
+    """The determination rule across ranks (docs/platform.md, "Determinations"): score, not rank."""
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    rows = [
+        ("img-1.jpg", [0, 0, 100, 100], vector(Vanessa_atalanta=0.5, Vanessa_cardui=0.2, Vanessa_itea=0.1), "occ-a"),
+        ("img-2.jpg", [0, 0, 100, 100], vector(Noctua_pronuba=0.5, Danaus_plexippus=0.3), "occ-a"),
+        ("img-1.jpg", [200, 0, 300, 100], vector(Vanessa_atalanta=0.5, Vanessa_cardui=0.2, Vanessa_itea=0.1), "occ-b"),
+        ("img-2.jpg", [200, 0, 300, 100], vector(Noctua_pronuba=0.85), "occ-b"),
+    ]
+    _import(tmp_path, [_record(image, bbox, scores, occurrence) for image, bbox, scores, occurrence in rows])
+    run("rank_rollup", CaptureSet.objects.get(name="station-1"), {"thresholds": {"species": 0.8, "genus": 0.6}})
+    # a genus at 0.8 (rolled up) beats a species at 0.5 (no rank cleared its threshold) ...
+    assert determination("occ-a") == "Vanessa"
+    # ... and loses to a species at 0.85
+    assert determination("occ-b") == "Noctua pronuba"
+
+
+def test_taxopost_run_takes_the_consensus_options(survey, capsys):
+    args = ["run", KEY, "--capture-set", survey.name]
+    assert main([*args, "--method", "geometric", "--min-detections", "3", "--weighting", "area"]) == 0
+    job = Job.objects.get()
+    assert job.config == {"method": "geometric", "weighting": "area", "min_detections": 3, "source_algorithm": None}
+    assert job.metrics["changed"] == 3
+    assert main([*args, "--method", "median"]) == 2
+    assert "method='median'" in capsys.readouterr().err
+
+
+def test_a_capture_set_evaluation_runs_consensus_pipelines_and_counts_occurrences(survey, tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("occurrence,taxon\nocc-track,Catocala ilia\nocc-single,Danaus plexippus\n")
+    import_identifications(path)
+    steps = [{"task": KEY, "method": "mean"}, {"task": "rank_rollup"}]
+    evaluation = evaluate_capture_set(survey, [{"name": "model", "steps": []}, {"name": "consensus", "steps": steps}])
+    model, combined = evaluation.pipelines
+    assert model.metrics.n == 4 and model.occurrences.n == 2
+    assert model.metrics.accuracy == 0.75  # the relicta frame is wrong ...
+    assert model.occurrences.accuracy == 1.0  # ... but its occurrence takes its best frame, ilia
+    assert combined.occurrences.n == 2 and combined.metrics.accuracy == 1.0
