@@ -490,3 +490,30 @@ def test_options_of_the_other_input_kind_are_refused(vanessa, capsys):
         == 2
     )
     assert "a .json output writes the format of a --predictions file" in one_line_error(capsys)
+
+
+@pytest.mark.shared_data
+def test_mask_then_rollup_through_antenna_files_keeps_one_terminal_and_rolls_up_the_masked_vector(
+    shared_data, tmp_path, capsys
+):
+    """Masking writes a full distribution, which the roll-up reads; each detection keeps one current answer."""
+    from taxopost.io.predictions.antenna import read_antenna
+
+    response = antenna_response(shared_data)
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    labels = response["algorithms"][next(iter(response["algorithms"]))]["category_map"]["labels"]
+    (tmp_path / "list.txt").write_text("\n".join(labels[:10]) + "\n")
+    taxonomy = ["--taxonomy", str(shared_data / "ami" / "taxonomy_map.csv"), "--id-column", "speciesKey"]
+    masked, rolled = tmp_path / "masked.json", tmp_path / "rolled.json"
+    assert main(["mask", "--predictions", str(tmp_path / "response.json"), *taxonomy,
+                 "--taxa-list", str(tmp_path / "list.txt"), "--output", str(masked)]) == 0  # fmt: skip
+    assert main(["rollup", "--predictions", str(masked), *taxonomy, "--output", str(rolled)]) == 0
+    document = json.loads(rolled.read_text())
+    for detection in document["detections"]:
+        assert sum(c.get("terminal", True) for c in detection["classifications"]) == 1
+    masked_rows = read_antenna(masked)
+    assert masked_rows.extra["algorithm"] == read_antenna(tmp_path / "response.json").extra["algorithm"]
+    kept = masked_rows.scores.dense(0, masked_rows.scores.shape[0])
+    assert np.allclose(kept[:, 10:], 0)  # the roll-up's input is the masked distribution, not the model's
+    again = read_antenna(rolled)  # passed over the roll-up: the masked distribution beneath it
+    assert np.allclose(again.scores.dense(0, again.scores.shape[0]), kept)

@@ -71,14 +71,17 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         terminal = [c for c in classifications if c.get("terminal", True)]
         if len(terminal) > 1:
             raise InputError(f"{where}.classifications", len(terminal), "more than one is terminal", source=str(path))
+        source = terminal
         if terminal and _is_step(terminal[0], algorithms):
-            # a post-processing step written back (a roll-up decides one taxon): the distribution
-            # read is the latest classifier's output before it in the chain
+            # a post-processing step written back: its labels are the classifier's beneath it, and
+            # a step that decided one taxon (a roll-up) is passed over for that classifier's vector
             earlier = classifications[: classifications.index(terminal[0])]
-            terminal = [c for c in earlier if not _is_step(c, algorithms)][-1:]
+            source = [c for c in earlier if not _is_step(c, algorithms)][-1:]
+            if _decides_one_taxon(terminal[0]):  # the roll-up's input: the latest distribution before it
+                terminal = [c for c in earlier if not _decides_one_taxon(c)][-1:]
         if terminal:
-            at = f"{where}.classifications[{classifications.index(terminal[0])}]"
-            key = require(terminal[0], "algorithm", dict, at, path).get("key")
+            at = f"{where}.classifications[{classifications.index((source or terminal)[0])}]"
+            key = require((source or terminal)[0], "algorithm", dict, at, path).get("key")
             if algorithm_key is None:
                 algorithm_key = key
             elif key != algorithm_key:
@@ -151,9 +154,10 @@ def antenna_document(file: DetectionFile, revision: Revision) -> dict:
                 "scores": revision.scores.dense(row, row + 1)[0].astype(np.float64).tolist(),
                 "logits": source.get("logits"),  # the model's own, as a masked classification keeps them
             }
-        source["terminal"] = False
         if revision.task == "rank_rollup":  # a roll-up written before is replaced, not stacked on
             det["classifications"] = [c for c in det["classifications"] if _key(c) != algorithm["key"]]
+        for earlier in det["classifications"]:  # the new result is the one current answer
+            earlier["terminal"] = False
         det["classifications"].append(
             result | {"inference_time": None, "algorithm": dict(algorithm), "terminal": True, "timestamp": now}
         )
@@ -169,6 +173,12 @@ def _is_step(classification: dict, algorithms: dict) -> bool:
     declared = algorithms.get(key) if isinstance(key, str) and isinstance(algorithms, dict) else None
     task_type = declared.get("task_type") if isinstance(declared, dict) else None
     return isinstance(task_type, str) and task_type not in ("classification", "")
+
+
+def _decides_one_taxon(classification: dict) -> bool:
+    """A step's output without a distribution: one label, one score (a roll-up, a size filter)."""
+    scores = classification.get("scores")
+    return not isinstance(scores, list) or len(scores) <= 1
 
 
 def _key(classification: dict) -> object:

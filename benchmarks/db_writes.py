@@ -1,0 +1,113 @@
+"""The platform's writes on PostgreSQL: class masking and rank roll-up jobs against reading the vectors.
+
+One capture set of N classifications with 2,497-class score vectors (the AMI label space,
+simulated outputs). In the same run it times (medians of --repeats, each job reverted before
+the next):
+
+- the floor: one query that reads every score vector of the scope;
+- a class-masking job to a list of half the label space's families, which rewrites nearly every
+  row with a new 10 KB vector (target >= 5,000 classifications/s);
+- a rank roll-up job (target: within 2x of the floor).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/taxopost .venv/bin/python benchmarks/db_writes.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taxopost")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+from _common import import_ami, load  # noqa: E402
+from taxopost.jobs.models import Job  # noqa: E402
+from taxopost.observations.models import CaptureSet, Classification  # noqa: E402
+from taxopost.postprocessing.running.embedded import EmbeddedExecutor  # noqa: E402
+from taxopost.postprocessing.running.operations import create_job  # noqa: E402
+from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
+from taxopost.taxa.models import Taxon  # noqa: E402
+from taxopost.taxa.operations import import_taxa_list  # noqa: E402
+
+
+def run(task: str, capture_set: int, config: dict) -> Job:
+    job = create_job(task, Job.CAPTURE_SET, capture_set, config)
+    EmbeddedExecutor().submit(job)
+    if job.status != Job.SUCCEEDED:
+        sys.exit(f"{task} failed: {job.error}")
+    return job
+
+
+def read_vectors(capture_set: int) -> int:
+    """The floor: every score vector of the scope in one query, as a job's chunks read them."""
+    detections = CaptureSet.detections_of(capture_set)
+    rows = Classification.objects.filter(terminal=True, detection__in=detections).values_list("id", "scores")
+    return sum(len(blob) for _, blob in rows.iterator(chunk_size=2000))
+
+
+def timed(function, repeats: int, after=None) -> tuple[float, list[float], object]:
+    seconds, result = [], None
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - start)
+        if after is not None and repeat < repeats - 1:
+            after(result)
+    return statistics.median(seconds), seconds, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        core_map = import_ami()
+        cache: dict = {}
+        warm_up = load(500, "set-warm-up", core_map, cache)
+        scope = load(args.rows, "set-timed", core_map, cache)
+        families = sorted(Taxon.objects.filter(rank="family").values_list("id", flat=True))
+        import_taxa_list("half the families", families[::2])
+        masking = {"taxa_list": "half the families"}
+        run("class_masking", warm_up, masking)
+        run("rank_rollup", warm_up, {})
+
+        read, read_runs, _ = timed(lambda: read_vectors(scope), args.repeats)
+        mask, mask_runs, job = timed(lambda: run("class_masking", scope, masking), args.repeats, revert_job)
+        changed = job.metrics["changed"]
+        revert_job(job)
+        rollup, rollup_runs, rolled = timed(lambda: run("rank_rollup", scope, {}), args.repeats, revert_job)
+        n = args.rows
+
+        def rates(runs: list[float]) -> str:
+            return ", ".join(f"{n / t:,.0f}" for t in runs)
+
+        print(
+            f"read every vector (one query): median {read:.2f} s, {n / read:,.0f} classifications/s ({rates(read_runs)})"
+        )
+        print(
+            f"class masking job: median {mask:.2f} s, {n / mask:,.0f} classifications/s ({rates(mask_runs)}); "
+            f"{changed:,} rewritten with a new vector; target >= 5,000/s"
+        )
+        print(
+            f"rank roll-up job: median {rollup:.2f} s, {n / rollup:,.0f} classifications/s ({rates(rollup_runs)}); "
+            f"{rolled.metrics['changed']:,} rolled up; {rollup / read:.2f}x the read (target <= 2x)"
+        )
+    finally:
+        teardown_databases(old, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
