@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from taxopost.cli import main
@@ -16,6 +15,7 @@ from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.models import Classification, Detection, SourceImage
 from taxopost.observations.predictions import import_predictions
+from taxopost.observations.vectors import stack
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import import_taxonomy
 from tests.io.samples import antenna_response
@@ -37,7 +37,7 @@ def test_megadetector_file_imports_detector_only_detections_and_its_taxonomy(sha
     clf = Classification.objects.get()
     assert (clf.taxon.name, clf.algorithm.key) == ("ursusamericanus", "kaggle:google/speciesnet/pyTorch/v4.0.2a/1")
     assert clf.score == pytest.approx(0.901)
-    vector = np.frombuffer(clf.scores, dtype="<f4")
+    vector = stack([clf.scores], clf.category_map.n_classes)[0]
     assert vector.sum() == pytest.approx(0.997)  # the top 3, densified: a partial row
     assert Taxon.objects.get(name="ursusamericanus").parent.name == "ursidae"
     keys = sorted(Detection.objects.values_list("key", flat=True))

@@ -21,6 +21,7 @@ from taxopost.observations.models import (
     SourceImage,
 )
 from taxopost.observations.predictions import import_predictions
+from taxopost.observations.vectors import stack
 from taxopost.taxa.models import Taxon
 
 from .conftest import LABELS, ROWS, write_predictions
@@ -40,7 +41,7 @@ def test_predictions_from_jsonl_create_images_detections_occurrences_and_classif
     clf = Classification.objects.get(detection__occurrence__key="occ-vanessa")
     assert (clf.taxon.name, clf.terminal, clf.applied_to) == ("Vanessa atalanta", True, None)
     assert clf.score == pytest.approx(0.5)
-    vector = np.frombuffer(clf.scores, dtype="<f4")
+    vector = stack([clf.scores], clf.category_map.n_classes)[0]
     assert vector.shape == (len(LABELS),) and vector.sum() == pytest.approx(1.0, abs=1e-6)
     assert determination("occ-vanessa") == "Vanessa atalanta"
 
@@ -58,7 +59,7 @@ def test_top_k_pairs_are_stored_densified_as_a_partial_row(platform, tmp_path):
     import_predictions(tmp_path / "top.jsonl")
     clf = Classification.objects.get(detection__source_image__path="top.jpg")
     assert (clf.taxon.name, clf.score) == ("Vanessa cardui", pytest.approx(0.5))
-    np.testing.assert_allclose(np.frombuffer(clf.scores, dtype="<f4"), [0.3, 0.5, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(stack([clf.scores], clf.category_map.n_classes)[0], [0.3, 0.5, 0, 0, 0, 0, 0, 0])
 
 
 def test_a_detector_only_record_stores_its_detection_and_no_classification(platform, tmp_path):

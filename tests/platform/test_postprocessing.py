@@ -314,3 +314,24 @@ def _load_many(tmp_path, name: str, n: int, rows) -> None:
         for i in range(n)
     ]
     import_predictions(write_predictions(tmp_path / f"{name}.jsonl", many, capture_set=name))
+
+
+def test_masking_to_a_short_list_stores_sparse_vectors_that_read_back_exactly(platform):
+    """A list that keeps few classes gives mostly-zero vectors: stored sparse, read as the dense rows."""
+    from taxopost.observations.vectors import SPARSE_TAG, stack
+    from taxopost.taxa.operations import import_taxa_list
+
+    import_taxa_list("one genus", Taxon.objects.filter(name="Catocala").values_list("id", flat=True))
+    job = run("class_masking", platform, {"taxa_list": "one genus"})
+    masked = list(Classification.objects.filter(job=job).select_related("category_map", "applied_to"))
+    assert len(masked) == job.metrics["changed"] > 0
+    n = masked[0].category_map.n_classes
+    for clf in masked:
+        assert bytes(clf.scores).startswith(SPARSE_TAG) and len(clf.scores) < 4 * n
+        source = stack([clf.applied_to.scores], n)[0]
+        kept = np.zeros(n, dtype=bool)
+        kept[[4, 5, 6]] = True  # Catocala ilia, Catocala relicta and the genus-level Catocala class
+        expected = np.where(kept, source, 0) / source[kept].sum()
+        np.testing.assert_allclose(stack([clf.scores], n)[0], expected, rtol=1e-6)
+    rolled = run("rank_rollup", platform)  # a later task reads the sparse vectors as any others
+    assert rolled.status == Job.SUCCEEDED and rolled.metrics["examined"] == job.metrics["examined"]

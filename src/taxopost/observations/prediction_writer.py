@@ -119,7 +119,7 @@ class PredictionWriter:
                 raise InputError(field_name, exc.value, exc.reason, source=batch[members[exc.row]].where) from None
             taxa = taxonomy.db_ids[category_map.class_taxa[found.classes]].tolist()
             scores = found.scores.tolist()
-            blobs = rows_to_bytes(matrix)
+            blobs = rows_to_bytes(matrix, sparse=True)  # top-k rows are mostly zeros
             for n, i in enumerate(members):
                 outputs[i] = _Output(blob=blobs[n], taxon_id=taxa[n], score=scores[n])
         return outputs

@@ -114,7 +114,7 @@ class ClassMaskingTask(PostProcessingTask):
             values, category_map, self._keep_mask(category_map_id), logits=from_logits, reweight=self.config.reweight,
         )  # fmt: skip
         changed = np.flatnonzero(masked.changed)
-        blobs = rows_to_bytes(masked.scores[changed])
+        blobs = rows_to_bytes(masked.scores[changed], sparse=True)
         output = self._outputs[source.pk]
         taxonomy = self.taxonomy
         for blob, i in zip(blobs, changed, strict=True):
