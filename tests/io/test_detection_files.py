@@ -141,6 +141,32 @@ def test_megadetector_masking_written_back_keeps_the_pairs_still_scoring(tmp_pat
     assert det[ORIGINAL_KEY] == [["1", 0.5], ["0", 0.3]]
 
 
+def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_path):
+    pairs = [["1", 0.5], ["0", 0.3], ["3", 0.1]]
+    path = write_json(
+        tmp_path,
+        megadetector_doc(
+            SPECIESNET_DESCRIPTIONS,
+            [{"category": "1", "conf": 0.9, "bbox": [0, 0, 0.5, 0.5], "classifications": pairs}],
+        ),
+    )
+    file = read_detection_file(path)
+    cmap = file.category_map()
+    masked = class_masking(file.scores, cmap, np.array([True, True, False]))
+    write_detection_file(tmp_path / "masked.json", file, Revision.of_masking(masked, cmap))
+    validate_megadetector(tmp_path / "masked.json")
+    again = read_detection_file(tmp_path / "masked.json")
+    rolled = rank_rollup(again.scores, again.category_map())
+    assert rolled.changed.all()
+    write_detection_file(tmp_path / "rolled.json", again, Revision.of_rollup(rolled, again.category_map()))
+    validate_megadetector(tmp_path / "rolled.json")
+    doc = json.loads((tmp_path / "rolled.json").read_text())
+    det = doc["images"][0]["detections"][0]
+    assert det[ORIGINAL_KEY] == pairs  # the model's, not the masked ones
+    ((new_id, score),) = det["classifications"]
+    assert doc["classification_categories"][new_id] == "vulpes" and score == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [

@@ -10,8 +10,9 @@ Descriptions follow one of two conventions: SpeciesNet's 7 fields
 to fine whose ranks the caller gives (``lineage_ranks``). Empty fields are skipped ranks.
 
 Written back, a changed detection's ``classifications`` hold the post-processed result and its
-original pairs move to ``ORIGINAL_KEY``; a taxon the file had no category for (a genus, after a
-roll-up) gets a new category id, with a description in the file's own convention.
+original pairs move to ``ORIGINAL_KEY`` (once: a later pass on the written file leaves the model's
+own pairs there); a taxon the file had no category for (a genus, after a roll-up) gets a new
+category id, with a description in the file's own convention.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
             image = msgspec.json.decode(raw)
             for pos, pairs in changes[i]:
                 det = image["detections"][pos]
-                det[ORIGINAL_KEY] = det["classifications"]
+                det.setdefault(ORIGINAL_KEY, det["classifications"])  # the model's own, not an earlier pass's
                 det["classifications"] = pairs
             yield msgspec.json.encode(image)
         yield b"]"
