@@ -425,6 +425,11 @@ def test_antenna_masking_keeps_labels_and_raw_logits(shared_data, tmp_path):
             r"detections\[0\].classifications\[0\].scores='39 values'",
             "40 labels",
         ),
+        (
+            lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(7, "high"),
+            r"detections\[1\].classifications\[0\].scores\[7\]='high'",
+            "must be a number",
+        ),
         (lambda d: d["detections"][0].pop("bbox"), r"detections\[0\].bbox=None", "is missing"),
     ],
 )
