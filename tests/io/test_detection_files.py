@@ -219,6 +219,31 @@ def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_p
             r"images\[1\].detections=None",
             "only a failed image",
         ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=["a", 0, 1, 1]),
+            r"images\[0\].detections\[0\].bbox=\['a', 0, 1, 1\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=[0, 0, 1]),
+            r"images\[0\].detections\[0\].bbox=\[0, 0, 1\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=[0, 0, 1, True]),
+            r"images\[0\].detections\[0\].bbox=\[0, 0, 1, True\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(conf="high"),
+            r"images\[0\].detections\[0\].conf='high'",
+            r"a number in \[0, 1\]",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(conf=1.5),
+            r"images\[0\].detections\[0\].conf=1.5",
+            r"a number in \[0, 1\]",
+        ),
     ],
 )
 def test_megadetector_bad_input_names_file_path_and_value(tmp_path, change, path, message):
@@ -325,6 +350,11 @@ def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
             "not SpeciesNet's",
         ),
         (lambda p: p.pop("filepath"), r"predictions\[0\].filepath=None", "is missing"),
+        (
+            lambda p: p["detections"][0].update(bbox=[0, "x", 1, 1]),
+            r"predictions\[0\].detections\[0\].bbox=\[0, 'x', 1, 1\]",
+            "4 finite numbers",
+        ),
         (
             lambda p: p["classifications"]["classes"].__setitem__(
                 1, ";mammalia;carnivora;bovidae;eudorcas;thomsonii;x"

@@ -29,6 +29,7 @@ from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
+    check_box,
     check_pairs,
     decode,
     lineage_taxonomy,
@@ -73,7 +74,8 @@ def read_megadetector(
     InputError
         Naming the file, the JSON path and the value: a missing key, a category id with no
         entry, a confidence outside [0, 1], pairs not sorted by descending confidence, a
-        lineage with a cycle or a conflict, a failed image with detections.
+        ``bbox`` that is not 4 finite numbers, a detection ``conf`` that is not a number in
+        [0, 1], a lineage with a cycle or a conflict, a failed image with detections.
     """
     path = Path(path)
     top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
@@ -124,6 +126,7 @@ def read_megadetector(
         for j, det in enumerate(found):
             if not isinstance(det, dict):
                 raise InputError(f"images[{i}].detections[{j}]", det, "must be a JSON object", source=str(path))
+            check_box(det, f"images[{i}].detections[{j}]", path)
             pairs = det.get("classifications")
             if pairs:
                 try:
