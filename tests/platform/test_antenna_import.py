@@ -21,7 +21,7 @@ from taxopost.cli import main
 from taxopost.errors import InputError
 from taxopost.io.antenna import AntennaClient, AntennaSource, ConnectorError, check_base_url, read_token
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.observations.antenna import OUTSIDE, import_antenna
+from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, import_antenna
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -189,6 +189,36 @@ def test_a_fault_that_lasts_ends_with_a_message_and_nothing_written(server):
     server.faults.append(Fault("/classifications/33/", status=502, times=100))
     with pytest.raises(ConnectorError, match=r"classifications/33/.*HTTP 502; gave up after 4 attempts"):
         run(server, retries=3)
+    assert counts() == (0,) * len(TABLES)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda body: {**body, "logits": [None, *body["logits"][1:]]},  # a null, read as nan
+        lambda body: {**body, "logits": body["logits"][:-1]},  # 39 logits for 40 labels
+    ],
+)
+def test_bad_logits_next_to_good_scores_are_left_out_and_counted(server, edit):
+    server.faults.append(Fault("/classifications/33/", kind="edit", edit=edit))
+    summary = run(server)
+    assert summary.skipped == {BAD_LOGITS: 1}
+    stored = [c for c in Classification.objects.all() if c.details["antenna"]["classification"] == 33]
+    assert len(stored) == 1 and stored[0].logits is None and len(np.frombuffer(stored[0].scores, "<f4")) == 40
+    assert Classification.objects.filter(logits__isnull=False).count() == 59
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda body: {**body, "scores": None, "logits": [None, *body["logits"][1:]]}, r"logits\[0\]=nan: .*finite"),
+        (lambda body: {**body, "scores": None, "logits": body["logits"][:-1]}, r"logits='39 values': .*40 labels"),
+    ],
+)
+def test_bad_logits_without_scores_are_refused_naming_the_classification(server, edit, message):
+    server.faults.append(Fault("/classifications/33/", kind="edit", edit=edit))
+    with pytest.raises(InputError, match=r"/api/v2/classifications/33/: " + message):
+        run(server)
     assert counts() == (0,) * len(TABLES)
 
 
