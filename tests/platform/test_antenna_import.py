@@ -222,6 +222,51 @@ def test_bad_logits_without_scores_are_refused_naming_the_classification(server,
     assert counts() == (0,) * len(TABLES)
 
 
+def test_a_body_that_cannot_be_decoded_is_retried_then_named(server):
+    """A 200 whose body does not fit its Content-Encoding: httpx's DecodingError is not a transport
+    error, and must not escape as a traceback."""
+    garbled = {"Content-Encoding": "gzip"}
+    server.faults.append(Fault("/ml/labels/1/", status=200, headers=garbled))
+    summary = run(server)
+    assert summary.retried == 1 and Classification.objects.count() == 60
+    Classification.objects.all().delete()
+    server.faults.append(Fault("/classifications/33/", status=200, headers=garbled, times=100))
+    with pytest.raises(ConnectorError) as raised:
+        run(server, retries=2)
+    message = str(raised.value)
+    assert "GET http://127.0.0.1:" in message and "/api/v2/classifications/33/" in message
+    assert "could not be decoded; gave up after 3 attempts" in message and TOKEN not in message
+
+
+def test_closing_the_client_ends_its_retry_waits_at_once(server):
+    """Ctrl-C closes the client: a request waiting out a long Retry-After (here in a pool worker, as
+    the classification details are) must end then, not minutes later."""
+    server.faults.append(Fault("/classifications/1/", status=503, headers={"Retry-After": "100"}, times=100))
+    client = AntennaClient(server.url, token=TOKEN)
+    batch = client.submit_many([("classifications/1/", {"project_id": 1})])
+    while not server.faults[0].hits:
+        time.sleep(0.01)
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 5.0
+    with pytest.raises(ConnectorError, match=r"classifications/1/\?project_id=1: stopped: the client was closed"):
+        batch.results()
+
+
+def test_an_interrupted_wait_stops_the_retries_of_the_requests_in_flight(server, monkeypatch):
+    server.faults.append(Fault("/classifications/1/", status=503, headers={"Retry-After": "100"}, times=100))
+    with AntennaClient(server.url, token=TOKEN) as client:
+        batch = client.submit_many([("classifications/1/", {"project_id": 1})])
+        while not server.faults[0].hits:
+            time.sleep(0.01)
+        first = batch._futures[0]
+        monkeypatch.setattr(first, "result", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            batch.results()
+        assert time.monotonic() - started < 5.0 and first.done()
+
+
 def test_a_page_that_disappears_mid_import_writes_nothing_and_the_next_run_completes(server):
     server.faults.append(Fault("/occurrences/", status=404, params={"offset": "20"}))
     with pytest.raises(ConnectorError, match=r"occurrences/\?.*offset=20.*HTTP 404 not found \(Injected fault.\)"):

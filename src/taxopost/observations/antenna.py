@@ -235,9 +235,9 @@ class _Import:
         batch = self.source.classifications([ref.id for _, ref, _ in fresh]) if fresh else None
         try:
             self.flush()
-        except BaseException:
+        except BaseException as exc:
             if batch is not None:
-                batch.cancel()
+                batch.cancel(interrupted=not isinstance(exc, Exception))
             raise
         self.pending = (fresh, batch, list(identifications))
 
