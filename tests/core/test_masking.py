@@ -7,6 +7,7 @@ import pytest
 
 from taxopost.core import CategoryMap
 from taxopost.core.masking import MIN_REMOVED_MASS, class_masking
+from taxopost.core.sparse import SparseRows, sparse_rows
 from taxopost.errors import InputError
 from tests.core.reference import VANESSA_LABELS, assert_same_result, exact_rows, reference_softmax_kept
 
@@ -169,3 +170,34 @@ def test_class_masking_keep_everything_changes_nothing(vanessa_map):
 def test_class_masking_same_result_whatever_the_chunks(vanessa_map):
     scores = exact_rows(np.random.default_rng(4), 30, 4)
     assert_same_result(class_masking(scores, vanessa_map, KEEP, chunk_rows=1), class_masking(scores, vanessa_map, KEEP))
+
+
+def _to_sparse(scores: np.ndarray) -> SparseRows:
+    """The nonzero entries of ``scores`` as pairs (a row of zeros has none)."""
+    rows, cols = np.nonzero(scores)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=scores.shape[0]))])
+    return sparse_rows(indptr, cols, scores[rows, cols], scores.shape[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_class_masking_sparse_equals_dense(vanessa_map, dtype):
+    rng = np.random.default_rng(5)
+    scores = exact_rows(rng, 20, 4).astype(dtype)
+    scores[rng.random(scores.shape) < 0.4] = 0
+    scores[:3] = [[0.6, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.2, 0.0, 0.8]]  # no kept mass (KEEP: 0, 2)
+    keep = np.array([False, False, True, True])
+    for k in (KEEP, keep):
+        for reweight in (True, False):
+            dense = class_masking(scores, vanessa_map, k, reweight=reweight)
+            sparse = class_masking(_to_sparse(scores), vanessa_map, k, reweight=reweight)
+            np.testing.assert_array_equal(sparse.scores.dense(), dense.scores)
+            for field in ("winner", "score", "no_kept_mass", "changed", "source_class", "removed_mass"):
+                np.testing.assert_array_equal(getattr(sparse, field), getattr(dense, field), err_msg=field)
+
+
+def test_class_masking_sparse_row_without_kept_mass_is_uniform(vanessa_map):
+    pairs = sparse_rows([0, 2, 3], [0, 1, 2], [0.6, 0.3, 1.0], 4)
+    result = class_masking(pairs, vanessa_map, np.array([False, False, True, True]))
+    assert result.scores.dense().tolist() == [[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 1.0, 0.0]]
+    assert result.no_kept_mass.tolist() == [True, False]
+    assert result.winner.tolist() == [2, 2] and result.score[0] == 0.5

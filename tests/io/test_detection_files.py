@@ -141,6 +141,32 @@ def test_megadetector_masking_written_back_keeps_the_pairs_still_scoring(tmp_pat
     assert det[ORIGINAL_KEY] == [["1", 0.5], ["0", 0.3]]
 
 
+def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_path):
+    pairs = [["1", 0.5], ["0", 0.3], ["3", 0.1]]
+    path = write_json(
+        tmp_path,
+        megadetector_doc(
+            SPECIESNET_DESCRIPTIONS,
+            [{"category": "1", "conf": 0.9, "bbox": [0, 0, 0.5, 0.5], "classifications": pairs}],
+        ),
+    )
+    file = read_detection_file(path)
+    cmap = file.category_map()
+    masked = class_masking(file.scores, cmap, np.array([True, True, False]))
+    write_detection_file(tmp_path / "masked.json", file, Revision.of_masking(masked, cmap))
+    validate_megadetector(tmp_path / "masked.json")
+    again = read_detection_file(tmp_path / "masked.json")
+    rolled = rank_rollup(again.scores, again.category_map())
+    assert rolled.changed.all()
+    write_detection_file(tmp_path / "rolled.json", again, Revision.of_rollup(rolled, again.category_map()))
+    validate_megadetector(tmp_path / "rolled.json")
+    doc = json.loads((tmp_path / "rolled.json").read_text())
+    det = doc["images"][0]["detections"][0]
+    assert det[ORIGINAL_KEY] == pairs  # the model's, not the masked ones
+    ((new_id, score),) = det["classifications"]
+    assert doc["classification_categories"][new_id] == "vulpes" and score == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [
@@ -192,6 +218,31 @@ def test_megadetector_masking_written_back_keeps_the_pairs_still_scoring(tmp_pat
             lambda d: d["images"].append({"file": "y.jpg", "detections": None}),
             r"images\[1\].detections=None",
             "only a failed image",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=["a", 0, 1, 1]),
+            r"images\[0\].detections\[0\].bbox=\['a', 0, 1, 1\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=[0, 0, 1]),
+            r"images\[0\].detections\[0\].bbox=\[0, 0, 1\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(bbox=[0, 0, 1, True]),
+            r"images\[0\].detections\[0\].bbox=\[0, 0, 1, True\]",
+            "4 finite numbers",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(conf="high"),
+            r"images\[0\].detections\[0\].conf='high'",
+            r"a number in \[0, 1\]",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(conf=1.5),
+            r"images\[0\].detections\[0\].conf=1.5",
+            r"a number in \[0, 1\]",
         ),
     ],
 )
@@ -300,6 +351,11 @@ def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
         ),
         (lambda p: p.pop("filepath"), r"predictions\[0\].filepath=None", "is missing"),
         (
+            lambda p: p["detections"][0].update(bbox=[0, "x", 1, 1]),
+            r"predictions\[0\].detections\[0\].bbox=\[0, 'x', 1, 1\]",
+            "4 finite numbers",
+        ),
+        (
             lambda p: p["classifications"]["classes"].__setitem__(
                 1, ";mammalia;carnivora;bovidae;eudorcas;thomsonii;x"
             ),
@@ -398,6 +454,11 @@ def test_antenna_masking_keeps_labels_and_raw_logits(shared_data, tmp_path):
             lambda d: d["detections"][0]["classifications"][0]["scores"].pop(),
             r"detections\[0\].classifications\[0\].scores='39 values'",
             "40 labels",
+        ),
+        (
+            lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(7, "high"),
+            r"detections\[1\].classifications\[0\].scores\[7\]='high'",
+            "must be a number",
         ),
         (lambda d: d["detections"][0].pop("bbox"), r"detections\[0\].bbox=None", "is missing"),
     ],

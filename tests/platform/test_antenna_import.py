@@ -21,7 +21,7 @@ from taxopost.cli import main
 from taxopost.errors import InputError
 from taxopost.io.antenna import AntennaClient, AntennaSource, ConnectorError, check_base_url, read_token
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.observations.antenna import OUTSIDE, import_antenna
+from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, import_antenna
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -190,6 +190,81 @@ def test_a_fault_that_lasts_ends_with_a_message_and_nothing_written(server):
     with pytest.raises(ConnectorError, match=r"classifications/33/.*HTTP 502; gave up after 4 attempts"):
         run(server, retries=3)
     assert counts() == (0,) * len(TABLES)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda body: {**body, "logits": [None, *body["logits"][1:]]},  # a null, read as nan
+        lambda body: {**body, "logits": body["logits"][:-1]},  # 39 logits for 40 labels
+    ],
+)
+def test_bad_logits_next_to_good_scores_are_left_out_and_counted(server, edit):
+    server.faults.append(Fault("/classifications/33/", kind="edit", edit=edit))
+    summary = run(server)
+    assert summary.skipped == {BAD_LOGITS: 1}
+    stored = [c for c in Classification.objects.all() if c.details["antenna"]["classification"] == 33]
+    assert len(stored) == 1 and stored[0].logits is None and len(np.frombuffer(stored[0].scores, "<f4")) == 40
+    assert Classification.objects.filter(logits__isnull=False).count() == 59
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda body: {**body, "scores": None, "logits": [None, *body["logits"][1:]]}, r"logits\[0\]=nan: .*finite"),
+        (lambda body: {**body, "scores": None, "logits": body["logits"][:-1]}, r"logits='39 values': .*40 labels"),
+    ],
+)
+def test_bad_logits_without_scores_are_refused_naming_the_classification(server, edit, message):
+    server.faults.append(Fault("/classifications/33/", kind="edit", edit=edit))
+    with pytest.raises(InputError, match=r"/api/v2/classifications/33/: " + message):
+        run(server)
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_a_body_that_cannot_be_decoded_is_retried_then_named(server):
+    """A 200 whose body does not fit its Content-Encoding: httpx's DecodingError is not a transport
+    error, and must not escape as a traceback."""
+    garbled = {"Content-Encoding": "gzip"}
+    server.faults.append(Fault("/ml/labels/1/", status=200, headers=garbled))
+    summary = run(server)
+    assert summary.retried == 1 and Classification.objects.count() == 60
+    Classification.objects.all().delete()
+    server.faults.append(Fault("/classifications/33/", status=200, headers=garbled, times=100))
+    with pytest.raises(ConnectorError) as raised:
+        run(server, retries=2)
+    message = str(raised.value)
+    assert "GET http://127.0.0.1:" in message and "/api/v2/classifications/33/" in message
+    assert "could not be decoded; gave up after 3 attempts" in message and TOKEN not in message
+
+
+def test_closing_the_client_ends_its_retry_waits_at_once(server):
+    """Ctrl-C closes the client: a request waiting out a long Retry-After (here in a pool worker, as
+    the classification details are) must end then, not minutes later."""
+    server.faults.append(Fault("/classifications/1/", status=503, headers={"Retry-After": "100"}, times=100))
+    client = AntennaClient(server.url, token=TOKEN)
+    batch = client.submit_many([("classifications/1/", {"project_id": 1})])
+    while not server.faults[0].hits:
+        time.sleep(0.01)
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 5.0
+    with pytest.raises(ConnectorError, match=r"classifications/1/\?project_id=1: stopped: the client was closed"):
+        batch.results()
+
+
+def test_an_interrupted_wait_stops_the_retries_of_the_requests_in_flight(server, monkeypatch):
+    server.faults.append(Fault("/classifications/1/", status=503, headers={"Retry-After": "100"}, times=100))
+    with AntennaClient(server.url, token=TOKEN) as client:
+        batch = client.submit_many([("classifications/1/", {"project_id": 1})])
+        while not server.faults[0].hits:
+            time.sleep(0.01)
+        first = batch._futures[0]
+        monkeypatch.setattr(first, "result", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            batch.results()
+        assert time.monotonic() - started < 5.0 and first.done()
 
 
 def test_a_page_that_disappears_mid_import_writes_nothing_and_the_next_run_completes(server):

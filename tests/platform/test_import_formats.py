@@ -131,3 +131,46 @@ def test_a_json_file_is_told_apart_by_its_content_whatever_its_key_order(shared_
     (tmp_path / "records.json").write_text(json.dumps(record) + "\n")
     import_predictions(tmp_path / "records.json")
     assert counts() == (3, 5, 1)
+
+
+def test_megadetector_detections_sharing_a_box_each_keep_their_classification(tmp_path):
+    descriptions = {
+        "0": "11111111-1111-1111-1111-111111111111;mammalia;carnivora;canidae;vulpes;vulpes;red fox",
+        "1": "22222222-2222-2222-2222-222222222222;mammalia;carnivora;canidae;vulpes;lagopus;arctic fox",
+    }
+    box = [0.1, 0.2, 0.3, 0.4]
+    doc = {
+        "info": {"format_version": "1.5", "classifier": "fox-classifier"},
+        "detection_categories": {"1": "animal"},
+        "classification_categories": {"0": "red fox", "1": "arctic fox"},
+        "classification_category_descriptions": descriptions,
+        "images": [
+            {
+                "file": "x.jpg",
+                "detections": [
+                    {"category": "1", "conf": 0.9, "classifications": [["0", 0.8]]},
+                    {"category": "1", "conf": 0.8, "classifications": [["1", 0.7]]},
+                    {"category": "1", "conf": 0.9, "bbox": box, "classifications": [["0", 0.6]]},
+                    {"category": "1", "conf": 0.7, "bbox": box, "classifications": [["1", 0.5]]},
+                ],
+            },
+            {"file": "y.jpg", "detections": [{"category": "1", "conf": 0.9, "bbox": box}]},
+        ],
+    }
+    path = tmp_path / "md.json"
+    path.write_text(json.dumps(doc))
+    import_predictions(path, capture_set="md")
+    assert counts() == (2, 5, 4)
+    found = {
+        (c.detection.source_image.path, c.detection.key): (c.taxon.name, pytest.approx(c.score))
+        for c in Classification.objects.select_related("detection__source_image", "taxon")
+    }
+    assert found == {
+        ("x.jpg", "whole image"): ("vulpes vulpes", 0.8),
+        ("x.jpg", "whole image#1"): ("vulpes lagopus", 0.7),
+        ("x.jpg", "0.1,0.2,0.3,0.4"): ("vulpes vulpes", 0.6),
+        ("x.jpg", "0.1,0.2,0.3,0.4#3"): ("vulpes lagopus", 0.5),
+    }
+    assert Detection.objects.get(source_image__path="y.jpg").key == "0.1,0.2,0.3,0.4"  # unique in its image
+    import_predictions(path, capture_set="md")
+    assert counts() == (2, 5, 4)  # idempotent

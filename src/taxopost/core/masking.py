@@ -11,7 +11,7 @@ in any way that matters, and a new classification per row would only bury the re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,9 @@ class MaskingResult:
     ----------
     scores : ndarray of shape (n_rows, n_classes), input dtype, or SparseRows, or None
         The masked probabilities (None when not requested); for sparse input, the same pairs
-        with their masked scores (an excluded class's pair scores 0).
+        with their masked scores (an excluded class's pair scores 0), plus, in a row with no
+        kept mass under ``reweight``, a pair for every kept class it lacked: densified, the
+        sparse result is the dense one.
     source_class, winner : ndarray (n_rows,), intp
         The argmax before masking (over all classes) and after (over kept classes).
     source_score, score : ndarray (n_rows,), input dtype
@@ -161,7 +163,33 @@ def class_masking(
         for_each_block(hi - lo, chunk.size, lambda a, b, chunk=chunk, lo=lo: work(chunk, a, b, lo))
         if progress is not None:
             progress(hi - lo)
+    if isinstance(result.scores, SparseRows) and reweight and result.no_kept_mass.any():
+        result = replace(result, scores=_with_kept_pairs(result.scores, result.no_kept_mass, keep))
     return result
+
+
+def _with_kept_pairs(scores: SparseRows, rows: np.ndarray, keep: np.ndarray) -> SparseRows:
+    """``scores`` with a pair for every kept class in ``rows`` (uniform rows: the dense result, as pairs).
+
+    Such a row's own pairs already score ``1/K`` (kept) or 0 (excluded); the kept classes it had no
+    pair for are appended, in class order, with the same ``1/K``.
+    """
+    kept_classes = np.flatnonzero(keep).astype(scores.indices.dtype)
+    uniform = (keep / keep.sum()).astype(scores.dtype)[kept_classes[0]]
+    counts = np.diff(scores.indptr)
+    parts_idx, parts_val, new_counts = [], [], counts.copy()
+    start = 0
+    for row in np.flatnonzero(rows).tolist():
+        a, b = int(scores.indptr[row]), int(scores.indptr[row + 1])
+        missing = kept_classes[~np.isin(kept_classes, scores.indices[a:b])]
+        parts_idx += [scores.indices[start:b], missing]
+        parts_val += [scores.values[start:b], np.full(missing.size, uniform, dtype=scores.dtype)]
+        new_counts[row] += missing.size
+        start = b
+    parts_idx.append(scores.indices[start:])
+    parts_val.append(scores.values[start:])
+    indptr = np.concatenate([[0], np.cumsum(new_counts)]).astype(scores.indptr.dtype)
+    return SparseRows(indptr, np.concatenate(parts_idx), np.concatenate(parts_val), scores.n_classes)
 
 
 def _mask_logits(

@@ -56,6 +56,7 @@ OUTSIDE = "detections on images outside the capture set (their occurrence spans 
 DERIVED = "classifications derived by Antenna (applied_to set): models' outputs only"
 NO_OUTPUT = "detections with no model classification"
 NO_VECTOR = "classifications without scores or logits"
+BAD_LOGITS = "logits of the wrong length or not finite (the classification is stored with its scores alone)"
 OTHER_TAXON = "Antenna taxa that differ from the argmax class (the argmax is stored)"
 UNRANKED = "taxa of a rank taxopost does not know (their children hang from the next one up)"
 UNIDENTIFIED_OCCURRENCE = "identifications of occurrences with no imported detection"
@@ -234,9 +235,9 @@ class _Import:
         batch = self.source.classifications([ref.id for _, ref, _ in fresh]) if fresh else None
         try:
             self.flush()
-        except BaseException:
+        except BaseException as exc:
             if batch is not None:
-                batch.cancel()
+                batch.cancel(interrupted=not isinstance(exc, Exception))
             raise
         self.pending = (fresh, batch, list(identifications))
 
@@ -280,6 +281,12 @@ class _Import:
                 continue
             image = self.images_by_id[detection.capture_id]
             where = f"{base}/classifications/{detail.id}/"
+            problem = _logits_problem(logits, labels) if logits is not None else None
+            if problem is not None:
+                if values is None:  # the only vector: nothing to store the classification from
+                    raise InputError(*problem, source=where)
+                self.summary.skipped[BAD_LOGITS] += 1  # the scores are what the model said: keep them
+                logits = None
             data = {
                 "project": self.project.name,
                 "capture_set": self.summary.capture_set,
@@ -423,3 +430,14 @@ class _Import:
         new = save_identifications(rows)
         self.summary.created.add("identifications", new)
         self.summary.unchanged["identifications"] += len(rows) - new
+
+
+def _logits_problem(logits: np.ndarray, labels: list[str]) -> tuple[str, object, str] | None:
+    """``(field, value, reason)`` when ``logits`` cannot be stored over ``labels``, else None."""
+    if len(logits) != len(labels):
+        return "logits", f"{len(logits)} values", f"the category map has {len(labels)} labels"
+    bad = np.flatnonzero(~np.isfinite(logits))
+    if bad.size:
+        at = int(bad[0])
+        return f"logits[{at}]", float(logits[at]), "a logit must be a finite number (a null reads as nan)"
+    return None

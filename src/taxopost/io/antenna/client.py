@@ -115,9 +115,16 @@ class AntennaClient:
         Sent as ``Authorization: Token ...``; None reads anonymously (Antenna allows it for public
         projects).
     retries : int
-        Further attempts after a 429, a 5xx, a timeout, a dropped connection or a cut-off body.
+        Further attempts after a 429, a 5xx, a timeout, a dropped connection, a cut-off body or
+        one that cannot be decoded.
     backoff : float
         First wait in seconds, doubled each attempt; a ``Retry-After`` header replaces it.
+    sleep : callable, optional
+        Waits between attempts (tests); by default a wait that :meth:`stop` ends at once.
+
+    :meth:`stop` (and :meth:`close`, and Ctrl-C while waiting on a :class:`Batch`) ends every
+    retry wait at once: the requests still to make fail with a :class:`ConnectorError` instead of
+    sleeping for minutes behind the user's back.
     """
 
     def __init__(
@@ -131,7 +138,7 @@ class AntennaClient:
         timeout: float = 30.0,
         retries: int = 5,
         backoff: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url, allow_http=allow_http)
         parts = urlsplit(self.base_url)
@@ -140,7 +147,8 @@ class AntennaClient:
         self.concurrency = max(1, concurrency)
         self.retries = retries
         self.backoff = backoff
-        self._sleep = sleep
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stop.wait
         headers = {"Accept": "application/json", "User-Agent": "taxopost"}
         if token:
             headers["Authorization"] = f"Token {token}"
@@ -159,7 +167,12 @@ class AntennaClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def stop(self) -> None:
+        """End every retry wait now, in every thread; later requests fail at once."""
+        self._stop.set()
+
     def close(self) -> None:
+        self.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
@@ -183,6 +196,8 @@ class AntennaClient:
         shown = _shown(url, params)
         attempt = 0
         while True:
+            if self._stop.is_set():
+                raise ConnectorError("request", shown, "stopped: the client was closed or interrupted")
             wait = None
             try:
                 response = self._http.get(url, params=params)
@@ -193,6 +208,8 @@ class AntennaClient:
                 reason = "timed out"
             except httpx.TransportError as exc:  # refused, reset, a body cut short
                 reason = f"connection failed ({type(exc).__name__})"
+            except httpx.DecodingError:  # a body its Content-Encoding does not fit (corrupted on the way?)
+                reason = "the response body could not be decoded"
             else:
                 if response.status_code == 200:
                     try:
@@ -241,25 +258,34 @@ class AntennaClient:
             data = self.get(path, params)
             return parse(data) if parse is not None else data
 
-        return Batch([self._pool.submit(fetch, path, params) for path, params in requests])
+        return Batch([self._pool.submit(fetch, path, params) for path, params in requests], stop=self.stop)
 
 
 class Batch(Generic[T]):
-    """Requests in flight; :meth:`results` waits for them, in order."""
+    """Requests in flight; :meth:`results` waits for them, in order.
 
-    def __init__(self, futures: list[Future]) -> None:
+    ``stop`` ends the client's retry waits: called when the wait is interrupted (Ctrl-C), so the
+    requests in flight finish at once instead of sleeping out their retries.
+    """
+
+    def __init__(self, futures: list[Future], *, stop: Callable[[], None] | None = None) -> None:
         self._futures = futures
+        self._stop = stop
 
     def results(self) -> list[T]:
         """Every result in order. The first failure is raised once every request in flight has
         finished: none is left running behind the caller's back."""
         try:
             return [future.result() for future in self._futures]
-        except BaseException:
-            self.cancel()
+        except BaseException as exc:
+            self.cancel(interrupted=not isinstance(exc, Exception))
             raise
 
-    def cancel(self) -> None:
+    def cancel(self, *, interrupted: bool = False) -> None:
+        """Cancel the requests not started and wait for the others; ``interrupted`` (Ctrl-C) stops
+        the client's retries first, so that wait is short."""
+        if interrupted and self._stop is not None:
+            self._stop()
         for future in self._futures:
             future.cancel()
         for future in self._futures:

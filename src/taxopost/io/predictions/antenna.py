@@ -22,7 +22,7 @@ import numpy as np
 
 from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
-from taxopost.io.predictions.detections import DetectionFile, decode, require
+from taxopost.io.predictions.detections import DetectionFile, confidences, decode, require
 from taxopost.io.predictions.revision import Revision
 
 #: The algorithm that writes post-processed classifications back, per task.
@@ -106,7 +106,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
             raise InputError(
                 f"{where}.scores", f"{len(scores)} values", f"the category map has {n} labels", source=str(path)
             )
-        vector = np.asarray(scores, dtype=np.float64)
+        vector = confidences(scores, lambda p, where=where: f"{where}.scores[{p}]", path)
         bad = np.flatnonzero(~((vector >= 0) & (vector <= 1)))
         if bad.size:
             raise InputError(

@@ -10,6 +10,7 @@ file's own format.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,19 @@ def require(mapping: object, key: str, kind: type | tuple[type, ...], where: str
             f"{where}.{key}" if where else key, _short(value), f"must be a JSON {names}", source=str(source)
         )
     return value
+
+
+def check_box(det: dict, where: str, source: Path) -> None:
+    """A detection's ``bbox`` (4 finite numbers, if given) and ``conf`` (a number in [0, 1], if given)."""
+    box = det.get("bbox")
+    if box is not None and not (
+        isinstance(box, list) and len(box) == 4 and all(_is_number(v) and math.isfinite(v) for v in box)
+    ):
+        raise InputError(f"{where}.bbox", _short(box), "a box must be 4 finite numbers", source=str(source))
+    if "conf" in det and not (_is_number(det["conf"]) and 0 <= det["conf"] <= 1):
+        raise InputError(
+            f"{where}.conf", _short(det["conf"]), "a confidence must be a number in [0, 1]", source=str(source)
+        )
 
 
 def lineage_taxonomy(lineages: Sequence[tuple[str, dict[str, str]]], source: Path) -> tuple[Taxonomy, np.ndarray]:

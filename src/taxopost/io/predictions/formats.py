@@ -121,7 +121,11 @@ def detection_records(
         detections = megadetector_records(file)
     else:
         detections = ((d, file.images[d], det) for d, det in enumerate(file.detections))
+    used: set[str] = set()  # the keys given so far in the current image
+    current = None
     for d, image, det in detections:
+        if image is not current:
+            current, used = image, set()
         row = int(row_of[d])
         data: dict = {"capture_set": capture_set, "project": project}
         if file.format == "antenna":
@@ -135,7 +139,7 @@ def detection_records(
             data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
         elif file.format == "megadetector":
             data["image"] = {"path": image["file"]}
-            data["detection"] = _relative_key(det)
+            data["detection"] = _relative_key(det, int(file.extra["pos_of"][d]), used)
         elif row < 0:
             continue  # a SpeciesNet image without a classification: only its boxes, below
         else:
@@ -149,15 +153,26 @@ def detection_records(
         yield record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
     if file.format == "speciesnet":
         for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image
+            used = set()
             for j, det in enumerate(entry.get("detections") or []):
                 data = {"capture_set": capture_set, "project": project, "image": {"path": entry["filepath"]}}
-                data["detection"] = _relative_key(det)
+                data["detection"] = _relative_key(det, j, used)
                 yield record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
 
 
-def _relative_key(det: dict) -> str:
-    """A detection's key within its image: its relative box (and video frame)."""
+def _relative_key(det: dict, position: int, used: set[str]) -> str:
+    """A detection's key within its image: its relative box (and video frame), unique among ``used``.
+
+    A key an earlier detection of the image already has (no box, or the same box) gets ``#`` and
+    the detection's position in the image: the key stays the same whenever the file is imported,
+    and a file whose boxes are all distinct keeps the keys it had before such keys existed.
+    """
     box = det.get("bbox")
     key = ",".join(f"{v:g}" for v in box) if isinstance(box, list) else "whole image"
     frame = det.get("frame_number")
-    return f"{key}@{frame}" if frame is not None else key
+    if frame is not None:
+        key = f"{key}@{frame}"
+    if key in used:
+        key = f"{key}#{position}"
+    used.add(key)
+    return key

@@ -10,8 +10,9 @@ Descriptions follow one of two conventions: SpeciesNet's 7 fields
 to fine whose ranks the caller gives (``lineage_ranks``). Empty fields are skipped ranks.
 
 Written back, a changed detection's ``classifications`` hold the post-processed result and its
-original pairs move to ``ORIGINAL_KEY``; a taxon the file had no category for (a genus, after a
-roll-up) gets a new category id, with a description in the file's own convention.
+original pairs move to ``ORIGINAL_KEY`` (once: a later pass on the written file leaves the model's
+own pairs there); a taxon the file had no category for (a genus, after a roll-up) gets a new
+category id, with a description in the file's own convention.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
+    check_box,
     check_pairs,
     decode,
     lineage_taxonomy,
@@ -72,7 +74,8 @@ def read_megadetector(
     InputError
         Naming the file, the JSON path and the value: a missing key, a category id with no
         entry, a confidence outside [0, 1], pairs not sorted by descending confidence, a
-        lineage with a cycle or a conflict, a failed image with detections.
+        ``bbox`` that is not 4 finite numbers, a detection ``conf`` that is not a number in
+        [0, 1], a lineage with a cycle or a conflict, a failed image with detections.
     """
     path = Path(path)
     top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
@@ -123,6 +126,7 @@ def read_megadetector(
         for j, det in enumerate(found):
             if not isinstance(det, dict):
                 raise InputError(f"images[{i}].detections[{j}]", det, "must be a JSON object", source=str(path))
+            check_box(det, f"images[{i}].detections[{j}]", path)
             pairs = det.get("classifications")
             if pairs:
                 try:
@@ -253,7 +257,7 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
             image = msgspec.json.decode(raw)
             for pos, pairs in changes[i]:
                 det = image["detections"][pos]
-                det[ORIGINAL_KEY] = det["classifications"]
+                det.setdefault(ORIGINAL_KEY, det["classifications"])  # the model's own, not an earlier pass's
                 det["classifications"] = pairs
             yield msgspec.json.encode(image)
         yield b"]"

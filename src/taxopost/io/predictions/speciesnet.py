@@ -23,6 +23,7 @@ from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
+    check_box,
     check_pairs,
     confidences,
     decode,
@@ -56,6 +57,11 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
     for i, entry in enumerate(predictions):
         where = f"predictions[{i}]"
         require(entry, "filepath", str, where, path)
+        boxes = entry.get("detections") or []
+        if not isinstance(boxes, list) or not all(isinstance(det, dict) for det in boxes):
+            raise InputError(f"{where}.detections", type(boxes).__name__, "must be a list of objects", source=str(path))
+        for j, det in enumerate(boxes):
+            check_box(det, f"{where}.detections[{j}]", path)
         found = entry.get("classifications")
         if found is not None:
             classes = require(found, "classes", list, f"{where}.classifications", path)
