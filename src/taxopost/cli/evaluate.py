@@ -71,6 +71,30 @@ GroupsOpt = Annotated[
     ),
 ]
 
+# The options both calibrate commands take.
+ConfigOutputOpt = Annotated[
+    Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
+]
+TargetPrecisionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target-precision",
+        help="Target precision: one value for every rank (0.95), or RANK=VALUE, repeatable. Default 0.95.",
+    ),
+]
+DeltaOpt = Annotated[float, typer.Option("--delta", help="The guarantee holds with probability at least 1 - delta.")]
+CalibrationFractionOpt = Annotated[
+    float, typer.Option("--calibration-fraction", help="Share of rows used to calibrate; the rest is held out.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random calibration/held-out split.")]
+CalibrationOrderOpt = Annotated[
+    str | None,
+    typer.Option("--order", help="Ranks to calibrate, fine to coarse, comma-separated (default: from the data)."),
+]
+CalibrationReportOpt = Annotated[
+    Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
+]
+
 
 @app.command()
 def evaluate(
@@ -133,9 +157,7 @@ def evaluate(
 @app.command()
 def calibrate(
     ground_truth: GroundTruthOpt,
-    output: Annotated[
-        Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
-    ],
+    output: ConfigOutputOpt,
     taxonomy: TaxonomyOpt = None,
     category_map: CategoryMapOpt = None,
     id_column: IdColumnOpt = None,
@@ -144,36 +166,20 @@ def calibrate(
     predictions: PredictionsOpt = None,
     format: FormatOpt = None,
     lineage_ranks: LineageRanksOpt = None,
-    target_precision: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target-precision",
-            help="Target precision: one value for every rank (0.95), or RANK=VALUE, repeatable. Default 0.95.",
-        ),
-    ] = None,
-    delta: Annotated[
-        float, typer.Option("--delta", help="The guarantee holds with probability at least 1 - delta.")
-    ] = 0.1,
-    calibration_fraction: Annotated[
-        float, typer.Option("--calibration-fraction", help="Share of rows used to calibrate; the rest is held out.")
-    ] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calibration/held-out split.")] = 0,
+    target_precision: TargetPrecisionOpt = None,
+    delta: DeltaOpt = 0.1,
+    calibration_fraction: CalibrationFractionOpt = 0.5,
+    seed: SeedOpt = 0,
     mode: Annotated[
         str, typer.Option("--mode", help="lineage (only generalise) or distribution (best taxon per rank).")
     ] = DEFAULT_ROLLUP_MODE,
-    order: Annotated[
-        str | None,
-        typer.Option("--order", help="Ranks to calibrate, fine to coarse, comma-separated (default: from the data)."),
-    ] = None,
-    output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
-    ] = None,
+    order: CalibrationOrderOpt = None,
+    output_dir: CalibrationReportOpt = None,
     exclude_unresolved: ExcludeOpt = False,
     groups: GroupsOpt = None,
 ) -> int:
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
-    bare, per_rank = _parse_targets(target_precision or ["0.95"])
-    ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+    settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
     check_output(output)  # before any work or any report is written
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
@@ -182,7 +188,6 @@ def calibrate(
     n_rows = inputs.values.shape[0]
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
     occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
-    settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
     report = _calibrate(
         inputs.values, inputs.category_map, y_true, settings,
         logits=inputs.logits, source=inputs, groups=occurrence, groups_path=groups,
@@ -200,6 +205,13 @@ class _CalibrationSettings:
     seed: int
     mode: str
     output_dir: Path | None
+
+    @classmethod
+    def of(cls, target_precision, order, delta, calibration_fraction, seed, mode, output_dir) -> _CalibrationSettings:
+        """From the options as typed: ``--target-precision`` parsed, ``--order`` split."""
+        bare, per_rank = _parse_targets(target_precision or ["0.95"])
+        ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+        return cls(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
 
 
 def _calibrate(
@@ -399,23 +411,11 @@ def evaluate_capture_set_cmd(
 @app.command("calibrate-capture-set")
 def calibrate_capture_set_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
-    output: Annotated[
-        Path, typer.Option("--output", help="The rank roll-up config (JSON: thresholds, order, mode) to write.")
-    ],
-    target_precision: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target-precision",
-            help="Target precision: one value for every rank (0.95), or RANK=VALUE, repeatable. Default 0.95.",
-        ),
-    ] = None,
-    delta: Annotated[
-        float, typer.Option("--delta", help="The guarantee holds with probability at least 1 - delta.")
-    ] = 0.1,
-    calibration_fraction: Annotated[
-        float, typer.Option("--calibration-fraction", help="Share of rows used to calibrate; the rest is held out.")
-    ] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random calibration/held-out split.")] = 0,
+    output: ConfigOutputOpt,
+    target_precision: TargetPrecisionOpt = None,
+    delta: DeltaOpt = 0.1,
+    calibration_fraction: CalibrationFractionOpt = 0.5,
+    seed: SeedOpt = 0,
     mode: Annotated[
         str,
         typer.Option(
@@ -423,16 +423,11 @@ def calibrate_capture_set_cmd(
             help="lineage (only generalise) or distribution (best taxon per rank, as Antenna's own roll-up).",
         ),
     ] = DEFAULT_ROLLUP_MODE,
-    order: Annotated[
-        str | None,
-        typer.Option("--order", help="Ranks to calibrate, fine to coarse, comma-separated (default: from the data)."),
-    ] = None,
+    order: CalibrationOrderOpt = None,
     algorithm: Annotated[
         str | None, typer.Option("--algorithm", help="The classifier whose outputs are calibrated (if several).")
     ] = None,
-    output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", help="Also write calibration.json, a figure and report.html.")
-    ] = None,
+    output_dir: CalibrationReportOpt = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write one row per rank as CSV.")] = None,
     antenna_config: Annotated[
         Path | None,
@@ -443,8 +438,7 @@ def calibrate_capture_set_cmd(
     form Antenna's rank roll-up admin action takes (upper-case ranks, rollup_order)."""
     from taxopost.django_setup import setup
 
-    bare, per_rank = _parse_targets(target_precision or ["0.95"])
-    ranks = [rank.strip() for rank in order.split(",") if rank.strip()] if order else None
+    settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
     for path, flag in ((output, "--output"), (csv_path, "--csv"), (antenna_config, "--antenna-config")):
         if path is not None:
             check_output(path, flag)
@@ -457,7 +451,6 @@ def calibrate_capture_set_cmd(
     if found is None:
         raise InputError("--capture-set", capture_set, "no capture set has this name")
     rows = capture_set_rows(found, algorithm)
-    settings = _CalibrationSettings(bare, per_rank, ranks, delta, calibration_fraction, seed, mode, output_dir)
     report = _calibrate(
         rows.scores, rows.category_map, rows.y_true, settings, logits=False, source=None, groups=rows.groups
     )
