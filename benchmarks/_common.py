@@ -119,3 +119,16 @@ def load(n: int, name: str, core_map, outputs_cache: dict, *, per_occurrence: in
                 batch_size=1000,
             )  # fmt: skip
     return capture_set.pk
+
+
+def run_job(task: str, capture_set_id: int, config: dict | None = None):
+    """Run ``task`` on a capture set as a job in this process; exit naming the task if it fails."""
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job
+
+    job = create_job(task, Job.CAPTURE_SET, capture_set_id, config or {})
+    EmbeddedExecutor().submit(job)
+    if job.status != Job.SUCCEEDED:
+        sys.exit(f"{task} job failed: {job.error}")
+    return job

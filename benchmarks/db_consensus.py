@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taxopost")
@@ -28,21 +27,10 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-from _common import import_ami, load  # noqa: E402
-from taxopost.jobs.models import Job  # noqa: E402
-from taxopost.postprocessing.running.embedded import EmbeddedExecutor  # noqa: E402
-from taxopost.postprocessing.running.operations import create_job  # noqa: E402
+from _common import import_ami, load, run_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 
 TASKS = ("rank_rollup", "occurrence_consensus")
-
-
-def run_job(task: str, capture_set_id: int) -> Job:
-    job = create_job(task, Job.CAPTURE_SET, capture_set_id, {})
-    EmbeddedExecutor().submit(job)
-    if job.status != Job.SUCCEEDED:
-        sys.exit(f"{task} job failed: {job.error}")
-    return job
 
 
 def main() -> None:

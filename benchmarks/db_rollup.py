@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 import tracemalloc
 from collections import defaultdict
@@ -30,20 +29,8 @@ import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
-from _common import import_ami, load  # noqa: E402
+from _common import import_ami, load, run_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
-
-
-def run_job(capture_set_id: int):
-    from taxopost.jobs.models import Job
-    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
-    from taxopost.postprocessing.running.operations import create_job
-
-    job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set_id, {})
-    EmbeddedExecutor().submit(job)
-    if job.status != Job.SUCCEEDED:
-        sys.exit(f"job failed: {job.error}")
-    return job
 
 
 def per_row_orm(capture_set_id: int, limit: int) -> int:
@@ -123,11 +110,11 @@ def main() -> None:
             f"loaded {500 + 2 * large + small + args.orm_rows:,} classifications in {time.perf_counter() - start:.0f} s"
         )
 
-        run_job(warm_up)  # compiles the core's kernels for this input type once
+        run_job("rank_rollup", warm_up)  # compiles the core's kernels for this input type once
         timings = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
-            job = run_job(timed)
+            job = run_job("rank_rollup", timed)
             timings.append(time.perf_counter() - start)
             if repeat < args.repeats - 1:
                 revert_job(job)  # the next run does the same work on the same sources
@@ -135,7 +122,7 @@ def main() -> None:
         peaks = {}
         for n, capture_set in sets.items():  # tracemalloc slows Python: memory runs are not timed
             tracemalloc.start()
-            run_job(capture_set)
+            run_job("rank_rollup", capture_set)
             peaks[n] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taxopost")
@@ -32,23 +31,12 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-from _common import SHARED_DATA, import_ami, load  # noqa: E402
+from _common import SHARED_DATA, import_ami, load, run_job  # noqa: E402
 from taxopost.io import read_taxa_list  # noqa: E402
-from taxopost.jobs.models import Job  # noqa: E402
 from taxopost.observations.models import CaptureSet, Classification  # noqa: E402
-from taxopost.postprocessing.running.embedded import EmbeddedExecutor  # noqa: E402
-from taxopost.postprocessing.running.operations import create_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 from taxopost.taxa.models import Taxon  # noqa: E402
 from taxopost.taxa.operations import import_taxa_list, load_taxonomy  # noqa: E402
-
-
-def run(task: str, capture_set: int, config: dict) -> Job:
-    job = create_job(task, Job.CAPTURE_SET, capture_set, config)
-    EmbeddedExecutor().submit(job)
-    if job.status != Job.SUCCEEDED:
-        sys.exit(f"{task} failed: {job.error}")
-    return job
 
 
 def read_vectors(capture_set: int) -> int:
@@ -88,17 +76,17 @@ def main() -> None:
                              column="Current_valid_binomen")  # fmt: skip
         import_taxa_list("BCI", [int(taxonomy.db_ids[t]) for t in bci.taxa])
         regional, dense = {"taxa_list": "BCI"}, {"taxa_list": "half the families"}
-        run("class_masking", warm_up, regional)
-        run("rank_rollup", warm_up, {})
+        run_job("class_masking", warm_up, regional)
+        run_job("rank_rollup", warm_up, {})
 
         read, read_runs, _ = timed(lambda: read_vectors(scope), args.repeats)
-        mask, mask_runs, job = timed(lambda: run("class_masking", scope, regional), args.repeats, revert_job)
+        mask, mask_runs, job = timed(lambda: run_job("class_masking", scope, regional), args.repeats, revert_job)
         changed = job.metrics["changed"]
         revert_job(job)
-        half, half_runs, half_job = timed(lambda: run("class_masking", scope, dense), args.repeats, revert_job)
+        half, half_runs, half_job = timed(lambda: run_job("class_masking", scope, dense), args.repeats, revert_job)
         half_changed = half_job.metrics["changed"]
         revert_job(half_job)
-        rollup, rollup_runs, rolled = timed(lambda: run("rank_rollup", scope, {}), args.repeats, revert_job)
+        rollup, rollup_runs, rolled = timed(lambda: run_job("rank_rollup", scope, {}), args.repeats, revert_job)
         n = args.rows
 
         def rates(runs: list[float]) -> str:
