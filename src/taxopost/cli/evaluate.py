@@ -384,9 +384,7 @@ def evaluate_capture_set_cmd(
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
     from taxopost.observations.models import CaptureSet
 
-    found = CaptureSet.objects.filter(name=capture_set).first()
-    if found is None:
-        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    found = CaptureSet.named(capture_set)
     data = None
     if pipelines is not None:
         import yaml
@@ -447,9 +445,7 @@ def calibrate_capture_set_cmd(
     from taxopost.observations.evaluation import capture_set_rows
     from taxopost.observations.models import CaptureSet
 
-    found = CaptureSet.objects.filter(name=capture_set).first()
-    if found is None:
-        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    found = CaptureSet.named(capture_set)
     rows = capture_set_rows(found, algorithm)
     report = _calibrate(
         rows.scores, rows.category_map, rows.y_true, settings, logits=False, source=None, groups=rows.groups

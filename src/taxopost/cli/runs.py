@@ -82,8 +82,5 @@ def _scope(capture_set: str | None, occurrence: int | None) -> tuple[str, int]:
             "--capture-set/--occurrence", None, "give exactly one of --capture-set NAME or --occurrence ID"
         )
     if capture_set is not None:
-        found = CaptureSet.objects.filter(name=capture_set).values_list("id", flat=True).first()
-        if found is None:
-            raise InputError("--capture-set", capture_set, "no capture set has this name")
-        return Job.CAPTURE_SET, found
+        return Job.CAPTURE_SET, CaptureSet.named(capture_set).pk
     return Job.OCCURRENCE, int(occurrence)

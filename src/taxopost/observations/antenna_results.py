@@ -21,7 +21,6 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from taxopost.errors import InputError
 from taxopost.io.results import write_atomically
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.observations.models import CaptureSet, Classification, Detection
@@ -48,9 +47,7 @@ class AntennaExportSummary:
 
 def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: str = "taxopost") -> AntennaExportSummary:
     """Write ``capture_set``'s detections and classifications as a processing-service response."""
-    found = CaptureSet.objects.filter(name=capture_set).first()
-    if found is None:
-        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    found = CaptureSet.named(capture_set)
     images = list(found.images.order_by("id").values_list("id", "path", "width", "height", "timestamp"))
     sizes = {pk: (width, height) for pk, _, width, height, _ in images}
     detection_ids = list(CaptureSet.detections_of(found).order_by("id").values_list("id", flat=True))

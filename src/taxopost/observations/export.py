@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from taxopost.errors import InputError
 from taxopost.io.results import write_table
 from taxopost.observations.models import CaptureSet, Classification, Occurrence
 from taxopost.observations.provenance import classification_chains
@@ -23,9 +22,7 @@ def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
 
 def export_occurrences(capture_set: str, output: Path | str) -> int:
     """Write one row per occurrence of the capture set; returns the number of rows."""
-    found = CaptureSet.objects.filter(name=capture_set).first()
-    if found is None:
-        raise InputError("--capture-set", capture_set, "no capture set has this name")
+    found = CaptureSet.named(capture_set)
     occurrences = list(
         Occurrence.objects.filter(id__in=CaptureSet.detections_of(found).values("occurrence_id"))
         .order_by("id")

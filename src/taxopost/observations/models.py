@@ -11,6 +11,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import models
 
+from taxopost.errors import InputError
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.taxa.models import Taxon
 
@@ -49,6 +50,14 @@ class CaptureSet(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @staticmethod
+    def named(name: str, *, field: str = "--capture-set") -> CaptureSet:
+        """The capture set called ``name``, else an InputError naming ``field`` and the name."""
+        found = CaptureSet.objects.filter(name=name).first()
+        if found is None:
+            raise InputError(field, name, "no capture set has this name")
+        return found
 
     @staticmethod
     def detections_of(capture_set: CaptureSet | int) -> models.QuerySet[Detection]:
