@@ -360,3 +360,58 @@ def test_an_algorithm_or_taxa_list_without_a_name_is_refused(platform):
         get_or_create_algorithm("  ")
     with pytest.raises(InputError, match="taxa_list='': a taxa list needs a non-empty name"):
         import_taxa_list("", [Taxon.objects.first().pk])
+
+
+INAT_TAXONOMY = """parent_taxon_id,taxon_id,rank_level,leaf_class_id,name
+,1,70,,Animalia
+1,2,60,,Chordata
+2,3,50,,Aves
+3,4,40,,Gruiformes
+4,5,30,,Aramidae
+5,6,20,,Aramus
+6,7,10,1,Aramus guarauna
+4,8,30,,Cariamidae
+8,9,20,,Cariama
+9,10,10,2,Cariama cristata
+4,11,30,,Psophiidae
+11,12,20,,Psophia
+12,13,10,3,Psophia crepitans
+12,14,10,40,Psophia viridis
+"""
+
+
+def test_a_category_map_of_inaturalist_class_ids_resolves_or_is_refused_when_ambiguous(db, tmp_path, capsys):
+    """The stored taxonomy keeps both iNaturalist ids, so the platform decides as the file commands do."""
+    (tmp_path / "inat.csv").write_text(INAT_TAXONOMY)
+    assert main(["import", "taxonomy", str(tmp_path / "inat.csv")]) == 0
+    (tmp_path / "ambiguous.json").write_text(json.dumps(["1", "2", "3"]))
+    capsys.readouterr()
+    assert main(["import", "category-map", str(tmp_path / "ambiguous.json"), "--algorithm", "birds"]) == 2
+    error = capsys.readouterr().err
+    assert "taxon_id (Animalia, Chordata, Aves)" in error
+    assert "leaf_class_id (Aramus guarauna, Cariama cristata, Psophia crepitans)" in error
+    assert "ambiguous.json" in error
+    from taxopost.ml.models import Algorithm, CategoryMap
+
+    assert not CategoryMap.objects.exists() and not Algorithm.objects.exists()
+
+    args = ["import", "category-map", str(tmp_path / "ambiguous.json"), "--algorithm", "birds"]
+    assert main([*args, "--id-column", "leaf_class_id"]) == 0
+    stored = Algorithm.objects.get(key="birds").category_map
+    assert [Taxon.objects.get(pk=t).name for t in stored.taxa] == [
+        "Aramus guarauna",
+        "Cariama cristata",
+        "Psophia crepitans",
+    ]
+    assert stored.labels == ["1", "2", "3"]
+
+    # Class ids that are not also taxon ids resolve as class ids without being told.
+    (tmp_path / "leaves.json").write_text(json.dumps(["40", "2"]))
+    assert main(["import", "category-map", str(tmp_path / "leaves.json"), "--algorithm", "birds-2"]) == 0
+    leaves = Algorithm.objects.get(key="birds-2").category_map
+    assert [Taxon.objects.get(pk=t).name for t in leaves.taxa] == ["Psophia viridis", "Cariama cristata"]
+    # And taxon ids stay taxon ids.
+    (tmp_path / "taxa.json").write_text(json.dumps(["13", "10", "Aramus"]))
+    assert main(["import", "category-map", str(tmp_path / "taxa.json"), "--algorithm", "birds-3"]) == 0
+    taxa = Algorithm.objects.get(key="birds-3").category_map
+    assert [Taxon.objects.get(pk=t).name for t in taxa.taxa] == ["Psophia crepitans", "Cariama cristata", "Aramus"]

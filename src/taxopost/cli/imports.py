@@ -62,6 +62,13 @@ def import_category_map_cmd(
     exclude_unresolved: Annotated[
         bool, typer.Option("--exclude-unresolved", help="Store labels that match no taxon as excluded classes.")
     ] = False,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="taxon_id or leaf_class_id: how labels of an iNaturalist model resolve (default: detected).",
+        ),
+    ] = None,
 ) -> None:
     """Register a classifier and its label space, resolved against the imported taxonomy."""
     setup()
@@ -74,7 +81,7 @@ def import_category_map_cmd(
     with transaction.atomic():
         try:
             category_map, new_map = import_category_map(
-                labels, on_unresolved="exclude" if exclude_unresolved else "error"
+                labels, on_unresolved="exclude" if exclude_unresolved else "error", id_column=id_column
             )
         except InputError as exc:
             raise exc.with_source(str(path)) from None

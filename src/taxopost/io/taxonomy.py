@@ -31,6 +31,8 @@ from taxopost.io._text import Table, open_table
 
 INAT_COLUMNS = ("parent_taxon_id", "taxon_id", "rank_level", "name")
 INAT_LEAF_COLUMN = "leaf_class_id"
+# A leaf's class id kept beside its taxon id, so that one stored taxonomy holds both readings.
+LEAF_CLASS_PREFIX = "leaf_class_id:"
 DWC_COLUMNS = ("taxonID", "parentNameUsageID", "scientificName", "taxonRank")
 _FORMATS = {"iNaturalist": INAT_COLUMNS, "Darwin Core": DWC_COLUMNS}
 _EXPECTED = (
@@ -145,31 +147,53 @@ def read_taxonomy_for_labels(path: Path | str, labels: Sequence[str], *, id_colu
     """:func:`read_taxonomy`, choosing an iNaturalist file's id column from the labels it must resolve.
 
     iNaturalist's vision taxonomy has two id columns: ``taxon_id`` and the model's
-    ``leaf_class_id``. Without ``id_column``, the column that resolves more labels is used; when
-    both resolve every label (``["1", "2", "3"]`` are Animalia, Chordata and Aves as taxon ids,
-    and three species as class ids) the labels are ambiguous and refused, naming both readings.
+    ``leaf_class_id``. Without ``id_column`` the choice is :func:`choose_id_column`'s.
     """
     path = Path(path)
     if id_column is not None or not _has_leaf_ids(path):
         return read_taxonomy(path, id_column=id_column)
-    by_taxon = read_taxonomy(path, id_column="taxon_id")
-    by_leaf = read_taxonomy(path, id_column=INAT_LEAF_COLUMN)
+    both = read_taxonomy(path)
+    try:
+        chosen = choose_id_column(labels, both)
+    except InputError as exc:
+        raise exc.with_source(str(path)) from None
+    return read_taxonomy(path, id_column=INAT_LEAF_COLUMN) if chosen == INAT_LEAF_COLUMN else both
+
+
+def choose_id_column(labels: Sequence[str], taxonomy: Taxonomy, id_column: str | None = None) -> str:
+    """Whether ``labels`` are iNaturalist ``taxon_id`` values (or names) or ``leaf_class_id`` values.
+
+    ``taxonomy`` holds both readings: an iNaturalist file read without ``id_column`` keeps each
+    leaf's class id as the external id ``leaf_class_id:N`` (:data:`LEAF_CLASS_PREFIX`). The
+    reading whose ids match more labels wins. When both resolve every label (``["1", "2", "3"]``
+    are Animalia, Chordata and Aves as taxon ids, and three species as class ids) the labels are
+    ambiguous and refused, naming both readings; ``id_column`` then decides.
+    """
+    if id_column is not None:
+        if id_column.lower() not in ("taxon_id", INAT_LEAF_COLUMN):
+            raise InputError("--id-column", id_column, "must be taxon_id or leaf_class_id")
+        return id_column.lower()
     ids = [str(label).strip() for label in labels]
-    as_taxon = [by_taxon.external_ids.get(i) for i in ids]
-    as_leaf = [by_leaf.external_ids.get(i) for i in ids]
+    as_leaf = [taxonomy.external_ids.get(LEAF_CLASS_PREFIX + i) for i in ids]
+    if not any(t is not None for t in as_leaf):
+        return "taxon_id"
+    as_taxon = [taxonomy.external_ids.get(i) for i in ids]  # names resolve in both readings
     n_taxon, n_leaf = (sum(t is not None for t in found) for found in (as_taxon, as_leaf))
-    if n_leaf and n_taxon == n_leaf:
-        shown = ids[:3]
-        taxon_names = [by_taxon.names[t] for t in as_taxon[:3] if t is not None]
-        leaf_names = [by_leaf.names[t] for t in as_leaf[:3] if t is not None]
+    if n_taxon == n_leaf:
+        taxon_names = [taxonomy.names[t] for t in as_taxon[:3] if t is not None]
+        leaf_names = [taxonomy.names[t] for t in as_leaf[:3] if t is not None]
         raise InputError(
             "--id-column",
-            shown,
+            ids[:3],
             f"these labels read both as taxon_id ({', '.join(taxon_names)}) and as leaf_class_id "
             f"({', '.join(leaf_names)}): choose with --id-column taxon_id or --id-column leaf_class_id",
-            source=str(path),
         )
-    return by_leaf if n_leaf > n_taxon else by_taxon
+    return INAT_LEAF_COLUMN if n_leaf > n_taxon else "taxon_id"
+
+
+def leaf_class_labels(labels: Sequence[str]) -> list[str]:
+    """``labels`` as the ``leaf_class_id:N`` external ids that an iNaturalist import stores."""
+    return [LEAF_CLASS_PREFIX + str(label).strip() for label in labels]
 
 
 def _has_leaf_ids(path: Path) -> bool:
@@ -199,9 +223,12 @@ def _inat(table: Table, id_column: str | None) -> Taxonomy:
         except InputError as exc:
             raise exc.with_source(where) from None
         parsed.append((taxon_id, _int_id(row[col["parent_taxon_id"]]) or None, rank, name, where))
-        if leaf:
+        if INAT_LEAF_COLUMN in col:
             ids[taxon_id] = _int_id(row[col[INAT_LEAF_COLUMN]])
-    return _by_id(parsed, {}, parent_field="parent_taxon_id", external_ids=ids if leaf else None)
+    if leaf:
+        return _by_id(parsed, {}, parent_field="parent_taxon_id", external_ids=ids)
+    both = {taxon_id: (taxon_id, LEAF_CLASS_PREFIX + leaf if leaf else None) for taxon_id, leaf in ids.items()}
+    return _by_id(parsed, {}, parent_field="parent_taxon_id", also=both)
 
 
 def _int_id(text: str) -> str:
@@ -268,10 +295,12 @@ def _by_id(
     *,
     parent_field: str,
     external_ids: dict[str, str] | None = None,
+    also: dict[str, tuple[str, str | None]] | None = None,
 ) -> Taxonomy:
     """Rows referencing their parent by id -> a Taxonomy referencing parents by name.
 
-    ``external_ids`` replaces each taxon's external id (its row id) by another (empty: none).
+    ``external_ids`` replaces each taxon's external id (its row id) by another (empty: none);
+    ``also`` gives a taxon several (None entries skipped).
     """
     name_of: dict[str, str] = {}
     line_of: dict[str, str] = {}
@@ -300,7 +329,7 @@ def _by_id(
                 name=name,
                 rank=rank,
                 parent=name_of[parent_id] if parent_id is not None else None,
-                external_ids=(taxon_id,) if external_ids is None else tuple(filter(None, [external_ids.get(taxon_id)])),
+                external_ids=_external_ids(taxon_id, external_ids, also),
                 synonyms=tuple(dict.fromkeys(n for n, _ in synonyms.get(taxon_id, ()) if n != name)),
                 source=where,
             )
@@ -308,4 +337,23 @@ def _by_id(
     return Taxonomy(records)
 
 
-__all__ = ["DWC_COLUMNS", "INAT_COLUMNS", "INAT_LEAF_COLUMN", "read_taxonomy", "read_taxonomy_for_labels"]
+def _external_ids(
+    taxon_id: str, replaced: dict[str, str] | None, also: dict[str, tuple[str, str | None]] | None
+) -> tuple[str, ...]:
+    if replaced is not None:
+        return tuple(filter(None, [replaced.get(taxon_id)]))
+    if also is not None and taxon_id in also:
+        return tuple(filter(None, also[taxon_id]))
+    return (taxon_id,)
+
+
+__all__ = [
+    "DWC_COLUMNS",
+    "INAT_COLUMNS",
+    "INAT_LEAF_COLUMN",
+    "LEAF_CLASS_PREFIX",
+    "choose_id_column",
+    "leaf_class_labels",
+    "read_taxonomy",
+    "read_taxonomy_for_labels",
+]

@@ -9,18 +9,27 @@ import threading
 from taxopost.core.category_map import CategoryMap as CoreCategoryMap
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
+from taxopost.io.taxonomy import INAT_LEAF_COLUMN, choose_id_column, leaf_class_labels
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.taxa.operations import DbTaxonomy, load_taxonomy
 
 
-def import_category_map(labels: list[str], *, on_unresolved: str = "error") -> tuple[CategoryMap, bool]:
-    """Resolve ``labels`` against the database's taxonomy and store them once (by digest)."""
+def import_category_map(
+    labels: list[str], *, on_unresolved: str = "error", id_column: str | None = None
+) -> tuple[CategoryMap, bool]:
+    """Resolve ``labels`` against the database's taxonomy and store them once (by digest).
+
+    Labels that are an iNaturalist model's ``leaf_class_id`` values resolve through the class ids
+    the taxonomy import kept; labels that read both ways are refused (:func:`choose_id_column`).
+    """
     digest = CategoryMap.digest_of(labels)
     existing = CategoryMap.objects.filter(digest=digest).first()
     if existing is not None:
         return existing, False
     taxonomy = load_taxonomy()
-    resolved = CoreCategoryMap(labels, taxonomy.core, on_unresolved=on_unresolved)  # validates
+    leaf = choose_id_column(labels, taxonomy.core, id_column) == INAT_LEAF_COLUMN
+    resolving = leaf_class_labels(labels) if leaf else labels
+    resolved = CoreCategoryMap(resolving, taxonomy.core, on_unresolved=on_unresolved)  # validates
     taxa = [int(taxonomy.db_ids[t]) if t != NO_TAXON else None for t in resolved.class_taxa]
     category_map = CategoryMap.objects.create(digest=digest, labels=list(labels), taxa=taxa, n_classes=len(labels))
     return category_map, True
