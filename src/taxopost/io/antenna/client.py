@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from taxopost.errors import InputError
 
@@ -213,8 +214,10 @@ class AntennaClient:
             else:
                 if response.status_code == 200:
                     try:
-                        data = response.json()
-                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        # A classification detail carries ~100 kB of floats: msgspec parses them
+                        # 6x faster than the standard parser (docs/antenna.md, Speed).
+                        data = msgspec.json.decode(response.content)
+                    except msgspec.DecodeError:
                         reason = "the response is not valid JSON (cut short?)"
                     else:
                         if isinstance(data, dict):
