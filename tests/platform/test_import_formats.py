@@ -48,6 +48,8 @@ def test_megadetector_file_imports_detector_only_detections_and_its_taxonomy(sha
         "0.11,0.21,0.31,0.41@20",
     ]
     assert Detection.objects.filter(classifications__isnull=True).count() == 3
+    # the detector's conf of each box is kept: occurrence consensus can weigh by it
+    assert sorted(Detection.objects.values_list("confidence", flat=True)) == [0.061, 0.774, 0.871, 0.926]
     import_predictions(path, capture_set="md", lineage_ranks=MD_RANKS)
     assert counts() == (2, 4, 1)  # idempotent
 
@@ -59,6 +61,8 @@ def test_speciesnet_file_imports_each_image_classification_and_its_boxes(shared_
     document = json.loads((shared_data / "speciesnet" / "predict_full_ensemble.json").read_text())
     boxes = sum(len(p["detections"]) for p in document["predictions"])
     assert detections == 2 + boxes and summary.records == 2 + boxes
+    confs = sorted(d["conf"] for p in document["predictions"] for d in p["detections"])
+    assert sorted(Detection.objects.exclude(confidence=None).values_list("confidence", flat=True)) == confs
     elephant = Classification.objects.get(detection__source_image__path="test_data/african_elephants.jpg")
     assert elephant.taxon.name == "loxodonta africana" and elephant.algorithm.key.startswith("speciesnet-4.0.0a-")
 

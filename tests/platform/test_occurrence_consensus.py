@@ -14,7 +14,7 @@ from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.evaluation import evaluate_capture_set
 from taxopost.observations.identifications import import_identifications
-from taxopost.observations.models import CaptureSet, Classification, Occurrence
+from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence
 from taxopost.observations.predictions import import_predictions
 from taxopost.observations.vectors import stack
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor
@@ -118,6 +118,35 @@ def test_weighting_by_area_gives_larger_boxes_more_say(survey):
     expected = (areas[:, None] * _vectors(sources)).sum(axis=0) / areas.sum()
     np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-6)
     assert clf.taxon.name == "Catocala relicta"  # the whole-image frame dominates
+
+
+def test_weighting_by_detector_confidence_gives_surer_boxes_more_say(db, tmp_path):
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    confidences = [0.9, 0.8, 0.1]
+    records = [
+        _record(*row, "occ-track") | {"detection_confidence": c} for row, c in zip(TRACK, confidences, strict=True)
+    ]
+    pair = [("img-4.jpg", *TRACK[0][1:]), ("img-5.jpg", *TRACK[1][1:])]
+    seen_once = [_record(*pair[0], "occ-pair"), _record(*pair[1], "occ-pair") | {"detection_confidence": 0.5}]
+    _import(tmp_path, [*records, *seen_once])
+    assert sorted(Detection.objects.exclude(confidence=None).values_list("confidence", flat=True)) == [
+        pytest.approx(c) for c in (0.1, 0.5, 0.8, 0.9)
+    ]
+    sources = list(Classification.objects.filter(detection__occurrence__key="occ-track").order_by("id"))
+    job = run(KEY, CaptureSet.objects.get(name="station-1"), {"weighting": "detector_confidence"})
+    [clf, *_] = terminal("occ-track")
+    weights = np.array(confidences)
+    expected = (weights[:, None] * _vectors(sources)).sum(axis=0) / weights.sum()
+    np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-6)
+    assert clf.taxon.name == "Catocala ilia"  # the unsure whole-image frame barely counts
+    assert clf.details["weighting"] == "detector_confidence"
+    # An occurrence with a detection of unknown confidence is left as it is, and said so.
+    assert {c.algorithm.key for c in terminal("occ-pair")} == {"moths-v1"}
+    assert job.metrics["skipped"] == {
+        "refused: a detection of the occurrence has no detector confidence to weigh by": 2
+    }
 
 
 def test_masking_before_and_rollup_after_chain_and_decide_once_per_occurrence(survey):

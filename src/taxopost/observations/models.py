@@ -100,6 +100,9 @@ class Detection(models.Model):
         Occurrence, null=True, blank=True, on_delete=models.SET_NULL, related_name="detections"
     )
     key = models.CharField(max_length=255, help_text="Natural key within the image: its bbox, or an id")
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="The detector's confidence in the box (MegaDetector's conf), if known"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source_image", "key"], name="detection_unique_key")]

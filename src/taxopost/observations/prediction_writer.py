@@ -231,6 +231,7 @@ class PredictionWriter:
                     source_image_id=key[0],
                     key=record.detection,
                     bbox=record.bbox,
+                    confidence=record.detection_confidence,
                     occurrence_id=occurrences[(_project(record), _occurrence_key(record))],
                 )
         Detection.objects.bulk_create(list(new.values()))

@@ -33,9 +33,10 @@ class OccurrenceConsensusConfig(TaskConfig):
         description="mean: average the probabilities (frames share their errors); "
         "geometric: normalised product (frames as independent evidence, floored at 1e-4).",
     )
-    weighting: Literal["none", "area"] = Field(
+    weighting: Literal["none", "area", "detector_confidence"] = Field(
         default="none",
-        description="none: every detection counts the same; area: in proportion to its box's area.",
+        description="none: every detection counts the same; area: in proportion to its box's area; "
+        "detector_confidence: in proportion to the detector's confidence in its box.",
     )
     min_detections: int = Field(
         default=2,
@@ -61,7 +62,7 @@ class OccurrenceConsensusSpec(TaskSpec):
     form_widgets = {"source_algorithm": "algorithm_in_scope"}
     cli_options = {
         "method": CliOption(help="mean or geometric."),
-        "weighting": CliOption(help="none or area."),
+        "weighting": CliOption(help="none, area or detector_confidence."),
         "min_detections": CliOption(help="combine occurrences with at least this many detections."),
         "source_algorithm": CliOption(help="classifier key."),
     }
@@ -78,7 +79,9 @@ class OccurrenceConsensusSpec(TaskSpec):
     ) -> OfflineStep:
         """Refuse what a score file cannot serve: boxes to weigh by, a platform algorithm to pick."""
         if config.weighting != "none":
-            raise InputError(f"{where}.weighting", config.weighting, "score files carry no boxes: use none")
+            raise InputError(
+                f"{where}.weighting", config.weighting, "score files carry no boxes or detector confidences: use none"
+            )
         if config.source_algorithm is not None:
             raise InputError(
                 f"{where}.source_algorithm", config.source_algorithm, "names a platform algorithm; a pipeline "

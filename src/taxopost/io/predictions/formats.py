@@ -140,6 +140,7 @@ def detection_records(
         elif file.format == "megadetector":
             data["image"] = {"path": image["file"]}
             data["detection"] = _relative_key(det, int(file.extra["pos_of"][d]), used)
+            data["detection_confidence"] = det.get("conf")
         elif row < 0:
             continue  # a SpeciesNet image without a classification: only its boxes, below
         else:
@@ -157,6 +158,7 @@ def detection_records(
             for j, det in enumerate(entry.get("detections") or []):
                 data = {"capture_set": capture_set, "project": project, "image": {"path": entry["filepath"]}}
                 data["detection"] = _relative_key(det, j, used)
+                data["detection_confidence"] = det.get("conf")
                 yield record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
 
 

@@ -19,7 +19,19 @@ from taxopost.io.timestamps import parse_timestamp
 
 #: The fields of a record (docs/formats.md); a reader maps its own format onto them.
 FIELDS = frozenset(
-    {"project", "capture_set", "image", "bbox", "detection", "occurrence", "algorithm", "scores", "logits", "top_k"}
+    {
+        "project",
+        "capture_set",
+        "image",
+        "bbox",
+        "detection",
+        "detection_confidence",
+        "occurrence",
+        "algorithm",
+        "scores",
+        "logits",
+        "top_k",
+    }
 )
 
 
@@ -32,6 +44,8 @@ class PredictionRecord:
     ``top_k``, its ``(class indices, scores)`` pairs, instead (densified by whoever knows the
     category map). A detector-only record (a detection no classifier scored) has neither
     ``values``, ``top_k`` nor ``algorithm``.
+    ``detection_confidence`` is the detector's confidence in the box (MegaDetector's ``conf``),
+    if known: occurrence consensus can weigh detections by it.
     ``where`` locates the record for messages (``"path:line"``).
     """
 
@@ -49,6 +63,7 @@ class PredictionRecord:
     values: np.ndarray | None
     logits: bool
     top_k: tuple[np.ndarray, np.ndarray] | None = None
+    detection_confidence: float | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:
@@ -98,6 +113,11 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     box = [float(v) for v in bbox] if bbox is not None else None
     if box is not None:
         _check_box(box, width, height, where)
+    confidence = data.get("detection_confidence")
+    if confidence is not None and not (_is_number(confidence) and 0 <= confidence <= 1):
+        raise InputError(
+            "detection_confidence", str(confidence)[:60], "a confidence must be a number in [0, 1]", source=where
+        )
     detection = data.get("detection")
     if detection is None:
         detection = ",".join(f"{v:g}" for v in bbox) if bbox else "whole image"
@@ -118,6 +138,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         values=vector,
         logits=has_logits,
         top_k=top_k,
+        detection_confidence=float(confidence) if confidence is not None else None,
     )
 
 

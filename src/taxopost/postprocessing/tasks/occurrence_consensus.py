@@ -11,8 +11,8 @@ the edge of a capture set is combined over the detections inside it).
 Left as they are, and counted by reason (in classifications): detections without an
 occurrence, occurrences with one detection (or fewer than ``min_detections``), and occurrences
 refused whole: detections with different category maps, a detection with two current
-classifications (two models: name a ``source_algorithm``), or (weighting by area) a detection
-without a box or image size.
+classifications (two models: name a ``source_algorithm``), or a detection without what the
+weighting needs: a box or image size (by area), a detector confidence (by detector confidence).
 """
 
 from __future__ import annotations
@@ -38,14 +38,17 @@ ONE_DETECTION = "occurrence with one detection"
 TOO_FEW = "fewer detections than min_detections"
 MIXED_MAPS = "refused: the occurrence's detections use different category maps (name a source_algorithm)"
 NO_AREA = "refused: a detection of the occurrence has no box or image size to weigh by"
+NO_CONFIDENCE = "refused: a detection of the occurrence has no detector confidence to weigh by"
 TWICE = "refused: a detection has current classifications of two models (name a source_algorithm)"
 
 _FIELDS = (
     "id", "detection_id", "detection__occurrence_id", "category_map_id", "algorithm_id", "scores", "logits",
     "taxon__name", "taxon__rank", "detection__bbox", "detection__source_image__width",
-    "detection__source_image__height",
+    "detection__source_image__height", "detection__confidence",
 )  # fmt: skip
-_ID, _DETECTION, _OCCURRENCE, _MAP, _ALGORITHM, _SCORES, _LOGITS, _NAME, _RANK, _BBOX, _WIDTH, _HEIGHT = range(12)
+_ID, _DETECTION, _OCCURRENCE, _MAP, _ALGORITHM, _SCORES, _LOGITS, _NAME, _RANK, _BBOX, _WIDTH, _HEIGHT, _CONF = range(
+    13
+)
 
 
 class OccurrenceConsensusTask(PostProcessingTask):
@@ -108,6 +111,8 @@ class OccurrenceConsensusTask(PostProcessingTask):
             return TWICE
         if self.config.weighting == "area" and not np.all(_areas(members) > 0):
             return NO_AREA
+        if self.config.weighting == "detector_confidence" and any(row[_CONF] is None for row in members):
+            return NO_CONFIDENCE
         return None
 
     def _combine(self, category_map_id: int, groups: list[list[tuple]], result: ChunkResult) -> None:
@@ -115,7 +120,7 @@ class OccurrenceConsensusTask(PostProcessingTask):
         members = [row for group in groups for row in group]
         values = _probabilities(members, category_map.n_classes)
         group_of = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
-        weights = _areas(members) if self.config.weighting == "area" else None
+        weights = _weights(members, self.config.weighting)
         try:
             combined = consensus(values, group_of, category_map, method=self.config.method, weights=weights)
         except InputError as exc:  # a stored vector that is not a distribution: name its classification
@@ -175,6 +180,15 @@ def _probabilities(rows: list[tuple], n_classes: int) -> np.ndarray:
             raise InputError(f"classification {row[_ID]} logits", "non-finite", "values must be finite")
         values[with_logits] = softmax(logits)
     return values
+
+
+def _weights(rows: list[tuple], weighting: str) -> np.ndarray | None:
+    """Each row's say in its occurrence (None: equal); :meth:`_refusal` has checked they are known."""
+    if weighting == "area":
+        return _areas(rows)
+    if weighting == "detector_confidence":
+        return np.array([row[_CONF] for row in rows], dtype=np.float64)
+    return None
 
 
 def _areas(rows: list[tuple]) -> np.ndarray:
