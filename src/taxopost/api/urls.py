@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
@@ -31,6 +31,14 @@ urlpatterns = [
     # The schema describes the API, not its data: served without a login so clients can be generated.
     path(
         "schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]), name="schema"
+    ),
+    # Browsable documentation of that schema (Swagger UI, from the installed package: no CDN; Redoc
+    # is left out, its page loads fonts from Google). The split view serves the start-up script as
+    # a file, not inline, so a strict Content-Security-Policy allows it.
+    path(
+        "schema/swagger/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+        name="swagger-ui",
     ),
     path("", include(router.urls)),
 ]
