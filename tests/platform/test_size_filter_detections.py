@@ -5,6 +5,7 @@ record without a vector, a MegaDetector detection without classifications) impor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -138,12 +139,65 @@ def test_a_parquet_record_without_a_vector_is_a_detector_only_detection(platform
 
 
 @pytest.mark.shared_data
-def test_megadetector_detections_without_classifications_import_and_are_examined(db, shared_data):
+def test_megadetector_detections_are_judged_by_their_relative_boxes(db, shared_data):
     path = shared_data / "megadetector" / "format_example.json"
     ranks = ("kingdom", "phylum", "class", "order", "family", "species")
     import_predictions(path, capture_set="md", lineage_ranks=ranks)
     assert Detection.objects.filter(classifications__isnull=True).count() == 3
-    job = run("small_size_filter", CaptureSet.objects.get(name="md"))
-    # MegaDetector boxes are relative and the file gives no image size: examined, skipped, counted
-    assert job.metrics["examined"] == 4
-    assert (job.metrics["changed"], job.metrics["skipped"]["no bbox or image size"]) == (0, 4)
+    areas = dict(Detection.objects.values_list("key", "relative_area"))
+    assert areas["0,0.2762,0.1539,0.2825"] == pytest.approx(0.1539 * 0.2825)
+    assert areas["0.1,0.2,0.3,0.4@0"] == pytest.approx(0.3 * 0.4)
+    md = CaptureSet.objects.get(name="md")
+    assert run("small_size_filter", md).metrics["changed"] == 0  # every box is above 0.0008
+    job = run("small_size_filter", md, {"size_threshold": 0.05})  # the bear's box is 4.3% of its image
+    assert (job.metrics["examined"], job.metrics["changed"], job.metrics["skipped"]["large enough"]) == (4, 1, 3)
+    [label] = Classification.objects.filter(job=job)
+    assert label.applied_to.taxon.name == "ursusamericanus"
+
+
+def megadetector_file(tmp_path) -> Path:
+    doc = {
+        "info": {"format_version": "1.5", "detector": "MDV5A"},
+        "detection_categories": {"1": "animal"},
+        "images": [
+            {
+                "file": "night/0001.jpg",
+                "detections": [
+                    {"category": "1", "conf": 0.9, "bbox": [0.5, 0.5, 0.01, 0.01]},  # 1e-4 of the image
+                    {"category": "1", "conf": 0.8, "bbox": [0.1, 0.1, 0.3, 0.2]},
+                    {"category": "1", "conf": 0.7, "bbox": [0.95, 0.95, 0.2, 0.2]},  # overhangs: 0.05 x 0.05
+                    {"category": "1", "conf": 0.6},  # no box
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "md.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_tiny_megadetector_detection_without_classification_becomes_not_identifiable(db, tmp_path):
+    summary = import_predictions(megadetector_file(tmp_path), capture_set="night")
+    assert summary.created["detections"] == 4 and not summary.created.get("classifications")
+    job = run("small_size_filter", CaptureSet.objects.get(name="night"))
+    assert job.metrics["changed"] == 1
+    assert job.metrics["skipped"] == {"no bbox or image size": 1, "large enough": 2}
+    [label] = Classification.objects.all()
+    assert (label.detection.key, label.applied_to_id, label.taxon.name) == (
+        "0.5,0.5,0.01,0.01",
+        None,
+        "Not identifiable",
+    )
+    assert label.details["relative_area"] == pytest.approx(1e-4)
+    assert Detection.objects.get(key="0.95,0.95,0.2,0.2").relative_area == pytest.approx(0.0025)
+    assert run("small_size_filter", CaptureSet.objects.get(name="night")).metrics["changed"] == 0
+
+
+def test_importing_again_fills_the_relative_area_of_detections_stored_without_it(db, tmp_path):
+    path = megadetector_file(tmp_path)
+    import_predictions(path, capture_set="night")
+    Detection.objects.update(relative_area=None)  # as stored before relative areas were
+    summary = import_predictions(path, capture_set="night")
+    assert not summary.created.get("detections")
+    assert Detection.objects.get(key="0.5,0.5,0.01,0.01").relative_area == pytest.approx(1e-4)
+    assert Detection.objects.filter(relative_area__isnull=True).count() == 1  # the one without a box

@@ -214,26 +214,36 @@ class PredictionWriter:
         images: dict[tuple[str, str], int],
         occurrences: dict[tuple[str, str], int],
     ) -> dict[int, int]:
-        """Detection id of each record (by position in the batch)."""
+        """Detection id of each record (by position in the batch).
+
+        An existing detection stored without the relative area its record gives (imported before
+        relative areas were stored) gets it: one more query for the batch, only when needed.
+        """
         keys = {(images[(_project(r), r.image_path)], r.detection) for r in batch}
         image_ids = {image for image, _ in keys}
-        existing = {
-            (image, key): pk
-            for pk, image, key in Detection.objects.filter(source_image_id__in=image_ids).values_list(
-                "id", "source_image_id", "key"
-            )
-        }
-        new = {}
+        existing, no_area = {}, set()
+        for pk, image, key, area in Detection.objects.filter(source_image_id__in=image_ids).values_list(
+            "id", "source_image_id", "key", "relative_area"
+        ):
+            existing[(image, key)] = pk
+            if area is None:
+                no_area.add(pk)
+        new, filled = {}, {}
         for record in batch:
             key = (images[(_project(record), record.image_path)], record.detection)
+            if key in existing and existing[key] in no_area and record.relative_area is not None:
+                filled[existing[key]] = Detection(pk=existing[key], relative_area=record.relative_area)
             if key not in existing and key not in new:
                 new[key] = Detection(
                     source_image_id=key[0],
                     key=record.detection,
                     bbox=record.bbox,
+                    relative_area=record.relative_area,
                     occurrence_id=occurrences[(_project(record), _occurrence_key(record))],
                 )
         Detection.objects.bulk_create(list(new.values()))
+        if filled:
+            Detection.objects.bulk_update(list(filled.values()), ["relative_area"])
         self.summary.add("detections", len(new))
         existing.update({key: d.pk for key, d in new.items()})
         return {i: existing[(images[(_project(r), r.image_path)], r.detection)] for i, r in enumerate(batch)}

@@ -32,7 +32,8 @@ class PredictionRecord:
     ``top_k``, its ``(class indices, scores)`` pairs, instead (densified by whoever knows the
     category map). A detector-only record (a detection no classifier scored) has neither
     ``values``, ``top_k`` nor ``algorithm``.
-    ``where`` locates the record for messages (``"path:line"``).
+    ``where`` locates the record for messages (``"path:line"``). ``relative_area`` is the box's
+    share of its image for a detector of relative boxes without image sizes (MegaDetector).
     """
 
     where: str
@@ -49,6 +50,7 @@ class PredictionRecord:
     values: np.ndarray | None
     logits: bool
     top_k: tuple[np.ndarray, np.ndarray] | None = None
+    relative_area: float | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:

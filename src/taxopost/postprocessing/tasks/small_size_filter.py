@@ -5,7 +5,8 @@ or not. A detection that is too small gets a terminal "Not identifiable" classif
 unknown, score 1.0) applied to each of its terminal classifications, which are demoted; one
 without a classification (a detector-only detection) gets one applied to nothing. A detection
 already "Not identifiable" is left alone, so a re-run changes nothing. Detections without a
-box or an image size are skipped and counted.
+box or an image size (nor a relative area, as MegaDetector's relative boxes give) are
+skipped and counted.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class SmallSizeFilterTask(PostProcessingTask):
         detections = list(
             Detection.objects.filter(id__any_of=ids)
             .order_by("id")
-            .values_list("id", "occurrence_id", "bbox", "source_image__width", "source_image__height")
+            .values_list("id", "occurrence_id", "bbox", "source_image__width", "source_image__height", "relative_area")
         )
         current: dict[int, list[tuple]] = defaultdict(list)
         terminal = Classification.objects.filter(detection_id__any_of=ids, terminal=True).order_by("id")
@@ -69,7 +70,8 @@ class SmallSizeFilterTask(PostProcessingTask):
         boxes = np.array([_box(row[2]) for row in detections], dtype=np.float64).reshape(-1, 4)
         sizes = np.array([(_num(row[3]), _num(row[4])) for row in detections], dtype=np.float64).reshape(-1, 2)
         try:
-            flagged = small_size_filter(boxes, sizes, size_threshold=self.config.size_threshold)
+            relative = np.array([_num(row[5]) for row in detections], dtype=np.float64)
+            flagged = small_size_filter(boxes, sizes, relative_area=relative, size_threshold=self.config.size_threshold)
         except InputError as exc:
             row = detections[_row_of(exc.field)]
             raise InputError(f"detection {row[0]} {exc.field.split('[')[0]}", exc.value, exc.reason) from None
