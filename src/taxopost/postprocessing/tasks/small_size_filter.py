@@ -41,7 +41,8 @@ class SmallSizeFilterTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope that are not already "Not identifiable"."""
+        """Terminal classifications of the scope that are not already "Not identifiable": what a
+        run may demote (its plan lists detections, :meth:`plan_rows`)."""
         return self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
 
     def plan_rows(self) -> QuerySet:
