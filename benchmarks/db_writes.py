@@ -9,7 +9,9 @@ the next):
   the 2,497 classes), which rewrites nearly every row: its mostly-zero vectors are stored
   sparse (target >= 5,000 classifications/s);
 - for contrast, masking to half the label space's families (vectors stay dense, 10 KB a row);
-- a rank roll-up job (target: within 2x of the floor).
+- a rank roll-up job (target: within 2x of the floor);
+- the coverage check a masking job's creation runs (a sample of at most 5,000 vectors), against
+  the masking job it precedes.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/taxopost .venv/bin/python benchmarks/db_writes.py
 """
@@ -33,7 +35,9 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
 from _common import SHARED_DATA, import_ami, load, run_job  # noqa: E402
 from taxopost.io import read_taxa_list  # noqa: E402
+from taxopost.jobs.models import Job  # noqa: E402
 from taxopost.observations.models import CaptureSet, Classification  # noqa: E402
+from taxopost.postprocessing.running.operations import task_warnings  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 from taxopost.taxa.models import Taxon  # noqa: E402
 from taxopost.taxa.operations import import_taxa_list, load_taxonomy  # noqa: E402
@@ -83,6 +87,9 @@ def main() -> None:
         mask, mask_runs, job = timed(lambda: run_job("class_masking", scope, regional), args.repeats, revert_job)
         changed = job.metrics["changed"]
         revert_job(job)
+        check, check_runs, warnings = timed(
+            lambda: task_warnings("class_masking", Job.CAPTURE_SET, scope, regional), args.repeats
+        )
         half, half_runs, half_job = timed(lambda: run_job("class_masking", scope, dense), args.repeats, revert_job)
         half_changed = half_job.metrics["changed"]
         revert_job(half_job)
@@ -97,6 +104,12 @@ def main() -> None:
             f"class masking to the BCI checklist ({len(bci.taxa)} taxa): median {mask:.2f} s, "
             f"{n / mask:,.0f} classifications/s ({rates(mask_runs)}); {changed:,} rewritten, stored sparse; "
             "target >= 5,000/s"
+        )
+        [warning] = warnings
+        print(
+            f"coverage check (BCI): median {check:.2f} s ({', '.join(f'{t:.2f}' for t in check_runs)}) on "
+            f"{warning['rows']:,} of {n:,} vectors, {check / mask:.0%} of the masking job; it keeps "
+            f"{warning['kept_classes']} of {warning['n_classes']:,} classes, {warning['kept_mass']:.1%} of the mass"
         )
         print(
             f"class masking to half the families: median {half:.2f} s, {n / half:,.0f} classifications/s "

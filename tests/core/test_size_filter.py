@@ -10,8 +10,10 @@ from taxopost.core.size_filter import (
     EDGE_TOLERANCE_PX,
     check_size_threshold,
     relative_areas,
+    relative_box_areas,
     small_size_filter,
 )
+from taxopost.errors import InputError
 
 NAN = float("nan")
 
@@ -60,3 +62,22 @@ def test_small_size_filter_no_detections():
 @pytest.mark.parametrize("value", [0.5, "0.25", 1e-9, 0.999])
 def test_check_size_threshold_accepts_open_interval(value):
     assert check_size_threshold(value) == float(value)
+
+
+def test_relative_box_areas_clip_overhang_and_skip_bad_boxes():
+    boxes = [[0.1, 0.2, 0.3, 0.4], [0.9, 0.9, 0.2, 0.2], [0.1, 0.1, -0.1, 0.2], [np.nan, 0, 0.1, 0.1]]
+    areas = relative_box_areas(boxes)
+    np.testing.assert_allclose(areas[:2], [0.12, 0.01])
+    assert np.isnan(areas[2:]).all()
+
+
+def test_small_size_filter_uses_the_relative_area_where_box_or_size_is_missing():
+    boxes = np.array([[0, 0, 10, 10], [np.nan] * 4, [np.nan] * 4, [0, 0, 500, 500]], dtype=float)
+    sizes = np.array([[1000, 1000], [np.nan, np.nan], [np.nan, np.nan], [1000, 1000]], dtype=float)
+    given = np.array([0.5, 1e-4, np.nan, 1e-5])  # a pixel box wins over a given area
+    result = small_size_filter(boxes, sizes, relative_area=given)
+    assert result.too_small.tolist() == [True, True, False, False]
+    assert result.skipped.tolist() == [False, False, True, False]
+    np.testing.assert_allclose(result.relative_area[[0, 1, 3]], [1e-4, 1e-4, 0.25])
+    with pytest.raises(InputError, match="relative_area=3: one per box expected"):
+        small_size_filter(boxes, sizes, relative_area=given[:3])

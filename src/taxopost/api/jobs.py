@@ -43,12 +43,16 @@ class JobSerializer(serializers.ModelSerializer):
     scope = serializers.SerializerMethodField()
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     operations = serializers.SerializerMethodField(help_text="What can be done to this job now")
+    warnings = serializers.SerializerMethodField(
+        help_text="What to think twice about before running it, each a message with its numbers "
+        "(e.g. a taxa list keeping few classes: kept_classes, n_classes, kept_mass, rows)"
+    )
 
     class Meta:
         model = Job
         fields = ("id", "task", "task_version", "config", "scope", "dry_run", "status", "progress", "stage", "stages",
                   "metrics", "result", "error", "cancel_requested", "executor", "created_by", "created_at",
-                  "started_at", "heartbeat_at", "finished_at", "reverted_at", "operations")  # fmt: skip
+                  "started_at", "heartbeat_at", "finished_at", "reverted_at", "operations", "warnings")  # fmt: skip
 
     @extend_schema_field(ScopeSerializer)
     def get_scope(self, obj):
@@ -56,6 +60,10 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_operations(self, obj) -> list[str]:
         return [name for name, operation in job_operations().items() if operation.applies(obj)]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_warnings(self, obj) -> list[dict]:
+        return list((obj.result or {}).get("warnings", []))
 
 
 class JobLogSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from taxopost.cli.app import app
-from taxopost.cli.output import command_name, err, out, progress_bar
+from taxopost.cli.output import command_name, err, out, progress_bar, warn
 
 RANK_ORDER = ("species", "genus", "family", "order", "unknown")
 
@@ -53,6 +53,9 @@ def demo() -> None:
             f"{metrics.get('examined', 0):,}", f"{metrics.get('changed', 0):,}",
         )  # fmt: skip
     out.print(runs)
+    for job in jobs:  # e.g. a taxa list that keeps few classes (the demo's keeps 85% of them)
+        for warning in (job.result or {}).get("warnings", []):
+            warn(f"job {job.pk}: {warning['message']}")
 
     ranks = Table(title=f"Predictions of {summary.occurrences:,} occurrences by rank")
     for column in ("rank", "model output", "after post-processing"):

@@ -5,7 +5,7 @@ Command-line contract (other tools depend on it; extend it, do not change it)::
     taxopost rollup --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
                     [--threshold RANK=VALUE ...] [--mode lineage|distribution] [--config CAL.json] --output PATH.csv
     taxopost mask   --taxonomy PATH [--id-column NAME] --category-map PATH (--scores PATH | --logits PATH)
-                    --taxa-list PATH [--no-reweight] --output PATH.csv
+                    --taxa-list PATH [--taxa-column NAME] [--no-reweight] [--winner-changes-only] --output PATH.csv
     taxopost rollup|mask --predictions FILE [--format megadetector|speciesnet|antenna] [--lineage-ranks R,R,...]
                     [--taxonomy PATH] ... --output (PATH.json | PATH.csv)
 
@@ -27,7 +27,9 @@ import typer
 from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
+from taxopost.cli.shared_options import TaxaColumnOpt
 from taxopost.core.category_map import CategoryMap
+from taxopost.core.coverage import class_mass, mask_coverage
 from taxopost.core.masking import class_masking
 from taxopost.core.rollup import STATUSES, coarser_than_order, rank_rollup, rollup_status
 from taxopost.core.sparse import SparseRows
@@ -283,9 +285,13 @@ def mask(
     reweight: Annotated[
         bool, typer.Option("--reweight/--no-reweight", help="Renormalise kept probabilities (default) or keep them.")
     ] = True,
-    taxa_column: Annotated[
-        str | None, typer.Option("--taxa-column", help="Read the taxa list from this column of a CSV.")
-    ] = None,
+    taxa_column: TaxaColumnOpt = None,
+    winner_changes_only: Annotated[
+        bool,
+        typer.Option(
+            "--winner-changes-only", help="Count (and write back) a row as changed only when its winning taxon changes."
+        ),
+    ] = False,
     output_scores: Annotated[
         Path | None, typer.Option("--output-scores", help="Also write the masked probabilities (.npy).")
     ] = None,
@@ -304,12 +310,19 @@ def mask(
     if listed.unresolved:
         warn(
             f"{len(listed.unresolved)} of {len(listed.entries)} taxa-list entries match no taxon and are ignored: "
-            f"{listed.unresolved[:5]}"
+            f"{listed.unresolved[:5]}" + (f"; {listed.hint}" if listed.hint else "")
         )
     try:
         keep = inputs.category_map.admitted_by(listed.taxa)
     except InputError as exc:
         raise exc.with_source(str(taxa_list)) from None
+    try:
+        mass = class_mass(inputs.values, inputs.category_map, logits=inputs.logits)
+    except InputError as exc:
+        raise inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc from None
+    coverage = mask_coverage(keep, inputs.category_map, mass, rows=inputs.values.shape[0])
+    if coverage.low:
+        warn(coverage.warning())
     with progress_bar("masking", total=inputs.values.shape[0]) as advance:
         try:
             result = class_masking(
@@ -318,6 +331,7 @@ def mask(
                 keep,
                 logits=inputs.logits,
                 reweight=reweight,
+                winner_only=winner_changes_only,
                 return_scores=output_scores is not None or writes_format,
                 progress=advance,
             )
@@ -335,11 +349,8 @@ def mask(
         write_detection_file(output, inputs.detections, Revision.of_masking(result, inputs.category_map))
     else:
         write_masking_csv(output, result, inputs.category_map, detections=_paths(inputs))
-    err.print(
-        f"{len(result)} rows, {int(keep.sum())} of {inputs.category_map.n_classes} classes kept, "
-        f"{int(result.changed.sum())} rows changed -> {output}",
-        markup=False,
-    )
+    changed = int(result.changed.sum())
+    err.print(f"{len(result)} rows, kept {coverage.summary()}; {changed} rows changed -> {output}", markup=False)
 
 
 def _warn_coarser(category_map: CategoryMap, order: tuple[str, ...]) -> None:

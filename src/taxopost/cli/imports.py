@@ -15,6 +15,7 @@ import typer
 
 from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
+from taxopost.cli.shared_options import TaxaColumnOpt
 from taxopost.django_setup import setup
 from taxopost.errors import InputError
 from taxopost.io.antenna import (
@@ -151,9 +152,10 @@ def import_identifications_cmd(
 
 @import_app.command("taxa-list")
 def import_taxa_list_cmd(
-    path: Annotated[Path, typer.Argument(help="One taxon name or id per line, or a CSV with --column.")],
+    path: Annotated[Path, typer.Argument(help="One taxon name or id per line, or a CSV with --taxa-column.")],
     name: Annotated[str, typer.Option("--name", help="Name of the taxa list.")],
-    column: Annotated[str | None, typer.Option("--column", help="CSV column holding the names.")] = None,
+    column: TaxaColumnOpt = None,
+    old_column: Annotated[str | None, typer.Option("--column", hidden=True)] = None,  # its former name
 ) -> None:
     """Create or replace a taxa list (a listed taxon admits its descendants)."""
     setup()
@@ -161,9 +163,10 @@ def import_taxa_list_cmd(
     from taxopost.taxa.operations import import_taxa_list, load_taxonomy
 
     taxonomy = load_taxonomy()
-    listed = read_taxa_list(path, taxonomy.core, column=column)
+    listed = read_taxa_list(path, taxonomy.core, column=column or old_column)
     if listed.unresolved:
-        warn(f"{len(listed.unresolved)} entries match no taxon and are ignored: {listed.unresolved[:5]}")
+        hint = f"; {listed.hint}" if listed.hint else ""
+        warn(f"{len(listed.unresolved)} entries match no taxon and are ignored: {listed.unresolved[:5]}{hint}")
     taxa_list, changed = import_taxa_list(name, [int(taxonomy.db_ids[t]) for t in listed.taxa])
     err.print(f"taxa list {taxa_list.name!r}: {len(listed.taxa)} taxa ({'saved' if changed else 'unchanged'})")
 

@@ -66,6 +66,8 @@ def print_job(job) -> None:
     for key in ("skipped", "transitions", "to_taxa"):
         if metrics.get(key):
             table.add_row(key, ", ".join(f"{k}: {v}" for k, v in metrics[key].items()))
+    for warning in (job.result or {}).get("warnings", []):
+        table.add_row("warning", warning["message"])
     preview = (job.result or {}).get("preview")
     if preview and preview.get("sample"):
         rows = [

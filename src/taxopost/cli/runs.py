@@ -13,6 +13,7 @@ import typer
 
 from taxopost.cli.app import app
 from taxopost.cli.jobs import follow_job
+from taxopost.cli.output import warn
 from taxopost.cli.parsing import parse_json_object, parse_settings
 from taxopost.cli.task_options import config_from_options, parameters, task_options
 from taxopost.django_setup import setup
@@ -67,6 +68,8 @@ class RunCommand:
 
         scope_type, scope_id = _scope(given["capture_set"], given["occurrence"])
         job = create_job(spec.key, scope_type, scope_id, data, dry_run=given["dry_run"], chunk_size=given["chunk_size"])
+        for warning in (job.result or {}).get("warnings", []):
+            warn(f"job {job.pk}: {warning['message']}")
         follow_job(job, lambda executor: submit_job(job, executor))
 
 

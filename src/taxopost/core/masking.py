@@ -6,6 +6,8 @@ Excluded classes get probability 0. From logits, the kept classes are softmaxed 
 argmax over kept classes. A row changes when masking moves its winner or removes more than
 ``min_removed_mass`` of probability; other rows are left alone (their result would not change
 in any way that matters, and a new classification per row would only bury the real changes).
+With ``winner_only`` a row changes only when its winning taxon does (Antenna's #1377): a
+smaller record, at the price of rows whose kept scores are not the masked ones.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class MaskingResult:
     removed_mass : ndarray (n_rows,), float64
         Probability the excluded classes held before masking.
     changed : ndarray (n_rows,), bool
-        The winner moved, or more than ``min_removed_mass`` was removed.
+        The winner moved, or more than ``min_removed_mass`` was removed (with ``winner_only``:
+        the winning taxon changed).
     no_kept_mass : ndarray (n_rows,), bool
         Rows whose kept classes all had probability 0 (scores input only); reweighting them
         gives a uniform distribution over the kept classes.
@@ -71,6 +74,7 @@ def class_masking(
     reweight: bool = True,
     return_scores: bool = True,
     min_removed_mass: float = MIN_REMOVED_MASS,
+    winner_only: bool = False,
     chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> MaskingResult:
@@ -91,6 +95,8 @@ def class_masking(
         Whether to return the full masked matrix (skip it to keep memory bounded).
     min_removed_mass : float, default 1e-4
         A row whose winner stays is a change only when masking removes more than this.
+    winner_only : bool, default False
+        A row is a change only when its winning taxon changes, whatever mass was removed.
     """
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (category_map.n_classes,):
@@ -151,7 +157,10 @@ def class_masking(
         result.winner[out] = winner
         result.score[out] = masked[rows, winner]
         result.removed_mass[out] = removed
-        result.changed[out] = (removed > min_removed_mass) | (winner != source_class)
+        if winner_only:
+            result.changed[out] = category_map.class_taxa[winner] != category_map.class_taxa[source_class]
+        else:
+            result.changed[out] = (removed > min_removed_mass) | (winner != source_class)
         if isinstance(result.scores, SparseRows):  # the masked score of each pair, in place
             a, b = int(matrix.indptr[offset + lo]), int(matrix.indptr[offset + hi])
             pair_rows = np.repeat(rows, np.diff(matrix.indptr[offset + lo : offset + hi + 1]))

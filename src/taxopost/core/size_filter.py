@@ -1,8 +1,9 @@
 """Small-size filter: detections too small to identify become "Not identifiable".
 
 A detection's relative area is its bounding-box area over its image's area. Below
-``size_threshold`` it is too small. Detections without a box or an image size cannot be judged:
-they are skipped and counted, never guessed.
+``size_threshold`` it is too small. A detector that gives relative boxes and no image size
+(MegaDetector, SpeciesNet) gives the relative area itself (:func:`relative_box_areas`).
+Detections with neither cannot be judged: they are skipped and counted, never guessed.
 """
 
 from __future__ import annotations
@@ -78,12 +79,49 @@ def relative_areas(bboxes: np.ndarray, image_sizes: np.ndarray, *, field: str = 
     return areas
 
 
+def relative_box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of relative ``[x, y, width, height]`` boxes (MegaDetector's, in image units 0..1).
+
+    Parameters
+    ----------
+    boxes : array-like of shape (n, 4)
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+        The box's area within the image (overhang clipped); NaN for a box that is not finite or
+        has a negative width or height: such a box is not judged small, it is skipped.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        x1, y1 = np.clip(b[:, 0], 0.0, 1.0), np.clip(b[:, 1], 0.0, 1.0)
+        x2, y2 = np.clip(b[:, 0] + b[:, 2], 0.0, 1.0), np.clip(b[:, 1] + b[:, 3], 0.0, 1.0)
+        areas = (x2 - x1) * (y2 - y1)
+    bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] < 0) | (b[:, 3] < 0)
+    areas[bad] = np.nan
+    return areas
+
+
 def small_size_filter(
-    bboxes: np.ndarray, image_sizes: np.ndarray, *, size_threshold: float = DEFAULT_SIZE_THRESHOLD
+    bboxes: np.ndarray,
+    image_sizes: np.ndarray,
+    *,
+    relative_area: np.ndarray | None = None,
+    size_threshold: float = DEFAULT_SIZE_THRESHOLD,
 ) -> SizeFilterResult:
-    """Flag detections whose relative area is below ``size_threshold`` (see :func:`relative_areas`)."""
+    """Flag detections whose relative area is below ``size_threshold`` (see :func:`relative_areas`).
+
+    ``relative_area`` (shape (n,), NaN where unknown) gives the area of detections whose box
+    or image size is missing, as a detector of relative boxes reports it.
+    """
     threshold = check_size_threshold(size_threshold)
     areas = relative_areas(bboxes, image_sizes)
+    if relative_area is not None:
+        given = np.asarray(relative_area, dtype=np.float64).reshape(-1)
+        if given.shape != areas.shape:
+            raise InputError("relative_area", given.shape[0], f"one per box expected ({areas.shape[0]} boxes)")
+        fill = np.isnan(areas) & np.isfinite(given)
+        areas[fill] = given[fill]
     skipped = np.isnan(areas)
     return SizeFilterResult(relative_area=areas, too_small=~skipped & (areas < threshold), skipped=skipped)
 

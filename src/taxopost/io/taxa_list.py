@@ -22,11 +22,15 @@ class TaxaListFile:
         The taxon ids they resolve to, de-duplicated, in file order.
     unresolved : list of str
         The entries that resolve to no taxon, in file order.
+    hint : str
+        For a file read line by line that looks like a table (a ``.csv``/``.tsv`` name, or
+        commas or tabs on its first line): how to name its column. Empty otherwise.
     """
 
     entries: list[str]
     taxa: list[int]
     unresolved: list[str]
+    hint: str = ""
 
 
 def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None = None) -> TaxaListFile:
@@ -41,6 +45,8 @@ def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None =
         Entries resolve by external id, then name, then synonym (:meth:`Taxonomy.find`).
     column : str, optional
         The CSV column holding the names (e.g. ``Current_valid_binomen``); empty cells are skipped.
+        Without it, a file that looks like a table gets a hint naming the option
+        (:data:`COLUMN_OPTION`): in the error when no entry resolves, else in ``hint``.
 
     Returns
     -------
@@ -66,10 +72,29 @@ def read_taxa_list(path: Path | str, taxonomy: Taxonomy, *, column: str | None =
             unresolved.append(entry)
         else:
             taxa.setdefault(taxon)
+    hint = _table_hint(path, entries) if column is None and unresolved else ""
     if not taxa:
         reason = f"none of its {len(entries)} entries matches a taxon of the taxonomy"
-        raise InputError("taxa_list", entries[:5], reason, source=str(path))
-    return TaxaListFile(entries=entries, taxa=list(taxa), unresolved=unresolved)
+        raise InputError("taxa_list", entries[:5], f"{reason}; {hint}" if hint else reason, source=str(path))
+    return TaxaListFile(entries=entries, taxa=list(taxa), unresolved=unresolved, hint=hint)
+
+
+#: The option (of ``taxopost mask`` and ``taxopost import taxa-list``) that names a table's column.
+COLUMN_OPTION = "--taxa-column"
+
+
+def _table_hint(path: Path, entries: list[str]) -> str:
+    """How to read a file that was read line by line but looks like a table, naming its columns."""
+    first = entries[0]
+    if path.suffix.lower() not in (".csv", ".tsv") and "," not in first and "\t" not in first:
+        return ""
+    try:
+        with open_table(path) as table:
+            columns = table.header
+    except InputError:
+        columns = []
+    shown = f" (its columns: {', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''})" if columns else ""
+    return f"it looks like a table: name the column holding the taxa with {COLUMN_OPTION} NAME{shown}"
 
 
 def _lines(path: Path) -> list[str]:

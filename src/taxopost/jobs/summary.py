@@ -20,7 +20,8 @@ TOP_TAXA = 20
 class CountedChange(Protocol):
     """What a summary reads of one change a task made (the task framework's ``Change``)."""
 
-    source_id: int
+    source_id: int | None
+    detection_id: int
     occurrence_id: int | None
     from_name: str
     from_rank: str
@@ -56,10 +57,11 @@ class Summary:
         """Count one chunk's ``changes``, of which the first ``written`` were written."""
         self.examined += examined
         self.skipped.update(skipped)
-        first = heapq.nsmallest(SAMPLE_SIZE, changes, key=lambda change: change.source_id)
+        first = heapq.nsmallest(SAMPLE_SIZE, changes, key=lambda c: _order(c.source_id, c.detection_id))
         self._add_sample(
             {
                 "classification": change.source_id,
+                "detection": change.detection_id,
                 "occurrence": change.occurrence_id,
                 "from": change.from_name,
                 "from_rank": change.from_rank,
@@ -87,8 +89,12 @@ class Summary:
         self._add_sample(other.sample)
 
     def _add_sample(self, rows: Iterable[dict]) -> None:
-        """The sample is the changes of the lowest classification ids: the same however the run was cut."""
-        self.sample = heapq.nsmallest(SAMPLE_SIZE, [*self.sample, *rows], key=lambda row: row["classification"])
+        """The sample is the changes of the lowest source ids (then of detections without a
+        classification, by id): the same however the run was cut."""
+        rows = [*self.sample, *rows]
+        self.sample = heapq.nsmallest(
+            SAMPLE_SIZE, rows, key=lambda row: _order(row["classification"], row.get("detection", 0))
+        )
 
     def as_metrics(self) -> dict:
         """The job's metrics: totals, the transitions by count, the most frequent target taxa."""
@@ -118,3 +124,8 @@ class Summary:
             determinations_changed=data.get("determinations_changed", 0),
             sample=list(data.get("sample", [])),
         )
+
+
+def _order(source_id: int | None, detection_id: int) -> tuple[bool, int]:
+    """Sample order: changes of classifications by source id, then those of bare detections."""
+    return (source_id is None, detection_id if source_id is None else source_id)

@@ -96,6 +96,11 @@ class Detection(models.Model):
 
     source_image = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="detections")
     bbox = models.JSONField(null=True, blank=True)
+    relative_area = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Box area over image area, from a detector of relative boxes that gives no image size (MegaDetector)",
+    )
     occurrence = models.ForeignKey(
         Occurrence, null=True, blank=True, on_delete=models.SET_NULL, related_name="detections"
     )

@@ -214,27 +214,46 @@ class PredictionWriter:
         images: dict[tuple[str, str], int],
         occurrences: dict[tuple[str, str], int],
     ) -> dict[int, int]:
-        """Detection id of each record (by position in the batch)."""
+        """Detection id of each record (by position in the batch).
+
+        An existing detection stored without the relative area or the detector confidence its
+        record gives (imported before they were stored) gets them: one more query for the batch,
+        only when needed.
+        """
         keys = {(images[(_project(r), r.image_path)], r.detection) for r in batch}
         image_ids = {image for image, _ in keys}
-        existing = {
-            (image, key): pk
-            for pk, image, key in Detection.objects.filter(source_image_id__in=image_ids).values_list(
-                "id", "source_image_id", "key"
-            )
-        }
-        new = {}
+        existing, known = {}, {}
+        for pk, image, key, area, confidence in Detection.objects.filter(source_image_id__in=image_ids).values_list(
+            "id", "source_image_id", "key", "relative_area", "confidence"
+        ):
+            existing[(image, key)] = pk
+            known[pk] = (area, confidence)
+        new, filled = {}, {}
         for record in batch:
             key = (images[(_project(record), record.image_path)], record.detection)
-            if key not in existing and key not in new:
+            if key in existing:
+                area, confidence = known[existing[key]]
+                missing = (area is None and record.relative_area is not None) or (
+                    confidence is None and record.detection_confidence is not None
+                )
+                if missing:
+                    filled[existing[key]] = Detection(
+                        pk=existing[key],
+                        relative_area=area if area is not None else record.relative_area,
+                        confidence=confidence if confidence is not None else record.detection_confidence,
+                    )
+            elif key not in new:
                 new[key] = Detection(
                     source_image_id=key[0],
                     key=record.detection,
                     bbox=record.bbox,
                     confidence=record.detection_confidence,
+                    relative_area=record.relative_area,
                     occurrence_id=occurrences[(_project(record), _occurrence_key(record))],
                 )
         Detection.objects.bulk_create(list(new.values()))
+        if filled:
+            Detection.objects.bulk_update(list(filled.values()), ["relative_area", "confidence"])
         self.summary.add("detections", len(new))
         existing.update({key: d.pk for key, d in new.items()})
         return {i: existing[(images[(_project(r), r.image_path)], r.detection)] for i, r in enumerate(batch)}

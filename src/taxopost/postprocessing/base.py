@@ -9,6 +9,13 @@ classifications it looks at (:meth:`select`) and what it would write for a chunk
 (:meth:`process`), reading each chunk in a fixed number of queries and computing with
 :mod:`taxopost.core`. :meth:`process` must depend only on the ids it is given and the config
 (never on the order chunks run in): chunks run in parallel on several workers.
+
+A plan lists classification ids by default. A task that works on detections, whether or not
+they hold a classification (the small-size filter, as Antenna's), plans detection ids instead
+(:meth:`PostProcessingTask.plan_rows`, :meth:`PostProcessingTask.pending`); a change it makes
+to a detection without a classification has no source (``source_id`` None) and demotes nothing.
+:meth:`PostProcessingTask.warnings` tells the preview, the CLI, the API and the admin what to
+think twice about before a run (a taxa list that keeps too little, say).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
@@ -62,9 +69,10 @@ class NewClassification:
 
 @dataclass
 class Change:
-    """One classification a task would write: derived from ``source_id``, which it demotes."""
+    """One classification a task would write: derived from ``source_id``, which it demotes
+    (None: a detection's first classification, derived from nothing)."""
 
-    source_id: int
+    source_id: int | None
     new: NewClassification
     occurrence_id: int | None
     from_name: str
@@ -75,6 +83,10 @@ class Change:
     @property
     def score(self) -> float:
         return self.new.score
+
+    @property
+    def detection_id(self) -> int:
+        return self.new.detection_id
 
 
 @dataclass
@@ -87,7 +99,7 @@ class ChunkResult:
 
     def add_change(
         self,
-        source_id: int,
+        source_id: int | None,
         *,
         detection_id: int,
         occurrence_id: int | None,
@@ -165,6 +177,31 @@ class PostProcessingTask(ABC):
     @abstractmethod
     def process(self, ids: list[int]) -> ChunkResult:
         """What to write for these classifications: reads only, a fixed number of queries."""
+
+    def plan_rows(self) -> QuerySet:
+        """``(id, occurrence id)`` of what a run examines, by occurrence then id: the plan's rows.
+
+        Classifications by default (:meth:`select`); a task working on detections lists those.
+        """
+        return (
+            self.select()
+            .order_by(F("detection__occurrence_id").asc(nulls_last=True), "id")
+            .values_list("id", "detection__occurrence_id")
+        )
+
+    def pending(self, ids: list[int]) -> list[int]:
+        """Of a chunk's planned ids, those to process when it runs, in id order: by default the
+        classifications still terminal (another job may have demoted some since the plan)."""
+        still_terminal = Classification.objects.filter(id__any_of=ids, terminal=True)
+        return list(still_terminal.order_by("id").values_list("id", flat=True))
+
+    def warnings(self) -> list[dict]:
+        """What a user should know before running this config on this scope (after :meth:`prepare`).
+
+        Each warning is a dict with a ``message`` (one line, with the numbers) and the numbers
+        themselves, for the API. None by default.
+        """
+        return []
 
     def output_algorithm(
         self, *, name: str, config: dict, source: Algorithm | None = None, category_map_id: int | None = None

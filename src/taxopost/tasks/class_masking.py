@@ -16,6 +16,8 @@ from pydantic import Field
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import class_masking
+from taxopost.core.sparse import SparseRows
+from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 from taxopost.io import read_taxa_list
 from taxopost.tasks.base import CliOption, OfflineStep, TaskConfig, TaskSpec, Transformed
@@ -34,6 +36,11 @@ class ClassMaskingConfig(TaskConfig):
         "post-processing outputs only when named).",
     )
     reweight: bool = Field(default=True, description="Renormalise the kept probabilities.")
+    winner_changes_only: bool = Field(
+        default=False,
+        description="Write a masked classification only where the winning taxon changes (as Antenna's #1377); "
+        "elsewhere the model's unmasked scores stay the current answer.",
+    )
 
 
 class ClassMaskingSpec(TaskSpec):
@@ -48,6 +55,7 @@ class ClassMaskingSpec(TaskSpec):
         "taxa_list": CliOption(help="taxa list name."),
         "source_algorithm": CliOption(help="algorithm key."),
         "reweight": CliOption(help="renormalise the kept probabilities."),
+        "winner_changes_only": CliOption(help="write only rows whose winning taxon changes."),
     }
 
     @classmethod
@@ -81,7 +89,8 @@ class ClassMaskingSpec(TaskSpec):
                     f"match no taxon and are ignored: {listed.unresolved[:5]}",
                 )
         keep = category_map.admitted_by(taxa, field=f"{where}.taxa_list")
-        return OfflineStep(key=(cls.key, tuple(sorted(taxa)), config.reweight), state=keep, warnings=warnings)
+        key = (cls.key, tuple(sorted(taxa)), config.reweight, config.winner_changes_only)
+        return OfflineStep(key=key, state=keep, warnings=warnings)
 
     @classmethod
     def transform(
@@ -101,6 +110,16 @@ class ClassMaskingSpec(TaskSpec):
             step.state,
             logits=logits,
             reweight=config.reweight,
+            winner_only=config.winner_changes_only,
             progress=progress,
         )
-        return Transformed(masked.scores, masked.winner, normalized=config.reweight)
+        if not config.winner_changes_only:
+            return Transformed(masked.scores, masked.winner, normalized=config.reweight)
+        # Rows whose winner stays keep the input's probabilities, as they do on the platform.
+        original = values.dense() if isinstance(values, SparseRows) else np.asarray(values, dtype=np.float32)
+        if logits:
+            original = softmax(original.astype(np.float32))
+        scores = masked.scores.dense() if isinstance(masked.scores, SparseRows) else masked.scores
+        scores = np.where(masked.changed[:, None], scores, original)
+        winner = np.where(masked.changed, masked.winner, masked.source_class)
+        return Transformed(scores, winner, normalized=config.reweight and (normalized or logits))

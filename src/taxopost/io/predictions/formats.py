@@ -8,11 +8,13 @@ The format is detected from the content or named. Readers return a :class:`Detec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
+from taxopost.core.size_filter import relative_box_areas
 from taxopost.errors import InputError
 from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
 from taxopost.io.predictions.detections import DetectionFile, decode, encode, read_bytes
@@ -112,8 +114,8 @@ def detection_records(
     A classification is the detection's top-k pairs, densified by the importer over the
     algorithm's category map (absent classes score 0, so top-k rows are partial). Boxes:
     MegaDetector and SpeciesNet files give relative boxes and no image size, so their detections
-    are stored whole-image, keyed by the relative box; Antenna's pixel boxes and image sizes are
-    kept.
+    are stored whole-image, keyed by the relative box, with the box's relative area (what the
+    small-size filter needs); Antenna's pixel boxes and image sizes are kept.
     """
     row_of = np.full(file.n_detections, -1, dtype=np.intp)
     row_of[file.classified] = np.arange(file.classified.size)
@@ -127,6 +129,7 @@ def detection_records(
         if image is not current:
             current, used = image, set()
         row = int(row_of[d])
+        relative = None
         data: dict = {"capture_set": capture_set, "project": project}
         if file.format == "antenna":
             box = det["bbox"]
@@ -141,6 +144,7 @@ def detection_records(
             data["image"] = {"path": image["file"]}
             data["detection"] = _relative_key(det, int(file.extra["pos_of"][d]), used)
             data["detection_confidence"] = det.get("conf")
+            relative = _relative_area(det)
         elif row < 0:
             continue  # a SpeciesNet image without a classification: only its boxes, below
         else:
@@ -151,7 +155,8 @@ def detection_records(
             pairs = zip(file.scores.indices[a:b].tolist(), file.scores.values[a:b].tolist(), strict=True)
             data["algorithm"] = algorithm
             data["top_k"] = [list(pair) for pair in pairs]
-        yield record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
+        record = record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
+        yield record if relative is None else replace(record, relative_area=relative)
     if file.format == "speciesnet":
         for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image
             used = set()
@@ -159,7 +164,18 @@ def detection_records(
                 data = {"capture_set": capture_set, "project": project, "image": {"path": entry["filepath"]}}
                 data["detection"] = _relative_key(det, j, used)
                 data["detection_confidence"] = det.get("conf")
-                yield record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
+                record = record_from_dict(data, where=f"{file.path}: predictions[{d}].detections[{j}]")
+                relative = _relative_area(det)
+                yield record if relative is None else replace(record, relative_area=relative)
+
+
+def _relative_area(det: dict) -> float | None:
+    """A relative ``[x, y, width, height]`` box's area (None without a usable box)."""
+    box = det.get("bbox")
+    if not isinstance(box, list) or len(box) != 4:
+        return None
+    area = float(relative_box_areas(np.array([box], dtype=np.float64))[0])
+    return None if np.isnan(area) else area
 
 
 def _relative_key(det: dict, position: int, used: set[str]) -> str:

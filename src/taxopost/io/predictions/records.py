@@ -46,7 +46,8 @@ class PredictionRecord:
     ``values``, ``top_k`` nor ``algorithm``.
     ``detection_confidence`` is the detector's confidence in the box (MegaDetector's ``conf``),
     if known: occurrence consensus can weigh detections by it.
-    ``where`` locates the record for messages (``"path:line"``).
+    ``where`` locates the record for messages (``"path:line"``). ``relative_area`` is the box's
+    share of its image for a detector of relative boxes without image sizes (MegaDetector).
     """
 
     where: str
@@ -64,6 +65,7 @@ class PredictionRecord:
     logits: bool
     top_k: tuple[np.ndarray, np.ndarray] | None = None
     detection_confidence: float | None = None
+    relative_area: float | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:

@@ -27,7 +27,6 @@ import threading
 from dataclasses import dataclass
 
 from django.db import DatabaseError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from taxopost.dbutils import insert_rows
@@ -85,11 +84,7 @@ def plan(job: Job) -> PostProcessingTask:
     """
     task = build_task(job)
     task.prepare()
-    rows = (
-        task.select()
-        .order_by(F("detection__occurrence_id").asc(nulls_last=True), "id")
-        .values_list("id", "detection__occurrence_id")
-    )
+    rows = task.plan_rows()
     plan_store.save_plan(job, rows.iterator(chunk_size=PLAN_FETCH), job.chunk_size or task.chunk_size)
     planned(job, plan_store.chunk_counts(job.pk))
     _remember(job, task)
@@ -108,8 +103,7 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
     chunk, job = begun
     try:
         task = task or _prepared(job)
-        still_terminal = Classification.objects.filter(id__any_of=chunk.ids, terminal=True)
-        ids = list(still_terminal.order_by("id").values_list("id", flat=True))
+        ids = task.pending(chunk.ids)
         result = task.process(ids)
         return _commit(chunk, job, result, superseded=len(chunk.ids) - len(ids))
     except BaseException:
@@ -182,10 +176,12 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
     """Write one chunk's changes (in the caller's transaction); returns how many were written."""
     if not result.changes:
         return 0
-    sources = [change.source_id for change in result.changes]
+    sources = [change.source_id for change in result.changes if change.source_id is not None]
     locked = Classification.objects.select_for_update().filter(id__any_of=sources, terminal=True)
     still_terminal = set(locked.values_list("id", flat=True))
-    keep = [change for change in result.changes if change.source_id in still_terminal]
+    # A change without a source (a detection's first classification) has nothing to lose to
+    # another job: jobs of one project run one at a time.
+    keep = [change for change in result.changes if change.source_id is None or change.source_id in still_terminal]
     summary.superseded += len(result.changes) - len(keep)
     result.changes[:] = keep  # the written ones first, in order, for the summary
     for change in keep:
@@ -203,7 +199,8 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
             for c in keep
         ],
     )  # fmt: skip
-    Classification.objects.filter(id__any_of=[change.source_id for change in keep]).update(terminal=False)
+    demoted = [change.source_id for change in keep if change.source_id is not None]
+    Classification.objects.filter(id__any_of=demoted).update(terminal=False)
     summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
     return len(keep)
 

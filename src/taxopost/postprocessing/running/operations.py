@@ -32,14 +32,18 @@ def create_job(
     chunk_size: int | None = None,
     user=None,
 ) -> Job:
-    """Validate task, scope, config (the task checks what its config names) and chunk size; record the job."""
+    """Validate task, scope, config (the task checks what its config names) and chunk size; record the job.
+
+    The task's warnings (:func:`task_warnings`) are recorded with the job, in
+    ``job.result["warnings"]`` and its log, for every entrance to show.
+    """
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
     project_id = scope_project(scope_type, scope_id)
     if chunk_size is not None and not (isinstance(chunk_size, int) and 1 <= chunk_size <= MAX_CHUNK_SIZE):
         raise InputError("chunk_size", chunk_size, f"must be an integer from 1 to {MAX_CHUNK_SIZE:,}")
-    task_class(validated, Scope(scope_type, scope_id), dry_run=True).prepare()  # fails early, writes nothing
-    return Job.objects.create(
+    warnings = _warnings(task_class, validated, scope_type, scope_id)  # fails early, writes nothing
+    job = Job.objects.create(
         task=task,
         task_version=task_class.version,
         config=validated.model_dump(mode="json"),
@@ -49,7 +53,27 @@ def create_job(
         dry_run=dry_run,
         chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
+        result={"warnings": warnings} if warnings else {},
     )
+    for warning in warnings:
+        job.log(warning["message"], level="warning")
+    return job
+
+
+def task_warnings(task: str, scope_type: str, scope_id: int, config: dict | None) -> list[dict]:
+    """What to think twice about before running ``task`` with ``config`` on the scope, e.g. a taxa
+    list that keeps few classes (see :meth:`PostProcessingTask.warnings`); validates as
+    :func:`create_job` does and writes nothing. The admin asks for a confirmation when not empty."""
+    task_class = get_task(task)
+    validated = parse_config(task_class.config_model, config, prefix="config.")
+    scope_project(scope_type, scope_id)
+    return _warnings(task_class, validated, scope_type, scope_id)
+
+
+def _warnings(task_class: type, config, scope_type: str, scope_id: int) -> list[dict]:
+    task = task_class(config, Scope(scope_type, scope_id), dry_run=True)
+    task.prepare()
+    return task.warnings()
 
 
 def scope_project(scope_type: str, scope_id: int) -> int:

@@ -8,7 +8,9 @@ Thin, like ``delete_selected``: the first POST (from the changelist) shows an in
 with the task's config form, generated from its pydantic schema, re-posting the selected ids;
 "Preview" runs a dry-run job per row and shows its summary; "Run" creates one job per row with
 :func:`~taxopost.postprocessing.running.operations.create_job` (the function the API and the CLI call) and submits
-it to the web executor. Nothing else lives here.
+it to the web executor. A run the task warns about (:func:`~taxopost.postprocessing.running.operations.task_warnings`,
+e.g. a taxa list keeping few classes) shows the warnings and runs only once their checkbox is
+ticked. Nothing else lives here.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from taxopost.jobs.models import Job
 from taxopost.postprocessing.forms import config_form_class
 from taxopost.postprocessing.registry import all_tasks
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor
-from taxopost.postprocessing.running.operations import create_job, submit_job
+from taxopost.postprocessing.running.operations import create_job, submit_job, task_warnings
 from taxopost.postprocessing.running.web import submit_from_web
 from taxopost.tasks import config_field_errors
 
@@ -82,12 +84,16 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
         )
         return None
     form_class = config_form_class(task_class, scope_type, [scope.pk for scope in scopes])
-    previews = None
+    previews = warnings = None
     if "_preview" in request.POST or "_run" in request.POST:
         form = form_class(request.POST)
         config = _validated_config(form, task_class)
         if config is not None and "_run" in request.POST:
-            jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=False)
+            warnings = _warnings(form, task_class, scope_type, scopes, config)
+            confirmed = request.POST.get("confirm_warnings") == "1"
+            jobs = None
+            if warnings is not None and (confirmed or not warnings):
+                jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=False)
             if jobs is not None:
                 for job in jobs:
                     submit_from_web(job)
@@ -108,6 +114,7 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
         "form": form,
         "scopes": scopes,
         "previews": previews,
+        "warnings": warnings,
         "opts": opts,
         "action_name": request.POST.get("action", ""),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -143,12 +150,34 @@ def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run:
     return jobs
 
 
+def _warnings(form, task_class, scope_type, scopes, config) -> list[tuple] | None:
+    """``(scope, warning)`` pairs the run must be confirmed for; None (errors on the form) if refused."""
+    try:
+        return [
+            (scope, warning)
+            for scope in scopes
+            for warning in task_warnings(task_class.key, scope_type, scope.pk, config)
+        ]
+    except InputError as exc:
+        if exc.field.startswith("config."):
+            form.add_config_errors(config_field_errors(exc))
+        else:
+            form.add_error(None, exc.message)
+        return None
+
+
 def _preview(job: Job) -> dict:
     """Run a dry-run job here and now: it writes nothing but its job row, and the user waits for it."""
     submit_job(job, EmbeddedExecutor())
     job.refresh_from_db()
     preview = (job.result or {}).get("preview") or {}
-    return {"job": job, "metrics": job.metrics or {}, "sample": preview.get("sample", []), "error": job.error}
+    return {
+        "job": job,
+        "metrics": job.metrics or {},
+        "sample": preview.get("sample", []),
+        "warnings": (job.result or {}).get("warnings", []),
+        "error": job.error,
+    }
 
 
 def _started(modeladmin, request, jobs: list[Job]) -> HttpResponseRedirect:

@@ -1,19 +1,25 @@
 """Small-size filter on the platform: the core's :func:`~taxopost.core.size_filter.small_size_filter`.
 
-Each terminal classification of a detection that is too small gets a terminal "Not identifiable"
-classification (rank unknown, score 1.0) applied to it. Detections without a box or an image
-size are skipped and counted.
+It works on detections, as Antenna's does: the plan lists the scope's detections, classified
+or not. A detection that is too small gets a terminal "Not identifiable" classification (rank
+unknown, score 1.0) applied to each of its terminal classifications, which are demoted; one
+without a classification (a detector-only detection) gets one applied to nothing. A detection
+already "Not identifiable" is left alone, so a re-run changes nothing. Detections without a
+box or an image size (nor a relative area, as MegaDetector's relative boxes give) are
+skipped and counted.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from taxopost.core.ranks import UNKNOWN
 from taxopost.core.size_filter import NOT_IDENTIFIABLE, small_size_filter
 from taxopost.errors import InputError
-from taxopost.observations.models import Classification
+from taxopost.observations.models import Classification, Detection
 from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
 from taxopost.tasks.small_size_filter import SmallSizeFilterSpec
 from taxopost.taxa.models import Taxon
@@ -35,51 +41,67 @@ class SmallSizeFilterTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope that are not already "Not identifiable"."""
+        """Terminal classifications of the scope that are not already "Not identifiable": what a
+        run may demote (its plan lists detections, :meth:`plan_rows`)."""
         return self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
 
+    def plan_rows(self) -> QuerySet:
+        """The scope's detections, classified or not, by occurrence then id."""
+        detections = self.scope.detections().order_by(F("occurrence_id").asc(nulls_last=True), "id")
+        return detections.values_list("id", "occurrence_id")
+
+    def pending(self, ids: list[int]) -> list[int]:
+        """Every planned detection: :meth:`process` reads their terminal classifications itself."""
+        return sorted(ids)
+
     def process(self, ids: list[int]) -> ChunkResult:
-        rows = list(
-            Classification.objects.filter(id__any_of=ids)
+        """``ids`` are detection ids; two queries: the detections, then their terminal classifications."""
+        detections = list(
+            Detection.objects.filter(id__any_of=ids)
             .order_by("id")
-            .values_list(
-                "id",
-                "detection_id",
-                "detection__occurrence_id",
-                "taxon__name",
-                "taxon__rank",
-                "detection__bbox",
-                "detection__source_image__width",
-                "detection__source_image__height",
-            )
+            .values_list("id", "occurrence_id", "bbox", "source_image__width", "source_image__height", "relative_area")
         )
-        result = ChunkResult(examined=len(rows))
-        boxes = np.array([_box(row[5]) for row in rows], dtype=np.float64).reshape(-1, 4)
-        sizes = np.array([(_num(row[6]), _num(row[7])) for row in rows], dtype=np.float64).reshape(-1, 2)
+        current: dict[int, list[tuple]] = defaultdict(list)
+        terminal = Classification.objects.filter(detection_id__any_of=ids, terminal=True).order_by("id")
+        for clf_id, detection_id, name, rank in terminal.values_list(
+            "id", "detection_id", "taxon__name", "taxon__rank"
+        ):
+            current[detection_id].append((clf_id, name, rank))
+        result = ChunkResult(examined=len(detections))
+        boxes = np.array([_box(row[2]) for row in detections], dtype=np.float64).reshape(-1, 4)
+        sizes = np.array([(_num(row[3]), _num(row[4])) for row in detections], dtype=np.float64).reshape(-1, 2)
         try:
-            flagged = small_size_filter(boxes, sizes, size_threshold=self.config.size_threshold)
+            relative = np.array([_num(row[5]) for row in detections], dtype=np.float64)
+            flagged = small_size_filter(boxes, sizes, relative_area=relative, size_threshold=self.config.size_threshold)
         except InputError as exc:
-            row = rows[_row_of(exc.field)]
-            raise InputError(f"detection {row[1]} {exc.field.split('[')[0]}", exc.value, exc.reason) from None
+            row = detections[_row_of(exc.field)]
+            raise InputError(f"detection {row[0]} {exc.field.split('[')[0]}", exc.value, exc.reason) from None
         result.skipped["no bbox or image size"] += int(flagged.skipped.sum())
         result.skipped["large enough"] += int((~flagged.skipped & ~flagged.too_small).sum())
         for i in np.flatnonzero(flagged.too_small):
-            clf_id, detection_id, occurrence_id, name, rank = rows[i][:5]
-            result.add_change(
-                clf_id,
-                detection_id=detection_id,
-                occurrence_id=occurrence_id,
-                taxon_id=self.label.pk,
-                score=1.0,
-                algorithm=self.algorithm,
-                details={
-                    "task": self.key,
-                    "relative_area": float(flagged.relative_area[i]),
-                    "size_threshold": self.config.size_threshold,
-                },
-                before=(name, rank),
-                after=(NOT_IDENTIFIABLE, UNKNOWN),
-            )
+            detection_id, occurrence_id = detections[i][:2]
+            answers = current.get(detection_id, [])
+            sources = [answer for answer in answers if answer[1] != NOT_IDENTIFIABLE]
+            if answers and not sources:
+                result.skipped["already not identifiable"] += 1
+                continue
+            details = {
+                "task": self.key,
+                "relative_area": float(flagged.relative_area[i]),
+                "size_threshold": self.config.size_threshold,
+            }
+            for clf_id, name, rank in sources or [(None, "", "unclassified")]:  # none: applied to nothing
+                result.add_change(
+                    clf_id,
+                    detection_id=detection_id,
+                    occurrence_id=occurrence_id,
+                    taxon_id=self.label.pk,
+                    score=1.0,
+                    algorithm=self.algorithm,
+                    details=details,
+                    before=(name, rank),
+                    after=(NOT_IDENTIFIABLE, UNKNOWN),
+                )
         return result
 
 
