@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -30,7 +30,6 @@ from taxopost.cli.files import (
     ExcludeOpt,
     FormatOpt,
     IdColumnOpt,
-    Inputs,
     LineageRanksOpt,
     LogitsOpt,
     PredictionsOpt,
@@ -40,18 +39,16 @@ from taxopost.cli.files import (
 )
 from taxopost.cli.output import err, fail, out, progress_bar, warn
 from taxopost.errors import InputError
-from taxopost.evaluation.calibration import CalibrationReport, resolve_order
-from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
-from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
-from taxopost.evaluation.ground_truth import read_ground_truth
-from taxopost.evaluation.pipelines import read_pipelines
-from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
-from taxopost.evaluation.tables import calibration_csv, evaluation_csv
-from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
-from taxopost.io.groups import read_groups
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
+
+# scipy.stats and matplotlib are imported by the commands that use them, not by every command's start.
+if TYPE_CHECKING:
+    from taxopost.cli.files import Inputs
+    from taxopost.evaluation.calibration import CalibrationReport
+    from taxopost.evaluation.evaluate import Evaluation
+
 
 GroundTruthOpt = Annotated[
     Path,
@@ -121,6 +118,12 @@ def evaluate(
     groups: GroupsOpt = None,
 ) -> None:
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
+    from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
+    from taxopost.evaluation.ground_truth import read_ground_truth
+    from taxopost.evaluation.pipelines import read_pipelines
+    from taxopost.evaluation.report import prepare_output_dir, write_evaluation
+    from taxopost.io.groups import read_groups
+
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -179,6 +182,9 @@ def calibrate(
     groups: GroupsOpt = None,
 ) -> int:
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
+    from taxopost.evaluation.ground_truth import read_ground_truth
+    from taxopost.io.groups import read_groups
+
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
     check_output(output)  # before any work or any report is written
     inputs = load_inputs(
@@ -229,6 +235,10 @@ def _calibrate(
 
     ``groups``: each row's occurrence, kept whole in the calibration/held-out split.
     """
+    from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
+    from taxopost.evaluation.calibration import resolve_order
+    from taxopost.evaluation.report import prepare_output_dir, write_calibration
+
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
         ranks = resolve_order(category_map, ranks, float(bare))
@@ -376,6 +386,7 @@ def evaluate_capture_set_cmd(
 ) -> None:
     """The same evaluation on the database: a capture set's model outputs against its identifications."""
     from taxopost.django_setup import setup
+    from taxopost.evaluation.tables import evaluation_csv
 
     if csv_path is not None:
         check_output(csv_path, "--csv")
@@ -435,6 +446,8 @@ def calibrate_capture_set_cmd(
     """Calibrate roll-up thresholds on a capture set's identified model outputs, and print them in the
     form Antenna's rank roll-up admin action takes (upper-case ranks, rollup_order)."""
     from taxopost.django_setup import setup
+    from taxopost.evaluation.tables import calibration_csv
+    from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
 
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
     for path, flag in ((output, "--output"), (csv_path, "--csv"), (antenna_config, "--antenna-config")):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -27,19 +27,15 @@ import typer
 from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
-from taxopost.core.category_map import CategoryMap
-from taxopost.core.masking import class_masking
-from taxopost.core.rollup import STATUSES, coarser_than_order, rank_rollup, rollup_status
-from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
-from taxopost.io import read_labels, read_matrix, read_taxa_list
-from taxopost.io.predictions.detections import DetectionFile, parse_ranks
-from taxopost.io.predictions.formats import FORMATS, read_detection_file, write_detection_file
-from taxopost.io.predictions.revision import Revision
-from taxopost.io.results import check_output, write_atomically, write_masking_csv, write_rollup_csv
-from taxopost.io.taxonomy import read_taxonomy_for_labels
-from taxopost.tasks import parse_config
-from taxopost.tasks.rank_rollup import RankRollupConfig
+from taxopost.io.predictions.formats import FORMATS
+from taxopost.io.results import check_output
+
+# The readers, the core and the writers are imported by the commands, not by every command's start.
+if TYPE_CHECKING:
+    from taxopost.core.category_map import CategoryMap
+    from taxopost.core.sparse import SparseRows
+    from taxopost.io.predictions.detections import DetectionFile
 
 TaxonomyOpt = Annotated[
     Path | None,
@@ -117,6 +113,10 @@ def load_inputs(
     exclude_unresolved: bool = False,
 ) -> Inputs:
     """Read and validate the shared inputs: exactly one of ``scores``, ``logits`` and ``predictions``."""
+    from taxopost.core.category_map import CategoryMap
+    from taxopost.io import read_labels, read_matrix
+    from taxopost.io.taxonomy import read_taxonomy_for_labels
+
     given = [
         name for name, value in (("--scores", scores), ("--logits", logits), ("--predictions", predictions)) if value
     ]
@@ -164,6 +164,10 @@ def _load_predictions(
     category_map: Path | None,
     exclude_unresolved: bool,
 ) -> Inputs:
+    from taxopost.io.predictions.detections import parse_ranks
+    from taxopost.io.predictions.formats import read_detection_file
+    from taxopost.io.taxonomy import read_taxonomy_for_labels
+
     if category_map is not None:
         raise InputError("--category-map", str(category_map), "a --predictions file carries its own classes")
     ranks = parse_ranks(lineage_ranks, "--lineage-ranks") if lineage_ranks else None
@@ -231,6 +235,13 @@ def rollup(
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Roll unconfident predictions up to the first rank whose aggregate clears its threshold."""
+    from taxopost.core.rollup import STATUSES, rank_rollup, rollup_status
+    from taxopost.io.predictions.formats import write_detection_file
+    from taxopost.io.predictions.revision import Revision
+    from taxopost.io.results import write_rollup_csv
+    from taxopost.tasks import parse_config
+    from taxopost.tasks.rank_rollup import RankRollupConfig
+
     config_data = _read_config(config)
     if threshold:
         config_data["thresholds"] = parse_rank_values(threshold)
@@ -292,6 +303,13 @@ def mask(
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Restrict predictions to a taxa list (a listed taxon admits its descendants) and recompute the winner."""
+    from taxopost.core.masking import class_masking
+    from taxopost.core.sparse import SparseRows
+    from taxopost.io import read_taxa_list
+    from taxopost.io.predictions.formats import write_detection_file
+    from taxopost.io.predictions.revision import Revision
+    from taxopost.io.results import write_atomically, write_masking_csv
+
     check_output(output)  # both outputs are checked before any work: neither is written without the other
     if output_scores is not None:
         check_output(output_scores, "--output-scores")
@@ -344,6 +362,8 @@ def mask(
 
 def _warn_coarser(category_map: CategoryMap, order: tuple[str, ...]) -> None:
     """Classes above every thresholded rank never count toward a roll-up: say so, they are often a mistake."""
+    from taxopost.core.rollup import coarser_than_order
+
     above = np.flatnonzero(coarser_than_order(category_map, order))
     if above.size:
         taxonomy, taxa = category_map.taxonomy, category_map.class_taxa
