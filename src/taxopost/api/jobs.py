@@ -1,6 +1,7 @@
 """Jobs: create a post-processing job, follow its progress and metrics, cancel or revert it.
 
-``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}``. Bad input
+``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}`` (a capture
+set's scope may give its ``"name"`` instead of its id; ``?capture_set=`` filters by either). Bad input
 is a 400 whose body names each field; config errors come from the task's pydantic model, keyed
 by their path inside the config::
 
@@ -22,10 +23,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from taxopost.api.filters import MAX_ID, IdFilter
+from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter
 from taxopost.api.permissions import ReadLoggedInWriteStaff
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
+from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import create_job, scope_project
 from taxopost.postprocessing.running.web import job_operations, submit_from_web
@@ -36,7 +38,20 @@ LOG_LINES = 200
 
 class ScopeSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[Job.CAPTURE_SET, Job.OCCURRENCE])
-    id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    name = serializers.CharField(required=False, write_only=True, help_text="A capture set's name, instead of its id")
+
+    def validate(self, data):
+        """``name`` is resolved to ``id`` here, with "did you mean" for a near miss (CaptureSet.named)."""
+        if ("id" in data) == ("name" in data) or ("name" in data and data["type"] != Job.CAPTURE_SET):
+            needed = "id or name" if data["type"] == Job.CAPTURE_SET else "id"
+            raise serializers.ValidationError({"id": [f"give the scope's {needed}, once"]})
+        if "name" in data:
+            try:
+                data["id"] = CaptureSet.named(data.pop("name"), field="scope.name").pk
+            except InputError as exc:
+                raise serializers.ValidationError({"name": [f"{exc.reason} (got {exc.value!r})"]}) from None
+        return data
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -111,10 +126,14 @@ class JobCreateSerializer(serializers.Serializer):
 
 class JobFilter(django_filters.FilterSet):
     scope_id = IdFilter()
+    capture_set = CaptureSetFilter(method="on_capture_set", help_text="Jobs on this capture set (id or name)")
 
     class Meta:
         model = Job
-        fields = ("status", "task", "scope_type", "scope_id", "dry_run")
+        fields = ("status", "task", "scope_type", "scope_id", "capture_set", "dry_run")
+
+    def on_capture_set(self, queryset, name, value):
+        return queryset.filter(scope_type=Job.CAPTURE_SET, scope_id=value)
 
 
 def input_error_detail(exc: InputError) -> dict:
@@ -124,7 +143,7 @@ def input_error_detail(exc: InputError) -> dict:
     if head == "config":
         return {"config": {rest or "config": [message]}}
     if head == "scope":
-        return {"scope": {"type" if rest == "type" else "id": [message]}}
+        return {"scope": {rest if rest in ("type", "name") else "id": [message]}}
     if head in ("task", "job"):
         return {head: [message]}
     return {"non_field_errors": [exc.message]}

@@ -27,6 +27,7 @@ import typer
 from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
+from taxopost.cli.task_options import BY_OPTION, named_by_options, task_options
 from taxopost.errors import InputError
 from taxopost.io.predictions.formats import FORMATS
 from taxopost.io.results import check_output
@@ -240,9 +241,10 @@ def rollup(
     from taxopost.io.predictions.revision import Revision
     from taxopost.io.results import write_rollup_csv
     from taxopost.tasks import parse_config
-    from taxopost.tasks.rank_rollup import RankRollupConfig
+    from taxopost.tasks.rank_rollup import RankRollupConfig, RankRollupSpec
 
     config_data = _read_config(config)
+    how: dict[str, str | Path] = dict.fromkeys(config_data, config) if config is not None else {}
     if threshold:
         config_data["thresholds"] = parse_rank_values(threshold)
         config_data.pop("order", None)  # the ranks given are the ranks tried
@@ -250,7 +252,13 @@ def rollup(
         config_data["order"] = [rank.strip() for rank in order.split(",") if rank.strip()]
     if mode is not None:
         config_data["mode"] = mode
-    settings = parse_config(RankRollupConfig, config_data, prefix="--")
+    how.update(
+        {field: BY_OPTION for field, given in (("thresholds", threshold), ("order", order), ("mode", mode)) if given}
+    )
+    try:
+        settings = parse_config(RankRollupConfig, config_data, prefix="config.")
+    except InputError as exc:
+        raise named_by_options(exc, task_options([RankRollupSpec]), how) from None
     check_output(output)
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
