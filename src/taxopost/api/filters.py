@@ -26,7 +26,11 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class CaptureSetField(forms.CharField):
-    """A capture set by id or by name (:meth:`CaptureSet.named`): cleans to its id."""
+    """A capture set by id or by name (:meth:`CaptureSet.named`): cleans to its id.
+
+    A number is an id, found or not (an unknown id filters to nothing, as any id filter does);
+    a name that matches none is an error with "did you mean".
+    """
 
     def __init__(self, *, field: str = "capture_set", **kwargs) -> None:
         self.field_name = field
@@ -36,6 +40,8 @@ class CaptureSetField(forms.CharField):
         value = super().clean(value)
         if value in (None, ""):
             return None
+        if value.isdigit():  # an id, found or not, at no extra query
+            return IdField().clean(value)
         try:
             return CaptureSet.named(value, field=self.field_name).pk
         except InputError as exc:

@@ -42,15 +42,10 @@ class ScopeSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, write_only=True, help_text="A capture set's name, instead of its id")
 
     def validate(self, data):
-        """``name`` is resolved to ``id`` here, with "did you mean" for a near miss (CaptureSet.named)."""
+        """One of ``id`` and ``name`` (a capture set's only); the job's validation resolves the name."""
         if ("id" in data) == ("name" in data) or ("name" in data and data["type"] != Job.CAPTURE_SET):
             needed = "id or name" if data["type"] == Job.CAPTURE_SET else "id"
             raise serializers.ValidationError({"id": [f"give the scope's {needed}, once"]})
-        if "name" in data:
-            try:
-                data["id"] = CaptureSet.named(data.pop("name"), field="scope.name").pk
-            except InputError as exc:
-                raise serializers.ValidationError({"name": [f"{exc.reason} (got {exc.value!r})"]}) from None
         return data
 
 
@@ -116,7 +111,10 @@ class JobCreateSerializer(serializers.Serializer):
         except ValidationError as exc:
             errors["config"] = config_field_errors(exc)
         try:
-            scope_project(data["scope"]["type"], data["scope"]["id"])
+            scope = data["scope"]
+            if "name" in scope:  # with "did you mean" for a near miss
+                scope["id"] = CaptureSet.named(scope.pop("name"), field="scope.name").pk
+            scope_project(scope["type"], scope["id"])
         except InputError as exc:
             errors.update(input_error_detail(exc))
         if errors:

@@ -185,6 +185,7 @@ def _combine(
     progress: Callable[[int], None] | None,
 ) -> ConsensusResult:
     from taxopost.core import _kernels  # numba loads on first use, not on import
+
     n, n_classes = matrix.shape
     dtype = matrix.dtype
     ordered = bool(n < 2 or (ids[1:] >= ids[:-1]).all())

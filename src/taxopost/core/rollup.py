@@ -366,6 +366,7 @@ def _rollup_chunk(
     hi: int,
 ) -> None:
     from taxopost.core import _kernels  # numba loads on the first roll-up, not on import
+
     rows = np.arange(hi - lo)
     if not plan.resolved_all:  # the source prediction is the argmax over classes with a taxon
         argmax = np.where(plan.class_taxa >= 0, chunk, -1).argmax(axis=1)
