@@ -186,7 +186,7 @@ def calibrate(
     from taxopost.io.groups import read_groups
 
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
-    check_output(output)  # before any work or any report is written
+    check_output(output, suffixes=(".json",))  # before any work or any report is written
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -389,7 +389,7 @@ def evaluate_capture_set_cmd(
     from taxopost.evaluation.tables import evaluation_csv
 
     if csv_path is not None:
-        check_output(csv_path, "--csv")
+        check_output(csv_path, "--csv", suffixes=(".csv",))
     setup()
     from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
@@ -450,9 +450,10 @@ def calibrate_capture_set_cmd(
     from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
 
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
-    for path, flag in ((output, "--output"), (csv_path, "--csv"), (antenna_config, "--antenna-config")):
+    for path, flag, suffix in ((output, "--output", ".json"), (csv_path, "--csv", ".csv"),
+                               (antenna_config, "--antenna-config", ".json")):  # fmt: skip
         if path is not None:
-            check_output(path, flag)
+            check_output(path, flag, suffixes=(suffix,))
     setup()
     from taxopost.observations.antenna import antenna_capture_set_id
     from taxopost.observations.evaluation import capture_set_rows

@@ -80,6 +80,9 @@ OutputOpt = Annotated[
         help="Result CSV (one row per input row, in input order), or with --predictions FILE.json its format.",
     ),
 ]
+#: What --output of rollup and mask writes: the table, or (.json) a --predictions file's own format.
+RESULT_SUFFIXES = (".csv", ".parquet", ".json")
+
 ExcludeOpt = Annotated[
     bool,
     typer.Option("--exclude-unresolved", help="Keep labels that resolve to no taxon out of predictions, not fail."),
@@ -259,7 +262,7 @@ def rollup(
         settings = parse_config(RankRollupConfig, config_data, prefix="config.")
     except InputError as exc:
         raise named_by_options(exc, task_options([RankRollupSpec]), how) from None
-    check_output(output)
+    check_output(output, suffixes=RESULT_SUFFIXES)
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -318,9 +321,9 @@ def mask(
     from taxopost.io.predictions.revision import Revision
     from taxopost.io.results import write_atomically, write_masking_csv
 
-    check_output(output)  # both outputs are checked before any work: neither is written without the other
+    check_output(output, suffixes=RESULT_SUFFIXES)  # both outputs are checked before any work
     if output_scores is not None:
-        check_output(output_scores, "--output-scores")
+        check_output(output_scores, "--output-scores")  # written at the path given, whatever its name
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,

@@ -92,8 +92,12 @@ def write_table(path: Path | str, table: pa.Table, *, field: str = "--output") -
     write_atomically(path, write, field=field)
 
 
-def check_output(path: Path | str, field: str = "--output") -> Path:
-    """An output file's path, refused early (before any work) when it cannot be a new file."""
+def check_output(path: Path | str, field: str = "--output", *, suffixes: Sequence[str] | None = None) -> Path:
+    """An output file's path, refused early (before any work) when it cannot be a new file.
+
+    ``suffixes``: the file types the writer writes (``.csv``); another is refused, not written
+    as one of them under a misleading name (``out.xlsx`` holding CSV).
+    """
     path = Path(path)
     if path.is_dir():
         raise InputError(field, str(path), "is a folder; give a file name")
@@ -101,6 +105,9 @@ def check_output(path: Path | str, field: str = "--output") -> Path:
         raise InputError(field, str(path), f"{str(path.parent)!r} is a file, not a folder")
     if not path.parent.is_dir():
         raise InputError(field, str(path), "the folder does not exist")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        shown = f"{path.suffix!r} files" if path.suffix else "a file without an extension"
+        raise InputError(field, str(path), f"cannot write {shown}: give a {' or '.join(suffixes)} file")
     return path
 
 
