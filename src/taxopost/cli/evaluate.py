@@ -24,7 +24,6 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from taxopost.cli.app import app
 from taxopost.cli.files import (
     CategoryMapOpt,
     ExcludeOpt,
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
     from taxopost.cli.files import Inputs
     from taxopost.evaluation.calibration import CalibrationReport
     from taxopost.evaluation.evaluate import Evaluation
+
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
 
 
 GroundTruthOpt = Annotated[
@@ -93,7 +94,7 @@ CalibrationReportOpt = Annotated[
 ]
 
 
-@app.command()
+@commands.command()
 def evaluate(
     ground_truth: GroundTruthOpt,
     pipelines: Annotated[
@@ -157,7 +158,7 @@ def evaluate(
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
 
 
-@app.command()
+@commands.command()
 def calibrate(
     ground_truth: GroundTruthOpt,
     output: ConfigOutputOpt,
@@ -365,7 +366,7 @@ def _print_calibration(report: CalibrationReport) -> None:
     )
 
 
-@app.command("evaluate-capture-set")
+@commands.command("evaluate-capture-set")
 def evaluate_capture_set_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
     output_dir: Annotated[
@@ -417,7 +418,7 @@ def evaluate_capture_set_cmd(
         err.print(f"pipelines -> {csv_path}", markup=False)
 
 
-@app.command("calibrate-capture-set")
+@commands.command("calibrate-capture-set")
 def calibrate_capture_set_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
     output: ConfigOutputOpt,

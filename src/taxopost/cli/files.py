@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 import typer
 
-from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
 from taxopost.cli.task_options import BY_OPTION, named_by_options, task_options
@@ -37,6 +36,9 @@ if TYPE_CHECKING:
     from taxopost.core.category_map import CategoryMap
     from taxopost.core.sparse import SparseRows
     from taxopost.io.predictions.detections import DetectionFile
+
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
+
 
 TaxonomyOpt = Annotated[
     Path | None,
@@ -207,7 +209,7 @@ def _read_config(path: Path | None) -> dict:
     return data
 
 
-@app.command()
+@commands.command()
 def rollup(
     output: OutputOpt,
     taxonomy: TaxonomyOpt = None,
@@ -290,7 +292,7 @@ def rollup(
     err.print(f"{len(result)} rows: {summary} ({settings.mode} mode) -> {output}", markup=False)
 
 
-@app.command()
+@commands.command()
 def mask(
     output: OutputOpt,
     taxa_list: Annotated[Path, typer.Option("--taxa-list", help="One taxon name or id per line (or --taxa-column).")],

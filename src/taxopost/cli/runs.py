@@ -12,13 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from taxopost.cli.app import app
 from taxopost.cli.jobs import follow_job
 from taxopost.cli.parsing import parse_json_object, parse_settings
-from taxopost.cli.task_options import BY_OPTION, config_from_options, named_by_options, parameters, task_options
 from taxopost.django_setup import setup
 from taxopost.errors import InputError
-from taxopost.tasks import get_spec, task_keys
 
 
 def _fixed(
@@ -47,6 +44,8 @@ class RunCommand:
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]
+        from taxopost.tasks import task_keys
+
         return (
             "Run a post-processing task on a capture set or an occurrence, as a job.\n\n"
             f"Tasks: {', '.join(task_keys())}. Each task's options are listed below with its key; "
@@ -55,10 +54,15 @@ class RunCommand:
 
     @property
     def __signature__(self) -> inspect.Signature:
+        from taxopost.cli.task_options import parameters, task_options
+
         fixed = list(inspect.signature(_fixed, eval_str=True).parameters.values())
         return inspect.Signature([*fixed, *parameters(task_options())])
 
     def __call__(self, task: str, **given: Any) -> None:
+        from taxopost.cli.task_options import BY_OPTION, config_from_options, named_by_options, task_options
+        from taxopost.tasks import get_spec
+
         spec = get_spec(task)
         options = task_options()
         data = parse_json_object(given.pop("config"))
@@ -82,7 +86,8 @@ class RunCommand:
         follow_job(job, lambda executor: submit_job(job, executor))
 
 
-run = app.command("run")(RunCommand())
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
+commands.command("run")(RunCommand())
 
 
 def _scope(capture_set: str | None, occurrence: int | None) -> tuple[str, int]:

@@ -1,6 +1,6 @@
 """The rank vocabulary: names, their coarse-to-fine order, and iNaturalist's rank levels.
 
-DESIGN.md's ranks (kingdom ... species) are a subset of this list; the intermediate ranks exist
+The ranks a survey names (kingdom ... species) are a subset of this list; the intermediate ranks exist
 so that real taxonomies (iNaturalist's subphylum, CIFAR-100's superclass) load without loss.
 A rank's *code* is its position in :data:`RANKS`: a larger code is a finer rank.
 """

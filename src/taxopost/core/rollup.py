@@ -1,6 +1,6 @@
 """Rank roll-up: promote an unconfident prediction to the first coarser rank that clears its threshold.
 
-Semantics (DESIGN.md): the aggregate of taxon ``t`` at rank ``R`` is the sum of the scores of
+Semantics (docs/core.md): the aggregate of taxon ``t`` at rank ``R`` is the sum of the scores of
 every class whose taxon is ``t`` or a descendant of ``t``; a class coarser than ``R``, or whose
 lineage skips ``R``, adds to no rank-``R`` taxon. Walking the order from the finest rank, a
 candidate is accepted when its aggregate is ``>=`` the rank's threshold; the first accepted rank
