@@ -135,7 +135,20 @@ class JobFilter(django_filters.FilterSet):
 
 
 def input_error_detail(exc: InputError) -> dict:
-    """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``)."""
+    """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``).
+
+    Several problems at once (an :class:`~taxopost.errors.InputErrors`) are each kept.
+    """
+    if len(several := getattr(exc, "errors", [exc])) > 1:
+        merged: dict = {}
+        for error in several:
+            for key, value in input_error_detail(error).items():
+                if isinstance(value, dict):
+                    for field, messages in value.items():
+                        merged.setdefault(key, {}).setdefault(field, []).extend(messages)
+                else:
+                    merged.setdefault(key, []).extend(value)
+        return merged
     message = f"{exc.reason} (got {exc.value!r})"
     head, _, rest = exc.field.partition(".")
     if head == "config":
