@@ -41,6 +41,7 @@ format: $(STAMP)
 bench: $(STAMP)  ## benchmarks: print medians and ratios against a baseline measured in the same run
 	$(BIN)/python benchmarks/core_rollup.py
 	$(BIN)/python benchmarks/formats.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

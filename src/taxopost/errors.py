@@ -60,3 +60,26 @@ class JobError(RuntimeError):
 
     The message is recorded as the job's error as it is.
     """
+
+
+class InputErrors(InputError):
+    """Several problems of one input, reported at once (every problem of a task's config).
+
+    It is the first problem as an :class:`InputError` (``field``, ``value``, ``reason``), so a
+    caller that names one field still can; :attr:`errors` holds them all, and the message joins
+    them on one line.
+    """
+
+    def __init__(self, errors: list[InputError]) -> None:
+        if not errors:
+            raise ValueError("InputErrors needs at least one error")
+        self.errors = [item for error in errors for item in getattr(error, "errors", [error])]
+        first = self.errors[0]
+        super().__init__(first.field, first.value, first.reason, source=first.source, row=first.row)
+
+    @property
+    def message(self) -> str:
+        return "; ".join(error.message for error in self.errors)
+
+    def with_source(self, source: str) -> InputErrors:
+        return InputErrors([error.with_source(source) for error in self.errors])

@@ -207,6 +207,17 @@ def test_validation_errors_are_shown_on_the_fields(admin_client, platform):
     assert not Job.objects.exists()
 
 
+def test_every_problem_of_the_form_is_shown_at_once(admin_client, platform):
+    """A field the form refuses (not a number) and one pydantic refuses (the order) show together."""
+    form = _action(admin_client, CAPTURE_SETS, "run_rank_rollup", [platform.pk], index=0).context["form"]
+    post = _rollup_post(platform, form, thresholds={"species": "high"}, order="family, species", _run="Run")
+    errors = admin_client.post(CAPTURE_SETS, post).context["form"].errors
+    assert set(errors) == {"thresholds", "order"}
+    assert len(errors["thresholds"]) == 1 and "number" in errors["thresholds"][0]
+    assert "fine to coarse" in errors["order"][0]
+    assert not Job.objects.exists()
+
+
 def test_select_all_across_pages_is_refused(admin_client, platform):
     response = _action(admin_client, CAPTURE_SETS, "run_rank_rollup", [platform.pk], index=0, select_across=1)
     assert response.status_code == 302

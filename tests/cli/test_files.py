@@ -100,7 +100,7 @@ def test_rollup_accepts_logits(files):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--threshold", "genus=1.5"], r"--thresholds.genus=1.5: must be in \(0, 1\]"),
+        (["--threshold", "genus=1.5"], r"--threshold='genus=1.5': must be in \(0, 1\]"),
         (["--threshold", "genre=0.5"], "unknown rank"),
         (["--threshold", "genus"], "expected RANK=VALUE"),
         (["--mode", "sideways"], "--mode='sideways'"),

@@ -1,6 +1,6 @@
 """A deliberately plain reference for the core's rules, and the small taxonomies tests share.
 
-The reference reads DESIGN.md literally, one row at a time, with a dict per rank and a walk up
+The reference reads the rules of docs/core.md literally, one row at a time, with a dict per rank and a walk up
 the parent names; it uses nothing from ``taxopost`` but the records' plain fields. It compares in
 the same precision as the core: aggregates are summed as Python floats (float64) in class order,
 then rounded to the input dtype before the ``>=`` test against the threshold rounded the same way
@@ -141,7 +141,7 @@ def reference_rollup_row(
     thresholds: Mapping[str, float],
     mode: str,
 ) -> RefRow:
-    """DESIGN.md's rank roll-up of one row, read word for word."""
+    """The documented rank roll-up of one row (docs/core.md), read word for word."""
     to_dtype = row.dtype.type
     # The source prediction: the argmax over classes that have a taxon (first one on a tie).
     source_class = None

@@ -1,4 +1,4 @@
-"""Every bad-input case of DESIGN.md, at every public entry point of the core.
+"""Every bad-input case the design names (docs/core.md), at every public entry point of the core.
 
 Each case must raise :class:`InputError` whose message names the field and quotes the value
 (``field=value: reason``); the table gives the field and the start of the message.

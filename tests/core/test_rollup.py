@@ -1,4 +1,4 @@
-"""Rank roll-up: one small test per rule of DESIGN.md."""
+"""Rank roll-up: one small test per rule of docs/core.md."""
 
 from __future__ import annotations
 

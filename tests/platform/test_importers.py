@@ -326,7 +326,10 @@ def test_cli_imports_run_and_export(db, tmp_path, capsys):
     assert "no capture set has this name" in capsys.readouterr().err
     assert main(["export", "occurrences", "--capture-set", "station-1", "--output", str(tmp_path / "o.csv")]) == 0
     lines = (tmp_path / "o.csv").read_text().splitlines()
-    assert lines[0].replace('"', "") == "occurrence,determination,rank,score,decided_by,provenance"
+    assert lines[0].replace('"', "") == (
+        "occurrence,capture_set,determination,rank,taxon_external_ids,gbif_key,score,decided_by,provenance,"
+        "determined_at,first_seen,last_seen"
+    )
     vanessa = next(line for line in lines if "occ-vanessa" in line)
     assert "Vanessa" in vanessa and "rank_rollup-" in vanessa and "moths-v1" in vanessa
     assert main(["jobs", "list"]) == 0

@@ -146,7 +146,7 @@ def test_bad_category_maps_through_rollup_and_import(files, capsys, db, case):
 @pytest.mark.parametrize(
     ("options", "pattern"),
     [
-        (["--threshold", "genus=0"], r"thresholds.genus=0(\.0)?: must be in \(0, 1\]"),
+        (["--threshold", "genus=0"], r"--threshold='genus=0(\.0)?': must be in \(0, 1\]"),
         (["--threshold", "genus=1.01"], r"must be in \(0, 1\]"),
         (["--threshold", "genus=abc"], "genus"),
         (["--threshold", "tribus=0.5"], "tribus.*unknown rank"),

@@ -7,7 +7,7 @@ from django.db.models import F
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
-from taxopost.api.filters import IdFilter
+from taxopost.api.filters import CaptureSetFilter, IdFilter
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.taxa.models import RANK_CHOICES
@@ -26,7 +26,7 @@ class ClassificationSerializer(serializers.ModelSerializer):
 
 
 class ClassificationFilter(django_filters.FilterSet):
-    capture_set = IdFilter(method="in_capture_set", help_text="Capture set id")
+    capture_set = CaptureSetFilter(method="in_capture_set", help_text="Capture set id or name")
     occurrence = IdFilter(field_name="detection__occurrence_id")
     taxon = IdFilter(field_name="taxon_id")
     rank = django_filters.ChoiceFilter(field_name="taxon__rank", choices=RANK_CHOICES)

@@ -1,6 +1,7 @@
 """Jobs: create a post-processing job, follow its progress and metrics, cancel or revert it.
 
-``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}``. Bad input
+``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}`` (a capture
+set's scope may give its ``"name"`` instead of its id; ``?capture_set=`` filters by either). Bad input
 is a 400 whose body names each field; config errors come from the task's pydantic model, keyed
 by their path inside the config::
 
@@ -22,10 +23,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from taxopost.api.filters import MAX_ID, IdFilter
+from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter
 from taxopost.api.permissions import ReadLoggedInWriteStaff
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
+from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import create_job, scope_project
 from taxopost.postprocessing.running.web import job_operations, submit_from_web
@@ -36,7 +38,15 @@ LOG_LINES = 200
 
 class ScopeSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[Job.CAPTURE_SET, Job.OCCURRENCE])
-    id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    name = serializers.CharField(required=False, write_only=True, help_text="A capture set's name, instead of its id")
+
+    def validate(self, data):
+        """One of ``id`` and ``name`` (a capture set's only); the job's validation resolves the name."""
+        if ("id" in data) == ("name" in data) or ("name" in data and data["type"] != Job.CAPTURE_SET):
+            needed = "id or name" if data["type"] == Job.CAPTURE_SET else "id"
+            raise serializers.ValidationError({"id": [f"give the scope's {needed}, once"]})
+        return data
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -109,7 +119,10 @@ class JobCreateSerializer(serializers.Serializer):
         except ValidationError as exc:
             errors["config"] = config_field_errors(exc)
         try:
-            scope_project(data["scope"]["type"], data["scope"]["id"])
+            scope = data["scope"]
+            if "name" in scope:  # with "did you mean" for a near miss
+                scope["id"] = CaptureSet.named(scope.pop("name"), field="scope.name").pk
+            scope_project(scope["type"], scope["id"])
         except InputError as exc:
             errors.update(input_error_detail(exc))
         if errors:
@@ -119,20 +132,37 @@ class JobCreateSerializer(serializers.Serializer):
 
 class JobFilter(django_filters.FilterSet):
     scope_id = IdFilter()
+    capture_set = CaptureSetFilter(method="on_capture_set", help_text="Jobs on this capture set (id or name)")
 
     class Meta:
         model = Job
-        fields = ("status", "task", "scope_type", "scope_id", "dry_run")
+        fields = ("status", "task", "scope_type", "scope_id", "capture_set", "dry_run")
+
+    def on_capture_set(self, queryset, name, value):
+        return queryset.filter(scope_type=Job.CAPTURE_SET, scope_id=value)
 
 
 def input_error_detail(exc: InputError) -> dict:
-    """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``)."""
+    """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``).
+
+    Several problems at once (an :class:`~taxopost.errors.InputErrors`) are each kept.
+    """
+    if len(several := getattr(exc, "errors", [exc])) > 1:
+        merged: dict = {}
+        for error in several:
+            for key, value in input_error_detail(error).items():
+                if isinstance(value, dict):
+                    for field, messages in value.items():
+                        merged.setdefault(key, {}).setdefault(field, []).extend(messages)
+                else:
+                    merged.setdefault(key, []).extend(value)
+        return merged
     message = f"{exc.reason} (got {exc.value!r})"
     head, _, rest = exc.field.partition(".")
     if head == "config":
         return {"config": {rest or "config": [message]}}
     if head == "scope":
-        return {"scope": {"type" if rest == "type" else "id": [message]}}
+        return {"scope": {rest if rest in ("type", "name") else "id": [message]}}
     if head in ("task", "job"):
         return {head: [message]}
     return {"non_field_errors": [exc.message]}

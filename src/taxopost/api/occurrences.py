@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
-from taxopost.api.filters import IdFilter
+from taxopost.api.filters import CaptureSetFilter, IdFilter
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Occurrence
 from taxopost.observations.provenance import describe_step
@@ -40,7 +40,7 @@ class OccurrenceSerializer(serializers.ModelSerializer):
 
 
 class OccurrenceFilter(django_filters.FilterSet):
-    capture_set = IdFilter(method="in_capture_set", help_text="Capture set id")
+    capture_set = CaptureSetFilter(method="in_capture_set", help_text="Capture set id or name")
     taxon = IdFilter(field_name="determination_id", help_text="Determination's taxon id")
     rank = django_filters.ChoiceFilter(field_name="determination__rank", choices=RANK_CHOICES)
     algorithm = django_filters.CharFilter(

@@ -12,9 +12,10 @@ import sys
 import click
 from django.core.exceptions import ImproperlyConfigured
 
-# Each command module registers its commands on ``app`` when imported.
-from taxopost.cli import demo, evaluate, export, files, imports, jobs, manage, runs, serve, worker  # noqa: F401
-from taxopost.cli.app import app
+# Each light command module registers its commands on ``app`` when imported; the others are
+# deferred (taxopost.cli.app.DEFERRED): imported when one of their commands runs.
+from taxopost.cli import demo, export, jobs, manage, serve, worker  # noqa: F401
+from taxopost.cli.app import build
 from taxopost.cli.output import fail
 from taxopost.errors import InputError
 
@@ -22,7 +23,7 @@ from taxopost.errors import InputError
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning bad input into exit code 2 with one line."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = build()(args=argv, prog_name="taxopost", standalone_mode=False)
     except InputError as exc:
         return fail(exc.message)
     except ImproperlyConfigured as exc:  # a setting from the environment names itself and its value

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from rich.table import Table
 
@@ -74,21 +76,67 @@ def demo() -> None:
         f"{summary.changed:,} occurrences changed prediction."
     )
     out.print(f"Evaluation of the pipelines on {demo_project.CAPTURE_SETS[0]} (metrics and figures): {report}")
+    out.print(_side_by_side(summary, report, demo_project.CAPTURE_SETS[0]))
+    out.print(
+        "They differ in what they count: an occurrence's determination is the best of its detections' "
+        "classifications, so it is right more often than a detection on its own; and the report covers one "
+        "capture set, the headline both."
+    )
     out.print(f"Done in {elapsed:.1f} s. Database: {settings.DATABASES['default']['NAME']}")
-    me = command_name()
+    me = _database_prefix() + command_name()
     out.print(
         f"Next: `{me} jobs list`, `{me} jobs show ID`, "
-        f"`{me} export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`."
+        f"`{me} export occurrences --capture-set '{demo_project.CAPTURE_SETS[0]}' --output occurrences.csv`.",
+        markup=False,
     )
     out.print(
         f"Web: run `{me} serve`, open http://127.0.0.1:8000/admin/ and log in as "
-        f"{demo_project.DEMO_USER} / {demo_project.DEMO_PASSWORD} (a superuser of the demo database)."
+        f"{demo_project.DEMO_USER} / {demo_project.DEMO_PASSWORD} (a superuser of the demo database).",
+        markup=False,
     )
-    err.print(f"Run `{me} demo` again: it reuses what exists and finishes fast.")
+    err.print(f"Run `{me} demo` again: it reuses what exists and finishes fast.", markup=False)
+
+
+def _database_prefix() -> str:
+    """``DATABASE_URL=... `` when one is set, so the hints reach the same database (its password hidden)."""
+    import shlex
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:****@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return f"DATABASE_URL={shlex.quote(url)} "
+
+
+def _side_by_side(summary, report: Path, capture_set: str) -> Table:
+    """The headline's figures and the report's, and why they differ: unit, scope and pipeline."""
+    metrics = json.loads((report.parent / "metrics.json").read_text(encoding="utf-8"))
+    pipelines = metrics["pipelines"]
+    model = next(p for p in pipelines if not p["steps"])
+    best = max((p for p in pipelines if p["steps"]), key=lambda p: p["accuracy"])
+    n = summary.identified
+    table = Table(title="Two measures of the same survey, side by side", title_justify="left")
+    for column in ("", "headline (above)", "evaluation report"):
+        table.add_column(column)
+    table.add_row("counts", "occurrences (one individual each)", "detections (one classified crop each)")
+    table.add_row("scope", "both capture sets", capture_set)
+    table.add_row("with an expert identification", f"{n:,} occurrences", f"{metrics['n_rows']:,} detections")
+    table.add_row("correct, model output", f"{summary.correct_before / n:.1%}", f"{model['accuracy']:.1%}")
+    table.add_row(
+        "correct, after post-processing",
+        f"{summary.correct_after / n:.1%} (the jobs above)",
+        f"{best['accuracy']:.1%} ({best['name']}, the best pipeline)",
+    )
+    return table
 
 
 def example_path(name: str) -> Path:
     """A file of the example bundled with the package (taxonomy, category map, scores, taxa list)."""
+    from importlib import resources
+
     return Path(str(resources.files("taxopost") / "examples" / name))
 
 

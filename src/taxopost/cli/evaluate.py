@@ -18,19 +18,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from taxopost.cli.app import app
 from taxopost.cli.files import (
     CategoryMapOpt,
     ExcludeOpt,
     FormatOpt,
     IdColumnOpt,
-    Inputs,
     LineageRanksOpt,
     LogitsOpt,
     PredictionsOpt,
@@ -40,18 +38,18 @@ from taxopost.cli.files import (
 )
 from taxopost.cli.output import err, fail, out, progress_bar, warn
 from taxopost.errors import InputError
-from taxopost.evaluation.calibration import CalibrationReport, resolve_order
-from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
-from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines, evaluation_passes
-from taxopost.evaluation.ground_truth import read_ground_truth
-from taxopost.evaluation.pipelines import read_pipelines
-from taxopost.evaluation.report import prepare_output_dir, write_calibration, write_evaluation
 from taxopost.evaluation.sweep import DEFAULT_GRID
-from taxopost.evaluation.tables import calibration_csv, evaluation_csv
-from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
-from taxopost.io.groups import read_groups
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
+
+# scipy.stats and matplotlib are imported by the commands that use them, not by every command's start.
+if TYPE_CHECKING:
+    from taxopost.cli.files import Inputs
+    from taxopost.evaluation.calibration import CalibrationReport
+    from taxopost.evaluation.evaluate import Evaluation
+
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
+
 
 GroundTruthOpt = Annotated[
     Path,
@@ -96,7 +94,7 @@ CalibrationReportOpt = Annotated[
 ]
 
 
-@app.command()
+@commands.command()
 def evaluate(
     ground_truth: GroundTruthOpt,
     pipelines: Annotated[
@@ -121,6 +119,12 @@ def evaluate(
     groups: GroupsOpt = None,
 ) -> None:
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
+    from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
+    from taxopost.evaluation.ground_truth import read_ground_truth
+    from taxopost.evaluation.pipelines import read_pipelines
+    from taxopost.evaluation.report import prepare_output_dir, write_evaluation
+    from taxopost.io.groups import read_groups
+
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -154,7 +158,7 @@ def evaluate(
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
 
 
-@app.command()
+@commands.command()
 def calibrate(
     ground_truth: GroundTruthOpt,
     output: ConfigOutputOpt,
@@ -179,8 +183,11 @@ def calibrate(
     groups: GroupsOpt = None,
 ) -> int:
     """Choose per-rank roll-up thresholds that reach a target precision, with a finite-sample guarantee."""
+    from taxopost.evaluation.ground_truth import read_ground_truth
+    from taxopost.io.groups import read_groups
+
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
-    check_output(output)  # before any work or any report is written
+    check_output(output, suffixes=(".json",))  # before any work or any report is written
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -229,6 +236,10 @@ def _calibrate(
 
     ``groups``: each row's occurrence, kept whole in the calibration/held-out split.
     """
+    from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
+    from taxopost.evaluation.calibration import resolve_order
+    from taxopost.evaluation.report import prepare_output_dir, write_calibration
+
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
         ranks = resolve_order(category_map, ranks, float(bare))
@@ -355,7 +366,7 @@ def _print_calibration(report: CalibrationReport) -> None:
     )
 
 
-@app.command("evaluate-capture-set")
+@commands.command("evaluate-capture-set")
 def evaluate_capture_set_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
     output_dir: Annotated[
@@ -376,9 +387,10 @@ def evaluate_capture_set_cmd(
 ) -> None:
     """The same evaluation on the database: a capture set's model outputs against its identifications."""
     from taxopost.django_setup import setup
+    from taxopost.evaluation.tables import evaluation_csv
 
     if csv_path is not None:
-        check_output(csv_path, "--csv")
+        check_output(csv_path, "--csv", suffixes=(".csv",))
     setup()
     from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
@@ -406,7 +418,7 @@ def evaluate_capture_set_cmd(
         err.print(f"pipelines -> {csv_path}", markup=False)
 
 
-@app.command("calibrate-capture-set")
+@commands.command("calibrate-capture-set")
 def calibrate_capture_set_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set on the platform.")],
     output: ConfigOutputOpt,
@@ -435,11 +447,14 @@ def calibrate_capture_set_cmd(
     """Calibrate roll-up thresholds on a capture set's identified model outputs, and print them in the
     form Antenna's rank roll-up admin action takes (upper-case ranks, rollup_order)."""
     from taxopost.django_setup import setup
+    from taxopost.evaluation.tables import calibration_csv
+    from taxopost.io.antenna.rollup import ANTENNA_ROLLUP_MODE, antenna_rollup_config
 
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
-    for path, flag in ((output, "--output"), (csv_path, "--csv"), (antenna_config, "--antenna-config")):
+    for path, flag, suffix in ((output, "--output", ".json"), (csv_path, "--csv", ".csv"),
+                               (antenna_config, "--antenna-config", ".json")):  # fmt: skip
         if path is not None:
-            check_output(path, flag)
+            check_output(path, flag, suffixes=(suffix,))
     setup()
     from taxopost.observations.antenna import antenna_capture_set_id
     from taxopost.observations.evaluation import capture_set_rows

@@ -18,13 +18,20 @@ app.add_typer(export_app, name="export")
 @export_app.command("occurrences")
 def export_occurrences_cmd(
     capture_set: Annotated[str, typer.Option("--capture-set", help="Name of the capture set.")],
-    output: Annotated[Path, typer.Option("--output", help="CSV or .parquet file.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV or .parquet file (Darwin Core: CSV).")],
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="occurrences (taxopost's columns) or dwc (a Darwin Core occurrence table, as GBIF publishers use).",
+        ),
+    ] = "occurrences",
 ) -> None:
-    """Occurrences with their determination, rank, score, deciding algorithm and provenance chain."""
+    """Occurrences with their determination (rank, external ids), score, who decided, provenance and times."""
     setup()
     from taxopost.observations.export import export_occurrences
 
-    n = export_occurrences(capture_set, output)
+    n = export_occurrences(capture_set, output, layout=layout)
     err.print(f"{n} occurrences -> {output}")
 
 

@@ -19,29 +19,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
-from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
 from taxopost.cli.shared_options import TaxaColumnOpt
-from taxopost.core.category_map import CategoryMap
-from taxopost.core.coverage import class_mass, mask_coverage
-from taxopost.core.masking import class_masking
-from taxopost.core.rollup import STATUSES, coarser_than_order, rank_rollup, rollup_status
-from taxopost.core.sparse import SparseRows
+from taxopost.cli.task_options import BY_OPTION, named_by_options, task_options
 from taxopost.errors import InputError
-from taxopost.io import read_labels, read_matrix, read_taxa_list
-from taxopost.io.predictions.detections import DetectionFile, parse_ranks
-from taxopost.io.predictions.formats import FORMATS, read_detection_file, write_detection_file
-from taxopost.io.predictions.revision import Revision
-from taxopost.io.results import check_output, write_atomically, write_masking_csv, write_rollup_csv
-from taxopost.io.taxonomy import read_taxonomy_for_labels
-from taxopost.tasks import parse_config
-from taxopost.tasks.rank_rollup import RankRollupConfig
+from taxopost.io.predictions.formats import FORMATS
+from taxopost.io.results import check_output
+
+# The readers, the core and the writers are imported by the commands, not by every command's start.
+if TYPE_CHECKING:
+    from taxopost.core.category_map import CategoryMap
+    from taxopost.core.sparse import SparseRows
+    from taxopost.io.predictions.detections import DetectionFile
+
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
+
 
 TaxonomyOpt = Annotated[
     Path | None,
@@ -85,6 +83,9 @@ OutputOpt = Annotated[
         help="Result CSV (one row per input row, in input order), or with --predictions FILE.json its format.",
     ),
 ]
+#: What --output of rollup and mask writes: the table, or (.json) a --predictions file's own format.
+RESULT_SUFFIXES = (".csv", ".parquet", ".json")
+
 ExcludeOpt = Annotated[
     bool,
     typer.Option("--exclude-unresolved", help="Keep labels that resolve to no taxon out of predictions, not fail."),
@@ -119,6 +120,10 @@ def load_inputs(
     exclude_unresolved: bool = False,
 ) -> Inputs:
     """Read and validate the shared inputs: exactly one of ``scores``, ``logits`` and ``predictions``."""
+    from taxopost.core.category_map import CategoryMap
+    from taxopost.io import read_labels, read_matrix
+    from taxopost.io.taxonomy import read_taxonomy_for_labels
+
     given = [
         name for name, value in (("--scores", scores), ("--logits", logits), ("--predictions", predictions)) if value
     ]
@@ -166,6 +171,10 @@ def _load_predictions(
     category_map: Path | None,
     exclude_unresolved: bool,
 ) -> Inputs:
+    from taxopost.io.predictions.detections import parse_ranks
+    from taxopost.io.predictions.formats import read_detection_file
+    from taxopost.io.taxonomy import read_taxonomy_for_labels
+
     if category_map is not None:
         raise InputError("--category-map", str(category_map), "a --predictions file carries its own classes")
     ranks = parse_ranks(lineage_ranks, "--lineage-ranks") if lineage_ranks else None
@@ -201,7 +210,7 @@ def _read_config(path: Path | None) -> dict:
     return data
 
 
-@app.command()
+@commands.command()
 def rollup(
     output: OutputOpt,
     taxonomy: TaxonomyOpt = None,
@@ -233,7 +242,15 @@ def rollup(
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Roll unconfident predictions up to the first rank whose aggregate clears its threshold."""
+    from taxopost.core.rollup import STATUSES, rank_rollup, rollup_status
+    from taxopost.io.predictions.formats import write_detection_file
+    from taxopost.io.predictions.revision import Revision
+    from taxopost.io.results import write_rollup_csv
+    from taxopost.tasks import parse_config
+    from taxopost.tasks.rank_rollup import RankRollupConfig, RankRollupSpec
+
     config_data = _read_config(config)
+    how: dict[str, str | Path] = dict.fromkeys(config_data, config) if config is not None else {}
     if threshold:
         config_data["thresholds"] = parse_rank_values(threshold)
         config_data.pop("order", None)  # the ranks given are the ranks tried
@@ -241,8 +258,14 @@ def rollup(
         config_data["order"] = [rank.strip() for rank in order.split(",") if rank.strip()]
     if mode is not None:
         config_data["mode"] = mode
-    settings = parse_config(RankRollupConfig, config_data, prefix="--")
-    check_output(output)
+    how.update(
+        {field: BY_OPTION for field, given in (("thresholds", threshold), ("order", order), ("mode", mode)) if given}
+    )
+    try:
+        settings = parse_config(RankRollupConfig, config_data, prefix="config.")
+    except InputError as exc:
+        raise named_by_options(exc, task_options([RankRollupSpec]), how) from None
+    check_output(output, suffixes=RESULT_SUFFIXES)
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -270,7 +293,7 @@ def rollup(
     err.print(f"{len(result)} rows: {summary} ({settings.mode} mode) -> {output}", markup=False)
 
 
-@app.command()
+@commands.command()
 def mask(
     output: OutputOpt,
     taxa_list: Annotated[Path, typer.Option("--taxa-list", help="One taxon name or id per line (or --taxa-column).")],
@@ -298,9 +321,17 @@ def mask(
     exclude_unresolved: ExcludeOpt = False,
 ) -> None:
     """Restrict predictions to a taxa list (a listed taxon admits its descendants) and recompute the winner."""
-    check_output(output)  # both outputs are checked before any work: neither is written without the other
+    from taxopost.core.coverage import class_mass, mask_coverage
+    from taxopost.core.masking import class_masking
+    from taxopost.core.sparse import SparseRows
+    from taxopost.io import read_taxa_list
+    from taxopost.io.predictions.formats import write_detection_file
+    from taxopost.io.predictions.revision import Revision
+    from taxopost.io.results import write_atomically, write_masking_csv
+
+    check_output(output, suffixes=RESULT_SUFFIXES)  # both outputs are checked before any work
     if output_scores is not None:
-        check_output(output_scores, "--output-scores")
+        check_output(output_scores, "--output-scores")  # written at the path given, whatever its name
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -355,6 +386,8 @@ def mask(
 
 def _warn_coarser(category_map: CategoryMap, order: tuple[str, ...]) -> None:
     """Classes above every thresholded rank never count toward a roll-up: say so, they are often a mistake."""
+    from taxopost.core.rollup import coarser_than_order
+
     above = np.flatnonzero(coarser_than_order(category_map, order))
     if above.size:
         taxonomy, taxa = category_map.taxonomy, category_map.class_taxa

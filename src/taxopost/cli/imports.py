@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from taxopost.cli.app import app
 from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.shared_options import TaxaColumnOpt
 from taxopost.django_setup import setup
@@ -32,8 +31,10 @@ from taxopost.io.antenna import (
 #: Antenna's own TIME_ZONE setting unless its admins changed it.
 ANTENNA_TIME_ZONE = "America/New_York"
 
-import_app = typer.Typer(help="Import taxonomies, category maps, predictions, identifications, taxa lists.")
-app.add_typer(import_app, name="import")
+import_app = typer.Typer(
+    help="Import taxonomies, category maps, predictions, identifications, taxa lists.", add_completion=False
+)
+commands = import_app  # `taxopost import`, imported when used (cli/app.py)
 
 
 @import_app.command("taxonomy")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from taxopost.cli.app import app
-from taxopost.cli.output import err, out, progress_bar
+from taxopost.cli.output import command_name, err, fail, out, progress_bar
 from taxopost.django_setup import setup
 from taxopost.errors import InputError
 
@@ -31,12 +31,20 @@ def follow_job(job, submit) -> None:
         submit(executor)
         err.print(f"job {job.pk} queued on the Celery broker; follow it with: taxopost jobs show {job.pk}")
         return
-    with progress_bar(f"job {job.pk}: {job.task}", total=None) as bar:
+    try:
+        with progress_bar(f"job {job.pk}: {job.task}", total=None) as bar:
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            bar.update(completed=done, total=total, description=f"job {job.pk}: {job.task} ({stage})")
+            def on_progress(stage: str, done: int, total: int) -> None:
+                bar.update(completed=done, total=total, description=f"job {job.pk}: {job.task} ({stage})")
 
-        submit(EmbeddedExecutor(on_progress=on_progress))
+            submit(EmbeddedExecutor(on_progress=on_progress))
+    except KeyboardInterrupt:  # the job is recorded as failed and resumable: say how, here and now
+        fail(
+            f"interrupted; job {job.pk} keeps its finished chunks: "
+            f"`{command_name()} jobs resume {job.pk}` runs what is left",
+            code=130,
+        )
+        raise typer.Exit(code=130) from None
     job.refresh_from_db()
     print_job(job)
     if job.status == Job.FAILED:
@@ -80,25 +88,59 @@ def print_job(job) -> None:
 
 
 @jobs_app.command("list")
-def jobs_list(limit: Annotated[int, typer.Option("--limit")] = 20) -> None:
-    """The most recent jobs."""
+def jobs_list(
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many jobs, newest first.", min=1)] = 20,
+    task: Annotated[str | None, typer.Option("--task", help="Only this task's jobs (e.g. rank_rollup).")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only jobs in this status (created, queued, running, ...).")
+    ] = None,
+    capture_set: Annotated[
+        str | None, typer.Option("--capture-set", help="Only jobs on this capture set (name or id).")
+    ] = None,
+) -> None:
+    """The most recent jobs, optionally of one task, in one status or on one capture set."""
     setup()
     from taxopost.jobs.models import Job
+    from taxopost.observations.models import CaptureSet
+    from taxopost.tasks import get_spec
 
+    jobs = Job.objects.all()
+    if task is not None:
+        jobs = jobs.filter(task=get_spec(task, field="--task").key)
+    if status is not None:
+        statuses = [value for value, _ in Job.STATUSES]
+        if status.lower() not in statuses:
+            raise InputError("--status", status, f"must be one of {', '.join(statuses)}")
+        jobs = jobs.filter(status=status.lower())
+    if capture_set is not None:
+        jobs = jobs.filter(scope_type=Job.CAPTURE_SET, scope_id=CaptureSet.named(capture_set).pk)
+    jobs = list(jobs[:limit])
+    names = dict(
+        CaptureSet.objects.filter(pk__in={j.scope_id for j in jobs if j.scope_type == Job.CAPTURE_SET}).values_list(
+            "pk", "name"
+        )
+    )
     table = Table("id", "task", "scope", "status", "progress", "changed", "created")
-    for job in Job.objects.all()[:limit]:
+    for job in jobs:
         changed = (job.metrics or {}).get("changed", "")
-        scope = f"{job.scope_type} {job.scope_id}" + (" (dry run)" if job.dry_run else "")
-        status = job.status + (" (reverted)" if job.reverted_at else "")
+        if job.scope_type == Job.CAPTURE_SET and job.scope_id in names:
+            scope = names[job.scope_id]
+        else:
+            scope = f"{job.scope_type} {job.scope_id}"
+        scope += " (dry run)" if job.dry_run else ""
+        status_text = job.status + (" (reverted)" if job.reverted_at else "")
         table.add_row(
             str(job.pk),
             job.task,
             scope,
-            status,
+            status_text,
             f"{job.progress:.0%}",
             str(changed),
             f"{job.created_at:%Y-%m-%d %H:%M}",
         )
+    if not jobs:
+        err.print("no job matches" if (task or status or capture_set) else "no job yet")
+        return
     out.print(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -11,8 +12,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+#: The width of output that goes to a pipe or a file (rich's own default there is 80 columns, which
+#: folds a table's every row); ``COLUMNS`` still sets it.
+PIPED_WIDTH = 1000
+
+
+def _console(stream, **kwargs) -> Console:
+    piped = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(highlight=False, width=PIPED_WIDTH if piped else None, **kwargs)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 
 def command_name() -> str:

@@ -7,18 +7,16 @@ each time the command is built, so a task registered by a plugin gets its option
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from taxopost.cli.app import app
 from taxopost.cli.jobs import follow_job
 from taxopost.cli.output import warn
 from taxopost.cli.parsing import parse_json_object, parse_settings
-from taxopost.cli.task_options import config_from_options, parameters, task_options
 from taxopost.django_setup import setup
 from taxopost.errors import InputError
-from taxopost.tasks import get_spec, task_keys
 
 
 def _fixed(
@@ -47,6 +45,8 @@ class RunCommand:
 
     @property
     def __doc__(self) -> str:  # type: ignore[override]
+        from taxopost.tasks import task_keys
+
         return (
             "Run a post-processing task on a capture set or an occurrence, as a job.\n\n"
             f"Tasks: {', '.join(task_keys())}. Each task's options are listed below with its key; "
@@ -55,25 +55,42 @@ class RunCommand:
 
     @property
     def __signature__(self) -> inspect.Signature:
+        from taxopost.cli.task_options import parameters, task_options
+
         fixed = list(inspect.signature(_fixed, eval_str=True).parameters.values())
         return inspect.Signature([*fixed, *parameters(task_options())])
 
     def __call__(self, task: str, **given: Any) -> None:
+        from taxopost.cli.task_options import BY_OPTION, config_from_options, named_by_options, task_options
+        from taxopost.tasks import get_spec
+
         spec = get_spec(task)
+        options = task_options()
         data = parse_json_object(given.pop("config"))
-        data.update(parse_settings(given.pop("settings") or []))
-        data.update(config_from_options(spec.key, task_options(), given))
+        how: dict[str, str | Path] = dict.fromkeys(data, "--config")
+        settings = parse_settings(given.pop("settings") or [])
+        from_options = config_from_options(spec.key, options, given)
+        data.update(settings)
+        data.update(from_options)
+        how.update(dict.fromkeys(settings, "--set"))
+        how.update(dict.fromkeys(from_options, BY_OPTION))
         setup()
         from taxopost.postprocessing.running.operations import create_job, submit_job
 
         scope_type, scope_id = _scope(given["capture_set"], given["occurrence"])
-        job = create_job(spec.key, scope_type, scope_id, data, dry_run=given["dry_run"], chunk_size=given["chunk_size"])
+        try:
+            job = create_job(
+                spec.key, scope_type, scope_id, data, dry_run=given["dry_run"], chunk_size=given["chunk_size"]
+            )
+        except InputError as exc:
+            raise named_by_options(exc, options, how) from None
         for warning in (job.result or {}).get("warnings", []):
             warn(f"job {job.pk}: {warning['message']}")
         follow_job(job, lambda executor: submit_job(job, executor))
 
 
-run = app.command("run")(RunCommand())
+commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
+commands.command("run")(RunCommand())
 
 
 def _scope(capture_set: str | None, occurrence: int | None) -> tuple[str, int]:

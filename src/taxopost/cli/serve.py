@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Annotated
 
 import typer
 
 from taxopost.cli.app import app
 from taxopost.cli.output import err
+from taxopost.errors import InputError
 
 
 @app.command()
@@ -29,6 +31,7 @@ def serve(
 
     from taxopost.security import warn_if_insecure
 
+    _check_port(host, port)  # before the banner: a busy port must not be announced as the web app
     warn_if_insecure()
     if host not in settings.ALLOWED_HOSTS and host not in ("0.0.0.0", "::"):
         settings.ALLOWED_HOSTS.append(host)
@@ -38,3 +41,25 @@ def serve(
     if host in ("0.0.0.0", "::"):
         err.print("Listening on every interface: add this machine's name to TAXOPOST_ALLOWED_HOSTS.")
     call_command("runserver", f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", use_reloader=False)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` as the server will (address reuse on, as Django's), then let it go."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise InputError("--host", host, f"is not an address of this machine ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            reason = (
+                "is in use: another server listens there; stop it or give another --port"
+                if busy
+                else (f"cannot be listened on at {host} ({exc.strerror})")
+            )
+            raise InputError("--port", port, reason) from None

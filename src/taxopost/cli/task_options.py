@@ -10,13 +10,15 @@ a hint) is still reachable through ``--set KEY=VALUE`` and ``--config JSON``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from taxopost.cli.parsing import parse_comma_list, parse_rank_values
-from taxopost.errors import InputError
+from taxopost.errors import InputError, InputErrors
 from taxopost.tasks import CliOption, TaskSpec, all_specs
 
 #: Python type of an option value, by JSON-schema type of the field.
@@ -131,3 +133,37 @@ def config_from_options(task: str, options: list[TaskOption], given: dict[str, A
             raise InputError(option.flag, raw, f"is an option of {', '.join(option.tasks)}, not of {task}")
         config[option.field] = option.value(raw)
     return config
+
+
+#: How a config field was given, in :func:`named_by_options`: by the field's own option.
+BY_OPTION = "option"
+
+
+def named_by_options(
+    exc: InputError, options: list[TaskOption], given: Mapping[str, str | Path], *, prefix: str = "config."
+) -> InputError:
+    """Config problems told the way the user gave each field, every problem kept.
+
+    ``given`` maps a config field to :data:`BY_OPTION` (``--threshold species=1.5``, not
+    ``config.thresholds.species``), to the option that carried it (``"--set"``, ``"--config"``:
+    ``--set thresholds.species=1.5``), or to the file it came from. Errors about anything else
+    (the scope, a field nobody gave) keep their field.
+    """
+    by_field = {option.field: option for option in options}
+    renamed = []
+    for error in getattr(exc, "errors", [exc]):
+        path = error.field.removeprefix(prefix) if error.field.startswith(prefix) else None
+        top, _, rest = (path or "").partition(".")
+        how, option = given.get(top), by_field.get(top)
+        if path is None or how is None:
+            renamed.append(error)
+        elif how == BY_OPTION and option is not None:
+            value = error.value
+            if option.parse == "rank_values" and rest and str(value) != rest:  # not a problem of the rank itself
+                value = f"{rest}={value}"
+            renamed.append(InputError(option.flag, value, error.reason))
+        elif isinstance(how, Path):
+            renamed.append(InputError(path, error.value, error.reason, source=str(how)))
+        else:
+            renamed.append(InputError(f"{how} {path}", error.value, error.reason))
+    return renamed[0] if len(renamed) == 1 else InputErrors(renamed)

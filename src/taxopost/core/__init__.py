@@ -2,28 +2,37 @@
 
 One implementation of each rule, shared by the CLI on files, the jobs on the database and
 the evaluator.
+
+The names are imported on first use, so that a light module (``taxopost.core.ranks`` for a
+task's config, a command's ``--help``) does not load numba.
 """
 
-from taxopost.core.category_map import CategoryMap
-from taxopost.core.ranks import RANKS, UNKNOWN
-from taxopost.core.rollup import DEFAULT_THRESHOLDS, RollupResult, rank_rollup
-from taxopost.core.sparse import SparseRows, sparse_rows
-from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
-from taxopost.core.vectors import Winners, softmax, winners
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "NO_TAXON",
-    "RANKS",
-    "UNKNOWN",
-    "CategoryMap",
-    "RollupResult",
-    "SparseRows",
-    "TaxonRecord",
-    "Taxonomy",
-    "Winners",
-    "rank_rollup",
-    "softmax",
-    "sparse_rows",
-    "winners",
-]
+import importlib
+from typing import Any
+
+#: The modules behind the public names, imported on first use of one of their names.
+_MODULES = {
+    "taxopost.core.category_map": ("CategoryMap",),
+    "taxopost.core.ranks": ("RANKS", "UNKNOWN"),
+    "taxopost.core.rollup": ("DEFAULT_THRESHOLDS", "RollupResult", "rank_rollup"),
+    "taxopost.core.sparse": ("SparseRows", "sparse_rows"),
+    "taxopost.core.taxonomy": ("NO_TAXON", "Taxonomy", "TaxonRecord"),
+    "taxopost.core.vectors": ("Winners", "softmax", "winners"),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -30,7 +30,6 @@ from typing import Literal
 
 import numpy as np
 
-from taxopost.core import _kernels
 from taxopost.core._validation import SUM_TOLERANCE, as_matrix, check_logits, check_probabilities, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for
@@ -185,6 +184,8 @@ def _combine(
     chunk_rows: int | None,
     progress: Callable[[int], None] | None,
 ) -> ConsensusResult:
+    from taxopost.core import _kernels  # numba loads on first use, not on import
+
     n, n_classes = matrix.shape
     dtype = matrix.dtype
     ordered = bool(n < 2 or (ids[1:] >= ids[:-1]).all())

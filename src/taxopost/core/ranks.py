@@ -1,6 +1,6 @@
 """The rank vocabulary: names, their coarse-to-fine order, and iNaturalist's rank levels.
 
-DESIGN.md's ranks (kingdom ... species) are a subset of this list; the intermediate ranks exist
+The ranks a survey names (kingdom ... species) are a subset of this list; the intermediate ranks exist
 so that real taxonomies (iNaturalist's subphylum, CIFAR-100's superclass) load without loss.
 A rank's *code* is its position in :data:`RANKS`: a larger code is a finer rank.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from taxopost.errors import InputError
+from taxopost.errors import InputError, InputErrors
 
 #: Every known rank, coarse to fine, with its iNaturalist ``rank_level``.
 RANK_LEVELS: dict[str, float] = {
@@ -98,13 +98,21 @@ def check_thresholds(thresholds: dict[object, object], *, field: str = "threshol
     if not thresholds:
         raise InputError(field, thresholds, "give at least one rank threshold, e.g. species=0.8")
     checked: dict[str, float] = {}
+    problems: list[InputError] = []  # every bad rank at once, so that one correction fixes them all
     for rank, value in thresholds.items():
-        name = parse_rank(rank, field=f"{field}.{rank}")
+        try:
+            name = parse_rank(rank, field=f"{field}.{rank}")
+        except InputError as exc:
+            problems.append(exc)
+            continue
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise InputError(f"{field}.{name}", value, "must be a number in (0, 1]") from None
+            problems.append(InputError(f"{field}.{name}", value, "must be a number in (0, 1]"))
+            continue
         if not (0.0 < number <= 1.0):
-            raise InputError(f"{field}.{name}", value, "must be in (0, 1]")
+            problems.append(InputError(f"{field}.{name}", value, "must be in (0, 1]"))
         checked[name] = number
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputErrors(problems)
     return checked

@@ -1,6 +1,6 @@
 """Rank roll-up: promote an unconfident prediction to the first coarser rank that clears its threshold.
 
-Semantics (DESIGN.md): the aggregate of taxon ``t`` at rank ``R`` is the sum of the scores of
+Semantics (docs/core.md): the aggregate of taxon ``t`` at rank ``R`` is the sum of the scores of
 every class whose taxon is ``t`` or a descendant of ``t``; a class coarser than ``R``, or whose
 lineage skips ``R``, adds to no rank-``R`` taxon. Walking the order from the finest rank, a
 candidate is accepted when its aggregate is ``>=`` the rank's threshold; the first accepted rank
@@ -17,7 +17,6 @@ from typing import Literal
 
 import numpy as np
 
-from taxopost.core import _kernels
 from taxopost.core._validation import as_rows, check_logits, check_probabilities, dense_chunks, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for
@@ -366,6 +365,8 @@ def _rollup_chunk(
     lo: int,
     hi: int,
 ) -> None:
+    from taxopost.core import _kernels  # numba loads on the first roll-up, not on import
+
     rows = np.arange(hi - lo)
     if not plan.resolved_all:  # the source prediction is the argmax over classes with a taxon
         argmax = np.where(plan.class_taxa >= 0, chunk, -1).argmax(axis=1)

@@ -8,6 +8,7 @@ the metrics hold nothing to draw.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,6 +17,38 @@ from matplotlib.figure import Figure
 
 #: Line styles cycled per pipeline, so that curves drawn on top of each other stay visible.
 _STYLES = ("-", "--", "-.", ":")
+#: A risk-coverage curve is broken where coverage jumps by more than this between two swept
+#: thresholds: no threshold of the grid accepts a share in between, so a line there would be drawn
+#: over no data (many rows share one aggregate, e.g. family scores of exactly 1).
+MAX_COVERAGE_GAP = 0.1
+#: Row counts whose largest and smallest non-zero bins differ by this factor get a log axis.
+LOG_SPAN = 100
+#: Characters of a title per inch of the width it has (DejaVu Sans at 12 pt averages ~6.5 pt).
+_CHARS_PER_INCH = 10.5
+
+
+def _wrapped(text: str, width_inches: float, *, fontsize: float = 12.0) -> str:
+    """``text`` broken into lines that fit ``width_inches`` at ``fontsize``, so no title is clipped."""
+    return textwrap.fill(text, max(12, int(width_inches * _CHARS_PER_INCH * 12.0 / fontsize)))
+
+
+def _title(ax, text: str, *, columns: int = 1, fontsize: float = 12.0) -> None:
+    width = ax.figure.get_figwidth() / columns
+    ax.set_title(_wrapped(text, width * 0.95, fontsize=fontsize), fontsize=fontsize)
+
+
+def _suptitle(fig: Figure, text: str) -> None:
+    fig.suptitle(_wrapped(text, fig.get_figwidth() * 0.95))
+
+
+def _broken_at_gaps(x: np.ndarray, y: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """The points with finite values, a NaN inserted wherever ``x`` jumps by more than ``gap``."""
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 2:
+        return x, y
+    cuts = np.flatnonzero(np.abs(np.diff(x)) > gap) + 1
+    return np.insert(x, cuts, np.nan), np.insert(y, cuts, np.nan)
 
 
 def _num(values: Sequence[object]) -> np.ndarray:
@@ -43,20 +76,24 @@ def risk_coverage_figure(metrics: Mapping[str, object]) -> Figure | None:
             if curve is None:
                 continue
             coverage, risk = _num(curve["coverage"]), _num(curve["risk"])
+            risk[_num(curve["n_accepted"]) == 0] = np.nan  # no row accepted: no error rate to draw
             aurc = curve["aurc"]
             label = f"{p['name']} (AURC {aurc:.3f})" if aurc is not None else p["name"]
-            (line,) = ax.plot(coverage, risk, label=label, linewidth=1.6, linestyle=_STYLES[i % len(_STYLES)])
+            x, y = _broken_at_gaps(coverage, risk, MAX_COVERAGE_GAP)
+            (line,) = ax.plot(x, y, label=label, linewidth=1.6, linestyle=_STYLES[i % len(_STYLES)])
+            alone = np.isfinite(y) & ~np.isfinite(np.r_[np.nan, y[:-1]]) & ~np.isfinite(np.r_[y[1:], np.nan])
+            ax.plot(x[alone], y[alone], ".", color=line.get_color())  # a point between two gaps has no line
             thresholds = np.asarray(curve["thresholds"])
             at = int(np.argmin(np.abs(thresholds - curve["threshold"])))
             ax.plot(coverage[at], risk[at], "o", color=line.get_color(), markersize=6)
-        ax.set_title(f"{rank}: rows reaching this rank")
+        _title(ax, f"{rank}: rows reaching this rank", columns=len(ranks))
         ax.set_xlabel("coverage (share of reaching rows accepted)")
         ax.set_ylabel("risk (error rate of accepted rows)")
         ax.set_xlim(0, 1.0)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, title="pipeline (dot: its threshold)", title_fontsize=8)
-    fig.suptitle("Risk-coverage by rank (threshold swept; finer ranks at their thresholds)")
+    _suptitle(fig, "Risk-coverage by rank (threshold swept; finer ranks at their thresholds; no line across gaps)")
     return fig
 
 
@@ -82,7 +119,7 @@ def coverage_figure(metrics: Mapping[str, object]) -> Figure:
     ax.set_yticks(y, names)
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("share of rows whose final prediction is at each rank")
-    ax.set_title("Coverage by final rank")
+    _title(ax, "Coverage by final rank")
     ax.legend(title="final rank", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
@@ -95,19 +132,32 @@ def confidence_figure(metrics: Mapping[str, object]) -> Figure:
     width = float(np.asarray(bins["upper"])[0] - np.asarray(bins["lower"])[0])
     fig = Figure(figsize=(9.0, 7.0), layout="constrained")
     top, middle, bottom = fig.subplots(3, 1, sharex=True, height_ratios=(3, 2, 1.2))
-    top.plot(centers, _num(bins["baseline_accuracy"]), "k--", marker="s", markersize=3, label="baseline (argmax)")
-    for i, p in enumerate(pipelines):
+    # The model's own output is the baseline: drawn once, not again as a pipeline with no step.
+    top.plot(centers, _num(bins["baseline_accuracy"]), "k--", marker="s", markersize=3, label="model output (argmax)")
+    middle.plot(centers, np.where(np.asarray(bins["n"]) > 0, 0.0, np.nan), "k--", marker="s", markersize=3)
+    for i, p in enumerate(p for p in pipelines if p.get("steps")):
         b, style = p["confidence_bins"], _STYLES[i % len(_STYLES)]
         top.plot(centers, _num(b["accuracy"]), marker="o", markersize=3, linestyle=style, label=p["name"])
         middle.plot(centers, _num(b["rollup_rate"]), marker="o", markersize=3, linestyle=style, label=p["name"])
     top.set_ylabel("accuracy (true taxon or ancestor)")
     top.set_ylim(0, 1.02)
-    top.set_title("Accuracy and roll-up rate by input confidence")
+    _title(top, "Accuracy and roll-up rate by input confidence")
     top.legend(fontsize=8)
     middle.set_ylabel("roll-up rate (final coarser)")
     middle.set_ylim(0, 1.02)
-    bottom.bar(centers, bins["n"], width=width * 0.9, color="0.6")
-    bottom.set_ylabel("rows")
+    counts = np.asarray(bins["n"], dtype=np.int64)
+    bottom.bar(centers, counts, width=width * 0.9, color="0.6")
+    for x, n in zip(centers, counts, strict=True):  # n of each bin: how much each point above stands on
+        bottom.annotate(f"{n:,}", (x, max(n, 1)), ha="center", va="bottom", fontsize=7, xytext=(0, 1),
+                        textcoords="offset points")  # fmt: skip
+    positive = counts[counts > 0]
+    if positive.size and positive.max() >= LOG_SPAN * positive.min():
+        bottom.set_yscale("log")
+        bottom.set_ylim(0.8, positive.max() * 4)
+        bottom.set_ylabel("rows (log)")
+    else:
+        bottom.set_ylim(0, max(int(counts.max()), 1) * 1.25)
+        bottom.set_ylabel("rows")
     bottom.set_xlabel("input confidence: the model's maximum probability (bin centre)")
     for ax in (top, middle, bottom):
         ax.grid(alpha=0.3)
@@ -133,10 +183,9 @@ def disagreement_figure(metrics: Mapping[str, object]) -> Figure | None:
         ax.set_xlabel(f"distribution mode: {pair['distribution']}")
         ax.set_ylabel(f"lineage mode: {pair['lineage']}")
         share = pair["share_disagree"]
-        ax.set_title(
-            f"{pair['n_disagree']:,} rows differ ({share:.1%})" if share is not None else "no rows", fontsize=10
-        )
-    fig.suptitle("Lineage vs distribution mode: outcomes on the rows where they differ")
+        text = f"{pair['n_disagree']:,} rows differ ({share:.1%})" if share is not None else "no rows"
+        _title(ax, text, columns=len(pairs), fontsize=10)
+    _suptitle(fig, "Lineage vs distribution mode: outcomes on the rows where they differ")
     return fig
 
 
@@ -164,8 +213,8 @@ def calibration_figure(report: Mapping[str, object]) -> Figure:
             title = f"{rank['rank']}: threshold {rank['threshold']:g}"
         else:
             title = f"{rank['rank']}: target unreachable ({rank['n_reaching']:,} rows reach it)"
-        ax.set_title(title)
-        ax.set_xlabel("coverage (share of rows reaching the rank that are accepted)")
+        _title(ax, title, columns=columns)
+        ax.set_xlabel(_wrapped("coverage (share of rows reaching the rank that are accepted)", 5.0 * 0.95, fontsize=10))
         ax.set_ylabel("precision of accepted rows")
         ax.set_xlim(0, 1)
         shown = np.concatenate([_num(curve["precision"]), _num(curve["bound"]), _num(held_rank["curve"]["precision"])])
@@ -175,5 +224,5 @@ def calibration_figure(report: Mapping[str, object]) -> Figure:
         ax.legend(fontsize=8, loc="lower left")
     for ax in axes[len(ranks) :]:
         ax.set_visible(False)
-    fig.suptitle(f"Threshold calibration ({report['mode']} mode): thresholds swept from 1 down")
+    _suptitle(fig, f"Threshold calibration ({report['mode']} mode): thresholds swept from 1 down")
     return fig

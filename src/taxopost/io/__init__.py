@@ -4,28 +4,37 @@ Every reader raises :class:`~taxopost.errors.InputError` naming the file, the fi
 value for anything malformed; none returns half-read data. :func:`read_text` and
 :func:`open_table` are the readers every format here is built on, for other packages' files
 (pipelines, ground truth) to get the same checks and messages.
+
+The names are imported on first use, so that reading a taxa list does not load pyarrow.
 """
 
-from taxopost.io._text import Table, open_table, read_text
-from taxopost.io.category_map import read_category_map, read_labels
-from taxopost.io.groups import read_groups
-from taxopost.io.matrix import read_class_indices, read_matrix
-from taxopost.io.predictions import PredictionRecord, read_predictions
-from taxopost.io.taxa_list import TaxaListFile, read_taxa_list
-from taxopost.io.taxonomy import read_taxonomy
+from __future__ import annotations
 
-__all__ = [
-    "PredictionRecord",
-    "Table",
-    "TaxaListFile",
-    "open_table",
-    "read_category_map",
-    "read_class_indices",
-    "read_groups",
-    "read_labels",
-    "read_matrix",
-    "read_predictions",
-    "read_taxa_list",
-    "read_taxonomy",
-    "read_text",
-]
+import importlib
+from typing import Any
+
+#: The modules behind the public names, imported on first use of one of their names.
+_MODULES = {
+    "taxopost.io._text": ("Table", "open_table", "read_text"),
+    "taxopost.io.category_map": ("read_category_map", "read_labels"),
+    "taxopost.io.groups": ("read_groups",),
+    "taxopost.io.matrix": ("read_class_indices", "read_matrix"),
+    "taxopost.io.predictions": ("PredictionRecord", "read_predictions"),
+    "taxopost.io.taxa_list": ("TaxaListFile", "read_taxa_list"),
+    "taxopost.io.taxonomy": ("read_taxonomy",),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

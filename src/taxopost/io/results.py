@@ -6,11 +6,9 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.masking import MaskingResult
@@ -18,6 +16,9 @@ from taxopost.core.ranks import RANKS
 from taxopost.core.rollup import STATUSES, RollupResult, rollup_status
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy
 from taxopost.errors import InputError
+
+if TYPE_CHECKING:  # pyarrow is imported by the writers, not by every command that imports this module
+    import pyarrow as pa
 
 
 def write_rollup_csv(
@@ -30,6 +31,8 @@ def write_rollup_csv(
     rank cleared), then for each rank of the order ``<rank>_candidate, <rank>_score`` (empty
     where not examined).
     """
+    import pyarrow as pa
+
     columns = {
         "row": pa.array(np.arange(len(result))),
         **({"detection": pa.array(list(detections), pa.string())} if detections is not None else {}),
@@ -54,6 +57,8 @@ def write_masking_csv(
 ) -> None:
     """Columns: ``row`` (and ``detection`` for a predictions file), ``source_taxon, source_rank,
     source_score, taxon, rank, score, changed, removed_mass``."""
+    import pyarrow as pa
+
     taxonomy = category_map.taxonomy
     source = category_map.class_taxa[result.source_class]
     winner = category_map.class_taxa[result.winner]
@@ -76,6 +81,9 @@ def write_table(path: Path | str, table: pa.Table, *, field: str = "--output") -
     """Write ``table`` as CSV, or Parquet for a ``.parquet`` path, atomically."""
 
     def write(tmp: str) -> None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
         if Path(path).suffix.lower() == ".parquet":
             pq.write_table(table, tmp)
         else:
@@ -84,8 +92,12 @@ def write_table(path: Path | str, table: pa.Table, *, field: str = "--output") -
     write_atomically(path, write, field=field)
 
 
-def check_output(path: Path | str, field: str = "--output") -> Path:
-    """An output file's path, refused early (before any work) when it cannot be a new file."""
+def check_output(path: Path | str, field: str = "--output", *, suffixes: Sequence[str] | None = None) -> Path:
+    """An output file's path, refused early (before any work) when it cannot be a new file.
+
+    ``suffixes``: the file types the writer writes (``.csv``); another is refused, not written
+    as one of them under a misleading name (``out.xlsx`` holding CSV).
+    """
     path = Path(path)
     if path.is_dir():
         raise InputError(field, str(path), "is a folder; give a file name")
@@ -93,6 +105,9 @@ def check_output(path: Path | str, field: str = "--output") -> Path:
         raise InputError(field, str(path), f"{str(path.parent)!r} is a file, not a folder")
     if not path.parent.is_dir():
         raise InputError(field, str(path), "the folder does not exist")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        shown = f"{path.suffix!r} files" if path.suffix else "a file without an extension"
+        raise InputError(field, str(path), f"cannot write {shown}: give a {' or '.join(suffixes)} file")
     return path
 
 
@@ -134,12 +149,16 @@ def _umask() -> int:
 
 
 def _names(taxonomy: Taxonomy, taxa: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
     names = np.asarray((*taxonomy.names, ""), dtype=object)
     taxa = np.asarray(taxa)
     return pa.array(names[np.where(taxa == NO_TAXON, len(taxonomy.names), taxa)], mask=taxa == NO_TAXON)
 
 
 def _ranks(taxonomy: Taxonomy, taxa: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
     ranks = np.asarray(RANKS, dtype=object)
     taxa = np.asarray(taxa)
     valid = taxa != NO_TAXON

@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from taxopost.io.results import write_atomically
+from taxopost.io.results import check_output, write_atomically
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.observations.vectors import stack
@@ -47,6 +47,7 @@ class AntennaExportSummary:
 
 def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: str = "taxopost") -> AntennaExportSummary:
     """Write ``capture_set``'s detections and classifications as a processing-service response."""
+    check_output(output, suffixes=(".json",))
     found = CaptureSet.named(capture_set)
     images = list(found.images.order_by("id").values_list("id", "path", "width", "height", "timestamp"))
     sizes = {pk: (width, height) for pk, _, width, height, _ in images}

@@ -1,14 +1,37 @@
-"""Export a capture set's occurrences with their determination and its provenance."""
+"""Export a capture set's occurrences with their determination and its provenance.
+
+Two layouts of the same rows (docs/formats.md): taxopost's own (``occurrences``: the
+determination, its rank and external ids, score, who decided, the provenance chain, capture set
+and times), and a Darwin Core occurrence table (``dwc``) as a GBIF publisher maps a camera-trap
+dataset: ``basisOfRecord`` MachineObservation, one individual per occurrence, the eventDate the
+interval of its images, ``identificationVerificationStatus`` verified when a person identified it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-import pyarrow as pa
+from django.db.models import Max, Min
 
-from taxopost.io.results import write_table
-from taxopost.observations.models import CaptureSet, Classification, Occurrence
+from taxopost.errors import InputError
+from taxopost.io.results import check_output, write_table
+from taxopost.observations.models import CaptureSet, Classification, Identification, Occurrence
 from taxopost.observations.provenance import classification_chains
+from taxopost.taxa.models import Taxon
+
+#: The layouts of :func:`export_occurrences`, and the file types each is written as.
+LAYOUTS = {"occurrences": (".csv", ".parquet"), "dwc": (".csv",)}
+#: The higher ranks a Darwin Core row carries (they let GBIF tell homonyms apart).
+DWC_HIGHER_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")
+#: The Darwin Core columns, in order (dwc: terms of the Occurrence, Event, Identification, Taxon classes).
+DWC_COLUMNS = (
+    "occurrenceID", "basisOfRecord", "occurrenceStatus", "individualCount", "eventID", "eventDate",
+    "scientificName", "taxonRank", "taxonID", *DWC_HIGHER_RANKS,
+    "identifiedBy", "dateIdentified", "identificationVerificationStatus", "identificationRemarks",
+)  # fmt: skip
 
 
 def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
@@ -20,34 +43,170 @@ def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
     return {clf_id: [step.pk for step in chain] for clf_id, chain in chains.items()}
 
 
-def export_occurrences(capture_set: str, output: Path | str) -> int:
-    """Write one row per occurrence of the capture set; returns the number of rows."""
+def check_export_path(output: Path | str, layout: str = "occurrences", *, field: str = "--output") -> Path:
+    """The output path if its extension is one the layout writes, else an InputError (nothing written)."""
+    if layout not in LAYOUTS:
+        raise InputError("--format", layout, f"must be one of {', '.join(LAYOUTS)}")
+    return check_output(output, field, suffixes=LAYOUTS[layout])
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One occurrence of the export, before it is laid out."""
+
+    key: str
+    project: str
+    taxon_id: int | None
+    name: str | None
+    rank: str | None
+    score: float | None
+    classification_id: int | None
+    algorithm: str | None
+    identification_id: int | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+def export_occurrences(capture_set: str, output: Path | str, *, layout: str = "occurrences") -> int:
+    """Write one row per occurrence of the capture set; returns the number of rows written.
+
+    The Darwin Core layout leaves out occurrences with no identifiable determination (none, or
+    "Not identifiable"): a Darwin Core occurrence needs a scientificName.
+    """
+    import pyarrow as pa
+
+    path = check_export_path(output, layout)
     found = CaptureSet.named(capture_set)
-    occurrences = list(
-        Occurrence.objects.filter(id__in=CaptureSet.detections_of(found).values("occurrence_id"))
-        .order_by("id")
-        .values_list(
-            "id", "key", "determination__name", "determination__rank", "determination_score",
-            "determined_by_id", "determined_by__algorithm__key", "determined_by_identification_id",
+    detections = CaptureSet.detections_of(found)
+    seen = {
+        row["occurrence_id"]: (row["first"], row["last"])
+        for row in detections.values("occurrence_id")
+        .annotate(first=Min("source_image__timestamp"), last=Max("source_image__timestamp"))
+        .order_by()
+    }
+    rows = [
+        _Row(key, project, taxon_id, name, rank, score, clf_id, algorithm, ident, *seen.get(pk, (None, None)))
+        for pk, key, project, taxon_id, name, rank, score, clf_id, algorithm, ident in (
+            Occurrence.objects.filter(id__in=detections.values("occurrence_id"))
+            .order_by("id")
+            .values_list(
+                "id", "key", "project__name", "determination_id", "determination__name", "determination__rank",
+                "determination_score", "determined_by_id", "determined_by__algorithm__key",
+                "determined_by_identification_id",
+            )
         )
-    )  # fmt: skip
-    deciders = {row[5] for row in occurrences if row[5] is not None}
-    chains = provenance_chains(deciders)
-    algorithms = dict(
-        Classification.objects.filter(id__any_of={i for chain in chains.values() for i in chain}).values_list(
-            "id", "algorithm__key"
+    ]  # fmt: skip
+    chains = provenance_chains({row.classification_id for row in rows if row.classification_id is not None})
+    steps = {i for chain in chains.values() for i in chain}
+    classifications = {
+        pk: (key, created, task)
+        for pk, key, created, task in Classification.objects.filter(id__any_of=steps).values_list(
+            "id", "algorithm__key", "created_at", "algorithm__task_type"
         )
-    )
+    }
+    identifications = {
+        pk: (who or (username or ""), created)
+        for pk, who, username, created in Identification.objects.filter(
+            id__any_of={row.identification_id for row in rows if row.identification_id is not None}
+        ).values_list("id", "who", "user__username", "created_at")
+    }
+    taxa = _taxa({row.taxon_id for row in rows if row.taxon_id is not None})
+
+    def provenance(row: _Row) -> str | None:
+        chain = chains.get(row.classification_id, [])
+        return " <- ".join(classifications[c][0] for c in chain) if chain else None
+
+    def identified_by(row: _Row) -> str | None:
+        """A person's name, else the model the chain starts from and the tasks applied to its output."""
+        if row.identification_id is not None:
+            return identifications[row.identification_id][0] or None
+        chain = [classifications[c] for c in chains.get(row.classification_id, [])]
+        if not chain:
+            return row.algorithm
+        tasks = [task for _, _, task in reversed(chain[:-1])]
+        return chain[-1][0] + (f" (then taxopost {', '.join(tasks)})" if tasks else "")
+
+    def determined_at(row: _Row) -> datetime | None:
+        if row.identification_id is not None:
+            return identifications[row.identification_id][1]
+        return classifications[row.classification_id][1] if row.classification_id in classifications else None
+
+    if layout == "dwc":
+        rows = [row for row in rows if row.taxon_id is not None and row.rank != "unknown"]
+        columns = _dwc_columns(rows, found.name, taxa, identified_by, provenance, determined_at)
+    else:
+        columns = {
+            "occurrence": [row.key for row in rows],
+            "capture_set": [found.name] * len(rows),
+            "determination": [row.name for row in rows],
+            "rank": [row.rank for row in rows],
+            "taxon_external_ids": [";".join(taxa[row.taxon_id].external_ids) or None if row.taxon_id else None
+                                   for row in rows],
+            "gbif_key": [taxa[row.taxon_id].gbif_key if row.taxon_id else None for row in rows],
+            "score": [row.score for row in rows],
+            "decided_by": ["identification" if row.identification_id else row.algorithm for row in rows],
+            "provenance": [provenance(row) for row in rows],
+            "determined_at": [determined_at(row) for row in rows],
+            "first_seen": [row.first_seen for row in rows],
+            "last_seen": [row.last_seen for row in rows],
+        }  # fmt: skip
+    write_table(path, pa.table(columns))
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class _Taxon:
+    external_ids: tuple[str, ...]
+    lineage: dict[str, str]  # rank -> name, the taxon itself included
+
+    @property
+    def gbif_key(self) -> str | None:
+        """The first all-digit external id: a GBIF backbone key, as the Antenna export reads it."""
+        return next((key for key in self.external_ids if key.isdigit()), None)
+
+
+def _taxa(ids: Iterable[int]) -> dict[int, _Taxon]:
+    """The external ids and lineage names of the determination taxa: two queries for any number."""
+    found = list(Taxon.objects.filter(id__any_of=set(ids)).values_list("id", "path", "external_ids"))
+    lineage_ids = {int(part) for _, path, _ in found for part in path.strip("/").split("/") if part}
+    names = {pk: (name, rank) for pk, name, rank in Taxon.objects.filter(id__any_of=lineage_ids).values_list(
+        "id", "name", "rank")}  # fmt: skip
+    result = {}
+    for pk, path, external_ids in found:
+        steps = [names[int(part)] for part in path.strip("/").split("/") if part and int(part) in names]
+        result[pk] = _Taxon(tuple(str(key) for key in external_ids), {rank: name for name, rank in steps})
+    return result
+
+
+def _dwc_columns(rows, capture_set: str, taxa, identified_by, provenance, determined_at) -> dict[str, list]:
+    def event_date(row: _Row) -> str | None:
+        if row.first_seen is None:
+            return None
+        first, last = row.first_seen.isoformat(), row.last_seen.isoformat()
+        return first if first == last else f"{first}/{last}"
+
+    def remarks(row: _Row) -> str:
+        if row.identification_id is not None:
+            return "identified by a person"
+        return f"score {row.score:.3f}; provenance {provenance(row)}" if row.score is not None else provenance(row)
+
     columns: dict[str, list] = {
-        "occurrence": [], "determination": [], "rank": [], "score": [], "decided_by": [], "provenance": [],
-    }  # fmt: skip
-    for _, key, name, rank, score, clf_id, algorithm, identification in occurrences:
-        columns["occurrence"].append(key)
-        columns["determination"].append(name)
-        columns["rank"].append(rank)
-        columns["score"].append(score)
-        columns["decided_by"].append("identification" if identification else algorithm)
-        chain = chains.get(clf_id, [])
-        columns["provenance"].append(" <- ".join(algorithms[c] for c in chain) if chain else None)
-    write_table(output, pa.table(columns))
-    return len(occurrences)
+        "occurrenceID": [f"{row.project}:{row.key}" for row in rows],
+        "basisOfRecord": ["MachineObservation"] * len(rows),
+        "occurrenceStatus": ["present"] * len(rows),
+        "individualCount": [1] * len(rows),
+        "eventID": [capture_set] * len(rows),
+        "eventDate": [event_date(row) for row in rows],
+        "scientificName": [row.name for row in rows],
+        "taxonRank": [row.rank for row in rows],
+        "taxonID": [taxa[row.taxon_id].gbif_key or next(iter(taxa[row.taxon_id].external_ids), None) for row in rows],
+    }
+    for rank in DWC_HIGHER_RANKS:
+        columns[rank] = [taxa[row.taxon_id].lineage.get(rank) for row in rows]
+    columns["identifiedBy"] = [identified_by(row) for row in rows]
+    columns["dateIdentified"] = [at.isoformat() if (at := determined_at(row)) is not None else None for row in rows]
+    columns["identificationVerificationStatus"] = [
+        "verified" if row.identification_id is not None else "unverified" for row in rows
+    ]
+    columns["identificationRemarks"] = [remarks(row) for row in rows]
+    return {name: columns[name] for name in DWC_COLUMNS}

@@ -6,6 +6,8 @@ a chunk of N rows becomes an ``(N, C)`` array with one ``np.frombuffer`` (see ``
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import NamedTuple
 
 from django.conf import settings
@@ -52,12 +54,38 @@ class CaptureSet(models.Model):
         return self.name
 
     @staticmethod
-    def named(name: str, *, field: str = "--capture-set") -> CaptureSet:
-        """The capture set called ``name``, else an InputError naming ``field`` and the name."""
-        found = CaptureSet.objects.filter(name=name).first()
-        if found is None:
-            raise InputError(field, name, "no capture set has this name")
-        return found
+    def named(name: str | int, *, field: str = "--capture-set") -> CaptureSet:
+        """The capture set called ``name`` (or with this id), else an InputError naming ``field``.
+
+        The one lookup of a capture set that a person typed, for the CLI, the API's filters and
+        job scopes: the exact name first, then the name matched without case and punctuation
+        (``station 2 july 2024`` finds ``Station 2 · July 2024``), then a number as an id. A miss
+        says which names come close (difflib), or which exist.
+        """
+        text = str(name).strip()
+        found = CaptureSet.objects.filter(name=text).first()
+        if found is not None:
+            return found
+        names = dict(CaptureSet.objects.values_list("name", "pk"))
+        key = _name_key(text)
+        same = [other for other in names if _name_key(other) == key] if key else []
+        if len(same) == 1:
+            return CaptureSet.objects.get(pk=names[same[0]])
+        if len(same) > 1:
+            raise InputError(field, text, f"matches several capture sets: {', '.join(map(repr, sorted(same)))}")
+        if text.isdigit() and (by_id := CaptureSet.objects.filter(pk=int(text)).first()) is not None:
+            return by_id
+        keys = {_name_key(other): other for other in names}
+        close = [keys[k] for k in difflib.get_close_matches(key, list(keys), n=3, cutoff=0.6)]
+        if close:
+            reason = f"no capture set has this name; did you mean {' or '.join(map(repr, close))}?"
+        elif names:
+            shown = sorted(names)[:5]
+            more = f" (and {len(names) - len(shown)} more)" if len(names) > len(shown) else ""
+            reason = f"no capture set has this name; there are {', '.join(map(repr, shown))}{more}"
+        else:
+            reason = "no capture set has this name (there is none yet: import predictions first)"
+        raise InputError(field, text, reason)
 
     @staticmethod
     def detections_of(capture_set: CaptureSet | int) -> models.QuerySet[Detection]:
@@ -68,6 +96,11 @@ class CaptureSet(models.Model):
         """
         images = CaptureSet.images.through.objects.filter(captureset=capture_set).values("sourceimage_id")
         return Detection.objects.filter(source_image_id__in=images)
+
+
+def _name_key(name: str) -> str:
+    """A name as compared when not exact: case folded, every run of punctuation and spaces one space."""
+    return " ".join(re.split(r"[\W_]+", name.casefold())).strip()
 
 
 class Occurrence(models.Model):

@@ -1,4 +1,4 @@
-"""Validating a task's config: one error for the CLI and jobs, every error for the API and forms."""
+"""Validating a task's config: every problem at once, for the CLI and jobs as for the API and forms."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from taxopost.errors import InputError
+from taxopost.errors import InputError, InputErrors
 from taxopost.tasks.base import TaskConfig
 
 Config = TypeVar("Config", bound=TaskConfig)
 
 
 def parse_config(model: type[Config], data: dict[str, Any] | None, *, prefix: str = "") -> Config:
-    """Validate ``data`` against ``model``; the first problem becomes an :class:`InputError`.
+    """Validate ``data`` against ``model``; its problems, all of them, become one :class:`InputError`.
 
-    The API reports every field error from pydantic itself; the CLI and jobs need one line.
+    One problem is an InputError naming its field; several are an :class:`InputErrors` (whose
+    message lists them on one line), so a user fixes a config in one go. The API and the admin
+    form report the same problems field by field (:func:`config_field_errors`).
     """
     try:
         return model.model_validate(data or {})
@@ -24,14 +26,18 @@ def parse_config(model: type[Config], data: dict[str, Any] | None, *, prefix: st
 
 
 def config_error(exc: ValidationError, *, prefix: str = "") -> InputError:
-    """The first error of a pydantic ValidationError as an InputError naming field and value."""
-    first = exc.errors()[0]
-    cause = first.get("ctx", {}).get("error")
+    """Every error of a pydantic ValidationError as one InputError naming each field and value."""
+    errors = [found for error in exc.errors() for found in _input_errors(error, prefix)]
+    return errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def _input_errors(error: Any, prefix: str) -> list[InputError]:
+    """One pydantic error as InputErrors; a shared check's InputErrors (every bad rank) stay several."""
+    cause = error.get("ctx", {}).get("error")
     if isinstance(cause, InputError):
-        field = cause.field
-        return InputError(f"{prefix}{field}", cause.value, cause.reason)
-    field = ".".join(str(part) for part in first["loc"]) or "config"
-    return InputError(f"{prefix}{field}", first.get("input"), first["msg"])
+        return [InputError(f"{prefix}{c.field}", c.value, c.reason) for c in getattr(cause, "errors", [cause])]
+    field = ".".join(str(part) for part in error["loc"]) or "config"
+    return [InputError(f"{prefix}{field}", error.get("input"), error["msg"])]
 
 
 def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str]]:
@@ -42,15 +48,18 @@ def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str
     core's threshold or order validation) keeps the field that check named.
     """
     if isinstance(exc, InputError):
-        field = exc.field.removeprefix("config.") or "config"
-        return {field: [f"{exc.reason} (got {exc.value!r})"]}
+        found: dict[str, list[str]] = {}
+        for error in getattr(exc, "errors", [exc]):
+            field = error.field.removeprefix("config.") or "config"
+            found.setdefault(field, []).append(f"{error.reason} (got {error.value!r})")
+        return found
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, InputError):
-            field, message = cause.field, f"{cause.reason} (got {cause.value!r})"
+            for found in getattr(cause, "errors", [cause]):
+                errors.setdefault(found.field, []).append(f"{found.reason} (got {found.value!r})")
         else:
             field = ".".join(str(part) for part in error["loc"]) or "config"
-            message = error["msg"]
-        errors.setdefault(field, []).append(message)
+            errors.setdefault(field, []).append(error["msg"])
     return errors

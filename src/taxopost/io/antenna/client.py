@@ -18,13 +18,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from queue import Full, Queue
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 
 from taxopost.errors import InputError
+
+if TYPE_CHECKING:  # httpx is imported by the client, not by every command that imports this module
+    import httpx
 
 log = logging.getLogger("taxopost.antenna")
 T = TypeVar("T")
@@ -154,6 +156,8 @@ class AntennaClient:
         if token:
             headers["Authorization"] = f"Token {token}"
         self.authenticated = bool(token)
+        import httpx
+
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         self._http = httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=False)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="antenna")
@@ -195,6 +199,8 @@ class AntennaClient:
         """One JSON object, retried on transient failures; anything else is a :class:`ConnectorError`."""
         url = self.url(path)
         shown = _shown(url, params)
+        import httpx
+
         attempt = 0
         while True:
             if self._stop.is_set():

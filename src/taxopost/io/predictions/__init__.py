@@ -9,31 +9,27 @@ processing-service responses) are read whole into a :class:`DetectionFile` by
 :func:`read_detection_file`, which the file commands post-process and
 :func:`write_detection_file` writes back in its own format; :func:`detection_records` turns one
 into records for the same importer.
+
+The names are imported on first use, so that a command's ``--help`` does not load the parsers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from taxopost.errors import InputError
-from taxopost.io.predictions.detections import DetectionFile
-from taxopost.io.predictions.formats import (
-    FORMATS,
-    detect_format,
-    detection_records,
-    read_detection_file,
-    write_detection_file,
-)
-from taxopost.io.predictions.jsonl import read_jsonl
-from taxopost.io.predictions.parquet import read_parquet
-from taxopost.io.predictions.records import PredictionRecord, record_from_dict
 
-#: The reader of each file extension.
-READERS: dict[str, Callable[[Path], Iterator[PredictionRecord]]] = {
-    ".jsonl": read_jsonl,
-    ".json": read_jsonl,
-    ".parquet": read_parquet,
+if TYPE_CHECKING:
+    from taxopost.io.predictions.records import PredictionRecord
+
+#: The reader of each file extension: ``(module of this package, function)``.
+READERS: dict[str, tuple[str, str]] = {
+    ".jsonl": ("jsonl", "read_jsonl"),
+    ".json": ("jsonl", "read_jsonl"),
+    ".parquet": ("parquet", "read_parquet"),
 }
 
 
@@ -49,18 +45,34 @@ def read_predictions(path: Path | str) -> Iterator[PredictionRecord]:
         raise InputError("file", str(path), "predictions must be .jsonl or .parquet")
     if not path.exists():
         raise InputError("file", str(path), "no such file")
-    return reader(path)
+    module, function = reader
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)(path)
 
 
-__all__ = [
-    "FORMATS",
-    "READERS",
-    "DetectionFile",
-    "PredictionRecord",
-    "detect_format",
-    "detection_records",
-    "read_detection_file",
-    "read_predictions",
-    "record_from_dict",
-    "write_detection_file",
-]
+#: The modules behind the other public names, imported on first use of one of their names.
+_MODULES = {
+    "taxopost.io.predictions.detections": ("DetectionFile",),
+    "taxopost.io.predictions.formats": (
+        "FORMATS",
+        "detect_format",
+        "detection_records",
+        "read_detection_file",
+        "write_detection_file",
+    ),
+    "taxopost.io.predictions.records": ("PredictionRecord", "record_from_dict"),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted([*_EXPORTS, "READERS", "read_predictions"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

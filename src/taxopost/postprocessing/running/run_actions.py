@@ -124,16 +124,20 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
 
 
 def _validated_config(form, task_class: type) -> dict | None:
-    """The form's config if pydantic accepts it; else the errors are on the form and None."""
-    if not form.is_valid():
-        return None
+    """The form's config if the form and pydantic accept it; else every problem is on the form and None.
+
+    pydantic checks the fields the form could clean even when another could not, so that all
+    problems show at once; a field the form already refused is not reported twice.
+    """
+    valid = form.is_valid()
     config = form.to_config()
     try:
         task_class.config_model.model_validate(config)
     except ValidationError as exc:
-        form.add_config_errors(config_field_errors(exc))
+        errors = config_field_errors(exc)
+        form.add_config_errors({path: found for path, found in errors.items() if path.split(".")[0] not in form.errors})
         return None
-    return config
+    return config if valid else None
 
 
 def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run: bool) -> list[Job] | None:

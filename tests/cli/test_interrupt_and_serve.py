@@ -1,0 +1,128 @@
+"""What a person sees on the terminal: Ctrl-C on a running job, a busy port, output through a pipe.
+
+Each runs ``taxopost`` as its own process on an embedded database in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.platform.conftest import LABELS, vector
+
+COMMAND = [sys.executable, "-c", "import sys; from taxopost.cli import run; sys.argv[0] = 'taxopost'; run()"]
+LINEAGES = """order,family,genus,species
+Lepidoptera,Nymphalidae,Vanessa,Vanessa atalanta
+Lepidoptera,Nymphalidae,Vanessa,Vanessa cardui
+Lepidoptera,Nymphalidae,Vanessa,Vanessa itea
+Lepidoptera,Nymphalidae,Danaus,Danaus plexippus
+Lepidoptera,Erebidae,Catocala,Catocala ilia
+Lepidoptera,Erebidae,Catocala,Catocala relicta
+Lepidoptera,Noctuidae,Noctua,Noctua pronuba
+"""
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "TAXOPOST_DATA_DIR": str(data_dir)}
+    for name in ("DATABASE_URL", "TAXOPOST_BROKER_URL", "COLUMNS"):
+        env.pop(name, None)  # the embedded database and executor
+    return env
+
+
+def _taxopost(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*COMMAND, *args], env=_env(data_dir), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+def survey(tmp_path) -> Path:
+    """An embedded database with one capture set of 400 tiny detections (every one is filtered)."""
+    (tmp_path / "taxonomy.csv").write_text(LINEAGES)
+    (tmp_path / "labels.json").write_text(json.dumps(LABELS))
+    with open(tmp_path / "predictions.jsonl", "w") as handle:
+        for i in range(400):
+            record = {
+                "capture_set": "Station 1 · July 2024",
+                "image": {"path": f"img-{i}.jpg", "width": 1000, "height": 1000},
+                "occurrence": f"occ-{i}",
+                "algorithm": "moths-v1",
+                "bbox": [0, 0, 10, 10],
+                "scores": vector(Vanessa_cardui=0.6),
+            }
+            handle.write(json.dumps(record) + "\n")
+    for args in (
+        ("import", "taxonomy", str(tmp_path / "taxonomy.csv")),
+        ("import", "category-map", str(tmp_path / "labels.json"), "--algorithm", "moths-v1"),
+        ("import", "predictions", str(tmp_path / "predictions.jsonl")),
+    ):
+        done = _taxopost(tmp_path, *args)
+        assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+def _job_status(data_dir: Path) -> tuple[str, int] | None:
+    with sqlite3.connect(data_dir / "taxopost.sqlite3", timeout=10) as db:
+        row = db.execute("select status, id from jobs_job order by id desc limit 1").fetchone()
+    return row
+
+
+def test_ctrl_c_on_a_running_job_prints_how_to_resume_it(survey):
+    run = subprocess.Popen(
+        [*COMMAND, "run", "small_size_filter", "--capture-set", "station 1 july 2024", "--chunk-size", "1"],
+        env=_env(survey),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (found := _job_status(survey)) is None or found[0] != "running":
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)  # some chunks done, most left
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    job_id = found[1]
+    assert run.returncode == 130, err
+    assert f"`taxopost jobs resume {job_id}` runs what is left" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert _job_status(survey) == ("failed", job_id)
+    resumed = _taxopost(survey, "jobs", "resume", str(job_id))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _job_status(survey) == ("succeeded", job_id)
+    shown = _taxopost(survey, "jobs", "show", str(job_id))
+    assert "│ changed " in shown.stdout and "│ 400 " in shown.stdout.split("│ changed ")[1]
+
+
+def test_piped_tables_are_not_folded_at_80_columns(survey):
+    assert _taxopost(survey, "run", "small_size_filter", "--capture-set", "Station 1 · July 2024").returncode == 0
+    listed = _taxopost(survey, "jobs", "list")
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 1, listed.stdout  # one job, one line, however wide
+    assert "Station 1 · July 2024" in rows[0] and len(rows[0]) > 80
+
+
+def test_a_busy_port_is_reported_before_the_banner(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _taxopost(tmp_path, "serve", "--port", str(port), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"taxopost: error: --port={port}: is in use: another server listens there; stop it or give another --port"
+    )
+    assert "web app on" not in done.stdout + done.stderr
