@@ -8,6 +8,7 @@ from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
 from taxopost.api.filters import IdFilter
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.taxa.models import RANK_CHOICES
@@ -43,7 +44,8 @@ class ClassificationFilter(django_filters.FilterSet):
         return queryset.filter(detection__in=CaptureSet.detections_of(value))
 
 
-class ClassificationViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+class ClassificationViewSet(ProjectScopedViewSet, ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+    project_path = "detection__source_image__project"
     queryset = (
         Classification.objects.select_related("taxon", "algorithm")
         .defer("scores", "logits")  # kilobytes a row; not part of the representation

@@ -18,12 +18,14 @@ import django_filters
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from pydantic import ValidationError
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from taxopost.access.roles import RUN_JOBS, VIEW
+from taxopost.access.rules import can
 from taxopost.api.filters import MAX_ID, IdFilter
-from taxopost.api.permissions import ReadLoggedInWriteStaff
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.postprocessing.registry import all_tasks, get_task
@@ -101,12 +103,22 @@ class JobCreateSerializer(serializers.Serializer):
         except ValidationError as exc:
             errors["config"] = config_field_errors(exc)
         try:
-            scope_project(data["scope"]["type"], data["scope"]["id"])
+            self._check_access(data["scope"], scope_project(data["scope"]["type"], data["scope"]["id"]))
         except InputError as exc:
             errors.update(input_error_detail(exc))
         if errors:
             raise serializers.ValidationError(errors)
         return data
+
+    def _check_access(self, scope: dict, project_id: int) -> None:
+        """A scope in a project the user may not view does not exist for them; one they may only
+        view is a 403 (running jobs needs the data manager role there)."""
+        user = self.context["request"].user
+        if not can(user, VIEW, project_id):
+            label = dict(Job.SCOPES)[scope["type"]]
+            raise InputError("scope.id", scope["id"], f"no {label} has this id")
+        if not can(user, RUN_JOBS, project_id):
+            raise exceptions.PermissionDenied("Running jobs on this project needs the data manager role on it.")
 
 
 class JobFilter(django_filters.FilterSet):
@@ -136,9 +148,9 @@ def input_error_detail(exc: InputError) -> dict:
         responses={201: JobDetailSerializer, 400: OpenApiResponse(description="Field errors, see the module doc")},
     ),
 )
-class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
-    permission_classes = (ReadLoggedInWriteStaff,)
+    write_action = RUN_JOBS  # creating, canceling, reverting, resuming: data manager of the job's project
     filterset_class = JobFilter
 
     def get_serializer_class(self):
@@ -147,7 +159,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return JobSerializer if self.action == "list" else JobDetailSerializer
 
     def create(self, request, *args, **kwargs):
-        serializer = JobCreateSerializer(data=request.data)
+        serializer = JobCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:

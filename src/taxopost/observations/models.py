@@ -19,6 +19,7 @@ from taxopost.taxa.models import Taxon
 class Project(models.Model):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True)
+    public = models.BooleanField(default=False, help_text="Anyone, without a login, may view this project's data")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
