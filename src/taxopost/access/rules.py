@@ -46,7 +46,13 @@ def can(user, action: str, project: Project | int | None) -> bool:
 
 
 def can_anywhere(user, action: str) -> bool:
-    """May ``user`` do ``action`` on at least one project? (What a list page or a menu entry needs.)"""
+    """May ``user`` do ``action`` on at least one project? (What a list page or a menu entry needs.)
+
+    A superuser may, even before any project exists (the first one is theirs to add).
+    """
+    if user is not None and user.is_active and user.is_superuser:
+        roles_allowing(action)  # still refuses an unknown action
+        return True
     return projects_where(user, action).exists()
 
 

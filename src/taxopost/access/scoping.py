@@ -10,7 +10,8 @@ Django's model permission (superusers have it), as before.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 
 from taxopost.access.roles import MANAGE, VIEW
@@ -60,6 +61,30 @@ class ProjectScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.allows(request, self.edit_action, obj)
+
+    #: What an action that declares Django's ``allowed_permissions`` needs on the project of every
+    #: selected row (None: ``edit_action``).
+    permission_actions: dict[str, str | None] = {"add": None, "change": None, "delete": None}
+
+    def response_action(self, request, queryset):
+        """Refuse an action, before its first page, when a selected row's project does not allow it
+        (or when none of the selected rows exists for the user), instead of running it on fewer rows."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        chosen = queryset if request.POST.get("select_across") == "1" else queryset.filter(pk__in=selected)
+        if selected and not chosen.exists():
+            self.message_user(request, "None of the selected rows exists for you.", messages.WARNING)
+            return None
+        action = self.get_actions(request).get(request.POST.get("action", ""))
+        for permission in getattr(action[0], "allowed_permissions", ()) if action else ():
+            if permission in self.permission_actions:
+                need = self.permission_actions[permission] or self.edit_action
+                try:
+                    self.check_all(request, chosen, need)
+                except PermissionDenied:
+                    self.message_user(request, f"Your role does not allow this on every selected row ({need}).",
+                                      messages.ERROR)  # fmt: skip
+                    return None
+        return super().response_action(request, queryset)
 
     def delete_queryset(self, request, queryset) -> None:
         """ "Delete selected" on rows of several projects: all of them must allow it, or nothing goes."""

@@ -41,10 +41,14 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = AccessToken.objects.none()  # a user's own tokens, in get_queryset
     serializer_class = TokenSerializer
     throttle_scope = "token"
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
+        if not self.request.user.is_authenticated:  # the schema generator asks without a user
+            return AccessToken.objects.none()
         return AccessToken.objects.filter(user=self.request.user).order_by("-created_at", "-id")
 
     def get_permissions(self):

@@ -116,6 +116,7 @@ class JobAdmin(ProjectScopedAdmin):
                        "result_display", "review", "created_at", "started_at", "heartbeat_at", "finished_at",
                        "reverted_at")  # fmt: skip
     inlines = (JobLogInline,)
+    permission_actions = {"operate": RUN_JOBS}
     actions = [_operation_action(operation) for operation in job_operations().values()]
 
     def get_queryset(self, request):

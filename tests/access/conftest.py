@@ -1,0 +1,1 @@
+from tests.web import platform, sync_jobs  # noqa: F401
