@@ -130,8 +130,9 @@ def denied_job_write(row: Row, *, create: bool) -> int:
 
 
 def job_state(job) -> tuple:
+    """What an operation on the job changes (its log gets a line for each, whatever the outcome)."""
     job.refresh_from_db()
-    return job.status, job.reverted_at, job.cancel_requested
+    return job.status, job.reverted_at, job.cancel_requested, job.logs.count()
 
 
 def api_url(name: str, base: str, world, row: Row, action: str) -> str:

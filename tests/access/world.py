@@ -59,7 +59,7 @@ def build_world(capture_set, django_user_model, *, public: bool) -> SimpleNamesp
         Project,
         SourceImage,
     )
-    from taxopost.postprocessing.running.lifecycle import claim, fail
+    from taxopost.postprocessing.running.lifecycle import fail
     from taxopost.postprocessing.running.operations import create_job
     from taxopost.taxa.models import TaxaList, Taxon
     from tests.platform.helpers import run
@@ -73,13 +73,11 @@ def build_world(capture_set, django_user_model, *, public: bool) -> SimpleNamesp
     job_done = run("rank_rollup", capture_set)
     job_created = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"genus": 0.5}})
     job_failed = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"family": 0.3}})
-    claim(job_failed.pk, "embedded")
-    fail(job_failed.pk, "the worker died")
+    fail(job_failed.pk, "the broker refused it")  # failed before it started: resuming makes its plan then
     # The admin's actions get jobs of their own: the API's columns have canceled and resumed those above.
     admin_job_created = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"genus": 0.4}})
     admin_job_failed = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"family": 0.2}})
-    claim(admin_job_failed.pk, "embedded")
-    fail(admin_job_failed.pk, "the worker died")
+    fail(admin_job_failed.pk, "the broker refused it")
     # Identified, but in no capture set: the evaluation page answers at once that there is nothing to evaluate.
     loose = Occurrence.objects.create(project=project, key="loose")
     identification = Identification.objects.create(

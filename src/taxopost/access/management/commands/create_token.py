@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, user: str, name: str, days: float | None, **options) -> None:
         owner = get_user_model().objects.filter(username=user).first()
         if owner is None:
-            raise CommandError(f"USER: no user has this username (got {user!r})")
+            raise CommandError(InputError("USER", user, "no user has this username").message)
         try:
             token, key = create_token(owner, name=name, days=days)
         except InputError as exc:
