@@ -72,6 +72,19 @@ def test_staff_flag_only_opens_the_admin(platform, django_user_model, client):
     assert client.get("/admin/").status_code == 302
 
 
+def test_admin_filters_name_only_the_projects_the_user_may_see(platform, django_user_model, client):
+    Project.objects.create(name="secret-survey")
+    CaptureSet.objects.create(project=Project.objects.get(name="secret-survey"), name="secret-1")
+    member = django_user_model.objects.create_user("member", password=PASSWORD, is_staff=True)
+    Membership.objects.create(user=member, project=platform.project, role="viewer")
+    client.force_login(member)
+    for url in ("/admin/observations/captureset/", "/admin/observations/occurrence/", "/admin/access/membership/"):
+        html = client.get(url).content.decode()
+        assert "secret" not in html, url
+    client.force_login(django_user_model.objects.create_superuser("boss", "b@example.org", PASSWORD))
+    assert "secret-survey" in client.get("/admin/observations/captureset/").content.decode()
+
+
 def test_grant_and_revoke_role_commands(platform, django_user_model):
     django_user_model.objects.create_user("ana", password=PASSWORD)
     out = StringIO()

@@ -22,7 +22,7 @@ admin.site.login_form = LimitedAdminAuthenticationForm
 @admin.register(Membership)
 class MembershipAdmin(ProjectScopedAdmin):
     list_display = ("user", "project", "role", "created_at")
-    list_filter = ("role", "project")
+    list_filter = ("role", ("project", admin.RelatedOnlyFieldListFilter))
     search_fields = ("user__username", "project__name")
     list_select_related = ("user", "project")
 

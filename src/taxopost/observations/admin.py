@@ -37,6 +37,9 @@ from taxopost.observations.models import (
 from taxopost.observations.provenance import classification_chains
 from taxopost.observations.vectors import stack
 
+#: The project filter offers only the projects of the rows the user may see (not every project's name).
+PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
+
 
 class ReadOnlyAdmin(ProjectScopedAdmin):
     """Rows written by importers and jobs: viewable, never added or edited by hand."""
@@ -112,7 +115,7 @@ class ProjectAdmin(ProjectScopedAdmin):
 @admin.register(SourceImage)
 class SourceImageAdmin(ProjectScopedAdmin):
     list_display = ("path", "project", "width", "height", "timestamp")
-    list_filter = ("project",)
+    list_filter = (PROJECT_FILTER,)
     search_fields = ("path",)
     list_select_related = ("project",)
     show_full_result_count = False
@@ -121,7 +124,7 @@ class SourceImageAdmin(ProjectScopedAdmin):
 @admin.register(CaptureSet)
 class CaptureSetAdmin(ScopeAdmin):
     list_display = ("name", "project", "n_images", "review_link", "created_at")
-    list_filter = ("project",)
+    list_filter = (PROJECT_FILTER,)
     search_fields = ("name",)
     list_select_related = ("project",)
     raw_id_fields = ("images",)
@@ -143,7 +146,7 @@ class CaptureSetAdmin(ScopeAdmin):
 @admin.register(Occurrence)
 class OccurrenceAdmin(ScopeAdmin):
     list_display = ("key", "project", "determination", "determination_rank", "determination_score", "decided_by")
-    list_filter = (CaptureSetFilter, "project", "determination__rank")
+    list_filter = (CaptureSetFilter, PROJECT_FILTER, "determination__rank")
     search_fields = ("key", "determination__name")
     list_select_related = ("project", "determination", "determined_by__algorithm")
     autocomplete_fields = ("determination",)
