@@ -102,7 +102,7 @@ def test_grant_and_revoke_role_commands(platform, django_user_model):
     with pytest.raises(CommandError, match="PROJECT='nowhere': no project has this name"):
         call_command("grant_role", "ana", "nowhere", "viewer")
     call_command("revoke_role", "ana", "default", stdout=out)
-    assert "ana is no longer data_manager of default" in out.getvalue()
+    assert "ana is no longer data manager of default" in out.getvalue()
     assert not Membership.objects.exists()
     with pytest.raises(CommandError, match="ana has no role on default"):
         call_command("revoke_role", "ana", "default")

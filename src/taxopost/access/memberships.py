@@ -20,13 +20,13 @@ def grant_role(username: str, project_name: str, role: str) -> tuple[Membership,
 
 
 def revoke_role(username: str, project_name: str) -> str | None:
-    """Remove ``username``'s membership of ``project_name``; returns the role it held (None: no membership)."""
+    """Remove ``username``'s membership of ``project_name``; returns the role it held, as shown (None: none)."""
     user, project = _user(username), _project(project_name)
     membership = Membership.objects.filter(user=user, project=project).first()
     if membership is None:
         return None
     membership.delete()
-    return membership.role
+    return membership.get_role_display()
 
 
 def _user(username: str):
