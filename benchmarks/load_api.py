@@ -64,9 +64,9 @@ def main() -> None:
 
     setup()
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from taxopost import demo
+    from taxopost.access.tokens import create_token
     from taxopost.jobs.models import Job
     from taxopost.observations.models import CaptureSet
     from taxopost.postprocessing.running.embedded import EmbeddedExecutor
@@ -84,7 +84,7 @@ def main() -> None:
     demo.ensure_demo_project(Path(tempfile.mkdtemp(prefix="taxopost-load-")), Quiet())
     capture_set = CaptureSet.objects.get(name=demo.CAPTURE_SETS[0])
     user = get_user_model().objects.get(username=demo.DEMO_USER)
-    token = Token.objects.get_or_create(user=user)[0].key
+    token = create_token(user, name="load benchmark")[1]
     config = {"thresholds": {"species": 0.8, "genus": 0.6, "family": 0.4}}
 
     celery = args.executor == "celery"

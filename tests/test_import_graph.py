@@ -36,6 +36,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("taxopost.taxa",),
     ("taxopost.ml",),
     ("taxopost.observations",),
+    ("taxopost.access",),  # who may do what on which project: roles, tokens, login limits
+    # The admins of the data: their lists, pages and forms follow the roles of taxopost.access.
+    ("taxopost.taxa.admin", "taxopost.ml.admin", "taxopost.observations.admin"),
     ("taxopost.jobs",),  # what a job is: its record, plan store, progress, metrics
     ("taxopost.postprocessing",),  # the task framework and the platform adapters
     # What runs a job (lifecycle, executors, operations, web entry points) and the admin it offers.

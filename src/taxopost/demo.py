@@ -222,6 +222,7 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
         and project.occurrences.filter(identifications__isnull=False).exists()
     )
     if complete:
+        manage_demo_project()
         return False
     data_dir.mkdir(parents=True, exist_ok=True)
     bar.update(completed=0, total=None, description="demo: choosing 1,224 classes from the iNaturalist taxonomy")
@@ -240,7 +241,16 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
     identifications = data_dir / "demo-identifications.csv"
     write_demo_identifications(identifications, labels, truth, occurrence)
     import_identifications(identifications, project=PROJECT)
+    manage_demo_project()
     return True
+
+
+def manage_demo_project() -> None:
+    """The demo's user is the demo project's manager (a role, not only its superuser flag)."""
+    from taxopost.access.memberships import grant_role
+    from taxopost.access.roles import PROJECT_MANAGER
+
+    grant_role(DEMO_USER, PROJECT, PROJECT_MANAGER)
 
 
 def run_demo_pipeline(executor_factory) -> list:

@@ -13,6 +13,10 @@
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
 | ``TAXOPOST_STATIC_ROOT`` | where ``collectstatic`` copies static files for another web server | unset |
+| ``TAXOPOST_TOKEN_TTL_DAYS`` | days until a new API token expires | 90 |
+| ``TAXOPOST_LOGIN_FAILURES`` | failed logins of one username from one address before it is locked | 5 |
+| ``TAXOPOST_LOGIN_LOCK_SECONDS`` | how long those failures are remembered (the lock) | 900 |
+| ``TAXOPOST_TOKEN_RATE`` | requests to the token endpoint per client address (DRF rate) | ``10/minute`` |
 """
 
 from __future__ import annotations
@@ -59,13 +63,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from the package: no CDN
     "taxopost.taxa",
     "taxopost.ml",
     "taxopost.observations",
+    "taxopost.access",
     "taxopost.jobs",
     "taxopost.postprocessing",
     "taxopost.review",
@@ -137,22 +141,30 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token`` (not a bare 403).
+# Tokens are stored hashed and expire (taxopost.access.tokens); who may do what comes from the
+# project roles (taxopost.access.rules, docs/access.md).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "taxopost.access.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["taxopost.api.permissions.ProjectAccess"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TAXOPOST_TOKEN_RATE", "10/minute")},
     "DEFAULT_PAGINATION_CLASS": "taxopost.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 50,
 }
 
+TOKEN_TTL_DAYS = _positive("TAXOPOST_TOKEN_TTL_DAYS", 90.0)
+LOGIN_FAILURES_ALLOWED = int(_positive("TAXOPOST_LOGIN_FAILURES", 5, int))
+LOGIN_LOCK_SECONDS = _positive("TAXOPOST_LOGIN_LOCK_SECONDS", 900.0)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "taxopost API",
     "DESCRIPTION": "Taxa, capture sets, occurrences, classifications with their provenance, and "
-    "post-processing jobs. Reading needs a login; creating, canceling and reverting jobs needs staff.",
+    "post-processing jobs. Reading a project's data needs a role on it (or the project to be public); "
+    "creating, canceling, reverting and resuming its jobs needs the data manager role (docs/access.md).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

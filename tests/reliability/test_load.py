@@ -42,8 +42,7 @@ def _snapshot(job_id: int) -> set[tuple]:
 
 
 def test_api_under_load_while_a_job_runs(tmp_path, django_user_model):
-    from rest_framework.authtoken.models import Token
-
+    from taxopost.access.tokens import create_token
     from taxopost.jobs.models import Job
     from taxopost.postprocessing.running.embedded import EmbeddedExecutor
     from taxopost.postprocessing.running.operations import create_job
@@ -51,7 +50,7 @@ def test_api_under_load_while_a_job_runs(tmp_path, django_user_model):
 
     capture_set = _load(tmp_path, 3000)
     staff = django_user_model.objects.create_superuser("load", "load@example.org", "a-load-password")
-    token = Token.objects.create(user=staff).key
+    token = create_token(staff)[1]
     settings = connection.settings_dict
     url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
     config = {"thresholds": {"species": 0.8, "genus": 0.6, "family": 0.4}}

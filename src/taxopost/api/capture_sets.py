@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.db.models import Count
 from rest_framework import serializers, viewsets
 
+from taxopost.api.filters import IdFilter
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.observations.models import CaptureSet
 
 
@@ -17,7 +20,15 @@ class CaptureSetSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "project", "description", "n_images", "created_at")
 
 
-class CaptureSetViewSet(viewsets.ReadOnlyModelViewSet):
+class CaptureSetFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id")
+
+    class Meta:
+        model = CaptureSet
+        fields = ("project", "name")
+
+
+class CaptureSetViewSet(ProjectScopedViewSet, viewsets.ReadOnlyModelViewSet):
     queryset = CaptureSet.objects.select_related("project").annotate(n_images=Count("images")).order_by("id")
     serializer_class = CaptureSetSerializer
-    filterset_fields = ("project", "name")
+    filterset_class = CaptureSetFilter

@@ -7,7 +7,8 @@ from django.db.models import F
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter
+from taxopost.api.filters import CaptureSetFilter, IdFilter, VisibleCaptureSets
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.taxa.models import RANK_CHOICES
@@ -25,7 +26,7 @@ class ClassificationSerializer(serializers.ModelSerializer):
                   "details", "created_at", "provenance")  # fmt: skip
 
 
-class ClassificationFilter(django_filters.FilterSet):
+class ClassificationFilter(VisibleCaptureSets):
     capture_set = CaptureSetFilter(method="in_capture_set", help_text="Capture set id or name")
     occurrence = IdFilter(field_name="detection__occurrence_id")
     taxon = IdFilter(field_name="taxon_id")
@@ -43,7 +44,8 @@ class ClassificationFilter(django_filters.FilterSet):
         return queryset.filter(detection__in=CaptureSet.detections_of(value))
 
 
-class ClassificationViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+class ClassificationViewSet(ProjectScopedViewSet, ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+    project_path = "detection__source_image__project"
     queryset = (
         Classification.objects.select_related("taxon", "algorithm")
         .defer("scores", "logits")  # kilobytes a row; not part of the representation

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.db.models import QuerySet
 
+from taxopost.access.rules import visible_projects
 from taxopost.errors import InputError
 from taxopost.observations.models import CaptureSet
 
@@ -32,8 +34,9 @@ class CaptureSetField(forms.CharField):
     a name that matches none is an error with "did you mean".
     """
 
-    def __init__(self, *, field: str = "capture_set", **kwargs) -> None:
+    def __init__(self, *, field: str = "capture_set", among=None, **kwargs) -> None:
         self.field_name = field
+        self.among = among  # the capture sets the request's user may see (VisibleCaptureSets)
         super().__init__(**kwargs)
 
     def clean(self, value):
@@ -43,7 +46,7 @@ class CaptureSetField(forms.CharField):
         if value.isdigit():  # an id, found or not, at no extra query
             return IdField().clean(value)
         try:
-            return CaptureSet.named(value, field=self.field_name).pk
+            return CaptureSet.named(value, field=self.field_name, among=self.among).pk
         except InputError as exc:
             raise forms.ValidationError(f"{exc.reason} (got {exc.value!r})") from None
 
@@ -52,3 +55,19 @@ class CaptureSetFilter(django_filters.CharFilter):
     """A capture set given by id or by name; a name that matches none is a 400 with "did you mean"."""
 
     field_class = CaptureSetField
+
+
+def visible_capture_sets(request) -> QuerySet[CaptureSet]:
+    """The capture sets of the projects ``request``'s user may view."""
+    return CaptureSet.objects.filter(project__in=visible_projects(getattr(request, "user", None)))
+
+
+class VisibleCaptureSets(django_filters.FilterSet):
+    """A filter set whose capture-set names resolve among the ones its user may view, so that no
+    name of another project shows through "did you mean"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for declared in self.filters.values():
+            if isinstance(declared, CaptureSetFilter):  # the form field is built later, from extra
+                declared.extra["among"] = visible_capture_sets(self.request)

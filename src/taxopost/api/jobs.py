@@ -15,16 +15,17 @@ a later job built on its output, ...).
 
 from __future__ import annotations
 
-import django_filters
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from pydantic import ValidationError
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter
-from taxopost.api.permissions import ReadLoggedInWriteStaff
+from taxopost.access.roles import RUN_JOBS, VIEW
+from taxopost.access.rules import can
+from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter, VisibleCaptureSets, visible_capture_sets
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet
@@ -121,16 +122,27 @@ class JobCreateSerializer(serializers.Serializer):
         try:
             scope = data["scope"]
             if "name" in scope:  # with "did you mean" for a near miss
-                scope["id"] = CaptureSet.named(scope.pop("name"), field="scope.name").pk
-            scope_project(scope["type"], scope["id"])
+                among = visible_capture_sets(self.context["request"])
+                scope["id"] = CaptureSet.named(scope.pop("name"), field="scope.name", among=among).pk
+            self._check_access(scope, scope_project(scope["type"], scope["id"]))
         except InputError as exc:
             errors.update(input_error_detail(exc))
         if errors:
             raise serializers.ValidationError(errors)
         return data
 
+    def _check_access(self, scope: dict, project_id: int) -> None:
+        """A scope in a project the user may not view does not exist for them; one they may only
+        view is a 403 (running jobs needs the data manager role there)."""
+        user = self.context["request"].user
+        if not can(user, VIEW, project_id):
+            label = dict(Job.SCOPES)[scope["type"]]
+            raise InputError("scope.id", scope["id"], f"no {label} has this id")
+        if not can(user, RUN_JOBS, project_id):
+            raise exceptions.PermissionDenied("Running jobs on this project needs the data manager role on it.")
 
-class JobFilter(django_filters.FilterSet):
+
+class JobFilter(VisibleCaptureSets):
     scope_id = IdFilter()
     capture_set = CaptureSetFilter(method="on_capture_set", help_text="Jobs on this capture set (id or name)")
 
@@ -174,9 +186,9 @@ def input_error_detail(exc: InputError) -> dict:
         responses={201: JobDetailSerializer, 400: OpenApiResponse(description="Field errors, see the module doc")},
     ),
 )
-class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Job.objects.select_related("created_by").order_by("-created_at", "-id")
-    permission_classes = (ReadLoggedInWriteStaff,)
+    write_action = RUN_JOBS  # creating, canceling, reverting, resuming: data manager of the job's project
     filterset_class = JobFilter
 
     def get_serializer_class(self):
@@ -185,7 +197,7 @@ class JobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return JobSerializer if self.action == "list" else JobDetailSerializer
 
     def create(self, request, *args, **kwargs):
-        serializer = JobCreateSerializer(data=request.data)
+        serializer = JobCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:

@@ -7,7 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter
+from taxopost.api.filters import CaptureSetFilter, IdFilter, VisibleCaptureSets
+from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Occurrence
 from taxopost.observations.provenance import describe_step
@@ -39,7 +40,7 @@ class OccurrenceSerializer(serializers.ModelSerializer):
         return describe_step(chain[0]) if chain else None
 
 
-class OccurrenceFilter(django_filters.FilterSet):
+class OccurrenceFilter(VisibleCaptureSets):
     capture_set = CaptureSetFilter(method="in_capture_set", help_text="Capture set id or name")
     taxon = IdFilter(field_name="determination_id", help_text="Determination's taxon id")
     rank = django_filters.ChoiceFilter(field_name="determination__rank", choices=RANK_CHOICES)
@@ -49,6 +50,7 @@ class OccurrenceFilter(django_filters.FilterSet):
     identified = django_filters.BooleanFilter(
         field_name="determined_by_identification", lookup_expr="isnull", exclude=True
     )
+    project = IdFilter(field_name="project_id", help_text="Project id")
 
     class Meta:
         model = Occurrence
@@ -58,7 +60,7 @@ class OccurrenceFilter(django_filters.FilterSet):
         return queryset.filter(id__in=CaptureSet.detections_of(value).values("occurrence_id"))
 
 
-class OccurrenceViewSet(ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
+class OccurrenceViewSet(ProjectScopedViewSet, ProvenanceMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Occurrence.objects.select_related("project", "determination").order_by("id")
     serializer_class = OccurrenceSerializer
     filterset_class = OccurrenceFilter

@@ -14,6 +14,7 @@ from taxopost.api.jobs import JobViewSet
 from taxopost.api.occurrences import OccurrenceViewSet
 from taxopost.api.tasks import TaskViewSet
 from taxopost.api.taxa import TaxaListViewSet, TaxonViewSet
+from taxopost.api.tokens import TokenViewSet
 
 app_name = "api"
 
@@ -26,6 +27,7 @@ router.register("classifications", ClassificationViewSet, basename="classificati
 router.register("algorithms", AlgorithmViewSet, basename="algorithm")
 router.register("jobs", JobViewSet, basename="job")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("tokens", TokenViewSet, basename="token")
 
 urlpatterns = [
     # The schema describes the API, not its data: served without a login so clients can be generated.

@@ -1,8 +1,10 @@
 """``taxopost manage``: Django's management commands on taxopost's settings and database.
 
 What an operator needs beyond taxopost's own commands: ``createsuperuser`` and
-``changepassword`` for the first admin of a production database, ``check --deploy`` before
-going live, ``migrate`` and ``showmigrations`` after an upgrade, ``dbshell``.
+``changepassword`` for the first admin of a production database, ``grant_role`` /
+``revoke_role`` for project roles and ``create_token`` / ``revoke_tokens`` for API tokens
+(docs/access.md), ``check --deploy`` before going live, ``migrate`` and ``showmigrations``
+after an upgrade, ``dbshell``.
 """
 
 from __future__ import annotations

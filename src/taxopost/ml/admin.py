@@ -7,6 +7,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from taxopost.access.scoping import SharedDataAdmin
 from taxopost.ml.models import Algorithm, CategoryMap
 
 
@@ -15,7 +16,7 @@ def pretty_json(value) -> str:
 
 
 @admin.register(CategoryMap)
-class CategoryMapAdmin(admin.ModelAdmin):
+class CategoryMapAdmin(SharedDataAdmin):
     list_display = ("id", "n_classes", "short_digest", "created_at")
     fields = ("digest", "n_classes", "first_labels", "created_at")
     readonly_fields = fields
@@ -36,7 +37,7 @@ class CategoryMapAdmin(admin.ModelAdmin):
 
 
 @admin.register(Algorithm)
-class AlgorithmAdmin(admin.ModelAdmin):
+class AlgorithmAdmin(SharedDataAdmin):
     list_display = ("key", "name", "version", "task_type", "category_map", "source_algorithm", "created_at")
     list_filter = ("task_type",)
     search_fields = ("key", "name")

@@ -1,7 +1,9 @@
 """Admin of projects, images, capture sets, detections, occurrences, classifications and identifications.
 
 Predictions (classifications, determination history) are shown, not edited: they are written
-by importers and jobs, and a hand edit would break the ``applied_to`` chains. Every changelist
+by importers and jobs, and a hand edit would break the ``applied_to`` chains. Every admin here
+shows the rows of the projects the user may view and edits where the user's role allows it
+(:class:`taxopost.access.scoping.ProjectScopedAdmin`). Every changelist
 loads what its columns show with joins or annotations, so a page costs the same number of
 queries whatever its size.
 """
@@ -17,6 +19,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from taxopost.access.roles import IDENTIFY, MANAGE
+from taxopost.access.rules import visible_projects
+from taxopost.access.scoping import ProjectScopedAdmin
 from taxopost.ml.admin import pretty_json
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import (
@@ -32,8 +37,11 @@ from taxopost.observations.models import (
 from taxopost.observations.provenance import classification_chains
 from taxopost.observations.vectors import stack
 
+#: The project filter offers only the projects of the rows the user may see (not every project's name).
+PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(ProjectScopedAdmin):
     """Rows written by importers and jobs: viewable, never added or edited by hand."""
 
     def has_add_permission(self, request) -> bool:
@@ -50,7 +58,7 @@ def provenance_html(classification_id: int | None) -> str:
     return render_to_string("observations/provenance_chain.html", {"chain": chain})
 
 
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(ProjectScopedAdmin):
     """Admin of a scope that other apps add actions to, so that this app imports none of them.
 
     ``action_providers`` (one list per subclass) are callables ``(model_admin, request)`` that
@@ -76,7 +84,8 @@ class CaptureSetFilter(admin.SimpleListFilter):
     parameter_name = "capture_set"
 
     def lookups(self, request, model_admin):
-        return list(CaptureSet.objects.order_by("name").values_list("id", "name"))
+        visible = CaptureSet.objects.filter(project__in=visible_projects(request.user).values("pk"))
+        return list(visible.order_by("name").values_list("id", "name"))
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -87,15 +96,26 @@ class CaptureSetFilter(admin.SimpleListFilter):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "created_at")
+class ProjectAdmin(ProjectScopedAdmin):
+    """A project manager edits the project; only superusers add or delete projects."""
+
+    project_path = "pk"
+    edit_action = MANAGE
+    list_display = ("name", "description", "public", "created_at")
+    list_filter = ("public",)
     search_fields = ("name",)
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 @admin.register(SourceImage)
-class SourceImageAdmin(admin.ModelAdmin):
+class SourceImageAdmin(ProjectScopedAdmin):
     list_display = ("path", "project", "width", "height", "timestamp")
-    list_filter = ("project",)
+    list_filter = (PROJECT_FILTER,)
     search_fields = ("path",)
     list_select_related = ("project",)
     show_full_result_count = False
@@ -104,10 +124,11 @@ class SourceImageAdmin(admin.ModelAdmin):
 @admin.register(CaptureSet)
 class CaptureSetAdmin(ScopeAdmin):
     list_display = ("name", "project", "n_images", "review_link", "created_at")
-    list_filter = ("project",)
+    list_filter = (PROJECT_FILTER,)
     search_fields = ("name",)
     list_select_related = ("project",)
     raw_id_fields = ("images",)
+    related_project_paths = {"images": "project"}
     action_providers = []
 
     def get_queryset(self, request):
@@ -125,7 +146,7 @@ class CaptureSetAdmin(ScopeAdmin):
 @admin.register(Occurrence)
 class OccurrenceAdmin(ScopeAdmin):
     list_display = ("key", "project", "determination", "determination_rank", "determination_score", "decided_by")
-    list_filter = (CaptureSetFilter, "project", "determination__rank")
+    list_filter = (CaptureSetFilter, PROJECT_FILTER, "determination__rank")
     search_fields = ("key", "determination__name")
     list_select_related = ("project", "determination", "determined_by__algorithm")
     autocomplete_fields = ("determination",)
@@ -215,7 +236,9 @@ def _decided_by(change: DeterminationChange) -> str:
 
 
 @admin.register(Detection)
-class DetectionAdmin(admin.ModelAdmin):
+class DetectionAdmin(ProjectScopedAdmin):
+    project_path = "source_image__project"
+    related_project_paths = {"occurrence": "project"}
     list_display = ("id", "source_image", "occurrence", "bbox")
     list_filter = (CaptureSetFilter,)
     search_fields = ("key", "occurrence__key")
@@ -226,6 +249,7 @@ class DetectionAdmin(admin.ModelAdmin):
 
 @admin.register(Classification)
 class ClassificationAdmin(ReadOnlyAdmin):
+    project_path = "detection__source_image__project"
     list_display = ("id", "detection_id", "taxon", "rank", "score", "algorithm", "terminal", "applied_to_id", "job_id")
     list_filter = ("terminal", "algorithm__task_type", "algorithm", "taxon__rank")
     search_fields = ("taxon__name", "algorithm__key")
@@ -262,8 +286,14 @@ class ClassificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Identification)
-class IdentificationAdmin(admin.ModelAdmin):
-    """Identifications are ground truth: saving or deleting one recomputes its occurrence's determination."""
+class IdentificationAdmin(ProjectScopedAdmin):
+    """Identifications are ground truth: saving or deleting one recomputes its occurrence's determination.
+
+    Identifiers (and the roles above them) add, change and delete them on their projects.
+    """
+
+    project_path = "occurrence__project"
+    edit_action = IDENTIFY
 
     list_display = ("occurrence", "taxon", "who", "user", "withdrawn", "created_at")
     list_filter = ("withdrawn",)
@@ -289,6 +319,7 @@ class IdentificationAdmin(admin.ModelAdmin):
 
 @admin.register(DeterminationChange)
 class DeterminationChangeAdmin(ReadOnlyAdmin):
+    project_path = "occurrence__project"
     list_display = ("occurrence", "taxon", "score", "classification_id", "identification_id", "job_id", "created_at")
     list_filter = ("taxon__rank",)
     search_fields = ("occurrence__key", "taxon__name")

@@ -21,6 +21,7 @@ from taxopost.taxa.models import Taxon
 class Project(models.Model):
     name = models.CharField(max_length=255, unique=True)
     description = models.TextField(blank=True)
+    public = models.BooleanField(default=False, help_text="Anyone, without a login, may view this project's data")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -54,26 +55,30 @@ class CaptureSet(models.Model):
         return self.name
 
     @staticmethod
-    def named(name: str | int, *, field: str = "--capture-set") -> CaptureSet:
+    def named(
+        name: str | int, *, field: str = "--capture-set", among: models.QuerySet[CaptureSet] | None = None
+    ) -> CaptureSet:
         """The capture set called ``name`` (or with this id), else an InputError naming ``field``.
 
         The one lookup of a capture set that a person typed, for the CLI, the API's filters and
         job scopes: the exact name first, then the name matched without case and punctuation
         (``station 2 july 2024`` finds ``Station 2 · July 2024``), then a number as an id. A miss
-        says which names come close (difflib), or which exist.
+        says which names come close (difflib), or which exist. ``among`` limits the search (and
+        the names a miss shows) to the capture sets a user may see.
         """
+        sets = CaptureSet.objects.all() if among is None else among
         text = str(name).strip()
-        found = CaptureSet.objects.filter(name=text).first()
+        found = sets.filter(name=text).first()
         if found is not None:
             return found
-        names = dict(CaptureSet.objects.values_list("name", "pk"))
+        names = dict(sets.values_list("name", "pk"))
         key = _name_key(text)
         same = [other for other in names if _name_key(other) == key] if key else []
         if len(same) == 1:
-            return CaptureSet.objects.get(pk=names[same[0]])
+            return sets.get(pk=names[same[0]])
         if len(same) > 1:
             raise InputError(field, text, f"matches several capture sets: {', '.join(map(repr, sorted(same)))}")
-        if text.isdigit() and (by_id := CaptureSet.objects.filter(pk=int(text)).first()) is not None:
+        if text.isdigit() and (by_id := sets.filter(pk=int(text)).first()) is not None:
             return by_id
         keys = {_name_key(other): other for other in names}
         close = [keys[k] for k in difflib.get_close_matches(key, list(keys), n=3, cutoff=0.6)]

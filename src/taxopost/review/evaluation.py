@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import tempfile
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.html import escape
 
+from taxopost.access.pages import page_denied
 from taxopost.errors import InputError
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
 from taxopost.observations.models import CaptureSet
 
 
-@staff_member_required
 def capture_set_evaluation(request, pk: int) -> HttpResponse:
     """Evaluate the default pipelines on the capture set's identified model outputs (self-contained HTML)."""
     capture_set = get_object_or_404(CaptureSet, pk=pk)
+    if (denied := page_denied(request, capture_set.project_id)) is not None:
+        return denied
     try:
         evaluation = evaluate_capture_set(capture_set, algorithm=request.GET.get("algorithm") or None)
     except InputError as exc:

@@ -1,14 +1,14 @@
-"""The capture-set review page (staff only): what a chosen job changed, and whether it helped."""
+"""The capture-set review page (view role on its project): what a chosen job changed, and whether it helped."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
+from taxopost.access.pages import page_denied
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
@@ -26,9 +26,10 @@ def evaluation_url(capture_set: CaptureSet) -> str | None:
         return None
 
 
-@staff_member_required
 def capture_set_review(request, pk: int):
     capture_set = get_object_or_404(CaptureSet, pk=pk)
+    if (denied := page_denied(request, capture_set.project_id)) is not None:
+        return denied
     jobs = list(
         Job.objects.filter(scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, dry_run=False)
         .exclude(status__in=(Job.CREATED, Job.QUEUED))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count
 
+from taxopost.access.scoping import SharedDataAdmin
 from taxopost.taxa.models import TaxaList, Taxon
 
 
 @admin.register(Taxon)
-class TaxonAdmin(admin.ModelAdmin):
+class TaxonAdmin(SharedDataAdmin):
     list_display = ("name", "rank", "parent", "depth")
     list_filter = ("rank",)
     search_fields = ("name",)
@@ -20,7 +21,7 @@ class TaxonAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaxaList)
-class TaxaListAdmin(admin.ModelAdmin):
+class TaxaListAdmin(SharedDataAdmin):
     list_display = ("name", "n_taxa", "description", "created_at")
     search_fields = ("name",)
     autocomplete_fields = ("taxa",)

@@ -13,6 +13,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from taxopost.access.roles import RUN_JOBS, VIEW
+from taxopost.access.scoping import ProjectScopedAdmin, may
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job, JobLog
 from taxopost.ml.admin import pretty_json
@@ -57,6 +59,10 @@ def run_operation(modeladmin, request, queryset, operation: JobOperation):
         }
         return TemplateResponse(request, "admin/jobs/job/confirm_operation.html", context)
     for job in jobs:
+        if not may(request, RUN_JOBS, job.project_id):
+            modeladmin.message_user(request, f"job {job.pk}: {operation.name} needs the data manager role on its "
+                                    "project", messages.ERROR)  # fmt: skip
+            continue
         if not operation.applies(job):
             modeladmin.message_user(request, f"job {job.pk} ({job.status}): cannot {operation.name}", messages.WARNING)
             continue
@@ -88,8 +94,11 @@ class JobLogInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        return may(request, VIEW, anywhere=True)  # the job's page is scoped already
 
-class JobAdmin(admin.ModelAdmin):
+
+class JobAdmin(ProjectScopedAdmin):
     list_display = ("id", "task", "scope", "dry_run", "status_display", "progress_display", "changed",
                     "created_by", "created_at", "reverted_at")  # fmt: skip
     list_filter = ("status", "task", "dry_run", "scope_type")
@@ -107,6 +116,7 @@ class JobAdmin(admin.ModelAdmin):
                        "result_display", "review", "created_at", "started_at", "heartbeat_at", "finished_at",
                        "reverted_at")  # fmt: skip
     inlines = (JobLogInline,)
+    permission_actions = {"operate": RUN_JOBS}
     actions = [_operation_action(operation) for operation in job_operations().values()]
 
     def get_queryset(self, request):
@@ -130,12 +140,13 @@ class JobAdmin(admin.ModelAdmin):
         return False  # revert undoes a job; deleting its row would only lose the record of what it did
 
     def has_operate_permission(self, request) -> bool:
-        return request.user.has_perm("jobs.change_job")
+        """Cancel, revert and resume are offered to data managers; each job is checked on its project."""
+        return may(request, RUN_JOBS, anywhere=True)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, object_id)
         operations = []
-        if job is not None and self.has_operate_permission(request):
+        if job is not None and may(request, RUN_JOBS, job.project_id):
             operations = [op for op in job_operations().values() if op.applies(job)]
         extra = {"job_operations": operations, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
@@ -192,7 +203,9 @@ class JobAdmin(admin.ModelAdmin):
         return format_html('<a href="{}?job={}" class="review-link">review what this job changed</a>', url, obj.pk)
 
 
-class JobLogAdmin(admin.ModelAdmin):
+class JobLogAdmin(ProjectScopedAdmin):
+    project_path = "job__project"
+
     list_display = ("created_at", "job_id", "level", "message")
     list_filter = ("level",)
     search_fields = ("message",)

@@ -27,6 +27,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from pydantic import ValidationError
 
+from taxopost.access.roles import RUN_JOBS
+from taxopost.access.scoping import may
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.postprocessing.forms import config_form_class
@@ -53,8 +55,8 @@ def run_task_actions(scope_type: str) -> Callable[[admin.ModelAdmin, HttpRequest
 
 
 def may_run(request: HttpRequest) -> bool:
-    """Who may run a task from the admin: whoever may create jobs."""
-    return request.user.has_perm("jobs.add_job")
+    """Who is offered the run actions: a data manager of some project (or a superuser)."""
+    return may(request, RUN_JOBS, anywhere=True)
 
 
 def _run_action(task_class: type, scope_type: str):
@@ -62,6 +64,7 @@ def _run_action(task_class: type, scope_type: str):
     def action(modeladmin, request, queryset):
         if not may_run(request):
             raise PermissionDenied
+        modeladmin.check_all(request, queryset, RUN_JOBS)  # every selected row's project, not just one
         return run_task_view(modeladmin, request, queryset, task_class, scope_type)
 
     action.__name__ = f"run_{task_class.key}"

@@ -1,0 +1,25 @@
+"""The admin's login form, limited by :mod:`taxopost.access.login_limits`."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from taxopost.access import login_limits
+
+
+class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    """Refuses every attempt, the right password too, once a username failed too often from an address."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = login_limits.client_address(self.request)
+        if login_limits.locked(username, address):
+            raise forms.ValidationError(login_limits.locked_message(), code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            login_limits.failed(username, address)
+            raise
+        login_limits.succeeded(username, address)
+        return cleaned

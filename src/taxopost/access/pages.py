@@ -1,0 +1,19 @@
+"""The check of a page outside the admin (review, evaluation): view role on the page's project."""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+
+from taxopost.access.roles import VIEW
+from taxopost.access.rules import can
+
+
+def page_denied(request: HttpRequest, project_id: int | None, action: str = VIEW) -> HttpResponse | None:
+    """None when the user may see the page; else the login page for an anonymous visitor, and a 404
+    for a logged-in user (a project one may not view is not shown to exist)."""
+    if can(request.user, action, project_id):
+        return None
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    raise Http404("No such capture set.")

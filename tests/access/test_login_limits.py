@@ -1,0 +1,63 @@
+"""The admin's login: after too many failures of one username from one address, the right password fails too."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-login-password-1"
+LOGIN = "/admin/login/?next=/admin/"
+
+
+@pytest.fixture
+def boss(django_user_model, fast_passwords):
+    return django_user_model.objects.create_superuser("boss", "boss@example.org", PASSWORD)
+
+
+def log_in(client: Client, password: str, username: str = "boss") -> bool:
+    response = client.post(LOGIN, {"username": username, "password": password})
+    return response.status_code == 302 and "_auth_user_id" in client.session
+
+
+def test_thirty_wrong_passwords_then_the_right_one_is_refused(boss, settings):
+    client = Client()
+    assert not any(log_in(client, f"guess-{i}") for i in range(30))
+    response = client.post(LOGIN, {"username": "boss", "password": PASSWORD})
+    assert response.status_code == 200 and "Too many failed logins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_lock_holds_per_username_and_address_and_expires(boss, django_user_model, settings):
+    settings.LOGIN_FAILURES_ALLOWED, settings.LOGIN_LOCK_SECONDS = 3, 1
+    django_user_model.objects.create_superuser("other", "other@example.org", PASSWORD)
+    client = Client()
+    for _ in range(3):
+        assert not log_in(client, "wrong")
+    assert not log_in(client, PASSWORD)
+    assert log_in(Client(), PASSWORD, username="other")  # another username from the same address
+    assert log_in(Client(REMOTE_ADDR="10.9.8.7"), PASSWORD)  # the same username from another address
+    time.sleep(1.2)
+    assert log_in(Client(), PASSWORD)
+
+
+def test_a_success_clears_the_failures(boss, settings):
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    for _ in range(2):
+        assert not log_in(Client(), "wrong")
+    assert log_in(Client(), PASSWORD)
+    for _ in range(2):
+        assert not log_in(Client(), "wrong")
+    assert log_in(Client(), PASSWORD)
+
+
+def test_failures_at_the_token_endpoint_lock_the_admin_too(boss, settings):
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    api = APIClient()
+    for _ in range(3):
+        assert api.post("/api/v1/tokens/", {"username": "boss", "password": "no"}, format="json").status_code == 400
+    assert not log_in(Client(), PASSWORD)
