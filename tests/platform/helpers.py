@@ -9,9 +9,17 @@ from taxopost.postprocessing.running.operations import create_job, submit_job
 
 
 def run(
-    task: str, capture_set, config: dict | None = None, *, dry_run: bool = False, chunk_size: int | None = None
+    task: str,
+    capture_set,
+    config: dict | None = None,
+    *,
+    dry_run: bool = False,
+    stack: bool = False,
+    chunk_size: int | None = None,
 ) -> Job:
-    job = create_job(task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run, chunk_size=chunk_size)
+    job = create_job(
+        task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run, stack=stack, chunk_size=chunk_size
+    )
     submit_job(job, EmbeddedExecutor())
     job.refresh_from_db()
     assert job.status == Job.SUCCEEDED, (job.status, job.error)

@@ -45,6 +45,7 @@ def follow_job(job, submit) -> None:
 
 def print_job(job) -> None:
     from taxopost.jobs.chunks import chunk_counts
+    from taxopost.jobs.replacements import replacement_notes
 
     metrics = job.metrics or {}
     table = Table(title=str(job), show_header=False)
@@ -60,9 +61,13 @@ def print_job(job) -> None:
         table.add_row("chunks", f"{counts.total - counts.left} of {counts.total} done{running} ({job.progress:.0%})")
     if job.heartbeat_at and not job.is_finished:
         table.add_row("heartbeat", f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}")
-    for key in ("examined", "changed", "superseded", "determinations_changed"):
+    for key in ("examined", "changed", "restored", "superseded", "determinations_changed"):
         if key in metrics:
-            table.add_row(key, str(metrics[key]))
+            estimated = " (estimated for a real run)" if job.dry_run and key == "determinations_changed" else ""
+            table.add_row(key, f"{metrics[key]}{estimated}")
+    notes = replacement_notes(job)
+    if notes:
+        table.add_row("replaces", "\n".join(notes))
     for key in ("skipped", "transitions", "to_taxa"):
         if metrics.get(key):
             table.add_row(key, ", ".join(f"{k}: {v}" for k, v in metrics[key].items()))

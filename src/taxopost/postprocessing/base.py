@@ -4,11 +4,12 @@ A task's spec (:mod:`taxopost.tasks`, no Django) says what it is and accepts; it
 one file, ``postprocessing/tasks/<key>.py``, a subclass of :class:`PostProcessingTask` naming
 that ``spec``; defining it registers it in :mod:`taxopost.postprocessing.registry`. The
 framework (:mod:`taxopost.postprocessing.running`) owns everything else: chunking, transactions, locking
-of sources, demotion, determinations, progress, dry runs and metrics. A task only says which
-classifications it looks at (:meth:`select`) and what it would write for a chunk of them
-(:meth:`process`), reading each chunk in a fixed number of queries and computing with
-:mod:`taxopost.core`. :meth:`process` must depend only on the ids it is given and the config
-(never on the order chunks run in): chunks run in parallel on several workers.
+of sources, demotion, replacement of earlier outputs, determinations, progress, dry runs and
+metrics. A task only says which of its inputs it looks at (:meth:`select`, a filter of
+:meth:`inputs`) and what it would write for a chunk of them (:meth:`process`), reading each chunk
+in a fixed number of queries and computing with :mod:`taxopost.core`. :meth:`process` must depend
+only on the ids it is given and the config (never on the order chunks run in): chunks run in
+parallel on several workers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db.models import QuerySet
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import post_processing_algorithm_key
+from taxopost.observations import chains
 from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.postprocessing import registry
 from taxopost.tasks import TaskConfig, TaskSpec
@@ -148,19 +150,57 @@ class PostProcessingTask(ABC):
         cls.description, cls.config_model = spec.description, spec.config_model
         registry.register(cls)
 
-    def __init__(self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False) -> None:
+    def __init__(
+        self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False, stack: bool = False
+    ) -> None:
         self.config = config
         self.scope = scope
         self.job = job
         self.dry_run = dry_run
+        self.stack = stack
         self.taxonomy: DbTaxonomy = load_taxonomy()
+        self._output_keys: set[str] = set()
+        self._steps: tuple[frozenset[int], frozenset[int]] | None = None
 
     def prepare(self) -> None:
         """Resolve what the config names (taxa lists, algorithms); raise InputError if invalid."""
 
     @abstractmethod
     def select(self) -> QuerySet[Classification]:
-        """The classifications this run examines (the runner orders and cuts them into chunks)."""
+        """The classifications this run examines, a filter of :meth:`inputs` (the runner orders
+        and cuts them into chunks)."""
+
+    def inputs(self) -> QuerySet[Classification]:
+        """What this run starts from on its scope: the one rule, see :mod:`taxopost.observations.chains`.
+
+        Each chain's current answer; but where the chain holds an earlier output of this task
+        with another config, the source of that output (which the run then replaces), and
+        nothing where it holds this config's output. With ``stack``, always the current answer.
+        """
+        tips = self.scope.terminal_classifications()
+        if self.stack:
+            return tips
+        earlier, same = self._step_algorithms()
+        return chains.run_inputs(tips, earlier, same)
+
+    def resolve(self, ids: list[int], *, lock: bool) -> dict[int, chains.Input]:
+        """The inputs among ``ids`` still valid now, each with the tail this run replaces."""
+        earlier, same = self._step_algorithms()
+        return chains.resolve(ids, () if self.stack else earlier - same, lock=lock)
+
+    def earlier_algorithms(self) -> QuerySet[Algorithm]:
+        """The algorithms whose outputs a run of this task replaces: this task's own."""
+        return Algorithm.objects.filter(task_type=self.key)
+
+    def _step_algorithms(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(earlier algorithms, those of them this run writes under), read once after :meth:`prepare`."""
+        if self._steps is None:
+            found = list(self.earlier_algorithms().values_list("pk", "key"))
+            self._steps = (
+                frozenset(pk for pk, _ in found),
+                frozenset(pk for pk, key in found if key in self._output_keys),
+            )
+        return self._steps
 
     @abstractmethod
     def process(self, ids: list[int]) -> ChunkResult:
@@ -175,6 +215,7 @@ class PostProcessingTask(ABC):
         classification written under it: previews and runs that change nothing create nothing.
         """
         key = post_processing_algorithm_key(self.key, config, source)
+        self._output_keys.add(key)
         existing = Algorithm.objects.filter(key=key).first()
         if existing is not None:
             return existing

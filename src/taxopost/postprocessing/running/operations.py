@@ -29,10 +29,15 @@ def create_job(
     config: dict | None,
     *,
     dry_run: bool = False,
+    stack: bool = False,
     chunk_size: int | None = None,
     user=None,
 ) -> Job:
-    """Validate task, scope, config (the task checks what its config names) and chunk size; record the job."""
+    """Validate task, scope, config (the task checks what its config names) and chunk size; record the job.
+
+    ``stack``: apply the task on top of its own earlier output in each chain, instead of
+    replacing that output (the default: see :mod:`taxopost.observations.chains`).
+    """
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
     project_id = scope_project(scope_type, scope_id)
@@ -47,6 +52,7 @@ def create_job(
         scope_id=scope_id,
         project_id=project_id,
         dry_run=dry_run,
+        stack=bool(stack),
         chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
     )

@@ -35,8 +35,8 @@ class SmallSizeFilterTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope that are not already "Not identifiable"."""
-        return self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
+        """Inputs that are not already "Not identifiable"."""
+        return self.inputs().exclude(taxon__name=NOT_IDENTIFIABLE)
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = list(
