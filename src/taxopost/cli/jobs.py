@@ -180,7 +180,8 @@ def jobs_revert(job_id: Annotated[int, typer.Argument()]) -> None:
     from taxopost.postprocessing.running.revert import revert_job
 
     summary = revert_job(_job(job_id))
+    back = f", {summary['unreplaced']} outputs it had replaced back" if summary["unreplaced"] else ""
     err.print(
-        f"job {job_id} reverted: {summary['removed']} classifications removed, {summary['restored']} restored, "
-        f"{summary['determinations_changed']} determinations changed"
+        f"job {job_id} reverted: {summary['removed']} classifications removed, {summary['restored']} restored"
+        f"{back}, {summary['determinations_changed']} determinations changed"
     )
