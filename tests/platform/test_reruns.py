@@ -230,3 +230,18 @@ def test_a_dry_run_does_not_count_an_identified_occurrence(platform):
     real = run("rank_rollup", platform, DEFAULT)
     assert real.metrics["changed"] == 5
     assert preview.metrics["determinations_changed"] == real.metrics["determinations_changed"] == 4
+
+
+def test_the_cli_dry_run_says_what_it_replaces_and_stack_keeps_it(platform, capsys):
+    from taxopost.cli import main
+
+    first = run("rank_rollup", platform, DEFAULT)
+    args = ["run", "rank_rollup", "--capture-set", platform.name, "--threshold", "species=0.95", "--threshold",
+            "genus=0.9", "--threshold", "family=0.5"]  # fmt: skip
+    assert main([*args, "--dry-run"]) == 0
+    printed = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the table's cells, unwrapped
+    assert f"5 outputs of job {first.pk} (species 0.8, genus 0.6, family 0.4; lineage) are replaced" in printed
+    assert "(estimated for a real run)" in printed
+    assert main([*args, "--stack"]) == 0
+    stacked = Job.objects.get(dry_run=False, stack=True)
+    assert stacked.metrics["examined"] == 1 and not stacked.metrics["replaced"]
