@@ -245,3 +245,23 @@ def test_the_cli_dry_run_says_what_it_replaces_and_stack_keeps_it(platform, caps
     assert main([*args, "--stack"]) == 0
     stacked = Job.objects.get(dry_run=False, stack=True)
     assert stacked.metrics["examined"] == 1 and not stacked.metrics["replaced"]
+
+
+def test_a_rerun_chunk_costs_the_same_queries_for_10_or_1000_classifications(db, tmp_path):
+    from taxopost.observations.models import CaptureSet
+
+    from .conftest import ROWS
+    from .test_postprocessing import _chunk_queries, _load_many
+
+    counts = []
+    for n in (2, 10, 1000):  # the first writes the new config's algorithm once
+        _load_many(tmp_path, f"set-{n}", n, ROWS)
+        capture_set = CaptureSet.objects.get(name=f"set-{n}")
+        run("rank_rollup", capture_set, DEFAULT)
+        run("small_size_filter", capture_set, {"size_threshold": 0.5})  # a later task on every output
+        counts.append(_chunk_queries("rank_rollup", capture_set, STRICT, n))
+        replaced = Classification.objects.filter(
+            replaced_by__isnull=False, detection__source_image__capture_sets=capture_set
+        )
+        assert replaced.count() == 2 * n
+    assert counts[1] == counts[2]
