@@ -77,7 +77,7 @@ def run_inputs(tips: QuerySet[Classification], earlier: Collection[int], same: C
     table = connection.ops.quote_name(Classification._meta.db_table)
     marks = ", ".join(["%s"] * len(earlier))
     same = sorted(same)
-    not_same = f"AND algorithm NOT IN ({', '.join(['%s'] * len(same))})" if same else ""
+    not_same = f"AND h.algorithm NOT IN ({', '.join(['%s'] * len(same))})" if same else ""
     sql = f"""
         WITH RECURSIVE walk(tip, node, parent, algorithm, depth) AS (
             SELECT c.id, c.id, c.applied_to_id, c.algorithm_id, 0 FROM {table} c WHERE c.id IN ({tips_sql})
@@ -87,13 +87,11 @@ def run_inputs(tips: QuerySet[Classification], earlier: Collection[int], same: C
             WHERE w.depth < {MAX_TAIL}
         ),
         hit AS (SELECT tip, parent, algorithm, depth FROM walk WHERE algorithm IN ({marks})),
-        lowest AS (
-            SELECT h.parent, h.algorithm FROM hit h
-            WHERE h.depth = (SELECT MAX(d.depth) FROM hit d WHERE d.tip = h.tip)
-        )
+        lowest AS (SELECT tip, MAX(depth) AS depth FROM hit GROUP BY tip)
         SELECT tip FROM walk WHERE depth = 0 AND tip NOT IN (SELECT tip FROM hit)
         UNION ALL
-        SELECT parent FROM lowest WHERE parent IS NOT NULL {not_same}
+        SELECT h.parent FROM hit h JOIN lowest l ON l.tip = h.tip AND l.depth = h.depth
+        WHERE h.parent IS NOT NULL {not_same}
     """
     params = (*tips_params, *earlier, *same)
     return Classification.objects.filter(id__in=RawSQL(sql, params))
