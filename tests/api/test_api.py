@@ -267,6 +267,11 @@ def test_a_rerun_through_the_api_previews_what_it_replaces_and_stack_keeps_it(ad
     ).json()
     assert stacked["stack"] is True and stacked["replaces"] == [] and stacked["metrics"]["examined"] == 1
     assert Classification.objects.filter(job=first, terminal=True).count() == 5
+    rerun = admin_client_api.post(f"{API}/jobs/", rollup_body(platform, config=strict), format="json").json()
+    replaced = Classification.objects.filter(job=first).first()
+    body = admin_client_api.get(f"{API}/classifications/{replaced.pk}/").json()
+    assert body["replaced_by"] == rerun["id"] and body["terminal"] is False
+    assert [step["replaced_by"] for step in body["provenance"]] == [rerun["id"], None]  # down to the model
 
 
 def test_revert_refused_when_a_later_job_built_on_it_is_409(admin_client_api, platform):
