@@ -50,7 +50,7 @@ def chain(classification: Classification) -> list[str]:
 
 
 def snapshot() -> set[tuple]:
-    """The full set of classifications: detection, taxon, terminal, applied_to chain by content."""
+    """The full set of classifications: detection, taxon, applied_to chain by content, terminal, replaced."""
     rows = {c.pk: c for c in Classification.objects.select_related("taxon", "algorithm")}
 
     def describe(pk):
@@ -58,4 +58,4 @@ def snapshot() -> set[tuple]:
         below = describe(c.applied_to_id) if c.applied_to_id else None
         return (c.detection_id, c.taxon.name, c.algorithm.key, round(c.score, 6), below)
 
-    return {(describe(pk), rows[pk].terminal) for pk in rows}
+    return {(describe(pk), rows[pk].terminal, rows[pk].replaced_by_id is not None) for pk in rows}

@@ -28,7 +28,7 @@ LOOSE = {"thresholds": {"species": 0.45, "genus": 0.6, "family": 0.4}}  # four o
 
 def _current() -> set[tuple]:
     """The current answers, each with its whole chain by content."""
-    return {row for row, is_terminal in snapshot() if is_terminal}
+    return {row for row, is_terminal, _ in snapshot() if is_terminal}
 
 
 def _fresh(*steps: tuple[str, dict], capture_set) -> set[tuple]:
@@ -110,6 +110,44 @@ def test_reverting_the_new_run_restores_the_earlier_outputs_and_chains_stay_walk
     assert determination("occ-vanessa") == "Vanessa"
     revert_job(Job.objects.get(pk=first.pk))
     assert snapshot() == original
+
+
+def test_a_rerun_that_crashed_resumes_to_the_state_of_an_uninterrupted_one(platform):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from taxopost.jobs.models import JobChunk
+    from taxopost.postprocessing.running.chunk import DONE, _begin, run_chunk
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.lifecycle import claim, reap_stale_jobs
+    from taxopost.postprocessing.running.operations import create_job, resume_job
+
+    pipeline = [("rank_rollup", DEFAULT), ("small_size_filter", {"size_threshold": 0.2})]
+    for task, config in pipeline:
+        run(task, platform, config)
+    uninterrupted = run("rank_rollup", platform, LOOSE, chunk_size=2)
+    expected = snapshot()
+    revert_job(uninterrupted)
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, LOOSE, chunk_size=2)
+    assert claim(job.pk, "embedded").fresh
+    first, second, *_ = JobChunk.objects.filter(job=job).order_by("index")
+    assert run_chunk(first.pk).state == DONE
+    assert isinstance(_begin(second.pk, "dead-host:1"), tuple)  # begun, its writes never committed
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    [reaped] = reap_stale_jobs()
+    assert reaped.status == Job.FAILED
+    assert Classification.objects.filter(replaced_by=job).exists()  # the first chunk's replacements only
+
+    resumed = resume_job(Job.objects.get(pk=job.pk), EmbeddedExecutor())
+    assert resumed.status == Job.SUCCEEDED, resumed.error
+    assert snapshot() == expected
+    same = ("examined", "changed", "restored", "transitions", "determinations_changed")
+    assert {k: resumed.metrics[k] for k in same} == {k: uninterrupted.metrics[k] for k in same}
+    assert sum(resumed.metrics["replaced"].values()) == sum(uninterrupted.metrics["replaced"].values()) > 0
+    assert sum(resumed.metrics["replaced_later"].values()) == sum(uninterrupted.metrics["replaced_later"].values())
+    _live_chains_are_single()
 
 
 def test_stack_applies_the_new_config_to_the_current_answers_and_keeps_the_earlier_outputs(platform):
