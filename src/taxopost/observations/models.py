@@ -138,7 +138,7 @@ class Classification(models.Model):
         "jobs.Job",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,  # undone by reverting that job: without it, the outputs would be current twice
         related_name="replaced",
         db_index=False,  # the partial index below: most rows are never replaced
         help_text="The job that replaced it by re-running its task with another config",

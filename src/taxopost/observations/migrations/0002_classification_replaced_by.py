@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='classification',
             name='replaced_by',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The job that replaced it by re-running its task with another config', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='replaced', to='jobs.job'),
+            field=models.ForeignKey(blank=True, db_index=False, help_text='The job that replaced it by re-running its task with another config', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='replaced', to='jobs.job'),
         ),
         migrations.AddIndex(
             model_name='classification',
