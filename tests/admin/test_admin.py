@@ -176,6 +176,8 @@ def test_preview_of_a_rerun_says_what_it_replaces_and_stack_is_a_job_option(admi
     [(_, preview)] = response.context["previews"]
     note = f"5 outputs of job {first.pk} (species 0.8, genus 0.6, family 0.4; lineage) are replaced"
     assert preview["replaces"] == [note] and note in response.content.decode()
+    job_page = admin_client.get(reverse("admin:jobs_job_change", args=[preview["job"].pk])).content.decode()
+    assert f"<li>{note}</li>" in job_page
     assert preview["metrics"]["determinations_changed"] > 0
     assert 'name="stack"' in response.content.decode()
     admin_client.post(CAPTURE_SETS, _rollup_post(platform, form, thresholds=strict, stack="on", _run="Run"))
