@@ -303,3 +303,24 @@ def test_a_rerun_chunk_costs_the_same_queries_for_10_or_1000_classifications(db,
         )
         assert replaced.count() == 2 * n
     assert counts[1] == counts[2]
+
+
+@pytest.mark.parametrize("method", ["mean", "geometric"])
+def test_a_dry_run_of_consensus_estimates_its_determinations_on_a_first_run_and_a_rerun(platform, tmp_path, method):
+    from taxopost.observations.models import CaptureSet
+    from taxopost.observations.predictions import import_predictions
+
+    from .conftest import ROWS, write_predictions
+
+    # three occurrences of two detections each, on other images
+    rows = [(f"pair-{i // 2}", f"pair-{i}.jpg", bbox, scores) for i, (_, _, bbox, scores) in enumerate(ROWS)]
+    import_predictions(write_predictions(tmp_path / "pairs.jsonl", rows, capture_set="pairs"))
+    pairs = CaptureSet.objects.get(name="pairs")
+    if method == "geometric":  # a re-run: the mean's outputs are replaced
+        run("occurrence_consensus", pairs, {"method": "mean"})
+    preview = run("occurrence_consensus", pairs, {"method": method}, dry_run=True)
+    real = run("occurrence_consensus", pairs, {"method": method})
+    assert real.metrics["changed"] == 6 and bool(real.metrics["replaced"]) == (method == "geometric")
+    for key in ("changed", "replaced", "transitions", "determinations_changed"):
+        assert preview.metrics[key] == real.metrics[key], key
+    assert real.metrics["determinations_changed"] > 0
