@@ -168,6 +168,23 @@ def test_preview_shows_the_dry_run_summary_and_writes_nothing(admin_client, plat
     assert not Classification.objects.filter(job__isnull=False).exists()
 
 
+def test_preview_of_a_rerun_says_what_it_replaces_and_stack_is_a_job_option(admin_client, platform, sync_jobs):
+    first = run("rank_rollup", platform)
+    form = _action(admin_client, CAPTURE_SETS, "run_rank_rollup", [platform.pk], index=0).context["form"]
+    strict = {"species": "0.95", "genus": "0.9", "family": "0.5"}
+    response = admin_client.post(CAPTURE_SETS, _rollup_post(platform, form, thresholds=strict, _preview="Preview"))
+    [(_, preview)] = response.context["previews"]
+    note = f"5 outputs of job {first.pk} (species 0.8, genus 0.6, family 0.4; lineage) are replaced"
+    assert preview["replaces"] == [note] and note in response.content.decode()
+    job_page = admin_client.get(reverse("admin:jobs_job_change", args=[preview["job"].pk])).content.decode()
+    assert f"<li>{note}</li>" in job_page
+    assert preview["metrics"]["determinations_changed"] > 0
+    assert 'name="stack"' in response.content.decode()
+    admin_client.post(CAPTURE_SETS, _rollup_post(platform, form, thresholds=strict, stack="on", _run="Run"))
+    stacked = Job.objects.filter(dry_run=False).exclude(pk=first.pk).get()
+    assert stacked.stack and stacked.status == Job.SUCCEEDED and not stacked.metrics["replaced"]
+
+
 def test_run_creates_one_job_per_row_and_links_to_it(admin_client, platform, tmp_path, sync_jobs):
     other = load_many(tmp_path)
     form = _action(admin_client, CAPTURE_SETS, "run_rank_rollup", [platform.pk], index=0).context["form"]

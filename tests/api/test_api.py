@@ -169,7 +169,7 @@ def test_revert_job_needs_staff(clients, who, platform):
     job.refresh_from_db()
     if who == "staff":
         assert response.status_code == 200, response.content
-        assert response.json()["revert"] == {"removed": 5, "restored": 5, "determinations_changed": 5}
+        assert response.json()["revert"] == {"removed": 5, "restored": 5, "unreplaced": 0, "determinations_changed": 5}
         assert job.reverted_at is not None
     else:
         assert response.status_code == WRITE_STATUS[who]
@@ -249,6 +249,29 @@ def test_dry_run_job_previews(admin_client_api, platform, sync_jobs):
     assert created["dry_run"] is True and created["result"]["preview"]["changed"] == 5
     assert created["operations"] == []
     assert not Classification.objects.filter(job_id=created["id"]).exists()
+
+
+def test_a_rerun_through_the_api_previews_what_it_replaces_and_stack_keeps_it(admin_client_api, platform, sync_jobs):
+    first = run("rank_rollup", platform)
+    strict = {"thresholds": {"species": 0.95, "genus": 0.9, "family": 0.5}}
+    preview = admin_client_api.post(
+        f"{API}/jobs/", rollup_body(platform, config=strict, dry_run=True), format="json"
+    ).json()
+    assert preview["stack"] is False and preview["metrics"]["examined"] == 6
+    assert preview["replaces"] == [
+        f"5 outputs of job {first.pk} (species 0.8, genus 0.6, family 0.4; lineage) are replaced"
+    ]
+    assert preview["metrics"]["determinations_changed"] > 0
+    stacked = admin_client_api.post(
+        f"{API}/jobs/", rollup_body(platform, config=strict, stack=True), format="json"
+    ).json()
+    assert stacked["stack"] is True and stacked["replaces"] == [] and stacked["metrics"]["examined"] == 1
+    assert Classification.objects.filter(job=first, terminal=True).count() == 5
+    rerun = admin_client_api.post(f"{API}/jobs/", rollup_body(platform, config=strict), format="json").json()
+    replaced = Classification.objects.filter(job=first).first()
+    body = admin_client_api.get(f"{API}/classifications/{replaced.pk}/").json()
+    assert body["replaced_by"] == rerun["id"] and body["terminal"] is False
+    assert [step["replaced_by"] for step in body["provenance"]] == [rerun["id"], None]  # down to the model
 
 
 def test_revert_refused_when_a_later_job_built_on_it_is_409(admin_client_api, platform):

@@ -9,9 +9,17 @@ from taxopost.postprocessing.running.operations import create_job, submit_job
 
 
 def run(
-    task: str, capture_set, config: dict | None = None, *, dry_run: bool = False, chunk_size: int | None = None
+    task: str,
+    capture_set,
+    config: dict | None = None,
+    *,
+    dry_run: bool = False,
+    stack: bool = False,
+    chunk_size: int | None = None,
 ) -> Job:
-    job = create_job(task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run, chunk_size=chunk_size)
+    job = create_job(
+        task, Job.CAPTURE_SET, capture_set.pk, config or {}, dry_run=dry_run, stack=stack, chunk_size=chunk_size
+    )
     submit_job(job, EmbeddedExecutor())
     job.refresh_from_db()
     assert job.status == Job.SUCCEEDED, (job.status, job.error)
@@ -42,7 +50,7 @@ def chain(classification: Classification) -> list[str]:
 
 
 def snapshot() -> set[tuple]:
-    """The full set of classifications: detection, taxon, terminal, applied_to chain by content."""
+    """The full set of classifications: detection, taxon, applied_to chain by content, terminal, replaced."""
     rows = {c.pk: c for c in Classification.objects.select_related("taxon", "algorithm")}
 
     def describe(pk):
@@ -50,4 +58,4 @@ def snapshot() -> set[tuple]:
         below = describe(c.applied_to_id) if c.applied_to_id else None
         return (c.detection_id, c.taxon.name, c.algorithm.key, round(c.score, 6), below)
 
-    return {(describe(pk), rows[pk].terminal) for pk in rows}
+    return {(describe(pk), rows[pk].terminal, rows[pk].replaced_by_id is not None) for pk in rows}

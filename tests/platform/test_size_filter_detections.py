@@ -73,6 +73,24 @@ def test_a_rerun_of_the_size_filter_changes_nothing(with_bare_detections):
     assert dry.metrics["changed"] == 0
 
 
+def test_a_run_with_another_threshold_rejudges_classified_detections_from_their_sources(with_bare_detections):
+    first = run("small_size_filter", with_bare_detections)
+    tiny = Classification.objects.get(detection__occurrence__key="occ-tiny", job=first)
+    lenient = run("small_size_filter", with_bare_detections, {"size_threshold": 1e-5})
+    # occ-tiny is large enough now: its label is replaced and the model's answer is current again
+    tiny.refresh_from_db()
+    assert (tiny.terminal, tiny.replaced_by_id) == (False, lenient.pk)
+    assert determination("occ-tiny") != "Not identifiable"
+    assert lenient.metrics["changed"] == 0
+    # a bare detection's label has nothing below it to start again from: it stays
+    assert determination("bare-tiny") == "Not identifiable"
+    assert Classification.objects.get(detection__occurrence__key="bare-tiny").terminal
+    revert_job(lenient)
+    tiny.refresh_from_db()
+    assert tiny.terminal and tiny.replaced_by_id is None
+    assert determination("occ-tiny") == "Not identifiable"
+
+
 def test_the_preview_counts_what_the_run_writes_and_samples_bare_detections(with_bare_detections):
     preview = run("small_size_filter", with_bare_detections, dry_run=True)
     assert Classification.objects.filter(detection__occurrence__key="bare-tiny").count() == 0
@@ -91,7 +109,7 @@ def test_reverting_the_filter_removes_the_label_of_a_bare_detection(with_bare_de
     before = snapshot()
     job = run("small_size_filter", with_bare_detections)
     summary = revert_job(job)
-    assert summary == {"removed": 2, "restored": 1, "determinations_changed": 2}
+    assert summary == {"removed": 2, "restored": 1, "unreplaced": 0, "determinations_changed": 2}
     assert snapshot() == before
     assert determination("bare-tiny") is None
 

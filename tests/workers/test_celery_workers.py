@@ -32,6 +32,8 @@ MASKING = ("class_masking", {"taxa_list": "regional"})
 ROLLUP = ("rank_rollup", {})
 FILTER = ("small_size_filter", {"size_threshold": 0.01})
 CONSENSUS = ("occurrence_consensus", {})
+STRICT_ROLLUP = ("rank_rollup", {"thresholds": {"species": 0.95, "genus": 0.9, "family": 0.5}})
+GEOMETRIC = ("occurrence_consensus", {"method": "geometric"})
 
 
 def _job(task_config, scope: str, *, chunk_size: int) -> Job:
@@ -173,6 +175,59 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing_after_reap_and_r
     assert job.metrics == reference.metrics
     assert project_state("crash") == project_state("uninterrupted")
     assert_chains_intact("crash")
+
+
+def _by_algorithm(metrics: dict) -> dict:
+    """A job's metrics with its replaced outputs counted by algorithm (job ids differ between projects)."""
+    from taxopost.jobs.summary import split_key
+
+    result = dict(metrics)
+    for key in ("replaced", "replaced_later"):
+        counts: dict[int, int] = {}
+        for pair, count in metrics[key].items():
+            algorithm = split_key(pair)[1]
+            counts[algorithm] = counts.get(algorithm, 0) + count
+        result[key] = counts
+    return result
+
+
+def test_reruns_on_workers_end_as_the_embedded_executor_even_when_a_worker_dies(workers, survey, tmp_path):
+    """A re-tuned roll-up (replacing it and the size filter on it) killed mid-chunk, reaped and
+    resumed; then a consensus with another method (replacing it and everything above it)."""
+    for project in ("rerun", "embedded"):
+        survey(tmp_path, project)
+        for step in (MASKING, CONSENSUS, ROLLUP, FILTER):
+            _embedded(step, project)
+    reference = _embedded(STRICT_ROLLUP, "embedded")
+    assert reference.metrics["replaced"] and reference.metrics["replaced_later"] and reference.metrics["restored"]
+
+    first = workers.start(concurrency=1)
+    job = _on_celery(STRICT_ROLLUP, "rerun", chunk_size=40)
+    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
+    with _paused_in_a_chunk(job, first) as backend:
+        first.kill()
+    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    died = JobChunk.objects.get(job=job, status=JobChunk.RUNNING)
+    assert not Classification.objects.filter(replaced_by=job, applied_to_id__in=died.ids).exists()
+
+    second = workers.start(concurrency=2)
+    reap = ("jobs", "reap", f"--stale-after={STALE_SECONDS}")
+    wait_for(lambda: f"job {job.pk}: failed: stale" in taxopost(tmp_path, *reap).stderr, 60, "the reaper", second)
+    resumed = taxopost(tmp_path, "jobs", "resume", str(job.pk))
+    assert resumed.returncode == 0, resumed.stderr
+    job = _finished(job, second)
+    assert job.status == Job.SUCCEEDED, job.error
+    assert _by_algorithm(job.metrics) == _by_algorithm(reference.metrics)
+    assert project_state("rerun") == project_state("embedded")
+    assert_chains_intact("rerun")
+
+    reference = _embedded(GEOMETRIC, "embedded")
+    assert reference.metrics["replaced"] and reference.metrics["replaced_later"]
+    job = _finished(_on_celery(GEOMETRIC, "rerun", chunk_size=40), second)
+    assert job.status == Job.SUCCEEDED, job.error
+    assert _by_algorithm(job.metrics) == _by_algorithm(reference.metrics)
+    assert project_state("rerun") == project_state("embedded")
+    assert_chains_intact("rerun")
 
 
 def test_a_database_connection_lost_mid_chunk_is_retried_on_a_new_one(workers, survey, tmp_path):

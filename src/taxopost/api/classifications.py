@@ -23,7 +23,7 @@ class ClassificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Classification
         fields = ("id", "detection", "occurrence", "taxon", "score", "algorithm", "terminal", "applied_to", "job",
-                  "details", "created_at", "provenance")  # fmt: skip
+                  "replaced_by", "details", "created_at", "provenance")  # fmt: skip
 
 
 class ClassificationFilter(VisibleCaptureSets):

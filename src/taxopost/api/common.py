@@ -35,6 +35,9 @@ class ProvenanceStepSerializer(serializers.Serializer):
     config = serializers.DictField(help_text="The post-processing algorithm's config ({} for a model)")
     job = serializers.IntegerField(allow_null=True)
     terminal = serializers.BooleanField()
+    replaced_by = serializers.IntegerField(
+        allow_null=True, help_text="The job that re-ran its task with another config and replaced it"
+    )
 
 
 @extend_schema_field(ProvenanceStepSerializer(many=True))

@@ -1,7 +1,9 @@
 """Jobs: create a post-processing job, follow its progress and metrics, cancel or revert it.
 
-``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run"}`` (a capture
-set's scope may give its ``"name"`` instead of its id; ``?capture_set=`` filters by either). Bad input
+``POST /api/v1/jobs/`` takes ``{"task", "scope": {"type", "id"}, "config", "dry_run", "stack"}`` (a
+capture set's scope may give its ``"name"`` instead of its id; ``?capture_set=`` filters by either).
+A job's ``replaces`` says in words what it replaces (a re-run of a task with another config
+replaces that task's earlier outputs; ``"stack": true`` applies it on top of them). Bad input
 is a 400 whose body names each field; config errors come from the task's pydantic model, keyed
 by their path inside the config::
 
@@ -28,6 +30,7 @@ from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter, VisibleCapt
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
+from taxopost.jobs.replacements import replacement_notes
 from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import create_job, scope_project
@@ -61,8 +64,8 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ("id", "task", "task_version", "config", "scope", "dry_run", "status", "progress", "stage", "stages",
-                  "metrics", "result", "error", "cancel_requested", "executor", "created_by", "created_at",
+        fields = ("id", "task", "task_version", "config", "scope", "dry_run", "stack", "status", "progress", "stage",
+                  "stages", "metrics", "result", "error", "cancel_requested", "executor", "created_by", "created_at",
                   "started_at", "heartbeat_at", "finished_at", "reverted_at", "operations", "warnings")  # fmt: skip
 
     @extend_schema_field(ScopeSerializer)
@@ -84,10 +87,16 @@ class JobLogSerializer(serializers.Serializer):
 
 
 class JobDetailSerializer(JobSerializer):
+    replaces = serializers.SerializerMethodField(
+        help_text='What the job replaces, in words: "3,318 outputs of job 5 (species 0.8, ...) are replaced"'
+    )
     log = serializers.SerializerMethodField(help_text=f"The last {LOG_LINES} log lines, oldest first")
 
     class Meta(JobSerializer.Meta):
-        fields = (*JobSerializer.Meta.fields, "log")
+        fields = (*JobSerializer.Meta.fields, "replaces", "log")
+
+    def get_replaces(self, obj) -> list[str]:
+        return replacement_notes(obj)
 
     @extend_schema_field(JobLogSerializer(many=True))
     def get_log(self, obj):
@@ -100,6 +109,11 @@ class JobCreateSerializer(serializers.Serializer):
     scope = ScopeSerializer()
     config = serializers.DictField(required=False, default=dict, help_text="The task's config (see /tasks/)")
     dry_run = serializers.BooleanField(default=False, help_text="Compute a summary of what would change; write nothing")
+    stack = serializers.BooleanField(
+        default=False,
+        help_text="Apply the task on top of its own earlier output instead of replacing it (a re-run with "
+        "another config replaces by default)",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -204,7 +218,7 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
             with transaction.atomic():
                 job = create_job(
                     data["task"], data["scope"]["type"], data["scope"]["id"], data.get("config") or {},
-                    dry_run=data["dry_run"], user=request.user,
+                    dry_run=data["dry_run"], stack=data["stack"], user=request.user,
                 )  # fmt: skip
                 submit_from_web(job)  # starts once the transaction commits
         except InputError as exc:

@@ -53,6 +53,7 @@ def follow_job(job, submit) -> None:
 
 def print_job(job) -> None:
     from taxopost.jobs.chunks import chunk_counts
+    from taxopost.jobs.replacements import replacement_notes
 
     metrics = job.metrics or {}
     table = Table(title=str(job), show_header=False)
@@ -68,9 +69,13 @@ def print_job(job) -> None:
         table.add_row("chunks", f"{counts.total - counts.left} of {counts.total} done{running} ({job.progress:.0%})")
     if job.heartbeat_at and not job.is_finished:
         table.add_row("heartbeat", f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}")
-    for key in ("examined", "changed", "superseded", "determinations_changed"):
+    for key in ("examined", "changed", "restored", "superseded", "determinations_changed"):
         if key in metrics:
-            table.add_row(key, str(metrics[key]))
+            estimated = " (estimated for a real run)" if job.dry_run and key == "determinations_changed" else ""
+            table.add_row(key, f"{metrics[key]}{estimated}")
+    notes = replacement_notes(job)
+    if notes:
+        table.add_row("replaces", "\n".join(notes))
     for key in ("skipped", "transitions", "to_taxa"):
         if metrics.get(key):
             table.add_row(key, ", ".join(f"{k}: {v}" for k, v in metrics[key].items()))
@@ -219,7 +224,8 @@ def jobs_revert(job_id: Annotated[int, typer.Argument()]) -> None:
     from taxopost.postprocessing.running.revert import revert_job
 
     summary = revert_job(_job(job_id))
+    back = f", {summary['unreplaced']} outputs it had replaced back" if summary["unreplaced"] else ""
     err.print(
-        f"job {job_id} reverted: {summary['removed']} classifications removed, {summary['restored']} restored, "
-        f"{summary['determinations_changed']} determinations changed"
+        f"job {job_id} reverted: {summary['removed']} classifications removed, {summary['restored']} restored"
+        f"{back}, {summary['determinations_changed']} determinations changed"
     )

@@ -30,6 +30,14 @@ def _fixed(
         typer.Option("--set", help="KEY=VALUE, repeatable: one config field (a JSON value, or text)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute and summarise; write nothing.")] = False,
+    stack: Annotated[
+        bool,
+        typer.Option(
+            "--stack",
+            help="Apply the task on top of its own earlier output (default: a run with another config "
+            "replaces that output, and starts from the source it was derived from).",
+        ),
+    ] = False,
     chunk_size: Annotated[
         int | None, typer.Option("--chunk-size", help="Classifications per chunk (default: the task's, 1000).")
     ] = None,
@@ -80,7 +88,13 @@ class RunCommand:
         scope_type, scope_id = _scope(given["capture_set"], given["occurrence"])
         try:
             job = create_job(
-                spec.key, scope_type, scope_id, data, dry_run=given["dry_run"], chunk_size=given["chunk_size"]
+                spec.key,
+                scope_type,
+                scope_id,
+                data,
+                dry_run=given["dry_run"],
+                stack=given["stack"],
+                chunk_size=given["chunk_size"],
             )
         except InputError as exc:
             raise named_by_options(exc, options, how) from None

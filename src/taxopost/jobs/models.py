@@ -41,6 +41,10 @@ class Job(models.Model):
         help_text="The scope's project: jobs of one project run one at a time",
     )
     dry_run = models.BooleanField(default=False)
+    stack = models.BooleanField(
+        default=False,
+        help_text="Apply the task on top of its own earlier output instead of replacing it",
+    )
     chunk_size = models.PositiveIntegerField(
         null=True, blank=True, help_text="Classifications per chunk; empty = the task's default"
     )

@@ -37,8 +37,11 @@ class Summary:
     """Counts a run reports (the job's metrics) and, for previews, a sample of rows."""
 
     examined: int = 0
-    changed: int = 0
+    changed: int = 0  # classifications written
+    restored: int = 0  # sources current again: their earlier output replaced, the new config left them
     superseded: int = 0  # sources another job demoted before this one could write
+    replaced: Counter = field(default_factory=Counter)  # earlier outputs of the task, by "job:algorithm"
+    replaced_later: Counter = field(default_factory=Counter)  # outputs of later tasks built on them, likewise
     skipped: Counter = field(default_factory=Counter)
     transitions: Counter = field(default_factory=Counter)
     to_taxa: Counter = field(default_factory=Counter)
@@ -73,7 +76,20 @@ class Summary:
         )
         counted = changes if dry_run else changes[:written]
         self.changed += len(counted)
-        for change in counted:
+        self._count(counted)
+
+    def add_restored(self, restores: Sequence[CountedChange]) -> None:
+        """Count sources that are the current answer again (from the replaced answer to the source)."""
+        self.restored += len(restores)
+        self._count(restores)
+
+    def add_replaced(self, earlier: Iterable[tuple[int | None, int]], later: Iterable[tuple[int | None, int]]) -> None:
+        """Count replaced outputs by (job, algorithm): the task's ``earlier`` ones, and those ``later`` on them."""
+        self.replaced.update(_key(*pair) for pair in earlier)
+        self.replaced_later.update(_key(*pair) for pair in later)
+
+    def _count(self, changes: Iterable[CountedChange]) -> None:
+        for change in changes:
             self.transitions[f"{change.from_rank} -> {change.to_rank}"] += 1
             self.to_taxa[change.to_name] += 1
 
@@ -81,7 +97,10 @@ class Summary:
         """Add another chunk's counts."""
         self.examined += other.examined
         self.changed += other.changed
+        self.restored += other.restored
         self.superseded += other.superseded
+        self.replaced.update(other.replaced)
+        self.replaced_later.update(other.replaced_later)
         self.skipped.update(other.skipped)
         self.transitions.update(other.transitions)
         self.to_taxa.update(other.to_taxa)
@@ -101,7 +120,10 @@ class Summary:
         return {
             "examined": self.examined,
             "changed": self.changed,
+            "restored": self.restored,
             "superseded": self.superseded,
+            "replaced": dict(sorted(self.replaced.items())),
+            "replaced_later": dict(sorted(self.replaced_later.items())),
             "skipped": dict(self.skipped),
             "transitions": dict(self.transitions.most_common()),
             "to_taxa": dict(self.to_taxa.most_common(TOP_TAXA)),
@@ -117,7 +139,10 @@ class Summary:
         return cls(
             examined=data.get("examined", 0),
             changed=data.get("changed", 0),
+            restored=data.get("restored", 0),
             superseded=data.get("superseded", 0),
+            replaced=Counter(data.get("replaced", {})),
+            replaced_later=Counter(data.get("replaced_later", {})),
             skipped=Counter(data.get("skipped", {})),
             transitions=Counter(data.get("transitions", {})),
             to_taxa=Counter(data.get("to_taxa", {})),
@@ -129,3 +154,14 @@ class Summary:
 def _order(source_id: int | None, detection_id: int) -> tuple[bool, int]:
     """Sample order: changes of classifications by source id, then those of bare detections."""
     return (source_id is None, detection_id if source_id is None else source_id)
+
+
+def _key(job_id: int | None, algorithm_id: int) -> str:
+    """A replaced output's job and algorithm as one JSON key: ``"5:12"`` (``"-:12"`` without a job)."""
+    return f"{'-' if job_id is None else job_id}:{algorithm_id}"
+
+
+def split_key(key: str) -> tuple[int | None, int]:
+    """The (job, algorithm) of a key of ``replaced`` or ``replaced_later``."""
+    job, _, algorithm = key.partition(":")
+    return (None if job == "-" else int(job)), int(algorithm)

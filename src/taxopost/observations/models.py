@@ -158,7 +158,10 @@ class Classification(models.Model):
     """One prediction for one detection.
 
     ``terminal`` marks the current answer of its algorithm chain; ``applied_to`` is the
-    classification this one was derived from (None for a model's own output).
+    classification this one was derived from (None for a model's own output). ``replaced_by``
+    is the job that re-ran the task which made it (another config: see
+    :mod:`taxopost.observations.chains`); a replaced classification is out of its chain until
+    that job is reverted.
     """
 
     # Single-column indexes on detection and algorithm would repeat the composite ones below:
@@ -177,11 +180,21 @@ class Classification(models.Model):
     )
     details = models.JSONField(default=dict, blank=True, help_text="Evidence of the step that made it")
     created_at = models.DateTimeField(auto_now_add=True)
+    replaced_by = models.ForeignKey(
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,  # undone by reverting that job: without it, the outputs would be current twice
+        related_name="replaced",
+        db_index=False,  # the partial index below: most rows are never replaced
+        help_text="The job that replaced it by re-running its task with another config",
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["detection", "terminal"], name="clf_detection_terminal"),
             models.Index(fields=["algorithm", "terminal"], name="clf_algorithm_terminal"),
+            models.Index(fields=["replaced_by"], name="clf_replaced_by", condition=models.Q(replaced_by__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -52,4 +52,5 @@ def describe_step(step: Classification) -> dict:
         "config": step.algorithm.config,
         "job": step.job_id,
         "terminal": step.terminal,
+        "replaced_by": step.replaced_by_id,
     }

@@ -4,15 +4,16 @@ A task's spec (:mod:`taxopost.tasks`, no Django) says what it is and accepts; it
 one file, ``postprocessing/tasks/<key>.py``, a subclass of :class:`PostProcessingTask` naming
 that ``spec``; defining it registers it in :mod:`taxopost.postprocessing.registry`. The
 framework (:mod:`taxopost.postprocessing.running`) owns everything else: chunking, transactions, locking
-of sources, demotion, determinations, progress, dry runs and metrics. A task only says which
-classifications it looks at (:meth:`select`) and what it would write for a chunk of them
-(:meth:`process`), reading each chunk in a fixed number of queries and computing with
-:mod:`taxopost.core`. :meth:`process` must depend only on the ids it is given and the config
-(never on the order chunks run in): chunks run in parallel on several workers.
+of sources, demotion, replacement of earlier outputs, determinations, progress, dry runs and
+metrics. A task only says which of its inputs it looks at (:meth:`select`, a filter of
+:meth:`inputs`) and what it would write for a chunk of them (:meth:`process`), reading each chunk
+in a fixed number of queries and computing with :mod:`taxopost.core`. :meth:`process` must depend
+only on the ids it is given and the config (never on the order chunks run in): chunks run in
+parallel on several workers.
 
 A plan lists classification ids by default. A task that works on detections, whether or not
 they hold a classification (the small-size filter, as Antenna's), plans detection ids instead
-(:meth:`PostProcessingTask.plan_rows`, :meth:`PostProcessingTask.pending`); a change it makes
+(:meth:`PostProcessingTask.plan_rows`, :meth:`PostProcessingTask.chunk_inputs`); a change it makes
 to a detection without a classification has no source (``source_id`` None) and demotes nothing.
 :meth:`PostProcessingTask.warnings` tells the preview, the CLI, the API and the admin what to
 think twice about before a run (a taxa list that keeps too little, say).
@@ -30,6 +31,7 @@ from django.db.models import F, QuerySet
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import post_processing_algorithm_key
+from taxopost.observations import chains
 from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.postprocessing import registry
 from taxopost.tasks import TaskConfig, TaskSpec
@@ -160,19 +162,60 @@ class PostProcessingTask(ABC):
         cls.description, cls.config_model = spec.description, spec.config_model
         registry.register(cls)
 
-    def __init__(self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False) -> None:
+    def __init__(
+        self, config: TaskConfig, scope: Scope, *, job: Job | None = None, dry_run: bool = False, stack: bool = False
+    ) -> None:
         self.config = config
         self.scope = scope
         self.job = job
         self.dry_run = dry_run
+        self.stack = stack
         self.taxonomy: DbTaxonomy = load_taxonomy()
+        self._output_keys: set[str] = set()
+        self._steps: tuple[frozenset[int], frozenset[int]] | None = None
 
     def prepare(self) -> None:
         """Resolve what the config names (taxa lists, algorithms); raise InputError if invalid."""
 
     @abstractmethod
     def select(self) -> QuerySet[Classification]:
-        """The classifications this run examines (the runner orders and cuts them into chunks)."""
+        """The classifications this run examines, a filter of :meth:`inputs` (the runner orders
+        and cuts them into chunks)."""
+
+    def inputs(self, detections: list[int] | None = None) -> QuerySet[Classification]:
+        """What this run starts from on its scope: the one rule, see :mod:`taxopost.observations.chains`.
+
+        Each chain's current answer; but where the chain holds an earlier output of this task
+        with another config, the source of that output (which the run then replaces), and
+        nothing where it holds this config's output. With ``stack``, always the current answer.
+        ``detections``: only the chains of these detections (a chunk of a plan of detections).
+        """
+        tips = self.scope.terminal_classifications()
+        if detections is not None:
+            tips = tips.filter(detection_id__any_of=detections)
+        if self.stack:
+            return tips
+        earlier, same = self._step_algorithms()
+        return chains.run_inputs(tips, earlier, same)
+
+    def resolve(self, ids: list[int], *, lock: bool) -> dict[int, chains.Input]:
+        """The inputs among ``ids`` still valid now, each with the tail this run replaces."""
+        earlier, same = self._step_algorithms()
+        return chains.resolve(ids, () if self.stack else earlier - same, lock=lock)
+
+    def earlier_algorithms(self) -> QuerySet[Algorithm]:
+        """The algorithms whose outputs a run of this task replaces: this task's own."""
+        return Algorithm.objects.filter(task_type=self.key)
+
+    def _step_algorithms(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(earlier algorithms, those of them this run writes under), read once after :meth:`prepare`."""
+        if self._steps is None:
+            found = list(self.earlier_algorithms().values_list("pk", "key"))
+            self._steps = (
+                frozenset(pk for pk, _ in found),
+                frozenset(pk for pk, key in found if key in self._output_keys),
+            )
+        return self._steps
 
     @abstractmethod
     def process(self, ids: list[int]) -> ChunkResult:
@@ -189,11 +232,16 @@ class PostProcessingTask(ABC):
             .values_list("id", "detection__occurrence_id")
         )
 
-    def pending(self, ids: list[int]) -> list[int]:
-        """Of a chunk's planned ids, those to process when it runs, in id order: by default the
-        classifications still terminal (another job may have demoted some since the plan)."""
-        still_terminal = Classification.objects.filter(id__any_of=ids, terminal=True)
-        return list(still_terminal.order_by("id").values_list("id", flat=True))
+    def chunk_inputs(self, ids: list[int]) -> tuple[dict[int, chains.Input], list[int]]:
+        """A chunk's inputs still valid when it runs (:meth:`resolve`: another job may have
+        demoted some since the plan), and the ids :meth:`process` gets, in id order.
+
+        By default the plan lists classifications, and :meth:`process` gets the valid ones. A task
+        whose plan lists detections overrides this: :meth:`process` gets every planned detection,
+        and the inputs are those of its classified ones.
+        """
+        inputs = self.resolve(ids, lock=False)
+        return inputs, sorted(inputs)
 
     def warnings(self) -> list[dict]:
         """What a user should know before running this config on this scope (after :meth:`prepare`).
@@ -212,6 +260,7 @@ class PostProcessingTask(ABC):
         classification written under it: previews and runs that change nothing create nothing.
         """
         key = post_processing_algorithm_key(self.key, config, source)
+        self._output_keys.add(key)
         existing = Algorithm.objects.filter(key=key).first()
         if existing is not None:
             return existing

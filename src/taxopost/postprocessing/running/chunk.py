@@ -6,12 +6,16 @@ in a loop; Celery runs one task per chunk on any number of workers. A chunk:
 1. begins (one short transaction): lock the chunk, then the job; skip it when it is done, or
    when the job is not running or was asked to stop; otherwise mark it running, which is what
    a cancel waits for.
-2. reads: the task reads the chunk's classifications that are still terminal, in a fixed
+2. reads: the task reads the chunk's inputs that are still valid (:meth:`~PostProcessingTask.resolve`:
+   terminal, or the source of an earlier output of the task that the run replaces), in a fixed
    number of queries, and computes with :mod:`taxopost.core`; nothing is written.
 3. commits (one transaction): lock the chunk again (a copy of it that finished first makes this
-   a no-op), lock the sources still terminal, write the new classifications in bulk, demote
-   their sources, recompute the affected determinations, and mark the chunk done with its
-   counts; last, lock the job's row to store progress and count the chunks left.
+   a no-op), lock the inputs it writes to and check them again, write the new classifications
+   in bulk, demote their sources, replace the earlier outputs above them (and make a source the
+   current answer again where the new config leaves it as it is), recompute the affected
+   determinations, and mark the chunk done with its counts; last, lock the job's row to store
+   progress and count the chunks left. A dry run does the same checks and counts, writes none
+   of it, and estimates the determinations the writes would change.
 
 A worker that dies at any point leaves either a done chunk or nothing of it: the transaction
 that writes it is the one that marks it done. Finishing a job (its metrics and status) is in
@@ -36,9 +40,10 @@ from taxopost.jobs.models import Job, JobChunk
 from taxopost.jobs.reporting import planned, record_progress
 from taxopost.jobs.summary import Summary
 from taxopost.ml.models import Algorithm
-from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.chains import Input
+from taxopost.observations.determinations import count_determination_changes, recompute_determinations
 from taxopost.observations.models import Classification
-from taxopost.postprocessing.base import ChunkResult, PostProcessingTask, Scope
+from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask, Scope
 from taxopost.postprocessing.registry import get_task
 from taxopost.tasks import parse_config
 
@@ -74,7 +79,7 @@ def worker_name() -> str:
 def build_task(job: Job) -> PostProcessingTask:
     task_class = get_task(job.task)
     config = parse_config(task_class.config_model, job.config, prefix="config.")
-    return task_class(config, Scope(job.scope_type, job.scope_id), job=job, dry_run=job.dry_run)
+    return task_class(config, Scope(job.scope_type, job.scope_id), job=job, dry_run=job.dry_run, stack=job.stack)
 
 
 def plan(job: Job) -> PostProcessingTask:
@@ -103,9 +108,9 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
     chunk, job = begun
     try:
         task = task or _prepared(job)
-        ids = task.pending(chunk.ids)
+        inputs, ids = task.chunk_inputs(chunk.ids)
         result = task.process(ids)
-        return _commit(chunk, job, result, superseded=len(chunk.ids) - len(ids))
+        return _commit(chunk, job, task, result, inputs, superseded=len(chunk.ids) - len(ids))
     except BaseException:
         _forget(job.pk)  # it may hold an algorithm saved by the transaction that just rolled back
         with contextlib.suppress(DatabaseError):  # on a broken connection the chunk stays running: a rerun takes it
@@ -144,15 +149,31 @@ class _JobStopped(Exception):
     """The job stopped running while its chunk was computed: the chunk's transaction rolls back."""
 
 
-def _commit(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
+def _commit(
+    chunk: JobChunk,
+    job: Job,
+    task: PostProcessingTask,
+    result: ChunkResult,
+    inputs: dict[int, Input],
+    *,
+    superseded: int,
+) -> ChunkOutcome:
     try:
-        return _commit_running(chunk, job, result, superseded=superseded)
+        return _commit_running(chunk, job, task, result, inputs, superseded=superseded)
     except _JobStopped:
         _release(chunk.pk)
         return ChunkOutcome(SKIPPED)
 
 
-def _commit_running(chunk: JobChunk, job: Job, result: ChunkResult, *, superseded: int) -> ChunkOutcome:
+def _commit_running(
+    chunk: JobChunk,
+    job: Job,
+    task: PostProcessingTask,
+    result: ChunkResult,
+    inputs: dict[int, Input],
+    *,
+    superseded: int,
+) -> ChunkOutcome:
     with transaction.atomic():
         status = JobChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", flat=True).get()
         if status == JobChunk.DONE:  # a copy of this chunk (a redelivered message) finished first
@@ -160,7 +181,7 @@ def _commit_running(chunk: JobChunk, job: Job, result: ChunkResult, *, supersede
         else:
             state = DONE
             summary = Summary(superseded=superseded)
-            written = len(result.changes) if job.dry_run else _write(result, job, summary)
+            written = _apply(result, job, task, inputs, summary)
             summary.add(result.changes, written, examined=result.examined, skipped=result.skipped, dry_run=job.dry_run)
             JobChunk.objects.filter(pk=chunk.pk).update(
                 status=JobChunk.DONE, metrics=summary.to_json(), finished_at=timezone.now()
@@ -172,18 +193,80 @@ def _commit_running(chunk: JobChunk, job: Job, result: ChunkResult, *, supersede
     return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows, progress.cancel_requested)
 
 
-def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
-    """Write one chunk's changes (in the caller's transaction); returns how many were written."""
-    if not result.changes:
+@dataclass(frozen=True)
+class _Restore:
+    """A source that is its chain's current answer again: the new config leaves it as it is."""
+
+    source_id: int
+    occurrence_id: int | None
+    from_name: str
+    from_rank: str
+    to_name: str
+    to_rank: str
+    score: float
+
+
+def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict[int, Input], summary: Summary) -> int:
+    """Write (or, for a dry run, count) one chunk's changes and replacements, in the caller's
+    transaction; returns how many classifications were written (would be, in a dry run).
+
+    The one place a run replaces earlier outputs: the inputs it writes to are checked again
+    (locked, in a real run), and the outputs above them are replaced in the same transaction as
+    the new classifications, so an interrupted chunk leaves nothing of either.
+    """
+    touched = {change.source_id for change in result.changes} | {pk for pk, found in inputs.items() if found.tail}
+    if not touched:
         return 0
-    sources = [change.source_id for change in result.changes if change.source_id is not None]
-    locked = Classification.objects.select_for_update().filter(id__any_of=sources, terminal=True)
-    still_terminal = set(locked.values_list("id", flat=True))
+    now_valid = task.resolve(sorted(touched - {None}), lock=not job.dry_run)
+    summary.superseded += len(touched - {None}) - len(now_valid)
     # A change without a source (a detection's first classification) has nothing to lose to
     # another job: jobs of one project run one at a time.
-    keep = [change for change in result.changes if change.source_id is None or change.source_id in still_terminal]
-    summary.superseded += len(result.changes) - len(keep)
+    keep = [change for change in result.changes if change.source_id is None or change.source_id in now_valid]
     result.changes[:] = keep  # the written ones first, in order, for the summary
+    for change in keep:  # a transition runs from the chain's current answer
+        if change.source_id is not None:
+            change.from_name, change.from_rank = now_valid[change.source_id].current
+    sources = {change.source_id for change in keep if change.source_id is not None}
+    replacing = [found for found in now_valid.values() if found.tail]
+    restores = [
+        _Restore(found.id, found.occurrence_id, *found.current, found.taxon_name, found.taxon_rank, found.score)
+        for found in replacing
+        if found.id not in sources
+    ]
+    summary.add_restored(restores)
+    summary.add_replaced(
+        ((found.tail[0].job_id, found.tail[0].algorithm_id) for found in replacing),
+        ((step.job_id, step.algorithm_id) for found in replacing for step in found.tail[1:]),
+    )
+    replaced = [step.id for found in replacing for step in found.tail]
+    occurrences = {found.occurrence_id for found in now_valid.values()}
+    occurrences |= {change.occurrence_id for change in keep if change.source_id is None}
+    if job.dry_run:
+        summary.determinations_changed += count_determination_changes(
+            occurrences,
+            demoted=[*sources, *replaced],
+            promoted=[restore.source_id for restore in restores],
+            added=[_added(change, now_valid) for change in keep],
+        )
+        return len(keep)
+    _write(keep, job)
+    if replaced:
+        Classification.objects.filter(id__any_of=replaced).update(terminal=False, replaced_by=job)
+    if restores:
+        Classification.objects.filter(id__any_of=[restore.source_id for restore in restores]).update(terminal=True)
+    summary.determinations_changed += recompute_determinations(occurrences, job=job)
+    return len(keep)
+
+
+def _added(change: Change, inputs: dict[int, Input]) -> tuple:
+    occurrence = change.occurrence_id if change.source_id is None else inputs[change.source_id].occurrence_id
+    return (occurrence, change.new.taxon_id, change.new.score, change.to_rank)
+
+
+def _write(keep: list[Change], job: Job) -> None:
+    """Insert the new classifications and demote their sources (in the caller's transaction)."""
+    if not keep:
+        return
     for change in keep:
         if change.new.algorithm.pk is None:
             save_algorithm(change.new.algorithm)
@@ -201,8 +284,6 @@ def _write(result: ChunkResult, job: Job, summary: Summary) -> int:
     )  # fmt: skip
     demoted = [change.source_id for change in keep if change.source_id is not None]
     Classification.objects.filter(id__any_of=demoted).update(terminal=False)
-    summary.determinations_changed += recompute_determinations({change.occurrence_id for change in keep}, job=job)
-    return len(keep)
 
 
 _NEW_FIELDS = (

@@ -17,6 +17,7 @@ from taxopost.access.roles import RUN_JOBS, VIEW
 from taxopost.access.scoping import ProjectScopedAdmin, may
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job, JobLog
+from taxopost.jobs.replacements import replacement_notes
 from taxopost.ml.admin import pretty_json
 from taxopost.observations.models import CaptureSet, Occurrence
 from taxopost.postprocessing.running.web import JobOperation, job_operations
@@ -106,12 +107,27 @@ class JobAdmin(ProjectScopedAdmin):
     list_select_related = ("created_by",)
     change_form_template = "admin/jobs/job/change_form.html"
     fieldsets = (
-        (None, {"fields": ("task", "task_version", "scope", "dry_run", "config_display", "executor", "created_by")}),
+        (
+            None,
+            {
+                "fields": (
+                    "task",
+                    "task_version",
+                    "scope",
+                    "dry_run",
+                    "stack",
+                    "config_display",
+                    "executor",
+                    "created_by",
+                )
+            },
+        ),
         ("Progress", {"fields": ("status_display", "progress_display", "stage", "stages_display", "error")}),
-        ("Results", {"fields": ("metrics_display", "result_display", "review")}),
+        ("Results", {"fields": ("replaces", "metrics_display", "result_display", "review")}),
         ("Times", {"fields": ("created_at", "started_at", "heartbeat_at", "finished_at", "reverted_at")}),
     )
-    readonly_fields = ("task", "task_version", "scope", "dry_run", "config_display", "executor", "created_by",
+    readonly_fields = ("task", "task_version", "scope", "dry_run", "stack", "config_display", "executor", "created_by",
+                       "replaces",
                        "status_display", "progress_display", "stage", "stages_display", "error", "metrics_display",
                        "result_display", "review", "created_at", "started_at", "heartbeat_at", "finished_at",
                        "reverted_at")  # fmt: skip
@@ -183,6 +199,11 @@ class JobAdmin(ProjectScopedAdmin):
         stages = obj.stages or []
         items = format_html_join("", "<li>{} – {}%</li>", ((s["name"], round(s["progress"] * 100)) for s in stages))
         return format_html('<ol class="job-stages">{}</ol>', items)
+
+    @admin.display(description="replaces")
+    def replaces(self, obj) -> str:
+        notes = replacement_notes(obj)
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((n,) for n in notes))) if notes else "–"
 
     @admin.display(description="metrics")
     def metrics_display(self, obj) -> str:

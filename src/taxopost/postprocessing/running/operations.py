@@ -29,6 +29,7 @@ def create_job(
     config: dict | None,
     *,
     dry_run: bool = False,
+    stack: bool = False,
     chunk_size: int | None = None,
     user=None,
 ) -> Job:
@@ -36,6 +37,9 @@ def create_job(
 
     The task's warnings (:func:`task_warnings`) are recorded with the job, in
     ``job.result["warnings"]`` and its log, for every entrance to show.
+
+    ``stack``: apply the task on top of its own earlier output in each chain, instead of
+    replacing that output (the default: see :mod:`taxopost.observations.chains`).
     """
     task_class = get_task(task)
     validated = parse_config(task_class.config_model, config, prefix="config.")
@@ -51,6 +55,7 @@ def create_job(
         scope_id=scope_id,
         project_id=project_id,
         dry_run=dry_run,
+        stack=bool(stack),
         chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
         result={"warnings": warnings} if warnings else {},

@@ -1,4 +1,4 @@
-"""Undo one job: delete what it created, restore what it demoted, recompute determinations."""
+"""Undo one job: delete what it created, restore what it demoted or replaced, recompute determinations."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from django.utils import timezone
 
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
+from taxopost.observations.chains import settle_terminal
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import Classification
 
 
 def revert_job(job: Job) -> dict:
-    """Revert ``job`` in one transaction; refused (InputError) when a later job built on its output.
+    """Revert ``job`` in one transaction; refused (InputError) when a later job built on its output
+    or replaced it.
+
+    The earlier outputs it replaced are back in their chains, and every classification it
+    touched is terminal again exactly when nothing live derives from it
+    (:func:`~taxopost.observations.chains.settle_terminal`).
 
     The job's row is locked first: a chunk of it still in flight (its worker was only slow when
     the job was reaped) commits under the same lock and writes nothing once the job is no longer
@@ -30,6 +36,12 @@ def revert_job(job: Job) -> dict:
             raise InputError("job", job.pk, f"is {job.status}: cancel it first, then revert")
         created = Classification.objects.select_for_update().filter(job=job)
         list(created.values_list("id"))  # locked: a later job's chunk locks its sources before writing
+        replacers = sorted(set(created.exclude(replaced_by=None).values_list("replaced_by_id", flat=True)))
+        if replacers:
+            jobs = ", ".join(str(j) for j in replacers)
+            raise InputError(
+                "job", job.pk, f"job {jobs} replaced its output by running its task again: revert that first"
+            )
         built_on = Classification.objects.filter(applied_to__job=job).exclude(job=job).values_list("job_id", flat=True)
         later = sorted({j for j in built_on if j is not None})
         if later or created.filter(terminal=False).exists():
@@ -37,11 +49,19 @@ def revert_job(job: Job) -> dict:
             raise InputError("job", job.pk, f"job {jobs} built on its output: revert that first")
         rows = list(created.values_list("id", "applied_to_id", "detection__occurrence_id"))
         sources = [source for _, source, _ in rows if source is not None]
+        replaced = Classification.objects.select_for_update().filter(replaced_by=job)
+        brought_back = list(replaced.values_list("id", "applied_to_id", "detection__occurrence_id"))
         created.delete()
-        Classification.objects.filter(id__any_of=sources).update(terminal=True)
-        changed = recompute_determinations({occurrence for *_, occurrence in rows}, job=job)
+        replaced.update(replaced_by=None)
+        settle_terminal([*sources, *(pk for pk, _, _ in brought_back), *(p for _, p, _ in brought_back if p)])
+        occurrences = {occurrence for *_, occurrence in rows} | {occurrence for *_, occurrence in brought_back}
+        changed = recompute_determinations(occurrences, job=job)
         job.reverted_at = timezone.now()
-        job.result = {**job.result, "reverted": {"removed": len(rows), "restored": len(sources)}}
+        summary = {"removed": len(rows), "restored": len(sources), "unreplaced": len(brought_back)}
+        job.result = {**job.result, "reverted": summary}
         job.save(update_fields=["reverted_at", "result"])
-        job.log(f"reverted: removed {len(rows)} classifications, restored {len(sources)}, {changed} determinations")
-    return {"removed": len(rows), "restored": len(sources), "determinations_changed": changed}
+        job.log(
+            f"reverted: removed {len(rows)} classifications, restored {len(sources)}, "
+            f"{len(brought_back)} outputs it had replaced back, {changed} determinations"
+        )
+    return {**summary, "determinations_changed": changed}

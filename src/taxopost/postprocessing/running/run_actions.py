@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -31,6 +32,7 @@ from taxopost.access.roles import RUN_JOBS
 from taxopost.access.scoping import may
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
+from taxopost.jobs.replacements import replacement_notes
 from taxopost.postprocessing.forms import config_form_class
 from taxopost.postprocessing.registry import all_tasks
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor
@@ -40,6 +42,17 @@ from taxopost.tasks import config_field_errors
 
 #: One job per selected row: a selection larger than this is refused (select fewer, or use the API).
 MAX_SELECTED = 50
+
+
+class JobOptionsForm(forms.Form):
+    """What a job takes besides its task's config."""
+
+    stack = forms.BooleanField(
+        required=False,
+        label="Stack on earlier output",
+        help_text="Apply the task on top of its own earlier output in each chain. By default a run with "
+        "another config replaces that output and starts from the source it was derived from.",
+    )
 
 
 def run_task_actions(scope_type: str) -> Callable[[admin.ModelAdmin, HttpRequest], dict]:
@@ -90,23 +103,27 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
     previews = warnings = None
     if "_preview" in request.POST or "_run" in request.POST:
         form = form_class(request.POST)
+        options = JobOptionsForm(request.POST)
         config = _validated_config(form, task_class)
+        stack = options.is_valid() and options.cleaned_data["stack"]  # a checkbox: always valid
         if config is not None and "_run" in request.POST:
             warnings = _warnings(form, task_class, scope_type, scopes, config)
             confirmed = request.POST.get("confirm_warnings") == "1"
             jobs = None
             if warnings is not None and (confirmed or not warnings):
-                jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=False)
+                jobs = _create_jobs(
+                    form, task_class, scope_type, scopes, config, request.user, dry_run=False, stack=stack
+                )
             if jobs is not None:
                 for job in jobs:
                     submit_from_web(job)
                 return _started(modeladmin, request, jobs)
         elif config is not None:
-            jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=True)
+            jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=True, stack=stack)
             if jobs is not None:
                 previews = [(scope, _preview(job)) for scope, job in zip(scopes, jobs, strict=True)]
     else:
-        form = form_class()
+        form, options = form_class(), JobOptionsForm()
     opts = modeladmin.model._meta
     noun = opts.verbose_name if len(scopes) == 1 else opts.verbose_name_plural
     context = {
@@ -115,6 +132,7 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
         # A dict, not the class: templates call callables, and a class is one.
         "task": {key: getattr(task_class, key) for key in ("key", "name", "version", "description")},
         "form": form,
+        "options": options,
         "scopes": scopes,
         "previews": previews,
         "warnings": warnings,
@@ -143,11 +161,14 @@ def _validated_config(form, task_class: type) -> dict | None:
     return config if valid else None
 
 
-def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run: bool) -> list[Job] | None:
+def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run: bool, stack: bool) -> list[Job] | None:
     """All or nothing: a scope the task refuses (e.g. its taxa list keeps no class) creates no job."""
     try:
         with transaction.atomic():
-            jobs = [create_job(task_class.key, scope_type, s.pk, config, dry_run=dry_run, user=user) for s in scopes]
+            jobs = [
+                create_job(task_class.key, scope_type, s.pk, config, dry_run=dry_run, stack=stack, user=user)
+                for s in scopes
+            ]
     except InputError as exc:
         if exc.field.startswith("config."):
             form.add_config_errors(config_field_errors(exc))
@@ -183,6 +204,7 @@ def _preview(job: Job) -> dict:
         "metrics": job.metrics or {},
         "sample": preview.get("sample", []),
         "warnings": (job.result or {}).get("warnings", []),
+        "replaces": replacement_notes(job),
         "error": job.error,
     }
 

@@ -62,20 +62,21 @@ class ClassMaskingTask(PostProcessingTask):
                     self.config.source_algorithm,
                     "no algorithm with a category map has this key",
                 )
-        present = set(
-            self.scope.terminal_classifications().exclude(category_map=None).values_list("algorithm_id", flat=True)
-        )
-        self._sources = {a.pk: a for a in sources if a.pk in present}
+        self._candidates = list(sources)
+        self._outputs: dict[int, Algorithm] = {a.pk: self._output_for(a) for a in self._candidates}
+        present = set(self.inputs().exclude(category_map=None).values_list("algorithm_id", flat=True).distinct())
+        self._sources = {a.pk: a for a in self._candidates if a.pk in present}
         self._keep: dict[int, np.ndarray] = {}
-        self._outputs: dict[int, Algorithm] = {}
         for algorithm in self._sources.values():
             self._keep_mask(algorithm.category_map_id)  # fail early if the list keeps none of its classes
-            self._outputs[algorithm.pk] = self._output_for(algorithm)
+
+    def earlier_algorithms(self) -> QuerySet[Algorithm]:
+        """The maskings of this run's source algorithms (a masking of a masking is another step)."""
+        return super().earlier_algorithms().filter(source_algorithm__in=[a.pk for a in self._candidates])
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the source algorithms on the scope, with a category map."""
-        queryset = self.scope.terminal_classifications().filter(algorithm_id__in=list(self._sources))
-        return queryset.exclude(category_map=None)
+        """Inputs of the source algorithms, with a category map."""
+        return self.inputs().filter(algorithm_id__in=list(self._sources)).exclude(category_map=None)
 
     def _keep_mask(self, category_map_id: int) -> np.ndarray:
         keep = self._keep.get(category_map_id)

@@ -69,10 +69,8 @@ class OccurrenceConsensusTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope with a vector, not this task's own outputs."""
-        queryset = (
-            self.scope.terminal_classifications().exclude(category_map=None).exclude(algorithm__task_type=self.key)
-        )
+        """Inputs with a vector, not this task's own outputs."""
+        queryset = self.inputs().exclude(category_map=None).exclude(algorithm__task_type=self.key)
         if self._chain is not None:
             queryset = queryset.filter(algorithm_id__in=sorted(self._chain))
         return queryset

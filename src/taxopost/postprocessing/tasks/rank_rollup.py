@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 from django.db.models import QuerySet
 
+from taxopost.core.ranks import sort_fine_to_coarse
 from taxopost.core.rollup import rank_rollup
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.dbutils import fetch_rows
@@ -22,12 +23,13 @@ class RankRollupTask(PostProcessingTask):
 
     def prepare(self) -> None:
         config = self.config.model_dump(mode="json")
-        thresholds = ", ".join(f"{rank} {value:g}" for rank, value in self.config.thresholds.items())
+        given = self.config.thresholds  # fine to coarse: PostgreSQL's jsonb keeps keys in its own order
+        thresholds = ", ".join(f"{rank} {given[rank]:g}" for rank in sort_fine_to_coarse(given))
         self.algorithm = self.output_algorithm(name=f"Rank roll-up ({thresholds}; {self.config.mode})", config=config)
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope that carry a score or logit vector."""
-        return self.scope.terminal_classifications().exclude(category_map=None)
+        """Inputs that carry a score or logit vector."""
+        return self.inputs().exclude(category_map=None)
 
     def process(self, ids: list[int]) -> ChunkResult:
         rows = fetch_rows(

@@ -7,6 +7,10 @@ without a classification (a detector-only detection) gets one applied to nothing
 already "Not identifiable" is left alone, so a re-run changes nothing. Detections without a
 box or an image size (nor a relative area, as MegaDetector's relative boxes give) are
 skipped and counted.
+
+A run with another threshold starts from what the earlier run's labels were applied to
+(:meth:`PostProcessingTask.inputs`) and replaces those labels. A bare detection's label has
+nothing below it: it stays until the run that wrote it is reverted.
 """
 
 from __future__ import annotations
@@ -41,32 +45,37 @@ class SmallSizeFilterTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Terminal classifications of the scope that are not already "Not identifiable": what a
-        run may demote (its plan lists detections, :meth:`plan_rows`)."""
-        return self.scope.terminal_classifications().exclude(taxon__name=NOT_IDENTIFIABLE)
+        """Inputs that are not already "Not identifiable" (the plan lists detections: :meth:`plan_rows`)."""
+        return self.inputs().exclude(taxon__name=NOT_IDENTIFIABLE)
 
     def plan_rows(self) -> QuerySet:
         """The scope's detections, classified or not, by occurrence then id."""
         detections = self.scope.detections().order_by(F("occurrence_id").asc(nulls_last=True), "id")
         return detections.values_list("id", "occurrence_id")
 
-    def pending(self, ids: list[int]) -> list[int]:
-        """Every planned detection: :meth:`process` reads their terminal classifications itself."""
-        return sorted(ids)
+    def chunk_inputs(self, ids: list[int]) -> tuple[dict, list[int]]:
+        """Every planned detection goes to :meth:`process`; the inputs are those of the classified ones."""
+        classified = self.inputs(detections=ids).exclude(taxon__name=NOT_IDENTIFIABLE).values_list("id", flat=True)
+        return self.resolve(list(classified), lock=False), sorted(ids)
 
     def process(self, ids: list[int]) -> ChunkResult:
-        """``ids`` are detection ids; two queries: the detections, then their terminal classifications."""
+        """``ids`` are detection ids; three queries: the detections, their inputs (:meth:`inputs`) and
+        whether each has a current answer at all (a detection with none is a bare detection)."""
         detections = list(
             Detection.objects.filter(id__any_of=ids)
             .order_by("id")
             .values_list("id", "occurrence_id", "bbox", "source_image__width", "source_image__height", "relative_area")
         )
-        current: dict[int, list[tuple]] = defaultdict(list)
-        terminal = Classification.objects.filter(detection_id__any_of=ids, terminal=True).order_by("id")
-        for clf_id, detection_id, name, rank in terminal.values_list(
-            "id", "detection_id", "taxon__name", "taxon__rank"
+        inputs: dict[int, list[tuple]] = defaultdict(list)
+        for clf_id, detection_id, name, rank in (
+            self.inputs(detections=ids).order_by("id").values_list("id", "detection_id", "taxon__name", "taxon__rank")
         ):
-            current[detection_id].append((clf_id, name, rank))
+            inputs[detection_id].append((clf_id, name, rank))
+        answered = set(
+            Classification.objects.filter(detection_id__any_of=ids, terminal=True).values_list(
+                "detection_id", flat=True
+            )
+        )
         result = ChunkResult(examined=len(detections))
         boxes = np.array([_box(row[2]) for row in detections], dtype=np.float64).reshape(-1, 4)
         sizes = np.array([(_num(row[3]), _num(row[4])) for row in detections], dtype=np.float64).reshape(-1, 2)
@@ -80,9 +89,8 @@ class SmallSizeFilterTask(PostProcessingTask):
         result.skipped["large enough"] += int((~flagged.skipped & ~flagged.too_small).sum())
         for i in np.flatnonzero(flagged.too_small):
             detection_id, occurrence_id = detections[i][:2]
-            answers = current.get(detection_id, [])
-            sources = [answer for answer in answers if answer[1] != NOT_IDENTIFIABLE]
-            if answers and not sources:
+            sources = [answer for answer in inputs.get(detection_id, []) if answer[1] != NOT_IDENTIFIABLE]
+            if not sources and detection_id in answered:  # this config's label, or another's on a bare detection
                 result.skipped["already not identifiable"] += 1
                 continue
             details = {
