@@ -72,11 +72,14 @@ def build_world(capture_set, django_user_model, *, public: bool) -> SimpleNamesp
 
     job_done = run("rank_rollup", capture_set)
     job_created = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"genus": 0.5}})
-    job_failed = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"family": 0.3}})
+    # Resumed by the columns: a task whose run writes nothing, so it neither replaces job_done's
+    # outputs (a re-run of the roll-up would, and job_done could no longer be reverted) nor builds on them.
+    nothing = {"size_threshold": 1e-9}
+    job_failed = create_job("small_size_filter", Job.CAPTURE_SET, capture_set.pk, nothing)
     fail(job_failed.pk, "the broker refused it")  # failed before it started: resuming makes its plan then
     # The admin's actions get jobs of their own: the API's columns have canceled and resumed those above.
     admin_job_created = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"genus": 0.4}})
-    admin_job_failed = create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {"thresholds": {"family": 0.2}})
+    admin_job_failed = create_job("small_size_filter", Job.CAPTURE_SET, capture_set.pk, nothing)
     fail(admin_job_failed.pk, "the broker refused it")
     # Identified, but in no capture set: the evaluation page answers at once that there is nothing to evaluate.
     loose = Occurrence.objects.create(project=project, key="loose")
