@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from taxopost.api.filters import MAX_ID, IdFilter
 from taxopost.api.permissions import ReadLoggedInWriteStaff
-from taxopost.errors import InputError
+from taxopost.errors import InputError, quote
 from taxopost.jobs.models import Job
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import create_job, scope_project
@@ -119,7 +119,7 @@ class JobFilter(django_filters.FilterSet):
 
 def input_error_detail(exc: InputError) -> dict:
     """An InputError from the domain as DRF field errors (``config.x`` -> ``{"config": {"x": [...]}}``)."""
-    message = f"{exc.reason} (got {exc.value!r})"
+    message = f"{exc.reason} (got {quote(exc.value)})"
     head, _, rest = exc.field.partition(".")
     if head == "config":
         return {"config": {rest or "config": [message]}}

@@ -32,7 +32,7 @@ from taxopost.core.masking import class_masking
 from taxopost.core.rollup import STATUSES, coarser_than_order, rank_rollup, rollup_status
 from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
-from taxopost.io import read_labels, read_matrix, read_taxa_list
+from taxopost.io import check_file, read_labels, read_matrix, read_taxa_list
 from taxopost.io.predictions.detections import DetectionFile, parse_ranks
 from taxopost.io.predictions.formats import FORMATS, read_detection_file, write_detection_file
 from taxopost.io.predictions.revision import Revision
@@ -188,6 +188,7 @@ def _read_config(path: Path | None) -> dict:
     """A rank roll-up config (thresholds, order, mode), as ``taxopost calibrate`` writes it."""
     if path is None:
         return {}
+    check_file(path, "--config")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

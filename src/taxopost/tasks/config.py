@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from taxopost.errors import InputError
+from taxopost.errors import InputError, clip, quote
 from taxopost.tasks.base import TaskConfig
 
 Config = TypeVar("Config", bound=TaskConfig)
@@ -30,7 +30,7 @@ def config_error(exc: ValidationError, *, prefix: str = "") -> InputError:
     if isinstance(cause, InputError):
         field = cause.field
         return InputError(f"{prefix}{field}", cause.value, cause.reason)
-    field = ".".join(str(part) for part in first["loc"]) or "config"
+    field = clip(".".join(str(part) for part in first["loc"])) or "config"
     return InputError(f"{prefix}{field}", first.get("input"), first["msg"])
 
 
@@ -43,14 +43,14 @@ def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str
     """
     if isinstance(exc, InputError):
         field = exc.field.removeprefix("config.") or "config"
-        return {field: [f"{exc.reason} (got {exc.value!r})"]}
+        return {field: [f"{exc.reason} (got {quote(exc.value)})"]}
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, InputError):
-            field, message = cause.field, f"{cause.reason} (got {cause.value!r})"
+            field, message = cause.field, f"{cause.reason} (got {quote(cause.value)})"
         else:
-            field = ".".join(str(part) for part in error["loc"]) or "config"
-            message = error["msg"]
+            field = clip(".".join(str(part) for part in error["loc"])) or "config"
+            message = clip(error["msg"], 200)
         errors.setdefault(field, []).append(message)
     return errors

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from taxopost.errors import InputError
+from taxopost.io._text import check_file
 from taxopost.io.predictions.detections import DetectionFile
 from taxopost.io.predictions.formats import (
     FORMATS,
@@ -47,8 +48,7 @@ def read_predictions(path: Path | str) -> Iterator[PredictionRecord]:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError("file", str(path), "predictions must be .jsonl or .parquet")
-    if not path.exists():
-        raise InputError("file", str(path), "no such file")
+    check_file(path)
     return reader(path)
 
 
