@@ -82,3 +82,11 @@ class JobError(RuntimeError):
 
     The message is recorded as the job's error as it is.
     """
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service an operation needs (the job broker) did not answer; nothing is lost, retry later.
+
+    The message says what was not reached and what state was left (a job marked failed and
+    resumable); the API answers 503 with it, the CLI prints it as one line (exit code 2).
+    """

@@ -6,7 +6,7 @@
 | ``TAXOPOST_DATA_DIR`` | where the SQLite file and demo data live | platformdirs' user data dir |
 | ``TAXOPOST_BROKER_URL`` | Celery broker (Redis); unset = embedded executor | unset |
 | ``TAXOPOST_JOB_STALE_SECONDS`` | a running job without a heartbeat for this long is stale (reaped) | 300 |
-| ``TAXOPOST_JOB_REAP_SECONDS`` | how often the beat schedule reaps stale jobs | 60 |
+| ``TAXOPOST_JOB_REAP_SECONDS`` | how often every Celery worker reaps (and resumes) stale jobs | 60 |
 | ``TAXOPOST_JOB_WAIT_SECONDS`` | how often a job waiting for its project checks again | 5 |
 | ``TAXOPOST_CHUNKS_IN_FLIGHT`` | chunks of one job queued or running at once on Celery | 16 |
 | ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
@@ -188,10 +188,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoar
 # a new PostgreSQL backend per chunk costs a connection and cold catalog caches. Connections are
 # kept instead and closed by Django's own rule (CONN_MAX_AGE, or broken) around each task.
 CELERY_DB_REUSE_MAX = 1_000_000
-CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "taxopost.jobs.reap", "schedule": JOB_REAP_SECONDS},
-}
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# No beat schedule: every worker reaps stale jobs itself (taxopost.postprocessing.running.celery_jobs).
 
 # Everything goes to stderr. Django's own default sends a server error (500) only to the admins'
 # mail and prints it only in DEBUG: here its traceback is always logged, with the request's path.

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from taxopost.cli import demo, evaluate, export, files, imports, jobs, manage, runs, serve, worker  # noqa: F401
 from taxopost.cli.app import app
 from taxopost.cli.output import fail
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False)
     except InputError as exc:
         return fail(exc.message)
+    except ServiceUnavailable as exc:  # the broker is away: what was left (a resumable job) is in the message
+        return fail(str(exc))
     except ImproperlyConfigured as exc:  # a setting from the environment names itself and its value
         return fail(str(exc))
     except click.ClickException as exc:

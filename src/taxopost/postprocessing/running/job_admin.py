@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobLog
 from taxopost.ml.admin import pretty_json
 from taxopost.observations.models import CaptureSet, Occurrence
@@ -64,6 +64,8 @@ def run_operation(modeladmin, request, queryset, operation: JobOperation):
             operation.function(job)
         except InputError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
+        except ServiceUnavailable as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
         else:
             modeladmin.message_user(request, f"job {job.pk}: {operation.past}", messages.SUCCESS)
     next_url = _next_url(request)
