@@ -12,6 +12,8 @@
 | ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
+| ``TAXOPOST_CACHE_URL`` | cache of the review and evaluation pages shared by processes (Redis) | per process |
+| ``TAXOPOST_PAGE_CACHE_SECONDS`` | how long a cached page is kept (a new job or import makes a new one anyway) | 3600 |
 | ``TAXOPOST_STATIC_ROOT`` | where ``collectstatic`` copies static files for another web server | unset |
 """
 
@@ -129,6 +131,23 @@ STATIC_URL = "static/"
 STATIC_ROOT = os.environ.get("TAXOPOST_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True  # no collectstatic needed: files are found in the apps at start-up
 LOGIN_URL = "admin:login"
+
+
+# The review and evaluation pages are cached per state of their data (taxopost.review.page_cache):
+# in this process by default, or in Redis shared by every web process.
+def _caches() -> dict:
+    url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
+    if not url:
+        return {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100}}
+        }
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+
+
+CACHES = _caches()
+PAGE_CACHE_SECONDS = _positive("TAXOPOST_PAGE_CACHE_SECONDS", 3600.0)
 
 # Requests and uploads stay bounded (imports of large files go through the CLI, not the web).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

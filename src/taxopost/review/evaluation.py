@@ -1,4 +1,8 @@
-"""The capture-set evaluation page: the report `taxopost evaluate-capture-set` writes, in the browser."""
+"""The capture-set evaluation page: the report `taxopost evaluate-capture-set` writes, in the browser.
+
+Seconds of work, so the report is cached per state of the capture set's data and computed by
+one request at a time (:mod:`taxopost.review.page_cache`).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,24 @@ from django.utils.html import escape
 from taxopost.errors import InputError
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
 from taxopost.observations.models import CaptureSet
+from taxopost.review.page_cache import cached, page_key
 
 
 @staff_member_required
 def capture_set_evaluation(request, pk: int) -> HttpResponse:
     """Evaluate the default pipelines on the capture set's identified model outputs (self-contained HTML)."""
     capture_set = get_object_or_404(CaptureSet, pk=pk)
+    algorithm = request.GET.get("algorithm") or None
     try:
-        evaluation = evaluate_capture_set(capture_set, algorithm=request.GET.get("algorithm") or None)
+        report = cached(page_key("evaluation", capture_set, algorithm), lambda: _report(capture_set, algorithm))
     except InputError as exc:
         page = f"<h1>Evaluation of {escape(capture_set.name)}</h1><p>Nothing to evaluate: {escape(exc.message)}</p>"
         return HttpResponse(page, status=400)
+    return HttpResponse(report)
+
+
+def _report(capture_set: CaptureSet, algorithm: str | None) -> str:
+    evaluation = evaluate_capture_set(capture_set, algorithm=algorithm)
     with tempfile.TemporaryDirectory(prefix="taxopost-evaluation-") as folder:
         written = write_capture_set_evaluation(evaluation, folder)
-        return HttpResponse(written["report.html"].read_text(encoding="utf-8"))
+        return written["report.html"].read_text(encoding="utf-8")

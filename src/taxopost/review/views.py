@@ -1,4 +1,8 @@
-"""The capture-set review page (staff only): what a chosen job changed, and whether it helped."""
+"""The capture-set review page (staff only): what a chosen job changed, and whether it helped.
+
+The job's summary and chart read all of its output: they are cached per state of the capture
+set's data (:mod:`taxopost.review.page_cache`); the page of rows is read each time.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
 from taxopost.review.charts import before_after_svg
+from taxopost.review.page_cache import cached, page_key
 from taxopost.review.summary import changed_rows, review_job
 
 ROWS_PER_PAGE = 50
@@ -44,7 +49,7 @@ def capture_set_review(request, pk: int):
         "evaluation_url": evaluation_url(capture_set),
     }
     if chosen is not None:
-        review = review_job(chosen)
+        review, chart = cached(page_key("review", capture_set, chosen.pk), lambda: _summary(chosen))
         page = Paginator(
             Classification.objects.filter(job=chosen)
             .select_related("taxon", "applied_to__taxon", "detection__occurrence")
@@ -59,11 +64,16 @@ def capture_set_review(request, pk: int):
             review=review,
             page=page,
             rows=[(row, chains.get(row.pk, []), marks.get(row.pk)) for row in page],
-            chart=before_after_svg(
-                review.ranks, review.before, review.after, title=f"Classifications changed by job {chosen.pk}, by rank"
-            ),
+            chart=chart,
         )
     return TemplateResponse(request, "review/capture_set.html", context)
+
+
+def _summary(job: Job) -> tuple:
+    """What a job changed (by rank, against identifications) and its chart: the page's costly part."""
+    review = review_job(job)
+    title = f"Classifications changed by job {job.pk}, by rank"
+    return review, before_after_svg(review.ranks, review.before, review.after, title=title)
 
 
 def _chosen_job(value: str | None, jobs: list[Job]) -> Job | None:
