@@ -9,8 +9,16 @@
 | ``TAXOPOST_JOB_REAP_SECONDS`` | how often every Celery worker reaps (and resumes) stale jobs | 60 |
 | ``TAXOPOST_JOB_WAIT_SECONDS`` | how often a job waiting for its project checks again | 5 |
 | ``TAXOPOST_CHUNKS_IN_FLIGHT`` | chunks of one job queued or running at once on Celery | 16 |
-| ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
+| ``TAXOPOST_SECRET_KEY`` | Django secret key | a public development key: a server refuses it outside development |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
+| ``TAXOPOST_DEVELOPMENT`` | a server on your own machine: public key allowed (``serve`` on loopback sets it) | off |
+| ``TAXOPOST_HSTS_SECONDS`` | ``Strict-Transport-Security`` max-age (HTTPS only) | 0 (none) |
+| ``TAXOPOST_HSTS_INCLUDE_SUBDOMAINS``, ``TAXOPOST_HSTS_PRELOAD`` | the HSTS header's flags | off |
+| ``TAXOPOST_SECURE_COOKIES`` | session and CSRF cookies sent over HTTPS only | off |
+| ``TAXOPOST_SSL_REDIRECT`` | redirect every HTTP request to HTTPS | off |
+| ``TAXOPOST_PROXY_SSL_HEADER`` | the header a trusted proxy sets to ``https`` (e.g. ``X-Forwarded-Proto``) | unset |
+| ``TAXOPOST_CSRF_TRUSTED_ORIGINS`` | comma-separated origins (``https://taxopost.example.org``) | none |
+| ``TAXOPOST_CSP`` | ``Content-Security-Policy``: ``on`` for taxopost's policy, or a policy of your own | unset (none) |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
 | ``TAXOPOST_CACHE_URL`` | cache of the review and evaluation pages shared by processes (Redis) | per process |
 | ``TAXOPOST_PAGE_CACHE_SECONDS`` | how long a cached page is kept (a new job or import makes a new one anyway) | 3600 |
@@ -45,10 +53,21 @@ def _positive(name: str, default: float, kind: type = float) -> float:
     return value
 
 
+def _seconds(name: str) -> int:
+    """A whole number of seconds, 0 or more, from the environment (0 when unset)."""
+    raw = os.environ.get(name, "").strip()
+    if raw and not raw.isdigit():
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a whole number of seconds (0 or more)")
+    return int(raw or 0)
+
+
 DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
 DEBUG = _flag("TAXOPOST_DEBUG")
+# A server on one's own machine (docs/reliability.md): the public development key is allowed.
+DEVELOPMENT = _flag("TAXOPOST_DEVELOPMENT")
 
-# The development key is public: taxopost.security warns loudly when a server starts with it.
+# The development key is public: a web server refuses to start with it unless DEBUG or
+# DEVELOPMENT is on (taxopost.security); commands that serve nothing use it freely.
 SECRET_KEY = os.environ.get("TAXOPOST_SECRET_KEY", "taxopost-development-key-not-for-production")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TAXOPOST_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
@@ -83,7 +102,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "taxopost.security.ContentSecurityPolicyMiddleware",
 ]
+
+# -- production switches (docs/reliability.md); all off by default, for the embedded platform ----
+SECURE_HSTS_SECONDS = _seconds("TAXOPOST_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("TAXOPOST_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _flag("TAXOPOST_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _flag("TAXOPOST_SECURE_COOKIES")
+SECURE_SSL_REDIRECT = _flag("TAXOPOST_SSL_REDIRECT")
+_proxy_header = os.environ.get("TAXOPOST_PROXY_SSL_HEADER", "").strip()
+# Only behind a proxy that sets this header itself (and strips it from clients' requests).
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("TAXOPOST_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+_csp = os.environ.get("TAXOPOST_CSP", "").strip()
+# taxopost's own pages, the admin and the API browser load scripts from this site only; the
+# evaluation report inlines its styles and figures (data: images).
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+_csp_flag = _csp.lower() in ("1", "on", "true", "yes"), _csp.lower() in ("0", "off", "false", "no")
+CONTENT_SECURITY_POLICY = DEFAULT_CSP if _csp_flag[0] else "" if _csp_flag[1] else _csp
 
 ROOT_URLCONF = "taxopost.urls"
 WSGI_APPLICATION = "taxopost.wsgi.application"
