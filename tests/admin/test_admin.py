@@ -408,7 +408,8 @@ def test_review_page_query_count_does_not_grow_with_the_changes(admin_client, ma
         cache.clear()  # each request computes the page's summary (the cache has its own test)
         with CaptureQueriesContext(connection) as queries:
             response = admin_client.get(url, {"job": job.pk})
-        assert len(response.context["rows"]) == min(rows, response.context["review"].changed)
+        shown = response.content.decode().count('class="occurrence-link"')
+        assert shown == min(rows, response.context["review"].changed)
         counts.append(len(queries))
     assert counts[0] == counts[1]
 
