@@ -271,8 +271,11 @@ def test_a_running_job_page_polls_the_api(admin_client, platform):
 
     job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
     html = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
-    assert f'const url = "/api/v1/jobs/{job.pk}/"' in html
+    assert f'data-url="/api/v1/jobs/{job.pk}/"' in html  # read by the static job_progress.js (CSP: no inline)
+    assert 'src="/static/taxopost/job_progress.js"' in html
     assert 'class="button job-cancel"' in html
+    script = admin_client.get("/static/taxopost/job_progress.js")
+    assert script.status_code == 200 and "dataset.url" in b"".join(script.streaming_content).decode()
 
 
 def test_cancel_action(admin_client, platform):
