@@ -24,6 +24,7 @@ import logging
 import threading
 
 from celery import Task, bootsteps
+from celery.exceptions import Reject
 from celery.signals import celeryd_after_setup
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, transaction
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 #: What a refused or unreachable broker raises while sending.
 BROKER_ERRORS = (BrokerUnavailable, ConnectionError, OSError)
+#: A step failed because a service was away, not because of its data: the job can be resumed.
+SERVICE_ERRORS = (OperationalError, InterfaceError, BrokerUnavailable, ServiceUnavailable)
 
 
 class CeleryExecutor:
@@ -139,16 +142,22 @@ class JobStep(Task):
         mine = _worker_identity or database_identity()
         if database is not None and database != mine:
             logger.warning("%s%s belongs to database %s, not %s: sent to its queue", self.name, args, database, mine)
-            self.apply_async(args=args, kwargs={"database": database, **kwargs}, queue=job_queue(database))
+            try:
+                self.apply_async(args=args, kwargs={"database": database, **kwargs}, queue=job_queue(database))
+            except BROKER_ERRORS as exc:  # back to the broker as it is: never failed here, on another job
+                raise Reject(str(exc), requeue=True) from None
             return None
         return super().__call__(*args, **kwargs)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id = args[0] if args else kwargs.get("job_id")
+        if _worker_identity and kwargs.get("database") not in (None, _worker_identity):
+            logger.error("%s%s of database %s failed here: %s", self.name, args, kwargs["database"], exc)
+            return
         if not isinstance(exc, InputError | JobError):
             logger.error("job %s: %s failed", job_id, self.name, exc_info=exc)
         message = failure_message(exc)
-        if isinstance(exc, OperationalError | InterfaceError | BrokerUnavailable):  # a service was away, not bad data
+        if isinstance(exc, SERVICE_ERRORS):  # a service was away, not bad data
             message += f"; `taxopost jobs resume {job_id}` runs what is left"
         try:
             fail(job_id, message)
