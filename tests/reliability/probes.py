@@ -301,8 +301,11 @@ def _broker_down_api(world: World) -> tuple[bool, str]:
     again = world.broken.post_json(f"{API}/jobs/", _job_body(world), token=world.tokens["root"],
                                    headers={"Idempotency-Key": "probe-1"})  # fmt: skip
     same = again.status == 503 and again.json()["job"]["id"] == job["id"]
-    ok = job["status"] == "failed" and "resume" in job["operations"] and same
-    return ok, f"503 {reply.json()['detail'][:100]!r}; job {job['id']} {job['status']}; retry: same job {same}"
+    resumed = world.broken.post_json(f"{API}/jobs/{job['id']}/resume/", {}, token=world.tokens["root"])
+    again_failed = resumed.status == 503 and resumed.json()["job"]["status"] == "failed"
+    ok = job["status"] == "failed" and "resume" in job["operations"] and same and again_failed
+    return ok, (f"503 {reply.json()['detail'][:100]!r}; job {job['id']} {job['status']}; retry: same job {same}; "
+                f"resume: {resumed.status}")  # fmt: skip
 
 
 def _stale_job_resumes(world: World) -> tuple[bool, str]:
@@ -444,7 +447,7 @@ def catalogue() -> list[Probe]:
         # faults: a service or a process away
         P("faults", "taxopost run with the broker down: exit 2, one line, no job left queued", _broker_down_run,
           writes=True, on="broken"),
-        P("faults", "the API with the broker down: 503, job failed and resumable, a retry the same job",
+        P("faults", "the API with the broker down: 503, job failed and resumable; a retry, the same job; resume, 503",
           _broker_down_api, writes=True, on="broken"),
         P("faults", "a stale job is reaped and resumed to the end", _stale_job_resumes, writes=True, on="broken"),
         P("faults", "a locked database: exit 1, one line, nothing written", _locked_database, on="broken"),
