@@ -41,6 +41,9 @@ def worker(
     if not settings.BROKER_URL:
         raise InputError("TAXOPOST_BROKER_URL", "", "set it to the Redis broker, e.g. redis://127.0.0.1:6379/0")
     from taxopost.celery import app as celery_app
+    from taxopost.jobs.identity import database_identity
+
+    database_identity()  # the database answers and is migrated, or one line says why (not a worker that waits)
 
     argv = [
         "worker",

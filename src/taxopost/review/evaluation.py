@@ -24,16 +24,19 @@ def capture_set_evaluation(request, pk: int) -> HttpResponse:
     """Evaluate the default pipelines on the capture set's identified model outputs (self-contained HTML)."""
     capture_set = get_object_or_404(CaptureSet, pk=pk)
     algorithm = request.GET.get("algorithm") or None
+    status, page = cached(page_key("evaluation", capture_set, algorithm), lambda: _report(capture_set, algorithm))
+    return HttpResponse(page, status=status)
+
+
+def _report(capture_set: CaptureSet, algorithm: str | None) -> tuple[int, str]:
+    """``(200, the report)``, or ``(400, why there is nothing to evaluate)``: both cached alike."""
     try:
-        report = cached(page_key("evaluation", capture_set, algorithm), lambda: _report(capture_set, algorithm))
+        evaluation = evaluate_capture_set(capture_set, algorithm=algorithm)
     except InputError as exc:
-        page = f"<h1>Evaluation of {escape(capture_set.name)}</h1><p>Nothing to evaluate: {escape(exc.message)}</p>"
-        return HttpResponse(page, status=400)
-    return HttpResponse(report)
-
-
-def _report(capture_set: CaptureSet, algorithm: str | None) -> str:
-    evaluation = evaluate_capture_set(capture_set, algorithm=algorithm)
+        return (
+            400,
+            f"<h1>Evaluation of {escape(capture_set.name)}</h1><p>Nothing to evaluate: {escape(exc.message)}</p>",
+        )
     with tempfile.TemporaryDirectory(prefix="taxopost-evaluation-") as folder:
         written = write_capture_set_evaluation(evaluation, folder)
-        return written["report.html"].read_text(encoding="utf-8")
+        return 200, written["report.html"].read_text(encoding="utf-8")
