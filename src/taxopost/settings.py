@@ -240,6 +240,9 @@ JOB_CHUNKS_IN_FLIGHT = int(_positive("TAXOPOST_CHUNKS_IN_FLIGHT", 16, int))
 # requeued when their worker process dies; they carry primary keys only and store no results.
 CELERY_BROKER_URL = BROKER_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker host that drops packets must not hold a request or `taxopost run` for minutes: five
+# seconds to connect, then the job is failed and resumable (celery_jobs.send).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5}
 CELERY_TASK_DEFAULT_QUEUE = "taxopost"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoard them in one worker
