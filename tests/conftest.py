@@ -32,6 +32,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
         database.setdefault("TEST", {})["NAME"] = str(settings.DATA_DIR / "test.sqlite3")
 
 
+@pytest.fixture(autouse=True)
+def _empty_page_cache(request):
+    """Each test starts with an empty cache: a page cached by one test must not answer the next."""
+    yield
+    if {"db", "transactional_db", "live_server"} & set(request.fixturenames):
+        from django.core.cache import cache
+
+        cache.clear()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

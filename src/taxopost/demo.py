@@ -197,6 +197,24 @@ def write_demo_identifications(path: Path, labels: DemoLabels, truth: np.ndarray
 # -- the demo run on the database ------------------------------------------------------------
 
 
+def refuse_other_projects() -> None:
+    """The demo makes a demo/demo superuser: never in a database that holds anyone's real projects."""
+    from django.conf import settings
+
+    from taxopost.errors import InputError, quote
+    from taxopost.observations.models import Project
+
+    others = list(Project.objects.exclude(name=PROJECT).order_by("name").values_list("name", flat=True)[:4])
+    if others:
+        names = ", ".join(quote(name, 40) for name in others[:3]) + (", ..." if len(others) > 3 else "")
+        raise InputError(
+            "database",
+            str(settings.DATABASES["default"]["NAME"]),
+            f"already holds other projects ({names}); the demo adds a {DEMO_USER}/{DEMO_PASSWORD} superuser, "
+            "so it runs only on a database of its own (another TAXOPOST_DATA_DIR or DATABASE_URL)",
+        )
+
+
 def ensure_demo_project(data_dir: Path, bar) -> bool:
     """Load the demo project unless it is already complete; returns True when it was built now.
 
@@ -211,6 +229,7 @@ def ensure_demo_project(data_dir: Path, bar) -> bool:
     from taxopost.taxa.models import TaxaList
     from taxopost.taxa.operations import import_taxa_list, import_taxonomy, load_taxonomy
 
+    refuse_other_projects()
     user_model = get_user_model()
     if not user_model.objects.filter(username=DEMO_USER).exists():
         user_model.objects.create_superuser(DEMO_USER, "demo@example.org", DEMO_PASSWORD)

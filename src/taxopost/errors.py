@@ -9,9 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The most of an offending value a message quotes: a 10 MB string sent as a field must not come
+#: back in the error (nor fill a log line).
+QUOTE_LIMIT = 80
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters, ending in ``...`` when cut.
+
+    Values too large to print (an integer of 5,000 digits) are described instead of converted.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, str | bytes) and len(value) > limit:
+        value = value[:limit]  # never repr a huge string whole just to cut it
+    elif isinstance(value, list | tuple | dict | set) and len(value) > limit:
+        return f"<a {type(value).__name__} of {len(value):,} items>"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # too deep or too large to print
+        return f"<a {type(value).__name__}>"
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` (a field name, a path inside a document) cut to ``limit`` characters."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -46,7 +68,7 @@ class InputError(ValueError):
     @property
     def message(self) -> str:
         where = f"{self.source}: " if self.source else ""
-        return f"{where}{self.field}={_short(self.value)}: {self.reason}"
+        return f"{where}{self.field}={quote(self.value)}: {self.reason}"
 
     def with_source(self, source: str) -> InputError:
         """Return the same error located in ``source`` (a file, a row) unless it already is."""
@@ -83,3 +105,11 @@ class InputErrors(InputError):
 
     def with_source(self, source: str) -> InputErrors:
         return InputErrors([error.with_source(source) for error in self.errors])
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service an operation needs (the job broker) did not answer; nothing is lost, retry later.
+
+    The message says what was not reached and what state was left (a job marked failed and
+    resumable); the API answers 503 with it, the CLI prints it as one line (exit code 2).
+    """

@@ -6,12 +6,22 @@
 | ``TAXOPOST_DATA_DIR`` | where the SQLite file and demo data live | platformdirs' user data dir |
 | ``TAXOPOST_BROKER_URL`` | Celery broker (Redis); unset = embedded executor | unset |
 | ``TAXOPOST_JOB_STALE_SECONDS`` | a running job without a heartbeat for this long is stale (reaped) | 300 |
-| ``TAXOPOST_JOB_REAP_SECONDS`` | how often the beat schedule reaps stale jobs | 60 |
+| ``TAXOPOST_JOB_REAP_SECONDS`` | how often every Celery worker reaps (and resumes) stale jobs | 60 |
 | ``TAXOPOST_JOB_WAIT_SECONDS`` | how often a job waiting for its project checks again | 5 |
 | ``TAXOPOST_CHUNKS_IN_FLIGHT`` | chunks of one job queued or running at once on Celery | 16 |
-| ``TAXOPOST_SECRET_KEY`` | Django secret key | a development key (warned about outside DEBUG) |
+| ``TAXOPOST_SECRET_KEY`` | Django secret key | a public development key: a server refuses it outside development |
 | ``TAXOPOST_DEBUG`` | Django DEBUG | off |
+| ``TAXOPOST_DEVELOPMENT`` | a server on your own machine: public key allowed (``serve`` on loopback sets it) | off |
+| ``TAXOPOST_HSTS_SECONDS`` | ``Strict-Transport-Security`` max-age (HTTPS only) | 0 (none) |
+| ``TAXOPOST_HSTS_INCLUDE_SUBDOMAINS``, ``TAXOPOST_HSTS_PRELOAD`` | the HSTS header's flags | off |
+| ``TAXOPOST_SECURE_COOKIES`` | session and CSRF cookies sent over HTTPS only | off |
+| ``TAXOPOST_SSL_REDIRECT`` | redirect every HTTP request to HTTPS | off |
+| ``TAXOPOST_PROXY_SSL_HEADER`` | the header a trusted proxy sets to ``https`` (e.g. ``X-Forwarded-Proto``) | unset |
+| ``TAXOPOST_CSRF_TRUSTED_ORIGINS`` | comma-separated origins (``https://taxopost.example.org``) | none |
+| ``TAXOPOST_CSP`` | ``Content-Security-Policy``: ``on`` for taxopost's policy, or a policy of your own | unset (none) |
 | ``TAXOPOST_ALLOWED_HOSTS`` | comma-separated | ``localhost,127.0.0.1`` |
+| ``TAXOPOST_CACHE_URL`` | cache of the review and evaluation pages shared by processes (Redis) | per process |
+| ``TAXOPOST_PAGE_CACHE_SECONDS`` | how long a cached page is kept (a new job or import makes a new one anyway) | 3600 |
 | ``TAXOPOST_STATIC_ROOT`` | where ``collectstatic`` copies static files for another web server | unset |
 | ``TAXOPOST_TOKEN_TTL_DAYS`` | days until a new API token expires | 90 |
 | ``TAXOPOST_LOGIN_FAILURES`` | failed logins of one username from one address before it is locked | 5 |
@@ -47,10 +57,21 @@ def _positive(name: str, default: float, kind: type = float) -> float:
     return value
 
 
+def _seconds(name: str) -> int:
+    """A whole number of seconds, 0 or more, from the environment (0 when unset)."""
+    raw = os.environ.get(name, "").strip()
+    if raw and not raw.isdigit():
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a whole number of seconds (0 or more)")
+    return int(raw or 0)
+
+
 DATA_DIR = Path(os.environ.get("TAXOPOST_DATA_DIR") or user_data_dir("taxopost"))
 DEBUG = _flag("TAXOPOST_DEBUG")
+# A server on one's own machine (docs/reliability.md): the public development key is allowed.
+DEVELOPMENT = _flag("TAXOPOST_DEVELOPMENT")
 
-# The development key is public: taxopost.security warns loudly when a server starts with it.
+# The development key is public: a web server refuses to start with it unless DEBUG or
+# DEVELOPMENT is on (taxopost.security); commands that serve nothing use it freely.
 SECRET_KEY = os.environ.get("TAXOPOST_SECRET_KEY", "taxopost-development-key-not-for-production")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("TAXOPOST_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")]
@@ -86,7 +107,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "taxopost.security.ContentSecurityPolicyMiddleware",
 ]
+
+# -- production switches (docs/reliability.md); all off by default, for the embedded platform ----
+SECURE_HSTS_SECONDS = _seconds("TAXOPOST_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("TAXOPOST_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _flag("TAXOPOST_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _flag("TAXOPOST_SECURE_COOKIES")
+SECURE_SSL_REDIRECT = _flag("TAXOPOST_SSL_REDIRECT")
+_proxy_header = os.environ.get("TAXOPOST_PROXY_SSL_HEADER", "").strip()
+# Only behind a proxy that sets this header itself (and strips it from clients' requests).
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("TAXOPOST_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+_csp = os.environ.get("TAXOPOST_CSP", "").strip()
+# taxopost's own pages, the admin and the API browser load scripts from this site only; the
+# evaluation report inlines its styles and figures (data: images).
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+_csp_flag = _csp.lower() in ("1", "on", "true", "yes"), _csp.lower() in ("0", "off", "false", "no")
+CONTENT_SECURITY_POLICY = DEFAULT_CSP if _csp_flag[0] else "" if _csp_flag[1] else _csp
 
 ROOT_URLCONF = "taxopost.urls"
 WSGI_APPLICATION = "taxopost.wsgi.application"
@@ -135,6 +177,23 @@ STATIC_ROOT = os.environ.get("TAXOPOST_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True  # no collectstatic needed: files are found in the apps at start-up
 LOGIN_URL = "admin:login"
 
+
+# The review and evaluation pages are cached per state of their data (taxopost.review.page_cache):
+# in this process by default, or in Redis shared by every web process.
+def _caches() -> dict:
+    url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
+    if not url:
+        return {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100}}
+        }
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+
+
+CACHES = _caches()
+PAGE_CACHE_SECONDS = _positive("TAXOPOST_PAGE_CACHE_SECONDS", 3600.0)
+
 # Requests and uploads stay bounded (imports of large files go through the CLI, not the web).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -150,6 +209,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["taxopost.api.permissions.ProjectAccess"],
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TAXOPOST_TOKEN_RATE", "10/minute")},
+    # JSON bodies are bounded in size, depth and numbers (400, never a server error); forms as usual.
+    "DEFAULT_PARSER_CLASSES": [
+        "taxopost.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "taxopost.api.exceptions.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "taxopost.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -189,6 +255,9 @@ JOB_CHUNKS_IN_FLIGHT = int(_positive("TAXOPOST_CHUNKS_IN_FLIGHT", 16, int))
 # requeued when their worker process dies; they carry primary keys only and store no results.
 CELERY_BROKER_URL = BROKER_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker host that drops packets must not hold a request or `taxopost run` for minutes: five
+# seconds to connect, then the job is failed and resumable (celery_jobs.send).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5}
 CELERY_TASK_DEFAULT_QUEUE = "taxopost"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoard them in one worker
@@ -196,14 +265,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a chunk is seconds of work: do not hoar
 # a new PostgreSQL backend per chunk costs a connection and cold catalog caches. Connections are
 # kept instead and closed by Django's own rule (CONN_MAX_AGE, or broken) around each task.
 CELERY_DB_REUSE_MAX = 1_000_000
-CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "taxopost.jobs.reap", "schedule": JOB_REAP_SECONDS},
-}
-CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# No beat schedule: every worker reaps stale jobs itself (taxopost.postprocessing.running.celery_jobs).
 
+# Everything goes to stderr. Django's own default sends a server error (500) only to the admins'
+# mail and prints it only in DEBUG: here its traceback is always logged, with the request's path.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"taxopost": {"handlers": ["console"], "level": os.environ.get("TAXOPOST_LOG_LEVEL", "WARNING")}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "taxopost": {"handlers": ["console"], "level": os.environ.get("TAXOPOST_LOG_LEVEL", "WARNING")},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }

@@ -168,3 +168,22 @@ def test_job_creation_survives_arbitrary_payloads(platform, staff, sync_jobs):  
         assert response.status_code in (201, 400), (payload, response.status_code, response.content[:300])
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[" * 5000 + "]" * 5000, "nested too deeply"), ("1e999", "not a finite double"), ("NaN", "not a JSON number"),
+     ("9" * 500, "500 digits"), ("{", "JSON parse error")],
+)  # fmt: skip
+def test_a_json_field_of_the_run_form_refuses_what_the_api_refuses(text, message):
+    """Config fields typed as JSON (objects, unions) parse with the API's bounds: a form error, never a 500."""
+    from django import forms
+    from django.forms.fields import InvalidJSONInput
+
+    from taxopost.postprocessing.forms import field_from_schema
+
+    field = field_from_schema("weights", {"type": "object"}, required=True)
+    with pytest.raises(forms.ValidationError, match=message):
+        field.clean(text)
+    assert isinstance(field.bound_data(text, None), InvalidJSONInput)  # shown again as typed
+    assert field.clean('{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}

@@ -105,11 +105,9 @@ class Workers:
         self.tmp_path = tmp_path
         self.started: list[Worker] = []
 
-    def start(self, *, concurrency: int = 1, beat: bool = False, **env: str) -> Worker:
+    def start(self, *, concurrency: int = 1, **env: str) -> Worker:
         log = self.tmp_path / f"worker-{len(self.started)}.log"
         command = [str(BIN / "taxopost"), "worker", f"--concurrency={concurrency}", "--loglevel=info"]
-        if beat:
-            command.append("--beat")
         with open(log, "w") as handle:
             process = subprocess.Popen(
                 command,
@@ -148,10 +146,10 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str, worker:
         time.sleep(0.05)
 
 
-def taxopost(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the ``taxopost`` command on the test database and broker."""
+def taxopost(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run the ``taxopost`` command on the test database and broker (``env``: other variables)."""
     return subprocess.run(
-        [str(BIN / "taxopost"), *args], env=taxopost_env(tmp_path), capture_output=True, text=True, timeout=120
+        [str(BIN / "taxopost"), *args], env=taxopost_env(tmp_path, **env), capture_output=True, text=True, timeout=120
     )
 
 

@@ -317,14 +317,42 @@ def test_overlapping_jobs_on_two_workers_end_as_if_run_one_after_the_other(worke
     assert_chains_intact("together")
 
 
-def test_the_beat_schedule_reaps_stale_jobs(workers, survey, tmp_path):
+def test_a_plain_worker_reaps_a_stale_job_when_it_starts_and_resumes_it(workers, survey, tmp_path):
     from datetime import timedelta
 
     from django.utils import timezone
 
     survey(tmp_path, "stale")
+    survey(tmp_path, "reference")
+    reference = _embedded(ROLLUP, "reference")
     job = _job(ROLLUP, "stale", chunk_size=100)
     Job.objects.filter(pk=job.pk).update(status=Job.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=10))
-    worker = workers.start(beat=True, TAXOPOST_JOB_REAP_SECONDS="0.5", TAXOPOST_JOB_STALE_SECONDS="60")
+    worker = workers.start(TAXOPOST_JOB_STALE_SECONDS="60")  # its first reap is at start; the next in 60 s
     job = _finished(job, worker, seconds=30)
-    assert job.status == Job.FAILED and job.error.startswith("stale: no heartbeat since")
+    assert job.status == Job.SUCCEEDED, job.error
+    assert job.logs.filter(message__startswith="stale: no heartbeat since").exists()
+    assert job.logs.filter(message__startswith="resumed automatically (1 of 3)").exists()
+    assert job.metrics == reference.metrics
+    assert project_state("stale") == project_state("reference")
+
+
+def test_a_worker_killed_mid_chunk_is_reaped_and_resumed_by_another_without_a_command(workers, survey, tmp_path):
+    for project in ("crash", "uninterrupted"):
+        survey(tmp_path, project)
+    reference = _embedded(ROLLUP, "uninterrupted")
+    first = workers.start(concurrency=1)
+    job = _on_celery(ROLLUP, "crash", chunk_size=40)
+    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
+    with _paused_in_a_chunk(job, first) as backend:
+        first.kill()
+    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    assert Job.objects.get(pk=job.pk).status == Job.RUNNING  # the dead worker's job, stuck until reaped
+
+    second = workers.start(concurrency=2, TAXOPOST_JOB_STALE_SECONDS=str(STALE_SECONDS), TAXOPOST_JOB_REAP_SECONDS="1")
+    # Reaped (failed: stale), then resumed at once by the same worker: it ends as if never stopped.
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.SUCCEEDED, 90, "the job to be resumed", second)
+    job = Job.objects.get(pk=job.pk)
+    assert job.logs.filter(message__startswith="resumed automatically").exists()
+    assert job.metrics == reference.metrics
+    assert project_state("crash") == project_state("uninterrupted")
+    assert_chains_intact("crash")

@@ -13,12 +13,26 @@ by their path inside the config::
 
 Cancel and revert answer 409 when the job's state does not allow them (already finished,
 a later job built on its output, ...).
+
+A job is created and sent to the workers in one step: when the broker refuses it, the answer
+is a 503 ``{"detail": "...", "job": {...}}`` and the job is failed, resumable, never left
+queued. An ``Idempotency-Key`` header (any text up to 255 characters) makes a retry safe: the
+same key from the same user answers the job it first made (200, ``Idempotent-Replayed: true``),
+sends it again if the broker had refused it, and refuses another request under that key (422).
 """
 
 from __future__ import annotations
 
-from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
+import logging
+
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from pydantic import ValidationError
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -28,16 +42,21 @@ from taxopost.access.roles import RUN_JOBS, VIEW
 from taxopost.access.rules import can
 from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter, VisibleCaptureSets, visible_capture_sets
 from taxopost.api.permissions import ProjectScopedViewSet
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable, quote
 from taxopost.jobs.models import Job
 from taxopost.jobs.replacements import replacement_notes
 from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
-from taxopost.postprocessing.running.operations import create_job, scope_project
-from taxopost.postprocessing.running.web import job_operations, submit_from_web
-from taxopost.tasks import config_field_errors
+from taxopost.postprocessing.running.operations import can_resume, create_job, resume_job, scope_project
+from taxopost.postprocessing.running.web import job_operations, submit_from_web, web_executor
+from taxopost.tasks import config_field_errors, parse_config
 
 LOG_LINES = 200
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Seconds a client is told to wait before retrying when the broker is away.
+RETRY_AFTER = 10
+
+logger = logging.getLogger(__name__)
 
 
 class ScopeSerializer(serializers.Serializer):
@@ -183,7 +202,7 @@ def input_error_detail(exc: InputError) -> dict:
                 else:
                     merged.setdefault(key, []).extend(value)
         return merged
-    message = f"{exc.reason} (got {exc.value!r})"
+    message = f"{exc.reason} (got {quote(exc.value)})"
     head, _, rest = exc.field.partition(".")
     if head == "config":
         return {"config": {rest or "config": [message]}}
@@ -194,10 +213,51 @@ def input_error_detail(exc: InputError) -> dict:
     return {"non_field_errors": [exc.message]}
 
 
+def idempotency_key(request) -> str | None:
+    """The request's Idempotency-Key: printable ASCII, 1 to 255 characters (else a 400)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"must be 1 to 255 printable ASCII characters (got {quote(key)})"]}
+        )
+    return key
+
+
+def same_request(job: Job, data: dict) -> bool:
+    """Whether a request asks for exactly the job an earlier one made (config compared once validated)."""
+    config = parse_config(get_task(data["task"]).config_model, data.get("config"), prefix="config.")
+    asked = (
+        data["task"], data["scope"]["type"], data["scope"]["id"], data["dry_run"], data["stack"],
+        config.model_dump(mode="json"),
+    )  # fmt: skip
+    return asked == (job.task, job.scope_type, job.scope_id, job.dry_run, job.stack, job.config)
+
+
+def unavailable(exc: ServiceUnavailable, job: Job) -> Response:
+    """503: the broker is away; the job is failed and resumable (a retry with its key sends it again)."""
+    logger.warning("%s", exc)
+    job.refresh_from_db()
+    body = {"detail": str(exc), "job": JobDetailSerializer(job).data}
+    return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER)})
+
+
 @extend_schema_view(
     create=extend_schema(
         request=JobCreateSerializer,
-        responses={201: JobDetailSerializer, 400: OpenApiResponse(description="Field errors, see the module doc")},
+        responses={
+            201: JobDetailSerializer,
+            200: OpenApiResponse(JobDetailSerializer, description="The job an earlier request with this key made"),
+            400: OpenApiResponse(description="Field errors, see the module doc"),
+            422: OpenApiResponse(description="The Idempotency-Key was used for another request"),
+            503: OpenApiResponse(description="The broker refused the job: it is failed and resumable"),
+        },
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, description="A retry with it returns the same job"
+            )
+        ],
     ),
 )
 class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
@@ -211,19 +271,44 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
         return JobSerializer if self.action == "list" else JobDetailSerializer
 
     def create(self, request, *args, **kwargs):
+        key = idempotency_key(request)
         serializer = JobCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if key is not None:
+            earlier = Job.objects.filter(created_by=request.user, idempotency_key=key).first()
+            if earlier is not None:
+                return self._replay(earlier, data, key)
         try:
             with transaction.atomic():
                 job = create_job(
                     data["task"], data["scope"]["type"], data["scope"]["id"], data.get("config") or {},
-                    dry_run=data["dry_run"], stack=data["stack"], user=request.user,
+                    dry_run=data["dry_run"], stack=data["stack"], user=request.user, idempotency_key=key,
                 )  # fmt: skip
-                submit_from_web(job)  # starts once the transaction commits
+                submit_from_web(job)  # sent once the transaction commits, as it leaves this block
         except InputError as exc:
             raise serializers.ValidationError(input_error_detail(exc)) from None
+        except IntegrityError:  # the same key's first request committed meanwhile
+            earlier = Job.objects.filter(created_by=request.user, idempotency_key=key).first()
+            if key is None or earlier is None:
+                raise
+            return self._replay(earlier, data, key)
+        except ServiceUnavailable as exc:
+            return unavailable(exc, job)
         return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    def _replay(self, job: Job, data: dict, key: str) -> Response:
+        """The job an earlier request with this key made; sent again if the broker had refused it."""
+        if not same_request(job, data):
+            detail = f"{IDEMPOTENCY_HEADER} {quote(key)} was used for job {job.pk}, with another request"
+            return Response({"detail": detail}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if job.status == Job.FAILED and job.started_at is None and can_resume(job):
+            try:
+                job = resume_job(job, web_executor())
+            except ServiceUnavailable as exc:
+                return unavailable(exc, job)
+        job.refresh_from_db()
+        return Response(JobDetailSerializer(job).data, headers={"Idempotent-Replayed": "true"})
 
     def _operate(self, name: str):
         job = self.get_object()
@@ -235,6 +320,8 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
             outcome = operation.function(job)
         except InputError as exc:
             return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        except ServiceUnavailable as exc:
+            return unavailable(exc, job)
         job.refresh_from_db()
         body = JobDetailSerializer(job).data
         if isinstance(outcome, dict):

@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from taxopost.cli import demo, export, jobs, manage, serve, worker  # noqa: F401
 from taxopost.cli.app import build
 from taxopost.cli.output import fail
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         result = build()(args=argv, prog_name="taxopost", standalone_mode=False)
     except InputError as exc:
         return fail(exc.message)
+    except ServiceUnavailable as exc:  # the broker is away: what was left (a resumable job) is in the message
+        return fail(str(exc))
     except ImproperlyConfigured as exc:  # a setting from the environment names itself and its value
         return fail(str(exc))
     except click.ClickException as exc:

@@ -199,6 +199,9 @@ def _read_config(path: Path | None) -> dict:
     """A rank roll-up config (thresholds, order, mode), as ``taxopost calibrate`` writes it."""
     if path is None:
         return {}
+    from taxopost.io import check_file
+
+    check_file(path, "--config")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -240,14 +240,14 @@ def import_antenna_cmd(
 
 
 def _count_records(path: Path) -> int:
-    if path.suffix.lower() == ".parquet" and path.exists():
+    if not path.is_file():  # missing, a device or a pipe: the importer refuses it with a message
+        return 0
+    if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         try:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception:  # unreadable: the importer reports it properly
             return 0
-    if path.exists():
-        with open(path, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
-    return 0
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())

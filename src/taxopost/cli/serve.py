@@ -11,6 +11,8 @@ from taxopost.cli.app import app
 from taxopost.cli.output import err
 from taxopost.errors import InputError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 
 @app.command()
 def serve(
@@ -22,6 +24,8 @@ def serve(
     Django's threaded development server with DEBUG off: enough for one team on a laptop or a
     lab machine; jobs started from the web run on a background thread of this process (or on
     Celery workers when TAXOPOST_BROKER_URL is set). Static files are served by WhiteNoise.
+    On a loopback address it is a server on your own machine (development mode: the public
+    key is allowed); on any other address it needs TAXOPOST_SECRET_KEY (or TAXOPOST_DEVELOPMENT=1).
     """
     from taxopost.django_setup import setup
 
@@ -29,8 +33,11 @@ def serve(
     from django.conf import settings
     from django.core.management import call_command
 
-    from taxopost.security import warn_if_insecure
+    from taxopost.security import refuse_public_key, warn_if_insecure
 
+    if host in LOOPBACK:
+        settings.DEVELOPMENT = True  # only this machine can reach it
+    refuse_public_key()
     _check_port(host, port)  # before the banner: a busy port must not be announced as the web app
     warn_if_insecure()
     if host not in settings.ALLOWED_HOSTS and host not in ("0.0.0.0", "::"):

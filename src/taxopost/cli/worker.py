@@ -17,15 +17,20 @@ def worker(
         int, typer.Option("--concurrency", "-c", help="Worker processes (default: the number of CPUs).")
     ] = os.cpu_count() or 1,
     queues: Annotated[
-        str | None, typer.Option("--queues", "-Q", help="Comma-separated queues to consume (default: taxopost).")
+        str | None,
+        typer.Option(
+            "--queues", "-Q", help="Comma-separated queues to consume (default: this database's, taxopost.<identity>)."
+        ),
     ] = None,
-    beat: Annotated[
-        bool, typer.Option("--beat", help="Also run the schedule that reaps stale jobs (in one worker only).")
-    ] = False,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Node name (default: taxopost-PID@HOST).")] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Start a Celery worker on TAXOPOST_BROKER_URL, with DATABASE_URL as the database."""
+    """Start a Celery worker on TAXOPOST_BROKER_URL, with DATABASE_URL as the database.
+
+    It takes the jobs of its database only (their queue is named after the database), and it
+    reaps stale jobs of dead workers itself, at start and every TAXOPOST_JOB_REAP_SECONDS,
+    resuming them.
+    """
     if concurrency < 1:
         raise InputError("--concurrency", concurrency, "must be at least 1")
     from taxopost.django_setup import setup
@@ -36,6 +41,9 @@ def worker(
     if not settings.BROKER_URL:
         raise InputError("TAXOPOST_BROKER_URL", "", "set it to the Redis broker, e.g. redis://127.0.0.1:6379/0")
     from taxopost.celery import app as celery_app
+    from taxopost.jobs.identity import database_identity
+
+    database_identity()  # the database answers and is migrated, or one line says why (not a worker that waits)
 
     argv = [
         "worker",
@@ -48,7 +56,4 @@ def worker(
     ]
     if queues:
         argv.append(f"--queues={queues}")
-    if beat:
-        argv += ["--beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"]
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     celery_app.worker_main(argv)

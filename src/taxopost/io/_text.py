@@ -9,6 +9,7 @@ without being told.
 from __future__ import annotations
 
 import csv
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,12 +18,23 @@ from pathlib import Path
 from taxopost.errors import InputError
 
 
-def check_file(path: Path) -> None:
-    """Raise InputError unless ``path`` is an existing regular file."""
-    if not path.exists():
-        raise InputError("file", str(path), "no such file")
-    if path.is_dir():
-        raise InputError("file", str(path), "is a folder, not a file")
+def check_file(path: Path, field: str = "file") -> None:
+    """Raise InputError unless ``path`` is an existing regular file.
+
+    Checked before anything opens it: ``/dev/zero`` would be read forever and a named pipe
+    would block the reader until someone writes to it.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(field, str(path), "no such file") from None
+    except OSError as exc:
+        raise InputError(field, str(path), f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise InputError(field, str(path), "is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise InputError(field, str(path), f"is {kind}, not a regular file: only files are read")
 
 
 def read_text(path: Path) -> str:

@@ -7,6 +7,8 @@ chunks are never redone and unfinished ones left nothing behind.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -62,6 +64,9 @@ class Job(models.Model):
     executor = models.CharField(max_length=32, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    idempotency_key = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The API client's Idempotency-Key: a retry returns this job"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When the job (last) began running")
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -69,6 +74,9 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["created_by", "idempotency_key"], name="job_unique_idempotency_key")
+        ]
 
     def __str__(self) -> str:
         mode = " (dry run)" if self.dry_run else ""
@@ -124,3 +132,19 @@ class JobLog(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message}"
+
+
+class DatabaseIdentity(models.Model):
+    """One row: this database's identity, which every job message carries.
+
+    Two deployments sharing one broker send their jobs to queues named after their database and
+    check the identity in each message, so neither runs the other's job ids on its own rows.
+    """
+
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    class Meta:
+        verbose_name_plural = "database identity"
+
+    def __str__(self) -> str:
+        return str(self.key)

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.db import transaction
 
 from taxopost.errors import InputError
+from taxopost.io import check_file
 from taxopost.io.timestamps import parse_timestamp
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.imports import DEFAULT_PROJECT, ImportSummary
@@ -29,8 +30,7 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
     ``withdrawn``, ``comment``. Idempotent: the same row imported twice is stored once.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("file", str(path), "no such file")
+    check_file(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM is no column name
             reader = csv.DictReader(handle)

@@ -16,8 +16,10 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
+from django.forms.fields import InvalidJSONInput, JSONString
 
 from taxopost.core.ranks import RANKS, UNKNOWN, sort_fine_to_coarse
+from taxopost.io.bounded_json import RefusedJSON, loads
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
 from taxopost.postprocessing.base import Scope
@@ -127,7 +129,29 @@ def field_from_schema(name: str, prop: dict, *, required: bool) -> forms.Field:
     # Anything else (objects, unions) is typed as JSON and validated by pydantic.
     if "initial" not in common and "example" in prop:
         common["initial"] = prop["example"]
-    return forms.JSONField(**common)
+    return BoundedJSONField(**common)
+
+
+class BoundedJSONField(forms.JSONField):
+    """A JSON form field whose text is parsed with bounds: deep nesting or ``1e999`` is a form error, not a 500."""
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values or isinstance(value, list | dict | int | float | JSONString):
+            return super().to_python(value)
+        try:
+            converted = loads(value)
+        except RefusedJSON as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data, initial):
+        """The posted text for showing the form again (Django's own would recurse on deep JSON)."""
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return loads(data)
+        except RefusedJSON:
+            return InvalidJSONInput(data)
 
 
 class ConfigForm(forms.Form):

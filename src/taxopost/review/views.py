@@ -1,10 +1,15 @@
-"""The capture-set review page (view role on its project): what a chosen job changed, and whether it helped."""
+"""The capture-set review page (view role on its project): what a chosen job changed, and whether it helped.
+
+The job's summary, chart and each page of its rows (with their chains and correctness) are
+cached per state of the capture set's data (:mod:`taxopost.review.page_cache`).
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
@@ -13,6 +18,7 @@ from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
 from taxopost.review.charts import before_after_svg
+from taxopost.review.page_cache import cached, page_key
 from taxopost.review.summary import changed_rows, review_job
 
 ROWS_PER_PAGE = 50
@@ -45,26 +51,40 @@ def capture_set_review(request, pk: int):
         "evaluation_url": evaluation_url(capture_set),
     }
     if chosen is not None:
-        review = review_job(chosen)
-        page = Paginator(
-            Classification.objects.filter(job=chosen)
-            .select_related("taxon", "applied_to__taxon", "detection__occurrence")
-            .defer("scores", "logits", "applied_to__scores", "applied_to__logits")
-            .order_by("id"),
-            ROWS_PER_PAGE,
-        ).get_page(request.GET.get("page"))
-        ids = [row.pk for row in page]
-        chains = classification_chains(ids)
-        marks = changed_rows(chosen, ids)
+        number = request.GET.get("page")
         context.update(
-            review=review,
-            page=page,
-            rows=[(row, chains.get(row.pk, []), marks.get(row.pk)) for row in page],
-            chart=before_after_svg(
-                review.ranks, review.before, review.after, title=f"Classifications changed by job {chosen.pk}, by rank"
-            ),
+            cached(page_key("review", capture_set, chosen.pk, number), lambda: _job_part(chosen, capture_set, number))
         )
     return TemplateResponse(request, "review/capture_set.html", context)
+
+
+def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict:
+    """What a job changed (by rank, against identifications), its chart and one page of its rows."""
+    review = review_job(job)
+    title = f"Classifications changed by job {job.pk}, by rank"
+    page = Paginator(
+        Classification.objects.filter(job=job)
+        .select_related("taxon", "applied_to__taxon", "detection__occurrence")
+        .defer("scores", "logits", "applied_to__scores", "applied_to__logits")
+        .order_by("id"),
+        ROWS_PER_PAGE,
+    ).get_page(number)
+    rows = list(page)
+    ids = [row.pk for row in rows]
+    chains = classification_chains(ids)
+    marks = changed_rows(job, ids)
+    part = {
+        "job": job,
+        "review": review,
+        "chart": before_after_svg(review.ranks, review.before, review.after, title=title),
+        "page": page,
+        "rows": [(row, chains.get(row.pk, []), marks.get(row.pk)) for row in rows],
+        "evaluation_url": evaluation_url(job_capture_set),
+    }
+    # Rendered here, once: fifty rows with their chains are most of the page's rendering time.
+    # Only the summary and the HTML are kept: unpickling fifty rows with their chains would cost
+    # a cached request as much as rendering them.
+    return {"review": part["review"], "job_part": render_to_string("review/job_part.html", part)}
 
 
 def _chosen_job(value: str | None, jobs: list[Job]) -> Job | None:

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from taxopost.errors import InputError, InputErrors
+from taxopost.errors import InputError, InputErrors, clip, quote
 from taxopost.tasks.base import TaskConfig
 
 Config = TypeVar("Config", bound=TaskConfig)
@@ -36,7 +36,7 @@ def _input_errors(error: Any, prefix: str) -> list[InputError]:
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, InputError):
         return [InputError(f"{prefix}{c.field}", c.value, c.reason) for c in getattr(cause, "errors", [cause])]
-    field = ".".join(str(part) for part in error["loc"]) or "config"
+    field = clip(".".join(str(part) for part in error["loc"])) or "config"
     return [InputError(f"{prefix}{field}", error.get("input"), error["msg"])]
 
 
@@ -51,15 +51,15 @@ def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str
         found: dict[str, list[str]] = {}
         for error in getattr(exc, "errors", [exc]):
             field = error.field.removeprefix("config.") or "config"
-            found.setdefault(field, []).append(f"{error.reason} (got {error.value!r})")
+            found.setdefault(field, []).append(f"{error.reason} (got {quote(error.value)})")
         return found
     errors: dict[str, list[str]] = {}
     for error in exc.errors():
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, InputError):
             for found in getattr(cause, "errors", [cause]):
-                errors.setdefault(found.field, []).append(f"{found.reason} (got {found.value!r})")
+                errors.setdefault(found.field, []).append(f"{found.reason} (got {quote(found.value)})")
         else:
-            field = ".".join(str(part) for part in error["loc"]) or "config"
-            errors.setdefault(field, []).append(error["msg"])
+            field = clip(".".join(str(part) for part in error["loc"])) or "config"
+            errors.setdefault(field, []).append(clip(error["msg"], 200))
     return errors

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from taxopost.errors import InputError
+from taxopost.io._text import check_file
 
 if TYPE_CHECKING:  # httpx is imported by the client, not by every command that imports this module
     import httpx
@@ -67,6 +68,7 @@ def read_token(token_file: Path | None) -> str | None:
     Never taken from the command line, where it would land in shell history and process lists.
     """
     if token_file is not None:
+        check_file(token_file, "--token-file")
         try:
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -43,8 +43,9 @@ def read_predictions(path: Path | str) -> Iterator[PredictionRecord]:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InputError("file", str(path), "predictions must be .jsonl or .parquet")
-    if not path.exists():
-        raise InputError("file", str(path), "no such file")
+    from taxopost.io._text import check_file
+
+    check_file(path)
     module, function = reader
     return getattr(importlib.import_module(f"{__name__}.{module}"), function)(path)
 

@@ -25,6 +25,7 @@ from taxopost.core.ranks import parse_rank
 from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
 from taxopost.errors import InputError
+from taxopost.io._text import check_file
 
 #: SpeciesNet's label: ``guid;class;order;family;genus;species;common name``.
 SPECIESNET_RANKS = ("class", "order", "family", "genus", "species")
@@ -116,6 +117,7 @@ class DetectionFile:
 
 
 def read_bytes(path: Path) -> bytes:
+    check_file(path)
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -62,8 +62,6 @@ def read_detection_file(
     path = Path(path)
     if format is not None and format not in FORMATS:
         raise InputError("--format", format, f"must be one of {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise InputError("file", str(path), "no such file")
     data = read_bytes(path)
     if format is None:
         try:

@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from taxopost.access.roles import RUN_JOBS, VIEW
 from taxopost.access.scoping import ProjectScopedAdmin, may
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobLog
 from taxopost.jobs.replacements import replacement_notes
 from taxopost.ml.admin import pretty_json
@@ -71,6 +71,8 @@ def run_operation(modeladmin, request, queryset, operation: JobOperation):
             operation.function(job)
         except InputError as exc:
             modeladmin.message_user(request, exc.message, messages.ERROR)
+        except ServiceUnavailable as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
         else:
             modeladmin.message_user(request, f"job {job.pk}: {operation.past}", messages.SUCCESS)
     next_url = _next_url(request)

@@ -8,7 +8,9 @@
 - :func:`finish` ends a job whose chunks are all done: metrics merged from the chunks, status.
 - :func:`settle_cancel` ends a job asked to stop once no chunk of it is in flight.
 - :func:`fail` records why a job cannot go on; its finished chunks stay, and it can be resumed.
-- :func:`reap_stale_jobs` finds running jobs whose heartbeat stopped (their worker died).
+- :func:`reap_stale_jobs` finds running jobs whose heartbeat stopped (their worker died);
+  :func:`reap_and_resume` also sends them again, as every Celery worker does on its own.
+- :func:`reopen_job` makes a failed, stale or canceled job ready to run what it has left.
 
 The embedded executor (:mod:`.embedded`) loops over these in-process; the Celery tasks
 (:mod:`.celery_jobs`) call the same functions, one chunk per task.
@@ -16,6 +18,7 @@ The embedded executor (:mod:`.embedded`) loops over these in-process; the Celery
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -201,3 +204,60 @@ def reap_stale_jobs(*, stale_after: float | None = None) -> list[Job]:
         revert_if_requested(job)
         reaped.append(job)
     return reaped
+
+
+#: A job reaped and resumed automatically this many times is left failed for a person: one of
+#: its chunks may be what kills the workers.
+MAX_AUTOMATIC_RESUMES = 3
+AUTOMATIC_RESUME = "resumed automatically"
+
+
+def reap_and_resume(submit: Callable[[Job], object], *, stale_after: float | None = None) -> list[Job]:
+    """Reap stale jobs, then reopen and ``submit`` each one failed (not canceled), a few times at most."""
+    reaped = reap_stale_jobs(stale_after=stale_after)
+    for job in reaped:
+        if job.status != Job.FAILED:
+            continue
+        done = job.logs.filter(message__startswith=AUTOMATIC_RESUME).count()
+        if done >= MAX_AUTOMATIC_RESUMES:
+            job.log(f"not resumed automatically: its workers died {done + 1} times; resume it by hand", "error")
+            continue
+        job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+        try:
+            submit(reopen_job(job))
+        except InputError:  # resumed, reverted or run by someone else meanwhile
+            continue
+    return reaped
+
+
+def reopen_job(job: Job) -> Job:
+    """Make a failed, stale or canceled job queued again, its unfinished chunks pending (for a resume)."""
+    with transaction.atomic():
+        _check_resumable(Job.objects.get(pk=job.pk))
+        # Chunks first, the job's row last: the order a chunk's own transaction locks them in.
+        plan_store.reopen(job.pk)
+        job = Job.objects.select_for_update(no_key=True).get(pk=job.pk)
+        _check_resumable(job)
+        job.status, job.cancel_requested, job.revert_on_cancel = Job.QUEUED, False, False
+        job.error, job.finished_at = "", None
+        job.save(update_fields=["status", "cancel_requested", "revert_on_cancel", "error", "finished_at"])
+        job.log("resumed")
+    return job
+
+
+def can_resume(job: Job) -> bool:
+    """Whether :func:`reopen_job` would accept this job (what the admin and the API offer)."""
+    try:
+        _check_resumable(job)
+    except InputError:
+        return False
+    return True
+
+
+def _check_resumable(job: Job) -> None:
+    if job.reverted_at is not None:
+        raise InputError("job", job.pk, "was reverted: run a new job instead")
+    if job.status == Job.SUCCEEDED:
+        raise InputError("job", job.pk, "already succeeded: there is nothing left to run")
+    if job.status == Job.RUNNING:
+        raise InputError("job", job.pk, "is running; if its workers died, `taxopost jobs reap` marks it stale first")

@@ -11,15 +11,16 @@ from __future__ import annotations
 from django.db import transaction
 
 from taxopost.errors import InputError
-from taxopost.jobs import chunks as plan_store
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Occurrence
 from taxopost.postprocessing.base import Scope
 from taxopost.postprocessing.registry import get_task
 from taxopost.postprocessing.running.chunk import MAX_CHUNK_SIZE
 from taxopost.postprocessing.running.executors import Executor, get_executor
-from taxopost.postprocessing.running.lifecycle import end, revert_if_requested, settle_cancel
+from taxopost.postprocessing.running.lifecycle import can_resume, end, reopen_job, revert_if_requested, settle_cancel
 from taxopost.tasks import parse_config
+
+__all__ = ["can_resume", "cancel_job", "create_job", "resume_job", "scope_project", "submit_job"]
 
 
 def create_job(
@@ -32,6 +33,7 @@ def create_job(
     stack: bool = False,
     chunk_size: int | None = None,
     user=None,
+    idempotency_key: str | None = None,
 ) -> Job:
     """Validate task, scope, config (the task checks what its config names) and chunk size; record the job.
 
@@ -59,6 +61,7 @@ def create_job(
         chunk_size=chunk_size,
         created_by=user if user is not None and user.is_authenticated else None,
         result={"warnings": warnings} if warnings else {},
+        idempotency_key=idempotency_key,
     )
     for warning in warnings:
         job.log(warning["message"], level="warning")
@@ -127,32 +130,4 @@ def resume_job(job: Job, executor: Executor | None = None) -> Job:
     transaction each), so the job ends in the state of one uninterrupted run. A job still
     queued is submitted again (its message may have been lost); duplicates are harmless.
     """
-    with transaction.atomic():
-        _check_resumable(Job.objects.get(pk=job.pk))
-        # Chunks first, the job's row last: the order a chunk's own transaction locks them in.
-        plan_store.reopen(job.pk)
-        job = Job.objects.select_for_update(no_key=True).get(pk=job.pk)
-        _check_resumable(job)
-        job.status, job.cancel_requested, job.revert_on_cancel = Job.QUEUED, False, False
-        job.error, job.finished_at = "", None
-        job.save(update_fields=["status", "cancel_requested", "revert_on_cancel", "error", "finished_at"])
-        job.log("resumed")
-    return submit_job(job, executor)
-
-
-def can_resume(job: Job) -> bool:
-    """Whether :func:`resume_job` would accept this job (what the admin and the API offer)."""
-    try:
-        _check_resumable(job)
-    except InputError:
-        return False
-    return True
-
-
-def _check_resumable(job: Job) -> None:
-    if job.reverted_at is not None:
-        raise InputError("job", job.pk, "was reverted: run a new job instead")
-    if job.status == Job.SUCCEEDED:
-        raise InputError("job", job.pk, "already succeeded: there is nothing left to run")
-    if job.status == Job.RUNNING:
-        raise InputError("job", job.pk, "is running; if its workers died, `taxopost jobs reap` marks it stale first")
+    return submit_job(reopen_job(job), executor)

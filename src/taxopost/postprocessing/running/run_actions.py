@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from taxopost.access.roles import RUN_JOBS
 from taxopost.access.scoping import may
-from taxopost.errors import InputError
+from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job
 from taxopost.jobs.replacements import replacement_notes
 from taxopost.postprocessing.forms import config_form_class
@@ -115,8 +115,15 @@ def run_task_view(modeladmin, request, queryset, task_class: type, scope_type: s
                     form, task_class, scope_type, scopes, config, request.user, dry_run=False, stack=stack
                 )
             if jobs is not None:
+                refused = []
                 for job in jobs:
-                    submit_from_web(job)
+                    try:
+                        submit_from_web(job)
+                    except ServiceUnavailable as exc:  # the job is failed and resumable: none is left queued
+                        refused.append(str(exc))
+                if refused:
+                    modeladmin.message_user(request, f"{len(refused)} of {len(jobs)}: {refused[0]}", messages.ERROR)
+                    return None
                 return _started(modeladmin, request, jobs)
         elif config is not None:
             jobs = _create_jobs(form, task_class, scope_type, scopes, config, request.user, dry_run=True, stack=stack)

@@ -1,0 +1,96 @@
+"""The review and evaluation pages: cached per state of their data, invalidated by jobs, computed once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from taxopost.observations.models import Identification, Occurrence
+from taxopost.postprocessing.running.revert import revert_job
+from taxopost.review.page_cache import cached
+from taxopost.taxa.models import Taxon
+from tests.platform.helpers import run
+
+
+def _identify(key: str, name: str) -> None:
+    occurrence = Occurrence.objects.get(key=key)
+    Identification.objects.create(occurrence=occurrence, taxon=Taxon.objects.get(name=name), who="e",
+                                  created_at=timezone.now())  # fmt: skip
+
+
+def _get(client, url: str, **params):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, params)
+    assert response.status_code == 200, response.content[:300]
+    return response, len(queries)
+
+
+def test_the_evaluation_page_is_computed_once_per_state_of_its_data(admin_client, platform):
+    url = reverse("evaluation:capture-set", args=[platform.pk])
+    _identify("occ-vanessa", "Vanessa cardui")
+    first, computing = _get(admin_client, url)
+    again, reading = _get(admin_client, url)
+    assert again.content == first.content
+    assert reading < computing / 2  # the session, the capture set and the data version only
+
+    run("rank_rollup", platform)  # a job finished: the page is computed again
+    assert _get(admin_client, url)[1] >= computing
+    _identify("occ-noctua", "Noctua pronuba")  # a new identification: computed again, and it shows
+    changed, queries = _get(admin_client, url)
+    assert queries >= computing and changed.content != first.content
+
+
+def test_the_review_summary_follows_a_revert(admin_client, platform):
+    job = run("rank_rollup", platform)
+    url = reverse("review:capture-set", args=[platform.pk])
+    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 5
+    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 5  # from the cache
+    revert_job(job)
+    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 0
+
+
+def test_concurrent_requests_compute_a_page_once(db):
+    calls = []
+
+    def compute() -> str:
+        calls.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for every thread to arrive while it runs
+        return "page"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cached("k", compute))) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["page"] * 10 and len(calls) == 1
+
+
+def test_a_request_waits_for_the_process_computing_the_page_and_reads_its_result(db):
+    assert cache.add("k:computing", "another process", 60)  # another process holds the page's lock
+    results, calls = [], []
+    waiting = threading.Thread(target=lambda: results.append(cached("k", lambda: calls.append(1) or "mine")))
+    waiting.start()
+    time.sleep(0.3)
+    assert waiting.is_alive() and not results
+    cache.set("k", "theirs")
+    waiting.join(timeout=5)
+    assert results == ["theirs"] and not calls
+
+
+def test_a_failed_computation_stores_nothing_and_frees_the_lock(db):
+    def failing() -> str:
+        raise ValueError("nothing to evaluate")
+
+    for _ in range(2):  # the second call computes again: no stale lock, no cached failure
+        with pytest.raises(ValueError, match="nothing to evaluate"):
+            cached("k", failing)
+    assert cache.get("k") is None and cache.get("k:computing") is None
+    assert cached("k", lambda: "page") == "page"
