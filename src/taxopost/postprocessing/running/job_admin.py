@@ -18,9 +18,10 @@ from taxopost.access.scoping import ProjectScopedAdmin, may
 from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobLog
 from taxopost.jobs.replacements import replacement_notes
-from taxopost.ml.admin import pretty_json
+from taxopost.ml.admin import key_values
 from taxopost.observations.models import CaptureSet, Occurrence
-from taxopost.postprocessing.running.web import JobOperation, job_operations
+from taxopost.postprocessing.running.job_display import metrics_html, result_html
+from taxopost.postprocessing.running.web import JobOperation, job_operations, refusal
 
 
 def progress_bar(job: Job) -> str:
@@ -70,7 +71,7 @@ def run_operation(modeladmin, request, queryset, operation: JobOperation):
         try:
             operation.function(job)
         except InputError as exc:
-            modeladmin.message_user(request, exc.message, messages.ERROR)
+            modeladmin.message_user(request, refusal(exc), messages.ERROR)
         except ServiceUnavailable as exc:
             modeladmin.message_user(request, str(exc), messages.ERROR)
         else:
@@ -194,7 +195,7 @@ class JobAdmin(ProjectScopedAdmin):
 
     @admin.display(description="config")
     def config_display(self, obj) -> str:
-        return pretty_json(obj.config)
+        return key_values(obj.config)
 
     @admin.display(description="stages")
     def stages_display(self, obj) -> str:
@@ -209,11 +210,11 @@ class JobAdmin(ProjectScopedAdmin):
 
     @admin.display(description="metrics")
     def metrics_display(self, obj) -> str:
-        return pretty_json(obj.metrics)
+        return metrics_html(obj.metrics, dry_run=obj.dry_run)
 
     @admin.display(description="result")
     def result_display(self, obj) -> str:
-        return pretty_json(obj.result)
+        return result_html(obj.result)
 
     @admin.display(description="review")
     def review(self, obj) -> str:
