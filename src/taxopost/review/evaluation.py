@@ -24,8 +24,8 @@ from taxopost.observations.evaluation import evaluate_capture_set, write_capture
 from taxopost.observations.models import CaptureSet
 from taxopost.review.page_cache import cached, page_key
 
-#: The report's title and the rest of its body: the page's title and what it embeds.
-_BODY = re.compile(r"<body[^>]*>\s*(?:<h1>(?P<title>.*?)</h1>)?(?P<body>.*)</body>", re.DOTALL)
+#: The report's body without its generic title (the page's title names the capture set).
+_BODY = re.compile(r"<body[^>]*>\s*(?:<h1>.*?</h1>)?(?P<body>.*)</body>", re.DOTALL)
 
 
 def capture_set_evaluation(request, pk: int) -> HttpResponse:
@@ -35,27 +35,26 @@ def capture_set_evaluation(request, pk: int) -> HttpResponse:
         return denied
     algorithm = request.GET.get("algorithm") or None
     key = page_key("evaluation-body", capture_set, algorithm)
-    status, title, body = cached(key, lambda: _report(capture_set, algorithm))
+    status, body = cached(key, lambda: _report(capture_set, algorithm))
     context = {
         **admin.site.each_context(request),
-        "title": mark_safe(title) if title else f"Evaluation: {capture_set.name}",  # escaped by the report
+        "title": f"Evaluation: {capture_set.name}",
         "capture_set": capture_set,
         "report": mark_safe(body),  # the report escapes what it prints; see _report
     }
     return TemplateResponse(request, "review/evaluation.html", context, status=status)
 
 
-def _report(capture_set: CaptureSet, algorithm: str | None) -> tuple[int, str, str]:
-    """``(200, title, the report's body)``, or ``(400, "", why there is nothing to evaluate)``:
-    both cached alike."""
+def _report(capture_set: CaptureSet, algorithm: str | None) -> tuple[int, str]:
+    """``(200, the report's body)``, or ``(400, why there is nothing to evaluate)``: both cached alike."""
     try:
         evaluation = evaluate_capture_set(capture_set, algorithm=algorithm)
     except InputError as exc:
-        return 400, "", f'<p class="errornote">Nothing to evaluate: {escape(exc.message)}</p>'
+        return 400, f'<p class="errornote">Nothing to evaluate: {escape(exc.message)}</p>'
     with tempfile.TemporaryDirectory(prefix="taxopost-evaluation-") as folder:
         written = write_capture_set_evaluation(evaluation, folder)
         report = written["report.html"].read_text(encoding="utf-8")
     match = _BODY.search(report)
     if match is None:  # not the report's layout: shown as text rather than guessed at
-        return 200, "", f"<pre>{escape(report)}</pre>"
-    return 200, match.group("title") or "", match.group("body")
+        return 200, f"<pre>{escape(report)}</pre>"
+    return 200, match.group("body")

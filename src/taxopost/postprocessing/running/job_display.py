@@ -37,7 +37,7 @@ def metrics_html(metrics: dict | None, *, dry_run: bool = False) -> str:
     context = {
         "totals": totals,
         "skipped": _counts(metrics.get("skipped")),
-        "transitions": _counts(metrics.get("transitions")),
+        "transitions": [(t.replace(" -> ", " → "), n) for t, n in _counts(metrics.get("transitions"))],
         "to_taxa": _counts(metrics.get("to_taxa")),
         "other": key_values(other) if other else "",
         "dry_run": dry_run,
