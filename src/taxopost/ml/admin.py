@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from taxopost.access.scoping import SharedDataAdmin
 from taxopost.ml.models import Algorithm, CategoryMap
+from taxopost.tasks.describe import in_rank_order
 
 
 def scalar_text(value) -> str:
@@ -36,7 +37,7 @@ def key_values(value) -> str:
         if not value:
             return "–"
         if all(_flat(item) for item in value.values()) and len(value) <= 12 and _nested_level(value):
-            return format_html_join(" · ", "{} {}", ((key, scalar_text(item)) for key, item in value.items()))
+            return format_html_join(" · ", "{} {}", ((key, scalar_text(item)) for key, item in in_rank_order(value)))
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, key_values(v)) for k, v in value.items()))
         return format_html('<table class="key-values">{}</table>', rows)
     if isinstance(value, list | tuple):
