@@ -33,6 +33,9 @@ def check_page(page, name: str, *, json_dumps: bool = True) -> str:
     shot(page, name)
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"{name}: the page is {width[0]} px wide in a {width[1]} px window"
+    # A changelist's table scrolls inside its box rather than widening the page: it must fit too.
+    inner = page.evaluate("[...document.querySelectorAll('.results')].map(e => [e.scrollWidth, e.clientWidth])")
+    assert all(scroll <= client for scroll, client in inner), f"{name}: the list scrolls sideways {inner}"
     text = page.inner_text("body")
     for marker in (*REPRS, '{"') if json_dumps else REPRS:
         assert marker not in text, f"{name}: {marker!r} in the visible text"

@@ -260,8 +260,9 @@ class DetectionAdmin(ProjectScopedAdmin):
 @admin.register(Classification)
 class ClassificationAdmin(ReadOnlyAdmin):
     project_path = "detection__source_image__project"
-    list_display = ("id", "detection_id", "taxon", "rank", "score_display", "algorithm", "terminal", "applied_to_id",
-                    "job_id")  # fmt: skip
+    # Names rather than foreign keys (whose columns never wrap), so the list fits a 1366-pixel window.
+    list_display = ("id", "detection_column", "taxon_name", "rank", "score_display", "algorithm_name", "terminal",
+                    "applied_to_column", "job_column")  # fmt: skip
     list_filter = ("terminal", "algorithm__task_type", "algorithm", rank_filter("taxon"))
     search_fields = ("taxon__name", "algorithm__key")
     list_select_related = ("taxon", "algorithm")
@@ -281,6 +282,26 @@ class ClassificationAdmin(ReadOnlyAdmin):
     @admin.display(description="score", ordering="score")
     def score_display(self, obj) -> str:
         return three_decimals(obj.score)
+
+    @admin.display(description="taxon", ordering="taxon__name")
+    def taxon_name(self, obj) -> str:
+        return obj.taxon.name
+
+    @admin.display(description="algorithm", ordering="algorithm__name")
+    def algorithm_name(self, obj) -> str:
+        return format_html('<span title="{}">{}</span>', obj.algorithm.key, obj.algorithm.name)
+
+    @admin.display(description="detection", ordering="detection_id")
+    def detection_column(self, obj) -> int:
+        return obj.detection_id
+
+    @admin.display(description="applied to", ordering="applied_to_id")
+    def applied_to_column(self, obj) -> int | str:
+        return obj.applied_to_id or "–"
+
+    @admin.display(description="job", ordering="job_id")
+    def job_column(self, obj) -> int | str:
+        return obj.job_id or "–"
 
     @admin.display(description="provenance (applied_to chain to the model output)")
     def provenance(self, obj) -> str:
