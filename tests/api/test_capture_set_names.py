@@ -38,6 +38,13 @@ def test_a_near_miss_in_a_filter_is_a_400_with_did_you_mean(reader, platform, ju
     }
 
 
+@pytest.mark.parametrize("typed", ["100%", "%s %(x)s", "50 % of it"])
+def test_a_name_with_a_percent_sign_is_a_400_not_a_server_error(reader, platform, typed):
+    response = reader.get(f"{API}/jobs/", {"capture_set": typed})
+    assert response.status_code == 400
+    assert response.json()["capture_set"][0].endswith(f"(got {typed!r})")
+
+
 def test_a_job_scope_takes_a_capture_set_name(admin_client_api, platform, july, sync_jobs):
     body = {"task": "small_size_filter", "scope": {"type": "capture_set", "name": "station 1"}, "dry_run": True}
     created = admin_client_api.post(f"{API}/jobs/", body, format="json")

@@ -48,7 +48,9 @@ class CaptureSetField(forms.CharField):
         try:
             return CaptureSet.named(value, field=self.field_name, among=self.among).pk
         except InputError as exc:
-            raise forms.ValidationError(f"{exc.reason} (got {exc.value!r})") from None
+            # As params, not in the message: django-filter %-formats messages, and a name may hold a "%".
+            message = "%(reason)s (got %(value)s)"
+            raise forms.ValidationError(message, params={"reason": exc.reason, "value": repr(exc.value)}) from None
 
 
 class CaptureSetFilter(django_filters.CharFilter):

@@ -48,7 +48,7 @@ from taxopost.jobs.replacements import replacement_notes
 from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import can_resume, create_job, resume_job, scope_project
-from taxopost.postprocessing.running.web import job_operations, submit_from_web, web_executor
+from taxopost.postprocessing.running.web import job_operations, refusal, submit_from_web, web_executor
 from taxopost.tasks import config_field_errors, parse_config
 
 LOG_LINES = 200
@@ -319,7 +319,7 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
         try:
             outcome = operation.function(job)
         except InputError as exc:
-            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+            return Response({"detail": refusal(exc)}, status=status.HTTP_409_CONFLICT)
         except ServiceUnavailable as exc:
             return unavailable(exc, job)
         job.refresh_from_db()

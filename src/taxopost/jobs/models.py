@@ -80,7 +80,8 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         mode = " (dry run)" if self.dry_run else ""
-        return f"Job {self.pk}: {self.task} on {self.scope_type} {self.scope_id}{mode} [{self.status}]"
+        scope = self.scope_type.replace("_", " ")
+        return f"Job {self.pk}: {self.task} on {scope} {self.scope_id}{mode}, {self.status}"
 
     @property
     def is_finished(self) -> bool:

@@ -22,7 +22,7 @@ from django.utils.safestring import mark_safe
 from taxopost.access.roles import IDENTIFY, MANAGE
 from taxopost.access.rules import visible_projects
 from taxopost.access.scoping import ProjectScopedAdmin
-from taxopost.ml.admin import pretty_json
+from taxopost.ml.admin import key_values
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import (
     CaptureSet,
@@ -36,6 +36,7 @@ from taxopost.observations.models import (
 )
 from taxopost.observations.provenance import classification_chains
 from taxopost.observations.vectors import stack
+from taxopost.taxa.admin import rank_filter
 
 #: The project filter offers only the projects of the rows the user may see (not every project's name).
 PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
@@ -49,6 +50,11 @@ class ReadOnlyAdmin(ProjectScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+def three_decimals(value: float | None) -> str:
+    """A score as every admin page shows it: three decimals (a float's 17 digits say nothing more)."""
+    return "–" if value is None else f"{value:.3f}"
 
 
 def provenance_html(classification_id: int | None) -> str:
@@ -145,16 +151,16 @@ class CaptureSetAdmin(ScopeAdmin):
 
 @admin.register(Occurrence)
 class OccurrenceAdmin(ScopeAdmin):
-    list_display = ("key", "project", "determination", "determination_rank", "determination_score", "decided_by")
-    list_filter = (CaptureSetFilter, PROJECT_FILTER, "determination__rank")
+    list_display = ("key", "project", "determination", "determination_rank", "score", "decided_by")
+    list_filter = (CaptureSetFilter, PROJECT_FILTER, rank_filter("determination"))
     search_fields = ("key", "determination__name")
     list_select_related = ("project", "determination", "determined_by__algorithm")
     autocomplete_fields = ("determination",)
     raw_id_fields = ("determined_by", "determined_by_identification")
-    readonly_fields = ("provenance", "determination_history", "detections_summary")
+    readonly_fields = ("score", "provenance", "determination_history", "detections_summary")
     fieldsets = (
         (None, {"fields": ("project", "key")}),
-        ("Determination", {"fields": ("determination", "determination_score", "determined_by",
+        ("Determination", {"fields": ("determination", "score", "determined_by",
                                        "determined_by_identification", "provenance")}),
         ("History", {"fields": ("determination_history",)}),
         ("Detections", {"fields": ("detections_summary",)}),
@@ -167,6 +173,10 @@ class OccurrenceAdmin(ScopeAdmin):
     @admin.display(description="rank", ordering="determination__rank")
     def determination_rank(self, obj) -> str:
         return obj.determination.rank if obj.determination_id else "–"
+
+    @admin.display(description="score", ordering="determination_score")
+    def score(self, obj) -> str:
+        return three_decimals(obj.determination_score)
 
     @admin.display(description="decided by")
     def decided_by(self, obj) -> str:
@@ -250,14 +260,16 @@ class DetectionAdmin(ProjectScopedAdmin):
 @admin.register(Classification)
 class ClassificationAdmin(ReadOnlyAdmin):
     project_path = "detection__source_image__project"
-    list_display = ("id", "detection_id", "taxon", "rank", "score", "algorithm", "terminal", "applied_to_id", "job_id")
-    list_filter = ("terminal", "algorithm__task_type", "algorithm", "taxon__rank")
+    # Names rather than foreign keys (whose columns never wrap), so the list fits a 1366-pixel window.
+    list_display = ("id", "detection_column", "taxon_name", "rank", "score_display", "algorithm_name", "terminal",
+                    "applied_to_column", "job_column")  # fmt: skip
+    list_filter = ("terminal", "algorithm__task_type", "algorithm", rank_filter("taxon"))
     search_fields = ("taxon__name", "algorithm__key")
     list_select_related = ("taxon", "algorithm")
     raw_id_fields = ("detection", "taxon", "category_map", "algorithm", "applied_to", "job")
-    fields = ("detection", "taxon", "score", "algorithm", "terminal", "applied_to", "job", "created_at",
+    fields = ("detection", "taxon", "score_display", "algorithm", "terminal", "applied_to", "job", "created_at",
               "provenance", "details_display", "top_classes")  # fmt: skip
-    readonly_fields = ("provenance", "details_display", "top_classes")
+    readonly_fields = ("score_display", "provenance", "details_display", "top_classes")
     show_full_result_count = False
 
     def get_queryset(self, request):
@@ -267,13 +279,37 @@ class ClassificationAdmin(ReadOnlyAdmin):
     def rank(self, obj) -> str:
         return obj.taxon.rank
 
+    @admin.display(description="score", ordering="score")
+    def score_display(self, obj) -> str:
+        return three_decimals(obj.score)
+
+    @admin.display(description="taxon", ordering="taxon__name")
+    def taxon_name(self, obj) -> str:
+        return obj.taxon.name
+
+    @admin.display(description="algorithm", ordering="algorithm__name")
+    def algorithm_name(self, obj) -> str:
+        return format_html('<span title="{}">{}</span>', obj.algorithm.key, obj.algorithm.name)
+
+    @admin.display(description="detection", ordering="detection_id")
+    def detection_column(self, obj) -> int:
+        return obj.detection_id
+
+    @admin.display(description="applied to", ordering="applied_to_id")
+    def applied_to_column(self, obj) -> int | str:
+        return obj.applied_to_id or "–"
+
+    @admin.display(description="job", ordering="job_id")
+    def job_column(self, obj) -> int | str:
+        return obj.job_id or "–"
+
     @admin.display(description="provenance (applied_to chain to the model output)")
     def provenance(self, obj) -> str:
         return provenance_html(obj.pk)
 
     @admin.display(description="details")
     def details_display(self, obj) -> str:
-        return pretty_json(obj.details)
+        return key_values(obj.details)
 
     @admin.display(description="top classes")
     def top_classes(self, obj) -> str:
@@ -320,9 +356,14 @@ class IdentificationAdmin(ProjectScopedAdmin):
 @admin.register(DeterminationChange)
 class DeterminationChangeAdmin(ReadOnlyAdmin):
     project_path = "occurrence__project"
-    list_display = ("occurrence", "taxon", "score", "classification_id", "identification_id", "job_id", "created_at")
-    list_filter = ("taxon__rank",)
+    list_display = ("occurrence", "taxon", "score_display", "classification_id", "identification_id", "job_id",
+                    "created_at")  # fmt: skip
+    list_filter = (rank_filter("taxon"),)
     search_fields = ("occurrence__key", "taxon__name")
     list_select_related = ("occurrence", "taxon")
     raw_id_fields = ("occurrence", "taxon", "classification", "identification", "job")
     show_full_result_count = False
+
+    @admin.display(description="score", ordering="score")
+    def score_display(self, obj) -> str:
+        return three_decimals(obj.score)

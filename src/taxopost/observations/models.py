@@ -198,7 +198,7 @@ class Classification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.taxon.name} {self.score:.2f}"
+        return f"{self.taxon.name} {self.score:.3f}"
 
 
 class CurrentIdentification(NamedTuple):

@@ -21,21 +21,38 @@ from django.forms.fields import InvalidJSONInput, JSONString
 from taxopost.core.ranks import RANKS, UNKNOWN, sort_fine_to_coarse
 from taxopost.io.bounded_json import RefusedJSON, loads
 from taxopost.jobs.models import Job
-from taxopost.ml.models import Algorithm
+from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.postprocessing.base import Scope
 from taxopost.taxa.models import TaxaList, Taxon
 
-#: DESIGN.md's ranks: always offered for thresholds, with any other rank the taxonomy uses.
-MAIN_RANKS = (
-    "kingdom", "phylum", "class", "order", "superfamily", "family",
-    "subfamily", "tribe", "subtribe", "genus", "species",
-)  # fmt: skip
+
+def threshold_ranks(scope_type: str, scope_ids: list[int]) -> list[str]:
+    """Ranks offered for thresholds, fine to coarse (the order a roll-up tries them).
+
+    The ranks a roll-up of these scopes can reach: those of the classes of the category maps in
+    use there and of their ancestors. Without a category map in the scopes, the ranks of the
+    stored taxonomy. Either way a taxonomy of five ranks gets five inputs, not one per known rank.
+    """
+    maps = CategoryMap.objects.filter(algorithm__in=algorithms_in_scopes(scope_type, scope_ids)).distinct()
+    classes = {taxon for taxa in maps.values_list("taxa", flat=True) for taxon in taxa if taxon is not None}
+    taxa = Taxon.objects.exclude(rank=UNKNOWN)
+    if not classes:
+        present = set(taxa.values_list("rank", flat=True).distinct())
+    else:
+        lineage = set()
+        for ids in _batches(classes):
+            lineage.update(int(part) for path in taxa.filter(pk__in=ids).values_list("path", flat=True)
+                           for part in path.split("/") if part)  # fmt: skip
+        present = set()
+        for ids in _batches(lineage):
+            present.update(taxa.filter(pk__in=ids).values_list("rank", flat=True).distinct())
+    return sort_fine_to_coarse(rank for rank in present if rank in RANKS)
 
 
-def threshold_ranks() -> list[str]:
-    """Ranks offered for thresholds, fine to coarse (the order a roll-up tries them)."""
-    present = set(Taxon.objects.exclude(rank=UNKNOWN).values_list("rank", flat=True).distinct())
-    return sort_fine_to_coarse({*MAIN_RANKS, *(rank for rank in present if rank in RANKS)})
+def _batches(ids: set[int], size: int = 5000) -> list[list[int]]:
+    """Id lists short enough for one ``IN (...)`` on every backend (a map can hold 30,000 classes)."""
+    ordered = sorted(ids)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
 class CommaListField(forms.CharField):
@@ -201,7 +218,7 @@ class FieldContext:
 
 def _rank_thresholds(context: FieldContext) -> forms.Field:
     return RankThresholdsField(
-        ranks=threshold_ranks(),
+        ranks=threshold_ranks(context.scope_type, context.scope_ids),
         label=context.label,
         help_text="Minimum summed score per rank, in (0, 1]. Leave a rank blank to skip it.",
         initial=context.prop.get("example") or {},

@@ -1,16 +1,22 @@
-"""The capture-set evaluation page: the report `taxopost evaluate-capture-set` writes, in the browser.
+"""The capture-set evaluation page: the report `taxopost evaluate-capture-set` writes, in the admin.
 
-Seconds of work, so the report is cached per state of the capture set's data and computed by
-one request at a time (:mod:`taxopost.review.page_cache`).
+The report is a self-contained HTML file (its figures inlined); the page shows its body inside
+the admin's header and breadcrumbs. Seconds of work, so the body is cached per state of the
+capture set's data and computed by one request at a time (:mod:`taxopost.review.page_cache`);
+the access check comes first, and the header (the user's own) is rendered on every request.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 
+from django.contrib import admin
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from taxopost.access.pages import page_denied
 from taxopost.errors import InputError
@@ -18,26 +24,37 @@ from taxopost.observations.evaluation import evaluate_capture_set, write_capture
 from taxopost.observations.models import CaptureSet
 from taxopost.review.page_cache import cached, page_key
 
+#: The report's body without its generic title (the page's title names the capture set).
+_BODY = re.compile(r"<body[^>]*>\s*(?:<h1>.*?</h1>)?(?P<body>.*)</body>", re.DOTALL)
+
 
 def capture_set_evaluation(request, pk: int) -> HttpResponse:
-    """Evaluate the default pipelines on the capture set's identified model outputs (self-contained HTML)."""
+    """Evaluate the default pipelines on the capture set's identified model outputs."""
     capture_set = get_object_or_404(CaptureSet, pk=pk)
     if (denied := page_denied(request, capture_set.project_id)) is not None:
         return denied
     algorithm = request.GET.get("algorithm") or None
-    status, page = cached(page_key("evaluation", capture_set, algorithm), lambda: _report(capture_set, algorithm))
-    return HttpResponse(page, status=status)
+    key = page_key("evaluation-body", capture_set, algorithm)
+    status, body = cached(key, lambda: _report(capture_set, algorithm))
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Evaluation: {capture_set.name}",
+        "capture_set": capture_set,
+        "report": mark_safe(body),  # the report escapes what it prints; see _report
+    }
+    return TemplateResponse(request, "review/evaluation.html", context, status=status)
 
 
 def _report(capture_set: CaptureSet, algorithm: str | None) -> tuple[int, str]:
-    """``(200, the report)``, or ``(400, why there is nothing to evaluate)``: both cached alike."""
+    """``(200, the report's body)``, or ``(400, why there is nothing to evaluate)``: both cached alike."""
     try:
         evaluation = evaluate_capture_set(capture_set, algorithm=algorithm)
     except InputError as exc:
-        return (
-            400,
-            f"<h1>Evaluation of {escape(capture_set.name)}</h1><p>Nothing to evaluate: {escape(exc.message)}</p>",
-        )
+        return 400, f'<p class="errornote">Nothing to evaluate: {escape(exc.message)}</p>'
     with tempfile.TemporaryDirectory(prefix="taxopost-evaluation-") as folder:
         written = write_capture_set_evaluation(evaluation, folder)
-        return 200, written["report.html"].read_text(encoding="utf-8")
+        report = written["report.html"].read_text(encoding="utf-8")
+    match = _BODY.search(report)
+    if match is None:  # not the report's layout: shown as text rather than guessed at
+        return 200, f"<pre>{escape(report)}</pre>"
+    return 200, match.group("body")

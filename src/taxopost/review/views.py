@@ -88,7 +88,13 @@ def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict
 
 
 def _chosen_job(value: str | None, jobs: list[Job]) -> Job | None:
-    """The job asked for, else the latest job that succeeded and was not reverted."""
+    """The job asked for, else the latest job that changed something and was not reverted.
+
+    A re-run that found nothing to do (or a job that failed before writing) says nothing about
+    the data: the page shows the latest one that did change it, else the latest that succeeded.
+    """
     if value and value.isdigit():
         return next((job for job in jobs if job.pk == int(value)), None)
-    return next((job for job in jobs if job.status == Job.SUCCEEDED and job.reverted_at is None), None)
+    live = [job for job in jobs if job.reverted_at is None]
+    changed = next((job for job in live if (job.metrics or {}).get("changed")), None)
+    return changed or next((job for job in live if job.status == Job.SUCCEEDED), None)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from taxopost.tasks.base import TaskSpec
 
 #: Modules of this package that are the framework, not tasks.
-_FRAMEWORK = frozenset({"base", "config", "registry"})
+_FRAMEWORK = frozenset({"base", "config", "describe", "registry"})
 #: The kind of algorithm a classifier is (every other kind is a task's key).
 CLASSIFICATION = "classification"
 

@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -18,9 +19,10 @@ from taxopost.access.scoping import ProjectScopedAdmin, may
 from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobLog
 from taxopost.jobs.replacements import replacement_notes
-from taxopost.ml.admin import pretty_json
+from taxopost.ml.admin import key_values
 from taxopost.observations.models import CaptureSet, Occurrence
-from taxopost.postprocessing.running.web import JobOperation, job_operations
+from taxopost.postprocessing.running.job_display import metrics_html, result_html
+from taxopost.postprocessing.running.web import JobOperation, job_operations, refusal
 
 
 def progress_bar(job: Job) -> str:
@@ -70,7 +72,7 @@ def run_operation(modeladmin, request, queryset, operation: JobOperation):
         try:
             operation.function(job)
         except InputError as exc:
-            modeladmin.message_user(request, exc.message, messages.ERROR)
+            modeladmin.message_user(request, refusal(exc), messages.ERROR)
         except ServiceUnavailable as exc:
             modeladmin.message_user(request, str(exc), messages.ERROR)
         else:
@@ -102,8 +104,9 @@ class JobLogInline(admin.TabularInline):
 
 
 class JobAdmin(ProjectScopedAdmin):
-    list_display = ("id", "task", "scope", "dry_run", "status_display", "progress_display", "changed",
-                    "created_by", "created_at", "reverted_at")  # fmt: skip
+    # Fits a 1366-pixel window beside the navigation and the filters: "(dry run)" and "(reverted)"
+    # follow the status, the scope is its name, the time is compact and its user below it.
+    list_display = ("id", "task", "scope_name", "status_column", "progress_column", "changed", "created")
     list_filter = ("status", "task", "dry_run", "scope_type")
     search_fields = ("task", "=id", "=scope_id")
     list_select_related = ("created_by",)
@@ -179,6 +182,31 @@ class JobAdmin(ProjectScopedAdmin):
         url = reverse("admin:observations_occurrence_change", args=[obj.scope_id])
         return format_html('occurrence <a href="{}">{}</a>', url, key)
 
+    @admin.display(description="scope")
+    def scope_name(self, obj) -> str:
+        if obj.scope_type == Job.CAPTURE_SET:
+            name = getattr(obj, "capture_set_name", None) or f"#{obj.scope_id}"
+            return format_html('<a href="{}">{}</a>', reverse("admin:observations_captureset_change",
+                               args=[obj.scope_id]), name)  # fmt: skip
+        return self.scope(obj)
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, obj) -> str:
+        dry_run = " (dry run)" if obj.dry_run else ""
+        return format_html("{}{}", self.status_display(obj), dry_run)
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_column(self, obj) -> str:
+        percent = round(obj.progress * 100)
+        return format_html('<progress class="job-progress" max="1" value="{}" title="{}%" style="width: 5em">'
+                           "</progress>", f"{obj.progress:.4f}", percent)  # fmt: skip
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj) -> str:
+        when = timezone.localtime(obj.created_at)
+        by = format_html('<br><span class="quiet">by {}</span>', obj.created_by) if obj.created_by_id else ""
+        return format_html('<span style="white-space: nowrap">{}</span>{}', f"{when:%Y-%m-%d %H:%M}", by)
+
     @admin.display(description="status", ordering="status")
     def status_display(self, obj) -> str:
         suffix = " (reverted)" if obj.reverted_at else ""
@@ -194,7 +222,7 @@ class JobAdmin(ProjectScopedAdmin):
 
     @admin.display(description="config")
     def config_display(self, obj) -> str:
-        return pretty_json(obj.config)
+        return key_values(obj.config)
 
     @admin.display(description="stages")
     def stages_display(self, obj) -> str:
@@ -209,11 +237,11 @@ class JobAdmin(ProjectScopedAdmin):
 
     @admin.display(description="metrics")
     def metrics_display(self, obj) -> str:
-        return pretty_json(obj.metrics)
+        return metrics_html(obj.metrics, dry_run=obj.dry_run)
 
     @admin.display(description="result")
     def result_display(self, obj) -> str:
-        return pretty_json(obj.result)
+        return result_html(obj.result)
 
     @admin.display(description="review")
     def review(self, obj) -> str:

@@ -34,6 +34,7 @@ from taxopost.observations.models import Project
 from taxopost.postprocessing.base import PostProcessingTask
 from taxopost.postprocessing.running.chunk import plan
 from taxopost.postprocessing.running.revert import revert_job
+from taxopost.tasks.describe import config_text
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def claim(job_id: int, executor: str) -> Claim:
             job.log(f"running again: {counts.left} of {counts.total} chunks left")
             return Claim(job=job, fresh=True)
         mode = "dry run of " if job.dry_run else ""
-        job.log(f"{mode}{job.task} on {job.scope_type} {job.scope_id} with {job.config}")
+        scope = job.scope_type.replace("_", " ")
+        job.log(f"{mode}{job.task} on {scope} {job.scope_id} with {config_text(job.config)}")
         try:
             with transaction.atomic():
                 task = plan(job)

@@ -33,9 +33,11 @@ from taxopost.access.scoping import may
 from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job
 from taxopost.jobs.replacements import replacement_notes
+from taxopost.ml.admin import key_values
 from taxopost.postprocessing.forms import config_form_class
 from taxopost.postprocessing.registry import all_tasks
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+from taxopost.postprocessing.running.job_display import metrics_html
 from taxopost.postprocessing.running.operations import create_job, submit_job, task_warnings
 from taxopost.postprocessing.running.web import submit_from_web
 from taxopost.tasks import config_field_errors
@@ -212,6 +214,8 @@ def _preview(job: Job) -> dict:
         "sample": preview.get("sample", []),
         "warnings": (job.result or {}).get("warnings", []),
         "replaces": replacement_notes(job),
+        "config": key_values(job.config),
+        "tables": metrics_html(job.metrics, dry_run=True),
         "error": job.error,
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from taxopost.errors import InputError
 from taxopost.jobs.models import Job
 from taxopost.postprocessing.running.executors import Executor, get_executor
 from taxopost.postprocessing.running.operations import can_resume, cancel_job, resume_job, submit_job
@@ -41,6 +42,23 @@ def _revertable(job: Job) -> bool:
     return job.status in (Job.SUCCEEDED, Job.FAILED, Job.CANCELED) and not job.dry_run and job.reverted_at is None
 
 
+def _resumable(job: Job) -> bool:
+    """A stale (reaped as failed), failed or canceled job with something left to run; a job still
+    created or queued is already on its way, so it is offered "Cancel", not "Resume"."""
+    return job.status in (Job.FAILED, Job.CANCELED) and can_resume(job)
+
+
+def refusal(exc: InputError) -> str:
+    """An operation's refusal as a person reads it: "job 5: job 6 built on its output: ...".
+
+    The operations name the job as ``job=5`` (the field=value form of every input error, which the
+    CLI prints); a page speaks of "job 5".
+    """
+    if exc.field == "job" and not exc.source:
+        return f"job {exc.value}: {exc.reason}"
+    return exc.message
+
+
 def job_operations() -> dict[str, JobOperation]:
     """Cancel, revert and resume, each offered where it applies to the job."""
     return {
@@ -54,5 +72,5 @@ def job_operations() -> dict[str, JobOperation]:
             confirm="Reverting removes the classifications this job wrote, restores the ones it demoted and "
             "recomputes the affected determinations.",
         ),
-        "resume": JobOperation("resume", "Resume", "resumed", lambda job: resume_job(job, web_executor()), can_resume),
+        "resume": JobOperation("resume", "Resume", "resumed", lambda job: resume_job(job, web_executor()), _resumable),
     }
