@@ -208,10 +208,11 @@ class AntennaClient:
             if self._stop.is_set():
                 raise ConnectorError("request", shown, "stopped: the client was closed or interrupted")
             wait = None
+            with self._lock:  # every attempt: one that timed out was sent (and answered) all the same
+                self.requests += 1
             try:
                 response = self._http.get(url, params=params)
                 with self._lock:
-                    self.requests += 1
                     self.bytes += len(response.content)
             except httpx.TimeoutException:
                 reason = "timed out"
