@@ -26,6 +26,8 @@ from taxopost.observations.models import Classification
 #: Longest tail walked above an input: chains are a handful of steps; this only stops a loop in
 #: corrupt data.
 MAX_TAIL = 64
+#: Ids per statement on SQLite, below its limit of 32,766 parameters.
+SQLITE_BATCH = 30_000
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,33 @@ def resolve(ids: Iterable[int], earlier: Collection[int], *, lock: bool) -> dict
         if not frontier:
             break
     return {pk: found for pk, found in inputs.items() if pk not in waiting or (found.tail and found.tail[-1].terminal)}
+
+
+def demote_terminal(ids: Iterable[int]) -> set[int]:
+    """Demote those of these classifications that are still terminal; returns them.
+
+    One statement that locks, checks and demotes (``UPDATE ... RETURNING``): for a chunk whose
+    inputs were all terminal when it was computed, the returned ones are exactly those
+    :func:`resolve` would find valid with an empty tail, locked, with no query to check them first.
+    """
+    ids = sorted(set(ids))
+    if not ids:
+        return set()
+    quote = connection.ops.quote_name
+    table, key, terminal = quote(Classification._meta.db_table), quote("id"), quote("terminal")
+    if connection.vendor == "postgresql":
+        statements = [(f"{key} = ANY(%s::bigint[])", [ids])]
+    else:  # a placeholder per id, within SQLite's limit on parameters
+        step = SQLITE_BATCH
+        batches = [ids[start : start + step] for start in range(0, len(ids), step)]
+        statements = [(f"{key} IN ({', '.join(['%s'] * len(batch))})", batch) for batch in batches]
+    demoted: set[int] = set()
+    with connection.cursor() as cursor:
+        for where, params in statements:
+            sql = f"UPDATE {table} SET {terminal} = %s WHERE {where} AND {terminal} RETURNING {key}"
+            cursor.execute(sql, [False, *params])
+            demoted.update(row[0] for row in cursor.fetchall())
+    return demoted
 
 
 def settle_terminal(ids: Iterable[int]) -> None:
