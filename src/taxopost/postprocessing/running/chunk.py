@@ -10,12 +10,13 @@ in a loop; Celery runs one task per chunk on any number of workers. A chunk:
    terminal, or the source of an earlier output of the task that the run replaces), in a fixed
    number of queries, and computes with :mod:`taxopost.core`; nothing is written.
 3. commits (one transaction): lock the chunk again (a copy of it that finished first makes this
-   a no-op), lock the inputs it writes to and check them again, write the new classifications
-   in bulk, demote their sources, replace the earlier outputs above them (and make a source the
-   current answer again where the new config leaves it as it is), recompute the affected
-   determinations, and mark the chunk done with its counts; last, lock the job's row to store
-   progress and count the chunks left. A dry run does the same checks and counts, writes none
-   of it, and estimates the determinations the writes would change.
+   a no-op), lock the inputs it writes to and check them again (on a first run, in the same
+   statement that demotes them), write the new classifications in bulk, demote their sources,
+   replace the earlier outputs above them (and make a source the current answer again where the
+   new config leaves it as it is), recompute the affected determinations, and mark the chunk
+   done with its counts; last, lock the job's row to store progress and count the chunks left.
+   A dry run does the same checks and counts, writes none of it, and estimates the
+   determinations the writes would change.
 
 A worker that dies at any point leaves either a done chunk or nothing of it: the transaction
 that writes it is the one that marks it done. Finishing a job (its metrics and status) is in
