@@ -192,6 +192,36 @@ def test_a_chunk_in_flight_writes_nothing_once_its_job_was_reaped_and_reverted(p
     assert job.status == Job.FAILED and job.reverted_at is not None
 
 
+def test_an_input_another_writer_demotes_while_its_chunk_is_computed_is_left_to_it(platform):
+    """The chunk's write checks its inputs again (in the statement that demotes them): one that
+    lost its place as the current answer meanwhile is counted superseded, and nothing derives from it."""
+    job = _claimed(platform, chunk_size=100)
+    task = build_task(job)
+    task.prepare()
+    process = task.process
+    taken = []
+
+    def process_while_another_writer_answers(ids):
+        result = process(ids)
+        source = result.changes[0].source_id
+        above = Classification.objects.get(pk=source)  # another writer's answer on top of it
+        above.pk, above.applied_to_id = None, source
+        above.save()
+        Classification.objects.filter(pk=source).update(terminal=False)
+        taken.append((source, above.pk, len(result.changes)))
+        return result
+
+    task.process = process_while_another_writer_answers
+    chunk = _chunks(job)[0]
+    assert run_chunk(chunk.pk, task=task).state == DONE
+    [(source, above, computed)] = taken
+    chunk.refresh_from_db()
+    assert chunk.metrics["superseded"] == 1 and chunk.metrics["changed"] == computed - 1
+    assert not Classification.objects.filter(applied_to_id=source, job=job).exists()
+    assert Classification.objects.get(pk=above).terminal and not Classification.objects.get(pk=source).terminal
+    assert Classification.objects.filter(job=job).count() == computed - 1
+
+
 def test_cancel_with_revert_restores_the_state_before_the_job(platform):
     before = snapshot()
     job = _claimed(platform, chunk_size=2)

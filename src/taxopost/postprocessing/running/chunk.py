@@ -10,12 +10,13 @@ in a loop; Celery runs one task per chunk on any number of workers. A chunk:
    terminal, or the source of an earlier output of the task that the run replaces), in a fixed
    number of queries, and computes with :mod:`taxopost.core`; nothing is written.
 3. commits (one transaction): lock the chunk again (a copy of it that finished first makes this
-   a no-op), lock the inputs it writes to and check them again, write the new classifications
-   in bulk, demote their sources, replace the earlier outputs above them (and make a source the
-   current answer again where the new config leaves it as it is), recompute the affected
-   determinations, and mark the chunk done with its counts; last, lock the job's row to store
-   progress and count the chunks left. A dry run does the same checks and counts, writes none
-   of it, and estimates the determinations the writes would change.
+   a no-op), lock the inputs it writes to and check them again (on a first run, in the same
+   statement that demotes them), write the new classifications in bulk, demote their sources,
+   replace the earlier outputs above them (and make a source the current answer again where the
+   new config leaves it as it is), recompute the affected determinations, and mark the chunk
+   done with its counts; last, lock the job's row to store progress and count the chunks left.
+   A dry run does the same checks and counts, writes none of it, and estimates the
+   determinations the writes would change.
 
 A worker that dies at any point leaves either a done chunk or nothing of it: the transaction
 that writes it is the one that marks it done. Finishing a job (its metrics and status) is in
@@ -30,7 +31,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from taxopost.dbutils import insert_rows
@@ -40,7 +41,7 @@ from taxopost.jobs.models import Job, JobChunk
 from taxopost.jobs.reporting import planned, record_progress
 from taxopost.jobs.summary import Summary
 from taxopost.ml.models import Algorithm
-from taxopost.observations.chains import Input
+from taxopost.observations.chains import Input, demote_terminal
 from taxopost.observations.determinations import count_determination_changes, recompute_determinations
 from taxopost.observations.models import Classification
 from taxopost.postprocessing.base import Change, ChunkResult, PostProcessingTask, Scope
@@ -121,6 +122,7 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
 def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
     """Mark the chunk running if its job runs; lock order chunk then job, as in :func:`_commit`."""
     with transaction.atomic():
+        _commit_without_flush()
         chunk = JobChunk.objects.select_for_update().filter(pk=chunk_id).first()
         if chunk is None:  # its job was deleted
             return ChunkOutcome(SKIPPED)
@@ -143,6 +145,22 @@ def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
             return chunk, job
     counts = plan_store.chunk_counts(chunk.job_id)
     return ChunkOutcome(state, counts.left, counts.done_rows, counts.total_rows)
+
+
+def _commit_without_flush() -> None:
+    """Let this transaction's ``COMMIT`` return before PostgreSQL has flushed it to disk.
+
+    A chunk is the unit of recovery, so waiting for the flush buys nothing: a crash of the
+    database before it (a fraction of a second later) loses the whole transaction, never part
+    of it, which leaves the chunk not done, as if its worker had died before committing; a
+    resumed job runs it again. The transaction that finishes a job commits with the flush, and
+    the log is flushed in order: a finished job has every chunk on disk. Waiting cost a fifth of
+    a roll-up chunk's time (``benchmarks/db_writes.py``). Only in a transaction of its own:
+    inside a caller's, the setting would hold until the caller's commit.
+    """
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 class _JobStopped(Exception):
@@ -175,6 +193,7 @@ def _commit_running(
     superseded: int,
 ) -> ChunkOutcome:
     with transaction.atomic():
+        _commit_without_flush()
         status = JobChunk.objects.select_for_update().filter(pk=chunk.pk).values_list("status", flat=True).get()
         if status == JobChunk.DONE:  # a copy of this chunk (a redelivered message) finished first
             state = ALREADY_DONE
@@ -217,8 +236,16 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
     touched = {change.source_id for change in result.changes} | {pk for pk, found in inputs.items() if found.tail}
     if not touched:
         return 0
-    now_valid = task.resolve(sorted(touched - {None}), lock=not job.dry_run)
-    summary.superseded += len(touched - {None}) - len(now_valid)
+    ids = sorted(touched - {None})
+    demoted: set[int] = set()
+    if job.dry_run or not all(pk in inputs and not inputs[pk].tail for pk in ids):
+        now_valid = task.resolve(ids, lock=not job.dry_run)
+    else:  # every input was its chain's current answer: one statement checks, locks and demotes them
+        demoted = demote_terminal(ids)
+        now_valid = {pk: inputs[pk] for pk in demoted}
+        # demoted since: valid only if an earlier output of the task is above it now
+        now_valid.update(task.resolve([pk for pk in ids if pk not in demoted], lock=True))
+    summary.superseded += len(ids) - len(now_valid)
     # A change without a source (a detection's first classification) has nothing to lose to
     # another job: jobs of one project run one at a time.
     keep = [change for change in result.changes if change.source_id is None or change.source_id in now_valid]
@@ -249,7 +276,7 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
             added=[_added(change, now_valid) for change in keep],
         )
         return len(keep)
-    _write(keep, job)
+    _write(keep, job, demoted)
     if replaced:
         Classification.objects.filter(id__any_of=replaced).update(terminal=False, replaced_by=job)
     if restores:
@@ -263,8 +290,9 @@ def _added(change: Change, inputs: dict[int, Input]) -> tuple:
     return (occurrence, change.new.taxon_id, change.new.score, change.to_rank)
 
 
-def _write(keep: list[Change], job: Job) -> None:
-    """Insert the new classifications and demote their sources (in the caller's transaction)."""
+def _write(keep: list[Change], job: Job, demoted: set[int]) -> None:
+    """Insert the new classifications and demote their sources (in the caller's transaction),
+    but for those already ``demoted``."""
     if not keep:
         return
     for change in keep:
@@ -282,8 +310,9 @@ def _write(keep: list[Change], job: Job) -> None:
             for c in keep
         ],
     )  # fmt: skip
-    demoted = [change.source_id for change in keep if change.source_id is not None]
-    Classification.objects.filter(id__any_of=demoted).update(terminal=False)
+    sources = [change.source_id for change in keep if change.source_id is not None and change.source_id not in demoted]
+    if sources:
+        Classification.objects.filter(id__any_of=sources).update(terminal=False)
 
 
 _NEW_FIELDS = (
