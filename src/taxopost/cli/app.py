@@ -17,7 +17,7 @@ import typer
 app = typer.Typer(
     name="taxopost",
     help="Post-processing of species-classifier predictions: rank roll-up, class masking, "
-    "small-size filter, evaluation.",
+    "small-size filter, occurrence consensus, evaluation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
