@@ -9,67 +9,60 @@ The names are imported on first use, so that scipy.stats and matplotlib load onl
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from taxopost.lazy import lazy_exports
 
 #: The modules behind the public names, imported on first use of one of their names.
-_MODULES = {
-    "taxopost.evaluation.calibration": (
-        "CalibrationReport",
-        "HeldOutEvaluation",
-        "HeldOutRank",
-        "NotAccepted",
-        "RankCalibration",
-        "ThresholdCalibration",
-        "calibrate",
-        "calibrate_thresholds",
-        "evaluate_thresholds",
-        "split_rows",
-    ),
-    "taxopost.evaluation.evaluate": (
-        "Evaluation",
-        "ModeDisagreement",
-        "PipelineEvaluation",
-        "evaluate_pipelines",
-        "evaluation_passes",
-    ),
-    "taxopost.evaluation.fwer_control": ("TestingProcedure", "fixed_sequence"),
-    "taxopost.evaluation.ground_truth": ("read_ground_truth",),
-    "taxopost.evaluation.metrics": (
-        "ConfidenceBins",
-        "Corrections",
-        "MetricsSummary",
-        "MistakeSeverity",
-        "OutcomeCounts",
-        "accuracy",
-        "confidence_bins",
-        "corrections",
-        "hierarchical_scores",
-        "is_correct",
-        "mistake_severity",
-        "outcome_classes",
-        "outcome_counts",
-        "rank_coverage",
-        "rank_precision",
-        "summarize",
-    ),
-    "taxopost.evaluation.occurrences": ("OccurrenceMetrics", "occurrence_metrics", "occurrence_rows"),
-    "taxopost.evaluation.pipelines": ("Pipeline", "Step", "parse_pipelines", "read_pipelines", "run_pipelines"),
-    "taxopost.evaluation.report": ("calibration_record", "evaluation_record", "write_calibration", "write_evaluation"),
-    "taxopost.evaluation.sweep": ("RiskCoverage", "risk_coverage_curves"),
-}
-_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__, _NAMES = lazy_exports(
+    __name__,
+    {
+        "taxopost.evaluation.calibration": (
+            "CalibrationReport",
+            "HeldOutEvaluation",
+            "HeldOutRank",
+            "NotAccepted",
+            "RankCalibration",
+            "ThresholdCalibration",
+            "calibrate",
+            "calibrate_thresholds",
+            "evaluate_thresholds",
+            "split_rows",
+        ),
+        "taxopost.evaluation.evaluate": (
+            "Evaluation",
+            "ModeDisagreement",
+            "PipelineEvaluation",
+            "evaluate_pipelines",
+            "evaluation_passes",
+        ),
+        "taxopost.evaluation.fwer_control": ("TestingProcedure", "fixed_sequence"),
+        "taxopost.evaluation.ground_truth": ("read_ground_truth",),
+        "taxopost.evaluation.metrics": (
+            "ConfidenceBins",
+            "Corrections",
+            "MetricsSummary",
+            "MistakeSeverity",
+            "OutcomeCounts",
+            "accuracy",
+            "confidence_bins",
+            "corrections",
+            "hierarchical_scores",
+            "is_correct",
+            "mistake_severity",
+            "outcome_classes",
+            "outcome_counts",
+            "rank_coverage",
+            "rank_precision",
+            "summarize",
+        ),
+        "taxopost.evaluation.occurrences": ("OccurrenceMetrics", "occurrence_metrics", "occurrence_rows"),
+        "taxopost.evaluation.pipelines": ("Pipeline", "Step", "parse_pipelines", "read_pipelines", "run_pipelines"),
+        "taxopost.evaluation.report": (
+            "calibration_record",
+            "evaluation_record",
+            "write_calibration",
+            "write_evaluation",
+        ),
+        "taxopost.evaluation.sweep": ("RiskCoverage", "risk_coverage_curves"),
+    },
+)
+__all__ = _NAMES

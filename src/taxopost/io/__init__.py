@@ -11,31 +11,19 @@ The names are imported on first use, so that reading a taxa list does not load p
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from taxopost.lazy import lazy_exports
 
 #: The modules behind the public names, imported on first use of one of their names.
-_MODULES = {
-    "taxopost.io._text": ("Table", "check_file", "open_table", "read_text"),
-    "taxopost.io.category_map": ("read_category_map", "read_labels"),
-    "taxopost.io.groups": ("read_groups",),
-    "taxopost.io.matrix": ("read_class_indices", "read_matrix"),
-    "taxopost.io.predictions": ("PredictionRecord", "read_predictions"),
-    "taxopost.io.taxa_list": ("TaxaListFile", "read_taxa_list"),
-    "taxopost.io.taxonomy": ("read_taxonomy",),
-}
-_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__, _NAMES = lazy_exports(
+    __name__,
+    {
+        "taxopost.io._text": ("Table", "check_file", "open_table", "read_text"),
+        "taxopost.io.category_map": ("read_category_map", "read_labels"),
+        "taxopost.io.groups": ("read_groups",),
+        "taxopost.io.matrix": ("read_class_indices", "read_matrix"),
+        "taxopost.io.predictions": ("PredictionRecord", "read_predictions"),
+        "taxopost.io.taxa_list": ("TaxaListFile", "read_taxa_list"),
+        "taxopost.io.taxonomy": ("read_taxonomy",),
+    },
+)
+__all__ = _NAMES

@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taxopost.errors import InputError
+from taxopost.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from taxopost.io.predictions.records import PredictionRecord
@@ -51,29 +52,18 @@ def read_predictions(path: Path | str) -> Iterator[PredictionRecord]:
 
 
 #: The modules behind the other public names, imported on first use of one of their names.
-_MODULES = {
-    "taxopost.io.predictions.detections": ("DetectionFile",),
-    "taxopost.io.predictions.formats": (
-        "FORMATS",
-        "detect_format",
-        "detection_records",
-        "read_detection_file",
-        "write_detection_file",
-    ),
-    "taxopost.io.predictions.records": ("PredictionRecord", "record_from_dict"),
-}
-_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
-__all__ = sorted([*_EXPORTS, "READERS", "read_predictions"])
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__, _NAMES = lazy_exports(
+    __name__,
+    {
+        "taxopost.io.predictions.detections": ("DetectionFile",),
+        "taxopost.io.predictions.formats": (
+            "FORMATS",
+            "detect_format",
+            "detection_records",
+            "read_detection_file",
+            "write_detection_file",
+        ),
+        "taxopost.io.predictions.records": ("PredictionRecord", "record_from_dict"),
+    },
+)
+__all__ = sorted([*_NAMES, "READERS", "read_predictions"])
