@@ -179,10 +179,7 @@ def _create_jobs(form, task_class, scope_type, scopes, config, user, *, dry_run:
                 for s in scopes
             ]
     except InputError as exc:
-        if exc.field.startswith("config."):
-            form.add_config_errors(config_field_errors(exc))
-        else:
-            form.add_error(None, exc.message)
+        _show_on_form(form, exc)
         return None
     return jobs
 
@@ -196,11 +193,16 @@ def _warnings(form, task_class, scope_type, scopes, config) -> list[tuple] | Non
             for warning in task_warnings(task_class.key, scope_type, scope.pk, config)
         ]
     except InputError as exc:
-        if exc.field.startswith("config."):
-            form.add_config_errors(config_field_errors(exc))
-        else:
-            form.add_error(None, exc.message)
+        _show_on_form(form, exc)
         return None
+
+
+def _show_on_form(form, exc: InputError) -> None:
+    """A refusal on the form: a config problem at its field(s), anything else above the form."""
+    if exc.field.startswith("config."):
+        form.add_config_errors(config_field_errors(exc))
+    else:
+        form.add_error(None, exc.message)
 
 
 def _preview(job: Job) -> dict:
