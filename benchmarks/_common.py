@@ -8,13 +8,29 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from taxopost.core import CategoryMap, Taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TAXOPOST_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@contextmanager
+def benchmark_database() -> Iterator[None]:
+    """A database made for this run (Django's test database of ``DATABASE_URL``), named on the
+    first line of the output and dropped after the run, whatever happens."""
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        yield
+    finally:
+        teardown_databases(old, verbosity=0)
 
 
 def median_seconds(function: Callable[[], object], repeats: int = 5) -> float:

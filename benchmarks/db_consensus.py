@@ -24,10 +24,8 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-from _common import import_ami, load, run_job  # noqa: E402
+from _common import benchmark_database, import_ami, load, run_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 
 TASKS = ("rank_rollup", "occurrence_consensus")
@@ -38,9 +36,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
-    old = setup_databases(verbosity=0, interactive=False)
-    try:
+    with benchmark_database():
         core_map = import_ami()
         cache: dict = {}
         start = time.perf_counter()
@@ -67,8 +63,6 @@ def main() -> None:
             )
         ratio = rates["occurrence_consensus"] / rates["rank_rollup"]
         print(f"consensus / roll-up: {ratio:.2f}x (target >= 1)")
-    finally:
-        teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":

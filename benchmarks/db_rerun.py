@@ -25,10 +25,8 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-from _common import import_ami, load, run_job  # noqa: E402
+from _common import benchmark_database, import_ami, load, run_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 
 DEFAULT = {"thresholds": {"species": 0.8, "genus": 0.6, "family": 0.4}}
@@ -57,9 +55,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
-    old = setup_databases(verbosity=0, interactive=False)
-    try:
+    with benchmark_database():
         core_map = import_ami()
         cache: dict = {}
         warm_up = load(500, "set-warm-up", core_map, cache)
@@ -97,8 +93,6 @@ def main() -> None:
             f"planning (listing the inputs): on the model's outputs {statistics.median(plans_first):.3f} s, "
             f"for the re-run {statistics.median(plans_rerun):.3f} s"
         )
-    finally:
-        teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":

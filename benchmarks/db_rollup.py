@@ -27,9 +27,9 @@ django.setup()
 
 import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from _common import import_ami, load, run_job  # noqa: E402
+from _common import benchmark_database, import_ami, load, run_job  # noqa: E402
 from taxopost.postprocessing.running.revert import revert_job  # noqa: E402
 
 
@@ -95,9 +95,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (each reverted before the next)")
     args = parser.parse_args()
 
-    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
-    old = setup_databases(verbosity=0, interactive=False)
-    try:
+    with benchmark_database():
         core_map = import_ami()
         cache: dict = {}
         small, large = args.rows // 4, args.rows
@@ -160,8 +158,6 @@ def main() -> None:
             f"per-row ORM implementation: {1 / orm_per_row:,.0f} classifications/s on {done} rows; "
             f"the job is {orm_per_row / ours_per_row:,.0f}x faster (target >= 20x)"
         )
-    finally:
-        teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,8 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
-from _common import SHARED_DATA, import_ami, load, run_job  # noqa: E402
+from _common import SHARED_DATA, benchmark_database, import_ami, load, run_job  # noqa: E402
 from taxopost.io import read_taxa_list  # noqa: E402
 from taxopost.jobs.models import Job  # noqa: E402
 from taxopost.observations.models import CaptureSet, Classification  # noqa: E402
@@ -66,9 +64,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"database: {connection.vendor} ({os.environ['DATABASE_URL'].rsplit('@', 1)[-1]})")
-    old = setup_databases(verbosity=0, interactive=False)
-    try:
+    with benchmark_database():
         core_map = import_ami()
         cache: dict = {}
         warm_up = load(500, "set-warm-up", core_map, cache)
@@ -119,8 +115,6 @@ def main() -> None:
             f"rank roll-up job: median {rollup:.2f} s, {n / rollup:,.0f} classifications/s ({rates(rollup_runs)}); "
             f"{rolled.metrics['changed']:,} rolled up; {rollup / read:.2f}x the read (target <= 2x)"
         )
-    finally:
-        teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":
