@@ -328,7 +328,9 @@ def test_a_plain_worker_reaps_a_stale_job_when_it_starts_and_resumes_it(workers,
     job = _job(ROLLUP, "stale", chunk_size=100)
     Job.objects.filter(pk=job.pk).update(status=Job.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=10))
     worker = workers.start(TAXOPOST_JOB_STALE_SECONDS="60")  # its first reap is at start; the next in 60 s
-    job = _finished(job, worker, seconds=30)
+    # The reap commits "failed" before the resume reopens the job: wait past that moment.
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.SUCCEEDED, 30, f"job {job.pk} to be resumed", worker)
+    job = Job.objects.get(pk=job.pk)
     assert job.status == Job.SUCCEEDED, job.error
     assert job.logs.filter(message__startswith="stale: no heartbeat since").exists()
     assert job.logs.filter(message__startswith="resumed automatically (1 of 3)").exists()
