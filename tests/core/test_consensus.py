@@ -284,3 +284,28 @@ def test_consensus_of_long_tracks_stays_within_float32_rounding_of_the_exact_mea
         exact = values[groups == g].astype(np.float64).mean(axis=0)
         np.testing.assert_allclose(result.scores[g], exact, rtol=1e-5 if dtype == np.float32 else 1e-12)
     assert_matches(consensus(values, groups, flat_map, method="geometric"), values, groups, method="geometric")
+
+
+def test_consensus_geometric_of_equal_weights_never_underflows_however_small_the_floor(flat_map):
+    # 1,000 hesitant frames (about 0.25 each class): every product is about 0.25 ** 1000 = 1e-602,
+    # far below float64's range; a few frames put a class at 1e-280, which a floor of 1e-300 keeps.
+    rng = np.random.default_rng(8)
+    values = rng.dirichlet(np.full(4, 200.0), size=1000)
+    values[rng.integers(0, 1000, 40)] = [0.5, 0.5 - 1e-280, 1e-280, 0.0]
+    groups = np.zeros(1000, dtype=int)
+    for floor in (1e-300, DEFAULT_FLOOR, 0.05):
+        result = consensus(values, groups, flat_map, method="geometric", floor=floor)
+        assert np.isfinite(result.scores).all() and result.score[0] > 0.25
+        assert_matches(result, values, groups, method="geometric", floor=floor)
+
+
+def test_consensus_geometric_of_equal_weights_matches_the_weighted_path(flat_map):
+    # Equal weights take the product kernel; weights a hair apart take the logarithms: same answer.
+    rng = np.random.default_rng(9)
+    values = rng.dirichlet(np.ones(4) * 0.3, size=60)
+    values[::3] *= 0.7  # partial rows, with their missing mass
+    groups = np.repeat(np.arange(12), 5)
+    equal = consensus(values, groups, flat_map, method="geometric")
+    nearly = consensus(values, groups, flat_map, method="geometric", weights=np.r_[1.0 + 1e-12, np.ones(59)])
+    np.testing.assert_allclose(equal.scores, nearly.scores, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(equal.mass, nearly.mass, rtol=1e-9)

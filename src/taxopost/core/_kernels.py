@@ -214,6 +214,63 @@ _FLUSH_ROWS = 64
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def segment_product(values, rows, bounds, floor, partial_below, out, mass, row_sum, row_negative):
+    """The geometric consensus of segments whose rows all weigh the same, without a logarithm.
+
+    Why: with equal weights the normalised product ``prod_i max(p_i, floor)`` is the geometric
+    method itself; the general path (:func:`segment_combine` over ``log(max(p, floor))``, then
+    ``exp``) spends most of its time in the logarithm of every input value and the exponential
+    of every combined one: 15 to 37 times one pass over the matrix. Here the product runs in
+    float64, and each row's factors are applied to the product scaled by the previous row's
+    total (a factor the normalisation cancels: the largest value stays above ``1 / n_classes``),
+    so it never underflows however long the segment and however small the floor. Sums and
+    selects, not ``max``, keep the loop vectorised.
+
+    Partial rows (summing below ``partial_below``) combine their missing mass
+    ``max(1 - sum, floor)`` as the "none of these" class, and full rows count ``floor`` for it,
+    as in the general path; a segment without a partial row has no such class (mass 1). Each
+    row's sum and count of negative values come out of the same sweep (the door's checks).
+    Shapes as :func:`segment_combine`.
+    """
+    n_classes = values.shape[1]
+    acc = np.empty(n_classes, dtype=np.float64)
+    for g in range(bounds.size - 1):
+        acc[:] = 1.0
+        rest = 1.0
+        scale = 1.0
+        any_partial = False
+        for k in range(bounds[g], bounds[g + 1]):
+            row = values[rows[k]]
+            total = 0.0
+            negative = 0.0
+            kept = 0.0
+            for c in range(n_classes):
+                v = row[c]
+                total += v
+                negative += 1.0 if v < 0 else 0.0
+                a = acc[c] * scale * (v if v > floor else floor)
+                acc[c] = a
+                kept += a
+            row_sum[k] = total
+            row_negative[k] = negative
+            if total < partial_below:
+                any_partial = True
+                rest *= scale * max(1.0 - total, floor)
+            else:
+                rest *= scale * floor
+            kept += rest
+            scale = 1.0 / kept if kept > 0.0 else 1.0
+        if not any_partial:
+            rest = 0.0
+        total64 = rest
+        for c in range(n_classes):
+            total64 += acc[c]
+        for c in range(n_classes):
+            out[g, c] = acc[c] / total64
+        mass[g] = 1.0 - rest / total64
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def segment_combine(values, rows, bounds, weights, geometric, rest, partial, out, mass, row_sum, row_negative):
     """Combine each segment of consecutive rows into one row of ``out``, with its mass.
 

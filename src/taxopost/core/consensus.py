@@ -19,7 +19,9 @@ class, and ``geometric`` combines it as one more class, "none of these", dropped
 normalisation. A group of one row is that row, whatever the method.
 
 The combination is one pass: a segment reduction over rows sorted by group (no copy when they
-already are), with the door's checks fused in, block by block over a thread pool.
+already are), with the door's checks fused in, block by block over a thread pool. With equal
+weights the geometric method multiplies instead of summing logarithms (the same result, without
+a logarithm of every value).
 """
 
 from __future__ import annotations
@@ -217,17 +219,25 @@ def _combine(
         rows = np.arange(r0, r1) if order is None else order[r0:r1]
         local = bounds[ga : gb + 1] - r0
         sums, negatives = np.empty(r1 - r0), np.empty(r1 - r0)
-        if logits or geometric:  # the kernel needs probabilities (mean) or their logs (geometric): a copy
+        # Equal weights (the default): the geometric method is a plain product, no logarithm.
+        product = geometric and bool((w[r0:r1] == 1.0).all())
+        if logits or (geometric and not product):  # softmax, or the logs of the general path: a copy
             block = matrix[r0:r1] if order is None else matrix[rows]
             try:
                 if logits:
                     check_logits(block, field=field)
                     block = softmax(block)
-                sums[:] = check_probabilities(block, field=field).sums
+                if not product:
+                    sums[:] = check_probabilities(block, field=field).sums
             except InputError as exc:  # name the input row, not the block's
                 _raise_for_row(matrix, int(rows[exc.row]), field, logits)
                 raise
-        if geometric:
+        source, at = (block, np.arange(r1 - r0)) if logits else (matrix, rows)
+        if product:
+            _kernels.segment_product(
+                source, at, local, floor, 1.0 - SUM_TOLERANCE, scores[ga:gb], mass[ga:gb], sums, negatives
+            )
+        elif geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
             rest_rows = np.where(partial, np.log(np.maximum(1.0 - sums, floor)), log_floor)
             rest = np.add.reduceat(w[r0:r1] * rest_rows, local[:-1])
@@ -238,11 +248,11 @@ def _combine(
                 mass[ga:gb], negatives, negatives,
             )  # fmt: skip
         else:
-            source, at = (block, np.arange(r1 - r0)) if logits else (matrix, rows)
             _kernels.segment_combine(
                 source, at, local, w_in[r0:r1], False, _NO_REST, np.empty(n_classes, dtype=dtype), scores[ga:gb],
                 mass[ga:gb], sums, negatives,
             )  # fmt: skip
+        if product or not geometric:  # the door's checks came out of the sweep
             bad = ~np.isfinite(sums) | (negatives > 0) | (sums > 1.0 + SUM_TOLERANCE)
             if bad.any():
                 _raise_for_row(matrix, int(rows[np.flatnonzero(bad)].min()), field, logits)
