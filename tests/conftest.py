@@ -71,7 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     kept, dropped = [], []
     for item in items:
-        if {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+        if item.get_closest_marker("django_db") or {"db", "transactional_db", "live_server"} & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.database)
         (dropped if item.get_closest_marker("postgresql") and not on_postgres else kept).append(item)
     if dropped:
