@@ -102,3 +102,51 @@ def test_a_failed_computation_stores_nothing_and_frees_the_lock(db):
             cached("k", failing)
     assert cache.get("k") is None and cache.get("k:computing") is None
     assert cached("k", lambda: "page") == "page"
+
+
+def test_the_review_body_is_shared_between_users_and_the_sidebar_is_each_users_own(
+    admin_client, platform, django_user_model, client
+):
+    from taxopost.access.models import Membership
+
+    url = reverse("review:capture-set", args=[platform.pk])
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    Membership.objects.create(user=viewer, project=platform.project, role="viewer")
+    client.force_login(viewer)
+    _get(client, url)  # the viewer's sidebar is now rendered
+    job = run("rank_rollup", platform)
+    first, computing = _get(admin_client, url)
+    reading = _get(admin_client, url)[1]
+    theirs, viewing = _get(client, url)
+    assert computing > reading + 5  # the body: the jobs, the summary, a page of rows and their chains
+    assert viewing <= reading + 2  # the body came from the superuser's request (+2: public project? role?)
+    assert theirs.context["job"] == job and theirs.context["review"].changed == 5
+    mine, other = first.content.decode(), theirs.content.decode()
+    assert _body(mine) == _body(other)
+    # Each sees the sidebar their own permissions give: the superuser's lists the users, the viewer's not.
+    assert 'id="nav-sidebar"' in mine and 'id="nav-sidebar"' in other
+    assert "/admin/auth/user/" in _sidebar(mine) and "/admin/auth/user/" not in _sidebar(other)
+    assert "viewer" in other[: other.index('id="nav-sidebar"')]  # the header names who is logged in
+
+
+def test_a_job_that_starts_running_shows_in_the_review_picker_at_once(admin_client, platform):
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.operations import create_job
+
+    url = reverse("review:capture-set", args=[platform.pk])
+    done = run("rank_rollup", platform)
+    later = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {"thresholds": {"species": 0.9}})
+    page = _get(admin_client, url)[0].content.decode()
+    assert f'value="{done.pk}"' in page and f'value="{later.pk}"' not in page  # not yet running
+    Job.objects.filter(pk=later.pk).update(status=Job.RUNNING, started_at=timezone.now())  # a worker took it
+    assert f'value="{later.pk}"' in _get(admin_client, url)[0].content.decode()
+
+
+def _body(html: str) -> str:
+    start = html.index('<form method="get" class="job-picker">')
+    return html[start : html.index("<!-- END Content -->", start)]
+
+
+def _sidebar(html: str) -> str:
+    start = html.index('id="nav-sidebar"')
+    return html[start : html.index("</nav>", start)]

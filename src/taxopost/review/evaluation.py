@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import tempfile
 
-from django.contrib import admin
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,6 +21,7 @@ from taxopost.access.pages import page_denied
 from taxopost.errors import InputError
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
 from taxopost.observations.models import CaptureSet
+from taxopost.review.admin_context import admin_page_context
 from taxopost.review.page_cache import cached, page_key
 
 #: The report's body without its generic title (the page's title names the capture set).
@@ -37,7 +37,7 @@ def capture_set_evaluation(request, pk: int) -> HttpResponse:
     key = page_key("evaluation-body", capture_set, algorithm)
     status, body = cached(key, lambda: _report(capture_set, algorithm))
     context = {
-        **admin.site.each_context(request),
+        **admin_page_context(request),
         "title": f"Evaluation: {capture_set.name}",
         "capture_set": capture_set,
         "report": mark_safe(body),  # the report escapes what it prints; see _report

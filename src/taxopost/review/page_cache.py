@@ -2,7 +2,7 @@
 
 A capture set's evaluation takes seconds and a job's review summary reads all of the job's
 output. Both are cached under a key holding the capture set and a *version* of what they read
-(:func:`data_version`): the project's latest job, when its jobs last finished or were reverted,
+(:func:`data_version`): the project's latest job, when its jobs last started, finished or were reverted,
 and the newest classification, identification, taxon and taxa list. A job that finishes or is
 reverted, an import or a new identification therefore changes the key: nothing stale is served
 and nothing needs deleting (old entries age out after ``TAXOPOST_PAGE_CACHE_SECONDS``).
@@ -35,7 +35,7 @@ T = TypeVar("T")
 #: (a worker that died mid-computation must not block the page for good).
 LOCK_SECONDS = 300
 #: How often a request waiting for another process's computation looks for its result.
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.01
 #: Locks of this process, by hash of the key: a bounded set however many pages there are.
 _STRIPES = [threading.Lock() for _ in range(64)]
 
@@ -50,14 +50,15 @@ def data_version(capture_set: CaptureSet) -> str:
     table = {model: connection.ops.quote_name(model._meta.db_table) for model in models}
     jobs = f"FROM {table[Job]} WHERE project_id = %s AND dry_run = %s"
     columns = [
-        f"(SELECT max(id) {jobs})", f"(SELECT max(finished_at) {jobs})", f"(SELECT max(reverted_at) {jobs})",
+        f"(SELECT max(id) {jobs})", f"(SELECT max(started_at) {jobs})", f"(SELECT max(finished_at) {jobs})",
+        f"(SELECT max(reverted_at) {jobs})",
         f"(SELECT count(*) {jobs})", f"(SELECT max(id) FROM {table[Classification]})",
         f"(SELECT max(id) FROM {table[Identification]})", f"(SELECT count(*) FROM {table[Identification]})",
         f"(SELECT max(id) FROM {table[Taxon]})", f"(SELECT max(id) FROM {table[TaxaList]})",
         f"(SELECT count(*) FROM {table[TaxaList]})",
     ]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(columns), [capture_set.project_id, False] * 4)
+        cursor.execute("SELECT " + ", ".join(columns), [capture_set.project_id, False] * 5)
         parts = [capture_set.pk, *cursor.fetchone()]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 

@@ -1,12 +1,12 @@
 """The capture-set review page (view role on its project): what a chosen job changed, and whether it helped.
 
-The job's summary, chart and each page of its rows (with their chains and correctness) are
-cached per state of the capture set's data (:mod:`taxopost.review.page_cache`).
+The page's body (the job picker, the job's summary, chart and each page of its rows with their
+chains and correctness) is cached per state of the capture set's data
+(:mod:`taxopost.review.page_cache`); the admin's header and sidebar around it are the user's.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -17,6 +17,7 @@ from taxopost.access.pages import page_denied
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
+from taxopost.review.admin_context import admin_page_context
 from taxopost.review.charts import before_after_svg
 from taxopost.review.page_cache import cached, page_key
 from taxopost.review.summary import changed_rows, review_job
@@ -36,26 +37,29 @@ def capture_set_review(request, pk: int):
     capture_set = get_object_or_404(CaptureSet, pk=pk)
     if (denied := page_denied(request, capture_set.project_id)) is not None:
         return denied
+    asked, number = request.GET.get("job"), request.GET.get("page")
+    body = cached(page_key("review", capture_set, asked, number), lambda: _body(capture_set, asked, number))
+    context = {**admin_page_context(request), "title": f"Review: {capture_set.name}", "capture_set": capture_set}
+    return TemplateResponse(request, "review/capture_set.html", {**context, **body})
+
+
+def _body(capture_set: CaptureSet, asked: str | None, number: str | None) -> dict:
+    """The page's body for every user who may view it: the job picker and what the chosen job did.
+
+    Rendered here, once per state of the data; only the chosen job, its summary and the HTML are
+    kept (unpickling fifty rows with their chains would cost a cached request as much as
+    rendering them).
+    """
     jobs = list(
         Job.objects.filter(scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, dry_run=False)
         .exclude(status__in=(Job.CREATED, Job.QUEUED))
         .order_by("-created_at", "-id")
     )
-    chosen = _chosen_job(request.GET.get("job"), jobs)
-    context = {
-        **admin.site.each_context(request),
-        "title": f"Review: {capture_set.name}",
-        "capture_set": capture_set,
-        "jobs": jobs,
-        "job": chosen,
-        "evaluation_url": evaluation_url(capture_set),
-    }
-    if chosen is not None:
-        number = request.GET.get("page")
-        context.update(
-            cached(page_key("review", capture_set, chosen.pk, number), lambda: _job_part(chosen, capture_set, number))
-        )
-    return TemplateResponse(request, "review/capture_set.html", context)
+    chosen = _chosen_job(asked, jobs)
+    part = _job_part(chosen, capture_set, number) if chosen is not None else {}
+    context = {"capture_set": capture_set, "jobs": jobs, "job": chosen, **part}
+    html = render_to_string("review/capture_set_body.html", context)
+    return {"job": chosen, "review": part.get("review"), "body": html}
 
 
 def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict:
@@ -81,9 +85,6 @@ def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict
         "rows": [(row, chains.get(row.pk, []), marks.get(row.pk)) for row in rows],
         "evaluation_url": evaluation_url(job_capture_set),
     }
-    # Rendered here, once: fifty rows with their chains are most of the page's rendering time.
-    # Only the summary and the HTML are kept: unpickling fifty rows with their chains would cost
-    # a cached request as much as rendering them.
     return {"review": part["review"], "job_part": render_to_string("review/job_part.html", part)}
 
 
