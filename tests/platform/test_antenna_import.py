@@ -516,7 +516,9 @@ def _add_chains(server: ReplayServer, recordings: Path) -> dict:
 
 
 def _imported(antenna_id: int) -> Classification:
-    return next(c for c in Classification.objects.all() if c.details["antenna"]["classification"] == antenna_id)
+    return next(
+        c for c in Classification.objects.all() if c.details.get("antenna", {}).get("classification") == antenna_id
+    )
 
 
 def test_derived_classifications_are_imported_as_chains_field_by_field(server, recordings):
