@@ -297,11 +297,10 @@ class _Import:
         for start in range(0, len(roots), BATCH_SIZE):
             chunk = roots[start : start + BATCH_SIZE]
             self._classifications([item for item, _ in chunk], [detail for _, detail in chunk])
-        if derived or roots:
-            stored = self._stored(detections)  # now with the rows just written
-        if derived:
+        if any(ref.applied_to is not None for item in fresh for ref in item.detection.classifications):
+            stored = self._stored(detections)  # now with the rows just written: the sources' ids
             self._derived(derived, stored)
-        self._settle(fresh, stored)
+            self._settle(fresh, stored)
         self.identifications(identifications)
 
     def _stored(self, detections: list[AntennaDetection]) -> _Stored:
@@ -426,8 +425,10 @@ class _Import:
     # -- derived classifications ---------------------------------------------------------------------
 
     def _derived(self, items: list[tuple[_Item, AntennaClassification]], stored: _Stored) -> None:
-        """Store what Antenna derived, a level of the chains at a time (a row's source is stored
+        """Store what Antenna derived (if anything), a level of the chains at a time (a row's source is stored
         before it: its id is the row's ``applied_to``), and demote the sources Antenna demoted."""
+        if not items:
+            return
         self.ensure_taxa({detail.taxon_id for _, detail in items if detail.taxon_id is not None})
         taxa = self.source.taxa()
         names = {taxa[d.taxon_id].name for _, d in items if d.taxon_id in taxa}
