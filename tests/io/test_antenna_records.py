@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from taxopost.io.antenna import ConnectorError, local_time
+from taxopost.io.antenna import (
+    CYCLE,
+    MISSING_SOURCE,
+    ClassificationRef,
+    ConnectorError,
+    antenna_task,
+    chain_order,
+    local_time,
+)
 from taxopost.io.antenna.client import _retry_after
 from taxopost.io.antenna.records import id_from_link, parse_category_map, parse_taxon
 from taxopost.io.antenna.rollup import antenna_rollup_config
@@ -61,3 +69,39 @@ def test_thresholds_in_antennas_form():
         "thresholds": {"SPECIES": 0.9, "GENUS": 0.7},
         "rollup_order": ["SPECIES", "GENUS"],
     }
+
+
+def _ref(pk: int, applied_to: int | None = None) -> ClassificationRef:
+    return ClassificationRef(id=pk, algorithm_key="a", terminal=False, applied_to=applied_to)
+
+
+def test_chain_order_puts_sources_first_whatever_the_listed_order():
+    kept, left_out = chain_order([_ref(3, 2), _ref(2, 1), _ref(1), _ref(4, 1)])
+    assert [(ref.id, depth) for ref, depth in kept] == [(1, 0), (2, 1), (4, 1), (3, 2)]
+    assert not left_out
+
+
+def test_chain_order_leaves_out_missing_sources_loops_and_what_stands_on_them():
+    kept, left_out = chain_order([_ref(1), _ref(2, 9), _ref(3, 2), _ref(4, 5), _ref(5, 4), _ref(6, 6)])
+    assert [ref.id for ref, _ in kept] == [1]
+    assert left_out == {MISSING_SOURCE: 2, CYCLE: 3}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "task"),
+    [
+        (
+            {"key": "rank-rollup-1", "name": "Rank rollup", "description": "Post-processing task: rank_rollup"},
+            "rank_rollup",
+        ),
+        ({"key": "rankrolluptask-1", "name": "RankRollupTask", "task_type": "post_processing"}, "rank_rollup"),
+        (
+            {"key": "small-size-filter-1", "name": "Small Size Filter", "task_type": "post_processing"},
+            "small_size_filter",
+        ),
+        ({"key": "m_filtered_by_taxa_list_3", "name": "m (filtered)", "task_type": "classification"}, "class_masking"),
+        ({"key": "rec-ne-america-species-40", "name": "AMI", "task_type": "classification"}, None),
+    ],
+)
+def test_antenna_task_recognises_antennas_post_processing_algorithms(algorithm, task):
+    assert antenna_task(algorithm) == task

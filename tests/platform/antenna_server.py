@@ -4,14 +4,21 @@ Requests are matched by path and query parameters (in any order) against
 ``../shared/data/antenna/antenna_api/``; the recorded server's address in the bodies is rewritten
 to this one's, so ``next`` links lead back here. A request that matches no recording gets
 Antenna's 404 and is remembered in ``unmatched``.
+
+The recording holds models' outputs only; :meth:`ReplayServer.add_classification` adds a
+classification Antenna's post-processing derived (its detail, and its entry in every detection
+that nests its source), in the recorded shapes: :func:`derived_detail` builds one from a
+recorded detail, and :data:`RANK_ROLLUP` and :func:`masking_algorithm` are the algorithms
+Antenna's tasks write under (``ami/ml/post_processing``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +27,42 @@ from urllib.parse import parse_qsl, urlsplit
 RECORDED_ORIGIN = "http://127.0.0.1:8765"
 API = "/api/v2"
 TOKEN = "f" * 40
+CREATED = "2026-12-01T03:10:00.000000"  # naive, in the server's time zone, as Antenna writes times
+
+#: The algorithm Antenna's rank roll-up writes under: ``BasePostProcessingTask`` creates it named
+#: after the task, with this description and task type; ``Algorithm.save`` keys it ``slug-version``.
+RANK_ROLLUP = {
+    "id": 3, "details": f"{RECORDED_ORIGIN}{API}/ml/algorithms/3/", "name": "Rank rollup", "key": "rank-rollup-1",
+    "description": "Post-processing task: rank_rollup", "uri": None, "version": 1, "version_name": "1",
+    "task_type": "post_processing", "category_map": None, "category_count": None, "created_at": CREATED,
+    "updated_at": CREATED, "user_permissions": [],
+}  # fmt: skip
+
+
+def masking_algorithm(source: dict, taxa_list: int = 1, taxa_list_name: str = "Rec list") -> dict:
+    """The algorithm Antenna's class masking writes under: one per (source algorithm, taxa list),
+    a classification algorithm with the source's category map."""
+    return {
+        **copy.deepcopy(source), "id": 4, "details": f"{RECORDED_ORIGIN}{API}/ml/algorithms/4/",
+        "key": f"{source['key']}_filtered_by_taxa_list_{taxa_list}",
+        "name": f"{source['name']} (filtered by taxa list {taxa_list_name})",
+        "description": f"Classifications from {source['name']} re-scored against taxa list {taxa_list_name}",
+        "task_type": "classification", "created_at": CREATED, "updated_at": CREATED,
+    }  # fmt: skip
+
+
+def derived_detail(
+    source: dict, pk: int, algorithm: dict, taxon: dict, score: float, *, scores=None, logits=None
+) -> dict:
+    """A classification detail derived from the detail ``source``, as Antenna's serializer shapes it
+    (``applied_to: {id, created_at, algorithm}``; ``top_n`` left as the source's)."""
+    detail = copy.deepcopy(source)
+    detail.update(
+        id=pk, details=f"{RECORDED_ORIGIN}{API}/classifications/{pk}/", taxon=copy.deepcopy(taxon), score=score,
+        algorithm=copy.deepcopy(algorithm), scores=scores, logits=logits, created_at=CREATED, updated_at=CREATED,
+        applied_to={"id": source["id"], "created_at": source["created_at"], "algorithm": source["algorithm"]},
+    )  # fmt: skip
+    return detail
 
 
 @dataclass
@@ -75,6 +118,48 @@ class ReplayServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def recorded(self, path: str, **params: str) -> dict:
+        """The body recorded for ``path`` (under the API root) with these parameters."""
+        return json.loads(self._recorded[(API + path, frozenset(params.items()))][1])
+
+    def add_classification(
+        self,
+        detail: dict,
+        *,
+        detection: int,
+        terminal: bool = True,
+        source_terminal: bool | None = False,
+        first: bool = False,
+    ) -> None:
+        """Serve ``detail`` and nest it in ``detection`` wherever the recordings nest that detection
+        (its detail, its occurrence's, its capture's); ``source_terminal``: what becomes of the
+        terminal state of the classification it is applied to (None: unchanged); ``first``: list it
+        before the others."""
+        applied = detail.get("applied_to") or {}
+        entry = {
+            key: copy.deepcopy(detail[key])
+            for key in ("id", "details", "taxon", "score", "algorithm", "applied_to", "created_at", "user_permissions")
+        }
+        entry["terminal"] = terminal
+        self._recorded[(f"{API}/classifications/{detail['id']}/", frozenset({"project_id": "1"}.items()))] = (
+            200, json.dumps(detail),
+        )  # fmt: skip
+        nested = 0
+        for key, (status, text) in list(self._recorded.items()):
+            body = json.loads(text)
+            changed = False
+            for item in _detections_in(body, detection):
+                item["classifications"].insert(0 if first else len(item["classifications"]), copy.deepcopy(entry))
+                for other in item["classifications"]:
+                    if source_terminal is not None and other["id"] == applied.get("id"):
+                        other["terminal"] = source_terminal
+                changed = True
+            if changed:
+                nested += 1
+                self._recorded[key] = (status, json.dumps(body))
+        if not nested:
+            raise ValueError(f"no recording nests detection {detection}")
 
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.requests]
@@ -153,3 +238,15 @@ class ReplayServer:
                 pass
 
         return Handler
+
+
+def _detections_in(body: object, detection: int) -> Iterator[dict]:
+    """The objects of a body that are detection ``detection`` with nested classifications."""
+    if isinstance(body, dict):
+        if body.get("id") == detection and "bbox" in body and isinstance(body.get("classifications"), list):
+            yield body
+        for value in body.values():
+            yield from _detections_in(value, detection)
+    elif isinstance(body, list):
+        for value in body:
+            yield from _detections_in(value, detection)

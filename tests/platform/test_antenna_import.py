@@ -19,9 +19,17 @@ import pytest
 
 from taxopost.cli import main
 from taxopost.errors import InputError
-from taxopost.io.antenna import AntennaClient, AntennaSource, ConnectorError, check_base_url, read_token
+from taxopost.io.antenna import (
+    CYCLE,
+    MISSING_SOURCE,
+    AntennaClient,
+    AntennaSource,
+    ConnectorError,
+    check_base_url,
+    read_token,
+)
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, import_antenna
+from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, TAKEN_OVER, import_antenna
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -31,10 +39,11 @@ from taxopost.observations.models import (
     Project,
     SourceImage,
 )
+from taxopost.observations.vectors import stack
 from taxopost.taxa.models import Taxon
 
 from ..conftest import require
-from .antenna_server import TOKEN, Fault, ReplayServer
+from .antenna_server import RANK_ROLLUP, TOKEN, Fault, ReplayServer, derived_detail, masking_algorithm
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
 
@@ -462,3 +471,199 @@ def test_results_go_back_as_a_processing_service_response_that_reads_again(serve
     read_back = read_antenna(output)  # each roll-up read as the model output beneath it
     assert len(read_back.detections) == 60 and read_back.extra["algorithm"] == "rec-ne-america-species-40"
     assert read_back.scores.shape == (60, 40)
+
+
+# -- classifications Antenna's post-processing derived -------------------------------------------
+
+
+def _taxon(recordings: Path, pk: int) -> dict:
+    return recorded(recordings, f"{207 + pk:03d}_taxon_{pk}.json")
+
+
+def _add_chains(server: ReplayServer, recordings: Path) -> dict:
+    """Antenna's chains, added to the recording in its shapes:
+
+    - detection 51 (occurrence 16, a singleton nobody identified): class masking (1001) of the
+      model's output 51, then a rank roll-up (1002) of the masked output; both listed before
+      their sources, the roll-up first;
+    - detection 1 (occurrence 1, identified): a rank roll-up (1003) of the model's output.
+
+    Returns what each was built from, for the checks.
+    """
+    labels = recorded(recordings, "104_category_map_detail.json")["labels"]
+    taxa = {_taxon(recordings, n)["name"]: _taxon(recordings, n) for n in range(1, 55)}
+    source = recorded(recordings, "080_classification_51.json")
+    logits = np.asarray(source["logits"], dtype=np.float64)
+    keep = np.ones(len(labels), dtype=bool)
+    keep[int(np.argmax(source["scores"]))] = False  # the list leaves out the model's answer
+    masked = np.where(keep, np.exp(logits - logits[keep].max()), 0.0)
+    masked /= masked.sum()
+    winner = taxa[labels[int(np.argmax(masked))]]
+    masking = derived_detail(
+        source, 1001, masking_algorithm(source["algorithm"]), winner, float(masked.max()),
+        scores=masked.tolist(), logits=source["logits"],
+    )  # fmt: skip
+    genus = taxa[winner["parent"]["name"]]
+    in_genus = [i for i, label in enumerate(labels) if taxa[label]["parent"]["id"] == genus["id"]]
+    rollup = derived_detail(masking, 1002, RANK_ROLLUP, genus, float(masked[in_genus].sum()))
+    server.add_classification(masking, detection=51, terminal=False, first=True)
+    server.add_classification(rollup, detection=51, first=True)
+    identified = recorded(recordings, "030_classification_1.json")
+    parent = taxa[identified["taxon"]["parent"]["name"]]
+    server.add_classification(derived_detail(identified, 1003, RANK_ROLLUP, parent, 0.9), detection=1)
+    return {"masked": masked, "masked_taxon": winner["name"], "genus": genus["name"], "rollup": rollup,
+            "identified_genus": parent["name"]}  # fmt: skip
+
+
+def _imported(antenna_id: int) -> Classification:
+    return next(
+        c for c in Classification.objects.all() if c.details.get("antenna", {}).get("classification") == antenna_id
+    )
+
+
+def test_derived_classifications_are_imported_as_chains_field_by_field(server, recordings):
+    built = _add_chains(server, recordings)
+    summary = run(server)
+    assert not summary.skipped and Classification.objects.count() == 63
+    assert summary.created.created["derived classifications"] == 3
+
+    model = Algorithm.objects.get(key="rec-ne-america-species-40")
+    output, masked, rolled = _imported(51), _imported(1001), _imported(1002)
+    # the chain: model output -> masking -> roll-up, the roll-up its current answer
+    assert (output.applied_to_id, masked.applied_to_id, rolled.applied_to_id) == (None, output.pk, masked.pk)
+    assert (output.terminal, masked.terminal, rolled.terminal) == (False, False, True)
+    assert masked.detection_id == rolled.detection_id == output.detection_id == Detection.objects.get(key="51").pk
+    # the masking: Antenna's masked scores and raw logits over the model's category map
+    np.testing.assert_allclose(stack([masked.scores], 40)[0], built["masked"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(np.frombuffer(masked.logits, "<f4"), np.frombuffer(output.logits, "<f4"))
+    assert masked.category_map_id == model.category_map_id and masked.taxon.name == built["masked_taxon"]
+    assert masked.score == pytest.approx(built["masked"].max(), rel=1e-6)
+    assert masked.algorithm.task_type == "class_masking" and masked.algorithm.source_algorithm_id == model.pk
+    assert masked.algorithm.key == "rec-ne-america-species-40_filtered_by_taxa_list_1@rec-ne-america-species-40"
+    assert masked.algorithm.category_map_id == model.category_map_id
+    # the roll-up: a taxon and a score, no vector (Antenna's roll-up writes none)
+    assert (rolled.taxon.name, rolled.taxon.rank) == (built["genus"], "genus")
+    assert rolled.score == pytest.approx(built["rollup"]["score"])
+    assert (rolled.scores, rolled.logits, rolled.category_map_id) == (None, None, None)
+    assert rolled.algorithm.task_type == "rank_rollup" and rolled.algorithm.source_algorithm_id == masked.algorithm_id
+    assert rolled.algorithm.name == "Rank rollup" and rolled.algorithm.config["antenna"]["key"] == "rank-rollup-1"
+    assert rolled.details == {"antenna": {"classification": 1002, "detection": 51, "algorithm": "rank-rollup-1"}}
+    # determinations follow the terminal rows: the roll-up where nobody identified, the person where one did
+    assert Occurrence.objects.get(key="16").determination.name == built["genus"]
+    assert _imported(1003).terminal and not _imported(1).terminal
+    assert Occurrence.objects.get(key="1").determined_by_identification_id is not None
+    assert Classification.objects.filter(terminal=True).count() == 60  # one current answer per detection
+
+
+def test_a_second_run_adds_no_derived_classification_and_fetches_none(server, recordings):
+    _add_chains(server, recordings)
+    run(server)
+    before = counts()
+    server.requests.clear()
+    summary = run(server)
+    assert counts() == before and summary.unchanged["classifications"] == 63
+    assert not [path for path in server.paths() if path.startswith("/api/v2/classifications/")]
+
+
+def test_evaluation_and_calibration_read_the_models_outputs_not_antennas_derived_answers(server, recordings, tmp_path):
+    from taxopost.observations.evaluation import capture_set_rows
+
+    _add_chains(server, recordings)
+    summary = run(server)
+    rows = capture_set_rows(CaptureSet.objects.get(name=summary.capture_set))
+    assert rows.algorithm.key == "rec-ne-america-species-40" and rows.scores.shape == (26, 40)
+    roots = Classification.objects.filter(applied_to=None, detection__occurrence__key__in=[str(n) for n in range(1, 9)])
+    np.testing.assert_array_equal(rows.scores, stack([c.scores for c in roots.order_by("id")], 40))
+    assert main(["evaluate-capture-set", "--capture-set", summary.capture_set,
+                 "--output-dir", str(tmp_path / "ev")]) == 0  # fmt: skip
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert {p["n"] for p in metrics["pipelines"]} == {26}
+    args = ["calibrate-capture-set", "--capture-set", summary.capture_set, "--output", str(tmp_path / "c.json"),
+            "--target-precision", "0.7", "--delta", "0.2", "--mode", "distribution"]  # fmt: skip
+    assert main(args) == 0
+
+
+def test_a_taxopost_roll_up_replaces_antennas_and_its_revert_brings_it_back(server, recordings):
+    """Antenna's roll-up is an earlier output of the same task: a taxopost roll-up starts from
+    its source (the masked output) and replaces it, as a roll-up with another config would."""
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job, submit_job
+    from taxopost.postprocessing.running.revert import revert_job
+
+    _add_chains(server, recordings)
+    summary = run(server)
+    capture_set = CaptureSet.objects.get(name=summary.capture_set)
+    config = {"thresholds": {"species": 0.99, "genus": 0.99, "family": 0.2}}
+    job = submit_job(create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, config), EmbeddedExecutor())
+    assert job.status == Job.SUCCEEDED
+    antennas = _imported(1002)
+    assert antennas.replaced_by_id == job.pk and not antennas.terminal
+    masked = _imported(1001)
+    ours = Classification.objects.filter(applied_to=masked, replaced_by=None).get()  # from Antenna's source
+    assert ours.job_id == job.pk and ours.terminal and ours.taxon.rank == "family"
+    live = Classification.objects.filter(replaced_by=None)
+    assert live.filter(terminal=True).count() == 60
+    assert Occurrence.objects.get(key="16").determination_id == ours.taxon_id
+
+    revert_job(job)
+    antennas.refresh_from_db()
+    assert antennas.terminal and antennas.replaced_by_id is None
+    assert Occurrence.objects.get(key="16").determination_id == antennas.taxon_id
+
+
+def test_derived_classifications_without_their_source_or_in_a_loop_are_skipped_and_counted(server, recordings):
+    """A source outside the capture set's data, a loop, and a step taxopost has no task for:
+    each skipped with its reason; a source whose successors are all left out stays terminal."""
+    source = recorded(recordings, "081_classification_52.json")
+    genus = _taxon(recordings, source["taxon"]["parent"]["id"])
+    orphan = derived_detail(source, 2001, RANK_ROLLUP, genus, 0.7)
+    orphan["applied_to"]["id"] = 9999
+    server.add_classification(orphan, detection=52, source_terminal=None)
+    loop_a = derived_detail(source, 2002, RANK_ROLLUP, genus, 0.7)
+    loop_b = derived_detail(source, 2003, RANK_ROLLUP, genus, 0.7)
+    loop_a["applied_to"]["id"], loop_b["applied_to"]["id"] = 2003, 2002
+    server.add_classification(loop_a, detection=53, source_terminal=None)
+    server.add_classification(loop_b, detection=53, source_terminal=None)
+    tracking = {**RANK_ROLLUP, "id": 5, "name": "Tracking", "key": "tracking-1",
+                "description": "Post-processing task: tracking"}  # fmt: skip
+    server.add_classification(derived_detail(source, 2004, tracking, genus, 0.7), detection=52)
+    summary = run(server)
+    assert summary.skipped == {
+        MISSING_SOURCE: 1,
+        CYCLE: 2,
+        "classifications derived by 'tracking-1', which is no taxopost task (tracking)": 1,
+    }
+    assert Classification.objects.count() == 60
+    assert _imported(52).terminal  # Antenna demoted it for the tracking step left out
+    assert not [p for p in server.paths() if p.rsplit("/", 2)[-2] in {"2001", "2002", "2003", "2004"}]
+
+
+def test_an_interrupted_fetch_of_a_derived_detail_writes_nothing_and_the_next_run_completes(server, recordings):
+    _add_chains(server, recordings)
+    server.faults.append(Fault("/classifications/1002/", status=502, times=100))
+    with pytest.raises(ConnectorError, match=r"classifications/1002/.*HTTP 502"):
+        run(server, retries=1)
+    assert counts() == (0,) * len(TABLES)
+    server.faults.clear()
+    run(server)
+    assert Classification.objects.count() == 63 and _imported(1002).terminal
+
+
+def test_a_derived_row_whose_source_taxopost_has_built_on_since_is_left_out(server, recordings):
+    """Antenna rolls up after taxopost's own roll-up of the same output: the chain stays taxopost's."""
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job, submit_job
+
+    summary = run(server)
+    capture_set = CaptureSet.objects.get(name=summary.capture_set)
+    job = submit_job(create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {}), EmbeddedExecutor())
+    taken = Classification.objects.filter(job=job).values_list("applied_to__details", flat=True)
+    antenna_id = next(iter(taken))["antenna"]["classification"]
+    source = recorded(recordings, f"{29 + antenna_id:03d}_classification_{antenna_id}.json")
+    genus = _taxon(recordings, source["taxon"]["parent"]["id"])
+    server.add_classification(derived_detail(source, 3001, RANK_ROLLUP, genus, 0.7), detection=antenna_id)
+    before = counts()
+    assert run(server).skipped == {TAKEN_OVER: 1}
+    assert counts() == before

@@ -1,5 +1,6 @@
 """Import one Antenna capture set: taxa, category maps, images, detections, occurrences,
-classifications with their vectors, and identifications.
+classifications with their vectors (the models' outputs and the chains Antenna's
+post-processing derived from them), and identifications.
 
 Everything goes through the importers the files use (the taxonomy importer, the category-map
 registration, :class:`PredictionWriter`, :func:`save_identifications`), in **one transaction**:
@@ -8,15 +9,22 @@ whole import again. Rows are matched on natural keys (Antenna's ids as detection
 keys, image paths, algorithm keys, identifications by occurrence, taxon, person and time), so a
 re-run adds only what is new, and fetches the detail of a classification only when it is not
 stored yet. Memory is bounded by one page of occurrences, whatever the capture set's size.
+
+A classification Antenna derived from another (``applied_to`` set: its rank roll-up, class
+masking, ...) is stored ``applied_to`` the imported one, under an algorithm whose ``task_type``
+is the taxopost task of the same key and whose ``source_algorithm`` is its input's; its natural
+key is Antenna's id, kept in ``details["antenna"]["classification"]`` as for every imported row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from django.db import transaction
@@ -25,6 +33,7 @@ from taxopost.core.ranks import RANK_LEVELS
 from taxopost.core.taxonomy import Taxonomy, TaxonRecord
 from taxopost.errors import InputError
 from taxopost.io.antenna import (
+    MISSING_SOURCE,
     AntennaAlgorithm,
     AntennaClassification,
     AntennaDetection,
@@ -32,10 +41,13 @@ from taxopost.io.antenna import (
     AntennaImage,
     AntennaSource,
     AntennaTaxon,
+    ClassificationRef,
     ConnectorError,
+    chain_order,
     prefetched,
 )
 from taxopost.io.predictions import PredictionRecord, record_from_dict
+from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.identifications import UNDATED, save_identifications
@@ -43,6 +55,8 @@ from taxopost.observations.imports import ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Identification, Occurrence, Project
 from taxopost.observations.prediction_writer import ClassificationExtras, ImageRow, PredictionWriter
 from taxopost.observations.predictions import ANALYZE_AFTER, BATCH_SIZE, refresh_statistics
+from taxopost.observations.vectors import rows_to_bytes
+from taxopost.tasks.registry import task_keys
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import import_taxonomy
 
@@ -53,7 +67,10 @@ CAPTURE_CHUNK = 100
 
 # Why something was left out (the summary counts each reason; docs/formats.md explains them).
 OUTSIDE = "detections on images outside the capture set (their occurrence spans it)"
-DERIVED = "classifications derived by Antenna (applied_to set): models' outputs only"
+SOURCELESS = "outputs of Antenna's post-processing that name no source (applied_to null: its small-size filter)"
+TAKEN_OVER = "classifications Antenna derived from one that taxopost's own post-processing has built on since"
+DERIVED_TAXON = "derived classifications whose taxon could not be imported"
+DERIVED_VECTOR = "derived classifications whose vectors do not fit a category map (stored with taxon and score only)"
 NO_OUTPUT = "detections with no model classification"
 NO_VECTOR = "classifications without scores or logits"
 BAD_LOGITS = "logits of the wrong length or not finite (the classification is stored with its scores alone)"
@@ -121,7 +138,7 @@ def import_antenna(
         if not capture_set.description:
             capture_set.description = f"Antenna capture set {info.capture_set_id} ({info.capture_set_name})"
             capture_set.save(update_fields=["description"])
-        recompute_determinations(run.writer.touched_occurrences | run.identified)
+        recompute_determinations(run.writer.touched_occurrences | run.identified | run.touched)
     summary.requests, summary.retried = source.client.requests, source.client.retried
     if summary.created.records >= ANALYZE_AFTER:
         refresh_statistics()
@@ -158,6 +175,9 @@ class _Import:
         self.detections_per_image: Counter = Counter()
         self.seen_detections: set[int] = set()
         self.algorithms: dict[int, tuple[str, list[str]] | None] = {}  # Antenna id -> (key, labels)
+        self.category_maps: dict[int, tuple[CategoryMap, list[str]]] = {}  # Antenna id -> (stored, labels)
+        self.derived_algorithms: dict[tuple[int, int], Algorithm] = {}  # (Antenna id, source algorithm) -> it
+        self.touched: set[int | None] = set()  # occurrences whose chains changed outside the writer
         self.taxa_done: set[int] = set()
         self.identified: set[int] = set()
         self.pending: tuple | None = None  # a batch whose classifications are being fetched
@@ -218,59 +238,98 @@ class _Import:
             self.detections_per_image[detection.capture_id] += 1
             kept.append(detection)
         self.summary.fetched["detections"] += len(kept)
-        wanted = []  # (detection, reference, terminal)
+        wanted: list[_Item] = []
         for detection in kept:
-            derived = [ref for ref in detection.classifications if ref.applied_to is not None]
-            outputs = [ref for ref in detection.classifications if ref.applied_to is None]
-            if derived:
-                self.summary.skipped[DERIVED] += len(derived)
-            if not outputs:
+            items = self._chains(detection)
+            if not any(item.depth == 0 for item in items):
                 self.summary.skipped[NO_OUTPUT] += 1
-            # A model output whose derived successor is left out is the current answer of its chain.
-            sources = {ref.applied_to for ref in derived}
-            wanted.extend((detection, ref, ref.terminal or ref.id in sources) for ref in outputs)
+            wanted.extend(items)
         stored = self._stored(kept)
-        fresh = [item for item in wanted if (str(item[0].id), item[1].algorithm_key) not in stored]
+        fresh = [item for item in wanted if not stored.holds(item)]
         self.summary.unchanged["classifications"] += len(wanted) - len(fresh)
-        batch = self.source.classifications([ref.id for _, ref, _ in fresh]) if fresh else None
+        batch = self.source.classifications([item.ref.id for item in fresh]) if fresh else None
         try:
             self.flush()
         except BaseException as exc:
             if batch is not None:
                 batch.cancel(interrupted=not isinstance(exc, Exception))
             raise
-        self.pending = (fresh, batch, list(identifications))
+        self.pending = (fresh, batch, list(identifications), stored, kept)
+
+    def _chains(self, detection: AntennaDetection) -> list[_Item]:
+        """The detection's classifications to import, sources first: the models' outputs and what
+        Antenna derived from them with a step taxopost has a task for."""
+        ordered, left_out = chain_order(detection.classifications)
+        self.summary.skipped.update(left_out)
+        dropped = {ref.id for ref in detection.classifications} - {ref.id for ref, _ in ordered}
+        items = []
+        for ref, depth in ordered:
+            if depth and ref.applied_to in dropped:
+                reason = MISSING_SOURCE
+            elif depth == 0 and ref.task is not None:
+                reason = SOURCELESS
+            elif depth and self._task_key(ref.task) is None:
+                reason = f"classifications derived by {ref.algorithm_key!r}, which is no taxopost task ({ref.task})"
+            else:
+                items.append(_Item(detection, ref, depth))
+                continue
+            dropped.add(ref.id)
+            self.summary.skipped[reason] += 1
+        return items
+
+    @staticmethod
+    def _task_key(antenna_task: str | None) -> str | None:
+        """The taxopost task of an Antenna post-processing task: the same key (both registries
+        name rank_rollup, class_masking and small_size_filter alike), else None."""
+        return antenna_task if antenna_task is not None and antenna_task in task_keys() else None
 
     def flush(self) -> None:
-        """Store the pending batch: its classifications, then its identifications (whose
-        occurrences the classifications create)."""
+        """Store the pending batch: the models' outputs, what was derived from them (sources first),
+        the terminal states, then the identifications (whose occurrences the classifications create)."""
         if self.pending is None:
             return
-        fresh, batch, identifications = self.pending
+        fresh, batch, identifications, stored, detections = self.pending
         self.pending = None
         details = batch.results() if batch is not None else []
         self.summary.fetched["classifications"] += len(details)
-        for start in range(0, len(fresh), BATCH_SIZE):
-            self._classifications(fresh[start : start + BATCH_SIZE], details[start : start + BATCH_SIZE])
+        roots = [(item, detail) for item, detail in zip(fresh, details, strict=True) if item.depth == 0]
+        derived = [(item, detail) for item, detail in zip(fresh, details, strict=True) if item.depth > 0]
+        for start in range(0, len(roots), BATCH_SIZE):
+            chunk = roots[start : start + BATCH_SIZE]
+            self._classifications([item for item, _ in chunk], [detail for _, detail in chunk])
+        if any(ref.applied_to is not None for item in fresh for ref in item.detection.classifications):
+            stored = self._stored(detections)  # now with the rows just written: the sources' ids
+            self._derived(derived, stored)
+            self._settle(fresh, stored)
         self.identifications(identifications)
 
-    def _stored(self, detections: list[AntennaDetection]) -> set[tuple[str, str]]:
-        """(detection key, algorithm key) of the model outputs already stored for these detections."""
+    def _stored(self, detections: list[AntennaDetection]) -> _Stored:
+        """What is stored of these detections' classifications (one query)."""
+        stored = _Stored()
         if not detections:
-            return set()
-        return set(
-            Classification.objects.filter(
-                detection__source_image__project=self.project,
-                detection__key__in=[str(d.id) for d in detections],
-                applied_to=None,
-            ).values_list("detection__key", "algorithm__key")
-        )
+            return stored
+        rows = Classification.objects.filter(
+            detection__source_image__project=self.project, detection__key__in=[str(d.id) for d in detections]
+        ).values_list(
+            "id", "detection__key", "algorithm__key", "applied_to_id", "job_id", "replaced_by_id", "details",
+            "detection_id", "detection__occurrence_id", "algorithm_id", "category_map_id",
+        )  # fmt: skip
+        for pk, key, algorithm, applied_to, job, replaced_by, details, detection, occurrence, algorithm_id, cm in rows:
+            if applied_to is None:
+                stored.outputs.add((key, algorithm))
+            elif job is not None and replaced_by is None:
+                stored.built_on.add(applied_to)
+            antenna = details.get("antenna") if isinstance(details, dict) else None
+            if isinstance(antenna, dict) and isinstance(antenna.get("classification"), int):
+                stored.rows[antenna["classification"]] = _Row(pk, detection, occurrence, algorithm_id, cm)
+        return stored
 
     def _classifications(self, items: list, details: list[AntennaClassification]) -> None:
         records: list[PredictionRecord] = []
         extras: list[ClassificationExtras] = []
         base = self.source.client.base_url
-        for (detection, _, terminal), detail in zip(items, details, strict=True):
+        for item, detail in zip(items, details, strict=True):
+            detection, terminal = item.detection, item.ref.terminal
             algorithm = self._algorithm(detail.algorithm)
             if algorithm is None:
                 continue
@@ -335,24 +394,171 @@ class _Import:
             self.algorithms[algorithm.id] = None
             self.summary.skipped[f"classifications of {algorithm.key!r}, which has no category map"] += 1
             return None
-        category_map = self.source.category_map(algorithm.category_map_id)
+        stored, labels = self._category_map(algorithm.category_map_id, algorithm.key)
+        _, new = get_or_create_algorithm(
+            algorithm.key, name=algorithm.name, version=algorithm.version, category_map=stored
+        )
+        self.summary.created.add("algorithms", int(new))
+        self.algorithms[algorithm.id] = (algorithm.key, labels)
+        return self.algorithms[algorithm.id]
+
+    def _category_map(self, category_map_id: int, algorithm_key: str) -> tuple[CategoryMap, list[str]]:
+        """An Antenna category map, stored with the taxa of its labels (read once per import:
+        Antenna's class masking writes under the map of the algorithm it masks)."""
+        if category_map_id in self.category_maps:
+            return self.category_maps[category_map_id]
+        category_map = self.source.category_map(category_map_id)
         by_name = {taxon.name: taxon.id for taxon in self.source.taxa().values()}
         label_taxa = {by_name[label] for label in category_map.labels if label in by_name}
         unmatched = sum(label not in by_name for label in category_map.labels)
         if unmatched:
-            self.summary.skipped[f"labels of {algorithm.key!r} that match no taxon of the project (excluded)"] += (
+            self.summary.skipped[f"labels of {algorithm_key!r} that match no taxon of the project (excluded)"] += (
                 unmatched
             )
         self.ensure_taxa(label_taxa)
         stored, created = import_category_map(category_map.labels, on_unresolved="exclude")
         self.summary.created.add("category maps", int(created))
-        _, new = get_or_create_algorithm(
-            algorithm.key, name=algorithm.name, version=algorithm.version, category_map=stored
-        )
-        self.summary.created.add("algorithms", int(new))
         self.summary.fetched["category maps"] += 1
-        self.algorithms[algorithm.id] = (algorithm.key, category_map.labels)
-        return self.algorithms[algorithm.id]
+        self.category_maps[category_map_id] = (stored, category_map.labels)
+        return self.category_maps[category_map_id]
+
+    # -- derived classifications ---------------------------------------------------------------------
+
+    def _derived(self, items: list[tuple[_Item, AntennaClassification]], stored: _Stored) -> None:
+        """Store what Antenna derived (if anything), a level of the chains at a time (a row's source is stored
+        before it: its id is the row's ``applied_to``), and demote the sources Antenna demoted."""
+        if not items:
+            return
+        self.ensure_taxa({detail.taxon_id for _, detail in items if detail.taxon_id is not None})
+        taxa = self.source.taxa()
+        names = {taxa[d.taxon_id].name for _, d in items if d.taxon_id in taxa}
+        taxon_ids = dict(Taxon.objects.filter(name__in=names).values_list("name", "id"))
+        base = self.source.client.base_url
+        for depth in sorted({item.depth for item, _ in items}):
+            level = [(item, detail) for item, detail in items if item.depth == depth]
+            rows, refs, demote = [], [], []
+            for item, detail in level:
+                source = stored.rows.get(item.ref.applied_to)
+                if source is None:  # left out itself (no vector, no category map, ...)
+                    self.summary.skipped[MISSING_SOURCE] += 1
+                    continue
+                if source.pk in stored.built_on:
+                    self.summary.skipped[TAKEN_OVER] += 1
+                    continue
+                taxon = taxa.get(detail.taxon_id) if detail.taxon_id is not None else None
+                score = detail.score
+                if taxon is None or taxon.name not in taxon_ids or score is None or not np.isfinite(score):
+                    self.summary.skipped[DERIVED_TAXON] += 1
+                    continue
+                task = self._task_key(detail.algorithm.task or item.ref.task)
+                if task is None:
+                    self.summary.skipped[
+                        f"classifications derived by {detail.algorithm.key!r}, which is no taxopost task"
+                    ] += 1
+                    continue
+                scores, logits, category_map_id = self._derived_vectors(
+                    detail, source, where=f"{base}/classifications/{detail.id}/"
+                )
+                algorithm = self._derived_algorithm(detail.algorithm, task, source.algorithm_id, category_map_id)
+                rows.append(
+                    Classification(
+                        detection_id=source.detection_id,
+                        taxon_id=taxon_ids[taxon.name],
+                        score=float(score),
+                        scores=scores,
+                        logits=logits,
+                        category_map_id=category_map_id,
+                        algorithm=algorithm,
+                        terminal=item.ref.terminal,
+                        applied_to_id=source.pk,
+                        details={"antenna": {"classification": detail.id, "detection": item.detection.id,
+                                             "algorithm": detail.algorithm.key}},
+                    )
+                )  # fmt: skip
+                refs.append((item, source))
+                if not _antenna_terminal(item.detection, item.ref.applied_to):
+                    demote.append(source.pk)
+            Classification.objects.bulk_create(rows)
+            if demote:
+                Classification.objects.filter(id__in=demote, terminal=True).update(terminal=False)
+            for row, (item, source) in zip(rows, refs, strict=True):
+                stored.rows[item.ref.id] = _Row(row.pk, source.detection_id, source.occurrence_id, row.algorithm_id,
+                                                row.category_map_id)  # fmt: skip
+                self.touched.add(source.occurrence_id)
+            self.summary.created.add("classifications", len(rows))
+            self.summary.created.add("derived classifications", len(rows))
+
+    def _derived_vectors(
+        self, detail: AntennaClassification, source: _Row, *, where: str
+    ) -> tuple[bytes | None, bytes | None, int | None]:
+        """``(scores, logits, category map id)`` of a derived classification: the vectors it carries
+        (Antenna's class masking writes both; its roll-up neither) over its algorithm's category map,
+        or its source's when its algorithm names none."""
+        values, logits = detail.scores, detail.logits
+        if values is None and logits is None:
+            return None, None, None
+        if detail.algorithm.category_map_id is not None:
+            category_map = self._category_map(detail.algorithm.category_map_id, detail.algorithm.key)[0]
+        elif source.category_map_id is not None:
+            category_map = CategoryMap.objects.get(pk=source.category_map_id)
+        else:
+            category_map = None
+        fits = category_map is not None and all(
+            v is None or (len(v) == category_map.n_classes and bool(np.isfinite(v).all())) for v in (values, logits)
+        )
+        if not fits or (values is not None and bool((values < 0).any())):
+            self.summary.skipped[DERIVED_VECTOR] += 1
+            return None, None, None
+        scores = rows_to_bytes(values[None, :], sparse=True)[0] if values is not None else None
+        logits_blob = logits.astype("<f4").tobytes() if logits is not None else None
+        return scores, logits_blob, category_map.pk
+
+    def _derived_algorithm(
+        self, algorithm: AntennaAlgorithm, task: str, source_algorithm_id: int, category_map_id: int | None
+    ) -> Algorithm:
+        """The taxopost algorithm of an Antenna post-processing algorithm applied to one source
+        algorithm's outputs: keyed ``{Antenna key}@{source key}``, as taxopost keys a task's
+        outputs by task, config and source."""
+        cache_key = (algorithm.id, source_algorithm_id)
+        found = self.derived_algorithms.get(cache_key)
+        if found is not None:
+            return found
+        source = Algorithm.objects.get(pk=source_algorithm_id)
+        key = f"{algorithm.key}@{source.key}"
+        if len(key) > 255:
+            key = f"{algorithm.key[:200]}@{hashlib.sha256(source.key.encode()).hexdigest()[:12]}"
+        found, created = Algorithm.objects.get_or_create(
+            key=key,
+            defaults={
+                "name": algorithm.name or algorithm.key,
+                "version": algorithm.version[:64],
+                "task_type": task,
+                "config": {"antenna": {"algorithm": algorithm.id, "key": algorithm.key}},
+                "source_algorithm": source,
+                "category_map_id": category_map_id,
+            },
+        )
+        if not created and found.category_map_id is None and category_map_id is not None:
+            found.category_map_id = category_map_id
+            found.save(update_fields=["category_map"])
+        self.summary.created.add("algorithms", int(created))
+        self.derived_algorithms[cache_key] = found
+        return found
+
+    def _settle(self, fresh: list[_Item], stored: _Stored) -> None:
+        """A row imported now whose successors in Antenna were all left out is its chain's current
+        answer here (Antenna's terminal state belongs to a successor taxopost does not hold)."""
+        written = {item.ref.id for item in fresh if item.ref.id in stored.rows}
+        kept_children = {item.ref.applied_to for item in fresh if item.ref.id in written}
+        promote = []
+        for item in fresh:
+            if item.ref.id not in written or item.ref.terminal or item.ref.id in kept_children:
+                continue
+            if any(ref.applied_to == item.ref.id for ref in item.detection.classifications):
+                promote.append(stored.rows[item.ref.id].pk)
+                self.touched.add(stored.rows[item.ref.id].occurrence_id)
+        if promote:
+            Classification.objects.filter(id__in=promote).update(terminal=True)
 
     def ensure_taxa(self, ids: Iterable[int]) -> None:
         """Import these taxa with their ancestors; the detail of each new one gives its GBIF key."""
@@ -430,6 +636,42 @@ class _Import:
         new = save_identifications(rows)
         self.summary.created.add("identifications", new)
         self.summary.unchanged["identifications"] += len(rows) - new
+
+
+class _Item(NamedTuple):
+    """A classification to import: its detection, its reference there, its depth in its chain."""
+
+    detection: AntennaDetection
+    ref: ClassificationRef
+    depth: int
+
+
+class _Row(NamedTuple):
+    """A stored classification, as a derived one needs its source."""
+
+    pk: int
+    detection_id: int
+    occurrence_id: int | None
+    algorithm_id: int
+    category_map_id: int | None
+
+
+@dataclass
+class _Stored:
+    """What is stored of a batch's detections."""
+
+    outputs: set[tuple[str, str]] = field(default_factory=set)  # (detection key, algorithm key): model outputs
+    rows: dict[int, _Row] = field(default_factory=dict)  # Antenna classification id -> the row imported from it
+    built_on: set[int] = field(default_factory=set)  # rows a live output of a taxopost job is applied to
+
+    def holds(self, item: _Item) -> bool:
+        if item.depth == 0:
+            return (str(item.detection.id), item.ref.algorithm_key) in self.outputs
+        return item.ref.id in self.rows
+
+
+def _antenna_terminal(detection: AntennaDetection, classification_id: int | None) -> bool:
+    return any(ref.id == classification_id and ref.terminal for ref in detection.classifications)
 
 
 def _logits_problem(logits: np.ndarray, labels: list[str]) -> tuple[str, object, str] | None:

@@ -19,6 +19,8 @@ from taxopost.io.antenna.client import (
     read_token,
 )
 from taxopost.io.antenna.records import (
+    CYCLE,
+    MISSING_SOURCE,
     AntennaAlgorithm,
     AntennaCategoryMap,
     AntennaClassification,
@@ -27,13 +29,17 @@ from taxopost.io.antenna.records import (
     AntennaImage,
     AntennaTaxon,
     ClassificationRef,
+    antenna_task,
+    chain_order,
     local_time,
 )
 from taxopost.io.antenna.source import AntennaSource, CaptureSetInfo, OccurrencePage
 
 __all__ = [
+    "CYCLE",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_PAGE_SIZE",
+    "MISSING_SOURCE",
     "TOKEN_ENV",
     "AntennaAlgorithm",
     "AntennaCategoryMap",
@@ -49,6 +55,8 @@ __all__ = [
     "ClassificationRef",
     "ConnectorError",
     "OccurrencePage",
+    "antenna_task",
+    "chain_order",
     "check_base_url",
     "is_loopback",
     "local_time",

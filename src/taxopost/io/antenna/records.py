@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -17,6 +19,16 @@ import numpy as np
 from taxopost.io.antenna.client import ConnectorError
 
 _ID_IN_LINK = re.compile(r"/(\d+)/?(?:\?.*)?$")
+#: How Antenna's post-processing tasks describe the algorithm they write under (``BasePostProcessingTask``).
+_TASK_DESCRIPTION = re.compile(r"^Post-processing task: ([a-z0-9_]+)\s*$")
+#: The key of the algorithm Antenna's class masking writes under: ``{source key}_filtered_by_taxa_list_{id}``.
+_MASKING_KEY = re.compile(r"_filtered_by_taxa_list_\d+$")
+#: Antenna's ``task_type`` of the algorithms its post-processing tasks create.
+POST_PROCESSING = "post_processing"
+
+# Why a derived classification cannot be placed in a chain (the importer counts each).
+MISSING_SOURCE = "classifications derived from one that is not in the capture set's data, or was left out"
+CYCLE = "classifications whose applied_to chain loops back on itself"
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class ClassificationRef:
     algorithm_key: str
     terminal: bool
     applied_to: int | None
+    task: str | None = None  # the Antenna post-processing task that wrote it (:func:`antenna_task`)
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class AntennaAlgorithm:
     name: str
     version: str
     category_map_id: int | None
+    task: str | None = None  # the Antenna post-processing task it stands for (:func:`antenna_task`)
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,7 @@ def parse_detection(data: dict, *, capture_id: int | None = None, occurrence_id:
                 algorithm_key=str(algorithm["key"]),
                 terminal=bool(item.get("terminal", True)),
                 applied_to=id_from_link(item.get("applied_to"), field="applied_to", where=where),
+                task=antenna_task(algorithm),
             )
         )
     return AntennaDetection(
@@ -197,7 +212,74 @@ def parse_algorithm(data: object, where: str) -> AntennaAlgorithm:
         name=str(data.get("name") or data.get("key") or ""),
         version=str(data.get("version_name") or data.get("version") or ""),
         category_map_id=id_from_link(category_map, field="category_map", where=where),
+        task=antenna_task(data),
     )
+
+
+def antenna_task(algorithm: dict) -> str | None:
+    """The key of the Antenna post-processing task an algorithm object stands for, else None (a model).
+
+    Antenna's tasks create their algorithm with ``description="Post-processing task: {key}"``
+    and ``task_type="post_processing"``, named after the task (``"Rank rollup"``, earlier
+    ``"RankRollupTask"``); its class masking writes under a classification-type algorithm keyed
+    ``{source key}_filtered_by_taxa_list_{id}``. The keys are Antenna's registry's
+    (``rank_rollup``, ``class_masking``, ``small_size_filter``, ...).
+    """
+    description = algorithm.get("description")
+    found = _TASK_DESCRIPTION.match(description) if isinstance(description, str) else None
+    if found is not None:
+        return found.group(1)
+    key = str(algorithm.get("key") or "")
+    if _MASKING_KEY.search(key):
+        return "class_masking"
+    if algorithm.get("task_type") == POST_PROCESSING:
+        name = str(algorithm.get("name") or key)
+        name = re.sub(r"Task$", "", name.strip())
+        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # RankRollup -> Rank_Rollup
+        name = re.sub(r"-\d+$", "", name)  # a slug key with its version: rank-rollup-1
+        return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or None
+    return None
+
+
+def chain_order(refs: Sequence[ClassificationRef]) -> tuple[list[tuple[ClassificationRef, int]], Counter]:
+    """A detection's classifications, each source before what derives from it, with its depth
+    (0: derived from nothing), whatever order Antenna lists them in.
+
+    A classification derived from one not in ``refs`` is left out, and so is everything above it;
+    so is a chain that loops. Returns the kept ones (by depth, then as listed) and the reasons
+    for those left out.
+    """
+    by_id = {ref.id: ref for ref in refs}
+    depth: dict[int, int] = {}
+    left_out: Counter = Counter()
+    for ref in refs:
+        path: list[int] = []
+        node: ClassificationRef | None = ref
+        reason = None
+        while node is not None and node.id not in depth:
+            if node.id in path:
+                reason = CYCLE
+                break
+            path.append(node.id)
+            if node.applied_to is None:
+                node = None
+            elif node.applied_to in by_id:
+                node = by_id[node.applied_to]
+            else:
+                reason = MISSING_SOURCE
+                break
+        if reason is not None or (node is not None and depth[node.id] < 0):
+            reason = reason or MISSING_SOURCE  # above one left out
+            for pk in path:
+                depth[pk] = -1
+                left_out[reason] += 1
+            continue
+        base = -1 if node is None else depth[node.id]
+        for pk in reversed(path):
+            base += 1
+            depth[pk] = base
+    kept = sorted(((ref, depth[ref.id]) for ref in refs if depth[ref.id] >= 0), key=lambda item: item[1])
+    return kept, left_out
 
 
 def parse_classification(data: dict, zone: tzinfo) -> AntennaClassification:
