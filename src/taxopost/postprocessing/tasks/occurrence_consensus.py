@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import IntegerField, QuerySet, Value
 
 from taxopost.core.consensus import consensus
 from taxopost.core.vectors import softmax
@@ -46,6 +46,9 @@ _FIELDS = (
     "taxon__name", "taxon__rank", "detection__bbox", "detection__source_image__width",
     "detection__source_image__height", "detection__confidence",
 )  # fmt: skip
+_AREA_FIELDS = ("detection__bbox", "detection__source_image__width", "detection__source_image__height")
+_CONFIDENCE_FIELDS = ("detection__confidence",)
+_WEIGHT_FIELDS = _AREA_FIELDS + _CONFIDENCE_FIELDS
 _ID, _DETECTION, _OCCURRENCE, _MAP, _ALGORITHM, _SCORES, _LOGITS, _NAME, _RANK, _BBOX, _WIDTH, _HEIGHT, _CONF = range(
     13
 )
@@ -62,6 +65,10 @@ class OccurrenceConsensusTask(PostProcessingTask):
                 raise InputError("config.source_algorithm", self.config.source_algorithm, "no algorithm has this key")
             links = dict(Algorithm.objects.values_list("id", "source_algorithm_id"))
             self._chain = {pk for pk in links if _root(pk, links) == _root(source.pk, links)}
+        # What the weighting does not read is a constant, not a join (images, for the area).
+        needed = {"area": _AREA_FIELDS, "detector_confidence": _CONFIDENCE_FIELDS}.get(self.config.weighting, ())
+        unread = Value(None, IntegerField())
+        self._fields = [unread if name in _WEIGHT_FIELDS and name not in needed else name for name in _FIELDS]
         config = self.config.model_dump(mode="json")
         weighting = "" if self.config.weighting == "none" else f", weighted by {self.config.weighting}"
         self.algorithm = self.output_algorithm(
@@ -76,7 +83,7 @@ class OccurrenceConsensusTask(PostProcessingTask):
         return queryset
 
     def process(self, ids: list[int]) -> ChunkResult:
-        rows = fetch_rows(Classification.objects.filter(id__any_of=ids).order_by("id").values_list(*_FIELDS))
+        rows = fetch_rows(Classification.objects.filter(id__any_of=ids).order_by("id").values_list(*self._fields))
         result = ChunkResult(examined=len(rows))
         occurrences: dict[int, list[tuple]] = defaultdict(list)
         for row in rows:
