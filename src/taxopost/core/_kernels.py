@@ -221,10 +221,10 @@ def segment_product(values, rows, bounds, floor, partial_below, out, mass, row_s
     method itself; the general path (:func:`segment_combine` over ``log(max(p, floor))``, then
     ``exp``) spends most of its time in the logarithm of every input value and the exponential
     of every combined one: 15 to 37 times one pass over the matrix. Here the product runs in
-    float64, and each row's factors are applied to the product scaled by the previous row's
-    total (a factor the normalisation cancels: the largest value stays above ``1 / n_classes``),
-    so it never underflows however long the segment and however small the floor. Sums and
-    selects, not ``max``, keep the loop vectorised.
+    float64. Every factor is at least ``floor``, so after ``k`` rows no class is below
+    ``floor ** k``: the caller gives this kernel only segments short enough for that to stay in
+    float64's normal range (``consensus._product_rows``), where a class that underflowed to 0
+    could never win back. Sums and selects, not ``max``, keep the loop vectorised.
 
     Partial rows (summing below ``partial_below``) combine their missing mass
     ``max(1 - sum, floor)`` as the "none of these" class, and full rows count ``floor`` for it,
@@ -237,29 +237,23 @@ def segment_product(values, rows, bounds, floor, partial_below, out, mass, row_s
     for g in range(bounds.size - 1):
         acc[:] = 1.0
         rest = 1.0
-        scale = 1.0
         any_partial = False
         for k in range(bounds[g], bounds[g + 1]):
             row = values[rows[k]]
             total = 0.0
             negative = 0.0
-            kept = 0.0
             for c in range(n_classes):
                 v = row[c]
                 total += v
                 negative += 1.0 if v < 0 else 0.0
-                a = acc[c] * scale * (v if v > floor else floor)
-                acc[c] = a
-                kept += a
+                acc[c] *= v if v > floor else floor
             row_sum[k] = total
             row_negative[k] = negative
             if total < partial_below:
                 any_partial = True
-                rest *= scale * max(1.0 - total, floor)
+                rest *= max(1.0 - total, floor)
             else:
-                rest *= scale * floor
-            kept += rest
-            scale = 1.0 / kept if kept > 0.0 else 1.0
+                rest *= floor
         if not any_partial:
             rest = 0.0
         total64 = rest

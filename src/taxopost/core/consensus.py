@@ -21,11 +21,12 @@ normalisation. A group of one row is that row, whatever the method.
 The combination is one pass: a segment reduction over rows sorted by group (no copy when they
 already are), with the door's checks fused in, block by block over a thread pool. With equal
 weights the geometric method multiplies instead of summing logarithms (the same result, without
-a logarithm of every value).
+a logarithm of every value), for tracks short enough that the product cannot leave float64's range.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -44,6 +45,9 @@ METHODS: tuple[str, ...] = ("mean", "geometric")
 #: ``log(1e-4)`` (about -9.2 nats), a strong vote against it but not a veto.
 DEFAULT_FLOOR = 1e-4
 _NO_REST = np.zeros(0)  # the mean method has no "none of these" logit
+#: How small (natural log) the product kernel lets a class's product get: float64's normal range
+#: ends at about e**-708.
+_PRODUCT_LOG_RANGE = 700.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ def _combine(
     field = "logits" if logits else "scores"
     geometric = method == "geometric"
     log_floor = np.log(floor)
+    product_rows = _product_rows(floor)
 
     def work(ga: int, gb: int) -> None:
         """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
@@ -219,8 +224,9 @@ def _combine(
         rows = np.arange(r0, r1) if order is None else order[r0:r1]
         local = bounds[ga : gb + 1] - r0
         sums, negatives = np.empty(r1 - r0), np.empty(r1 - r0)
-        # Equal weights (the default): the geometric method is a plain product, no logarithm.
-        product = geometric and bool((w[r0:r1] == 1.0).all())
+        # Equal weights (the default): the geometric method is a plain product, no logarithm, for
+        # tracks short enough that no class can fall out of float64's range behind the leader.
+        product = geometric and int(sizes[ga:gb].max()) <= product_rows and bool((w[r0:r1] == 1.0).all())
         if logits or (geometric and not product):  # softmax, or the logs of the general path: a copy
             block = matrix[r0:r1] if order is None else matrix[rows]
             try:
@@ -275,6 +281,17 @@ def _combine(
         ga = gb
     score = scores[np.arange(n_groups), winner]
     return ConsensusResult(group_ids, row_group, sizes, scores, mass, winner.astype(np.intp), score, method)
+
+
+def _product_rows(floor: float) -> int:
+    """The longest track the product kernel combines exactly.
+
+    Every factor of the product is at least ``floor``, so after ``k`` rows no class (the "none of
+    these" one included) is below ``floor ** k``, which must stay inside float64's normal range
+    (about ``1e-308``): a class that underflowed to 0 could never win back, where the sum of
+    logarithms keeps it. 75 rows at the default floor; longer tracks take the logarithms.
+    """
+    return max(0, int(_PRODUCT_LOG_RANGE / -math.log(floor)) - 1)
 
 
 def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, method: str) -> np.ndarray:
