@@ -142,6 +142,32 @@ def test_a_job_that_starts_running_shows_in_the_review_picker_at_once(admin_clie
     assert f'value="{later.pk}"' in _get(admin_client, url)[0].content.decode()
 
 
+def test_a_reopened_job_leaves_the_review_picker_until_it_runs(admin_client, platform):
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.lifecycle import reopen_job
+
+    url = reverse("review:capture-set", args=[platform.pk])
+    job = run("rank_rollup", platform, config={"thresholds": {"species": 0.99}})
+    Job.objects.filter(pk=job.pk).update(status=Job.FAILED)  # as a failed job
+    run("rank_rollup", platform)  # a later job finished after it
+    assert (
+        f'value="{job.pk}">job {job.pk} &middot; rank_rollup &middot; failed'
+        in _get(admin_client, url)[0].content.decode()
+    )
+    reopen_job(Job.objects.get(pk=job.pk))  # queued again: no time column moves, its status does
+    assert f'value="{job.pk}"' not in _get(admin_client, url)[0].content.decode()
+
+
+def test_one_review_page_under_several_spellings_is_computed_once(admin_client, platform):
+    job = run("rank_rollup", platform)
+    url = reverse("review:capture-set", args=[platform.pk])
+    computing = _get(admin_client, url, job=job.pk, page=1)[1]
+    for job_value, page in ((f"0{job.pk}", "01"), (f" {job.pk}", "1 ")):
+        response, reading = _get(admin_client, url, job=job_value, page=page)
+        assert reading < computing / 2 and response.context["job"] == job
+    assert _get(admin_client, url, job="²", page="x")[0].context["job"] == job  # not numbers: the defaults
+
+
 def _body(html: str) -> str:
     start = html.index('<form method="get" class="job-picker">')
     return html[start : html.index("<!-- END Content -->", start)]

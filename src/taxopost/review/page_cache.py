@@ -2,7 +2,7 @@
 
 A capture set's evaluation takes seconds and a job's review summary reads all of the job's
 output. Both are cached under a key holding the capture set and a *version* of what they read
-(:func:`data_version`): the project's latest job, when its jobs last started, finished or were reverted,
+(:func:`data_version`): the project's latest job, its jobs' statuses, when they last finished or were reverted,
 and the newest classification, identification, taxon and taxa list. A job that finishes or is
 reverted, an import or a new identification therefore changes the key: nothing stale is served
 and nothing needs deleting (old entries age out after ``TAXOPOST_PAGE_CACHE_SECONDS``).
@@ -43,22 +43,27 @@ _STRIPES = [threading.Lock() for _ in range(64)]
 def data_version(capture_set: CaptureSet) -> str:
     """A short digest of what a capture set's pages read; it changes whenever their content may.
 
-    One query of a few index lookups (a cached page costs little more than this), its SQL built
-    from the models' table names only.
+    One query of a few index lookups and a sum over the project's jobs (a cached page costs
+    little more than this), its SQL built from the models' table names only.
     """
     models = (Job, Classification, Identification, Taxon, TaxaList)
     table = {model: connection.ops.quote_name(model._meta.db_table) for model in models}
-    jobs = f"FROM {table[Job]} WHERE project_id = %s AND dry_run = %s"
+    jobs, of_project = f"FROM {table[Job]} WHERE project_id = %s AND dry_run = %s", [capture_set.project_id, False]
+    statuses = [status for status, _ in Job.STATUSES]
+    # Every job's status, weighed by its id: a job reopened, queued or started changes it, where
+    # no time column need move (a reopened job's finished_at is cleared, say).
+    by_status = "CASE status " + " ".join(f"WHEN %s THEN {n}" for n in range(1, len(statuses) + 1)) + " ELSE 0 END"
     columns = [
-        f"(SELECT max(id) {jobs})", f"(SELECT max(started_at) {jobs})", f"(SELECT max(finished_at) {jobs})",
-        f"(SELECT max(reverted_at) {jobs})",
-        f"(SELECT count(*) {jobs})", f"(SELECT max(id) FROM {table[Classification]})",
-        f"(SELECT max(id) FROM {table[Identification]})", f"(SELECT count(*) FROM {table[Identification]})",
-        f"(SELECT max(id) FROM {table[Taxon]})", f"(SELECT max(id) FROM {table[TaxaList]})",
-        f"(SELECT count(*) FROM {table[TaxaList]})",
+        (f"(SELECT max(id) {jobs})", of_project), (f"(SELECT max(finished_at) {jobs})", of_project),
+        (f"(SELECT max(reverted_at) {jobs})", of_project),
+        (f"(SELECT sum(id * {by_status}) {jobs})", statuses + of_project),
+        (f"(SELECT count(*) {jobs})", of_project), (f"(SELECT max(id) FROM {table[Classification]})", []),
+        (f"(SELECT max(id) FROM {table[Identification]})", []), (f"(SELECT count(*) FROM {table[Identification]})", []),
+        (f"(SELECT max(id) FROM {table[Taxon]})", []), (f"(SELECT max(id) FROM {table[TaxaList]})", []),
+        (f"(SELECT count(*) FROM {table[TaxaList]})", []),
     ]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(columns), [capture_set.project_id, False] * 5)
+        cursor.execute("SELECT " + ", ".join(sql for sql, _ in columns), [v for _, params in columns for v in params])
         parts = [capture_set.pk, *cursor.fetchone()]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 

@@ -37,13 +37,14 @@ def capture_set_review(request, pk: int):
     capture_set = get_object_or_404(CaptureSet, pk=pk)
     if (denied := page_denied(request, capture_set.project_id)) is not None:
         return denied
-    asked, number = request.GET.get("job"), request.GET.get("page")
+    # As numbers: "05", "5" and " 5" are one page, not three computations of it.
+    asked, number = _number(request.GET.get("job")), _number(request.GET.get("page"))
     body = cached(page_key("review", capture_set, asked, number), lambda: _body(capture_set, asked, number))
     context = {**admin_page_context(request), "title": f"Review: {capture_set.name}", "capture_set": capture_set}
     return TemplateResponse(request, "review/capture_set.html", {**context, **body})
 
 
-def _body(capture_set: CaptureSet, asked: str | None, number: str | None) -> dict:
+def _body(capture_set: CaptureSet, asked: int | None, number: int | None) -> dict:
     """The page's body for every user who may view it: the job picker and what the chosen job did.
 
     Rendered here, once per state of the data; only the chosen job, its summary and the HTML are
@@ -62,7 +63,7 @@ def _body(capture_set: CaptureSet, asked: str | None, number: str | None) -> dic
     return {"job": chosen, "review": part.get("review"), "body": html}
 
 
-def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict:
+def _job_part(job: Job, job_capture_set: CaptureSet, number: int | None) -> dict:
     """What a job changed (by rank, against identifications), its chart and one page of its rows."""
     review = review_job(job)
     title = f"Classifications changed by job {job.pk}, by rank"
@@ -88,14 +89,20 @@ def _job_part(job: Job, job_capture_set: CaptureSet, number: str | None) -> dict
     return {"review": part["review"], "job_part": render_to_string("review/job_part.html", part)}
 
 
-def _chosen_job(value: str | None, jobs: list[Job]) -> Job | None:
+def _number(value: str | None) -> int | None:
+    """A query parameter that should be a positive number, else None (the page's default)."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def _chosen_job(value: int | None, jobs: list[Job]) -> Job | None:
     """The job asked for, else the latest job that changed something and was not reverted.
 
     A re-run that found nothing to do (or a job that failed before writing) says nothing about
     the data: the page shows the latest one that did change it, else the latest that succeeded.
     """
-    if value and value.isdigit():
-        return next((job for job in jobs if job.pk == int(value)), None)
+    if value is not None:
+        return next((job for job in jobs if job.pk == value), None)
     live = [job for job in jobs if job.reverted_at is None]
     changed = next((job for job in live if (job.metrics or {}).get("changed")), None)
     return changed or next((job for job in live if job.status == Job.SUCCEEDED), None)
