@@ -667,3 +667,42 @@ def test_a_derived_row_whose_source_taxopost_has_built_on_since_is_left_out(serv
     before = counts()
     assert run(server).skipped == {TAKEN_OVER: 1}
     assert counts() == before
+
+
+def _masking_of_51(recordings: Path, scores: list, logits: list | None) -> dict:
+    """A class masking of the model's output 51 with the given vectors, in Antenna's shape."""
+    source = recorded(recordings, "080_classification_51.json")
+    winner = _taxon(recordings, source["taxon"]["id"])
+    return derived_detail(
+        source, 1001, masking_algorithm(source["algorithm"]), winner, 0.5, scores=scores, logits=logits
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda s: [v * 1.5 for v in s],
+            r"classifications/1001/: scores='sum=1\.5': probabilities must sum to at most 1 \(\+0\.001\)$",
+        ),
+        (lambda s: [-0.2, *s[1:]], r"classifications/1001/.*scores\[0\]=-0\.2.*must be >= 0"),
+        (lambda s: s[:-1], r"classifications/1001/: scores='39 values': the category map has 40 labels"),
+    ],
+)
+def test_derived_scores_that_are_no_distribution_are_refused_naming_the_classification(
+    server, recordings, change, message
+):
+    source = recorded(recordings, "080_classification_51.json")
+    server.add_classification(_masking_of_51(recordings, change(source["scores"]), None), detection=51)
+    with pytest.raises(InputError, match=message):
+        run(server)
+    assert counts() == (0,) * len(TABLES)  # nothing half-written
+
+
+def test_derived_logits_that_do_not_fit_are_dropped_when_the_scores_stand(server, recordings):
+    source = recorded(recordings, "080_classification_51.json")
+    server.add_classification(_masking_of_51(recordings, source["scores"], source["logits"][:-1]), detection=51)
+    summary = run(server)
+    assert summary.skipped == {BAD_LOGITS: 1}
+    masked = _imported(1001)
+    assert masked.logits is None and masked.scores is not None and masked.applied_to_id == _imported(51).pk

@@ -28,9 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Q
 
 from taxopost.core.ranks import RANK_LEVELS
 from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+from taxopost.core.vectors import winners
 from taxopost.errors import InputError
 from taxopost.io.antenna import (
     MISSING_SOURCE,
@@ -48,7 +50,7 @@ from taxopost.io.antenna import (
 )
 from taxopost.io.predictions import PredictionRecord, record_from_dict
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.ml.operations import get_or_create_algorithm, import_category_map
+from taxopost.ml.operations import core_category_map, get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.identifications import UNDATED, save_identifications
 from taxopost.observations.imports import ImportSummary
@@ -70,7 +72,10 @@ OUTSIDE = "detections on images outside the capture set (their occurrence spans 
 SOURCELESS = "outputs of Antenna's post-processing that name no source (applied_to null: its small-size filter)"
 TAKEN_OVER = "classifications Antenna derived from one that taxopost's own post-processing has built on since"
 DERIVED_TAXON = "derived classifications whose taxon could not be imported"
-DERIVED_VECTOR = "derived classifications whose vectors do not fit a category map (stored with taxon and score only)"
+DERIVED_SCORE = "derived classifications without a finite score"
+DERIVED_VECTOR = (
+    "derived classifications with vectors but no category map to read them over (stored with taxon and score only)"
+)
 NO_OUTPUT = "detections with no model classification"
 NO_VECTOR = "classifications without scores or logits"
 BAD_LOGITS = "logits of the wrong length or not finite (the classification is stored with its scores alone)"
@@ -269,7 +274,8 @@ class _Import:
             elif depth == 0 and ref.task is not None:
                 reason = SOURCELESS
             elif depth and self._task_key(ref.task) is None:
-                reason = f"classifications derived by {ref.algorithm_key!r}, which is no taxopost task ({ref.task})"
+                named = f" ({ref.task})" if ref.task else ""
+                reason = f"classifications derived by {ref.algorithm_key!r}, which is no taxopost task{named}"
             else:
                 items.append(_Item(detection, ref, depth))
                 continue
@@ -298,30 +304,33 @@ class _Import:
             chunk = roots[start : start + BATCH_SIZE]
             self._classifications([item for item, _ in chunk], [detail for _, detail in chunk])
         if any(ref.applied_to is not None for item in fresh for ref in item.detection.classifications):
-            stored = self._stored(detections)  # now with the rows just written: the sources' ids
+            stored = self._stored(detections, built_on=True)  # with the rows just written: the sources' ids
             self._derived(derived, stored)
             self._settle(fresh, stored)
         self.identifications(identifications)
 
-    def _stored(self, detections: list[AntennaDetection]) -> _Stored:
-        """What is stored of these detections' classifications (one query)."""
+    def _stored(self, detections: list[AntennaDetection], *, built_on: bool = False) -> _Stored:
+        """What is stored of these detections' classifications: the models' outputs and the rows
+        imported from Antenna (one query; taxopost's own jobs' outputs are not read), and with
+        ``built_on`` the sources those jobs' live outputs are applied to (a second)."""
         stored = _Stored()
         if not detections:
             return stored
-        rows = Classification.objects.filter(
+        mine = Classification.objects.filter(
             detection__source_image__project=self.project, detection__key__in=[str(d.id) for d in detections]
-        ).values_list(
-            "id", "detection__key", "algorithm__key", "applied_to_id", "job_id", "replaced_by_id", "details",
+        )
+        rows = mine.filter(Q(applied_to=None) | Q(job=None)).values_list(
+            "id", "detection__key", "algorithm__key", "applied_to_id", "details__antenna__classification",
             "detection_id", "detection__occurrence_id", "algorithm_id", "category_map_id",
         )  # fmt: skip
-        for pk, key, algorithm, applied_to, job, replaced_by, details, detection, occurrence, algorithm_id, cm in rows:
+        for pk, key, algorithm, applied_to, antenna_id, detection, occurrence, algorithm_id, cm in rows:
             if applied_to is None:
                 stored.outputs.add((key, algorithm))
-            elif job is not None and replaced_by is None:
-                stored.built_on.add(applied_to)
-            antenna = details.get("antenna") if isinstance(details, dict) else None
-            if isinstance(antenna, dict) and isinstance(antenna.get("classification"), int):
-                stored.rows[antenna["classification"]] = _Row(pk, detection, occurrence, algorithm_id, cm)
+            if isinstance(antenna_id, int):
+                stored.rows[antenna_id] = _Row(pk, detection, occurrence, algorithm_id, cm)
+        if built_on:
+            live = mine.filter(job__isnull=False, replaced_by=None, applied_to__isnull=False)
+            stored.built_on = set(live.values_list("applied_to_id", flat=True))
         return stored
 
     def _classifications(self, items: list, details: list[AntennaClassification]) -> None:
@@ -447,9 +456,15 @@ class _Import:
                     continue
                 taxon = taxa.get(detail.taxon_id) if detail.taxon_id is not None else None
                 score = detail.score
-                if taxon is None or taxon.name not in taxon_ids or score is None or not np.isfinite(score):
+                if taxon is None or taxon.name not in taxon_ids:
                     self.summary.skipped[DERIVED_TAXON] += 1
                     continue
+                if score is None or not np.isfinite(score):
+                    self.summary.skipped[DERIVED_SCORE] += 1
+                    continue
+                if not 0.0 <= score <= 1.0:
+                    where = f"{base}/classifications/{detail.id}/"
+                    raise InputError("score", float(score), "a score is a probability, in [0, 1]", source=where)
                 task = self._task_key(detail.algorithm.task or item.ref.task)
                 if task is None:
                     self.summary.skipped[
@@ -487,31 +502,48 @@ class _Import:
                 self.touched.add(source.occurrence_id)
             self.summary.created.add("classifications", len(rows))
             self.summary.created.add("derived classifications", len(rows))
+            self.summary.created.records += len(rows)
 
     def _derived_vectors(
         self, detail: AntennaClassification, source: _Row, *, where: str
     ) -> tuple[bytes | None, bytes | None, int | None]:
         """``(scores, logits, category map id)`` of a derived classification: the vectors it carries
         (Antenna's class masking writes both; its roll-up neither) over its algorithm's category map,
-        or its source's when its algorithm names none."""
+        or its source's when its algorithm names none.
+
+        Checked as a model's output is: scores that are no distribution over the map are an error
+        naming the classification; logits that are not (the wrong length, not finite) are dropped
+        and counted when the scores stand, an error when they are the only vector.
+        """
         values, logits = detail.scores, detail.logits
         if values is None and logits is None:
             return None, None, None
         if detail.algorithm.category_map_id is not None:
-            category_map = self._category_map(detail.algorithm.category_map_id, detail.algorithm.key)[0]
-        elif source.category_map_id is not None:
-            category_map = CategoryMap.objects.get(pk=source.category_map_id)
+            category_map_id = self._category_map(detail.algorithm.category_map_id, detail.algorithm.key)[0].pk
         else:
-            category_map = None
-        fits = category_map is not None and all(
-            v is None or (len(v) == category_map.n_classes and bool(np.isfinite(v).all())) for v in (values, logits)
-        )
-        if not fits or (values is not None and bool((values < 0).any())):
+            category_map_id = source.category_map_id
+        if category_map_id is None:  # nothing to read the vectors over: taxon and score only
             self.summary.skipped[DERIVED_VECTOR] += 1
             return None, None, None
+        labels = core_category_map(category_map_id).labels
+        if logits is not None and (problem := _logits_problem(logits, list(labels))) is not None:
+            if values is None:
+                raise InputError(*problem, source=where)
+            self.summary.skipped[BAD_LOGITS] += 1
+            logits = None
+        if values is not None:
+            if len(values) != len(labels):
+                reason = f"the category map has {len(labels)} labels"
+                raise InputError("scores", f"{len(values)} values", reason, source=where)
+            try:
+                winners(values[None, :], core_category_map(category_map_id), field="scores")
+            except InputError as exc:  # named in the one vector: scores[0, 3] is scores[3]
+                field_name = "scores" if exc.field == "scores[0]" else exc.field.replace("scores[0, ", "scores[")
+                reason = exc.reason.replace(" (logits? use --logits)", "")  # a hint for the file commands
+                raise InputError(field_name, exc.value, reason, source=where) from None
         scores = rows_to_bytes(values[None, :], sparse=True)[0] if values is not None else None
         logits_blob = logits.astype("<f4").tobytes() if logits is not None else None
-        return scores, logits_blob, category_map.pk
+        return scores, logits_blob, category_map_id
 
     def _derived_algorithm(
         self, algorithm: AntennaAlgorithm, task: str, source_algorithm_id: int, category_map_id: int | None
