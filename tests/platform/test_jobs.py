@@ -19,7 +19,14 @@ from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
 from taxopost.postprocessing.running.chunk import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor, execute
-from taxopost.postprocessing.running.lifecycle import claim, finish, reap_stale_jobs, settle_cancel
+from taxopost.postprocessing.running.lifecycle import (
+    MAX_AUTOMATIC_RESUMES,
+    claim,
+    finish,
+    reap_and_resume,
+    reap_stale_jobs,
+    settle_cancel,
+)
 from taxopost.postprocessing.running.operations import cancel_job, create_job, resume_job, submit_job
 from taxopost.postprocessing.running.revert import revert_job
 
@@ -140,6 +147,46 @@ def test_reap_leaves_jobs_with_a_fresh_heartbeat_alone(platform):
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
     assert [j.pk for j in reap_stale_jobs(stale_after=60)] == [job.pk]
     assert reap_stale_jobs(stale_after=0) == []  # only running jobs are reaped
+
+
+def test_reap_and_resume_puts_a_stale_job_straight_back_in_the_queue_and_runs_it(platform):
+    """What a Celery worker's reaper does: the job goes from running to queued in one step, never
+    showing as failed to a client that polls it, and runs to the end of an uninterrupted run."""
+    uninterrupted = run("rank_rollup", platform, chunk_size=2)
+    expected = snapshot()
+    revert_job(uninterrupted)
+    job = _claimed(platform, chunk_size=2)
+    first, second, _ = _chunks(job)
+    assert run_chunk(first.pk).state == DONE
+    JobChunk.objects.filter(pk=second.pk).update(status=JobChunk.RUNNING)  # its worker died in it
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    submitted = []
+
+    def submit(reaped: Job) -> None:  # the state a client sees once the reap committed
+        submitted.append(Job.objects.values_list("status", "error", "finished_at").get(pk=reaped.pk))
+        execute(reaped.pk)
+
+    [reaped] = reap_and_resume(submit)
+    assert reaped.pk == job.pk and submitted == [(Job.QUEUED, "", None)]
+    job.refresh_from_db()
+    assert job.status == Job.SUCCEEDED and job.metrics == uninterrupted.metrics
+    assert snapshot() == expected
+    assert not job.logs.filter(level="error").exists()
+    messages = list(job.logs.values_list("message", flat=True))
+    assert any(m.startswith("stale: no heartbeat since") for m in messages)
+    assert any(m.startswith(f"resumed automatically (1 of {MAX_AUTOMATIC_RESUMES})") for m in messages)
+
+
+def test_reap_and_resume_leaves_a_job_failed_once_its_workers_died_too_often(platform):
+    job = _claimed(platform, chunk_size=2)
+    for n in range(MAX_AUTOMATIC_RESUMES):
+        job.log(f"resumed automatically ({n + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    submitted = []
+    [reaped] = reap_and_resume(submitted.append)
+    assert reaped.status == Job.FAILED and not submitted
+    assert job.logs.filter(level="error", message__startswith="not resumed automatically").exists()
 
 
 def test_cancel_between_chunks_ends_the_job_at_once_and_keeps_finished_chunks(platform):

@@ -9,7 +9,8 @@
 - :func:`settle_cancel` ends a job asked to stop once no chunk of it is in flight.
 - :func:`fail` records why a job cannot go on; its finished chunks stay, and it can be resumed.
 - :func:`reap_stale_jobs` finds running jobs whose heartbeat stopped (their worker died);
-  :func:`reap_and_resume` also sends them again, as every Celery worker does on its own.
+  :func:`reap_and_resume` puts them straight back in the queue and sends them again, as every
+  Celery worker does on its own.
 - :func:`reopen_job` makes a failed, stale or canceled job ready to run what it has left.
 
 The embedded executor (:mod:`.embedded`) loops over these in-process; the Celery tasks
@@ -178,29 +179,34 @@ def queue(job: Job, executor: str) -> None:
     Job.objects.filter(pk=job.pk, status__in=(Job.CREATED, Job.QUEUED)).update(status=Job.QUEUED, executor=executor)
 
 
-def reap_stale_jobs(*, stale_after: float | None = None) -> list[Job]:
+def reap_stale_jobs(*, stale_after: float | None = None, resume: bool = False) -> list[Job]:
     """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
 
-    A job that was asked to stop is canceled instead (and reverted if that was asked). Safe to
-    run from several places at once: each job is reaped under its row lock, busy rows skipped.
+    A job that was asked to stop is canceled instead (and reverted if that was asked). With
+    ``resume``, a job not yet resumed automatically :data:`MAX_AUTOMATIC_RESUMES` times goes
+    straight back to queued, its unfinished chunks pending, in one transaction: it never shows
+    as failed to a client polling it. Safe to run from several places at once: each job is
+    reaped under its row lock, busy rows skipped.
     """
     seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=seconds)
     stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     reaped = []
     for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
+        if resume and (requeued := _requeue(job_id, stale)) is not None:
+            reaped.append(requeued)
+            continue
         with transaction.atomic():
             job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(stale, pk=job_id).first()
             if job is None or job.status != Job.RUNNING:
                 continue
-            since = f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "ever"
             if job.cancel_requested:
-                end(job, Job.CANCELED, message=f"canceled: no heartbeat since {since}; finished chunks are kept")
+                end(job, Job.CANCELED, message=f"canceled: no heartbeat since {_since(job)}; finished chunks are kept")
             else:
                 end(
                     job,
                     Job.FAILED,
-                    error=f"stale: no heartbeat since {since} (its worker died?); "
+                    error=f"stale: no heartbeat since {_since(job)} (its worker died?); "
                     f"`taxopost jobs resume {job.pk}` runs what is left",
                 )
         revert_if_requested(job)
@@ -215,21 +221,48 @@ AUTOMATIC_RESUME = "resumed automatically"
 
 
 def reap_and_resume(submit: Callable[[Job], object], *, stale_after: float | None = None) -> list[Job]:
-    """Reap stale jobs, then reopen and ``submit`` each one failed (not canceled), a few times at most."""
-    reaped = reap_stale_jobs(stale_after=stale_after)
+    """Reap stale jobs and ``submit`` again each one put back in the queue (a few times at most)."""
+    reaped = reap_stale_jobs(stale_after=stale_after, resume=True)
     for job in reaped:
-        if job.status != Job.FAILED:
-            continue
-        done = job.logs.filter(message__startswith=AUTOMATIC_RESUME).count()
-        if done >= MAX_AUTOMATIC_RESUMES:
+        if job.status == Job.QUEUED:
+            submit(job)
+        elif job.status == Job.FAILED:
+            done = _automatic_resumes(job)
             job.log(f"not resumed automatically: its workers died {done + 1} times; resume it by hand", "error")
-            continue
-        job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
-        try:
-            submit(reopen_job(job))
-        except InputError:  # resumed, reverted or run by someone else meanwhile
-            continue
     return reaped
+
+
+def _requeue(job_id: int, stale: Q) -> Job | None:
+    """Put a stale running job back in the queue, unless it was asked to stop or was resumed
+    automatically too often, or another reaper holds it (then None, and nothing changed)."""
+    candidate = Job.objects.filter(stale, pk=job_id, status=Job.RUNNING, cancel_requested=False).first()
+    if candidate is None or (done := _automatic_resumes(candidate)) >= MAX_AUTOMATIC_RESUMES:
+        return None
+    with transaction.atomic():
+        # Chunks first, the job's row last: the order a chunk's own transaction locks them in.
+        plan_store.reopen(job_id)
+        job = (
+            Job.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(stale, pk=job_id, status=Job.RUNNING, cancel_requested=False)
+            .first()
+        )
+        if job is None:  # busy, or no longer stale: leave it as it was
+            transaction.set_rollback(True)
+            return None
+        since = _since(job)
+        job.status, job.error, job.finished_at = Job.QUEUED, "", None
+        job.save(update_fields=["status", "error", "finished_at"])
+        job.log(f"stale: no heartbeat since {since} (its worker died?)", level="warning")
+        job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+    return job
+
+
+def _automatic_resumes(job: Job) -> int:
+    return job.logs.filter(message__startswith=AUTOMATIC_RESUME).count()
+
+
+def _since(job: Job) -> str:
+    return f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}" if job.heartbeat_at else "ever"
 
 
 def reopen_job(job: Job) -> Job:
