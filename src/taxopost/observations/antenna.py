@@ -249,9 +249,16 @@ class _Import:
             if not any(item.depth == 0 for item in items):
                 self.summary.skipped[NO_OUTPUT] += 1
             wanted.extend(items)
-        stored = self._stored(kept)
-        fresh = [item for item in wanted if not stored.holds(item)]
-        self.summary.unchanged["classifications"] += len(wanted) - len(fresh)
+        stored = self._stored(kept, built_on=any(item.depth for item in wanted))
+        fresh, taken = [], set()
+        for item in wanted:  # each detection's sources come before what derives from them
+            if item.depth and (item.ref.applied_to in taken or self._taken_over(item, stored)):
+                taken.add(item.ref.id)  # decided before fetching its detail: a re-run fetches it no more
+                self.summary.skipped[TAKEN_OVER] += 1
+            elif stored.holds(item):
+                self.summary.unchanged["classifications"] += 1
+            else:
+                fresh.append(item)
         batch = self.source.classifications([item.ref.id for item in fresh]) if fresh else None
         try:
             self.flush()
@@ -282,6 +289,12 @@ class _Import:
             dropped.add(ref.id)
             self.summary.skipped[reason] += 1
         return items
+
+    @staticmethod
+    def _taken_over(item: _Item, stored: _Stored) -> bool:
+        """Whether taxopost's own post-processing has built on this derived row's (stored) source."""
+        source = stored.rows.get(item.ref.applied_to)
+        return source is not None and source.pk in stored.built_on
 
     @staticmethod
     def _task_key(antenna_task: str | None) -> str | None:
