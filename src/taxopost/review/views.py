@@ -90,7 +90,7 @@ def _job_part(job: Job, job_capture_set: CaptureSet, number: int | None) -> dict
 
 
 def _number(value: str | None) -> int | None:
-    """A query parameter that should be a positive number, else None (the page's default)."""
+    """A query parameter that should be a whole number, else None (the page's default)."""
     value = (value or "").strip()
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
