@@ -33,6 +33,35 @@ def benchmark_database() -> Iterator[None]:
         teardown_databases(old, verbosity=0)
 
 
+def demo_on_fresh_postgres(url: str, prefix: str):
+    """The demo project loaded into a PostgreSQL database made anew at ``url`` (dropped first if
+    it exists); returns its first capture set. ``DATABASE_URL`` must already name ``url``."""
+    import tempfile
+
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    from taxopost.django_setup import setup
+
+    setup()
+    from taxopost import demo
+    from taxopost.observations.models import CaptureSet
+
+    class Quiet:  # the demo's progress bar, silent
+        def update(self, **kwargs) -> None:
+            pass
+
+        def __call__(self, n) -> None:
+            pass
+
+    print("loading the demo project into PostgreSQL ...", flush=True)
+    demo.ensure_demo_project(Path(tempfile.mkdtemp(prefix=prefix)), Quiet())
+    return CaptureSet.objects.get(name=demo.CAPTURE_SETS[0])
+
+
 def median_seconds(function: Callable[[], object], repeats: int = 5) -> float:
     """Median wall time of ``repeats`` calls (the machine is shared: medians, not minima or means)."""
     times = []

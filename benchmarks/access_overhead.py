@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,15 +22,7 @@ os.environ["DATABASE_URL"] = DATABASE
 os.environ["TAXOPOST_ALLOWED_HOSTS"] = "testserver"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
 
-import psycopg  # noqa: E402
-from benchmarks._common import median_seconds  # noqa: E402
-
-
-def fresh_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+from benchmarks._common import demo_on_fresh_postgres, median_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -39,28 +30,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
 
-    fresh_database(DATABASE)
-    from taxopost.django_setup import setup
-
-    setup()
+    capture_set = demo_on_fresh_postgres(DATABASE, "taxopost-access-")
     from django.contrib.auth import get_user_model
     from django.test import Client
 
     from taxopost import demo
     from taxopost.access.models import Membership
     from taxopost.access.tokens import create_token
-    from taxopost.observations.models import CaptureSet, Project
+    from taxopost.observations.models import Project
 
-    class Quiet:
-        def update(self, **kwargs):
-            pass
-
-        def __call__(self, n):
-            pass
-
-    print("loading the demo project into PostgreSQL ...", flush=True)
-    demo.ensure_demo_project(Path(tempfile.mkdtemp(prefix="taxopost-access-")), Quiet())
-    capture_set = CaptureSet.objects.get(name=demo.CAPTURE_SETS[0])
     for i in range(20):  # other projects, so the viewer's filter has something to leave out
         Project.objects.create(name=f"other-{i}")
     users = get_user_model().objects

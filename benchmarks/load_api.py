@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,17 +22,10 @@ DATABASE = os.environ.get("TAXOPOST_LOAD_DATABASE", "postgres://postgres@127.0.0
 os.environ["DATABASE_URL"] = DATABASE
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxopost.settings")
 
-import psycopg  # noqa: E402
+from benchmarks._common import demo_on_fresh_postgres  # noqa: E402
 from tests.loadtools import celery_worker, gunicorn, run_clients, start_job, wait_for_job  # noqa: E402
 
 BROKER = os.environ.get("TAXOPOST_LOAD_BROKER", "redis://127.0.0.1:6379/7")
-
-
-def fresh_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def snapshot(job_id: int) -> set[tuple]:
@@ -59,30 +51,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
 
-    fresh_database(DATABASE)
-    from taxopost.django_setup import setup
-
-    setup()
+    capture_set = demo_on_fresh_postgres(DATABASE, "taxopost-load-")
     from django.contrib.auth import get_user_model
 
     from taxopost import demo
     from taxopost.access.tokens import create_token
     from taxopost.jobs.models import Job
-    from taxopost.observations.models import CaptureSet
     from taxopost.postprocessing.running.embedded import EmbeddedExecutor
     from taxopost.postprocessing.running.operations import create_job
     from taxopost.postprocessing.running.revert import revert_job
 
-    class Quiet:
-        def update(self, **kwargs):
-            pass
-
-        def __call__(self, n):
-            pass
-
-    print("loading the demo project into PostgreSQL ...", flush=True)
-    demo.ensure_demo_project(Path(tempfile.mkdtemp(prefix="taxopost-load-")), Quiet())
-    capture_set = CaptureSet.objects.get(name=demo.CAPTURE_SETS[0])
     user = get_user_model().objects.get(username=demo.DEMO_USER)
     token = create_token(user, name="load benchmark")[1]
     config = {"thresholds": {"species": 0.8, "genus": 0.6, "family": 0.4}}
