@@ -111,6 +111,18 @@ def _backend_gone(pid: int) -> bool:
         return cursor.fetchone()[0] == 0
 
 
+def _killed_mid_chunk(workers, task_config, scope: str) -> Job:
+    """A job on one worker, SIGKILLed while a chunk's writes are uncommitted after three chunks
+    finished; returns once the killed chunk's transaction has rolled back."""
+    first = workers.start(concurrency=1)
+    job = _on_celery(task_config, scope, chunk_size=40)
+    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
+    with _paused_in_a_chunk(job, first) as backend:
+        first.kill()
+    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    return job
+
+
 def test_a_job_fanned_out_on_workers_ends_as_the_embedded_executor(workers, survey, tmp_path):
     for project in ("fan", "embedded"):
         survey(tmp_path, project)
@@ -149,12 +161,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing_after_reap_and_r
     reference = _embedded(ROLLUP, "uninterrupted")
     _embedded(MASKING, "crash")
 
-    first = workers.start(concurrency=1)
-    job = _on_celery(ROLLUP, "crash", chunk_size=40)
-    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
-    with _paused_in_a_chunk(job, first) as backend:
-        first.kill()
-    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    job = _killed_mid_chunk(workers, ROLLUP, "crash")
 
     # The chunk that died wrote nothing; every chunk done wrote all of its changes.
     died = JobChunk.objects.get(job=job, status=JobChunk.RUNNING)
@@ -201,12 +208,7 @@ def test_reruns_on_workers_end_as_the_embedded_executor_even_when_a_worker_dies(
     reference = _embedded(STRICT_ROLLUP, "embedded")
     assert reference.metrics["replaced"] and reference.metrics["replaced_later"] and reference.metrics["restored"]
 
-    first = workers.start(concurrency=1)
-    job = _on_celery(STRICT_ROLLUP, "rerun", chunk_size=40)
-    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
-    with _paused_in_a_chunk(job, first) as backend:
-        first.kill()
-    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    job = _killed_mid_chunk(workers, STRICT_ROLLUP, "rerun")
     died = JobChunk.objects.get(job=job, status=JobChunk.RUNNING)
     assert not Classification.objects.filter(replaced_by=job, applied_to_id__in=died.ids).exists()
 
@@ -342,12 +344,7 @@ def test_a_worker_killed_mid_chunk_is_reaped_and_resumed_by_another_without_a_co
     for project in ("crash", "uninterrupted"):
         survey(tmp_path, project)
     reference = _embedded(ROLLUP, "uninterrupted")
-    first = workers.start(concurrency=1)
-    job = _on_celery(ROLLUP, "crash", chunk_size=40)
-    wait_for(lambda: _done(job) >= 3, 60, "three chunks to finish", first)
-    with _paused_in_a_chunk(job, first) as backend:
-        first.kill()
-    wait_for(lambda: _backend_gone(backend), 30, "the killed chunk's transaction to roll back")
+    job = _killed_mid_chunk(workers, ROLLUP, "crash")
     assert Job.objects.get(pk=job.pk).status == Job.RUNNING  # the dead worker's job, stuck until reaped
 
     second = workers.start(concurrency=2, TAXOPOST_JOB_STALE_SECONDS=str(STALE_SECONDS), TAXOPOST_JOB_REAP_SECONDS="1")
