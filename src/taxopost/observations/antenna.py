@@ -266,7 +266,7 @@ class _Import:
             if batch is not None:
                 batch.cancel(interrupted=not isinstance(exc, Exception))
             raise
-        self.pending = (fresh, batch, list(identifications), stored, kept)
+        self.pending = (fresh, batch, list(identifications), kept)
 
     def _chains(self, detection: AntennaDetection) -> list[_Item]:
         """The detection's classifications to import, sources first: the models' outputs and what
@@ -307,7 +307,7 @@ class _Import:
         the terminal states, then the identifications (whose occurrences the classifications create)."""
         if self.pending is None:
             return
-        fresh, batch, identifications, stored, detections = self.pending
+        fresh, batch, identifications, detections = self.pending
         self.pending = None
         details = batch.results() if batch is not None else []
         self.summary.fetched["classifications"] += len(details)
@@ -317,7 +317,7 @@ class _Import:
             chunk = roots[start : start + BATCH_SIZE]
             self._classifications([item for item, _ in chunk], [detail for _, detail in chunk])
         if any(ref.applied_to is not None for item in fresh for ref in item.detection.classifications):
-            stored = self._stored(detections, built_on=True)  # with the rows just written: the sources' ids
+            stored = self._stored(detections)  # with the rows just written: the sources' ids
             self._derived(derived, stored)
             self._settle(fresh, stored)
         self.identifications(identifications)
@@ -463,9 +463,6 @@ class _Import:
                 source = stored.rows.get(item.ref.applied_to)
                 if source is None:  # left out itself (no vector, no category map, ...)
                     self.summary.skipped[MISSING_SOURCE] += 1
-                    continue
-                if source.pk in stored.built_on:
-                    self.summary.skipped[TAKEN_OVER] += 1
                     continue
                 taxon = taxa.get(detail.taxon_id) if detail.taxon_id is not None else None
                 score = detail.score
