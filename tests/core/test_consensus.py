@@ -313,3 +313,22 @@ def test_consensus_geometric_of_equal_weights_matches_the_weighted_path(flat_map
     nearly = consensus(values, groups, flat_map, method="geometric", weights=np.r_[1.0 + 1e-12, np.ones(59)])
     np.testing.assert_allclose(equal.scores, nearly.scores, rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(equal.mass, nearly.mass, rtol=1e-9)
+
+
+def test_consensus_geometric_of_float32_agrees_with_float64_either_side_of_the_float32_product(flat_map):
+    # Tracks of up to 7 rows (at the default floor) multiply in float32, longer ones in float64:
+    # on both sides, with one class at the floor in every frame (the smallest product float32
+    # holds), the answer is float64's within float32 rounding, and chunking never changes it.
+    rng = np.random.default_rng(11)
+    sizes = np.arange(1, 11)
+    values = rng.dirichlet(np.ones(4), size=sizes.sum())
+    values[:, 3] = 0.0  # at the floor in every frame
+    values[::4] *= 0.8  # partial rows, with their missing mass
+    groups = np.repeat(np.arange(sizes.size), sizes)
+    wide = consensus(values, groups, flat_map, method="geometric")
+    narrow = consensus(values.astype(np.float32), groups, flat_map, method="geometric")
+    np.testing.assert_allclose(narrow.scores, wide.scores, rtol=2e-6, atol=1e-12)
+    np.testing.assert_allclose(narrow.mass, wide.mass, rtol=2e-6)
+    assert (narrow.scores[1:, 3] > 0).all()  # never underflowed
+    chunked = consensus(values.astype(np.float32), groups, flat_map, method="geometric", chunk_rows=3)
+    np.testing.assert_array_equal(chunked.scores, narrow.scores)

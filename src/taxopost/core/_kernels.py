@@ -214,54 +214,71 @@ _FLUSH_ROWS = 64
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def segment_product(values, rows, bounds, floor, partial_below, out, mass, row_sum, row_negative):
+def segment_product(values, rows, bounds, floor, partial_below, rows32, out, mass, row_sum, row_negative):
     """The geometric consensus of segments whose rows all weigh the same, without a logarithm.
 
     Why: with equal weights the normalised product ``prod_i max(p_i, floor)`` is the geometric
     method itself; the general path (:func:`segment_combine` over ``log(max(p, floor))``, then
     ``exp``) spends most of its time in the logarithm of every input value and the exponential
-    of every combined one: 15 to 37 times one pass over the matrix. Here the product runs in
-    float64. Every factor is at least ``floor``, so after ``k`` rows no class is below
-    ``floor ** k``: the caller gives this kernel only segments short enough for that to stay in
-    float64's normal range (``consensus._product_rows``), where a class that underflowed to 0
-    could never win back. Sums and selects, not ``max``, keep the loop vectorised.
+    of every combined one: 15 to 37 times one pass over the matrix. Every factor is at least
+    ``floor``, so after ``k`` rows no class is below ``floor ** k``: the caller gives this kernel
+    only segments short enough for that to stay in float64's normal range
+    (``consensus._product_rows``), where a class that underflowed to 0 could never win back.
+    A segment of at most ``rows32`` rows (float32 input: the rows that float32's range holds;
+    0 otherwise) runs in float32: twice the lanes of float64, and no conversion of each value.
+    The precision is the segment's own, so chunking never changes a result.
 
     Partial rows (summing below ``partial_below``) combine their missing mass
     ``max(1 - sum, floor)`` as the "none of these" class, and full rows count ``floor`` for it,
     as in the general path; a segment without a partial row has no such class (mass 1). Each
-    row's sum and count of negative values come out of the same sweep (the door's checks).
-    Shapes as :func:`segment_combine`.
+    row's sum and count of negative values come out of the same sweep (the door's checks), in
+    the segment's precision. Shapes as :func:`segment_combine`.
     """
     n_classes = values.shape[1]
-    acc = np.empty(n_classes, dtype=np.float64)
+    acc32 = np.empty(n_classes, dtype=np.float32)
+    acc64 = np.empty(n_classes, dtype=np.float64)
+    floor32 = np.float32(floor)
     for g in range(bounds.size - 1):
-        acc[:] = 1.0
-        rest = 1.0
-        any_partial = False
-        for k in range(bounds[g], bounds[g + 1]):
-            row = values[rows[k]]
-            total = 0.0
-            negative = 0.0
-            for c in range(n_classes):
-                v = row[c]
-                total += v
-                negative += 1.0 if v < 0 else 0.0
-                acc[c] *= v if v > floor else floor
-            row_sum[k] = total
-            row_negative[k] = negative
-            if total < partial_below:
-                any_partial = True
-                rest *= max(1.0 - total, floor)
-            else:
-                rest *= floor
-        if not any_partial:
-            rest = 0.0
-        total64 = rest
+        lo, hi = bounds[g], bounds[g + 1]
+        if hi - lo <= rows32:
+            mass[g] = _product(values, rows, lo, hi, floor32, partial_below, acc32, out[g], row_sum, row_negative)
+        else:
+            mass[g] = _product(values, rows, lo, hi, floor, partial_below, acc64, out[g], row_sum, row_negative)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _product(values, rows, lo, hi, floor, partial_below, acc, out, row_sum, row_negative):
+    """One segment of :func:`segment_product` in the precision of ``acc`` (and ``floor``); returns its mass."""
+    n_classes = values.shape[1]
+    zero = floor - floor  # in acc's precision: no promotion in the loop
+    one = zero + 1
+    acc[:] = 1.0
+    rest = 1.0
+    any_partial = False
+    for k in range(lo, hi):
+        row = values[rows[k]]
+        total = zero
+        negative = zero
         for c in range(n_classes):
-            total64 += acc[c]
-        for c in range(n_classes):
-            out[g, c] = acc[c] / total64
-        mass[g] = 1.0 - rest / total64
+            v = row[c]
+            total += v
+            negative += one if v < zero else zero
+            acc[c] *= v if v > floor else floor
+        row_sum[k] = total
+        row_negative[k] = negative
+        if total < partial_below:
+            any_partial = True
+            rest *= max(1.0 - total, floor)
+        else:
+            rest *= floor
+    if not any_partial:
+        rest = 0.0
+    total64 = rest
+    for c in range(n_classes):
+        total64 += acc[c]
+    for c in range(n_classes):
+        out[c] = acc[c] / total64
+    return 1.0 - rest / total64
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})

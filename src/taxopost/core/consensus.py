@@ -21,7 +21,8 @@ normalisation. A group of one row is that row, whatever the method.
 The combination is one pass: a segment reduction over rows sorted by group (no copy when they
 already are), with the door's checks fused in, block by block over a thread pool. With equal
 weights the geometric method multiplies instead of summing logarithms (the same result, without
-a logarithm of every value), for tracks short enough that the product cannot leave float64's range.
+a logarithm of every value), for tracks short enough that the product cannot leave float64's
+range; float32 input on tracks of up to 7 rows (at the default floor) multiplies in float32.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ METHODS: tuple[str, ...] = ("mean", "geometric")
 #: ``log(1e-4)`` (about -9.2 nats), a strong vote against it but not a veto.
 DEFAULT_FLOOR = 1e-4
 _NO_REST = np.zeros(0)  # the mean method has no "none of these" logit
-#: How small (natural log) the product kernel lets a class's product get: float64's normal range
-#: ends at about e**-708.
-_PRODUCT_LOG_RANGE = 700.0
+#: Nats kept between the smallest product the kernel may reach and the end of its dtype's normal
+#: range (e**-708.4 for float64, e**-87.3 for float32).
+_PRODUCT_MARGIN = 8.0
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,9 @@ def _combine(
     field = "logits" if logits else "scores"
     geometric = method == "geometric"
     log_floor = np.log(floor)
-    product_rows = _product_rows(floor)
+    product_rows = _product_rows(floor, np.float64)
+    # float32 input on short tracks: the product runs in float32 (its range holds fewer rows).
+    product_rows32 = _product_rows(floor, np.float32) if dtype == np.float32 else 0
 
     def work(ga: int, gb: int) -> None:
         """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
@@ -241,8 +244,9 @@ def _combine(
         source, at = (block, np.arange(r1 - r0)) if logits else (matrix, rows)
         if product:
             _kernels.segment_product(
-                source, at, local, floor, 1.0 - SUM_TOLERANCE, scores[ga:gb], mass[ga:gb], sums, negatives
-            )
+                source, at, local, floor, 1.0 - SUM_TOLERANCE, product_rows32, scores[ga:gb], mass[ga:gb], sums,
+                negatives,
+            )  # fmt: skip
         elif geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
             rest_rows = np.where(partial, np.log(np.maximum(1.0 - sums, floor)), log_floor)
@@ -283,15 +287,17 @@ def _combine(
     return ConsensusResult(group_ids, row_group, sizes, scores, mass, winner.astype(np.intp), score, method)
 
 
-def _product_rows(floor: float) -> int:
-    """The longest track the product kernel combines exactly.
+def _product_rows(floor: float, dtype: type[np.floating]) -> int:
+    """The longest track the product kernel combines exactly in ``dtype``.
 
     Every factor of the product is at least ``floor``, so after ``k`` rows no class (the "none of
-    these" one included) is below ``floor ** k``, which must stay inside float64's normal range
-    (about ``1e-308``): a class that underflowed to 0 could never win back, where the sum of
-    logarithms keeps it. 75 rows at the default floor; longer tracks take the logarithms.
+    these" one included) is below ``floor ** k``, which must stay inside the dtype's normal range
+    (about ``1e-308`` for float64, ``1e-38`` for float32): a class that underflowed to 0 could
+    never win back, where the sum of logarithms keeps it. At the default floor: 75 rows in
+    float64, 7 in float32; longer tracks take float64, then the logarithms.
     """
-    return max(0, int(_PRODUCT_LOG_RANGE / -math.log(floor)) - 1)
+    log_range = -math.log(float(np.finfo(dtype).tiny)) - _PRODUCT_MARGIN
+    return max(0, int(log_range / -math.log(floor)) - 1)
 
 
 def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, method: str) -> np.ndarray:
