@@ -153,9 +153,16 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     # it (JSON, dates) are prepared by Django: per value, that preparation costs more than COPY.
     needs_prep = [i for i, field in enumerate(columns) if field.get_internal_type() not in _PASSED_AS_IS]
     prepared = [list(row) for row in rows]
+    # A value shared by many rows (a job's timestamp, the details of every detection of one
+    # occurrence) is prepared once: the rows hold it, so its id stays its own during the call.
+    done: list[dict[int, object]] = [{} for _ in columns]
     for row in prepared:
         for i in needs_prep:
-            row[i] = columns[i].get_db_prep_save(row[i], connection)
+            value = row[i]
+            key = id(value)
+            if key not in done[i]:
+                done[i][key] = columns[i].get_db_prep_save(value, connection)
+            row[i] = done[i][key]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Binary COPY: bytea goes as it is, where the text format sends it as hex (twice the
