@@ -107,6 +107,33 @@ def test_ctrl_c_on_a_running_job_prints_how_to_resume_it(survey):
     assert "│ changed " in shown.stdout and "│ 400 " in shown.stdout.split("│ changed ")[1]
 
 
+def test_reap_with_resume_puts_a_stale_job_back_in_the_queue_and_runs_it_here(survey):
+    """A person's ``jobs reap --resume``: the job goes from running to queued in one step (never
+    failed), whatever the workers' automatic resumes did before, and runs what is left here."""
+    shell = (
+        "from datetime import timedelta; from django.utils import timezone; from taxopost.jobs.models import Job; "
+        "from taxopost.observations.models import CaptureSet; "
+        "from taxopost.postprocessing.running.lifecycle import MAX_AUTOMATIC_RESUMES, claim; "
+        "from taxopost.postprocessing.running.operations import create_job; "
+        "j = create_job('small_size_filter', 'capture_set', CaptureSet.objects.get().pk, {}, chunk_size=100); "
+        "claim(j.pk, 'dead-host:1'); "
+        "[j.log(f'resumed automatically ({n + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped') "
+        " for n in range(MAX_AUTOMATIC_RESUMES)]; "
+        "Job.objects.filter(pk=j.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1)); print(j.pk)"
+    )
+    made = _taxopost(survey, "manage", "shell", "-c", shell)
+    assert made.returncode == 0, made.stderr
+    job_id = int(made.stdout.split()[-1])
+    reaped = _taxopost(survey, "jobs", "reap", "--resume")
+    assert reaped.returncode == 0, reaped.stderr
+    assert f"job {job_id}: stale, back in the queue" in reaped.stderr
+    assert _job_status(survey) == ("succeeded", job_id)
+    with sqlite3.connect(survey / "taxopost.sqlite3") as db:
+        messages = [m for (m,) in db.execute("select message from jobs_joblog where job_id = ? order by id", [job_id])]
+    assert "resumed (taxopost jobs reap --resume)" in messages
+    assert not any("failed" in message for message in messages), messages
+
+
 def test_piped_tables_are_not_folded_at_80_columns(survey):
     assert _taxopost(survey, "run", "small_size_filter", "--capture-set", "Station 1 · July 2024").returncode == 0
     listed = _taxopost(survey, "jobs", "list")

@@ -200,19 +200,25 @@ def jobs_reap(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Resume each job reaped.")] = False,
 ) -> None:
-    """Mark running jobs whose heartbeat stopped (their worker died) as failed and resumable."""
+    """Mark running jobs whose heartbeat stopped (their worker died) as failed and resumable.
+
+    With --resume each goes straight back to the queue instead (it never shows as failed) and
+    runs what is left: here, or on Celery workers when a broker is set.
+    """
     setup()
     from taxopost.jobs.models import Job
     from taxopost.postprocessing.running.lifecycle import reap_stale_jobs
-    from taxopost.postprocessing.running.operations import resume_job
+    from taxopost.postprocessing.running.operations import submit_job
 
     if stale_after is not None and stale_after < 0:
         raise InputError("--stale-after", stale_after, "must be zero or more seconds")
-    reaped = reap_stale_jobs(stale_after=stale_after)
+    reaped = reap_stale_jobs(stale_after=stale_after, resume=resume, automatic=False)
     for job in reaped:
-        err.print(f"job {job.pk}: {job.status}: {job.error or 'canceled'}", markup=False)
-        if resume and job.status == Job.FAILED:
-            follow_job(job, lambda executor, job=job: resume_job(job, executor))
+        if job.status == Job.QUEUED:
+            err.print(f"job {job.pk}: stale, back in the queue", markup=False)
+            follow_job(job, lambda executor, job=job: submit_job(job, executor))
+        else:
+            err.print(f"job {job.pk}: {job.status}: {job.error or 'canceled'}", markup=False)
     if not reaped:
         err.print("no stale job")
 

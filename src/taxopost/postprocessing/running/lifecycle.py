@@ -179,21 +179,23 @@ def queue(job: Job, executor: str) -> None:
     Job.objects.filter(pk=job.pk, status__in=(Job.CREATED, Job.QUEUED)).update(status=Job.QUEUED, executor=executor)
 
 
-def reap_stale_jobs(*, stale_after: float | None = None, resume: bool = False) -> list[Job]:
+def reap_stale_jobs(*, stale_after: float | None = None, resume: bool = False, automatic: bool = True) -> list[Job]:
     """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
 
     A job that was asked to stop is canceled instead (and reverted if that was asked). With
-    ``resume``, a job not yet resumed automatically :data:`MAX_AUTOMATIC_RESUMES` times goes
-    straight back to queued, its unfinished chunks pending, in one transaction: it never shows
-    as failed to a client polling it. Safe to run from several places at once: each job is
-    reaped under its row lock, busy rows skipped.
+    ``resume``, a job goes straight back to queued, its unfinished chunks pending, in one
+    transaction: it never shows as failed to a client polling it. A worker's reaper
+    (``automatic``) does so only for a job not yet resumed automatically
+    :data:`MAX_AUTOMATIC_RESUMES` times; a person (``taxopost jobs reap --resume``) always.
+    Safe to run from several places at once: each job is reaped under its row lock, busy rows
+    skipped.
     """
     seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=seconds)
     stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     reaped = []
     for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
-        if resume and (requeued := _requeue(job_id, stale)) is not None:
+        if resume and (requeued := _requeue(job_id, stale, automatic=automatic)) is not None:
             reaped.append(requeued)
             continue
         with transaction.atomic():
@@ -232,11 +234,15 @@ def reap_and_resume(submit: Callable[[Job], object], *, stale_after: float | Non
     return reaped
 
 
-def _requeue(job_id: int, stale: Q) -> Job | None:
-    """Put a stale running job back in the queue, unless it was asked to stop or was resumed
-    automatically too often, or another reaper holds it (then None, and nothing changed)."""
+def _requeue(job_id: int, stale: Q, *, automatic: bool) -> Job | None:
+    """Put a stale running job back in the queue, unless it was asked to stop, or was resumed
+    automatically too often (``automatic`` only), or another reaper holds it (then None, and
+    nothing changed)."""
     candidate = Job.objects.filter(stale, pk=job_id, status=Job.RUNNING, cancel_requested=False).first()
-    if candidate is None or (done := _automatic_resumes(candidate)) >= MAX_AUTOMATIC_RESUMES:
+    if candidate is None:
+        return None
+    done = _automatic_resumes(candidate) if automatic else 0
+    if done >= MAX_AUTOMATIC_RESUMES:
         return None
     with transaction.atomic():
         # Chunks first, the job's row last: the order a chunk's own transaction locks them in.
@@ -253,7 +259,10 @@ def _requeue(job_id: int, stale: Q) -> Job | None:
         job.status, job.error, job.finished_at = Job.QUEUED, "", None
         job.save(update_fields=["status", "error", "finished_at"])
         job.log(f"stale: no heartbeat since {since} (its worker died?)", level="warning")
-        job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+        if automatic:
+            job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+        else:
+            job.log("resumed (taxopost jobs reap --resume)")
     return job
 
 
