@@ -18,12 +18,16 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Requests served at once (a fixed pool of threads).", min=1, max=512)
+    ] = 32,
 ) -> None:
     """Run the web app (admin, review pages, REST API) in this process.
 
-    Django's threaded development server with DEBUG off: enough for one team on a laptop or a
-    lab machine; jobs started from the web run on a background thread of this process (or on
-    Celery workers when TAXOPOST_BROKER_URL is set). Static files are served by WhiteNoise.
+    Django's development server with DEBUG off, on a fixed pool of threads that keep their
+    database connections: enough for one team on a laptop or a lab machine; jobs started from
+    the web run on a background thread of this process (or on Celery workers when
+    TAXOPOST_BROKER_URL is set). Static files are served by WhiteNoise.
     On a loopback address it is a server on your own machine (development mode: the public
     key is allowed); on any other address it needs TAXOPOST_SECRET_KEY (or TAXOPOST_DEVELOPMENT=1).
     """
@@ -47,7 +51,13 @@ def serve(
     err.print(f"Database: {settings.DATABASES['default']['NAME']}. Stop with Ctrl-C.")
     if host in ("0.0.0.0", "::"):
         err.print("Listening on every interface: add this machine's name to TAXOPOST_ALLOWED_HOSTS.")
-    call_command("runserver", f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", use_reloader=False)
+    from taxopost.web_server import CONNECTION_SECONDS, pooled_runserver
+
+    database = settings.DATABASES["default"]
+    if not database.get("CONN_MAX_AGE"):  # each thread of the pool keeps its connection
+        database["CONN_MAX_AGE"] = CONNECTION_SECONDS
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    call_command(pooled_runserver(threads), address, use_reloader=False, use_threading=False)
 
 
 def _check_port(host: str, port: int) -> None:
