@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -16,6 +17,7 @@ from taxopost.observations.models import Identification, Occurrence
 from taxopost.postprocessing.running.revert import revert_job
 from taxopost.review.page_cache import cached
 from taxopost.taxa.models import Taxon
+from tests.admin.review_html import changed_count, selected_job
 from tests.platform.helpers import run
 
 
@@ -58,10 +60,10 @@ def _report(response) -> str:
 def test_the_review_summary_follows_a_revert(admin_client, platform):
     job = run("rank_rollup", platform)
     url = reverse("review:capture-set", args=[platform.pk])
-    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 5
-    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 5  # from the cache
+    assert changed_count(_get(admin_client, url, job=job.pk)[0]) == 5
+    assert changed_count(_get(admin_client, url, job=job.pk)[0]) == 5  # from the cache
     revert_job(job)
-    assert _get(admin_client, url, job=job.pk)[0].context["review"].changed == 0
+    assert changed_count(_get(admin_client, url, job=job.pk)[0]) == 0
 
 
 def test_concurrent_requests_compute_a_page_once(db):
@@ -120,7 +122,7 @@ def test_the_review_body_is_shared_between_users_and_the_sidebar_is_each_users_o
     theirs, viewing = _get(client, url)
     assert computing > reading + 5  # the body: the jobs, the summary, a page of rows and their chains
     assert viewing <= reading + 2  # the body came from the superuser's request (+2: public project? role?)
-    assert theirs.context["job"] == job and theirs.context["review"].changed == 5
+    assert selected_job(theirs) == job.pk and changed_count(theirs) == 5
     mine, other = first.content.decode(), theirs.content.decode()
     assert _body(mine) == _body(other)
     # Each sees the sidebar their own permissions give: the superuser's lists the users, the viewer's not.
@@ -164,8 +166,8 @@ def test_one_review_page_under_several_spellings_is_computed_once(admin_client, 
     computing = _get(admin_client, url, job=job.pk, page=1)[1]
     for job_value, page in ((f"0{job.pk}", "01"), (f" {job.pk}", "1 ")):
         response, reading = _get(admin_client, url, job=job_value, page=page)
-        assert reading < computing / 2 and response.context["job"] == job
-    assert _get(admin_client, url, job="²", page="x")[0].context["job"] == job  # not numbers: the defaults
+        assert reading < computing / 2 and selected_job(response) == job.pk
+    assert selected_job(_get(admin_client, url, job="²", page="x")[0]) == job.pk  # not numbers: the defaults
 
 
 def _body(html: str) -> str:
@@ -176,3 +178,36 @@ def _body(html: str) -> str:
 def _sidebar(html: str) -> str:
     start = html.index('id="nav-sidebar"')
     return html[start : html.index("</nav>", start)]
+
+
+def test_the_frame_is_kept_per_user_with_each_requests_own_csrf_token(platform, django_user_model):
+    from django.test import Client
+
+    django_user_model.objects.create_superuser("root", password="x")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.get(username="root"))
+    url = reverse("review:capture-set", args=[platform.pk])
+    first, second = client.get(url), client.get(url)
+    assert first.templates and not second.templates  # the second is the kept frame around the cached body
+    tokens = [
+        re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', r.content.decode()).group(1) for r in (first, second)
+    ]
+    assert tokens[0] != tokens[1]  # masked afresh for each request, as the template does
+    logout = client.post(reverse("admin:logout"), {"csrfmiddlewaretoken": tokens[1]})
+    assert logout.status_code == 200 and "Logged out" in logout.content.decode()
+
+
+def test_a_message_waiting_is_shown_once_around_a_kept_frame(admin_client, platform):
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.base import Message
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpRequest, HttpResponse
+
+    url = reverse("review:capture-set", args=[platform.pk])
+    admin_client.get(url)  # the frame is kept
+    carrier = HttpResponse()
+    CookieStorage(HttpRequest())._store([Message(constants.SUCCESS, "Job 7 queued")], carrier)
+    admin_client.cookies["messages"] = carrier.cookies["messages"].value  # what an admin action leaves
+    shown = admin_client.get(url).content.decode()
+    assert 'class="messagelist"' in shown and "Job 7 queued" in shown
+    assert "Job 7 queued" not in admin_client.get(url).content.decode()  # read once

@@ -3,7 +3,8 @@
 The report is a self-contained HTML file (its figures inlined); the page shows its body inside
 the admin's header and breadcrumbs. Seconds of work, so the body is cached per state of the
 capture set's data and computed by one request at a time (:mod:`taxopost.review.page_cache`);
-the access check comes first, and the header (the user's own) is rendered on every request.
+the access check comes first, and the admin's frame around it is the user's own
+(:mod:`taxopost.review.frame`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import tempfile
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
@@ -22,6 +22,7 @@ from taxopost.errors import InputError
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
 from taxopost.observations.models import CaptureSet
 from taxopost.review.admin_context import admin_page_context
+from taxopost.review.frame import framed_page
 from taxopost.review.page_cache import cached, page_key
 
 #: The report's body without its generic title (the page's title names the capture set).
@@ -36,13 +37,9 @@ def capture_set_evaluation(request, pk: int) -> HttpResponse:
     algorithm = request.GET.get("algorithm") or None
     key = page_key("evaluation-body", capture_set, algorithm)
     status, body = cached(key, lambda: _report(capture_set, algorithm))
-    context = {
-        **admin_page_context(request),
-        "title": f"Evaluation: {capture_set.name}",
-        "capture_set": capture_set,
-        "report": mark_safe(body),  # the report escapes what it prints; see _report
-    }
-    return TemplateResponse(request, "review/evaluation.html", context, status=status)
+    context = {**admin_page_context(request), "title": f"Evaluation: {capture_set.name}", "capture_set": capture_set}
+    # The report escapes what it prints; see _report.
+    return framed_page(request, "review/evaluation.html", context, "report", mark_safe(body), status=status)
 
 
 def _report(capture_set: CaptureSet, algorithm: str | None) -> tuple[int, str]:

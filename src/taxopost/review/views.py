@@ -2,16 +2,18 @@
 
 The page's body (the job picker, the job's summary, chart and each page of its rows with their
 chains and correctness) is cached per state of the capture set's data
-(:mod:`taxopost.review.page_cache`); the admin's header and sidebar around it are the user's.
+(:mod:`taxopost.review.page_cache`); the admin's frame around it is the user's
+(:mod:`taxopost.review.frame`).
 """
 
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from taxopost.access.pages import page_denied
 from taxopost.jobs.models import Job
@@ -19,6 +21,7 @@ from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
 from taxopost.review.admin_context import admin_page_context
 from taxopost.review.charts import before_after_svg
+from taxopost.review.frame import framed_page
 from taxopost.review.page_cache import cached, page_key
 from taxopost.review.summary import changed_rows, review_job
 
@@ -33,23 +36,22 @@ def evaluation_url(capture_set: CaptureSet) -> str | None:
         return None
 
 
-def capture_set_review(request, pk: int):
+def capture_set_review(request, pk: int) -> HttpResponse:
     capture_set = get_object_or_404(CaptureSet, pk=pk)
     if (denied := page_denied(request, capture_set.project_id)) is not None:
         return denied
     # As numbers: "05", "5" and " 5" are one page, not three computations of it.
     asked, number = _number(request.GET.get("job")), _number(request.GET.get("page"))
-    body = cached(page_key("review", capture_set, asked, number), lambda: _body(capture_set, asked, number))
+    body = cached(page_key("review-body", capture_set, asked, number), lambda: _body(capture_set, asked, number))
     context = {**admin_page_context(request), "title": f"Review: {capture_set.name}", "capture_set": capture_set}
-    return TemplateResponse(request, "review/capture_set.html", {**context, **body})
+    return framed_page(request, "review/capture_set.html", context, "body", mark_safe(body))
 
 
-def _body(capture_set: CaptureSet, asked: int | None, number: int | None) -> dict:
+def _body(capture_set: CaptureSet, asked: int | None, number: int | None) -> SafeString:
     """The page's body for every user who may view it: the job picker and what the chosen job did.
 
-    Rendered here, once per state of the data; only the chosen job, its summary and the HTML are
-    kept (unpickling fifty rows with their chains would cost a cached request as much as
-    rendering them).
+    Rendered here, once per state of the data; only the HTML is kept (unpickling fifty rows with
+    their chains would cost a cached request as much as rendering them).
     """
     jobs = list(
         Job.objects.filter(scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, dry_run=False)
@@ -59,8 +61,7 @@ def _body(capture_set: CaptureSet, asked: int | None, number: int | None) -> dic
     chosen = _chosen_job(asked, jobs)
     part = _job_part(chosen, capture_set, number) if chosen is not None else {}
     context = {"capture_set": capture_set, "jobs": jobs, "job": chosen, **part}
-    html = render_to_string("review/capture_set_body.html", context)
-    return {"job": chosen, "review": part.get("review"), "body": html}
+    return render_to_string("review/capture_set_body.html", context)
 
 
 def _job_part(job: Job, job_capture_set: CaptureSet, number: int | None) -> dict:
@@ -86,7 +87,7 @@ def _job_part(job: Job, job_capture_set: CaptureSet, number: int | None) -> dict
         "rows": [(row, chains.get(row.pk, []), marks.get(row.pk)) for row in rows],
         "evaluation_url": evaluation_url(job_capture_set),
     }
-    return {"review": part["review"], "job_part": render_to_string("review/job_part.html", part)}
+    return {"job_part": render_to_string("review/job_part.html", part)}
 
 
 def _number(value: str | None) -> int | None:
