@@ -211,3 +211,23 @@ def test_a_message_waiting_is_shown_once_around_a_kept_frame(admin_client, platf
     shown = admin_client.get(url).content.decode()
     assert 'class="messagelist"' in shown and "Job 7 queued" in shown
     assert "Job 7 queued" not in admin_client.get(url).content.decode()  # read once
+
+
+def test_page_numbers_past_the_last_page_show_it_computed_once(admin_client, platform, monkeypatch):
+    from taxopost.review import views
+
+    monkeypatch.setattr(views, "ROWS_PER_PAGE", 2)
+    job = run("rank_rollup", platform)  # 5 changes: pages 1 to 3
+    url = reverse("review:capture-set", args=[platform.pk])
+    last, computing = _get(admin_client, url, job=job.pk, page=3)
+    for page in (4, 99, 10**17, 0):  # each shows the last page, from the cache
+        response, reading = _get(admin_client, url, job=job.pk, page=page)
+        assert reading < computing / 2, page
+        assert _rows_of(response) == _rows_of(last) and _rows_of(last).count('class="occurrence-link"') == 1
+    first = _get(admin_client, url, job=job.pk)[0]
+    assert _rows_of(_get(admin_client, url, job=job.pk, page=1)[0]) == _rows_of(first) != _rows_of(last)
+
+
+def _rows_of(response) -> str:
+    html = response.content.decode()
+    return html[html.index('<table class="changes" id="changes">') : html.index("</table>", html.index('id="changes"'))]

@@ -42,39 +42,60 @@ def capture_set_review(request, pk: int) -> HttpResponse:
         return denied
     # As numbers: "05", "5" and " 5" are one page, not three computations of it.
     asked, number = _number(request.GET.get("job")), _number(request.GET.get("page"))
+    number = 1 if number is None else number
+    if number != 1:
+        # Past the last page (or 0) shows the last page: one computation of it, not one per number asked.
+        last = cached(page_key("review-pages", capture_set, asked), lambda: _page_count(capture_set, asked))
+        number = number if 1 <= number <= last else last
     body = cached(page_key("review-body", capture_set, asked, number), lambda: _body(capture_set, asked, number))
     context = {**admin_page_context(request), "title": f"Review: {capture_set.name}", "capture_set": capture_set}
     return framed_page(request, "review/capture_set.html", context, "body", mark_safe(body))
 
 
-def _body(capture_set: CaptureSet, asked: int | None, number: int | None) -> SafeString:
+def _body(capture_set: CaptureSet, asked: int | None, number: int) -> SafeString:
     """The page's body for every user who may view it: the job picker and what the chosen job did.
 
     Rendered here, once per state of the data; only the HTML is kept (unpickling fifty rows with
     their chains would cost a cached request as much as rendering them).
     """
-    jobs = list(
-        Job.objects.filter(scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, dry_run=False)
-        .exclude(status__in=(Job.CREATED, Job.QUEUED))
-        .order_by("-created_at", "-id")
-    )
+    jobs = _jobs(capture_set)
     chosen = _chosen_job(asked, jobs)
     part = _job_part(chosen, capture_set, number) if chosen is not None else {}
     context = {"capture_set": capture_set, "jobs": jobs, "job": chosen, **part}
     return render_to_string("review/capture_set_body.html", context)
 
 
-def _job_part(job: Job, job_capture_set: CaptureSet, number: int | None) -> dict:
-    """What a job changed (by rank, against identifications), its chart and one page of its rows."""
-    review = review_job(job)
-    title = f"Classifications changed by job {job.pk}, by rank"
-    page = Paginator(
+def _page_count(capture_set: CaptureSet, asked: int | None) -> int:
+    """How many pages of rows the chosen job's part has (1 when there is no job, or no row)."""
+    chosen = _chosen_job(asked, _jobs(capture_set))
+    return 1 if chosen is None else _rows(chosen).num_pages
+
+
+def _jobs(capture_set: CaptureSet) -> list[Job]:
+    """The capture set's jobs the picker lists, newest first."""
+    return list(
+        Job.objects.filter(scope_type=Job.CAPTURE_SET, scope_id=capture_set.pk, dry_run=False)
+        .exclude(status__in=(Job.CREATED, Job.QUEUED))
+        .order_by("-created_at", "-id")
+    )
+
+
+def _rows(job: Job) -> Paginator:
+    """The job's classifications, in pages of :data:`ROWS_PER_PAGE`."""
+    return Paginator(
         Classification.objects.filter(job=job)
         .select_related("taxon", "applied_to__taxon", "detection__occurrence")
         .defer("scores", "logits", "applied_to__scores", "applied_to__logits")
         .order_by("id"),
         ROWS_PER_PAGE,
-    ).get_page(number)
+    )
+
+
+def _job_part(job: Job, job_capture_set: CaptureSet, number: int) -> dict:
+    """What a job changed (by rank, against identifications), its chart and one page of its rows."""
+    review = review_job(job)
+    title = f"Classifications changed by job {job.pk}, by rank"
+    page = _rows(job).get_page(number)
     rows = list(page)
     ids = [row.pk for row in rows]
     chains = classification_chains(ids)
