@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from taxopost.jobs.models import Job
 from taxopost.observations.models import Classification, Occurrence
@@ -210,6 +211,25 @@ def test_resume_job_needs_staff(clients, who, platform, sync_jobs):
     else:
         assert response.status_code == WRITE_STATUS[who]
         assert job.status == Job.FAILED
+
+
+def test_operations_are_what_the_caller_may_do(clients, platform, django_user_model):
+    from taxopost.access.models import Membership
+    from taxopost.access.roles import DATA_MANAGER
+    from taxopost.postprocessing.running.lifecycle import claim, fail
+    from taxopost.postprocessing.running.operations import create_job
+
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    claim(job.pk, "embedded")
+    fail(job.pk, "the worker died")  # resumable
+    manager = django_user_model.objects.create_user("manager", password="x")
+    Membership.objects.create(user=manager, project=platform.project, role=DATA_MANAGER)
+    clients["manager"] = APIClient()
+    clients["manager"].force_login(manager)
+    for who, offered in (("user", []), ("manager", ["revert", "resume"]), ("staff", ["revert", "resume"])):
+        detail = clients[who].get(f"{API}/jobs/{job.pk}/").json()
+        [listed] = [row for row in clients[who].get(f"{API}/jobs/").json()["results"] if row["id"] == job.pk]
+        assert detail["operations"] == listed["operations"] == offered, who
 
 
 def test_no_write_route_but_the_jobs(admin_client_api, platform):

@@ -92,7 +92,19 @@ class JobSerializer(serializers.ModelSerializer):
         return {"type": obj.scope_type, "id": obj.scope_id}
 
     def get_operations(self, obj) -> list[str]:
+        """What applies to the job now and the caller may do (``run_jobs`` on its project): a
+        viewer is offered nothing. Without a request in the context, what applies."""
+        request = self.context.get("request")
+        if request is not None and not self._may_run_jobs(request.user, obj.project_id):
+            return []
         return [name for name, operation in job_operations().items() if operation.applies(obj)]
+
+    def _may_run_jobs(self, user, project_id: int | None) -> bool:
+        """Checked once per project for a whole page of jobs (the list's rows share the context)."""
+        known = self.context.setdefault("may_run_jobs", {})
+        if project_id not in known:
+            known[project_id] = can(user, RUN_JOBS, project_id)
+        return known[project_id]
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_warnings(self, obj) -> list[dict]:
@@ -235,11 +247,11 @@ def same_request(job: Job, data: dict) -> bool:
     return asked == (job.task, job.scope_type, job.scope_id, job.dry_run, job.stack, job.config)
 
 
-def unavailable(exc: ServiceUnavailable, job: Job) -> Response:
+def unavailable(exc: ServiceUnavailable, job: Job, request) -> Response:
     """503: the broker is away; the job is failed and resumable (a retry with its key sends it again)."""
     logger.warning("%s", exc)
     job.refresh_from_db()
-    body = {"detail": str(exc), "job": JobDetailSerializer(job).data}
+    body = {"detail": str(exc), "job": JobDetailSerializer(job, context={"request": request}).data}
     return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER)})
 
 
@@ -294,8 +306,8 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
                 raise
             return self._replay(earlier, data, key)
         except ServiceUnavailable as exc:
-            return unavailable(exc, job)
-        return Response(JobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
+            return unavailable(exc, job, self.request)
+        return Response(JobDetailSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def _replay(self, job: Job, data: dict, key: str) -> Response:
         """The job an earlier request with this key made; sent again if the broker had refused it."""
@@ -306,9 +318,10 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
             try:
                 job = resume_job(job, web_executor())
             except ServiceUnavailable as exc:
-                return unavailable(exc, job)
+                return unavailable(exc, job, self.request)
         job.refresh_from_db()
-        return Response(JobDetailSerializer(job).data, headers={"Idempotent-Replayed": "true"})
+        body = JobDetailSerializer(job, context={"request": self.request}).data
+        return Response(body, headers={"Idempotent-Replayed": "true"})
 
     def _operate(self, name: str):
         job = self.get_object()
@@ -321,9 +334,9 @@ class JobViewSet(ProjectScopedViewSet, mixins.CreateModelMixin, viewsets.ReadOnl
         except InputError as exc:
             return Response({"detail": refusal(exc)}, status=status.HTTP_409_CONFLICT)
         except ServiceUnavailable as exc:
-            return unavailable(exc, job)
+            return unavailable(exc, job, self.request)
         job.refresh_from_db()
-        body = JobDetailSerializer(job).data
+        body = JobDetailSerializer(job, context={"request": self.request}).data
         if isinstance(outcome, dict):
             body = {**body, name: outcome}
         return Response(body)
