@@ -332,3 +332,17 @@ def test_consensus_geometric_of_float32_agrees_with_float64_either_side_of_the_f
     assert (narrow.scores[1:, 3] > 0).all()  # never underflowed
     chunked = consensus(values.astype(np.float32), groups, flat_map, method="geometric", chunk_rows=3)
     np.testing.assert_array_equal(chunked.scores, narrow.scores)
+
+
+def test_consensus_geometric_path_is_each_tracks_own_whatever_its_block(flat_map):
+    # A 100-row track takes the logarithms, the short ones the product: how the tracks fall into
+    # chunks (one block with the long track, or apart from it) never changes a result.
+    rng = np.random.default_rng(12)
+    sizes = np.array([5, 100, 3, 4, 6])
+    values = rng.dirichlet(np.ones(4), size=sizes.sum()).astype(np.float32)
+    groups = np.repeat(np.arange(sizes.size), sizes)
+    together = consensus(values, groups, flat_map, method="geometric")
+    for chunk_rows in (1, 5, 50):
+        apart = consensus(values, groups, flat_map, method="geometric", chunk_rows=chunk_rows)
+        np.testing.assert_array_equal(apart.scores, together.scores)
+        np.testing.assert_array_equal(apart.mass, together.mass)

@@ -250,8 +250,8 @@ def segment_product(values, rows, bounds, floor, partial_below, rows32, out, mas
 def _product(values, rows, lo, hi, floor, partial_below, acc, out, row_sum, row_negative):
     """One segment of :func:`segment_product` in the precision of ``acc`` (and ``floor``); returns its mass."""
     n_classes = values.shape[1]
-    zero = floor - floor  # in acc's precision: no promotion in the loop
-    one = zero + 1
+    zero = acc.dtype.type(0)  # in acc's precision: no promotion in the loop
+    one = acc.dtype.type(1)
     acc[:] = 1.0
     rest = 1.0
     any_partial = False

@@ -221,15 +221,28 @@ def _combine(
     # float32 input on short tracks: the product runs in float32 (its range holds fewer rows).
     product_rows32 = _product_rows(floor, np.float32) if dtype == np.float32 else 0
 
+    # Equal weights (the default): the geometric method is a plain product, no logarithm, for
+    # tracks short enough that no class can fall out of float64's range behind the leader. Decided
+    # per track, so that how tracks fall into blocks never changes a result.
+    equal = np.logical_and.reduceat(w == 1.0, starts) if n else np.zeros(0, dtype=bool)
+    by_product = geometric & (sizes <= product_rows) & equal
+
     def work(ga: int, gb: int) -> None:
+        """Combine groups ``ga:gb``, in runs of consecutive tracks that take the same path."""
+        if not geometric:
+            combine(ga, gb, product=False)
+            return
+        flags = by_product[ga:gb]
+        edges = np.flatnonzero(flags[1:] != flags[:-1]) + 1
+        for a, b in zip(np.r_[0, edges].tolist(), np.r_[edges, gb - ga].tolist(), strict=True):
+            combine(ga + a, ga + b, product=bool(flags[a]))
+
+    def combine(ga: int, gb: int, *, product: bool) -> None:
         """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
         r0, r1 = int(bounds[ga]), int(bounds[gb])
         rows = np.arange(r0, r1) if order is None else order[r0:r1]
         local = bounds[ga : gb + 1] - r0
         sums, negatives = np.empty(r1 - r0), np.empty(r1 - r0)
-        # Equal weights (the default): the geometric method is a plain product, no logarithm, for
-        # tracks short enough that no class can fall out of float64's range behind the leader.
-        product = geometric and int(sizes[ga:gb].max()) <= product_rows and bool((w[r0:r1] == 1.0).all())
         if logits or (geometric and not product):  # softmax, or the logs of the general path: a copy
             block = matrix[r0:r1] if order is None else matrix[rows]
             try:
