@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("taxopost.postprocessing",),  # the task framework and the platform adapters
     # What runs a job (lifecycle, executors, operations, web entry points) and the admin it offers.
     ("taxopost.postprocessing.running", "taxopost.postprocessing.admin"),
-    ("taxopost.api", "taxopost.review", "taxopost.demo", "taxopost.urls", "taxopost.wsgi"),
+    ("taxopost.api", "taxopost.review", "taxopost.demo", "taxopost.urls", "taxopost.wsgi", "taxopost.web_server"),
     ("taxopost.cli",),
 ]
 #: Packages that never import Django, whatever they import of each other.

@@ -1,26 +1,30 @@
-"""Django's development server with a fixed pool of threads, for ``taxopost serve``.
+"""Django's development server, with its request threads kept between requests, for ``taxopost serve``.
 
 Why: Django's server starts a thread per request, and a database connection is per thread, so
 every request opened the database anew and closed it (on SQLite, reading its schema and
 mapping its journal: a sixth of a cached page's time, and as much again to close it). Here a
-fixed pool of threads serves the requests, each keeping its connection between them
-(``CONN_MAX_AGE``), and at most :data:`DEFAULT_THREADS` requests run at once, where the
-thread-per-request server had no bound. Every response closes its TCP connection (Django's
-handler does so on a server that is not thread-per-request), so an idle browser connection
-never holds a thread; a client that stops sending is dropped after :data:`CLIENT_TIMEOUT`.
+thread that has served a request waits for the next one, keeping its connection
+(``CONN_MAX_AGE``), up to :data:`DEFAULT_IDLE_THREADS` of them. When none is waiting, a new
+thread starts, as in Django's server: a request waiting for another's computation of a page,
+or a client slow to send, never holds up the others. Threads are daemons, so Ctrl-C stops the
+server at once. Every response closes its TCP connection (Django's handler does so on a server
+that is not thread-per-request); a client that sends nothing is dropped after
+:data:`CLIENT_TIMEOUT`, quietly.
 """
 
 from __future__ import annotations
 
+import queue
 import socket
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import threading
 
 from django.core.management.commands.runserver import Command as RunServer
 from django.core.servers.basehttp import WSGIServer
+from django.db import connections
 
-#: Requests served at once: a request waiting for another's computation of a cached page holds a
-#: thread, so the pool is larger than the machine's cores.
-DEFAULT_THREADS = 32
+#: Threads kept waiting for the next request, each with its database connection.
+DEFAULT_IDLE_THREADS = 32
 #: Seconds a client may take to send its request or read the response before it is dropped.
 CLIENT_TIMEOUT = 60.0
 #: Seconds a thread keeps its database connection open between requests.
@@ -28,17 +32,35 @@ CONNECTION_SECONDS = 60
 
 
 class PooledWSGIServer(WSGIServer):
-    """Hands each accepted connection to a thread of a fixed pool (``threads`` wide)."""
+    """Hands each connection to a waiting thread, or to a new one when none waits."""
 
-    threads = DEFAULT_THREADS
+    idle_threads = DEFAULT_IDLE_THREADS
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="taxopost-web")
+        self._handoff: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._waiting = 0  # threads committed to taking the next item of the handoff queue
 
     def process_request(self, request: socket.socket, client_address) -> None:
         request.settimeout(CLIENT_TIMEOUT)
-        self._pool.submit(self._serve, request, client_address)
+        with self._lock:
+            if self._waiting:
+                self._waiting -= 1
+                self._handoff.put((request, client_address))
+                return
+        threading.Thread(target=self._work, args=(request, client_address), daemon=True).start()
+
+    def _work(self, request: socket.socket, client_address) -> None:
+        """Serve, then wait for the next connection, unless enough threads wait already."""
+        while True:
+            self._serve(request, client_address)
+            with self._lock:
+                if self._waiting >= self.idle_threads:
+                    break
+                self._waiting += 1
+            request, client_address = self._handoff.get()
+        connections.close_all()  # this thread's own, kept between its requests
 
     def _serve(self, request: socket.socket, client_address) -> None:
         """What ``socketserver.ThreadingMixIn`` does in its thread: handle, then always close."""
@@ -49,12 +71,14 @@ class PooledWSGIServer(WSGIServer):
         finally:
             self.shutdown_request(request)
 
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def handle_error(self, request, client_address) -> None:
+        """A client that went silent or away is dropped without a traceback; other errors are reported."""
+        if isinstance(sys.exception(), TimeoutError | ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
-def pooled_runserver(threads: int) -> RunServer:
-    """Django's ``runserver`` command serving with a pool of ``threads`` threads."""
-    server = type("PooledWSGIServer", (PooledWSGIServer,), {"threads": threads})
+def pooled_runserver(idle_threads: int) -> RunServer:
+    """Django's ``runserver`` command serving with :class:`PooledWSGIServer` (``idle_threads`` kept)."""
+    server = type("PooledWSGIServer", (PooledWSGIServer,), {"idle_threads": idle_threads})
     return type("PooledRunServer", (RunServer,), {"server_cls": server})()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,59 +51,69 @@ def test_serve_runs_the_admin_api_and_static_files(tmp_path):
         assert _get(f"{base}/api/v1/taxa/")[0] == 401
         assert _get(f"{base}/api/v1/schema/")[0] == 200
         assert (tmp_path / "taxopost.sqlite3").exists()
+        with socket.create_connection(("127.0.0.1", port)):  # a browser's preconnect: sends nothing
+            time.sleep(0.2)
+            server.send_signal(signal.SIGINT)  # Ctrl-C stops it at once, whatever its threads wait for
+            server.wait(timeout=10)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
 
 
-def test_the_pooled_server_serves_on_a_fixed_pool_and_closes_every_connection():
-    """``taxopost serve``'s server: at most ``threads`` requests at once, each on a thread of the
-    pool (which keeps its database connection), every response closing its connection, and a
-    client that stops sending dropped instead of holding a thread for good."""
+def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
+    """``taxopost serve``'s server: a thread that served a request serves the next ones (keeping
+    its database connection), a new one starts when every kept one is busy (a slow or silent
+    client holds up nobody), every response closes its connection, and a client that sends
+    nothing is dropped after the timeout without a traceback."""
     import threading
 
     from django.core.servers.basehttp import WSGIRequestHandler
 
     from taxopost import web_server
 
-    seen, running, most = set(), [0], [0]
+    seen, running, most = [], [0], [0]
     lock = threading.Lock()
 
     def app(environ, start_response):
         with lock:
-            seen.add(threading.get_ident())
+            seen.append(threading.get_ident())
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.05)
+        time.sleep(0.05 if environ["PATH_INFO"] == "/slow" else 0)
         with lock:
             running[0] -= 1
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    server_cls = type("Pool", (web_server.PooledWSGIServer,), {"threads": 3})
-    server = server_cls(("127.0.0.1", 0), WSGIRequestHandler)
+    server = type("Kept", (web_server.PooledWSGIServer,), {"idle_threads": 2})(("127.0.0.1", 0), WSGIRequestHandler)
     server.set_app(app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
     old_timeout, web_server.CLIENT_TIMEOUT = web_server.CLIENT_TIMEOUT, 0.5
     try:
-        silent = socket.create_connection(("127.0.0.1", server.server_port))  # connects, never sends
         closes = []
 
-        def fetch():
-            with urllib.request.urlopen(base, timeout=10) as response:
+        def fetch(path: str) -> None:
+            with urllib.request.urlopen(base + path, timeout=10) as response:
                 closes.append(response.headers.get("Connection"))
 
-        clients = [threading.Thread(target=fetch) for _ in range(12)]
+        for _ in range(10):  # one after the other: the kept threads serve them all
+            fetch("/")
+        assert len(set(seen)) <= 2
+        silent = socket.create_connection(("127.0.0.1", server.server_port))  # connects, never sends
+        clients = [threading.Thread(target=fetch, args=("/slow",)) for _ in range(8)]
         for client in clients:
             client.start()
         for client in clients:
             client.join()
-        assert closes == ["close"] * 12
-        assert len(seen) <= 3 and most[0] <= 3
+        assert most[0] >= 4  # more than the two kept threads ran at once, beside the silent client's
+        assert closes == ["close"] * 18
         assert silent.recv(1) == b""  # dropped after the client timeout
         silent.close()
+        time.sleep(0.2)
+        assert threading.active_count() <= 8  # back to the kept threads (and this test's)
+        assert "Traceback" not in capsys.readouterr().err
     finally:
         web_server.CLIENT_TIMEOUT = old_timeout
         server.shutdown()

@@ -19,13 +19,19 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
     threads: Annotated[
-        int, typer.Option("--threads", help="Requests served at once (a fixed pool of threads).", min=1, max=512)
+        int,
+        typer.Option(
+            "--threads",
+            help="Request threads kept between requests, each with its database connection.",
+            min=0,
+            max=1024,
+        ),
     ] = 32,
 ) -> None:
     """Run the web app (admin, review pages, REST API) in this process.
 
-    Django's development server with DEBUG off, on a fixed pool of threads that keep their
-    database connections: enough for one team on a laptop or a lab machine; jobs started from
+    Django's development server with DEBUG off, its request threads kept between requests with
+    their database connections: enough for one team on a laptop or a lab machine; jobs started from
     the web run on a background thread of this process (or on Celery workers when
     TAXOPOST_BROKER_URL is set). Static files are served by WhiteNoise.
     On a loopback address it is a server on your own machine (development mode: the public
@@ -54,7 +60,7 @@ def serve(
     from taxopost.web_server import CONNECTION_SECONDS, pooled_runserver
 
     database = settings.DATABASES["default"]
-    if not database.get("CONN_MAX_AGE"):  # each thread of the pool keeps its connection
+    if database.get("CONN_MAX_AGE", 0) == 0:  # Django's default (the embedded database's): each kept thread keeps it
         database["CONN_MAX_AGE"] = CONNECTION_SECONDS
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     call_command(pooled_runserver(threads), address, use_reloader=False, use_threading=False)
