@@ -34,12 +34,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
 @pytest.fixture(autouse=True)
 def _empty_page_cache(request):
-    """Each test starts with an empty cache: a page cached by one test must not answer the next."""
+    """Each test starts with an empty cache: a page (or a user's frame of it) cached by one test
+    must not answer the next."""
     yield
     if {"db", "transactional_db", "live_server"} & set(request.fixturenames):
         from django.core.cache import cache
 
+        from taxopost.review import frame
+
         cache.clear()
+        frame.clear()
 
 
 def in_ci() -> bool:

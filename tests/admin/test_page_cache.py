@@ -231,3 +231,13 @@ def test_page_numbers_past_the_last_page_show_it_computed_once(admin_client, pla
 def _rows_of(response) -> str:
     html = response.content.decode()
     return html[html.index('<table class="changes" id="changes">') : html.index("</table>", html.index('id="changes"'))]
+
+
+def test_an_anonymous_visitor_of_a_public_project_gets_the_kept_frame_without_a_csrf_cookie(client, platform):
+    platform.project.public = True
+    platform.project.save(update_fields=["public"])
+    url = reverse("review:capture-set", args=[platform.pk])
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200 and not second.templates
+    assert "csrftoken" not in second.cookies and "csrfmiddlewaretoken" not in second.content.decode()
+    assert _body(first.content.decode()) == _body(second.content.decode())

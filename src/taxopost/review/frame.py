@@ -3,32 +3,41 @@
 Why: once a page's content is cached (:mod:`taxopost.review.page_cache`), rendering the admin's
 frame around it (header, breadcrumbs, styles, the sidebar's slot) was half of a cached request's
 time in the application, and a burst of requests is served one after another on one
-interpreter lock. The frame depends on who asks (name, staff, password, sidebar), the language
-and the page's context (title, capture set), never on the content: it is rendered once per such
-key and kept for :data:`FRAME_SECONDS`, split where the content goes, and each request fills in
-its own CSRF token. A request with messages waiting (after an admin action) is rendered afresh,
-which shows them and marks them read. Access is never taken from here: each view checks it first.
+interpreter lock. The frame depends on who asks (name, staff, password, sidebar), the language,
+the script prefix and the page's context (title, capture set), never on the content: it is
+rendered once per such key and kept for :data:`FRAME_SECONDS` in this process (a few
+milliseconds to render again: not worth a place in the shared cache, where it would push out
+pages that take seconds), split where the content goes, and each request fills in its own CSRF
+token where the frame has a form. A request with messages waiting (after an admin action) is
+rendered afresh, which shows them and marks them read. Access is never taken from here: each
+view checks it first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
 
 from django.contrib.messages import get_messages
-from django.core.cache import cache
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import get_script_prefix
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
 #: How long a user's rendered frame of a page is reused (as their sidebar, which it holds).
 FRAME_SECONDS = 60
-#: Stand-ins rendered into the kept frame: where the content goes, and the CSRF token.
-_CONTENT = "<!-- taxopost: the page's content -->"
-_CSRF = "taxopost-csrf-token-of-the-request"
+#: Frames kept in this process, least recently used dropped first.
+MAX_FRAMES = 512
+
+_frames: OrderedDict[str, tuple[float, str, str, str]] = OrderedDict()
+_lock = threading.Lock()
 
 
 def framed_page(
@@ -38,16 +47,44 @@ def framed_page(
     if len(get_messages(request)):  # shown (and marked read) by a fresh rendering
         return TemplateResponse(request, template, {**context, slot: content}, status=status)
     key = _frame_key(request, template, context)
-    frame = cache.get(key)
+    frame = _kept(key)
     if frame is None:
-        html = render_to_string(template, {**context, slot: mark_safe(_CONTENT), "csrf_token": _CSRF}, request)
-        if html.count(_CONTENT) != 1:  # a template that shows its slot twice, or not at all
+        # Stand-ins no page text can hold: where the content goes, and the CSRF token.
+        marker, token = f"<!-- content {secrets.token_hex(16)} -->", f"csrf-{secrets.token_hex(16)}"
+        html = render_to_string(template, {**context, slot: mark_safe(marker), "csrf_token": token}, request)
+        if html.count(marker) != 1:  # a template that shows its slot twice, or not at all
             return TemplateResponse(request, template, {**context, slot: content}, status=status)
-        frame = tuple(html.split(_CONTENT))
-        cache.set(key, frame, FRAME_SECONDS)
-    head, tail = frame
-    token = get_token(request)  # the request's own, as the template's {% csrf_token %} gives it
-    return HttpResponse(head.replace(_CSRF, token) + content + tail.replace(_CSRF, token), status=status)
+        head, tail = html.split(marker)
+        frame = (head, tail, token)
+        _keep(key, frame)
+    head, tail, token = frame
+    if token in head or token in tail:  # a form: the request's own token, as {% csrf_token %} gives it
+        mine = get_token(request)
+        head, tail = head.replace(token, mine), tail.replace(token, mine)
+    return HttpResponse(head + content + tail, status=status)
+
+
+def _kept(key: str) -> tuple[str, str, str] | None:
+    with _lock:
+        found = _frames.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        _frames.move_to_end(key)
+        return found[1:]
+
+
+def _keep(key: str, frame: tuple[str, str, str]) -> None:
+    with _lock:
+        _frames[key] = (time.monotonic() + FRAME_SECONDS, *frame)
+        _frames.move_to_end(key)
+        while len(_frames) > MAX_FRAMES:
+            _frames.popitem(last=False)
+
+
+def clear() -> None:
+    """Forget every kept frame (tests start from none)."""
+    with _lock:
+        _frames.clear()
 
 
 def _frame_key(request: HttpRequest, template: str, context: dict) -> str:
@@ -55,9 +92,9 @@ def _frame_key(request: HttpRequest, template: str, context: dict) -> str:
     short_name = user.get_short_name() if hasattr(user, "get_short_name") else ""
     password = user.has_usable_password() if hasattr(user, "has_usable_password") else False
     who = (user.pk, user.get_username(), short_name, user.is_active, user.is_staff, password)
-    parts = [template, *who, translation.get_language()]
+    parts = [template, *who, translation.get_language(), get_script_prefix()]
     parts += [(name, _identity(value)) for name, value in sorted(context.items())]
-    return "taxopost:frame:" + hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def _identity(value: object) -> object:
