@@ -134,6 +134,29 @@ def test_reap_with_resume_puts_a_stale_job_back_in_the_queue_and_runs_it_here(su
     assert not any("failed" in message for message in messages), messages
 
 
+def test_reap_with_resume_that_fails_leaves_the_jobs_it_did_not_reach_stale_not_queued(survey):
+    """Two stale jobs, of two projects, that fail whoever runs them (a config no longer valid):
+    the first run here fails (exit 2) and the command stops; the other is left running and stale
+    for a next reap, not queued with no one to run it."""
+    shell = (
+        "from datetime import timedelta; from django.utils import timezone; from taxopost.jobs.models import Job; "
+        "from taxopost.observations.models import CaptureSet, Project; "
+        "from taxopost.postprocessing.running.operations import create_job; "
+        "other = CaptureSet.objects.create(project=Project.objects.create(name='other'), name='other set'); "
+        "[create_job('small_size_filter', 'capture_set', c.pk, {}) for c in CaptureSet.objects.all()]; "
+        "Job.objects.update(status='running', config={'size_threshold': 5}, "
+        "heartbeat_at=timezone.now() - timedelta(hours=1))"
+    )
+    made = _taxopost(survey, "manage", "shell", "-c", shell)
+    assert made.returncode == 0, made.stderr
+    reaped = _taxopost(survey, "jobs", "reap", "--resume")
+    assert reaped.returncode == 2, reaped.stderr
+    assert reaped.stderr.count("stale, back in the queue") == 1
+    with sqlite3.connect(survey / "taxopost.sqlite3") as db:
+        statuses = sorted(status for (status,) in db.execute("select status from jobs_job"))
+    assert statuses == ["failed", "running"]
+
+
 def test_piped_tables_are_not_folded_at_80_columns(survey):
     assert _taxopost(survey, "run", "small_size_filter", "--capture-set", "Station 1 · July 2024").returncode == 0
     listed = _taxopost(survey, "jobs", "list")

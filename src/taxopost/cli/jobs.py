@@ -212,13 +212,17 @@ def jobs_reap(
 
     if stale_after is not None and stale_after < 0:
         raise InputError("--stale-after", stale_after, "must be zero or more seconds")
-    reaped = reap_stale_jobs(stale_after=stale_after, resume=resume, automatic=False)
-    for job in reaped:
+
+    def report_and_run(job: Job) -> None:
+        """Each job as it is reaped: one requeued runs before the next is requeued, so a failure or
+        Ctrl-C here leaves the others stale (a next reap takes them), never queued for no one."""
         if job.status == Job.QUEUED:
             err.print(f"job {job.pk}: stale, back in the queue", markup=False)
-            follow_job(job, lambda executor, job=job: submit_job(job, executor))
+            follow_job(job, lambda executor: submit_job(job, executor))
         else:
             err.print(f"job {job.pk}: {job.status}: {job.error or 'canceled'}", markup=False)
+
+    reaped = reap_stale_jobs(stale_after=stale_after, resume=resume, automatic=False, each=report_and_run)
     if not reaped:
         err.print("no stale job")
 
