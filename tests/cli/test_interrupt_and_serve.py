@@ -121,10 +121,8 @@ def test_reap_with_resume_puts_a_stale_job_back_in_the_queue_and_runs_it_here(su
         " for n in range(MAX_AUTOMATIC_RESUMES)]; "
         "Job.objects.filter(pk=j.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1)); print(j.pk)"
     )
-    made = _taxopost(survey, "manage", "shell", "-c", shell)
-    assert made.returncode == 0, made.stderr
+    made, reaped = _reap_resume(survey, shell)
     job_id = int(made.stdout.split()[-1])
-    reaped = _taxopost(survey, "jobs", "reap", "--resume")
     assert reaped.returncode == 0, reaped.stderr
     assert f"job {job_id}: stale, back in the queue" in reaped.stderr
     assert _job_status(survey) == ("succeeded", job_id)
@@ -142,19 +140,24 @@ def test_reap_with_resume_that_fails_leaves_the_jobs_it_did_not_reach_stale_not_
         "from datetime import timedelta; from django.utils import timezone; from taxopost.jobs.models import Job; "
         "from taxopost.observations.models import CaptureSet, Project; "
         "from taxopost.postprocessing.running.operations import create_job; "
-        "other = CaptureSet.objects.create(project=Project.objects.create(name='other'), name='other set'); "
+        "CaptureSet.objects.create(project=Project.objects.create(name='other'), name='other set'); "
         "[create_job('small_size_filter', 'capture_set', c.pk, {}) for c in CaptureSet.objects.all()]; "
         "Job.objects.update(status='running', config={'size_threshold': 5}, "
         "heartbeat_at=timezone.now() - timedelta(hours=1))"
     )
-    made = _taxopost(survey, "manage", "shell", "-c", shell)
-    assert made.returncode == 0, made.stderr
-    reaped = _taxopost(survey, "jobs", "reap", "--resume")
+    _, reaped = _reap_resume(survey, shell)
     assert reaped.returncode == 2, reaped.stderr
     assert reaped.stderr.count("stale, back in the queue") == 1
     with sqlite3.connect(survey / "taxopost.sqlite3") as db:
         statuses = sorted(status for (status,) in db.execute("select status from jobs_job"))
     assert statuses == ["failed", "running"]
+
+
+def _reap_resume(survey: Path, shell: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """Set up stale jobs with ``shell`` (Python run by ``taxopost manage shell``), then ``jobs reap --resume``."""
+    made = _taxopost(survey, "manage", "shell", "-c", shell)
+    assert made.returncode == 0, made.stderr
+    return made, _taxopost(survey, "jobs", "reap", "--resume")
 
 
 def test_piped_tables_are_not_folded_at_80_columns(survey):
