@@ -123,6 +123,12 @@ class ReplayServer:
         """The body recorded for ``path`` (under the API root) with these parameters."""
         return json.loads(self._recorded[(API + path, frozenset(params.items()))][1])
 
+    def serve_detail(self, detail: dict) -> None:
+        """Serve ``detail`` as its classification's detail, whatever the detections nest of it."""
+        self._recorded[(f"{API}/classifications/{detail['id']}/", frozenset({"project_id": "1"}.items()))] = (
+            200, json.dumps(detail),
+        )  # fmt: skip
+
     def add_classification(
         self,
         detail: dict,
@@ -142,9 +148,7 @@ class ReplayServer:
             for key in ("id", "details", "taxon", "score", "algorithm", "applied_to", "created_at", "user_permissions")
         }
         entry["terminal"] = terminal
-        self._recorded[(f"{API}/classifications/{detail['id']}/", frozenset({"project_id": "1"}.items()))] = (
-            200, json.dumps(detail),
-        )  # fmt: skip
+        self.serve_detail(detail)
         nested = 0
         for key, (status, text) in list(self._recorded.items()):
             body = json.loads(text)

@@ -29,7 +29,7 @@ from taxopost.io.antenna import (
     read_token,
 )
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, TAKEN_OVER, import_antenna
+from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, SOURCE_DIFFERS, TAKEN_OVER, import_antenna
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -637,6 +637,19 @@ def test_derived_classifications_without_their_source_or_in_a_loop_are_skipped_a
     assert Classification.objects.count() == 60
     assert _imported(52).terminal  # Antenna demoted it for the tracking step left out
     assert not [p for p in server.paths() if p.rsplit("/", 2)[-2] in {"2001", "2002", "2003", "2004"}]
+
+
+def test_a_derived_detail_that_names_another_source_than_its_detection_is_skipped_and_counted(server, recordings):
+    """Antenna's detail and the detection's list disagree on what a roll-up was applied to:
+    which chain it belongs to is unclear, so it is left out (and its source stays terminal)."""
+    source = recorded(recordings, "081_classification_52.json")
+    genus = _taxon(recordings, source["taxon"]["parent"]["id"])
+    rollup = derived_detail(source, 2005, RANK_ROLLUP, genus, 0.7)
+    server.add_classification(rollup, detection=52, source_terminal=None)
+    server.serve_detail({**rollup, "applied_to": {**rollup["applied_to"], "id": 51}})  # the detail says 51
+    summary = run(server)
+    assert summary.skipped == {SOURCE_DIFFERS: 1}
+    assert Classification.objects.count() == 60 and _imported(52).terminal and _imported(51).terminal
 
 
 def test_an_interrupted_fetch_of_a_derived_detail_writes_nothing_and_the_next_run_completes(server, recordings):

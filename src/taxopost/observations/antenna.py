@@ -73,6 +73,7 @@ SOURCELESS = "outputs of Antenna's post-processing that name no source (applied_
 TAKEN_OVER = "classifications Antenna derived from one that taxopost's own post-processing has built on since"
 DERIVED_TAXON = "derived classifications whose taxon could not be imported"
 DERIVED_SCORE = "derived classifications without a finite score"
+SOURCE_DIFFERS = "derived classifications whose detail names another source (applied_to) than their detection lists"
 DERIVED_VECTOR = (
     "derived classifications with vectors but no category map to read them over (stored with taxon and score only)"
 )
@@ -460,6 +461,9 @@ class _Import:
             level = [(item, detail) for item, detail in items if item.depth == depth]
             rows, refs, demote = [], [], []
             for item, detail in level:
+                if detail.applied_to != item.ref.applied_to:  # which chain it belongs to is unclear
+                    self.summary.skipped[SOURCE_DIFFERS] += 1
+                    continue
                 source = stored.rows.get(item.ref.applied_to)
                 if source is None:  # left out itself (no vector, no category map, ...)
                     self.summary.skipped[MISSING_SOURCE] += 1
