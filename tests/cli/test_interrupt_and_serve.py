@@ -132,10 +132,10 @@ def test_reap_with_resume_puts_a_stale_job_back_in_the_queue_and_runs_it_here(su
     assert not any("failed" in message for message in messages), messages
 
 
-def test_reap_with_resume_that_fails_leaves_the_jobs_it_did_not_reach_stale_not_queued(survey):
+def test_reap_with_resume_that_fails_marks_the_jobs_it_did_not_reach_failed_and_resumable(survey):
     """Two stale jobs, of two projects, that fail whoever runs them (a config no longer valid):
-    the first run here fails (exit 2) and the command stops; the other is left running and stale
-    for a next reap, not queued with no one to run it."""
+    both go back to the queue at once (their projects free), the first run here fails (exit 2)
+    and the command stops; the other is marked failed and resumable, not left queued for no one."""
     shell = (
         "from datetime import timedelta; from django.utils import timezone; from taxopost.jobs.models import Job; "
         "from taxopost.observations.models import CaptureSet, Project; "
@@ -149,8 +149,10 @@ def test_reap_with_resume_that_fails_leaves_the_jobs_it_did_not_reach_stale_not_
     assert reaped.returncode == 2, reaped.stderr
     assert reaped.stderr.count("stale, back in the queue") == 1
     with sqlite3.connect(survey / "taxopost.sqlite3") as db:
-        statuses = sorted(status for (status,) in db.execute("select status from jobs_job"))
-    assert statuses == ["failed", "running"]
+        jobs = db.execute("select id, status, error from jobs_job order by started_at is null, id").fetchall()
+    assert [status for _, status, _ in jobs] == ["failed", "failed"]
+    left = [(pk, error) for pk, _, error in jobs if "stopped before running it" in error]
+    assert len(left) == 1 and f"jobs resume {left[0][0]}` runs what is left" in left[0][1]
 
 
 def _reap_resume(survey: Path, shell: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:

@@ -203,26 +203,32 @@ def jobs_reap(
     """Mark running jobs whose heartbeat stopped (their worker died) as failed and resumable.
 
     With --resume each goes straight back to the queue instead (it never shows as failed) and
-    runs what is left: here, or on Celery workers when a broker is set.
+    runs what is left: here, one after the other, or on Celery workers when a broker is set. If
+    one fails here or is interrupted, those not run yet are marked failed and resumable.
     """
     setup()
     from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.lifecycle import fail as fail_job
     from taxopost.postprocessing.running.lifecycle import reap_stale_jobs
     from taxopost.postprocessing.running.operations import submit_job
 
     if stale_after is not None and stale_after < 0:
         raise InputError("--stale-after", stale_after, "must be zero or more seconds")
 
-    def report_and_run(job: Job) -> None:
-        """Each job as it is reaped: one requeued runs before the next is requeued, so a failure or
-        Ctrl-C here leaves the others stale (a next reap takes them), never queued for no one."""
-        if job.status == Job.QUEUED:
-            err.print(f"job {job.pk}: stale, back in the queue", markup=False)
-            follow_job(job, lambda executor: submit_job(job, executor))
-        else:
+    reaped = reap_stale_jobs(stale_after=stale_after, resume=resume, automatic=False)
+    for job in reaped:
+        if job.status != Job.QUEUED:
             err.print(f"job {job.pk}: {job.status}: {job.error or 'canceled'}", markup=False)
-
-    reaped = reap_stale_jobs(stale_after=stale_after, resume=resume, automatic=False, each=report_and_run)
+    queued = [job for job in reaped if job.status == Job.QUEUED]  # every project free at once
+    for n, job in enumerate(queued):
+        err.print(f"job {job.pk}: stale, back in the queue", markup=False)
+        try:
+            follow_job(job, lambda executor, job=job: submit_job(job, executor))
+        except (typer.Exit, KeyboardInterrupt):  # this one failed or was interrupted: the rest wait for a person
+            for left in queued[n + 1 :]:
+                fail_job(left.pk, f"stale; `{command_name()} jobs reap --resume` stopped before running it: "
+                                  f"`{command_name()} jobs resume {left.pk}` runs what is left")  # fmt: skip
+            raise
     if not reaped:
         err.print("no stale job")
 

@@ -179,13 +179,7 @@ def queue(job: Job, executor: str) -> None:
     Job.objects.filter(pk=job.pk, status__in=(Job.CREATED, Job.QUEUED)).update(status=Job.QUEUED, executor=executor)
 
 
-def reap_stale_jobs(
-    *,
-    stale_after: float | None = None,
-    resume: bool = False,
-    automatic: bool = True,
-    each: Callable[[Job], object] | None = None,
-) -> list[Job]:
+def reap_stale_jobs(*, stale_after: float | None = None, resume: bool = False, automatic: bool = True) -> list[Job]:
     """Mark running jobs whose heartbeat is older than ``stale_after`` seconds as failed (resumable).
 
     A job that was asked to stop is canceled instead (and reverted if that was asked). With
@@ -193,10 +187,8 @@ def reap_stale_jobs(
     transaction: it never shows as failed to a client polling it. A worker's reaper
     (``automatic``) does so only for a job not yet resumed automatically
     :data:`MAX_AUTOMATIC_RESUMES` times; a person (``taxopost jobs reap --resume``) always.
-    ``each`` is called with every job once it is reaped, before the next is looked at: a caller
-    that runs each requeued job there and stops on a failure leaves the jobs it did not reach
-    as they were (running and stale), never queued with no one to run them. Safe to run from
-    several places at once: each job is reaped under its row lock, busy rows skipped.
+    Safe to run from several places at once: each job is reaped under its row lock, busy rows
+    skipped.
     """
     seconds = settings.JOB_STALE_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=seconds)
@@ -205,8 +197,6 @@ def reap_stale_jobs(
     for job_id in Job.objects.filter(stale, status=Job.RUNNING).values_list("pk", flat=True):
         if resume and (requeued := _requeue(job_id, stale, automatic=automatic)) is not None:
             reaped.append(requeued)
-            if each is not None:
-                each(requeued)
             continue
         with transaction.atomic():
             job = Job.objects.select_for_update(no_key=True, skip_locked=True).filter(stale, pk=job_id).first()
@@ -223,8 +213,6 @@ def reap_stale_jobs(
                 )
         revert_if_requested(job)
         reaped.append(job)
-        if each is not None:
-            each(job)
     return reaped
 
 
