@@ -223,28 +223,40 @@ def _combine(
 
     # Equal weights (the default): the geometric method is a plain product, no logarithm, for
     # tracks short enough that no class can fall out of float64's range behind the leader. Decided
-    # per track, so that how tracks fall into blocks never changes a result.
+    # per track, so that how tracks fall into blocks never changes a result; a block's tracks of
+    # each path are combined together, wherever they lie in it.
     equal = np.logical_and.reduceat(w == 1.0, starts) if n else np.zeros(0, dtype=bool)
     by_product = geometric & (sizes <= product_rows) & equal
 
     def work(ga: int, gb: int) -> None:
-        """Combine groups ``ga:gb``, in runs of consecutive tracks that take the same path."""
+        """Combine groups ``ga:gb``: each path's tracks of the block together (at most two calls)."""
         if not geometric:
-            combine(ga, gb, product=False)
+            combine(slice(ga, gb), product=False)
             return
         flags = by_product[ga:gb]
-        edges = np.flatnonzero(flags[1:] != flags[:-1]) + 1
-        for a, b in zip(np.r_[0, edges].tolist(), np.r_[edges, gb - ga].tolist(), strict=True):
-            combine(ga + a, ga + b, product=bool(flags[a]))
+        if flags.all() or not flags.any():
+            combine(slice(ga, gb), product=bool(flags[0]))
+            return
+        for chosen in (True, False):
+            combine(ga + np.flatnonzero(flags == chosen), product=chosen)
 
-    def combine(ga: int, gb: int, *, product: bool) -> None:
-        """Combine groups ``ga:gb``: their rows are ``bounds[ga]:bounds[gb]`` in sorted order."""
-        r0, r1 = int(bounds[ga]), int(bounds[gb])
-        rows = np.arange(r0, r1) if order is None else order[r0:r1]
-        local = bounds[ga : gb + 1] - r0
-        sums, negatives = np.empty(r1 - r0), np.empty(r1 - r0)
+    def combine(groups: slice | np.ndarray, *, product: bool) -> None:
+        """Combine ``groups`` (a range of them, or ascending indices): their rows in sorted order."""
+        contiguous = isinstance(groups, slice)
+        if contiguous:
+            r0, r1 = int(bounds[groups.start]), int(bounds[groups.stop])
+            pos = np.arange(r0, r1)
+            local = bounds[groups.start : groups.stop + 1] - r0
+            out, out_mass = scores[groups], mass[groups]  # views: the kernels write in place
+        else:
+            counts = sizes[groups]
+            local = np.r_[0, np.cumsum(counts)]
+            pos = np.repeat(bounds[groups] - local[:-1], counts) + np.arange(local[-1])
+            out, out_mass = np.empty((groups.size, n_classes), dtype=dtype), np.empty(groups.size)
+        rows = pos if order is None else order[pos]
+        sums, negatives = np.empty(pos.size), np.empty(pos.size)
         if logits or (geometric and not product):  # softmax, or the logs of the general path: a copy
-            block = matrix[r0:r1] if order is None else matrix[rows]
+            block = matrix[r0:r1] if contiguous and order is None else matrix[rows]  # a view where it can
             try:
                 if logits:
                     check_logits(block, field=field)
@@ -254,37 +266,37 @@ def _combine(
             except InputError as exc:  # name the input row, not the block's
                 _raise_for_row(matrix, int(rows[exc.row]), field, logits)
                 raise
-        source, at = (block, np.arange(r1 - r0)) if logits else (matrix, rows)
+        source, at = (block, np.arange(pos.size)) if logits else (matrix, rows)
         if product:
             _kernels.segment_product(
-                source, at, local, floor, 1.0 - SUM_TOLERANCE, product_rows32, scores[ga:gb], mass[ga:gb], sums,
-                negatives,
-            )  # fmt: skip
+                source, at, local, floor, 1.0 - SUM_TOLERANCE, product_rows32, out, out_mass, sums, negatives
+            )
         elif geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
             rest_rows = np.where(partial, np.log(np.maximum(1.0 - sums, floor)), log_floor)
-            rest = np.add.reduceat(w[r0:r1] * rest_rows, local[:-1])
+            rest = np.add.reduceat(w[pos] * rest_rows, local[:-1])
             rest[np.add.reduceat(partial, local[:-1]) == 0] = -np.inf  # no row left mass missing
             logs = np.log(np.maximum(block, dtype.type(floor)))
             _kernels.segment_combine(
-                logs, np.arange(r1 - r0), local, w[r0:r1], True, rest, np.empty(n_classes), scores[ga:gb],
-                mass[ga:gb], negatives, negatives,
+                logs, np.arange(pos.size), local, w[pos], True, rest, np.empty(n_classes), out, out_mass,
+                negatives, negatives,
             )  # fmt: skip
         else:
             _kernels.segment_combine(
-                source, at, local, w_in[r0:r1], False, _NO_REST, np.empty(n_classes, dtype=dtype), scores[ga:gb],
-                mass[ga:gb], sums, negatives,
+                source, at, local, w_in[pos], False, _NO_REST, np.empty(n_classes, dtype=dtype), out, out_mass,
+                sums, negatives,
             )  # fmt: skip
         if product or not geometric:  # the door's checks came out of the sweep
             bad = ~np.isfinite(sums) | (negatives > 0) | (sums > 1.0 + SUM_TOLERANCE)
             if bad.any():
                 _raise_for_row(matrix, int(rows[np.flatnonzero(bad)].min()), field, logits)
-        single = np.flatnonzero(sizes[ga:gb] == 1)
+        single = np.flatnonzero(np.diff(local) == 1)
         if single.size:  # a group of one row is that row
-            scores[ga + single] = block[local[single]] if logits else matrix[rows[local[single]]]
-            mass[ga + single] = sums[local[single]]
-        out = scores[ga:gb]
-        winner[ga:gb] = (out if all_resolved else np.where(resolved, out, -1)).argmax(axis=1)
+            out[single] = block[local[single]] if logits else matrix[rows[local[single]]]
+            out_mass[single] = sums[local[single]]
+        if not contiguous:
+            scores[groups], mass[groups] = out, out_mass
+        winner[groups] = (out if all_resolved else np.where(resolved, out, -1)).argmax(axis=1)
 
     rows_per_chunk = chunk_rows or chunk_rows_for(matrix)
     ga = 0
