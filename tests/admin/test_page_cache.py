@@ -241,3 +241,20 @@ def test_an_anonymous_visitor_of_a_public_project_gets_the_kept_frame_without_a_
     assert first.status_code == second.status_code == 200 and not second.templates
     assert "csrftoken" not in second.cookies and "csrfmiddlewaretoken" not in second.content.decode()
     assert _body(first.content.decode()) == _body(second.content.decode())
+
+
+def test_jobs_that_are_not_the_capture_sets_share_one_page(admin_client, platform, monkeypatch):
+    from taxopost.review import views
+
+    job = run("rank_rollup", platform)
+    url = reverse("review:capture-set", args=[platform.pk])
+    computed = []
+    body = views._body
+    monkeypatch.setattr(views, "_body", lambda *args: computed.append(args[1:]) or body(*args))
+    first = _get(admin_client, url, job=999_999)[0]
+    assert "not among its jobs" in first.content.decode()
+    for other in (888_888, 777_777, 10**17):  # from the cache: not one computation per number asked
+        response = _get(admin_client, url, job=other, page=3)[0]
+        assert _body(response.content.decode()) == _body(first.content.decode())
+    assert len(computed) == 1
+    assert selected_job(_get(admin_client, url, job=job.pk)[0]) == job.pk and len(computed) == 2

@@ -461,7 +461,7 @@ class _Import:
             level = [(item, detail) for item, detail in items if item.depth == depth]
             rows, refs, demote = [], [], []
             for item, detail in level:
-                if detail.applied_to != item.ref.applied_to:  # which chain it belongs to is unclear
+                if detail.applied_to is not None and detail.applied_to != item.ref.applied_to:  # which chain?
                     self.summary.skipped[SOURCE_DIFFERS] += 1
                     continue
                 source = stored.rows.get(item.ref.applied_to)

@@ -68,10 +68,11 @@ def data_version(capture_set: CaptureSet) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
-def page_key(kind: str, capture_set: CaptureSet, *parts: object) -> str:
-    """The cache key of one page: its kind, capture set, data version and own parameters (hashed)."""
+def page_key(kind: str, capture_set: CaptureSet, *parts: object, version: str | None = None) -> str:
+    """The cache key of one page: its kind, capture set, data version (``version``: one already
+    read for this request) and own parameters (hashed)."""
     own = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-    return f"taxopost:{kind}:{capture_set.pk}:{data_version(capture_set)}:{own}"
+    return f"taxopost:{kind}:{capture_set.pk}:{version or data_version(capture_set)}:{own}"
 
 
 def cached(key: str, compute: Callable[[], T]) -> T:

@@ -22,7 +22,7 @@ from taxopost.observations.provenance import classification_chains
 from taxopost.review.admin_context import admin_page_context
 from taxopost.review.charts import before_after_svg
 from taxopost.review.frame import framed_page
-from taxopost.review.page_cache import cached, page_key
+from taxopost.review.page_cache import cached, data_version, page_key
 from taxopost.review.summary import changed_rows, review_job
 
 ROWS_PER_PAGE = 50
@@ -43,11 +43,17 @@ def capture_set_review(request, pk: int) -> HttpResponse:
     # As numbers: "05", "5" and " 5" are one page, not three computations of it.
     asked, number = _number(request.GET.get("job")), _number(request.GET.get("page"))
     number = 1 if number is None else number
+    version = data_version(capture_set)
+    if asked is not None:  # a job not among the capture set's: one page saying so, whatever the number
+        listed = cached(page_key("review-jobs", capture_set, version=version), lambda: _job_ids(capture_set))
+        asked = asked if asked in listed else _NOT_LISTED
     if number != 1:
         # Past the last page (or 0) shows the last page: one computation of it, not one per number asked.
-        last = cached(page_key("review-pages", capture_set, asked), lambda: _page_count(capture_set, asked))
+        pages = page_key("review-pages", capture_set, asked, version=version)
+        last = cached(pages, lambda: _page_count(capture_set, asked))
         number = number if 1 <= number <= last else last
-    body = cached(page_key("review-body", capture_set, asked, number), lambda: _body(capture_set, asked, number))
+    key = page_key("review-body", capture_set, asked, number, version=version)
+    body = cached(key, lambda: _body(capture_set, asked, number))
     context = {**admin_page_context(request), "title": f"Review: {capture_set.name}", "capture_set": capture_set}
     return framed_page(request, "review/capture_set.html", context, "body", mark_safe(body))
 
@@ -69,6 +75,15 @@ def _page_count(capture_set: CaptureSet, asked: int | None) -> int:
     """How many pages of rows the chosen job's part has (1 when there is no job, or no row)."""
     chosen = _chosen_job(asked, _jobs(capture_set))
     return 1 if chosen is None else _rows(chosen).num_pages
+
+
+#: What a job asked for that the capture set does not have is keyed as (one key for them all).
+_NOT_LISTED = -1
+
+
+def _job_ids(capture_set: CaptureSet) -> list[int]:
+    """The ids of the jobs the picker lists."""
+    return [job.pk for job in _jobs(capture_set)]
 
 
 def _jobs(capture_set: CaptureSet) -> list[Job]:
