@@ -180,15 +180,17 @@ LOGIN_URL = "admin:login"
 
 # The review and evaluation pages are cached per state of their data (taxopost.review.page_cache):
 # in this process by default, or in Redis shared by every web process.
+# Each user's rendered admin frame of those pages (taxopost.review.frame) is kept in this process
+# whatever the default: cheap to render again, it must not push pages out of a shared cache.
 def _caches() -> dict:
+    locmem = "django.core.cache.backends.locmem.LocMemCache"
+    frames = {"BACKEND": locmem, "LOCATION": "taxopost-frames", "TIMEOUT": 60, "OPTIONS": {"MAX_ENTRIES": 512}}
     url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
     if not url:
-        return {
-            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100}}
-        }
+        return {"default": {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}, "frames": frames}
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
-    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}, "frames": frames}
 
 
 CACHES = _caches()

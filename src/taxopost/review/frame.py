@@ -5,9 +5,9 @@ frame around it (header, breadcrumbs, styles, the sidebar's slot) was half of a 
 time in the application, and a burst of requests is served one after another on one
 interpreter lock. The frame depends on who asks (name, staff, password, sidebar), the language,
 the script prefix and the page's context (title, capture set), never on the content: it is
-rendered once per such key and kept for :data:`FRAME_SECONDS` in this process (a few
-milliseconds to render again: not worth a place in the shared cache, where it would push out
-pages that take seconds), split where the content goes, and each request fills in its own CSRF
+rendered once per such key and kept for a minute in this process (the ``frames`` cache of the
+settings: a few milliseconds to render again, not worth a place in the shared cache, where it
+would push out pages that take seconds), split where the content goes, and each request fills in its own CSRF
 token where the frame has a form. A request with messages waiting (after an admin action) is
 rendered afresh, which shows them and marks them read. Access is never taken from here: each
 view checks it first.
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
-from collections import OrderedDict
 
 from django.contrib.messages import get_messages
+from django.core.cache import caches
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -31,14 +29,6 @@ from django.urls import get_script_prefix
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
-#: How long a user's rendered frame of a page is reused (as their sidebar, which it holds).
-FRAME_SECONDS = 60
-#: Frames kept in this process, least recently used dropped first.
-MAX_FRAMES = 512
-
-_frames: OrderedDict[str, tuple[float, str, str, str]] = OrderedDict()
-_lock = threading.Lock()
-
 
 def framed_page(
     request: HttpRequest, template: str, context: dict, slot: str, content: SafeString, *, status: int = 200
@@ -46,8 +36,9 @@ def framed_page(
     """``template`` rendered with ``context``, and ``content`` (safe HTML) as its ``slot`` variable."""
     if len(get_messages(request)):  # shown (and marked read) by a fresh rendering
         return TemplateResponse(request, template, {**context, slot: content}, status=status)
+    frames = caches["frames"]
     key = _frame_key(request, template, context)
-    frame = _kept(key)
+    frame = frames.get(key)
     if frame is None:
         # Stand-ins no page text can hold: where the content goes, and the CSRF token.
         marker, token = f"<!-- content {secrets.token_hex(16)} -->", f"csrf-{secrets.token_hex(16)}"
@@ -56,7 +47,7 @@ def framed_page(
             return TemplateResponse(request, template, {**context, slot: content}, status=status)
         head, tail = html.split(marker)
         frame = (head, tail, token)
-        _keep(key, frame)
+        frames.set(key, frame)
     head, tail, token = frame
     if token in head or token in tail:  # a form: the request's own token, as {% csrf_token %} gives it
         mine = get_token(request)
@@ -64,27 +55,9 @@ def framed_page(
     return HttpResponse(head + content + tail, status=status)
 
 
-def _kept(key: str) -> tuple[str, str, str] | None:
-    with _lock:
-        found = _frames.get(key)
-        if found is None or found[0] < time.monotonic():
-            return None
-        _frames.move_to_end(key)
-        return found[1:]
-
-
-def _keep(key: str, frame: tuple[str, str, str]) -> None:
-    with _lock:
-        _frames[key] = (time.monotonic() + FRAME_SECONDS, *frame)
-        _frames.move_to_end(key)
-        while len(_frames) > MAX_FRAMES:
-            _frames.popitem(last=False)
-
-
 def clear() -> None:
     """Forget every kept frame (tests start from none)."""
-    with _lock:
-        _frames.clear()
+    caches["frames"].clear()
 
 
 def _frame_key(request: HttpRequest, template: str, context: dict) -> str:
