@@ -539,7 +539,8 @@ class _Import:
         if category_map_id is None:  # nothing to read the vectors over: taxon and score only
             self.summary.skipped[DERIVED_VECTOR] += 1
             return None, None, None
-        labels = core_category_map(category_map_id).labels
+        core = core_category_map(category_map_id)
+        labels = core.labels
         if logits is not None and (problem := _logits_problem(logits, list(labels))) is not None:
             if values is None:
                 raise InputError(*problem, source=where)
@@ -550,7 +551,7 @@ class _Import:
                 reason = f"the category map has {len(labels)} labels"
                 raise InputError("scores", f"{len(values)} values", reason, source=where)
             try:
-                winners(values[None, :], core_category_map(category_map_id), field="scores")
+                winners(values[None, :], core, field="scores")
             except InputError as exc:  # named in the one vector: scores[0, 3] is scores[3]
                 field_name = "scores" if exc.field == "scores[0]" else exc.field.replace("scores[0, ", "scores[")
                 reason = exc.reason.replace(" (logits? use --logits)", "")  # a hint for the file commands
