@@ -61,3 +61,26 @@ def test_failures_at_the_token_endpoint_lock_the_admin_too(boss, settings):
     for _ in range(3):
         assert api.post("/api/v1/tokens/", {"username": "boss", "password": "no"}, format="json").status_code == 400
     assert not log_in(Client(), PASSWORD)
+
+
+def test_failures_of_other_usernames_do_not_push_a_count_out(boss, settings):
+    """An attacker cannot reset a username's count by failing with many others in between."""
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    for _ in range(2):
+        assert not log_in(Client(), "wrong")
+    for i in range(150):  # more usernames than a small cache holds
+        assert not log_in(Client(), "wrong", username=f"nobody-{i}")
+    assert not log_in(Client(), "wrong")
+    assert not log_in(Client(), PASSWORD)
+
+
+def test_the_count_is_shared_by_every_server_process(boss, settings):
+    """Processes share no memory: what one counted, another sees (here the cache is emptied, as a
+    second process's local cache would be)."""
+    from django.core.cache import cache
+
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    for _ in range(3):
+        assert not log_in(Client(), "wrong")
+        cache.clear()
+    assert not log_in(Client(), PASSWORD)

@@ -1,16 +1,22 @@
 """Failed logins per (username, client address): after too many, even the right password is refused.
 
-One rule for the admin's login form and the API's token endpoint. Counters live in Django's
-default cache, so several server processes share them only when that cache is shared (Redis,
-memcached); the default local-memory cache counts per process.
+One rule for the admin's login form and the API's token endpoint. The counts are rows of
+:class:`~taxopost.access.models.LoginFailures`: shared by every server process whatever the
+cache, and out of reach of the cache's eviction (failing with many other usernames in between
+used to push a count out of the local-memory cache and start it again).
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from taxopost.access.models import LoginFailures
 
 
 def client_address(request) -> str:
@@ -19,26 +25,37 @@ def client_address(request) -> str:
 
 def _key(username: str, address: str) -> str:
     who = f"{(username or '').strip().lower()}|{address}".encode()
-    return "taxopost:login-failures:" + hashlib.sha256(who).hexdigest()
+    return hashlib.sha256(who).hexdigest()
+
+
+def _window_start() -> datetime:
+    """Failures that began before this are forgotten."""
+    return timezone.now() - timedelta(seconds=settings.LOGIN_LOCK_SECONDS)
 
 
 def locked(username: str, address: str) -> bool:
     """True while this username has failed too often from this address."""
-    return (cache.get(_key(username, address)) or 0) >= settings.LOGIN_FAILURES_ALLOWED
+    return LoginFailures.objects.filter(
+        key=_key(username, address), first_at__gt=_window_start(), count__gte=settings.LOGIN_FAILURES_ALLOWED
+    ).exists()
 
 
 def failed(username: str, address: str) -> None:
     """Count one failure; the count is forgotten ``LOGIN_LOCK_SECONDS`` after the first one."""
-    key = _key(username, address)
-    if not cache.add(key, 1, timeout=settings.LOGIN_LOCK_SECONDS):
+    key, start = _key(username, address), _window_start()
+    with transaction.atomic():
+        if LoginFailures.objects.filter(key=key, first_at__gt=start).update(count=F("count") + 1):
+            return
+        LoginFailures.objects.filter(first_at__lte=start).delete()  # this key's old count, and anyone's
         try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=settings.LOGIN_LOCK_SECONDS)
+            with transaction.atomic():
+                LoginFailures.objects.create(key=key, first_at=timezone.now())
+        except IntegrityError:  # a concurrent failure of the same username and address made it first
+            LoginFailures.objects.filter(key=key).update(count=F("count") + 1)
 
 
 def succeeded(username: str, address: str) -> None:
-    cache.delete(_key(username, address))
+    LoginFailures.objects.filter(key=_key(username, address)).delete()
 
 
 def locked_message() -> str:

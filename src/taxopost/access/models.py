@@ -51,3 +51,21 @@ class AccessToken(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class LoginFailures(models.Model):
+    """Recent failed logins of one username from one address (:mod:`taxopost.access.login_limits`).
+
+    In the database, not a cache: every server process sees the same count, and no flood of
+    other entries can push it out.
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the username and address, hex")
+    count = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField(db_index=True, help_text="The first failure; the count ends a lock's time after it")
+
+    class Meta:
+        verbose_name_plural = "login failures"
+
+    def __str__(self) -> str:
+        return f"{self.count} failures since {self.first_at:%Y-%m-%d %H:%M}"
