@@ -4,7 +4,8 @@ Why: Django's server starts a thread per request, and a database connection is p
 every request opened the database anew and closed it (on SQLite, reading its schema and
 mapping its journal: a sixth of a cached page's time, and as much again to close it). Here a
 thread that has served a request waits for the next one, keeping its connection
-(``CONN_MAX_AGE``), up to :data:`DEFAULT_IDLE_THREADS` of them. When none is waiting, a new
+(``CONN_MAX_AGE``), up to :data:`DEFAULT_IDLE_THREADS` of them; one idle for
+:data:`CONNECTION_SECONDS` closes its connection. When none is waiting, a new
 thread starts, as in Django's server: a request waiting for another's computation of a page,
 or a client slow to send, never holds up the others. Threads are daemons, so Ctrl-C stops the
 server at once. Every response closes its TCP connection (Django's handler does so on a server
@@ -59,8 +60,18 @@ class PooledWSGIServer(WSGIServer):
                 if self._waiting >= self.idle_threads:
                     break
                 self._waiting += 1
-            request, client_address = self._handoff.get()
+            request, client_address = self._next_connection()
         connections.close_all()  # this thread's own, kept between its requests
+
+    def _next_connection(self) -> tuple[socket.socket, object]:
+        """The next connection handed to this thread. If none comes within
+        :data:`CONNECTION_SECONDS`, the thread first closes its database connections: a burst
+        that started many threads leaves none holding a connection while idle."""
+        try:
+            return self._handoff.get(timeout=CONNECTION_SECONDS)
+        except queue.Empty:
+            connections.close_all()
+            return self._handoff.get()
 
     def _serve(self, request: socket.socket, client_address) -> None:
         """What ``socketserver.ThreadingMixIn`` does in its thread: handle, then always close."""

@@ -125,3 +125,51 @@ def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
         access_log.disabled = False
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_thread_idle_for_a_while_closes_its_database_connection():
+    """Many threads started by a burst stay kept: none may hold a database connection (one of
+    PostgreSQL's few) for longer than ``CONNECTION_SECONDS`` without a request."""
+    import threading
+
+    from django.core.servers.basehttp import WSGIRequestHandler
+    from django.db import connections
+
+    from taxopost import web_server
+
+    wrappers = []
+
+    def app(environ, start_response):
+        wrapper = connections["default"]  # this thread's own
+        wrapper.ensure_connection()  # as a view's first query opens it
+        wrappers.append(wrapper)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    server = web_server.PooledWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    old_seconds, web_server.CONNECTION_SECONDS = web_server.CONNECTION_SECONDS, 0.3
+    access_log = logging.getLogger("django.server")
+    access_log.disabled = True
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
+            assert response.read() == b"ok"
+        deadline = time.monotonic() + 5
+        while server._waiting < 1 and time.monotonic() < deadline:  # the thread is back, kept
+            time.sleep(0.001)
+        (kept,) = wrappers
+        assert kept is not connections["default"] and kept.connection is not None  # open, between requests
+        deadline = time.monotonic() + 5
+        while kept.connection is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert kept.connection is None  # closed by its idle thread
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
+            assert response.read() == b"ok"  # the same thread serves again, opening a new one
+        assert wrappers[1] is kept and kept.connection is not None
+    finally:
+        web_server.CONNECTION_SECONDS = old_seconds
+        access_log.disabled = False
+        server.shutdown()
+        server.server_close()
