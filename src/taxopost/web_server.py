@@ -9,8 +9,8 @@ thread that has served a request waits for the next one, keeping its connection
 thread starts, as in Django's server: a request waiting for another's computation of a page,
 or a client slow to send, never holds up the others. Threads are daemons, so Ctrl-C stops the
 server at once. Every response closes its TCP connection (Django's handler does so on a server
-that is not thread-per-request); a client that sends nothing is dropped after
-:data:`CLIENT_TIMEOUT`, quietly.
+that is not thread-per-request); a client that sends nothing, or does not take its response,
+is dropped after :data:`CLIENT_TIMEOUT`, quietly.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import threading
 
 from django.core.management.commands.runserver import Command as RunServer
-from django.core.servers.basehttp import WSGIServer
+from django.core.servers.basehttp import ServerHandler, WSGIRequestHandler, WSGIServer
 from django.db import connections
 
 #: Threads kept waiting for the next request, each with its database connection.
@@ -30,6 +30,33 @@ DEFAULT_IDLE_THREADS = 32
 CLIENT_TIMEOUT = 60.0
 #: Seconds a thread keeps its database connection open between requests.
 CONNECTION_SECONDS = 60
+
+
+class _QuietServerHandler(ServerHandler):
+    """Django's handler; a client too slow to take its response is dropped without a traceback."""
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exception(), TimeoutError):  # the write waited CLIENT_TIMEOUT
+            self.close()
+            return
+        super().handle_error()
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Django's request handler with :class:`_QuietServerHandler`."""
+
+    def handle_one_request(self) -> None:
+        # Django's WSGIRequestHandler.handle_one_request (5.2), with the handler class above.
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():  # an error was sent
+            return
+        handler = _QuietServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ())
+        handler.request_handler = self  # for logging and closing the connection
+        handler.run(self.server.get_app())
 
 
 class PooledWSGIServer(WSGIServer):
@@ -72,6 +99,10 @@ class PooledWSGIServer(WSGIServer):
         except queue.Empty:
             connections.close_all()
             return self._handoff.get()
+
+    def finish_request(self, request: socket.socket, client_address) -> None:
+        """Served by :class:`QuietRequestHandler`, whatever handler class Django's ``run`` passes."""
+        QuietRequestHandler(request, client_address, self)
 
     def _serve(self, request: socket.socket, client_address) -> None:
         """What ``socketserver.ThreadingMixIn`` does in its thread: handle, then always close."""

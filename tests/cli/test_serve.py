@@ -173,3 +173,44 @@ def test_a_kept_thread_idle_for_a_while_closes_its_database_connection():
         access_log.disabled = False
         server.shutdown()
         server.server_close()
+
+
+def test_a_client_that_does_not_take_its_response_is_dropped_quietly(capfd):
+    """The write of a response waits at most ``CLIENT_TIMEOUT`` for a client that reads nothing,
+    then the connection is dropped without a traceback, and the server serves the next client."""
+    import threading
+
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    from taxopost import web_server
+
+    big = b"x" * (64 * 1024 * 1024)  # more than the sockets' buffers hold
+
+    def app(environ, start_response):
+        body = big if environ["PATH_INFO"] == "/big" else b"ok"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = web_server.PooledWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    old_timeout, web_server.CLIENT_TIMEOUT = web_server.CLIENT_TIMEOUT, 0.5
+    access_log = logging.getLogger("django.server")
+    access_log.disabled = True
+    try:
+        reader = socket.create_connection(("127.0.0.1", server.server_port))
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")  # asks, then reads nothing
+        deadline = time.monotonic() + 10
+        while server._waiting < 1 and time.monotonic() < deadline:  # its thread gave up and is back
+            time.sleep(0.01)
+        assert server._waiting == 1
+        reader.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
+            assert response.read() == b"ok"
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        web_server.CLIENT_TIMEOUT = old_timeout
+        access_log.disabled = False
+        server.shutdown()
+        server.server_close()
