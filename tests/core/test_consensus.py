@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from taxopost.core import CategoryMap, Taxonomy
 from taxopost.core.consensus import DEFAULT_FLOOR, consensus
+from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
 from tests.core.reference import VANESSA, VANESSA_LABELS
 
@@ -121,6 +122,20 @@ def test_consensus_partial_rows_keep_their_missing_mass(flat_map):
     assert_matches(product, top2, [0, 0], method="geometric")
     with pytest.raises(InputError, match=r"scores\[1\]=.*must sum to at most 1"):
         consensus(top2 * [[1.0], [1.5]], [0, 0], flat_map)
+
+
+@pytest.mark.parametrize("method", ["mean", "geometric"])
+def test_consensus_of_top_k_pairs_equals_that_of_their_dense_rows(flat_map, method):
+    """Top-k rows as a file gives them (SpeciesNet, MegaDetector): pairs, the rest missing."""
+    pairs = sparse_rows([0, 2, 3, 5], [0, 1, 0, 2, 3], np.array([0.5, 0.3, 0.7, 0.6, 0.1], np.float32), 4)
+    dense = pairs.dense()
+    for groups in ([0, 0, 1], [1, 0, 1]):
+        sparse_result = consensus(pairs, groups, flat_map, method=method)
+        dense_result = consensus(dense, groups, flat_map, method=method)
+        for field in ("group_ids", "row_group", "sizes", "scores", "mass", "winner", "score"):
+            np.testing.assert_array_equal(getattr(sparse_result, field), getattr(dense_result, field), err_msg=field)
+    with pytest.raises(InputError, match="top-k pairs are probabilities"):
+        consensus(pairs, [0, 0, 1], flat_map, logits=True)
 
 
 def test_consensus_full_rows_combine_to_full_rows(flat_map):

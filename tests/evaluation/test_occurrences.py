@@ -179,6 +179,32 @@ def test_taxopost_evaluate_with_groups_writes_occurrence_metrics(track_files):
         assert occurrences["n"] == 150 and pipeline["n"] > 150
 
 
+def test_taxopost_evaluate_combines_the_top_k_rows_of_a_megadetector_file(tmp_path):
+    """Classifications as MegaDetector's batch format keeps them (top-k pairs per detection)."""
+    fox, wolf = [["0", 0.55], ["1", 0.3]], [["1", 0.6], ["2", 0.2]]
+    box = {"category": "1", "conf": 0.9, "bbox": [0, 0, 0.5, 0.5]}
+    images = [
+        {"file": f"{i}.jpg", "detections": [{**box, "classifications": c}]} for i, c in enumerate([fox, fox, wolf, fox])
+    ]
+    batch = {
+        "info": {"format_version": "1.5"}, "detection_categories": {"1": "animal"},
+        "classification_categories": {"0": "fox", "1": "wolf", "2": "dog"}, "images": images,
+    }  # fmt: skip
+    (tmp_path / "md.json").write_text(json.dumps(batch))
+    lineages = "family,genus,species\nCanidae,Vulpes,fox\nCanidae,Canis,wolf\nCanidae,Canis,dog\n"
+    (tmp_path / "taxonomy.csv").write_text(lineages)
+    (tmp_path / "truth.csv").write_text("label\nfox\nfox\nwolf\nwolf\n")
+    (tmp_path / "groups.csv").write_text("occurrence\na\na\nb\nb\n")
+    steps = [{"task": "occurrence_consensus"}, {"task": "rank_rollup"}]
+    (tmp_path / "pipelines.json").write_text(json.dumps([{"name": "consensus", "steps": steps}]))
+    args = ["evaluate", "--predictions", str(tmp_path / "md.json"), "--taxonomy", str(tmp_path / "taxonomy.csv")]
+    args += ["--ground-truth", str(tmp_path / "truth.csv"), "--groups", str(tmp_path / "groups.csv")]
+    args += ["--pipelines", str(tmp_path / "pipelines.json"), "--output-dir", str(tmp_path / "out")]
+    assert main(args) == 0
+    (pipeline,) = json.loads((tmp_path / "out" / "metrics.json").read_text())["pipelines"]
+    assert pipeline["occurrences"]["n"] == 2 and pipeline["n"] == 4
+
+
 def test_taxopost_evaluate_refuses_a_consensus_step_without_groups_and_bad_groups(track_files, capsys):
     args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
     assert main([*args, "--output-dir", str(track_files / "out")]) == 2

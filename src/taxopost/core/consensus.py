@@ -34,9 +34,10 @@ from typing import Literal
 
 import numpy as np
 
-from taxopost.core._validation import SUM_TOLERANCE, as_matrix, check_logits, check_probabilities, for_each_block
+from taxopost.core._validation import SUM_TOLERANCE, as_rows, check_logits, check_probabilities, for_each_block
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for
+from taxopost.core.sparse import SparseRows
 from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 
@@ -88,7 +89,7 @@ class ConsensusResult:
 
 
 def consensus(
-    values: np.ndarray,
+    values: np.ndarray | SparseRows,
     groups: np.ndarray,
     category_map: CategoryMap,
     *,
@@ -103,9 +104,11 @@ def consensus(
 
     Parameters
     ----------
-    values : array-like of shape (n_rows, n_classes)
+    values : array-like of shape (n_rows, n_classes), or SparseRows
         Probabilities (a row may sum to less than 1: top-k or partial; its missing mass stays
         missing), or logits with ``logits=True`` (softmaxed first). float32 stays float32.
+        Top-k pairs (:class:`~taxopost.core.sparse.SparseRows`) are densified first: a
+        combined row holds every class any of its rows scored, so the result is dense anyway.
     groups : array-like of shape (n_rows,), int
         Each row's group id (an occurrence), ``>= 0``; rows of a group need not be adjacent.
     category_map : CategoryMap
@@ -134,7 +137,10 @@ def consensus(
         (its ``row`` is the input row).
     """
     field = "logits" if logits else "scores"
-    matrix = as_matrix(values, category_map.n_classes, field=field)
+    if logits and isinstance(values, SparseRows):
+        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
+    rows = as_rows(values, category_map.n_classes, field=field)
+    matrix = rows.dense() if isinstance(rows, SparseRows) else rows
     n = matrix.shape[0]
     if method not in METHODS:
         raise InputError("method", method, f"must be one of {', '.join(METHODS)}")

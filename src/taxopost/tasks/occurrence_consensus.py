@@ -18,6 +18,7 @@ from pydantic import Field
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.consensus import consensus
+from taxopost.core.sparse import SparseRows
 from taxopost.errors import InputError
 from taxopost.tasks.base import CliOption, OfflineStep, TaskConfig, TaskSpec, Transformed
 
@@ -92,7 +93,7 @@ class OccurrenceConsensusSpec(TaskSpec):
     @classmethod
     def transform(
         cls,
-        values: np.ndarray,
+        values: np.ndarray | SparseRows,
         category_map: CategoryMap,
         config: OccurrenceConsensusConfig,
         step: OfflineStep,
@@ -103,6 +104,8 @@ class OccurrenceConsensusSpec(TaskSpec):
         groups: np.ndarray,
     ) -> Transformed:
         """Each row gets its occurrence's combined vector; occurrences below ``min_detections`` keep theirs."""
+        if isinstance(values, SparseRows):  # each row gets a dense combined vector: densified once
+            values = values.dense()
         combined = consensus(values, groups, category_map, method=config.method, logits=logits, progress=progress)
         scores = combined.scores[combined.row_group]
         winner = combined.winner[combined.row_group]
