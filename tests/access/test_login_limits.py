@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
+from django.db import connections
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -83,4 +86,39 @@ def test_the_count_is_shared_by_every_server_process(boss, settings):
     for _ in range(3):
         assert not log_in(Client(), "wrong")
         cache.clear()
+    assert not log_in(Client(), PASSWORD)
+
+
+class SlowBackend(ModelBackend):
+    """Django's backend, with a password check that takes 0.3 s as a real hash does (without the CPU)."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        time.sleep(0.3)
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_at_the_same_moment_get_no_more_checks_than_allowed(boss, settings):
+    """Each attempt is counted before its password is checked: twenty at once cannot all pass a
+    check made before any of them failed."""
+    settings.AUTHENTICATION_BACKENDS = ["tests.access.test_login_limits.SlowBackend"]
+    settings.LOGIN_FAILURES_ALLOWED = 5
+    barrier, outcomes = threading.Barrier(20), []
+
+    def guess(i: int) -> None:
+        try:
+            client = Client()
+            barrier.wait()
+            response = client.post(LOGIN, {"username": "boss", "password": f"guess-{i}"})
+            outcomes.append("locked" if "Too many failed logins" in response.content.decode() else "checked")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("checked") == 5 and outcomes.count("locked") == 15
     assert not log_in(Client(), PASSWORD)

@@ -14,12 +14,8 @@ class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         address = login_limits.client_address(self.request)
-        if login_limits.locked(username, address):
+        if not login_limits.attempt(username, address):
             raise forms.ValidationError(login_limits.locked_message(), code="throttled")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            login_limits.failed(username, address)
-            raise
+        cleaned = super().clean()  # a wrong password raises: the attempt stays counted
         login_limits.succeeded(username, address)
         return cleaned

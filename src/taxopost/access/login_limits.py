@@ -1,4 +1,4 @@
-"""Failed logins per (username, client address): after too many, even the right password is refused.
+"""Login attempts per (username, client address): after too many failures, even the right password is refused.
 
 One rule for the admin's login form and the API's token endpoint. The counts are rows of
 :class:`~taxopost.access.models.LoginFailures`: shared by every server process whatever the
@@ -33,25 +33,33 @@ def _window_start() -> datetime:
     return timezone.now() - timedelta(seconds=settings.LOGIN_LOCK_SECONDS)
 
 
-def locked(username: str, address: str) -> bool:
-    """True while this username has failed too often from this address."""
-    return LoginFailures.objects.filter(
-        key=_key(username, address), first_at__gt=_window_start(), count__gte=settings.LOGIN_FAILURES_ALLOWED
-    ).exists()
+def attempt(username: str, address: str) -> bool:
+    """Count one login attempt of this username from this address, before its password is
+    checked; False when it is over the limit: refuse it without checking the password.
+
+    Counted first, in one statement that locks the row, so that attempts sent at the same
+    moment cannot all pass a check made before any of them failed: of any number of them, at
+    most ``LOGIN_FAILURES_ALLOWED`` get their password checked. A success clears the count
+    (:func:`succeeded`); the count is forgotten ``LOGIN_LOCK_SECONDS`` after its first attempt.
+    """
+    return _count(_key(username, address)) <= settings.LOGIN_FAILURES_ALLOWED
 
 
-def failed(username: str, address: str) -> None:
-    """Count one failure; the count is forgotten ``LOGIN_LOCK_SECONDS`` after the first one."""
-    key, start = _key(username, address), _window_start()
+def _count(key: str) -> int:
+    """The key's attempts in the window, this one included (committed before the password is checked)."""
+    start = _window_start()
     with transaction.atomic():
-        if LoginFailures.objects.filter(key=key, first_at__gt=start).update(count=F("count") + 1):
-            return
+        current = LoginFailures.objects.filter(key=key, first_at__gt=start)
+        if current.update(count=F("count") + 1):  # the row stays locked until this commits
+            return current.values_list("count", flat=True).get()
         LoginFailures.objects.filter(first_at__lte=start).delete()  # this key's old count, and anyone's
         try:
             with transaction.atomic():
                 LoginFailures.objects.create(key=key, first_at=timezone.now())
-        except IntegrityError:  # a concurrent failure of the same username and address made it first
+            return 1
+        except IntegrityError:  # a concurrent attempt of the same username and address made it first
             LoginFailures.objects.filter(key=key).update(count=F("count") + 1)
+            return LoginFailures.objects.filter(key=key).values_list("count", flat=True).get()
 
 
 def succeeded(username: str, address: str) -> None:

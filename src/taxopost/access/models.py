@@ -54,7 +54,8 @@ class AccessToken(models.Model):
 
 
 class LoginFailures(models.Model):
-    """Recent failed logins of one username from one address (:mod:`taxopost.access.login_limits`).
+    """Recent login attempts of one username from one address not followed by a success
+    (:mod:`taxopost.access.login_limits`).
 
     In the database, not a cache: every server process sees the same count, and no flood of
     other entries can push it out.

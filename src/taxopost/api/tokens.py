@@ -73,11 +73,10 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         given.is_valid(raise_exception=True)
         username, password = given.validated_data["username"], given.validated_data["password"]
         address = login_limits.client_address(request)
-        if login_limits.locked(username, address):
+        if not login_limits.attempt(username, address):
             raise exceptions.ValidationError({"non_field_errors": [login_limits.locked_message()]})
         user = authenticate(request._request, username=username, password=password)
-        if user is None or not user.is_active:
-            login_limits.failed(username, address)
+        if user is None or not user.is_active:  # the attempt stays counted
             raise exceptions.ValidationError({"non_field_errors": ["Unable to log in with these credentials."]})
         login_limits.succeeded(username, address)
         token, key = create_token(user, name=given.validated_data["name"])
