@@ -371,6 +371,19 @@ def test_occurrence_page_shows_determination_history_and_the_job_of_each(admin_c
     assert re.search(r"detection \d+: <a [^>]+>Vanessa \(genus\) 0.800</a> by rank_rollup-", html)
 
 
+def test_a_new_occurrence_takes_no_determination_from_its_form(admin_client, platform):
+    """A determination is computed, never typed: a classification (of any project) posted with a
+    new occurrence is ignored."""
+    classification = Classification.objects.first()
+    response = admin_client.post(reverse("admin:observations_occurrence_add"), {
+        "project": platform.project_id, "key": "probe", "determined_by": classification.pk,
+        "determination": classification.taxon_id,
+    })  # fmt: skip
+    assert response.status_code == 302
+    probe = Occurrence.objects.get(key="probe")
+    assert probe.determined_by_id is None and probe.determination_id is None
+
+
 def test_saving_an_identification_in_the_admin_recomputes_the_determination(admin_client, platform):
     occurrence = Occurrence.objects.get(key="occ-vanessa")
     taxon = Taxon.objects.get(name="Vanessa cardui")

@@ -155,9 +155,10 @@ class OccurrenceAdmin(ScopeAdmin):
     list_filter = (CaptureSetFilter, PROJECT_FILTER, rank_filter("determination"))
     search_fields = ("key", "determination__name")
     list_select_related = ("project", "determination", "determined_by__algorithm")
-    autocomplete_fields = ("determination",)
-    raw_id_fields = ("determined_by", "determined_by_identification")
-    readonly_fields = ("score", "provenance", "determination_history", "detections_summary")
+    # Computed from identifications and predictions (observations.determinations), never typed:
+    # not even on a new occurrence, whose form would otherwise take any project's classification.
+    readonly_fields = ("determination", "score", "determined_by", "determined_by_identification", "provenance",
+                       "determination_history", "detections_summary")  # fmt: skip
     fieldsets = (
         (None, {"fields": ("project", "key")}),
         ("Determination", {"fields": ("determination", "score", "determined_by",
