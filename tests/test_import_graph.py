@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "taxopost.django_setup",
         "taxopost.celery",
         "taxopost.security",
+        "taxopost.query_checks",
     ),
     ("taxopost.taxa",),
     ("taxopost.ml",),

@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "taxopost.query_checks.RefuseNulInQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -225,6 +226,8 @@ REST_FRAMEWORK = {
 }
 
 TOKEN_TTL_DAYS = _positive("TAXOPOST_TOKEN_TTL_DAYS", 90.0)
+if TOKEN_TTL_DAYS > 36_500:  # taxopost.access.tokens.MAX_DAYS: an expiry past year 9999 cannot be stored
+    raise ImproperlyConfigured(f"TAXOPOST_TOKEN_TTL_DAYS={TOKEN_TTL_DAYS:g}: must be at most 36500 (a hundred years)")
 LOGIN_FAILURES_ALLOWED = int(_positive("TAXOPOST_LOGIN_FAILURES", 5, int))
 LOGIN_LOCK_SECONDS = _positive("TAXOPOST_LOGIN_LOCK_SECONDS", 900.0)
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from taxopost.access.models import AccessToken, Membership
 from taxopost.access.tokens import create_token, digest
+from taxopost.errors import InputError
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,18 @@ def test_tokens_expire_after_the_configured_days(member, settings):
     response = bearer(key).get("/api/v1/capture-sets/")
     assert response.status_code == 401 and response.json() == {"detail": "Token expired."}
     assert response["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize("days", ["3000000", "1e12"])
+def test_a_life_past_what_a_date_holds_is_a_form_error_not_a_server_error(member, client, days):
+    member.is_staff = True
+    member.save()
+    client.force_login(member)
+    response = client.post("/admin/access/accesstoken/add/", {"name": "cron", "days": days})
+    assert response.status_code == 200 and "less than or equal to 36500" in response.content.decode()
+    assert not AccessToken.objects.exists()
+    with pytest.raises(InputError, match="at most 36,500"):  # taxopost manage create_token --days
+        create_token(member, days=float(days))
 
 
 def test_a_revoked_or_unknown_token_is_refused(member):

@@ -434,6 +434,12 @@ def catalogue() -> list[Probe]:
             jobs, _job_body(w, thresholds={"genus": 1.5}), token=t(w, "root")), 400, "thresholds.genus")),
         P("input", "SQL in a filter changes nothing", lambda w: _status(w.main.request(
             "GET", f"{API}/taxa/?name=%27%3B%20DROP%20TABLE%20taxa_taxon%3B%20--", token=t(w, "root")), 200)),
+        P("input", "NUL in a config string is 400 naming its place", lambda w: _refusal(w.main.post_json(
+            jobs, _job_body(w, x="a\x00b"), token=t(w, "root")), 400, "$.config.x")),
+        P("input", "NUL in a query parameter is 400", lambda w: _status(w.main.request(
+            "GET", f"{API}/capture-sets/?name=a%00b", token=t(w, "root")), 400)),
+        P("input", "an admin capture-set filter that is no id is the admin's error page", lambda w: _status(
+            _session_page(w, "root", "/admin/observations/occurrence/?capture_set=abc"), 302)),
         P("input", "a 300-character Idempotency-Key is 400", lambda w: _refusal(w.main.post_json(
             jobs, _job_body(w), token=t(w, "root"), headers={"Idempotency-Key": "k" * 300}), 400, "Idempotency-Key")),
         P("input", "/dev/zero as --scores: exit 2, one line", lambda w: _cli_one_line(taxopost(

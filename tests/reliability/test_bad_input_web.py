@@ -187,3 +187,58 @@ def test_a_json_field_of_the_run_form_refuses_what_the_api_refuses(text, message
         field.clean(text)
     assert isinstance(field.bound_data(text, None), InvalidJSONInput)  # shown again as typed
     assert field.clean('{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}
+
+
+# -- strings no database stores: NUL, unpaired surrogates -------------------------------------------
+
+UNSTORABLE_BODIES = {
+    "NUL in a config string": ('{"task": "class_masking", "scope": {"type": "capture_set", "id": ID}, '
+                               '"config": {"taxa_list": "reg\\u0000ional"}}', "$.config.taxa_list"),
+    "an unpaired surrogate in a config string": (
+        '{"task": "class_masking", "scope": {"type": "capture_set", "id": ID}, '
+        '"config": {"taxa_list": "regional", "source_algorithm": "\\udfff"}}', "$.config.source_algorithm"),
+    "NUL in a scope's name": ('{"task": "rank_rollup", "scope": {"type": "capture_set", "name": "sta\\u0000tion"}}',
+                              "$.scope.name"),
+    "NUL in a key": ('{"task": "rank_rollup", "scope": {"type": "capture_set", "id": ID}, "config": {"a\\u0000": 1}}',
+                     "$.config"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", UNSTORABLE_BODIES)
+def test_strings_no_database_stores_are_400_naming_their_place(api, platform, case):  # noqa: F811
+    raw, where = UNSTORABLE_BODIES[case]
+    before = database_fingerprint()
+    response = api.post(f"{API}/jobs/", raw.replace("ID", str(platform.pk)), content_type="application/json")
+    text = response.content.decode()
+    assert response.status_code == 400 and where in text and "NUL character or an unpaired surrogate" in text
+    assert database_fingerprint() == before
+
+
+def test_a_config_from_a_file_with_nul_is_refused_naming_the_field():
+    """The CLI's and the jobs' configs are checked where every config is: parse_config."""
+    from taxopost.errors import InputError
+    from taxopost.tasks import parse_config
+    from taxopost.tasks.class_masking import ClassMaskingConfig
+
+    with pytest.raises(InputError, match=r"config\.taxa_list.*must not hold NUL characters"):
+        parse_config(ClassMaskingConfig, {"taxa_list": "reg\x00ional"}, prefix="config.")
+    with pytest.raises(InputError, match=r"config\.source_algorithm.*unpaired surrogates"):
+        parse_config(ClassMaskingConfig, {"taxa_list": "x", "source_algorithm": "\udfff"}, prefix="config.")
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/capture-sets/?name=a%00b", "/api/v1/occurrences/?algorithm=a%00b",
+    "/evaluation/capture-sets/PK/?algorithm=a%00b", "/admin/observations/occurrence/?q=a%00b",
+])  # fmt: skip
+def test_a_nul_in_a_query_parameter_is_400(platform, staff, client, path):  # noqa: F811
+    client.force_login(staff)
+    response = client.get(path.replace("PK", str(platform.pk)))
+    assert response.status_code == 400 and "holds a NUL character" in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["abc", "9" * 30, "-1"])
+@pytest.mark.parametrize("model", ["occurrence", "detection"])
+def test_a_capture_set_filter_that_is_no_id_is_the_admins_error_page(platform, staff, client, model, value):  # noqa: F811
+    client.force_login(staff)
+    response = client.get(f"/admin/observations/{model}/?capture_set={value}")
+    assert response.status_code == 302 and "e=1" in response["Location"]  # the admin's "bad filter" redirect

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from taxopost.access.forms import LimitedAdminAuthenticationForm
 from taxopost.access.models import AccessToken, Membership
 from taxopost.access.scoping import ProjectScopedAdmin
-from taxopost.access.tokens import issue, revoke
+from taxopost.access.tokens import MAX_DAYS, issue, revoke
 
 admin.site.login_form = LimitedAdminAuthenticationForm
 
@@ -29,8 +29,9 @@ class MembershipAdmin(ProjectScopedAdmin):
 
 class TokenCreateForm(forms.ModelForm):
     days = forms.FloatField(
-        required=False, min_value=0.001, help_text="Days until it expires (blank: TAXOPOST_TOKEN_TTL_DAYS)"
-    )
+        required=False, min_value=0.001, max_value=MAX_DAYS,
+        help_text="Days until it expires (blank: TAXOPOST_TOKEN_TTL_DAYS)",
+    )  # fmt: skip
 
     class Meta:
         model = AccessToken

@@ -31,11 +31,15 @@ def create_token(user, *, name: str = "", days: float | None = None) -> tuple[Ac
     return token, key
 
 
+#: The longest life a token may be given (a hundred years): a date past year 9999 cannot be stored.
+MAX_DAYS = 36_500
+
+
 def issue(token: AccessToken, *, days: float | None = None) -> str:
     """Give an unsaved token a new random key and its expiry; returns the key (never stored)."""
     days = settings.TOKEN_TTL_DAYS if days is None else days
-    if not days > 0:
-        raise InputError("--days", days, "must be a positive number of days")
+    if not 0 < days <= MAX_DAYS:
+        raise InputError("--days", days, f"must be a number of days above 0 and at most {MAX_DAYS:,}")
     key = secrets.token_hex(20)
     token.prefix, token.digest = key[:8], digest(key)
     token.expires_at = timezone.now() + timedelta(days=days)

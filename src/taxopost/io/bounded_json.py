@@ -2,7 +2,8 @@
 
 Python's own parser lets a document nested a thousand levels deep raise ``RecursionError``,
 accepts ``1e999`` as infinity (which PostgreSQL's ``jsonb`` then refuses) and spends quadratic
-time on an integer of thousands of digits. :func:`loads` refuses each with a
+time on an integer of thousands of digits; a string holding NUL reaches PostgreSQL, which
+refuses it. :func:`loads` refuses each with a
 :class:`RefusedJSON` whose message says what and where the limit is; the API's parser and the
 admin's JSON fields both use it.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from taxopost.errors import clip
@@ -22,6 +24,11 @@ MAX_DEPTH = 32
 #: Digits an integer may have. Larger ones reach the validators, which name the field that holds
 #: one out of its range; past this many they are refused while parsing.
 MAX_INT_DIGITS = 100
+
+
+#: What no database stores in a text or JSON value: NUL (PostgreSQL refuses it), and half of a
+#: surrogate pair (no encoding writes it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class RefusedJSON(ValueError):
@@ -61,6 +68,25 @@ def depth(data: Any) -> int:
     return deepest
 
 
+def unstorable_text(data: Any, path: str = "$") -> tuple[str, str] | None:
+    """The JSON path and the string of the first key or value in ``data`` that a database cannot
+    store (see ``_UNSTORABLE``), or None; without recursion."""
+    stack = [(data, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return where, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _UNSTORABLE.search(key):
+                    return where, key
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+    return None
+
+
 def loads(text: str | bytes) -> Any:
     """Parse ``text``; RefusedJSON for malformed JSON, nesting over MAX_DEPTH, NaN, infinities, huge integers."""
     too_deep = f"the JSON is nested too deeply (at most {MAX_DEPTH} levels)"
@@ -74,4 +100,7 @@ def loads(text: str | bytes) -> Any:
         raise RefusedJSON(f"JSON parse error: {clip(str(exc), 200)}") from None
     if depth(data) > MAX_DEPTH:
         raise RefusedJSON(too_deep)
+    if (found := unstorable_text(data)) is not None:
+        where, _ = found
+        raise RefusedJSON(f"the string at {clip(where, 80)} holds a NUL character or an unpaired surrogate")
     return data

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.contrib import admin
-from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
 from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -96,7 +96,9 @@ class CaptureSetFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        detections = CaptureSet.detections_of(self.value())
+        if not self.value().isdecimal() or len(self.value()) > 18:  # not an id: the admin says so
+            raise IncorrectLookupParameters(f"capture_set={self.value()[:40]!r} is not a capture set's id")
+        detections = CaptureSet.detections_of(int(self.value()))
         column = "occurrence_id" if queryset.model is Occurrence else "id"
         return queryset.filter(id__in=detections.values(column))
 

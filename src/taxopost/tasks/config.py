@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from taxopost.errors import InputError, InputErrors, clip, quote
+from taxopost.io.bounded_json import unstorable_text
 from taxopost.tasks.base import TaskConfig
 
 Config = TypeVar("Config", bound=TaskConfig)
@@ -19,6 +20,9 @@ def parse_config(model: type[Config], data: dict[str, Any] | None, *, prefix: st
     message lists them on one line), so a user fixes a config in one go. The API and the admin
     form report the same problems field by field (:func:`config_field_errors`).
     """
+    if (found := unstorable_text(data or {}, prefix.rstrip(".") or "config")) is not None:
+        # PostgreSQL refuses NUL in text and JSON: failed here, not where the config is stored or used.
+        raise InputError(*found, "must not hold NUL characters or unpaired surrogates")
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
