@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from taxopost.dbutils import insert_rows, update_rows
-from taxopost.errors import InputError, JobError
+from taxopost.errors import InputError, JobError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobChunk, JobLog
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
@@ -176,6 +176,33 @@ def test_reap_and_resume_puts_a_stale_job_straight_back_in_the_queue_and_runs_it
     messages = list(job.logs.values_list("message", flat=True))
     assert any(m.startswith("stale: no heartbeat since") for m in messages)
     assert any(m.startswith(f"resumed automatically (1 of {MAX_AUTOMATIC_RESUMES})") for m in messages)
+
+
+@pytest.mark.django_db(transaction=True)  # the job's message is sent when its transaction commits
+def test_a_broker_that_refuses_the_resumed_jobs_leaves_none_of_them_queued(platform, settings):
+    """A worker's reaper with the broker away: each requeued job is tried, and each is failed with
+    the reason and resumable; none is left queued with no message sent (later reaps see only
+    running jobs)."""
+    from taxopost.celery import app
+    from taxopost.postprocessing.running.celery_jobs import CeleryExecutor
+
+    nowhere = "redis://127.0.0.1:1/0"  # a port nothing listens on
+    old_broker, app.conf.broker_url = app.conf.broker_url, nowhere
+    settings.BROKER_URL = nowhere
+    jobs = [create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {"thresholds": {"genus": g}}) for g in (0.5, 0.4)]
+    stale = timezone.now() - timedelta(hours=1)
+    Job.objects.filter(pk__in=[j.pk for j in jobs]).update(status=Job.RUNNING, started_at=stale, heartbeat_at=stale)
+    try:
+        with pytest.raises(ServiceUnavailable, match="refused"):
+            reap_and_resume(CeleryExecutor().submit)
+    finally:
+        app.conf.broker_url = old_broker
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Job.FAILED and "not sent to the workers" in job.error
+    assert reap_and_resume(lambda job: pytest.fail("nothing left to send")) == []
+    resumed = resume_job(jobs[1], executor=EmbeddedExecutor())
+    assert resumed.status == Job.SUCCEEDED
 
 
 def test_reap_and_resume_leaves_a_job_failed_once_its_workers_died_too_often(platform):

@@ -223,14 +223,27 @@ AUTOMATIC_RESUME = "resumed automatically"
 
 
 def reap_and_resume(submit: Callable[[Job], object], *, stale_after: float | None = None) -> list[Job]:
-    """Reap stale jobs and ``submit`` again each one put back in the queue (a few times at most)."""
+    """Reap stale jobs and ``submit`` again each one put back in the queue (a few times at most).
+
+    Every requeued job is submitted even if one is refused (the broker away): a job whose
+    submission fails is failed, resumable, with the reason, never left queued with no message
+    sent; the first error is raised after all were tried.
+    """
     reaped = reap_stale_jobs(stale_after=stale_after, resume=True)
+    errors: list[Exception] = []
     for job in reaped:
         if job.status == Job.QUEUED:
-            submit(job)
+            try:
+                submit(job)
+            except Exception as exc:  # each job its own failure; the first one is raised below
+                errors.append(exc)
+                fail(job.pk, f"not resumed: {failure_message(exc)}; `taxopost jobs resume {job.pk}` tries again")
+                job.refresh_from_db()
         elif job.status == Job.FAILED:
             done = _automatic_resumes(job)
             job.log(f"not resumed automatically: its workers died {done + 1} times; resume it by hand", "error")
+    if errors:
+        raise errors[0]
     return reaped
 
 
