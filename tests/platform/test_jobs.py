@@ -205,6 +205,22 @@ def test_a_broker_that_refuses_the_resumed_jobs_leaves_none_of_them_queued(platf
     assert resumed.status == Job.SUCCEEDED
 
 
+def test_a_job_whose_planning_fails_is_failed_and_resumable_not_left_queued(platform, monkeypatch):
+    from taxopost.postprocessing.tasks.rank_rollup import RankRollupTask
+
+    original = RankRollupTask.plan_rows
+
+    def broken(self):
+        raise RuntimeError("the planner broke")
+
+    monkeypatch.setattr(RankRollupTask, "plan_rows", broken)
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    EmbeddedExecutor().submit(job)
+    assert job.status == Job.FAILED and "RuntimeError: the planner broke" in job.error
+    monkeypatch.setattr(RankRollupTask, "plan_rows", original)
+    assert resume_job(job, executor=EmbeddedExecutor()).status == Job.SUCCEEDED
+
+
 def test_reap_and_resume_leaves_a_job_failed_once_its_workers_died_too_often(platform):
     job = _claimed(platform, chunk_size=2)
     for n in range(MAX_AUTOMATIC_RESUMES):

@@ -64,6 +64,27 @@ def test_a_dropped_connection_mid_chunk_is_retried_and_the_result_is_unchanged(p
     assert _state() == faulted
 
 
+def test_a_dropped_connection_while_the_job_is_planned_is_retried(platform, monkeypatch):  # noqa: F811
+    """The claim, which plans a new job, rolls back on a lost connection and is tried again: the
+    job neither stays queued (with nothing to run it) nor fails."""
+    original = RankRollupTask.plan_rows
+    calls = {"n": 0}
+
+    def plan_rows_after_losing_the_connection(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            _terminate_own_backend()
+        return original(self)
+
+    monkeypatch.setattr(RankRollupTask, "plan_rows", plan_rows_after_losing_the_connection)
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    EmbeddedExecutor().submit(job)
+    job.refresh_from_db()
+    assert job.status == Job.SUCCEEDED, job.error
+    assert calls["n"] == 2 and job.metrics["changed"] == 5
+    assert any(line.message.startswith("database error") and "start retried" in line.message for line in job.logs.all())
+
+
 def test_a_connection_that_stays_down_fails_the_job_cleanly(platform, monkeypatch):  # noqa: F811
     def always_losing_the_connection(self, ids):
         _terminate_own_backend()

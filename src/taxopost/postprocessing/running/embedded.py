@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections, transaction
@@ -22,6 +23,7 @@ from taxopost.postprocessing.running.chunk import SKIPPED, ChunkOutcome, run_chu
 from taxopost.postprocessing.running.lifecycle import Claim, claim, fail, failure_message, finish, queue, settle_cancel
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EmbeddedExecutor:
@@ -50,8 +52,16 @@ def _run_thread(job_id: int) -> None:
 
 
 def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | None = None) -> Job:
-    """Run the job now, in this process, chunk after chunk; returns the job in its final state."""
-    claimed = _claim_waiting(job_id, executor, on_progress)
+    """Run the job now, in this process, chunk after chunk; returns the job in its final state.
+
+    Starting it (the claim, which plans a new job) is retried on a lost or locked database
+    connection as a chunk is; any other failure there fails the job, resumable: its claim rolled
+    back, so it would otherwise stay queued with nothing to run it.
+    """
+    try:
+        claimed = _retrying(job_id, lambda: _claim_waiting(job_id, executor, on_progress))
+    except Exception as exc:
+        return _failed(job_id, exc)
     if not claimed.fresh:
         return Job.objects.get(pk=job_id)
     try:
@@ -68,11 +78,7 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
         else:
             finish(job_id)
     except Exception as exc:  # the job records why it failed; the caller gets the failed job
-        if not isinstance(exc, InputError | JobError):
-            logger.exception("job %s failed", job_id)
-        if isinstance(exc, DatabaseError):
-            connection.close()  # record the failure on a fresh connection
-        fail(job_id, failure_message(exc))
+        return _failed(job_id, exc)
     except KeyboardInterrupt:  # Ctrl-C on `taxopost run`: the job must not stay "running" and block its project
         fail(job_id, f"interrupted; `taxopost jobs resume {job_id}` runs what is left")
         raise
@@ -84,11 +90,26 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
 TRANSIENT_RETRIES = 3
 
 
+def _failed(job_id: int, exc: Exception) -> Job:
+    """Record why the job failed (resumable) and return it."""
+    if not isinstance(exc, InputError | JobError):
+        logger.exception("job %s failed", job_id)
+    if isinstance(exc, DatabaseError):
+        connection.close()  # record the failure on a fresh connection
+    fail(job_id, failure_message(exc))
+    return Job.objects.get(pk=job_id)
+
+
 def _run_chunk_retrying(job_id: int, chunk_id: int, task: PostProcessingTask | None) -> ChunkOutcome:
+    return _retrying(job_id, lambda: run_chunk(chunk_id, task=task), what="chunk")
+
+
+def _retrying(job_id: int, step: Callable[[], T], *, what: str = "start") -> T:
+    """``step()``, tried again on a new connection after a lost or locked one (its transaction rolled back)."""
     attempt = 0
     while True:
         try:
-            return run_chunk(chunk_id, task=task)
+            return step()
         except (OperationalError, InterfaceError) as exc:
             connection.close()
             if attempt == TRANSIENT_RETRIES:
@@ -96,7 +117,7 @@ def _run_chunk_retrying(job_id: int, chunk_id: int, task: PostProcessingTask | N
             delay = 0.5 * 2**attempt
             attempt += 1
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            Job.objects.get(pk=job_id).log(f"database error ({message}); chunk retried in {delay:g} s", "warning")
+            Job.objects.get(pk=job_id).log(f"database error ({message}); {what} retried in {delay:g} s", "warning")
             time.sleep(delay)
 
 
