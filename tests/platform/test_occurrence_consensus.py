@@ -100,6 +100,41 @@ def test_every_detection_of_an_occurrence_gets_the_combined_vector(survey):
     assert single.algorithm.key == "moths-v1"  # passed through
 
 
+def test_an_occurrence_whose_member_changed_while_the_chunk_ran_is_left_whole(survey, monkeypatch):
+    """All of an occurrence or none: a member's source reverted between the chunk's read and its
+    commit (its masking job) leaves every member as it is, not two of three combined with it."""
+    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
+
+    import_taxa_list(
+        "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
+    )
+    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+    assert mask.metrics["changed"] == 1  # the relicta frame only
+    before = snapshot()
+    revert_job(mask)
+    raw = snapshot()
+    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+    assert snapshot() == before
+    original = OccurrenceConsensusTask.process
+
+    def process_then_revert(self, ids):
+        result = original(self, ids)
+        revert_job(Job.objects.get(pk=mask.pk))  # a person reverts the masking meanwhile
+        return result
+
+    monkeypatch.setattr(OccurrenceConsensusTask, "process", process_then_revert)
+    job = run(KEY, survey)
+    assert {c.algorithm.key for c in terminal("occ-track")} == {"moths-v1"}  # all three as they were
+    assert snapshot() == raw
+    assert job.metrics["changed"] == 0 and job.metrics["superseded"] == 1
+    assert (
+        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
+        == 2
+    )
+    monkeypatch.setattr(OccurrenceConsensusTask, "process", original)
+    assert run(KEY, survey).metrics["changed"] == 3  # a re-run combines it as it is now
+
+
 def test_the_geometric_method_adds_up_agreeing_frames(survey):
     sources = list(Classification.objects.filter(detection__occurrence__key="occ-track").order_by("id"))
     run(KEY, survey, {"method": "geometric"})
@@ -118,6 +153,19 @@ def test_weighting_by_area_gives_larger_boxes_more_say(survey):
     expected = (areas[:, None] * _vectors(sources)).sum(axis=0) / areas.sum()
     np.testing.assert_allclose(_vectors([clf])[0], expected, rtol=1e-6)
     assert clf.taxon.name == "Catocala relicta"  # the whole-image frame dominates
+
+
+def test_weighting_by_area_gives_a_box_of_area_zero_no_say(db, tmp_path):
+    """A box whose corners coincide on one axis is a box (its area 0), not a missing one."""
+    import_taxonomy(taxonomy())
+    category_map, _ = import_category_map(LABELS)
+    get_or_create_algorithm("moths-v1", category_map=category_map)
+    flat = vector(Catocala_ilia=0.3, Catocala_relicta=0.6)
+    _import(tmp_path, [_record("img-1.jpg", [10, 10, 10, 60], flat, "occ"), _record(*TRACK[1], "occ")])
+    job = run(KEY, CaptureSet.objects.get(name="station-1"), {"weighting": "area"})
+    assert job.metrics["changed"] == 2 and not job.metrics["skipped"]
+    [clf, *_] = terminal("occ")
+    np.testing.assert_allclose(_vectors([clf])[0], np.asarray(TRACK[1][2], dtype=np.float32), rtol=1e-6)
 
 
 def test_weighting_by_detector_confidence_gives_surer_boxes_more_say(db, tmp_path):

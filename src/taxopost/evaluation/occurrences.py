@@ -2,7 +2,8 @@
 
 A monitoring project reports occurrences, not detections. Without a consensus step each of an
 occurrence's rows has its own prediction, and the occurrence takes the row with the highest
-final score, the first row on ties (Antenna's rule, and the platform's determination rule).
+final score, the first row on ties (Antenna's rule; the platform's determination also takes
+the highest score, but breaks ties by the most recent classification, which a score file has not).
 After a consensus step every row of an occurrence already has the same prediction, so the rule
 picks it. The metrics are then the per-row definitions (docs/evaluation.md) applied to those
 predictions, one per occurrence.

@@ -144,6 +144,10 @@ class PostProcessingTask(ABC):
     #: Classifications per chunk: 1,000 vectors of 2,500 float32 classes are 10 MB in memory,
     #: few enough round trips per row, and SQLite still writes a chunk in one statement per table.
     chunk_size: ClassVar[int] = 1000
+    #: Its changes of one occurrence stand or fall together: each holds what every member said
+    #: (a consensus), so if one member's source is no longer valid when the chunk commits, none
+    #: of the occurrence is written (a re-run combines it as it is then).
+    whole_occurrences: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         """Check the contract when an adapter is defined, as Antenna's tasks do: a TypeError at import."""

@@ -48,7 +48,7 @@ class OccurrenceConsensusConfig(TaskConfig):
     source_algorithm: str | None = Field(
         default=None,
         description="Key of the classifier whose predictions (and what masking derived from them) are combined "
-        "(default: every classifier's, each chain on its own).",
+        "(default: every classifier's; an occurrence holding the outputs of two is refused: name one).",
     )
 
 

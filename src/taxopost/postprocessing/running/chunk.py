@@ -249,6 +249,8 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
     # A change without a source (a detection's first classification) has nothing to lose to
     # another job: jobs of one project run one at a time.
     keep = [change for change in result.changes if change.source_id is None or change.source_id in now_valid]
+    if task.whole_occurrences and len(keep) < len(result.changes):
+        keep = _whole_occurrences(keep, result, demoted)
     result.changes[:] = keep  # the written ones first, in order, for the summary
     for change in keep:  # a transition runs from the chain's current answer
         if change.source_id is not None:
@@ -283,6 +285,28 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
         Classification.objects.filter(id__any_of=[restore.source_id for restore in restores]).update(terminal=True)
     summary.determinations_changed += recompute_determinations(occurrences, job=job)
     return len(keep)
+
+
+#: Why a whole occurrence is left: a member's source changed after the chunk read it.
+MEMBER_CHANGED = "refused: a detection of the occurrence changed while the chunk ran (run the job again)"
+
+
+def _whole_occurrences(keep: list[Change], result: ChunkResult, demoted: set[int]) -> list[Change]:
+    """``keep`` without the occurrences that lost a member's change, counted in ``result.skipped``.
+
+    Their other members' sources stay their chains' current answers: those demoted already (in
+    the statement that checked them) are made terminal again, in this transaction.
+    """
+    kept = {id(change) for change in keep}
+    broken = {change.occurrence_id for change in result.changes if id(change) not in kept}
+    left = [change for change in keep if change.occurrence_id in broken]
+    if left:
+        result.skipped[MEMBER_CHANGED] += len(left)
+        undemote = [change.source_id for change in left if change.source_id in demoted]
+        if undemote:
+            Classification.objects.filter(id__any_of=undemote).update(terminal=True)
+            demoted.difference_update(undemote)
+    return [change for change in keep if change.occurrence_id not in broken]
 
 
 def _added(change: Change, inputs: dict[int, Input]) -> tuple:

@@ -56,6 +56,7 @@ _ID, _DETECTION, _OCCURRENCE, _MAP, _ALGORITHM, _SCORES, _LOGITS, _NAME, _RANK, 
 
 class OccurrenceConsensusTask(PostProcessingTask):
     spec = OccurrenceConsensusSpec
+    whole_occurrences = True
 
     def prepare(self) -> None:
         self._chain: set[int] | None = None
@@ -114,7 +115,7 @@ class OccurrenceConsensusTask(PostProcessingTask):
             return MIXED_MAPS
         if len({row[_DETECTION] for row in members}) < len(members):
             return TWICE
-        if self.config.weighting == "area" and not np.all(_areas(members) > 0):
+        if self.config.weighting == "area" and np.isnan(_areas(members)).any():  # a box of area 0 has no say
             return NO_AREA
         if self.config.weighting == "detector_confidence" and any(row[_CONF] is None for row in members):
             return NO_CONFIDENCE
