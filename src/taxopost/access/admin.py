@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from taxopost.access.forms import LimitedAdminAuthenticationForm
 from taxopost.access.models import AccessToken, Membership
-from taxopost.access.scoping import ProjectScopedAdmin
+from taxopost.access.scoping import CheckedSelectionAdmin, ProjectScopedAdmin
 from taxopost.access.tokens import MAX_DAYS, issue, revoke
 
 admin.site.login_form = LimitedAdminAuthenticationForm
@@ -39,7 +39,7 @@ class TokenCreateForm(forms.ModelForm):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
+class AccessTokenAdmin(CheckedSelectionAdmin):
     """Anyone in the admin manages their own tokens; superusers see everyone's. No key is ever shown
     again after the page that made it: only its first characters and its digest are stored."""
 

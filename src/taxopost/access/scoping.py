@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from taxopost.access.roles import MANAGE, VIEW
 from taxopost.access.rules import can, can_anywhere, project_of, projects_where, scoped
@@ -27,7 +27,32 @@ def may(request, action: str, project_id: int | None = None, *, anywhere: bool =
     return memo[key]
 
 
-class ProjectScopedAdmin(admin.ModelAdmin):
+class CheckedSelectionAdmin(admin.ModelAdmin):
+    """An action on rows selected by ids that are not ids does nothing and says so.
+
+    Django's admin passes the selected values to ``pk__in`` as they are: a value that is not a
+    number (a crafted form) was a server error.
+    """
+
+    def response_action(self, request, queryset):
+        if self.selection_refused(request):
+            return None
+        return super().response_action(request, queryset)
+
+    def selection_refused(self, request) -> bool:
+        """True, with a message, when a selected value is not an id of this model."""
+        field = self.model._meta.pk
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                field.to_python(value)
+            except ValidationError:
+                text = f"{value[:40]!r} is not the id of a {self.model._meta.verbose_name}: nothing was done."
+                self.message_user(request, text, messages.ERROR)
+                return True
+        return False
+
+
+class ProjectScopedAdmin(CheckedSelectionAdmin):
     #: The lookup from this model to its project ("pk" for the project itself).
     project_path: str = "project"
     #: What adding, changing or deleting a row needs on its project.
@@ -69,6 +94,8 @@ class ProjectScopedAdmin(admin.ModelAdmin):
     def response_action(self, request, queryset):
         """Refuse an action, before its first page, when a selected row's project does not allow it
         (or when none of the selected rows exists for the user), instead of running it on fewer rows."""
+        if self.selection_refused(request):
+            return None
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         chosen = queryset if request.POST.get("select_across") == "1" else queryset.filter(pk__in=selected)
         if selected and not chosen.exists():
@@ -119,7 +146,7 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **self._limit(db_field, request, kwargs))
 
 
-class SharedDataAdmin(admin.ModelAdmin):
+class SharedDataAdmin(CheckedSelectionAdmin):
     """Reference data of every project: read by whoever may view a project, edited with Django's permissions."""
 
     def has_module_permission(self, request) -> bool:
