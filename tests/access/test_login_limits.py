@@ -122,3 +122,12 @@ def test_guesses_sent_at_the_same_moment_get_no_more_checks_than_allowed(boss, s
         thread.join()
     assert outcomes.count("checked") == 5 and outcomes.count("locked") == 15
     assert not log_in(Client(), PASSWORD)
+
+
+def test_an_empty_password_does_not_clear_the_count(boss, settings):
+    """A post without a password authenticates no one, so it is no success that clears the count."""
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    for _ in range(3):
+        assert not log_in(Client(), "wrong")
+        Client().post(LOGIN, {"username": "boss", "password": ""})
+    assert not log_in(Client(), PASSWORD)

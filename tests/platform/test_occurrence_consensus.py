@@ -135,6 +135,38 @@ def test_an_occurrence_whose_member_changed_while_the_chunk_ran_is_left_whole(su
     assert run(KEY, survey).metrics["changed"] == 3  # a re-run combines it as it is now
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_occurrence_left_whole_on_a_rerun_keeps_its_earlier_outputs(survey, monkeypatch, dry_run):
+    """Left as it is means as it is: the members' outputs of an earlier consensus are neither
+    replaced nor their sources restored (nor counted as such in a preview)."""
+    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
+
+    track = Occurrence.objects.get(key="occ-track")
+    third = Detection.objects.filter(occurrence=track).order_by("id").last()
+    Detection.objects.filter(pk=third.pk).update(occurrence=Occurrence.objects.create(project=track.project, key="x"))
+    first = run(KEY, survey)  # combines the first two frames
+    Detection.objects.filter(pk=third.pk).update(occurrence=track)  # the third frame joins again
+    import_taxa_list(
+        "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
+    )
+    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+    original = OccurrenceConsensusTask.process
+
+    def process_then_revert(self, ids):
+        result = original(self, ids)
+        revert_job(Job.objects.get(pk=mask.pk))  # the third frame's masking, reverted meanwhile
+        return result
+
+    monkeypatch.setattr(OccurrenceConsensusTask, "process", process_then_revert)
+    job = run(KEY, survey, {"method": "geometric"}, dry_run=dry_run)
+    assert job.metrics["restored"] == 0 and job.metrics["changed"] == 0
+    assert (
+        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
+        == 2
+    )
+    assert {c.job_id for c in terminal("occ-track")} == {first.pk, None}  # the earlier outputs, and the raw third
+
+
 def test_the_geometric_method_adds_up_agreeing_frames(survey):
     sources = list(Classification.objects.filter(detection__occurrence__key="occ-track").order_by("id"))
     run(KEY, survey, {"method": "geometric"})

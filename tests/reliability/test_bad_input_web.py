@@ -244,13 +244,19 @@ def test_a_capture_set_filter_that_is_no_id_is_the_admins_error_page(platform, s
     assert response.status_code == 302 and "e=1" in response["Location"]  # the admin's "bad filter" redirect
 
 
-@pytest.mark.parametrize(("model", "action"), [("jobs/job", "cancel_jobs"), ("taxa/taxon", "delete_selected"),
-                                               ("access/accesstoken", "revoke_tokens")])  # fmt: skip
-def test_an_admin_action_on_ids_that_are_no_ids_does_nothing_and_says_so(platform, client, model, action):  # noqa: F811
+ADMIN_ACTIONS = [
+    ("jobs/job", "cancel_jobs"), ("taxa/taxon", "delete_selected"), ("access/accesstoken", "revoke_tokens"),
+    ("auth/user", "delete_selected"), ("auth/group", "delete_selected"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["abc", "9" * 30])
+@pytest.mark.parametrize(("model", "action"), ADMIN_ACTIONS)
+def test_an_admin_action_on_ids_that_are_no_ids_does_nothing_and_says_so(platform, client, model, action, value):  # noqa: F811
     from django.contrib.auth import get_user_model
 
     client.force_login(get_user_model().objects.create_superuser("root", "root@example.org", "pw-1234567-x"))
     before = database_fingerprint()
-    response = client.post(f"/admin/{model}/", {"action": action, "_selected_action": ["abc"]}, follow=True)
-    assert response.status_code == 200 and "&#x27;abc&#x27; is not the id of a" in response.content.decode()
+    response = client.post(f"/admin/{model}/", {"action": action, "_selected_action": [value]}, follow=True)
+    assert response.status_code == 200 and f"&#x27;{value}&#x27; is not the id of a" in response.content.decode()
     assert database_fingerprint() == before

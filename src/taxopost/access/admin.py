@@ -1,6 +1,8 @@
 """Admin of memberships (by the project's managers) and of API tokens (listed without their keys).
 
-The admin's login form is replaced here by the limited one of :mod:`taxopost.access.forms`.
+The admin's login form is replaced here by the limited one of :mod:`taxopost.access.forms`, and
+Django's user and group admins by the same ones with their actions' selections checked
+(:class:`~taxopost.access.scoping.CheckedSelectionAdmin`).
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -17,6 +21,10 @@ from taxopost.access.scoping import CheckedSelectionAdmin, ProjectScopedAdmin
 from taxopost.access.tokens import MAX_DAYS, issue, revoke
 
 admin.site.login_form = LimitedAdminAuthenticationForm
+
+for model, django_admin in ((get_user_model(), UserAdmin), (Group, GroupAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, type(django_admin.__name__, (CheckedSelectionAdmin, django_admin), {}))
 
 
 @admin.register(Membership)

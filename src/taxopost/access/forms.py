@@ -17,5 +17,6 @@ class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
         if not login_limits.attempt(username, address):
             raise forms.ValidationError(login_limits.locked_message(), code="throttled")
         cleaned = super().clean()  # a wrong password raises: the attempt stays counted
-        login_limits.succeeded(username, address)
+        if self.get_user() is not None:  # an empty password raises nothing here, and authenticates no one
+            login_limits.succeeded(username, address)
         return cleaned

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 
 from taxopost.access.roles import MANAGE, VIEW
 from taxopost.access.rules import can, can_anywhere, project_of, projects_where, scoped
@@ -31,7 +32,7 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
     """An action on rows selected by ids that are not ids does nothing and says so.
 
     Django's admin passes the selected values to ``pk__in`` as they are: a value that is not a
-    number (a crafted form) was a server error.
+    number, or a number no id column holds (a crafted form), was a server error.
     """
 
     def response_action(self, request, queryset):
@@ -42,9 +43,13 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
     def selection_refused(self, request) -> bool:
         """True, with a message, when a selected value is not an id of this model."""
         field = self.model._meta.pk
+        low, high = connection.ops.integer_field_range(field.get_internal_type()) if field.get_internal_type() in (
+            "AutoField", "BigAutoField", "SmallAutoField") else (None, None)  # fmt: skip
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             try:
-                field.to_python(value)
+                number = field.to_python(value)
+                if low is not None and not low <= number <= high:
+                    raise ValidationError("out of range")
             except ValidationError:
                 text = f"{value[:40]!r} is not the id of a {self.model._meta.verbose_name}: nothing was done."
                 self.message_user(request, text, messages.ERROR)

@@ -48,7 +48,8 @@ class OccurrenceConsensusConfig(TaskConfig):
     source_algorithm: str | None = Field(
         default=None,
         description="Key of the classifier whose predictions (and what masking derived from them) are combined "
-        "(default: every classifier's; an occurrence holding the outputs of two is refused: name one).",
+        "(default: every classifier's; an occurrence whose detections use different category maps, or a detection "
+        "with current outputs of two classifiers, is refused: name one).",
     )
 
 

@@ -250,7 +250,9 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
     # another job: jobs of one project run one at a time.
     keep = [change for change in result.changes if change.source_id is None or change.source_id in now_valid]
     if task.whole_occurrences and len(keep) < len(result.changes):
-        keep = _whole_occurrences(keep, result, demoted)
+        keep, broken = _whole_occurrences(keep, result, demoted)
+        # Left as they are: no earlier output of theirs replaced, no source restored.
+        now_valid = {pk: found for pk, found in now_valid.items() if found.occurrence_id not in broken}
     result.changes[:] = keep  # the written ones first, in order, for the summary
     for change in keep:  # a transition runs from the chain's current answer
         if change.source_id is not None:
@@ -291,8 +293,11 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
 MEMBER_CHANGED = "refused: a detection of the occurrence changed while the chunk ran (run the job again)"
 
 
-def _whole_occurrences(keep: list[Change], result: ChunkResult, demoted: set[int]) -> list[Change]:
-    """``keep`` without the occurrences that lost a member's change, counted in ``result.skipped``.
+def _whole_occurrences(
+    keep: list[Change], result: ChunkResult, demoted: set[int]
+) -> tuple[list[Change], set[int | None]]:
+    """``keep`` without the occurrences that lost a member's change (counted in ``result.skipped``),
+    and those occurrences.
 
     Their other members' sources stay their chains' current answers: those demoted already (in
     the statement that checked them) are made terminal again, in this transaction.
@@ -306,7 +311,7 @@ def _whole_occurrences(keep: list[Change], result: ChunkResult, demoted: set[int
         if undemote:
             Classification.objects.filter(id__any_of=undemote).update(terminal=True)
             demoted.difference_update(undemote)
-    return [change for change in keep if change.occurrence_id not in broken]
+    return [change for change in keep if change.occurrence_id not in broken], broken
 
 
 def _added(change: Change, inputs: dict[int, Input]) -> tuple:
