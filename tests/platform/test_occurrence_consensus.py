@@ -135,6 +135,33 @@ def test_an_occurrence_whose_member_changed_while_the_chunk_ran_is_left_whole(su
     assert run(KEY, survey).metrics["changed"] == 3  # a re-run combines it as it is now
 
 
+def test_an_occurrence_that_lost_a_member_since_the_plan_is_left_whole(survey, monkeypatch):
+    """A member of the plan gone when the chunk reads (its masking reverted after the plan): the
+    occurrence is not combined without it, and a re-run combines all three."""
+    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
+
+    import_taxa_list(
+        "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
+    )
+    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+    original = OccurrenceConsensusTask.chunk_inputs
+
+    def revert_then_read(self, ids):
+        revert_job(Job.objects.get(pk=mask.pk))
+        return original(self, ids)
+
+    monkeypatch.setattr(OccurrenceConsensusTask, "chunk_inputs", revert_then_read)
+    job = run(KEY, survey)
+    assert {c.algorithm.key for c in terminal("occ-track")} == {"moths-v1"}
+    assert job.metrics["changed"] == 0 and job.metrics["superseded"] == 1
+    assert (
+        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
+        == 2
+    )
+    monkeypatch.setattr(OccurrenceConsensusTask, "chunk_inputs", original)
+    assert run(KEY, survey).metrics["changed"] == 3
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_an_occurrence_left_whole_on_a_rerun_keeps_its_earlier_outputs(survey, monkeypatch, dry_run):
     """Left as it is means as it is: the members' outputs of an earlier consensus are neither

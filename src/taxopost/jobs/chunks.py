@@ -38,25 +38,31 @@ class ChunkCounts:
 
 
 def save_plan(job, rows: Iterable[tuple[int, int | None]], chunk_size: int) -> int:
-    """Store ``(classification id, occurrence id)`` rows as chunks (in the caller's transaction).
+    """Store ``(classification id, occurrence id)`` rows as chunks (in the caller's transaction);
+    a chunk keeps each id's occurrence, for a task that must combine whole occurrences.
 
     ``rows`` come grouped by occurrence. A chunk takes ``chunk_size`` rows, then the rest of
     the occurrence it has reached: an occurrence's classifications are never in two chunks, so
     each chunk recomputes the determinations of occurrences no other chunk touches, and the
     result does not depend on the order chunks commit in. Returns the number of chunks.
     """
-    plan: list[list[int]] = []
-    current: list[int] = []
+    plan: list[list[tuple[int, int | None]]] = []
+    current: list[tuple[int, int | None]] = []
     current_occurrence: int | None = None
     for classification_id, occurrence_id in rows:
         if len(current) >= chunk_size and (occurrence_id is None or occurrence_id != current_occurrence):
             plan.append(current)
             current = []
-        current.append(classification_id)
+        current.append((classification_id, occurrence_id))
         current_occurrence = occurrence_id
     if current:
         plan.append(current)
-    chunks = [JobChunk(job=job, index=index, ids=sorted(ids), size=len(ids)) for index, ids in enumerate(plan)]
+    chunks = [
+        JobChunk(
+            job=job, index=index, ids=[pk for pk, _ in pairs], occurrences=[occ for _, occ in pairs], size=len(pairs)
+        )
+        for index, pairs in enumerate(sorted(chunk) for chunk in plan)
+    ]
     JobChunk.objects.bulk_create(chunks, batch_size=PLAN_BATCH)
     return len(chunks)
 

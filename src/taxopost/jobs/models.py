@@ -105,6 +105,9 @@ class JobChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
     ids = models.JSONField(help_text="Ids of the classifications it examines, ascending")
+    occurrences = models.JSONField(
+        null=True, blank=True, help_text="The occurrence of each of ids when planned (null: none), in the same order"
+    )
     size = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Starts since the job was (re)started")

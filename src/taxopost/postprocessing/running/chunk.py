@@ -110,8 +110,14 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
     try:
         task = task or _prepared(job)
         inputs, ids = task.chunk_inputs(chunk.ids)
+        superseded = len(chunk.ids) - len(ids)
+        left = []
+        if task.whole_occurrences and superseded and chunk.occurrences is not None:
+            inputs, ids, left = _members_of_whole_occurrences(chunk, inputs, ids)
         result = task.process(ids)
-        return _commit(chunk, job, task, result, inputs, superseded=len(chunk.ids) - len(ids))
+        if left:
+            result.skipped[MEMBER_CHANGED] += len(left)
+        return _commit(chunk, job, task, result, inputs, superseded=superseded)
     except BaseException:
         _forget(job.pk)  # it may hold an algorithm saved by the transaction that just rolled back
         with contextlib.suppress(DatabaseError):  # on a broken connection the chunk stays running: a rerun takes it
@@ -291,6 +297,20 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
 
 #: Why a whole occurrence is left: a member's source changed after the chunk read it.
 MEMBER_CHANGED = "refused: a detection of the occurrence changed while the chunk ran (run the job again)"
+
+
+def _members_of_whole_occurrences(
+    chunk: JobChunk, inputs: dict[int, Input], ids: list[int]
+) -> tuple[dict[int, Input], list[int], list[int]]:
+    """The inputs and ids of the chunk's occurrences none of whose planned members is gone, and
+    the ids left out: those of occurrences that lost one since the plan (another job demoted or
+    reverted it), which are left whole rather than combined without it."""
+    occurrence = dict(zip(chunk.ids, chunk.occurrences, strict=True))
+    present = set(ids)
+    broken = {occurrence[pk] for pk in chunk.ids if pk not in present and occurrence[pk] is not None}
+    left = [pk for pk in ids if occurrence.get(pk) in broken]
+    gone = set(left)
+    return {pk: found for pk, found in inputs.items() if pk not in gone}, [pk for pk in ids if pk not in gone], left
 
 
 def _whole_occurrences(
