@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+
+from taxopost import web_server
 
 
 def _free_port() -> int:
@@ -27,6 +31,32 @@ def _get(url: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+@contextlib.contextmanager
+def _served(app, idle_threads: int = web_server.DEFAULT_IDLE_THREADS):
+    """``app`` served by taxopost serve's server on a free port, its access log off, stopped after."""
+    from django.core.servers.basehttp import WSGIRequestHandler
+
+    kind = type("Kept", (web_server.PooledWSGIServer,), {"idle_threads": idle_threads})
+    server = kind(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    access_log = logging.getLogger("django.server")  # one line per request: not what is tested here
+    access_log.disabled = True
+    try:
+        yield server
+    finally:
+        access_log.disabled = False
+        server.shutdown()
+        server.server_close()
+
+
+def _until_kept(server, n: int = 1, seconds: float = 10) -> None:
+    """Wait until ``n`` threads are back waiting for a connection."""
+    deadline = time.monotonic() + seconds
+    while server._waiting < n and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def test_serve_runs_the_admin_api_and_static_files(tmp_path):
@@ -62,17 +92,11 @@ def test_serve_runs_the_admin_api_and_static_files(tmp_path):
             server.wait(timeout=10)
 
 
-def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
+def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys, monkeypatch):
     """``taxopost serve``'s server: a thread that served a request serves the next ones (keeping
     its database connection), a new one starts when every kept one is busy (a slow or silent
     client holds up nobody), every response closes its connection, and a client that sends
     nothing is dropped after the timeout without a traceback."""
-    import threading
-
-    from django.core.servers.basehttp import WSGIRequestHandler
-
-    from taxopost import web_server
-
     seen, running, most = [], [0], [0]
     lock = threading.Lock()
 
@@ -87,14 +111,9 @@ def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    server = type("Kept", (web_server.PooledWSGIServer,), {"idle_threads": 2})(("127.0.0.1", 0), WSGIRequestHandler)
-    server.set_app(app)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    old_timeout, web_server.CLIENT_TIMEOUT = web_server.CLIENT_TIMEOUT, 0.5
-    access_log = logging.getLogger("django.server")  # one line per request: not what is tested here
-    access_log.disabled = True
-    try:
+    monkeypatch.setattr(web_server, "CLIENT_TIMEOUT", 0.5)
+    with _served(app, idle_threads=2) as server:
+        base = f"http://127.0.0.1:{server.server_port}"
         closes = []
 
         def fetch(path: str) -> None:
@@ -103,9 +122,7 @@ def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
 
         for _ in range(10):  # one after the other, each once the thread is back waiting: one thread
             fetch("/")
-            deadline = time.monotonic() + 5
-            while server._waiting < 1 and time.monotonic() < deadline:
-                time.sleep(0.001)
+            _until_kept(server)
         assert len(set(seen)) == 1
         silent = socket.create_connection(("127.0.0.1", server.server_port))  # connects, never sends
         clients = [threading.Thread(target=fetch, args=("/slow",)) for _ in range(8)]
@@ -120,23 +137,13 @@ def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys):
         time.sleep(0.2)
         assert threading.active_count() <= 8  # back to the kept threads (and this test's)
         assert "Traceback" not in capsys.readouterr().err
-    finally:
-        web_server.CLIENT_TIMEOUT = old_timeout
-        access_log.disabled = False
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_kept_thread_idle_for_a_while_closes_its_database_connection():
+def test_a_kept_thread_idle_for_a_while_closes_its_database_connection(monkeypatch):
     """Many threads started by a burst stay kept: none may hold a database connection (one of
     PostgreSQL's few) for longer than ``CONNECTION_SECONDS`` without a request."""
-    import threading
-
-    from django.core.servers.basehttp import WSGIRequestHandler
     from django.db import connections
-
-    from taxopost import web_server
 
     wrappers = []
 
@@ -147,18 +154,11 @@ def test_a_kept_thread_idle_for_a_while_closes_its_database_connection():
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
         return [b"ok"]
 
-    server = web_server.PooledWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
-    server.set_app(app)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    old_seconds, web_server.CONNECTION_SECONDS = web_server.CONNECTION_SECONDS, 0.3
-    access_log = logging.getLogger("django.server")
-    access_log.disabled = True
-    try:
+    monkeypatch.setattr(web_server, "CONNECTION_SECONDS", 0.3)
+    with _served(app) as server:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
             assert response.read() == b"ok"
-        deadline = time.monotonic() + 5
-        while server._waiting < 1 and time.monotonic() < deadline:  # the thread is back, kept
-            time.sleep(0.001)
+        _until_kept(server)
         (kept,) = wrappers
         assert kept is not connections["default"] and kept.connection is not None  # open, between requests
         deadline = time.monotonic() + 5
@@ -168,22 +168,11 @@ def test_a_kept_thread_idle_for_a_while_closes_its_database_connection():
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
             assert response.read() == b"ok"  # the same thread serves again, opening a new one
         assert wrappers[1] is kept and kept.connection is not None
-    finally:
-        web_server.CONNECTION_SECONDS = old_seconds
-        access_log.disabled = False
-        server.shutdown()
-        server.server_close()
 
 
-def test_a_client_that_does_not_take_its_response_is_dropped_quietly(capfd):
+def test_a_client_that_does_not_take_its_response_is_dropped_quietly(capfd, monkeypatch):
     """The write of a response waits at most ``CLIENT_TIMEOUT`` for a client that reads nothing,
     then the connection is dropped without a traceback, and the server serves the next client."""
-    import threading
-
-    from django.core.servers.basehttp import WSGIRequestHandler
-
-    from taxopost import web_server
-
     big = b"x" * (64 * 1024 * 1024)  # more than the sockets' buffers hold
 
     def app(environ, start_response):
@@ -191,26 +180,14 @@ def test_a_client_that_does_not_take_its_response_is_dropped_quietly(capfd):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
-    server = web_server.PooledWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
-    server.set_app(app)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    old_timeout, web_server.CLIENT_TIMEOUT = web_server.CLIENT_TIMEOUT, 0.5
-    access_log = logging.getLogger("django.server")
-    access_log.disabled = True
-    try:
+    monkeypatch.setattr(web_server, "CLIENT_TIMEOUT", 0.5)
+    with _served(app) as server:
         reader = socket.create_connection(("127.0.0.1", server.server_port))
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         reader.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")  # asks, then reads nothing
-        deadline = time.monotonic() + 10
-        while server._waiting < 1 and time.monotonic() < deadline:  # its thread gave up and is back
-            time.sleep(0.01)
+        _until_kept(server)  # its thread gave up and is back
         assert server._waiting == 1
         reader.close()
         with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=10) as response:
             assert response.read() == b"ok"
         assert "Traceback" not in capfd.readouterr().err
-    finally:
-        web_server.CLIENT_TIMEOUT = old_timeout
-        access_log.disabled = False
-        server.shutdown()
-        server.server_close()
