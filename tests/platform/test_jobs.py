@@ -6,6 +6,7 @@ leaving a chunk begun but not written, which is what a worker killed mid-chunk l
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import timedelta
 
@@ -178,25 +179,42 @@ def test_reap_and_resume_puts_a_stale_job_straight_back_in_the_queue_and_runs_it
     assert any(m.startswith(f"resumed automatically (1 of {MAX_AUTOMATIC_RESUMES})") for m in messages)
 
 
+@contextlib.contextmanager
+def _broker(url: str):
+    """Celery's app sends to ``url`` meanwhile; its connection pools are dropped on both sides (as
+    Celery does after a fork), or they would keep the broker they were made for."""
+    from taxopost.celery import app
+
+    def drop_pools() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    old = app.conf.broker_url
+    drop_pools()
+    app.conf.broker_url = url
+    try:
+        yield
+    finally:
+        app.conf.broker_url = old
+        drop_pools()
+
+
 @pytest.mark.django_db(transaction=True)  # the job's message is sent when its transaction commits
 def test_a_broker_that_refuses_the_resumed_jobs_leaves_none_of_them_queued(platform, settings):
     """A worker's reaper with the broker away: each requeued job is tried, and each is failed with
     the reason and resumable; none is left queued with no message sent (later reaps see only
     running jobs)."""
-    from taxopost.celery import app
     from taxopost.postprocessing.running.celery_jobs import CeleryExecutor
 
     nowhere = "redis://127.0.0.1:1/0"  # a port nothing listens on
-    old_broker, app.conf.broker_url = app.conf.broker_url, nowhere
     settings.BROKER_URL = nowhere
     jobs = [create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {"thresholds": {"genus": g}}) for g in (0.5, 0.4)]
     stale = timezone.now() - timedelta(hours=1)
     Job.objects.filter(pk__in=[j.pk for j in jobs]).update(status=Job.RUNNING, started_at=stale, heartbeat_at=stale)
-    try:
-        with pytest.raises(ServiceUnavailable, match="refused"):
-            reap_and_resume(CeleryExecutor().submit)
-    finally:
-        app.conf.broker_url = old_broker
+    with _broker(nowhere), pytest.raises(ServiceUnavailable, match="refused"):
+        reap_and_resume(CeleryExecutor().submit)
     for job in jobs:
         job.refresh_from_db()
         assert job.status == Job.FAILED and "not sent to the workers" in job.error
