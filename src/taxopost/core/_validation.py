@@ -63,9 +63,14 @@ def as_matrix(values: object, n_classes: int, *, field: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def as_rows(values: object, n_classes: int, *, field: str) -> np.ndarray | SparseRows:
-    """:func:`as_matrix`, or sparse rows as they are (their shape checked): what the tasks accept."""
+def as_rows(values: object, n_classes: int, *, field: str, logits: bool = False) -> np.ndarray | SparseRows:
+    """:func:`as_matrix`, or sparse rows as they are (their shape checked): what the tasks accept.
+
+    Sparse rows are top-k probabilities: as ``logits`` they are refused.
+    """
     if isinstance(values, SparseRows):
+        if logits:
+            raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
         if values.n_classes != n_classes:
             raise InputError(
                 field, values.n_classes, f"rows have {values.n_classes} classes but the category map has {n_classes}"

@@ -137,9 +137,7 @@ def consensus(
         (its ``row`` is the input row).
     """
     field = "logits" if logits else "scores"
-    if logits and isinstance(values, SparseRows):
-        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
-    rows = as_rows(values, category_map.n_classes, field=field)
+    rows = as_rows(values, category_map.n_classes, field=field, logits=logits)
     matrix = rows.dense() if isinstance(rows, SparseRows) else rows
     n = matrix.shape[0]
     if method not in METHODS:

@@ -121,9 +121,7 @@ def class_mass(
         Sums add up across batches: a scope's mass is the sum of its batches' masses.
     """
     field = "logits" if logits else "scores"
-    if logits and isinstance(values, SparseRows):
-        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
-    matrix = as_rows(values, category_map.n_classes, field=field)
+    matrix = as_rows(values, category_map.n_classes, field=field, logits=logits)
     total = np.zeros(category_map.n_classes, dtype=np.float64)
     for lo, _hi, chunk in dense_chunks(matrix, chunk_rows or chunk_rows_for(matrix)):
         if logits:

@@ -105,9 +105,7 @@ def class_masking(
     if not keep.any():
         raise InputError("taxa_list", "keep", "keeps none of the classes of the category map")
     field = "logits" if logits else "scores"
-    if logits and isinstance(values, SparseRows):
-        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
-    matrix = as_rows(values, category_map.n_classes, field=field)
+    matrix = as_rows(values, category_map.n_classes, field=field, logits=logits)
     sparse = isinstance(matrix, SparseRows)
     n, dtype = matrix.shape[0], matrix.dtype
     if not return_scores:

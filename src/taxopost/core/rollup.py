@@ -236,9 +236,7 @@ def _run(
     progress: Callable[[int], None] | None,
 ) -> RollupResult:
     field = "logits" if logits else "scores"
-    if logits and isinstance(values, SparseRows):
-        raise InputError(field, "sparse rows", "top-k pairs are probabilities; logits must be full vectors")
-    matrix = as_rows(values, category_map.n_classes, field=field)
+    matrix = as_rows(values, category_map.n_classes, field=field, logits=logits)
     check_ranks_present(
         category_map, ranks, field="thresholds" if any(np.isfinite(list(limits_by_rank.values()))) else "order"
     )
