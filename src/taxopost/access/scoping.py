@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.http import HttpResponseRedirect
 
 from taxopost.access.roles import MANAGE, VIEW
 from taxopost.access.rules import can, can_anywhere, project_of, projects_where, scoped
@@ -32,19 +33,20 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
     """An action on rows selected by ids that are not ids does nothing and says so.
 
     Django's admin passes the selected values to ``pk__in`` as they are: a value that is not a
-    number, or a number no id column holds (a crafted form), was a server error.
+    number, or a number no id column holds (a crafted form), was a server error. Checked once,
+    before the list runs any action (or an action's confirmation page).
     """
 
-    def response_action(self, request, queryset):
-        if self.selection_refused(request):
-            return None
-        return super().response_action(request, queryset)
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "POST" and self._selection_refused(request):
+            return HttpResponseRedirect(request.get_full_path())  # as Django's admin does after a failed action
+        return super().changelist_view(request, extra_context)
 
-    def selection_refused(self, request) -> bool:
+    def _selection_refused(self, request) -> bool:
         """True, with a message, when a selected value is not an id of this model."""
         field = self.model._meta.pk
-        low, high = connection.ops.integer_field_range(field.get_internal_type()) if field.get_internal_type() in (
-            "AutoField", "BigAutoField", "SmallAutoField") else (None, None)  # fmt: skip
+        kind = field.get_internal_type()
+        low, high = connection.ops.integer_field_range(kind) if kind.endswith("AutoField") else (None, None)
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             try:
                 number = field.to_python(value)
@@ -99,8 +101,6 @@ class ProjectScopedAdmin(CheckedSelectionAdmin):
     def response_action(self, request, queryset):
         """Refuse an action, before its first page, when a selected row's project does not allow it
         (or when none of the selected rows exists for the user), instead of running it on fewer rows."""
-        if self.selection_refused(request):
-            return None
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         chosen = queryset if request.POST.get("select_across") == "1" else queryset.filter(pk__in=selected)
         if selected and not chosen.exists():
