@@ -145,8 +145,8 @@ class PostProcessingTask(ABC):
     #: few enough round trips per row, and SQLite still writes a chunk in one statement per table.
     chunk_size: ClassVar[int] = 1000
     #: Its changes of one occurrence stand or fall together: each holds what every member said
-    #: (a consensus), so if one member's source is no longer valid when the chunk commits, none
-    #: of the occurrence is written (a re-run combines it as it is then).
+    #: (a consensus), so if one member of the plan is no longer valid when the chunk reads or
+    #: commits, none of the occurrence is written (a re-run combines it as it is then).
     whole_occurrences: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs) -> None:

@@ -7,10 +7,10 @@ interpreter lock. The frame depends on who asks (name, staff, password, sidebar)
 the script prefix and the page's context (title, capture set), never on the content: it is
 rendered once per such key and kept for a minute in this process (the ``frames`` cache of the
 settings: a few milliseconds to render again, not worth a place in the shared cache, where it
-would push out pages that take seconds), split where the content goes, and each request fills in its own CSRF
-token where the frame has a form. A request with messages waiting (after an admin action) is
-rendered afresh, which shows them and marks them read. Access is never taken from here: each
-view checks it first.
+would push out pages that take seconds), split where the content goes, and each request fills
+in its own CSRF token where the frame has a form. A request with messages waiting (after an
+admin action) is rendered afresh, which shows them and marks them read. Access is never taken
+from here: each view checks it first.
 """
 
 from __future__ import annotations

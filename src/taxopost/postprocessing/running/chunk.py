@@ -295,7 +295,7 @@ def _apply(result: ChunkResult, job: Job, task: PostProcessingTask, inputs: dict
     return len(keep)
 
 
-#: Why a whole occurrence is left: a member's source changed after the chunk read it.
+#: Why a whole occurrence is left: a member of the plan changed before the chunk read or committed it.
 MEMBER_CHANGED = "refused: a detection of the occurrence changed while the chunk ran (run the job again)"
 
 
