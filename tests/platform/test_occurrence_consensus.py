@@ -100,65 +100,65 @@ def test_every_detection_of_an_occurrence_gets_the_combined_vector(survey):
     assert single.algorithm.key == "moths-v1"  # passed through
 
 
-def test_an_occurrence_whose_member_changed_while_the_chunk_ran_is_left_whole(survey, monkeypatch):
-    """All of an occurrence or none: a member's source reverted between the chunk's read and its
-    commit (its masking job) leaves every member as it is, not two of three combined with it."""
-    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
+LEFT_WHOLE = "refused: a detection of the occurrence changed while the chunk ran (run the job again)"
 
+
+def _mask_the_relicta_frame(survey) -> Job:
+    """A masking job that changes one frame of occ-track: the one preferring relicta."""
     import_taxa_list(
         "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
     )
-    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+    return run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
+
+
+def _reverted_meanwhile(monkeypatch, job: Job, step: str) -> None:
+    """The consensus task's ``step`` ("chunk_inputs": before the read, "process": after the
+    compute) reverts ``job`` on its way, as a person might while the chunk runs."""
+    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
+
+    original = getattr(OccurrenceConsensusTask, step)
+
+    def with_a_revert(self, ids):
+        if step == "chunk_inputs":
+            revert_job(Job.objects.get(pk=job.pk))
+        result = original(self, ids)
+        if step == "process":
+            revert_job(Job.objects.get(pk=job.pk))
+        return result
+
+    monkeypatch.setattr(OccurrenceConsensusTask, step, with_a_revert)
+
+
+def test_an_occurrence_whose_member_changed_while_the_chunk_ran_is_left_whole(survey, monkeypatch):
+    """All of an occurrence or none: a member's source reverted between the chunk's read and its
+    commit (its masking job) leaves every member as it is, not two of three combined with it."""
+    mask = _mask_the_relicta_frame(survey)
     assert mask.metrics["changed"] == 1  # the relicta frame only
     before = snapshot()
     revert_job(mask)
     raw = snapshot()
     mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
     assert snapshot() == before
-    original = OccurrenceConsensusTask.process
-
-    def process_then_revert(self, ids):
-        result = original(self, ids)
-        revert_job(Job.objects.get(pk=mask.pk))  # a person reverts the masking meanwhile
-        return result
-
-    monkeypatch.setattr(OccurrenceConsensusTask, "process", process_then_revert)
-    job = run(KEY, survey)
+    with monkeypatch.context() as patch:
+        _reverted_meanwhile(patch, mask, "process")
+        job = run(KEY, survey)
     assert {c.algorithm.key for c in terminal("occ-track")} == {"moths-v1"}  # all three as they were
     assert snapshot() == raw
     assert job.metrics["changed"] == 0 and job.metrics["superseded"] == 1
-    assert (
-        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
-        == 2
-    )
-    monkeypatch.setattr(OccurrenceConsensusTask, "process", original)
+    assert job.metrics["skipped"][LEFT_WHOLE] == 2
     assert run(KEY, survey).metrics["changed"] == 3  # a re-run combines it as it is now
 
 
 def test_an_occurrence_that_lost_a_member_since_the_plan_is_left_whole(survey, monkeypatch):
     """A member of the plan gone when the chunk reads (its masking reverted after the plan): the
     occurrence is not combined without it, and a re-run combines all three."""
-    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
-
-    import_taxa_list(
-        "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
-    )
-    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
-    original = OccurrenceConsensusTask.chunk_inputs
-
-    def revert_then_read(self, ids):
-        revert_job(Job.objects.get(pk=mask.pk))
-        return original(self, ids)
-
-    monkeypatch.setattr(OccurrenceConsensusTask, "chunk_inputs", revert_then_read)
-    job = run(KEY, survey)
+    mask = _mask_the_relicta_frame(survey)
+    with monkeypatch.context() as patch:
+        _reverted_meanwhile(patch, mask, "chunk_inputs")
+        job = run(KEY, survey)
     assert {c.algorithm.key for c in terminal("occ-track")} == {"moths-v1"}
     assert job.metrics["changed"] == 0 and job.metrics["superseded"] == 1
-    assert (
-        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
-        == 2
-    )
-    monkeypatch.setattr(OccurrenceConsensusTask, "chunk_inputs", original)
+    assert job.metrics["skipped"][LEFT_WHOLE] == 2
     assert run(KEY, survey).metrics["changed"] == 3
 
 
@@ -166,31 +166,15 @@ def test_an_occurrence_that_lost_a_member_since_the_plan_is_left_whole(survey, m
 def test_an_occurrence_left_whole_on_a_rerun_keeps_its_earlier_outputs(survey, monkeypatch, dry_run):
     """Left as it is means as it is: the members' outputs of an earlier consensus are neither
     replaced nor their sources restored (nor counted as such in a preview)."""
-    from taxopost.postprocessing.tasks.occurrence_consensus import OccurrenceConsensusTask
-
     track = Occurrence.objects.get(key="occ-track")
     third = Detection.objects.filter(occurrence=track).order_by("id").last()
     Detection.objects.filter(pk=third.pk).update(occurrence=Occurrence.objects.create(project=track.project, key="x"))
     first = run(KEY, survey)  # combines the first two frames
     Detection.objects.filter(pk=third.pk).update(occurrence=track)  # the third frame joins again
-    import_taxa_list(
-        "ilia-only", Taxon.objects.filter(name__in=["Catocala ilia", "Danaus"]).values_list("id", flat=True)
-    )
-    mask = run("class_masking", survey, {"taxa_list": "ilia-only", "winner_changes_only": True})
-    original = OccurrenceConsensusTask.process
-
-    def process_then_revert(self, ids):
-        result = original(self, ids)
-        revert_job(Job.objects.get(pk=mask.pk))  # the third frame's masking, reverted meanwhile
-        return result
-
-    monkeypatch.setattr(OccurrenceConsensusTask, "process", process_then_revert)
+    _reverted_meanwhile(monkeypatch, _mask_the_relicta_frame(survey), "process")
     job = run(KEY, survey, {"method": "geometric"}, dry_run=dry_run)
     assert job.metrics["restored"] == 0 and job.metrics["changed"] == 0
-    assert (
-        job.metrics["skipped"]["refused: a detection of the occurrence changed while the chunk ran (run the job again)"]
-        == 2
-    )
+    assert job.metrics["skipped"][LEFT_WHOLE] == 2
     assert {c.job_id for c in terminal("occ-track")} == {first.pk, None}  # the earlier outputs, and the raw third
 
 
