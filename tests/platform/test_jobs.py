@@ -484,6 +484,36 @@ def test_an_interrupted_embedded_run_fails_its_job_so_that_it_can_be_resumed(pla
     assert resume_job(job, EmbeddedExecutor()).status == Job.SUCCEEDED
 
 
+def test_a_run_interrupted_while_it_waits_for_its_project_fails_its_job_so_that_it_can_be_resumed(
+    platform, monkeypatch
+):
+    """Ctrl-C while `taxopost run` waits for another job of the project: the job was left queued."""
+    from types import SimpleNamespace
+
+    from taxopost.postprocessing.running import embedded
+
+    first = _claimed(platform)
+    second = create_job("class_masking", Job.CAPTURE_SET, platform.pk, {"taxa_list": "regional"})
+    waits = []
+
+    def interrupted_sleep(seconds):
+        waits.append(seconds)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(embedded, "time", SimpleNamespace(sleep=interrupted_sleep))
+    with pytest.raises(KeyboardInterrupt):
+        execute(second.pk)
+    monkeypatch.undo()
+    second.refresh_from_db()
+    assert len(waits) == 1 and second.stage == f"waiting for job {first.pk}"
+    assert second.status == Job.FAILED and second.error.startswith("interrupted")
+    assert Job.objects.get(pk=first.pk).status == Job.RUNNING  # the job it waited for is not touched
+    for chunk in _chunks(first):
+        run_chunk(chunk.pk)
+    assert finish(first.pk).status == Job.SUCCEEDED
+    assert resume_job(second, EmbeddedExecutor()).status == Job.SUCCEEDED
+
+
 def test_run_config_must_be_a_json_object(platform, capsys):
     from taxopost.cli import main
 

@@ -56,12 +56,16 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
 
     Starting it (the claim, which plans a new job) is retried on a lost or locked database
     connection as a chunk is; any other failure there fails the job, resumable: its claim rolled
-    back, so it would otherwise stay queued with nothing to run it.
+    back, so it would otherwise stay queued with nothing to run it. So does Ctrl-C, while the
+    job waits for another job of its project or after it started.
     """
     try:
         claimed = _retrying(job_id, lambda: _claim_waiting(job_id, executor, on_progress))
     except Exception as exc:
         return _failed(job_id, exc)
+    except KeyboardInterrupt:
+        _interrupted(job_id)
+        raise
     if not claimed.fresh:
         return Job.objects.get(pk=job_id)
     try:
@@ -79,10 +83,15 @@ def execute(job_id: int, *, executor: str = "embedded", on_progress: Callable | 
             finish(job_id)
     except Exception as exc:  # the job records why it failed; the caller gets the failed job
         return _failed(job_id, exc)
-    except KeyboardInterrupt:  # Ctrl-C on `taxopost run`: the job must not stay "running" and block its project
-        fail(job_id, f"interrupted; `taxopost jobs resume {job_id}` runs what is left")
+    except KeyboardInterrupt:
+        _interrupted(job_id)
         raise
     return Job.objects.get(pk=job_id)
+
+
+def _interrupted(job_id: int) -> None:
+    """Ctrl-C on `taxopost run`: the job must not stay queued or running, blocking its project."""
+    fail(job_id, f"interrupted; `taxopost jobs resume {job_id}` runs what is left")
 
 
 #: A chunk that failed on a lost or locked database connection is tried again this many times,
