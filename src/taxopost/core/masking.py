@@ -139,7 +139,10 @@ def class_masking(
             source_score = stats.maxs
             masked = block * keep  # excluded -> 0
             # Exactly 0 when every excluded class scored 0 (a sum of non-negatives cannot cancel).
-            removed = (block @ excluded.astype(dtype)).astype(np.float64)
+            # The rows were checked finite and non-negative: a floating-point flag raised inside
+            # the BLAS kernel is spurious (numpy/numpy#24067), not a warning for the user.
+            with np.errstate(invalid="ignore"):
+                removed = (block @ excluded.astype(dtype)).astype(np.float64)
             kept = masked.sum(axis=1, keepdims=True, dtype=np.float64)
             empty = kept[:, 0] <= 0
             result.no_kept_mass[offset + lo : offset + hi] = empty  # flagged with or without reweighting
