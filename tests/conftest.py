@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,13 @@ def _empty_page_cache(request):
 
         cache.clear()
         frame.clear()
+
+
+def default_ctrl_c() -> None:
+    """Give a child process (``preexec_fn``) the default SIGINT: a suite started in the background
+    (``make test &``) passes on an ignored one, and the child's Python then never raises
+    KeyboardInterrupt, so a test of Ctrl-C would see it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def in_ci() -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import default_ctrl_c
 from tests.platform.conftest import LABELS, vector
 
 COMMAND = [sys.executable, "-c", "import sys; from taxopost.cli import run; sys.argv[0] = 'taxopost'; run()"]
@@ -70,6 +71,11 @@ def survey(tmp_path) -> Path:
     return tmp_path
 
 
+def _job_progress(data_dir: Path) -> float:
+    with sqlite3.connect(data_dir / "taxopost.sqlite3", timeout=10) as db:
+        return db.execute("select progress from jobs_job order by id desc limit 1").fetchone()[0]
+
+
 def _job_status(data_dir: Path) -> tuple[str, int] | None:
     with sqlite3.connect(data_dir / "taxopost.sqlite3", timeout=10) as db:
         row = db.execute("select status, id from jobs_job order by id desc limit 1").fetchone()
@@ -83,13 +89,14 @@ def test_ctrl_c_on_a_running_job_prints_how_to_resume_it(survey):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_ctrl_c,
     )
     try:
         deadline = time.monotonic() + 120
-        while (found := _job_status(survey)) is None or found[0] != "running":
+        # At its first chunk done, most left: a fixed pause could outlast the 400 chunks on a quiet machine.
+        while (found := _job_status(survey)) is None or found[0] != "running" or _job_progress(survey) == 0:
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
-            time.sleep(0.05)
-        time.sleep(0.5)  # some chunks done, most left
+            time.sleep(0.02)
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=60)
     finally:

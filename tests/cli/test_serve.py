@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from taxopost import web_server
+from tests.conftest import default_ctrl_c
 
 
 def _free_port() -> int:
@@ -64,7 +65,9 @@ def test_serve_runs_the_admin_api_and_static_files(tmp_path):
     env = {**os.environ, "TAXOPOST_DATA_DIR": str(tmp_path), "TAXOPOST_DEBUG": "0"}
     env.pop("DATABASE_URL", None)  # the embedded default
     command = [sys.executable, "-c", "from taxopost.cli import run; run()", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_ctrl_c
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
