@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
-from taxopost.settings import _positive
+from taxopost.settings import _caches, _positive
+from tests.conftest import in_ci
 
 
 @pytest.mark.parametrize(("raw", "kind", "expected"), [("", float, 300.0), ("2.5", float, 2.5), (" 8 ", int, 8)])
@@ -34,3 +38,27 @@ def test_the_command_reports_a_bad_setting_in_one_line(tmp_path):
     done = subprocess.run([str(taxopost), "jobs", "list"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == "taxopost: error: TAXOPOST_JOB_STALE_SECONDS='soon': must be a positive number"
+
+
+def test_deployments_sharing_a_redis_cache_keep_their_keys_apart(monkeypatch):
+    """Page and sidebar keys hold row ids (user 1, capture set 3): another database's must not match."""
+    url = os.environ.get("TAXOPOST_TEST_CACHE_URL", "redis://127.0.0.1:6379/9")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if in_ci():
+            pytest.fail(f"Redis at {url} ({exc}) (CI=true: required)")
+        pytest.skip(f"Redis at {url}: {exc}")
+    monkeypatch.setenv("TAXOPOST_CACHE_URL", url)
+    one, other, again = (
+        _caches({"ENGINE": "django.db.backends.postgresql", "HOST": "db", "PORT": 5432, "NAME": name})["default"]
+        for name in ("station_a", "station_b", "station_a")
+    )
+    assert one == again and one["KEY_PREFIX"] != other["KEY_PREFIX"]
+    caches = [RedisCache(config["LOCATION"], {"KEY_PREFIX": config["KEY_PREFIX"]}) for config in (one, other, again)]
+    try:
+        caches[0].set("taxopost:nav-sidebar:1:en", "superuser's links")
+        assert caches[1].get("taxopost:nav-sidebar:1:en") is None
+        assert caches[2].get("taxopost:nav-sidebar:1:en") == "superuser's links"  # the same deployment shares it
+    finally:
+        caches[0].delete("taxopost:nav-sidebar:1:en")

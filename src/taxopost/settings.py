@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -183,7 +184,9 @@ LOGIN_URL = "admin:login"
 # in this process by default, or in Redis shared by every web process.
 # Each user's rendered admin frame of those pages (taxopost.review.frame) is kept in this process
 # whatever the default: cheap to render again, it must not push pages out of a shared cache.
-def _caches() -> dict:
+def _caches(database: dict) -> dict:
+    """The caches; a shared Redis one has keys prefixed by ``database``'s identity, so that two
+    deployments sharing a Redis never serve each other's pages or sidebars (keys hold row ids)."""
     locmem = "django.core.cache.backends.locmem.LocMemCache"
     frames = {"BACKEND": locmem, "LOCATION": "taxopost-frames", "TIMEOUT": 60, "OPTIONS": {"MAX_ENTRIES": 512}}
     url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
@@ -191,10 +194,13 @@ def _caches() -> dict:
         return {"default": {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}, "frames": frames}
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
-    return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}, "frames": frames}
+    where = repr([str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")])
+    prefix = "taxopost-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+    redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    return {"default": redis, "frames": frames}
 
 
-CACHES = _caches()
+CACHES = _caches(DATABASES["default"])
 PAGE_CACHE_SECONDS = _positive("TAXOPOST_PAGE_CACHE_SECONDS", 3600.0)
 
 # Requests and uploads stay bounded (imports of large files go through the CLI, not the web).
