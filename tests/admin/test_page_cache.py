@@ -13,10 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from taxopost.observations.models import Identification, Occurrence
+from taxopost.observations.identifications import save_identifications
+from taxopost.observations.models import DataEdits, Identification, Occurrence
 from taxopost.postprocessing.running.revert import revert_job
-from taxopost.review.page_cache import cached
-from taxopost.taxa.models import Taxon
+from taxopost.review.page_cache import cached, data_version
+from taxopost.taxa.models import TaxaList, Taxon
 from tests.admin.review_html import changed_count, selected_job
 from tests.platform.helpers import run
 
@@ -258,3 +259,62 @@ def test_jobs_that_are_not_the_capture_sets_share_one_page(admin_client, platfor
         assert _body(response.content.decode()) == _body(first.content.decode())
     assert len(computed) == 1
     assert selected_job(_get(admin_client, url, job=job.pk)[0]) == job.pk and len(computed) == 2
+
+
+def test_an_identification_withdrawn_by_importing_it_again_shows_at_once(admin_client, platform):
+    """The documented way to withdraw (the same identification again, withdrawn) adds no row: the
+    page used to be served as it was until its entry aged out, an hour later."""
+    url = reverse("evaluation:capture-set", args=[platform.pk])
+    _identify("occ-vanessa", "Vanessa cardui")  # stays: a page with no identification left says so
+    given = dict(occurrence=Occurrence.objects.get(key="occ-noctua"), taxon=Taxon.objects.get(name="Noctua pronuba"),
+                 who="e", created_at=timezone.now())  # fmt: skip
+    save_identifications([Identification(**given)])
+    identified = _report(_get(admin_client, url)[0])
+    save_identifications([Identification(**given, withdrawn=True)])
+    assert Identification.objects.get(occurrence__key="occ-noctua").withdrawn
+    served = _report(_get(admin_client, url)[0])
+    cache.clear()
+    assert served == _report(_get(admin_client, url)[0]) != identified  # what a fresh computation shows
+
+
+def _rename_taxon(platform) -> None:
+    taxon = Taxon.objects.get(name="Vanessa cardui")
+    taxon.name = "Vanessa cardui (L.)"
+    taxon.save()
+
+
+def _edit_identification(platform) -> None:
+    identification = Identification.objects.get()
+    identification.taxon = Taxon.objects.get(name="Vanessa atalanta")
+    identification.save()
+
+
+def _delete_identification(platform) -> None:
+    Identification.objects.get().delete()
+
+
+def _remove_an_image(platform) -> None:
+    platform.images.remove(platform.images.order_by("pk").first())
+
+
+def _change_a_taxa_list(platform) -> None:
+    TaxaList.objects.get(name="regional").taxa.remove(Taxon.objects.get(name="Vanessa cardui"))
+
+
+@pytest.mark.parametrize(
+    "edit", [_rename_taxon, _edit_identification, _delete_identification, _remove_an_image, _change_a_taxa_list]
+)
+def test_an_edit_of_existing_rows_changes_the_data_version(platform, edit):
+    _identify("occ-vanessa", "Vanessa cardui")
+    before = data_version(platform)
+    assert data_version(platform) == before
+    edit(platform)
+    assert data_version(platform) != before
+
+
+def test_a_job_counts_no_edit(platform):
+    """A job is in the data version already: its chunks never wait on the edit counter's row."""
+    _identify("occ-vanessa", "Vanessa cardui")
+    edits = list(DataEdits.objects.values_list("count", flat=True))
+    revert_job(run("rank_rollup", platform))
+    assert list(DataEdits.objects.values_list("count", flat=True)) == edits

@@ -12,6 +12,7 @@ from taxopost.errors import InputError
 from taxopost.io import check_file
 from taxopost.io.timestamps import parse_timestamp
 from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.edits import count_edit
 from taxopost.observations.imports import DEFAULT_PROJECT, ImportSummary
 from taxopost.observations.models import Detection, Identification, Occurrence, Project
 from taxopost.taxa.operations import load_taxonomy
@@ -108,6 +109,8 @@ def save_identifications(identifications: list[Identification]) -> int:
     determinations of the occurrences and owns the transaction.
     """
     before = Identification.objects.count()
+    if identifications:  # an update (withdrawn, comment) moves no id
+        count_edit()
     Identification.objects.bulk_create(
         identifications,
         update_conflicts=True,

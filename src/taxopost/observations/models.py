@@ -249,6 +249,14 @@ class Identification(models.Model):
         return f"{self.taxon.name} by {self.who or self.user}"
 
 
+class DataEdits(models.Model):
+    """How many edits of existing rows were made (one row): identifications withdrawn, taxa
+    renamed, images taken out of a capture set. The cached pages' data version reads it, since
+    such an edit moves no newest id (``taxopost.observations.edits``)."""
+
+    count = models.BigIntegerField(default=0)
+
+
 class DeterminationChange(models.Model):
     """History of an occurrence's determination: what it became, when, and which job did it."""
 

@@ -22,6 +22,7 @@ from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import core_category_map
+from taxopost.observations.edits import count_edit
 from taxopost.observations.imports import DEFAULT_PROJECT, ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence, Project, SourceImage
 from taxopost.observations.vectors import rows_to_bytes
@@ -69,6 +70,7 @@ class PredictionWriter:
         through = CaptureSet.images.through
         links = [through(captureset_id=capture_set_obj.pk, sourceimage_id=pk) for pk in found.values()]
         through.objects.bulk_create(links, ignore_conflicts=True)
+        count_edit()  # a capture set's images changed, where no classification id need move
 
     def _checked_outputs(self, batch: Sequence[PredictionRecord], taxonomy: DbTaxonomy) -> dict[int, _Output]:
         """What each classified record (by position in the batch) stores, its vector checked against its category map.

@@ -3,9 +3,11 @@
 A capture set's evaluation takes seconds and a job's review summary reads all of the job's
 output. Both are cached under a key holding the capture set and a *version* of what they read
 (:func:`data_version`): the project's latest job, its jobs' statuses, when they last finished or were reverted,
-and the newest classification, identification, taxon and taxa list. A job that finishes or is
-reverted, an import or a new identification therefore changes the key: nothing stale is served
-and nothing needs deleting (old entries age out after ``TAXOPOST_PAGE_CACHE_SECONDS``).
+the newest classification, identification, taxon and taxa list, and the count of edits of
+existing rows (an identification withdrawn, a taxon renamed, an image taken out of a capture
+set: :mod:`taxopost.observations.edits`). A job that finishes or is reverted, an import, a new
+identification or such an edit therefore changes the key: nothing stale is served and nothing
+needs deleting (old entries age out after ``TAXOPOST_PAGE_CACHE_SECONDS``).
 
 Concurrent requests for the same page compute it once (:func:`cached`): the threads of one
 process wait on a lock, and processes sharing the cache (``TAXOPOST_CACHE_URL``) take turns
@@ -26,7 +28,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from taxopost.jobs.models import Job
-from taxopost.observations.models import CaptureSet, Classification, Identification
+from taxopost.observations.models import CaptureSet, Classification, DataEdits, Identification
 from taxopost.taxa.models import TaxaList, Taxon
 
 T = TypeVar("T")
@@ -46,7 +48,7 @@ def data_version(capture_set: CaptureSet) -> str:
     One query of a few index lookups and a sum over the project's jobs (a cached page costs
     little more than this), its SQL built from the models' table names only.
     """
-    models = (Job, Classification, Identification, Taxon, TaxaList)
+    models = (Job, Classification, Identification, Taxon, TaxaList, DataEdits)
     table = {model: connection.ops.quote_name(model._meta.db_table) for model in models}
     jobs, of_project = f"FROM {table[Job]} WHERE project_id = %s AND dry_run = %s", [capture_set.project_id, False]
     statuses = [status for status, _ in Job.STATUSES]
@@ -60,7 +62,7 @@ def data_version(capture_set: CaptureSet) -> str:
         (f"(SELECT count(*) {jobs})", of_project), (f"(SELECT max(id) FROM {table[Classification]})", []),
         (f"(SELECT max(id) FROM {table[Identification]})", []), (f"(SELECT count(*) FROM {table[Identification]})", []),
         (f"(SELECT max(id) FROM {table[Taxon]})", []), (f"(SELECT max(id) FROM {table[TaxaList]})", []),
-        (f"(SELECT count(*) FROM {table[TaxaList]})", []),
+        (f"(SELECT count(*) FROM {table[TaxaList]})", []), (f"(SELECT max(count) FROM {table[DataEdits]})", []),
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(sql for sql, _ in columns), [v for _, params in columns for v in params])
