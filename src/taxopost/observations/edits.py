@@ -16,5 +16,8 @@ from taxopost.observations.models import DataEdits
 
 def count_edit() -> None:
     """One more edit, in the caller's transaction (its pages change when it commits)."""
-    if not DataEdits.objects.filter(pk=1).update(count=F("count") + 1):
-        DataEdits.objects.get_or_create(pk=1, defaults={"count": 1})
+    counter = DataEdits.objects.filter(pk=1)
+    if not counter.update(count=F("count") + 1):
+        _, created = DataEdits.objects.get_or_create(pk=1, defaults={"count": 1})
+        if not created:  # another transaction created it meanwhile: count this edit on top
+            counter.update(count=F("count") + 1)
