@@ -93,7 +93,7 @@ def test_ctrl_c_on_a_running_job_prints_how_to_resume_it(survey):
     )
     try:
         deadline = time.monotonic() + 120
-        # At its first chunk done, most left: a fixed pause could outlast the 400 chunks on a quiet machine.
+        # Interrupted at its first chunk done, with most left, rather than after a fixed pause.
         while (found := _job_status(survey)) is None or found[0] != "running" or _job_progress(survey) == 0:
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
             time.sleep(0.02)
