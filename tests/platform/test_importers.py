@@ -92,6 +92,16 @@ def test_predictions_from_parquet_with_logits(platform, tmp_path):
     assert clf.taxon.name == "Vanessa atalanta" and clf.score == pytest.approx(0.5, abs=1e-6)
 
 
+def test_occurrences_are_numbered_in_the_order_the_file_names_them(platform, tmp_path):
+    """Ids follow the input, not string hashes: a calibration split by occurrence, which orders the
+    occurrences by id, then draws the same rows from the same file in every process."""
+    keys = [f"order-{n:02d}" for n in (7, 3, 19, 0, 12, 5, 16, 1, 9, 14, 2, 18, 11, 4, 8, 15, 6, 13, 10, 17)]
+    rows = [(key, f"order-{i}.jpg", [0, 0, 100, 100], ROWS[0][3]) for i, key in enumerate(keys)]
+    import_predictions(write_predictions(tmp_path / "ordered.jsonl", rows, capture_set="station-order"))
+    numbered = Occurrence.objects.filter(key__startswith="order-").order_by("id").values_list("key", flat=True)
+    assert list(numbered) == keys
+
+
 def _record(**changes) -> dict:
     record = {
         "capture_set": "station-1",

@@ -8,7 +8,7 @@ queries whatever its size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -64,7 +64,7 @@ class PredictionWriter:
     def write_images(self, project: str, capture_set: str, images: Sequence[ImageRow]) -> None:
         """Add images to a capture set whether or not they hold detections (a source that lists a
         capture set's images, not only its predictions)."""
-        projects = self._projects_named({project})
+        projects = self._projects_named([project])
         found = self._images({(project, image.path): image for image in images}, projects)
         capture_set_obj = self._capture_set(capture_set, projects[project], where=capture_set)
         through = CaptureSet.images.through
@@ -89,7 +89,7 @@ class PredictionWriter:
                     )
                 self.algorithms[record.algorithm] = (algorithm, core_category_map(algorithm.category_map_id, taxonomy))
         outputs: dict[int, _Output] = {}
-        for key in {(r.algorithm, r.logits) for r in batch if r.algorithm is not None}:
+        for key in dict.fromkeys((r.algorithm, r.logits) for r in batch if r.algorithm is not None):
             algorithm_key, logits = key
             members = [i for i, r in enumerate(batch) if (r.algorithm, r.logits) == key]
             category_map = self.algorithms[algorithm_key][1]
@@ -127,10 +127,10 @@ class PredictionWriter:
         return outputs
 
     def _projects(self, batch: Sequence[PredictionRecord]) -> dict[str, Project]:
-        return self._projects_named({_project(r) for r in batch})
+        return self._projects_named(list(dict.fromkeys(_project(r) for r in batch)))
 
-    def _projects_named(self, names: set[str]) -> dict[str, Project]:
-        for name in names - set(self.projects):
+    def _projects_named(self, names: Iterable[str]) -> dict[str, Project]:
+        for name in [name for name in names if name not in self.projects]:
             project, created = Project.objects.get_or_create(name=name)
             self.projects[name] = project
             self.summary.add("projects", int(created))
@@ -140,7 +140,7 @@ class PredictionWriter:
         self, wanted: dict[tuple[str, str], ImageRow], projects: dict[str, Project]
     ) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}
-        for project_name in {p for p, _ in wanted}:
+        for project_name in dict.fromkeys(p for p, _ in wanted):
             project = projects[project_name]
             paths = [path for p, path in wanted if p == project_name]
             existing = dict(SourceImage.objects.filter(project=project, path__in=paths).values_list("path", "id"))
@@ -197,9 +197,10 @@ class PredictionWriter:
     def _occurrences(
         self, batch: Sequence[PredictionRecord], projects: dict[str, Project]
     ) -> dict[tuple[str, str], int]:
-        wanted = {(_project(r), _occurrence_key(r)) for r in batch}
+        # In the order the batch first names them, so that ids follow the input, not string hashes.
+        wanted = list(dict.fromkeys((_project(r), _occurrence_key(r)) for r in batch))
         found: dict[tuple[str, str], int] = {}
-        for project_name in {p for p, _ in wanted}:
+        for project_name in dict.fromkeys(p for p, _ in wanted):
             project = projects[project_name]
             keys = [key for p, key in wanted if p == project_name]
             existing = dict(Occurrence.objects.filter(project=project, key__in=keys).values_list("key", "id"))
