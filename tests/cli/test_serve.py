@@ -27,8 +27,10 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> tuple[int, bytes]:
+    # A first request loads the admin and the API (1.5 s on an idle machine); a CI run on a shared
+    # machine timed out reading a response after 5 s. The wait is long enough to tell a hang only.
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
