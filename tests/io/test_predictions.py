@@ -80,6 +80,39 @@ def test_jsonl_and_parquet_give_the_same_records(write, tmp_path):
         np.testing.assert_array_equal(a.values, b.values)
 
 
+@pytest.mark.parametrize("kind", ["fixed-size list", "list whose null row spans values"])
+def test_a_null_vector_row_in_parquet_leaves_the_later_rows_on_their_own_vectors(tmp_path, kind):
+    """A detector-only row (null scores) between classified ones: every later row keeps its vector."""
+    vectors = [[0.1, 0.9], None, [0.7, 0.3], [0.2, 0.8]]
+    values = pa.array([0.1, 0.9, 0.5, 0.5, 0.7, 0.3, 0.2, 0.8], pa.float32())
+    mask = pa.array([False, True, False, False])
+    if kind == "fixed-size list":
+        scores = pa.FixedSizeListArray.from_arrays(values, 2, mask=mask)
+    else:
+        scores = pa.ListArray.from_arrays(pa.array([0, 2, 4, 6, 8], pa.int32()), values, mask=mask)
+    n = len(vectors)
+    table = pa.table(
+        {
+            "capture_set": ["c"] * n,
+            "image_path": [f"{i}.jpg" for i in range(n)],
+            "algorithm": ["m", None, "m", "m"],
+            "scores": scores,
+        }
+    )
+    pq.write_table(table, tmp_path / "p.parquet")
+    records = list(read_predictions(tmp_path / "p.parquet"))
+    assert [None if r.values is None else r.values.tolist() for r in records] == [
+        None if v is None else np.float32(v).tolist() for v in vectors
+    ]
+
+
+def test_a_jsonl_file_may_start_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(RECORDS[0]).encode() + b"\n")
+    (record,) = read_predictions(path)
+    assert record.capture_set == "station-1" and record.values.tolist() == [0.25, 0.75]
+
+
 def test_a_record_fault_names_the_line_field_and_value(write):
     lines = [json.dumps(RECORDS[1]), json.dumps({**RECORDS[0], "bbox": [0, 0, 500, 10]})]
     path = write("p.jsonl", "\n".join(lines) + "\n")

@@ -12,7 +12,7 @@ from taxopost.io.predictions.records import PredictionRecord, record_from_dict
 
 def read_jsonl(path: Path) -> Iterator[PredictionRecord]:
     """Yield the records of a JSON Lines file in order, each located by its line; blank lines are skipped."""
-    with open(path, encoding="utf-8", errors="strict") as handle:
+    with open(path, encoding="utf-8-sig", errors="strict") as handle:  # a spreadsheet export may start with a BOM
         try:
             for line_number, line in enumerate(handle, start=1):
                 if not line.strip():

@@ -49,14 +49,16 @@ def read_parquet(path: Path) -> Iterator[PredictionRecord]:
 
 
 def _vector_column(column: pa.Array) -> tuple[list[np.ndarray], np.ndarray]:
-    """A list column as per-row float32 arrays (or None), and which rows have one."""
+    """A list column as per-row float32 arrays (or None), and which rows have one.
+
+    Rows are cut from the child values by the column's own offsets: ``flatten()`` leaves out
+    the values of null rows (a fixed-size list's null row still holds ``list_size`` of them), so
+    cutting its result would shift every later vector onto the wrong row.
+    """
     valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    offsets = np.asarray(column.offsets) if hasattr(column, "offsets") else None
-    flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
-    if offsets is None:  # fixed-size lists
-        width = column.type.list_size
-        rows = [flat[i * width : (i + 1) * width] for i in range(len(column))]
-        return rows, valid
-    starts = offsets[:-1] - offsets[0]
-    ends = offsets[1:] - offsets[0]
-    return [flat[a:b] for a, b in zip(starts, ends, strict=True)], valid
+    flat = np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.float32)
+    if isinstance(column, pa.FixedSizeListArray):
+        width, start = column.type.list_size, column.offset * column.type.list_size
+        return [flat[start + i * width : start + (i + 1) * width] for i in range(len(column))], valid
+    offsets = np.asarray(column.offsets)  # into the child values, the column's slice offset included
+    return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)], valid
