@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -61,4 +62,4 @@ def _vector_column(column: pa.Array) -> tuple[list[np.ndarray], np.ndarray]:
         width, start = column.type.list_size, column.offset * column.type.list_size
         return [flat[start + i * width : start + (i + 1) * width] for i in range(len(column))], valid
     offsets = np.asarray(column.offsets)  # into the child values, the column's slice offset included
-    return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)], valid
+    return [flat[a:b] for a, b in pairwise(offsets)], valid
