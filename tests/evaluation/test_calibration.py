@@ -137,6 +137,19 @@ def test_held_out_evaluation_matches_apply_thresholds(candidates, simulated, syn
     assert held.not_accepted.n == (result.accepted_rank < 0).sum()
 
 
+def test_held_out_evaluation_refuses_candidates_of_another_order_or_mode(candidates, simulated, synthetic):
+    """Ranks pair with the candidates' columns by position: other candidates would be read wrong."""
+    _, truth = simulated
+    taxonomy = synthetic.taxonomy
+    coarse = calibrate_thresholds(select_ranks(candidates, [2]), truth, taxonomy, target_precision=0.9)
+    with pytest.raises(InputError, match=r"candidates.order=\['species', 'genus', 'family'\].*\['family'\]"):
+        evaluate_thresholds(candidates, truth, taxonomy, coarse)
+    other = rollup_candidates(simulated[0], synthetic, order=ORDER, mode="distribution")
+    calibration = calibrate_thresholds(candidates, truth, taxonomy, target_precision=0.9)
+    with pytest.raises(InputError, match="candidates.mode='distribution': the calibration was made in lineage mode"):
+        evaluate_thresholds(other, truth, taxonomy, calibration)
+
+
 def test_select_ranks_keeps_columns(candidates):
     picked = select_ranks(candidates, [0, 2])
     assert picked.order == ("species", "family")
@@ -180,6 +193,8 @@ def test_calibrate_end_to_end_defaults_the_order_from_the_label_space(synthetic,
         ({"order": ["genus", "species"]}, "order"),
         ({"grid": [0, 0.5]}, "grid"),
         ({"procedure": "fixed sequence"}, "procedure"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
     ],
 )
 def test_calibrate_rejects_bad_options_naming_the_field(synthetic, simulated, options, field):

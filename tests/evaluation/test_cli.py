@@ -286,6 +286,8 @@ def test_calibrate_unreachable_target_writes_no_config_and_exits_1(files, capsys
         (("--target-precision", "genus"), "target_precision.species='genus'"),
         (("--target-precision", "0.9", "--target-precision", "0.8"), "--target-precision='0.8'"),
         (("--target-precision", "0.9", "--target-precision", "tribe=0.8"), "not in the order"),
+        (("--target-precision", "abc", "--target-precision", "genus=0.8"), "target_precision.species='abc'"),
+        (("--seed", "-1"), "seed=-1"),
         (("--calibration-fraction", "1"), "calibration_fraction=1.0"),
         (("--mode", "both"), "mode='both'"),
         (("--order", "family,genus"), "order="),

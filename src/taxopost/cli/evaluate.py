@@ -242,7 +242,7 @@ def _calibrate(
 
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
-        ranks = resolve_order(category_map, ranks, float(bare))
+        ranks = resolve_order(category_map, ranks, bare)  # the value is checked with the others, by calibrate
         target: float | dict[str, str] = {rank: per_rank.get(rank, bare) for rank in ranks}
         extra = [rank for rank in per_rank if rank not in ranks]
         if extra:

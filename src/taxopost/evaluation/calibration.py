@@ -313,6 +313,8 @@ def split_rows(
         raise InputError("calibration_fraction", calibration_fraction, "must be a number in (0, 1)") from None
     if not 0 < fraction < 1:
         raise InputError("calibration_fraction", calibration_fraction, "must be in (0, 1), e.g. 0.5")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise InputError("seed", seed, "must be a whole number >= 0 (or None for a fresh draw)")
     if groups is not None:
         ids, row_group = np.unique(check_groups(groups, n_rows), return_inverse=True)
         cal_groups, _ = split_rows(ids.size, fraction, seed=seed)
@@ -455,6 +457,13 @@ def evaluate_thresholds(
     """
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     grid = DEFAULT_CALIBRATION_GRID if grid is None else check_grid(grid)
+    # The held-out figures pair each calibrated rank with the candidates' column at its position:
+    # another order or mode would read the wrong column, or accept rows the roll-up would not.
+    calibrated = [r.rank for r in calibration.ranks]
+    if calibrated != list(candidates.order):
+        raise InputError("candidates.order", list(candidates.order), f"the calibration's ranks are {calibrated}")
+    if calibration.mode != candidates.mode:
+        raise InputError("candidates.mode", candidates.mode, f"the calibration was made in {calibration.mode} mode")
     return _evaluate(candidates, y_true, taxonomy, calibration, grid)
 
 
