@@ -107,6 +107,27 @@ def test_classification_filters_and_applied_to(reader, platform):
     assert reader.get(f"{API}/classifications/{one['id']}/").json()["provenance"] == one["provenance"]
 
 
+@pytest.mark.parametrize(
+    ("resource", "param"), [("classifications", "terminal"), ("occurrences", "identified"), ("jobs", "dry_run")]
+)
+def test_a_yes_no_filter_reads_1_and_0_and_refuses_other_values(admin_client_api, platform, resource, param):
+    """Django's own boolean filter ignored ``1``, ``0`` or ``yes``: the whole list came back as a 200."""
+    run("rank_rollup", platform)
+    url = f"{API}/{resource}/"
+    for word, same in (("1", "true"), ("0", "False")):
+        assert (
+            admin_client_api.get(url, {param: word}).json()["count"]
+            == admin_client_api.get(url, {param: same}).json()["count"]
+        )
+    assert (
+        admin_client_api.get(url, {param: "true"}).json()["count"]
+        != admin_client_api.get(url, {param: "false"}).json()["count"]
+    )
+    response = admin_client_api.get(url, {param: "yes please"})
+    assert response.status_code == 400
+    assert response.json() == {param: ["must be true or false (got 'yes please')"]}
+
+
 def test_algorithms(reader, platform):
     run("rank_rollup", platform)
     body = reader.get(f"{API}/algorithms/", {"task_type": "classification"}).json()

@@ -7,7 +7,7 @@ from django.db.models import F
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter, VisibleCaptureSets
+from taxopost.api.filters import CaptureSetFilter, IdFilter, TrueFalseFilter, VisibleCaptureSets
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Classification
@@ -33,7 +33,7 @@ class ClassificationFilter(VisibleCaptureSets):
     rank = django_filters.ChoiceFilter(field_name="taxon__rank", choices=RANK_CHOICES)
     algorithm = django_filters.CharFilter(field_name="algorithm__key", help_text="Algorithm key")
     task = django_filters.CharFilter(field_name="algorithm__task_type", help_text="classification or a task key")
-    terminal = django_filters.BooleanFilter()
+    terminal = TrueFalseFilter()
     job = IdFilter(field_name="job_id")
 
     class Meta:

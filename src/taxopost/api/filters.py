@@ -27,6 +27,31 @@ class IdFilter(django_filters.NumberFilter):
     field_class = IdField
 
 
+class TrueFalseField(forms.Field):
+    """``true`` or ``false`` (also ``1``/``0``, any case); anything else is a 400 naming the value.
+
+    Django's boolean filter field reads only ``true``/``false`` (and ``2``/``3``) and turns any
+    other value into no filter at all: ``?terminal=1`` answered the whole list.
+    """
+
+    WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        found = self.WORDS.get(str(value).strip().lower())
+        if found is None:
+            raise forms.ValidationError("must be true or false (got %(value)s)", params={"value": repr(value)[:80]})
+        return found
+
+
+class TrueFalseFilter(django_filters.BooleanFilter):
+    """A yes/no filter that refuses what it cannot read (:class:`TrueFalseField`)."""
+
+    field_class = TrueFalseField
+
+
 class CaptureSetField(forms.CharField):
     """A capture set by id or by name (:meth:`CaptureSet.named`): cleans to its id.
 

@@ -40,7 +40,14 @@ from rest_framework.response import Response
 
 from taxopost.access.roles import RUN_JOBS, VIEW
 from taxopost.access.rules import can
-from taxopost.api.filters import MAX_ID, CaptureSetFilter, IdFilter, VisibleCaptureSets, visible_capture_sets
+from taxopost.api.filters import (
+    MAX_ID,
+    CaptureSetFilter,
+    IdFilter,
+    TrueFalseFilter,
+    VisibleCaptureSets,
+    visible_capture_sets,
+)
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.errors import InputError, ServiceUnavailable, quote
 from taxopost.jobs.models import Job
@@ -189,6 +196,7 @@ class JobCreateSerializer(serializers.Serializer):
 
 class JobFilter(VisibleCaptureSets):
     scope_id = IdFilter()
+    dry_run = TrueFalseFilter()
     capture_set = CaptureSetFilter(method="on_capture_set", help_text="Jobs on this capture set (id or name)")
 
     class Meta:

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter, VisibleCaptureSets
+from taxopost.api.filters import CaptureSetFilter, IdFilter, TrueFalseFilter, VisibleCaptureSets
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Occurrence
@@ -47,9 +47,7 @@ class OccurrenceFilter(VisibleCaptureSets):
     algorithm = django_filters.CharFilter(
         field_name="determined_by__algorithm__key", help_text="Key of the algorithm that decided the determination"
     )
-    identified = django_filters.BooleanFilter(
-        field_name="determined_by_identification", lookup_expr="isnull", exclude=True
-    )
+    identified = TrueFalseFilter(field_name="determined_by_identification", lookup_expr="isnull", exclude=True)
     project = IdFilter(field_name="project_id", help_text="Project id")
 
     class Meta:
