@@ -151,6 +151,19 @@ def test_pagination_and_page_size(reader, platform):
     body = reader.get(f"{API}/taxa/", {"page_size": 5}).json()
     assert body["count"] == len(Taxon.objects.all()) and len(body["results"]) == 5 and body["next"]
     assert len(reader.get(f"{API}/taxa/", {"page_size": 5, "page": 2}).json()["results"]) == 5
+    last = reader.get(f"{API}/taxa/", {"page_size": 5, "page": "last"}).json()
+    assert last["next"] is None and last["results"]
+    assert len(reader.get(f"{API}/taxa/", {"page_size": 10_000}).json()["results"]) == min(body["count"], 500)
+    assert reader.get(f"{API}/taxa/", {"page_size": 5, "page": 10_000}).status_code == 404  # past the last page
+
+
+@pytest.mark.parametrize(
+    ("param", "value"), [("page_size", "abc"), ("page_size", "0"), ("page_size", "-1"), ("page", "abc"), ("page", "0")]
+)
+def test_a_page_or_page_size_that_is_no_whole_number_is_a_400_naming_it(reader, platform, param, value):
+    response = reader.get(f"{API}/taxa/", {param: value})
+    assert response.status_code == 400
+    assert response.json() == {param: [f"must be a whole number >= 1 (got {value!r})"]}
 
 
 # -- the permission matrix on every write --------------------------------------------------------
