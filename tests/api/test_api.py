@@ -128,6 +128,13 @@ def test_a_yes_no_filter_reads_1_and_0_and_refuses_other_values(admin_client_api
     assert response.json() == {param: ["must be true or false (got 'yes please')"]}
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", str(2**63)])
+def test_an_id_filter_names_the_value_it_cannot_read(reader, platform, value):
+    response = reader.get(f"{API}/classifications/", {"taxon": value})
+    assert response.status_code == 400
+    assert response.json() == {"taxon": [f"must be a whole number from 1 to {2**63 - 1} (got {value!r})"]}
+
+
 def test_algorithms(reader, platform):
     run("rank_rollup", platform)
     body = reader.get(f"{API}/algorithms/", {"task_type": "classification"}).json()

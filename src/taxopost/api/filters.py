@@ -15,10 +15,22 @@ MAX_ID = 2**63 - 1
 
 
 class IdField(forms.IntegerField):
+    """A row id; a value that is none names itself in the 400 (Django's message does not)."""
+
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(
+                "must be a whole number from 1 to %(max)s (got %(value)s)",
+                code="invalid",
+                params={"max": MAX_ID, "value": repr(value)[:80]},
+            ) from None
 
 
 class IdFilter(django_filters.NumberFilter):
