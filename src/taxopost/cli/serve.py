@@ -57,11 +57,8 @@ def serve(
     err.print(f"Database: {settings.DATABASES['default']['NAME']}. Stop with Ctrl-C.")
     if host in ("0.0.0.0", "::"):
         err.print("Listening on every interface: add this machine's name to TAXOPOST_ALLOWED_HOSTS.")
-    from taxopost.web_server import CONNECTION_SECONDS, pooled_runserver
+    from taxopost.web_server import pooled_runserver
 
-    database = settings.DATABASES["default"]
-    if database.get("CONN_MAX_AGE", 0) == 0:  # Django's default (the embedded database's): each kept thread keeps it
-        database["CONN_MAX_AGE"] = CONNECTION_SECONDS
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     call_command(pooled_runserver(threads), address, use_reloader=False, use_threading=False)
 
