@@ -517,3 +517,47 @@ def test_mask_then_rollup_through_antenna_files_keeps_one_terminal_and_rolls_up_
     assert np.allclose(kept[:, 10:], 0)  # the roll-up's input is the masked distribution, not the model's
     again = read_antenna(rolled)  # passed over the roll-up: the masked distribution beneath it
     assert np.allclose(again.scores.dense(0, again.scores.shape[0]), kept)
+
+
+@pytest.mark.shared_data
+def test_rolling_up_its_own_megadetector_output_again_starts_from_the_models_pairs(shared_data, tmp_path, capsys):
+    """A second roll-up reads the first one's input: the bear is confident at species (0.901 >= 0.5),
+    so the first roll-up to ursidae is undone, not read as the lone pair [ursidae, 0.901]."""
+    example = shared_data / "megadetector" / "format_example.json"
+    first, again = tmp_path / "ursidae.json", tmp_path / "again.json"
+    common = ["rollup", "--lineage-ranks", MD_RANKS, "--threshold", "species=0.95"]
+    assert main([*common, "--threshold", "family=0.9", "--predictions", str(example), "--output", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["rollup", "--lineage-ranks", MD_RANKS, "--threshold", "species=0.5",
+                 "--predictions", str(first), "--output", str(again)]) == 0  # fmt: skip
+    assert "1 rows: 1 confident, 0 rolled up, 0 no rank cleared" in capsys.readouterr().err
+    validate_megadetector(again)
+    assert json.loads(again.read_text())["images"] == json.loads(example.read_text())["images"]
+
+
+@pytest.mark.shared_data
+def test_masking_its_own_megadetector_output_again_masks_the_models_pairs_and_a_rollup_chains(shared_data, tmp_path):
+    example = shared_data / "megadetector" / "format_example.json"
+    (tmp_path / "first.txt").write_text("canidae\ncervidae\n")
+    (tmp_path / "second.txt").write_text("ursidae\nalcesalces\n")
+    first, second, rolled = tmp_path / "first.json", tmp_path / "second.json", tmp_path / "rolled.json"
+
+    def mask(source: Path, listed: str, out: Path) -> None:
+        assert main(["mask", "--predictions", str(source), "--lineage-ranks", MD_RANKS,
+                     "--taxa-list", str(tmp_path / listed), "--output", str(out)]) == 0  # fmt: skip
+        validate_megadetector(out)
+
+    mask(example, "first.txt", first)
+    mask(first, "second.txt", second)
+    det = json.loads(second.read_text())["images"][0]["detections"][0]
+    assert det["classifications"] == [
+        ["3", pytest.approx(0.901 / 0.926, abs=1e-6)],
+        ["4", pytest.approx(0.025 / 0.926, abs=1e-6)],
+    ]  # the bear, masked out by the first list, is back: the second list applied to the model's pairs
+    assert det["postprocessing"] == [{"task": "class_masking"}]
+    assert main(["rollup", "--predictions", str(first), "--lineage-ranks", MD_RANKS, "--threshold", "species=0.95",
+                 "--threshold", "family=0.9", "--output", str(rolled)]) == 0  # fmt: skip
+    validate_megadetector(rolled)
+    doc = json.loads(rolled.read_text())
+    ((key, score),) = doc["images"][0]["detections"][0]["classifications"]
+    assert doc["classification_categories"][key] == "cervidae" and score == pytest.approx(1.0, abs=1e-5)

@@ -198,6 +198,11 @@ def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_p
             r"\[id, confidence\] pair",
         ),
         (
+            lambda d: d["images"][0]["detections"][0].update(classifications=5),
+            r"images\[0\].detections\[0\].classifications=5",
+            r"must be a list of \[id, confidence\] pairs",
+        ),
+        (
             lambda d: d["classification_category_descriptions"].update({"1": "x;mammalia;;;;;a"}),
             r"classification_category_descriptions\['1'\]='x;mammalia;;;;;a'",
             "not SpeciesNet's",

@@ -11,7 +11,9 @@ Command-line contract (other tools depend on it; extend it, do not change it)::
 
 With ``--predictions`` the file's own label space (and, for MegaDetector descriptions and
 SpeciesNet labels, its taxonomy) replaces the category map; ``--output FILE.json`` writes the
-input's format back with the results, ``--output FILE.csv`` the table.
+input's format back with the results, ``--output FILE.csv`` the table. On a file it wrote, a
+command reads past its own earlier output and replaces it (re-running changes only what the new
+config decides differently), and chains on the other command's (docs/formats.md).
 """
 
 from __future__ import annotations
@@ -118,8 +120,13 @@ def load_inputs(
     format: str | None = None,
     lineage_ranks: str | None = None,
     exclude_unresolved: bool = False,
+    task: str | None = None,
 ) -> Inputs:
-    """Read and validate the shared inputs: exactly one of ``scores``, ``logits`` and ``predictions``."""
+    """Read and validate the shared inputs: exactly one of ``scores``, ``logits`` and ``predictions``.
+
+    ``task`` is the task about to run on a ``predictions`` file, whose earlier output in the file
+    it then reads past, to replace it (``read_detection_file``).
+    """
     from taxopost.core.category_map import CategoryMap
     from taxopost.io import read_labels, read_matrix
     from taxopost.io.taxonomy import read_taxonomy_for_labels
@@ -135,7 +142,7 @@ def load_inputs(
         )
     if predictions is not None:
         return _load_predictions(
-            predictions, format, lineage_ranks, taxonomy, id_column, category_map, exclude_unresolved
+            predictions, format, lineage_ranks, taxonomy, id_column, category_map, exclude_unresolved, task
         )
     for option, value in (("--format", format), ("--lineage-ranks", lineage_ranks)):
         if value is not None:
@@ -170,6 +177,7 @@ def _load_predictions(
     id_column: str | None,
     category_map: Path | None,
     exclude_unresolved: bool,
+    task: str | None = None,
 ) -> Inputs:
     from taxopost.io.predictions.detections import parse_ranks
     from taxopost.io.predictions.formats import read_detection_file
@@ -178,7 +186,7 @@ def _load_predictions(
     if category_map is not None:
         raise InputError("--category-map", str(category_map), "a --predictions file carries its own classes")
     ranks = parse_ranks(lineage_ranks, "--lineage-ranks") if lineage_ranks else None
-    file = read_detection_file(path, format=format, lineage_ranks=ranks)
+    file = read_detection_file(path, format=format, lineage_ranks=ranks, task=task)
     if len(file.scores) == 0:
         raise InputError("file", str(path), f"this {file.format} file has no classification to post-process")
     tax = None
@@ -272,6 +280,7 @@ def rollup(
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+        task="rank_rollup",
     )  # fmt: skip
     with progress_bar("rolling up", total=inputs.values.shape[0]) as advance:
         try:
@@ -338,6 +347,7 @@ def mask(
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
+        task="class_masking",
     )  # fmt: skip
     writes_format = _writes_format(inputs, output)
     listed = read_taxa_list(taxa_list, inputs.category_map.taxonomy, column=taxa_column)

@@ -10,7 +10,11 @@ Each detection's terminal classification is read, as a full score vector. Its la
 its algorithm's category map in ``algorithms``, else from the classification's own ``labels``;
 a label resolves through its GBIF key when the taxonomy knows it, else by name. The response
 carries no lineage: a taxonomy file is needed. Written back, the post-processed classification
-is appended as the terminal one and the source is kept, marked ``terminal: false``.
+is appended as the terminal one and the source is kept, marked ``terminal: false``; its
+algorithm key (:data:`ALGORITHMS`) is what tells taxopost's own steps apart. A pass whose own
+earlier output is terminal reads the distribution beneath it and replaces that output (or,
+leaving the detection unchanged, removes it and makes the distribution beneath terminal again),
+so re-running never stacks; another pass chains on it.
 """
 
 from __future__ import annotations
@@ -24,20 +28,27 @@ from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
 from taxopost.io.predictions.detections import DetectionFile, confidences, decode, require
 from taxopost.io.predictions.revision import Revision
+from taxopost.io.predictions.steps import rows_to_write
 
 #: The algorithm that writes post-processed classifications back, per task.
 ALGORITHMS = {
     "rank_rollup": {"name": "taxopost rank roll-up", "key": "taxopost-rank-rollup"},
     "class_masking": {"name": "taxopost class masking", "key": "taxopost-class-masking"},
 }
+_ROLLUP = ALGORITHMS["rank_rollup"]["key"]
+_VOLATILE = ("terminal", "timestamp")  # what a result equal to an earlier one may differ in
 
 
 def is_antenna(document: object) -> bool:
     return isinstance(document, dict) and "detections" in document and "source_images" in document
 
 
-def read_antenna(path: Path | str, *, document: dict | None = None) -> DetectionFile:
+def read_antenna(path: Path | str, *, document: dict | None = None, task: str | None = None) -> DetectionFile:
     """Read an Antenna processing-service response.
+
+    ``task`` is the task about to run: a detection whose terminal classification is that task's
+    earlier output (its algorithm key) is read from the distribution beneath it, which a write
+    replaces that output on (or, unchanged, makes terminal again).
 
     Raises
     ------
@@ -56,6 +67,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
     det_images: list[dict] = []
     classified: list[int] = []
     chosen: list[dict] = []
+    replaces: list[bool] = []
     algorithm_key: str | None = None
     for i, det in enumerate(found):
         where = f"detections[{i}]"
@@ -71,13 +83,17 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         terminal = [c for c in classifications if c.get("terminal", True)]
         if len(terminal) > 1:
             raise InputError(f"{where}.classifications", len(terminal), "more than one is terminal", source=str(path))
-        source = terminal
+        source, replacing = terminal, False
         if terminal and _is_step(terminal[0], algorithms):
             # a post-processing step written back: its labels are the classifier's beneath it, and
             # a step that decided one taxon (a roll-up) is passed over for that classifier's vector
             earlier = classifications[: classifications.index(terminal[0])]
             source = [c for c in earlier if not _is_step(c, algorithms)][-1:]
-            if _decides_one_taxon(terminal[0]):  # the roll-up's input: the latest distribution before it
+            own = ALGORITHMS[task]["key"] if task is not None else None
+            if own is not None and _key(terminal[0]) == own:  # this task's output: read its input
+                terminal = [c for c in earlier if _key(c) != own and not _decides_one_taxon(c)][-1:]
+                replacing = True
+            elif _decides_one_taxon(terminal[0]):  # the roll-up's input: the latest distribution before it
                 terminal = [c for c in earlier if not _decides_one_taxon(c)][-1:]
         if terminal:
             at = f"{where}.classifications[{classifications.index((source or terminal)[0])}]"
@@ -93,6 +109,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
                 )
             classified.append(len(detections))
             chosen.append(terminal[0])
+            replaces.append(replacing)
         detections.append(det)
         det_images.append(images[image_id])
 
@@ -132,18 +149,42 @@ def read_antenna(path: Path | str, *, document: dict | None = None) -> Detection
         path_of=lambda d: f"detections[{d}]",
         images=det_images,
         extra={"gbif_keys": gbif_keys, "algorithm": algorithm_key, "chosen": chosen},
+        task=task,
+        replaces=np.asarray(replaces, dtype=bool),
     )
 
 
 def antenna_document(file: DetectionFile, revision: Revision) -> dict:
-    """The response with each changed detection's result appended as its terminal classification (in place)."""
+    """The response with ``revision`` applied (changed in place).
+
+    A changed detection gets its result appended as its terminal classification. This task's
+    earlier output on the distribution read (a roll-up's anywhere: it is never another step's
+    input) is removed first; when the result is the same, the earlier output is kept as it was
+    (its timestamp too), so running the same config again changes nothing. An unchanged
+    detection that was read from beneath this task's output gets that output removed and the
+    distribution beneath terminal again.
+    """
     cmap = revision.category_map
     names = cmap.taxonomy.names
     algorithm = ALGORITHMS[revision.task]
+    own = algorithm["key"]
     now = datetime.now(UTC).replace(tzinfo=None).isoformat()
-    for row in np.flatnonzero(revision.changed).tolist():
+    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
+    for row in rows_to_write(revision.changed, replaces):
         det = file.detections[int(file.classified[row])]
         source = file.extra["chosen"][row]
+        found, earlier = det["classifications"], []
+        if replaces[row] or revision.task == "rank_rollup":  # replaced, not stacked on
+            position = next(k for k, c in enumerate(found) if c is source)
+            gone = [_key(c) == own and (k > position or own == _ROLLUP) for k, c in enumerate(found)]
+            earlier = [c for c, out in zip(found, gone, strict=True) if out and c.get("terminal", True)]
+            found = [c for c, out in zip(found, gone, strict=True) if not out]
+        for classification in found:  # one current answer
+            classification["terminal"] = False
+        det["classifications"] = found
+        if not revision.changed[row]:
+            source["terminal"] = True
+            continue
         name = names[int(revision.taxon[row])]
         if revision.scores is None:
             result = {"classification": name, "labels": [name], "scores": [float(revision.score[row])], "logits": None}
@@ -154,13 +195,10 @@ def antenna_document(file: DetectionFile, revision: Revision) -> dict:
                 "scores": revision.scores.dense(row, row + 1)[0].astype(np.float64).tolist(),
                 "logits": source.get("logits"),  # the model's own, as a masked classification keeps them
             }
-        if revision.task == "rank_rollup":  # a roll-up written before is replaced, not stacked on
-            det["classifications"] = [c for c in det["classifications"] if _key(c) != algorithm["key"]]
-        for earlier in det["classifications"]:  # the new result is the one current answer
-            earlier["terminal"] = False
-        det["classifications"].append(
-            result | {"inference_time": None, "algorithm": dict(algorithm), "terminal": True, "timestamp": now}
-        )
+        result |= {"inference_time": None, "algorithm": dict(algorithm), "terminal": True, "timestamp": now}
+        same = [c for c in earlier if all(c.get(k) == v for k, v in result.items() if k not in _VOLATILE)]
+        found.append(same[0] if same else result)
+        found[-1]["terminal"] = True
     return file.document
 
 

@@ -67,6 +67,12 @@ class DetectionFile:
         ``path_of(detection)`` is its JSON path (``images[3].detections[1]``), for messages.
     images : list of dict or None
         Each detection's image object (None for MegaDetector).
+    task : str or None
+        The task the file was read for (``"rank_rollup"``, ``"class_masking"``): a row whose
+        current output is that task's earlier output is read from what that output replaced
+        (``taxopost.io.predictions.steps``). None: every row as it stands.
+    replaces : ndarray of shape (n_rows,), bool, or None
+        Per row, whether it was read that way, so a write replaces (or undoes) that output.
     """
 
     format: str
@@ -83,6 +89,8 @@ class DetectionFile:
     path_of: Callable[[int], str]
     images: list[dict] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    replaces: np.ndarray | None = None
 
     def category_map(self, taxonomy: Taxonomy | None = None, *, on_unresolved: str = "exclude") -> CategoryMap:
         """The file's label space over its own taxonomy, or resolved against ``taxonomy``.

@@ -27,6 +27,7 @@ from taxopost.io.predictions.megadetector import (
 from taxopost.io.predictions.records import PredictionRecord, record_from_dict
 from taxopost.io.predictions.revision import Revision
 from taxopost.io.predictions.speciesnet import read_speciesnet, speciesnet_document
+from taxopost.io.predictions.steps import check_task
 from taxopost.io.results import write_atomically
 
 FORMATS = ("megadetector", "speciesnet", "antenna")
@@ -53,12 +54,22 @@ def detect_format(path: Path | str) -> str | None:
 
 
 def read_detection_file(
-    path: Path | str, *, format: str | None = None, lineage_ranks: Sequence[str] | None = None
+    path: Path | str,
+    *,
+    format: str | None = None,
+    lineage_ranks: Sequence[str] | None = None,
+    task: str | None = None,
 ) -> DetectionFile:
     """Read a MegaDetector, SpeciesNet or Antenna file; ``format`` None detects it from the content.
 
     ``lineage_ranks`` gives the ranks of a MegaDetector file's plain-lineage descriptions.
+    ``task`` is the task about to run (``"rank_rollup"``, ``"class_masking"``): where a row's
+    current output is that task's earlier output, the row is read from what that output
+    replaced, and writing the file replaces (or, for a row the new run leaves unchanged, undoes)
+    that output rather than stacking on it; another task's output is chained on. None (the
+    importer): every row as it stands.
     """
+    check_task(task)
     path = Path(path)
     if format is not None and format not in FORMATS:
         raise InputError("--format", format, f"must be one of {', '.join(FORMATS)}")
@@ -82,14 +93,19 @@ def read_detection_file(
     if lineage_ranks and format != "megadetector":
         raise InputError("--lineage-ranks", ",".join(lineage_ranks), f"only MegaDetector files need it, not {format}")
     if format == "megadetector":
-        return read_megadetector(path, lineage_ranks=lineage_ranks, data=data)
+        return read_megadetector(path, lineage_ranks=lineage_ranks, data=data, task=task)
     if format == "speciesnet":
-        return read_speciesnet(path, document=decode(path, data))
-    return read_antenna(path, document=decode(path, data))
+        return read_speciesnet(path, document=decode(path, data), task=task)
+    return read_antenna(path, document=decode(path, data), task=task)
 
 
 def write_detection_file(path: Path | str, file: DetectionFile, revision: Revision, *, field: str = "--output") -> None:
-    """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file."""
+    """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file.
+
+    ``file`` must have been read for ``revision.task`` (or for no task).
+    """
+    if file.task not in (None, revision.task):
+        raise ValueError(f"the file was read for {file.task!r}, not for {revision.task!r}")
     chunks = _CONTENT[file.format](file, revision)
 
     def write(tmp: str) -> None:

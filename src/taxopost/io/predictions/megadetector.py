@@ -9,10 +9,12 @@ Descriptions follow one of two conventions: SpeciesNet's 7 fields
 ``guid;class;order;family;genus;species;common name`` (detected), or a plain lineage from coarse
 to fine whose ranks the caller gives (``lineage_ranks``). Empty fields are skipped ranks.
 
-Written back, a changed detection's ``classifications`` hold the post-processed result and its
-original pairs move to ``ORIGINAL_KEY`` (once: a later pass on the written file leaves the model's
-own pairs there); a taxon the file had no category for (a genus, after a roll-up) gets a new
-category id, with a description in the file's own convention.
+Written back, a changed detection's ``classifications`` hold the post-processed result, the
+model's own pairs move to ``ORIGINAL_KEY`` (once: a later pass leaves them there) and the step is
+recorded under ``postprocessing`` (``megadetector_steps``), so that a pass of the same task on the
+written file starts from that step's input and replaces it, undoing it where the new result
+leaves the detection as it was. A taxon the file had no category for (a genus, after a roll-up)
+gets a new category id, with a description in the file's own convention.
 """
 
 from __future__ import annotations
@@ -38,10 +40,18 @@ from taxopost.io.predictions.detections import (
     speciesnet_label,
     speciesnet_lineage,
 )
+from taxopost.io.predictions.megadetector_steps import (
+    CURRENT,
+    listed_pairs,
+    pairs_at,
+    read_from,
+    suffix,
+    write_step,
+)
+from taxopost.io.predictions.megadetector_steps import ORIGINAL_KEY as ORIGINAL_KEY  # the format's key, used by callers
 from taxopost.io.predictions.revision import Revision
+from taxopost.io.predictions.steps import rows_to_write, short
 
-#: Where a detection's original classifications are kept when post-processing replaces them.
-ORIGINAL_KEY = "classifications_before_postprocessing"
 _CATEGORIES = "classification_categories"
 _DESCRIPTIONS = "classification_category_descriptions"
 _Top = dict[str, msgspec.Raw]
@@ -53,7 +63,11 @@ def is_megadetector(top: object) -> bool:
 
 
 def read_megadetector(
-    path: Path | str, *, lineage_ranks: Sequence[str] | None = None, data: bytes | None = None
+    path: Path | str,
+    *,
+    lineage_ranks: Sequence[str] | None = None,
+    data: bytes | None = None,
+    task: str | None = None,
 ) -> DetectionFile:
     """Read a MegaDetector batch output file.
 
@@ -68,6 +82,10 @@ def read_megadetector(
         order, family, species). Without it, descriptions must be SpeciesNet's 7 fields.
     data : bytes, optional
         The file's content, when already read.
+    task : str, optional
+        The task about to run: a detection whose last recorded step is that task's is read from
+        that step's input (the step is replaced when written). None: every detection's current
+        ``classifications``.
 
     Raises
     ------
@@ -75,7 +93,8 @@ def read_megadetector(
         Naming the file, the JSON path and the value: a missing key, a category id with no
         entry, a confidence outside [0, 1], pairs not sorted by descending confidence, a
         ``bbox`` that is not 4 finite numbers, a detection ``conf`` that is not a number in
-        [0, 1], a lineage with a cycle or a conflict, a failed image with detections.
+        [0, 1], a lineage with a cycle or a conflict, a failed image with detections, a
+        malformed ``postprocessing`` record.
     """
     path = Path(path)
     top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
@@ -103,7 +122,7 @@ def read_megadetector(
     names = tuple(str(categories[key]) for key in keys)
     taxonomy, class_taxa, convention = _descriptions(heads.get(_DESCRIPTIONS), keys, lineage_ranks, path)
 
-    det_image, det_pos, classified = array("i"), array("i"), array("i")
+    det_image, det_pos, classified, sources = array("i"), array("i"), array("i"), array("b")
     indices, confs, indptr = array("i"), array("d"), array("q", [0])
     add_index, add_conf, get = indices.append, confs.append, class_index.get
     n_detections = 0
@@ -124,19 +143,22 @@ def read_megadetector(
         if not isinstance(found, list):
             raise InputError(f"images[{i}].detections", type(found).__name__, "must be a list", source=str(path))
         for j, det in enumerate(found):
+            at = f"images[{i}].detections[{j}]"
             if not isinstance(det, dict):
-                raise InputError(f"images[{i}].detections[{j}]", det, "must be a JSON object", source=str(path))
-            check_box(det, f"images[{i}].detections[{j}]", path)
-            pairs = det.get("classifications")
+                raise InputError(at, det, "must be a JSON object", source=str(path))
+            check_box(det, at, path)
+            source = read_from(det, task, at, path)
+            pairs = listed_pairs(det, source, at, path)
             if pairs:
                 try:
                     for pair_id, pair_conf in pairs:  # checked in bulk below; -1: no such category
                         add_index(get(pair_id, -1))
                         add_conf(pair_conf)
                 except (TypeError, ValueError):
-                    _bad_pair(pairs, f"images[{i}].detections[{j}].classifications", path)
+                    _bad_pair(pairs, f"{at}.{suffix(det, source)}", path)
                 indptr.append(len(indices))
                 classified.append(n_detections)
+                sources.append(source)
             det_image.append(i)
             det_pos.append(j)
             n_detections += 1
@@ -144,19 +166,24 @@ def read_megadetector(
     image_of = np.frombuffer(det_image, dtype=np.int32)
     pos_of = np.frombuffer(det_pos, dtype=np.int32)
     rows = np.frombuffer(classified, dtype=np.int32).astype(np.intp)
+    source_of = np.frombuffer(sources, dtype=np.int8)
     ptr = np.frombuffer(indptr, dtype=np.int64)
 
     def paths(d: int) -> str:
         return f"images[{image_of[d]}].detections[{pos_of[d]}]"
 
-    def pair_path(p: int) -> str:
-        row = int(np.searchsorted(ptr, p, side="right") - 1)
-        return f"{paths(int(rows[row]))}.classifications[{p - int(ptr[row])}]"
-
-    def value_at(p: int) -> tuple[object, object]:
+    def located(p: int) -> tuple[dict, int, int]:  # the detection of flat pair p, its row, the pair's position
         row = int(np.searchsorted(ptr, p, side="right") - 1)
         d = int(rows[row])
-        pair = decode(path, images[image_of[d]])["detections"][pos_of[d]]["classifications"][p - int(ptr[row])]
+        return decode(path, images[image_of[d]])["detections"][pos_of[d]], row, p - int(ptr[row])
+
+    def pair_path(p: int) -> str:
+        det, row, k = located(p)
+        return f"{paths(int(rows[row]))}.{suffix(det, int(source_of[row]))}[{k}]"
+
+    def value_at(p: int) -> tuple[object, object]:
+        det, row, k = located(p)
+        pair = pairs_at(det, int(source_of[row]))[k]
         return pair[0], pair[1]
 
     scores = check_pairs(
@@ -187,15 +214,20 @@ def read_megadetector(
             "image_of": image_of,
             "pos_of": pos_of,
         },
+        task=task,
+        replaces=source_of != CURRENT,
     )
 
 
 def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[bytes | msgspec.Raw]:
-    """The file with ``revision`` applied to every changed detection, as consecutive pieces of JSON.
+    """The file with ``revision`` applied, as consecutive pieces of JSON.
 
-    Unchanged images are copied as the file spelled them; changed ones are parsed, changed and
-    encoded again one at a time, as are the category tables (a roll-up may add categories). The
-    pieces are meant to be written as they come: the output is never whole in memory.
+    A changed detection gets the result and a step recording it; an unchanged one whose last
+    step is this task's earlier output (it was read from that step's input) gets that step
+    undone. Images with neither are copied as the file spelled them; the others are parsed,
+    changed and encoded again one at a time, as are the category tables (a roll-up may add
+    categories). The pieces are meant to be written as they come: the output is never whole
+    in memory.
     """
     categories = dict(file.extra["categories"])
     descriptions = file.extra["descriptions"]
@@ -219,23 +251,24 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
                 descriptions[key] = _description(file, cmap, taxon)
         return key
 
-    changes: dict[int, list[tuple[int, list]]] = {}
-    image_of, pos_of = file.extra["image_of"], file.extra["pos_of"]
-    for row in np.flatnonzero(revision.changed).tolist():
-        d = int(file.classified[row])
+    def result(row: int) -> list | None:
+        if not revision.changed[row]:
+            return None
         if revision.scores is None:  # a decision: one taxon, its aggregate
-            pairs = [[category(int(revision.taxon[row])), round(float(revision.score[row]), 6)]]
-        else:  # new scores over the same classes: the pairs still scoring, best first
-            masked = revision.scores
-            a, b = int(masked.indptr[row]), int(masked.indptr[row + 1])
-            values = masked.values[a:b]
-            order = np.argsort(-values, kind="stable")
-            pairs = [
-                [file.class_keys[int(masked.indices[a + o])], round(float(values[o]), 6)]
-                for o in order
-                if values[o] > 0
-            ]
-        changes.setdefault(int(image_of[d]), []).append((int(pos_of[d]), pairs))
+            return [[category(int(revision.taxon[row])), round(float(revision.score[row]), 6)]]
+        masked = revision.scores  # new scores over the same classes: the pairs still scoring, best first
+        a, b = int(masked.indptr[row]), int(masked.indptr[row + 1])
+        values = masked.values[a:b]
+        order = np.argsort(-values, kind="stable")
+        keys = file.class_keys
+        return [[keys[int(masked.indices[a + o])], round(float(values[o]), 6)] for o in order if values[o] > 0]
+
+    changes: dict[int, list[tuple[int, list | None, bool]]] = {}
+    image_of, pos_of = file.extra["image_of"], file.extra["pos_of"]
+    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
+    for row in rows_to_write(revision.changed, replaces):
+        d = int(file.classified[row])
+        changes.setdefault(int(image_of[d]), []).append((int(pos_of[d]), result(row), bool(replaces[row])))
 
     top = dict(file.document)
     top[_CATEGORIES] = msgspec.Raw(msgspec.json.encode(categories))
@@ -255,10 +288,8 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
                 yield raw
                 continue
             image = msgspec.json.decode(raw)
-            for pos, pairs in changes[i]:
-                det = image["detections"][pos]
-                det.setdefault(ORIGINAL_KEY, det["classifications"])  # the model's own, not an earlier pass's
-                det["classifications"] = pairs
+            for pos, pairs, replacing in changes[i]:
+                write_step(image["detections"][pos], revision.task, pairs, replacing)
             yield msgspec.json.encode(image)
         yield b"]"
     yield b"}"
@@ -283,7 +314,7 @@ def _bad_pair(pairs: list, where: str, path: Path) -> None:
             raise InputError(
                 f"{where}[{k}]", pair, "an [id, confidence] pair: a string id and a number", source=str(path)
             )
-    raise InputError(where, pairs, "each classification is an [id, confidence] pair", source=str(path))
+    raise InputError(where, short(pairs), "each classification is an [id, confidence] pair", source=str(path))
 
 
 def _description(file: DetectionFile, cmap: CategoryMap, taxon: int) -> str:

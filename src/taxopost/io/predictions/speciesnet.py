@@ -10,7 +10,10 @@ The class space is every label the file's classifications name, in first-seen or
 back, a changed entry's ``prediction`` and ``prediction_score`` hold the result, and
 ``prediction_source`` records it the way SpeciesNet records its own roll-ups
 (``classifier+rollup_to_genus``; ``classifier+class_masking`` after masking). The
-classifications stay as the model gave them.
+classifications stay as the model gave them, and every pass reads them. Since SpeciesNet's own
+roll-ups look the same, each taxopost pass also records a step under ``postprocessing``, with the
+prediction fields it overwrote (``before``): a pass of the same task replaces the step, or
+restores those fields where it leaves the entry unchanged (``taxopost.io.predictions.steps``).
 """
 
 from __future__ import annotations
@@ -33,17 +36,26 @@ from taxopost.io.predictions.detections import (
     speciesnet_lineage,
 )
 from taxopost.io.predictions.revision import Revision
+from taxopost.io.predictions.steps import STEPS_KEY, read_steps, replaced_by, rows_to_write
+
+#: The entry's prediction fields, which a written-back result overwrites.
+FIELDS = ("prediction", "prediction_score", "prediction_source")
 
 
-def read_speciesnet(path: Path | str, *, document: dict | None = None) -> DetectionFile:
+def read_speciesnet(path: Path | str, *, document: dict | None = None, task: str | None = None) -> DetectionFile:
     """Read a SpeciesNet predictions file (``predict``, ``classify`` or ``detect`` output).
+
+    The classifier's own ``classifications`` are read, whatever was written back. ``task`` (the
+    task about to run) marks the entries whose prediction is that task's earlier output, which
+    a write replaces or undoes.
 
     Raises
     ------
     InputError
         Naming the file, the JSON path and the value: a missing key, classes and scores of
         different lengths, a score outside [0, 1], scores not in descending order, a label
-        that is not SpeciesNet's 7 fields, or labels whose lineages conflict.
+        that is not SpeciesNet's 7 fields, labels whose lineages conflict, or a malformed
+        ``postprocessing`` record.
     """
     path = Path(path)
     doc = decode(path) if document is None else document
@@ -51,6 +63,7 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
     class_index: dict[str, int] = {}
     entries: list[dict] = []
     classified: list[int] = []
+    replaces: list[bool] = []
     ids: list = []
     confs: list = []
     indptr = [0]
@@ -62,6 +75,7 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
             raise InputError(f"{where}.detections", type(boxes).__name__, "must be a list of objects", source=str(path))
         for j, det in enumerate(boxes):
             check_box(det, f"{where}.detections[{j}]", path)
+        steps = read_steps(entry, where, path, "before", dict)
         found = entry.get("classifications")
         if found is not None:
             classes = require(found, "classes", list, f"{where}.classifications", path)
@@ -83,6 +97,7 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
             confs.extend(scores)
             indptr.append(len(ids))
             classified.append(i)
+            replaces.append(replaced_by(steps, task))
         entries.append(entry)
 
     ptr = np.asarray(indptr, dtype=np.int64)
@@ -126,24 +141,44 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None) -> Detect
         detections=entries,
         path_of=lambda d: f"predictions[{d}]",
         images=entries,
+        task=task,
+        replaces=np.asarray(replaces, dtype=bool),
     )
 
 
 def speciesnet_document(file: DetectionFile, revision: Revision) -> dict:
-    """The file's document with ``revision`` applied to each changed entry (changed in place)."""
+    """The file's document with ``revision`` applied (changed in place).
+
+    A changed entry gets the result in its prediction fields and a step keeping the fields it
+    overwrote (``before``); an unchanged one whose last step is this task's gets the fields that
+    step kept back, and the step removed.
+    """
     cmap = revision.category_map
     known: dict[int, str] = {}
     for key, taxon in zip(file.class_keys, cmap.class_taxa, strict=True):
         if taxon != NO_TAXON:
             known.setdefault(int(taxon), key)
-    changed = np.flatnonzero(revision.changed).tolist()
-    for row in changed:
+    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
+    for row in rows_to_write(revision.changed, replaces):
         entry = file.detections[int(file.classified[row])]
-        taxon = int(revision.taxon[row])
-        entry["prediction"] = speciesnet_label(cmap.taxonomy, taxon, known)
-        entry["prediction_score"] = float(revision.score[row])
-        step = f"rollup_to_{revision.rank[row]}" if revision.task == "rank_rollup" else "class_masking"
-        entry["prediction_source"] = f"classifier+{step}"
+        steps = list(entry.get(STEPS_KEY) or ())
+        before = steps.pop().get("before", {}) if replaces[row] else {k: entry[k] for k in FIELDS if k in entry}
+        if revision.changed[row]:
+            step = f"rollup_to_{revision.rank[row]}" if revision.task == "rank_rollup" else "class_masking"
+            entry["prediction"] = speciesnet_label(cmap.taxonomy, int(revision.taxon[row]), known)
+            entry["prediction_score"] = float(revision.score[row])
+            entry["prediction_source"] = f"classifier+{step}"
+            steps.append({"task": revision.task, "before": before})
+        else:  # undone: the fields as they were before the step
+            for key in FIELDS:
+                if key in before:
+                    entry[key] = before[key]
+                else:
+                    entry.pop(key, None)
+        if steps:
+            entry[STEPS_KEY] = steps
+        else:
+            entry.pop(STEPS_KEY, None)
     return file.document
 
 
