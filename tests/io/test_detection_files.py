@@ -350,6 +350,11 @@ def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
             "descending",
         ),
         (
+            lambda p: p["classifications"]["scores"].__setitem__(3, None),
+            r"predictions\[0\].classifications.scores\[3\]=None",
+            "a confidence must be a number",
+        ),
+        (
             lambda p: p["classifications"]["classes"].__setitem__(1, "gazelle"),
             r"classes\[1\]='gazelle'",
             "not SpeciesNet's",
@@ -463,6 +468,21 @@ def test_antenna_masking_keeps_labels_and_raw_logits(shared_data, tmp_path):
         (
             lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(7, "high"),
             r"detections\[1\].classifications\[0\].scores\[7\]='high'",
+            "must be a number",
+        ),
+        (  # numpy alone read null as NaN, true as 1.0 and "0.5" as 0.5
+            lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(7, None),
+            r"detections\[1\].classifications\[0\].scores\[7\]=None",
+            "must be a number",
+        ),
+        (
+            lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(5, True),
+            r"detections\[1\].classifications\[0\].scores\[5\]=True",
+            "must be a number",
+        ),
+        (
+            lambda d: d["detections"][1]["classifications"][0]["scores"].__setitem__(2, "0.5"),
+            r"detections\[1\].classifications\[0\].scores\[2\]='0.5'",
             "must be a number",
         ),
         (lambda d: d["detections"][0].pop("bbox"), r"detections\[0\].bbox=None", "is missing"),

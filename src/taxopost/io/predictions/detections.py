@@ -290,12 +290,15 @@ def check_pairs(
 
 
 def confidences(values: list, pair_path: Callable[[int], str], source: Path) -> np.ndarray:
-    """Scores as float64, a non-number named by its JSON path."""
-    try:
-        return np.array(values, dtype=np.float64).reshape(len(values))
-    except (TypeError, ValueError):
-        p = next(i for i, v in enumerate(values) if not _is_number(v))
-        raise InputError(pair_path(p), values[p], "a confidence must be a number", source=str(source)) from None
+    """Scores as float64, a non-number named by its JSON path.
+
+    Each value is checked for a JSON number: numpy alone turns ``null`` into NaN, ``true`` into 1
+    and ``"0.5"`` into 0.5.
+    """
+    p = next((i for i, v in enumerate(values) if type(v) not in _NUMBERS), None)
+    if p is not None:
+        raise InputError(pair_path(p), _short(values[p]), "a confidence must be a number", source=str(source))
+    return np.array(values, dtype=np.float64).reshape(len(values))
 
 
 def parse_ranks(text: str, field: str) -> tuple[str, ...]:
@@ -304,6 +307,9 @@ def parse_ranks(text: str, field: str) -> tuple[str, ...]:
     if not ranks:
         raise InputError(field, text, "give the lineage's ranks, coarse to fine, comma-separated")
     return ranks
+
+
+_NUMBERS = frozenset({int, float})  # what a JSON number decodes to (bool is not one)
 
 
 def _is_number(value: object) -> bool:
