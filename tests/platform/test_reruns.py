@@ -84,6 +84,29 @@ def test_a_rerun_that_leaves_a_source_as_it_is_makes_it_the_current_answer_again
     _live_chains_are_single()
 
 
+def test_reverting_a_rerun_is_refused_while_a_later_job_builds_on_the_sources_it_restored(platform):
+    """The re-run made occ-vanessa's model output current again; a size filter on that occurrence
+    then labelled it. Bringing the replaced roll-up back would give the chain two current answers."""
+    from taxopost.observations.models import Occurrence
+    from taxopost.postprocessing.running.embedded import EmbeddedExecutor
+    from taxopost.postprocessing.running.operations import create_job, submit_job
+
+    run("rank_rollup", platform, DEFAULT)
+    second = run("rank_rollup", platform, LOOSE)
+    occurrence = Occurrence.objects.get(key="occ-vanessa").pk
+    size_filter = create_job("small_size_filter", Job.OCCURRENCE, occurrence, {"size_threshold": 0.99})
+    submit_job(size_filter, EmbeddedExecutor())
+    size_filter.refresh_from_db()
+    assert size_filter.metrics["changed"] == 1 and terminal("occ-vanessa")[0].applied_to.applied_to_id is None
+    before = snapshot()
+    with pytest.raises(InputError, match=f"job {size_filter.pk} built on what its re-run left as it was: revert"):
+        revert_job(second)
+    assert snapshot() == before  # nothing half-done
+    revert_job(size_filter)
+    revert_job(Job.objects.get(pk=second.pk))
+    _live_chains_are_single()
+
+
 def test_the_same_config_again_is_already_done(platform):
     run("rank_rollup", platform, DEFAULT)
     rows = Classification.objects.count()

@@ -51,6 +51,7 @@ def revert_job(job: Job) -> dict:
         sources = [source for _, source, _ in rows if source is not None]
         replaced = Classification.objects.select_for_update().filter(replaced_by=job)
         brought_back = list(replaced.values_list("id", "applied_to_id", "detection__occurrence_id"))
+        _refuse_a_second_answer(job, {parent for _, parent, _ in brought_back if parent is not None})
         created.delete()
         replaced.update(replaced_by=None)
         settle_terminal([*sources, *(pk for pk, _, _ in brought_back), *(p for _, p, _ in brought_back if p)])
@@ -65,3 +66,21 @@ def revert_job(job: Job) -> dict:
             f"{len(brought_back)} outputs it had replaced back, {changed} determinations"
         )
     return {**summary, "determinations_changed": changed}
+
+
+def _refuse_a_second_answer(job: Job, parents: set[int]) -> None:
+    """Refuse when an output to bring back would sit beside a live one another job wrote.
+
+    A re-run that left a source as it was made the source the current answer again, and a later
+    job may have built on it; bringing the replaced output back onto that source would give its
+    chain two current answers.
+    """
+    beside = (
+        Classification.objects.filter(applied_to_id__any_of=sorted(parents), replaced_by=None)
+        .exclude(job=job)
+        .values_list("job_id", flat=True)
+    )
+    later = sorted({j for j in beside if j is not None})
+    if later:
+        jobs = ", ".join(str(j) for j in later)
+        raise InputError("job", job.pk, f"job {jobs} built on what its re-run left as it was: revert that first")
