@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -14,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from taxopost.jobs.models import Job
-from taxopost.observations.models import Classification, Identification, Occurrence
+from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.models import Classification, Detection, Identification, Occurrence
 from taxopost.taxa.models import Taxon
 from tests.admin.review_html import changed_count, selected_job
 from tests.api.data import load_many
@@ -394,6 +396,57 @@ def test_saving_an_identification_in_the_admin_recomputes_the_determination(admi
     assert response.status_code == 302
     occurrence.refresh_from_db()
     assert occurrence.determination == taxon and occurrence.determined_by_identification_id
+
+
+def test_moving_an_identification_in_the_admin_recomputes_the_occurrence_it_left(admin_client, platform):
+    vanessa, noctua = (Occurrence.objects.get(key=key) for key in ("occ-vanessa", "occ-noctua"))
+    machine = vanessa.determination
+    identification = Identification.objects.create(
+        occurrence=vanessa, taxon=Taxon.objects.get(name="Vanessa cardui"), who="expert", created_at=timezone.now()
+    )
+    recompute_determinations([vanessa.pk])
+    response = admin_client.post(reverse("admin:observations_identification_change", args=[identification.pk]), {
+        "occurrence": noctua.pk, "taxon": identification.taxon_id, "who": "expert", "comment": "",
+        "created_at_0": "2024-08-01", "created_at_1": "10:00:00",
+    })  # fmt: skip
+    assert response.status_code == 302
+    vanessa.refresh_from_db()
+    noctua.refresh_from_db()
+    assert noctua.determined_by_identification_id == identification.pk
+    assert vanessa.determined_by_identification_id is None and vanessa.determination == machine
+
+
+def test_moving_or_deleting_a_detection_in_the_admin_recomputes_both_occurrences(admin_client, platform):
+    vanessa, noctua = (Occurrence.objects.get(key=key) for key in ("occ-vanessa", "occ-noctua"))
+    detection = Detection.objects.get(occurrence=vanessa)
+    response = admin_client.post(reverse("admin:observations_detection_change", args=[detection.pk]), {
+        "source_image": detection.source_image_id, "occurrence": noctua.pk, "bbox": json.dumps(detection.bbox),
+        "relative_area": "", "key": detection.key, "confidence": "",
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    vanessa.refresh_from_db()
+    noctua.refresh_from_db()
+    assert vanessa.determination_id is None and vanessa.determined_by_id is None  # it has no detection left
+    assert _up_to_date(noctua)
+    noctua_detection = Detection.objects.exclude(pk=detection.pk).get(occurrence=noctua)
+    response = admin_client.post(
+        reverse("admin:observations_detection_delete", args=[noctua_detection.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    noctua.refresh_from_db()
+    assert noctua.determined_by.detection_id == detection.pk and _up_to_date(noctua)
+
+
+def _up_to_date(occurrence: Occurrence) -> bool:
+    """Whether recomputing the occurrence's determination changes nothing."""
+    before = (occurrence.determination_id, occurrence.determined_by_id, occurrence.determined_by_identification_id)
+    recompute_determinations([occurrence.pk])
+    occurrence.refresh_from_db()
+    return before == (
+        occurrence.determination_id,
+        occurrence.determined_by_id,
+        occurrence.determined_by_identification_id,
+    )
 
 
 # -- the review page -------------------------------------------------------------------------------

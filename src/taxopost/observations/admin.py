@@ -259,6 +259,28 @@ class DetectionAdmin(ProjectScopedAdmin):
     raw_id_fields = ("source_image", "occurrence")
     show_full_result_count = False
 
+    # A detection moved to another occurrence, or deleted with its classifications, changes the
+    # determination of the occurrence it left as well as of the one it joined.
+    def save_model(self, request, obj, form, change):
+        left = _stored_occurrence(Detection, obj) if change else None
+        super().save_model(request, obj, form, change)
+        recompute_determinations({o for o in (left, obj.occurrence_id) if o is not None})
+
+    def delete_model(self, request, obj):
+        occurrence_id = obj.occurrence_id
+        super().delete_model(request, obj)
+        recompute_determinations([occurrence_id] if occurrence_id is not None else [])
+
+    def delete_queryset(self, request, queryset):
+        occurrences = set(queryset.exclude(occurrence=None).values_list("occurrence_id", flat=True))
+        super().delete_queryset(request, queryset)
+        recompute_determinations(occurrences)
+
+
+def _stored_occurrence(model, obj) -> int | None:
+    """The occurrence ``obj`` belongs to in the database, before the change form's save."""
+    return model.objects.filter(pk=obj.pk).values_list("occurrence_id", flat=True).first()
+
 
 @admin.register(Classification)
 class ClassificationAdmin(ReadOnlyAdmin):
@@ -342,8 +364,9 @@ class IdentificationAdmin(ProjectScopedAdmin):
     autocomplete_fields = ("taxon",)
 
     def save_model(self, request, obj, form, change):
+        left = _stored_occurrence(Identification, obj) if change else None  # moved: that one changes too
         super().save_model(request, obj, form, change)
-        recompute_determinations([obj.occurrence_id])
+        recompute_determinations({o for o in (left, obj.occurrence_id) if o is not None})
 
     def delete_model(self, request, obj):
         occurrence_id = obj.occurrence_id
