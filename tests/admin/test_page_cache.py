@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -310,6 +311,22 @@ def test_an_edit_of_existing_rows_changes_the_data_version(platform, edit):
     assert data_version(platform) == before
     edit(platform)
     assert data_version(platform) != before
+
+
+def test_a_detection_moved_or_deleted_in_the_admin_changes_the_data_version(admin_client, platform):
+    from taxopost.observations.models import Detection
+
+    detection = Detection.objects.get(occurrence__key="occ-vanessa")
+    before = data_version(platform)
+    response = admin_client.post(reverse("admin:observations_detection_change", args=[detection.pk]), {
+        "source_image": detection.source_image_id, "occurrence": Occurrence.objects.get(key="occ-noctua").pk,
+        "bbox": json.dumps(detection.bbox), "relative_area": "", "key": detection.key, "confidence": "",
+    })  # fmt: skip
+    assert response.status_code == 302
+    moved = data_version(platform)
+    assert moved != before
+    response = admin_client.post(reverse("admin:observations_detection_delete", args=[detection.pk]), {"post": "yes"})
+    assert response.status_code == 302 and data_version(platform) != moved
 
 
 def test_a_job_counts_no_edit(platform):

@@ -24,6 +24,7 @@ from taxopost.access.rules import visible_projects
 from taxopost.access.scoping import ProjectScopedAdmin
 from taxopost.ml.admin import key_values
 from taxopost.observations.determinations import recompute_determinations
+from taxopost.observations.edits import count_edit
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -261,20 +262,25 @@ class DetectionAdmin(ProjectScopedAdmin):
 
     # A detection moved to another occurrence, or deleted with its classifications, changes the
     # determination of the occurrence it left as well as of the one it joined.
+    # Counted as an edit, so the cached review and evaluation pages see it (a signal on
+    # Detection's deletes would take the fast path from every cascade that reaches detections).
     def save_model(self, request, obj, form, change):
         left = _stored_occurrence(Detection, obj) if change else None
         super().save_model(request, obj, form, change)
         recompute_determinations({o for o in (left, obj.occurrence_id) if o is not None})
+        count_edit()
 
     def delete_model(self, request, obj):
         occurrence_id = obj.occurrence_id
         super().delete_model(request, obj)
         recompute_determinations([occurrence_id] if occurrence_id is not None else [])
+        count_edit()
 
     def delete_queryset(self, request, queryset):
         occurrences = set(queryset.exclude(occurrence=None).values_list("occurrence_id", flat=True))
         super().delete_queryset(request, queryset)
         recompute_determinations(occurrences)
+        count_edit()
 
 
 def _stored_occurrence(model, obj) -> int | None:
