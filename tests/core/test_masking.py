@@ -43,6 +43,18 @@ def test_class_masking_logits_without_reweight_keeps_absolute(vanessa_map):
     np.testing.assert_allclose(result.source_score, [0.5])
 
 
+@pytest.mark.parametrize(("dtype", "gap"), [(np.float32, 200.0), (np.float64, 1200.0)])
+def test_without_reweight_the_winner_is_the_best_kept_logit_when_their_probabilities_underflow(
+    vanessa_map, dtype, gap
+):
+    """Under the global softmax every kept class's probability is 0: the winner still follows the logits."""
+    logits = np.array([[0.0, -gap, -0.75 * gap, -gap]], dtype=dtype)  # the excluded atalanta leads
+    keep = np.array([False, True, True, False])
+    result = class_masking(logits, vanessa_map, keep, logits=True, reweight=False)
+    assert (result.scores == 0).all() and result.winner.tolist() == [2]
+    assert result.winner.tolist() == class_masking(logits, vanessa_map, keep, logits=True).winner.tolist()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_class_masking_scores_reweight_renormalises(vanessa_map, dtype):
     scores = np.array([[0.5, 0.25, 0.125, 0.125]], dtype=dtype)

@@ -1,5 +1,6 @@
-"""The masking step of an evaluation pipeline with ``winner_changes_only``: rows whose winner stays
-keep the input's probabilities, as they keep the model's output on the platform."""
+"""The masking step of an evaluation pipeline: rows masking leaves unchanged (with
+``winner_changes_only``, those whose winner stays) keep the input's probabilities, as they keep
+the model's output on the platform."""
 
 from __future__ import annotations
 
@@ -40,3 +41,20 @@ def test_from_logits_the_kept_rows_are_their_softmax(tmp_path):
     logits = np.log(SCORES)
     out = ClassMaskingSpec.transform(logits, category_map, settings, prepared, logits=True, normalized=False)
     np.testing.assert_allclose(out.scores[0], SCORES[0], rtol=1e-6)
+
+
+def test_a_partial_row_nothing_was_removed_from_passes_on_as_it_was(tmp_path):
+    """By default too: such a row is unchanged, so the platform keeps the model's row for it; the
+    pipeline used to renormalise it to 1, and a roll-up after it then decided otherwise."""
+    from taxopost.core.sparse import sparse_rows
+
+    category_map, settings, prepared = step(tmp_path)
+    partial = np.array([[0.5, 0, 0.25, 0], [0.3, 0.2, 0.2, 0]], dtype=np.float32)
+    out = ClassMaskingSpec.transform(partial, category_map, settings, prepared, logits=False, normalized=False)
+    np.testing.assert_array_equal(out.scores[0], partial[0])  # nothing outside the list: unchanged
+    np.testing.assert_allclose(out.scores[1], [0.6, 0, 0.4, 0])  # Vanessa cardui removed: renormalised
+    assert out.winner.tolist() == [0, 0] and not out.normalized
+    rows, cols = np.nonzero(partial)
+    sparse = sparse_rows(np.array([0, 2, 5]), cols, partial[rows, cols], 4)
+    out_sparse = ClassMaskingSpec.transform(sparse, category_map, settings, prepared, logits=False, normalized=False)
+    np.testing.assert_allclose(out_sparse.scores.dense(), out.scores)

@@ -151,7 +151,10 @@ def class_masking(
                     masked[empty] = keep / keep.sum()
                     kept[empty] = 1.0
                 masked /= kept.astype(dtype)
-        winner = np.where(keep, masked, -1).argmax(axis=1)
+        # From logits, the best kept logit: without reweighting, the kept probabilities may all
+        # have underflowed to 0 under the global softmax, and their argmax is then the first kept class.
+        ranked, floor = (block, -np.inf) if logits else (masked, -1)
+        winner = np.where(keep, ranked, floor).argmax(axis=1)
         out = slice(offset + lo, offset + hi)
         result.source_class[out] = source_class
         result.source_score[out] = source_score

@@ -113,13 +113,25 @@ class ClassMaskingSpec(TaskSpec):
             winner_only=config.winner_changes_only,
             progress=progress,
         )
-        if not config.winner_changes_only:
+        if masked.changed.all():
             return Transformed(masked.scores, masked.winner, normalized=config.reweight)
-        # Rows whose winner stays keep the input's probabilities, as they do on the platform.
-        original = values.dense() if isinstance(values, SparseRows) else np.asarray(values, dtype=np.float32)
-        if logits:
-            original = softmax(original.astype(np.float32))
-        scores = masked.scores.dense() if isinstance(masked.scores, SparseRows) else masked.scores
-        scores = np.where(masked.changed[:, None], scores, original)
+        # Rows masking leaves unchanged pass their input on, as on the platform, where only a changed
+        # row gets a masked classification (with winner_changes_only, a row whose winner stays; by
+        # default, a partial row nothing was removed from, which would otherwise be renormalised here).
+        scores = _input_where_unchanged(values, masked, logits)
         winner = np.where(masked.changed, masked.winner, masked.source_class)
         return Transformed(scores, winner, normalized=config.reweight and (normalized or logits))
+
+
+def _input_where_unchanged(values, masked, logits: bool):
+    """The masked scores, with each unchanged row's input probabilities instead (sparse kept sparse)."""
+    sparse = isinstance(values, SparseRows)
+    if sparse and isinstance(masked.scores, SparseRows) and np.array_equal(values.indptr, masked.scores.indptr):
+        pair_rows = np.repeat(np.arange(masked.changed.size), np.diff(values.indptr))
+        kept = np.where(masked.changed[pair_rows], masked.scores.values, values.values)
+        return masked.scores.with_values(kept.astype(masked.scores.values.dtype))
+    original = values.dense() if sparse else np.asarray(values, dtype=np.float32)
+    if logits:
+        original = softmax(original.astype(np.float32))
+    scores = masked.scores.dense() if isinstance(masked.scores, SparseRows) else masked.scores
+    return np.where(masked.changed[:, None], scores, original)
