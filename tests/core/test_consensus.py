@@ -155,6 +155,14 @@ def test_consensus_weights_give_a_row_more_say(flat_map):
     assert_matches(scaled, values, [0, 0], method="geometric", weights=[3.0, 1.0])
 
 
+@pytest.mark.parametrize("method", ["mean", "geometric"])
+def test_consensus_weights_too_large_to_sum_still_weigh_as_their_ratio(flat_map, method):
+    """Their sum overflowed to inf and scaled every weight of the group to 0."""
+    values = np.array([[0.8, 0.2, 0.0, 0.0], [0.2, 0.8, 0.0, 0.0]])
+    huge = consensus(values, [0, 0], flat_map, weights=[1.5e308, 0.5e308], method=method)
+    assert_matches(huge, values, [0, 0], method=method, weights=[3.0, 1.0])
+
+
 def test_consensus_all_zero_weights_in_a_group_mean_equal_weights(flat_map):
     values = np.array([[0.8, 0.2, 0.0, 0.0], [0.2, 0.8, 0.0, 0.0], [0.1, 0.1, 0.4, 0.4]])
     result = consensus(values, [0, 0, 1], flat_map, weights=[0.0, 0.0, 0.0])

@@ -333,6 +333,10 @@ def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, meth
     """Scale weights per group: to sum 1 (mean) or to average 1 (geometric); all-zero groups equal."""
     if not starts.size:
         return w.astype(np.float64)
+    # Divided by the group's largest first: a sum of huge weights would overflow to inf and
+    # scale every weight of the group to 0.
+    largest = np.maximum.reduceat(w, starts)
+    w = w / np.repeat(np.where(largest > 0, largest, 1.0), sizes)
     total = np.add.reduceat(w, starts)
     zero = total <= 0
     if zero.any():
