@@ -44,9 +44,7 @@ def test_class_masking_logits_without_reweight_keeps_absolute(vanessa_map):
 
 
 @pytest.mark.parametrize(("dtype", "gap"), [(np.float32, 200.0), (np.float64, 1200.0)])
-def test_without_reweight_the_winner_is_the_best_kept_logit_when_their_probabilities_underflow(
-    vanessa_map, dtype, gap
-):
+def test_without_reweight_the_winner_is_the_best_kept_logit_when_their_probabilities_underflow(vanessa_map, dtype, gap):
     """Under the global softmax every kept class's probability is 0: the winner still follows the logits."""
     logits = np.array([[0.0, -gap, -0.75 * gap, -gap]], dtype=dtype)  # the excluded atalanta leads
     keep = np.array([False, True, True, False])
