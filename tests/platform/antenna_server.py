@@ -165,6 +165,19 @@ class ReplayServer:
         if not nested:
             raise ValueError(f"no recording nests detection {detection}")
 
+    def edit_recordings(self, edit: Callable[[object], None]) -> int:
+        """Apply ``edit`` (in place) to every recorded body: the server's data changed everywhere
+        it shows. Returns how many bodies changed."""
+        changed = 0
+        for key, (status, text) in list(self._recorded.items()):
+            body = json.loads(text)
+            edit(body)
+            new = json.dumps(body)
+            if new != text:
+                self._recorded[key] = (status, new)
+                changed += 1
+        return changed
+
     def paths(self) -> list[str]:
         return [path for path, _, _ in self.requests]
 

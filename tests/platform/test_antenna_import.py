@@ -7,9 +7,11 @@ unchanged database; every transient one with a retry that succeeds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,7 +31,14 @@ from taxopost.io.antenna import (
     read_token,
 )
 from taxopost.ml.models import Algorithm, CategoryMap
-from taxopost.observations.antenna import BAD_LOGITS, OUTSIDE, SOURCE_DIFFERS, TAKEN_OVER, import_antenna
+from taxopost.observations.antenna import (
+    BAD_LOGITS,
+    DUPLICATE_OUTPUT,
+    OUTSIDE,
+    SOURCE_DIFFERS,
+    TAKEN_OVER,
+    import_antenna,
+)
 from taxopost.observations.models import (
     CaptureSet,
     Classification,
@@ -48,6 +57,7 @@ from .antenna_server import RANK_ROLLUP, TOKEN, Fault, ReplayServer, derived_det
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
 
 NEW_YORK = ZoneInfo("America/New_York")
+CREATED_LATER = "2026-12-02T03:00:00"  # naive, in the server's time zone
 TABLES = (Taxon, CategoryMap, Algorithm, Project, SourceImage, CaptureSet, Detection, Occurrence, Classification,
           Identification)  # fmt: skip
 
@@ -425,13 +435,13 @@ def test_calibrating_in_lineage_mode_warns_that_antenna_rolls_up_by_distribution
 
 def test_detections_in_no_listed_occurrence_are_found_through_their_captures(server):
     """Capture and detection details fill what the occurrences missed (here the occurrence list
-    loses its last page's rows). The recorded captures' detections_count is stale (it counts 48
-    of the 60 detections), so only reading every capture finds all of them."""
+    leaves out its last page's rows, its count agreeing). The recorded captures' detections_count
+    is stale (it counts 48 of the 60 detections), so only reading every capture finds all of them."""
 
-    def empty(page: dict) -> dict:
-        return {**page, "results": []}
+    def first_20(page: dict) -> dict:
+        return {**page, "count": 20, "results": [row for row in page["results"] if row["id"] <= 20]}
 
-    server.faults.append(Fault("/occurrences/", kind="edit", edit=empty, params={"offset": "20"}, times=1))
+    server.faults.append(Fault("/occurrences/", kind="edit", edit=first_20, params={"collection_id": "2"}, times=100))
     run(server, every_capture=True)
     assert (Detection.objects.count(), Classification.objects.count(), Occurrence.objects.count()) == (60, 60, 25)
     assert any(path.startswith("/api/v2/detections/") for path in server.paths())
@@ -721,3 +731,300 @@ def test_derived_logits_that_do_not_fit_are_dropped_when_the_scores_stand(server
     assert summary.skipped == {BAD_LOGITS: 1}
     masked = _imported(1001)
     assert masked.logits is None and masked.scores is not None and masked.applied_to_id == _imported(51).pk
+
+
+# -- identifications: keyed on Antenna's id, withdrawn when Antenna no longer lists them -----------
+
+
+def _rename_identifier(body: object) -> None:
+    """Antenna user 3 changes her display name: every nested user object shows the new one."""
+    if isinstance(body, dict):
+        if body.get("name") == "Ida Identifier" and body.get("id") == 3:
+            body["name"] = "Ida I. Identifier"
+        for value in body.values():
+            _rename_identifier(value)
+    elif isinstance(body, list):
+        for value in body:
+            _rename_identifier(value)
+
+
+def _drop_identification(pk: int) -> Callable[[object], None]:
+    """The identification ``pk`` deleted in Antenna: no occurrence lists it any more."""
+
+    def edit(body: object) -> None:
+        if isinstance(body, dict):
+            if isinstance(body.get("identifications"), list):
+                body["identifications"] = [i for i in body["identifications"] if i.get("id") != pk]
+            for value in body.values():
+                edit(value)
+        elif isinstance(body, list):
+            for value in body:
+                edit(value)
+
+    return edit
+
+
+def test_a_renamed_identifier_keeps_one_row_per_identification_keyed_on_antennas_id(server):
+    run(server)
+    stored = dict(Identification.objects.values_list("antenna_id", "pk"))
+    assert sorted(stored) == list(range(1, 10))
+    assert server.edit_recordings(_rename_identifier)
+    summary = run(server)
+    assert Identification.objects.count() == 9 and not summary.created.created.get("identifications")
+    assert summary.unchanged["identifications"] == 9
+    assert dict(Identification.objects.values_list("antenna_id", "pk")) == stored  # the same rows, relabelled
+    assert set(Identification.objects.values_list("who", flat=True)) == {"Ida I. Identifier (Antenna user 3)"}
+    occurrence = Occurrence.objects.get(key="2")
+    assert occurrence.determined_by_identification_id == stored[9]
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["same-name", "renamed-since"])
+def test_identifications_stored_without_antennas_id_are_matched_not_duplicated(server, renamed):
+    """Rows of an import made before Antenna's id was stored (``antenna_id`` null) are found by
+    occurrence, taxon, time and person (the Antenna user id in the label) and given the id."""
+    run(server)
+    before = dict(Identification.objects.values_list("pk", "taxon_id"))
+    Identification.objects.update(antenna_id=None)
+    if renamed:
+        server.edit_recordings(_rename_identifier)
+    summary = run(server)
+    assert dict(Identification.objects.values_list("pk", "taxon_id")) == before
+    assert not summary.created.created.get("identifications") and summary.unchanged["identifications"] == 9
+    assert sorted(Identification.objects.values_list("antenna_id", flat=True)) == list(range(1, 10))
+    run(server)
+    assert Identification.objects.count() == 9
+
+
+def test_an_identification_deleted_in_antenna_is_withdrawn_and_the_determination_follows(server):
+    run(server)
+    occurrence = Occurrence.objects.get(key="3")
+    assert occurrence.determined_by_identification.antenna_id == 3
+    project = occurrence.project
+    taxon = Taxon.objects.get(name="Zale intenta")
+    own = Identification.objects.create(  # a person's, not from Antenna: never touched
+        occurrence=Occurrence.objects.get(key="4"),
+        taxon=taxon,
+        who="a local expert",
+        created_at=datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    server.edit_recordings(_drop_identification(3))
+    server.edit_recordings(_drop_identification(4))  # occurrence 4 keeps the local one
+    summary = run(server)
+    assert summary.withdrawn == 2
+    assert "withdrawn: 2 identifications Antenna no longer lists" in summary.lines()
+    assert list(Identification.objects.filter(antenna_id__in=[3, 4]).values_list("withdrawn", flat=True)) == [True] * 2
+    own.refresh_from_db()
+    assert not own.withdrawn
+    occurrence.refresh_from_db()
+    assert occurrence.determined_by_identification_id is None and occurrence.determined_by_id is not None
+    assert Occurrence.objects.get(project=project, key="4").determined_by_identification_id == own.pk
+    assert Identification.objects.filter(withdrawn=False).count() == 7  # 8 active, 2 withdrawn, 1 added
+    assert run(server).withdrawn == 0  # counted once
+
+
+# -- lists that change while they are read ---------------------------------------------------------
+
+
+def _occurrence_rows(server: ReplayServer) -> list[dict]:
+    """The recorded occurrence list of capture set 2, all three pages' rows in order."""
+    pages = [
+        server.recorded("/occurrences/", project_id="1", collection_id="2", apply_defaults="false", limit="10",
+                        **({"offset": str(offset)} if offset else {}))
+        for offset in (0, 10, 20)
+    ]  # fmt: skip
+    return [row for page in pages for row in page["results"]]
+
+
+def test_rows_that_shift_between_pages_are_read_again_not_lost(server):
+    """Occurrence 5 is deleted in Antenna once the first page is read: every later row moves up one,
+    and occurrence 11 (identified) moves from the second page to the first, already read."""
+    rows = _occurrence_rows(server)
+    rows[10]["identifications"] = [{**rows[0]["identifications"][0], "id": 99, "comment": "on 11"}]
+    after = [row for row in rows if row["id"] != 5]
+    served = []
+
+    def edit(page: dict) -> dict:
+        offset = next(i for i, row in enumerate(rows) if row["id"] == page["results"][0]["id"])
+        served.append(offset)
+        if len(served) == 1:
+            return page
+        return {
+            **page,
+            "count": 24,
+            "results": after[offset : offset + 10],
+            "next": page["next"] if offset < 20 else None,
+        }
+
+    server.faults.append(Fault("/occurrences/", kind="edit", edit=edit, params={"collection_id": "2"}, times=100))
+    summary = run(server)
+    reads = [offset for offset, _ in itertools.groupby(served)]  # a retried page is the same read
+    assert reads == [0, 10, 20, 0, 10, 20] and len(served) == 6 + summary.retried  # read again once the count moved
+    assert summary.fetched["occurrences"] == 25 and Occurrence.objects.count() == 25
+    assert Identification.objects.get(antenna_id=99).occurrence.key == "11"
+    assert Detection.objects.filter(occurrence__key="11").exists()
+
+
+def test_a_list_that_never_holds_its_count_stops_the_import_naming_the_request(server):
+    def lose_one(page: dict) -> dict:
+        return {**page, "results": page["results"][:-1]}  # 24 distinct rows for a count of 25
+
+    server.faults.append(Fault("/occurrences/", kind="edit", edit=lose_one, params={"offset": "20"}, times=100))
+    with pytest.raises(ConnectorError, match=r"GET http://127\.0\.0\.1:\d+/api/v2/occurrences/\?.*collection_id=2.*"
+                                             r"24 distinct rows for a count of 25"):  # fmt: skip
+        run(server)
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_another_antenna_capture_set_of_the_same_name_is_refused_naming_both_ids(server):
+    run(server, 3)
+    before = counts()
+
+    def same_name(body: dict) -> dict:
+        return {**body, "name": "Rec capture set (5 images)"}  # Antenna set 2, named as set 3
+
+    server.faults.append(Fault("/captures/collections/2/", kind="edit", edit=same_name, times=2))
+    message = r"capture_set='Rec capture set \(5 images\)': .*Antenna capture set 3, not 2.*--capture-set-name"
+    with pytest.raises(InputError, match=message):
+        run(server, 2)
+    assert counts() == before and CaptureSet.objects.get().images.count() == 5
+    with AntennaClient(server.url, token=TOKEN, page_size=10) as client:  # another name: imported beside it
+        import_antenna(AntennaSource(client, 1, 2, zone=NEW_YORK), capture_set_name="Rec set 2")
+    assert set(CaptureSet.objects.values_list("name", flat=True)) == {"Rec capture set (5 images)", "Rec set 2"}
+    assert CaptureSet.objects.get(name="Rec capture set (5 images)").images.count() == 5
+    assert CaptureSet.objects.get(name="Rec set 2").images.count() == 30
+
+
+# -- two outputs of one model on one detection -------------------------------------------------------
+
+
+def _mark_terminal(pk: int, terminal: bool) -> Callable[[object], None]:
+    """Classification ``pk``'s ``terminal`` wherever a detection nests it."""
+
+    def edit(body: object) -> None:
+        if isinstance(body, dict):
+            if body.get("id") == pk and "terminal" in body and "algorithm" in body:
+                body["terminal"] = terminal
+            for value in body.values():
+                edit(value)
+        elif isinstance(body, list):
+            for value in body:
+                edit(value)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("terminal", "kept"),
+    [((False, True), 61), ((True, False), 1), ((True, True), 61)],
+    ids=["the-rerun-terminal", "the-first-terminal", "both-terminal-latest"],
+)
+def test_a_second_output_of_the_same_model_on_a_detection_is_skipped_and_counted(server, terminal, kept):
+    """Antenna re-ran the pipeline: detection 1 holds two outputs of one algorithm (the detection's
+    natural key allows one). The one Antenna marks terminal is kept, else the latest; the other
+    is counted, and its detail never fetched."""
+    detection = server.recorded("/detections/1/", project_id="1")
+    first = server.recorded(f"/classifications/{detection['classifications'][0]['id']}/", project_id="1")
+    assert first["id"] == 1
+    again = {**first, "id": 61, "details": first["details"].replace("/1/", "/61/"), "created_at": CREATED_LATER}
+    again["scores"], again["logits"] = first["scores"][::-1], first["logits"][::-1]
+    server.add_classification(again, detection=1, terminal=terminal[1], source_terminal=None)
+    server.edit_recordings(_mark_terminal(1, terminal[0]))
+    summary = run(server)
+    assert summary.skipped[DUPLICATE_OUTPUT] == 1
+    assert Classification.objects.count() == 60
+    stored = Classification.objects.get(detection__key="1")
+    assert stored.details["antenna"]["classification"] == kept and stored.terminal
+    left_out = 1 if kept == 61 else 61
+    assert f"/api/v2/classifications/{left_out}/" not in server.paths()
+    assert run(server).skipped[DUPLICATE_OUTPUT] == 1  # counted on every run, never silently dropped
+
+
+# -- what a message about a response names ----------------------------------------------------------
+
+
+def _set(path: tuple, value: object) -> Callable[[dict], dict]:
+    """An edit setting ``body[path[0]][path[1]]...`` to ``value``."""
+
+    def edit(body: dict) -> dict:
+        node = body
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return body
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            Fault("/captures/", kind="edit", edit=_set(("results", 3, "timestamp"), "30/06/2024 22:00"),
+                  params={"offset": "10"}),
+            r"/api/v2/captures/\?[^ ]*offset=10[^ ]*: timestamp='30/06/2024 22:00': not an ISO 8601",
+        ),
+        (
+            Fault("/occurrences/3/", kind="edit", edit=_set(("detections", 0, "bbox"), [1, 2, "x", 4])),
+            r"/api/v2/occurrences/3/\?project_id=1&apply_defaults=false: bbox=\[1, 2, 'x', 4\]: expected",
+        ),
+        (
+            Fault("/occurrences/", kind="edit", edit=_set(("results",), None), params={"offset": "10"}),
+            r"/api/v2/occurrences/\?[^ ]*offset=10[^ ]*: results='None': expected a page of occurrences",
+        ),
+        (
+            Fault("/occurrences/", kind="edit", edit=_set(("results", 0, "identifications", 0, "taxon"), "Macaria"),
+                  params={"collection_id": "2"}),
+            r"/api/v2/occurrences/\?project_id=1&collection_id=2&apply_defaults=false&limit=10: taxon='Macaria'",
+        ),
+        (
+            Fault("/classifications/7/", kind="edit", edit=_set(("created_at",), "yesterday")),
+            r"/api/v2/classifications/7/\?project_id=1: timestamp='yesterday': not an ISO 8601",
+        ),
+        (
+            Fault("/ml/labels/1/", kind="edit", edit=_set(("labels",), None)),
+            r"/api/v2/ml/labels/1/: labels='None': expected the labels in index order",
+        ),
+    ],
+    ids=["capture-page", "occurrence-detail", "occurrence-page", "nested-identification", "classification",
+         "category-map"],
+)  # fmt: skip
+def test_a_bad_value_in_a_response_is_named_with_its_request(server, fault, message):
+    server.faults.append(fault)
+    with pytest.raises(ConnectorError, match=r"^http://127\.0\.0\.1:\d+" + message):
+        run(server)
+    assert counts() == (0,) * len(TABLES)
+
+
+def test_a_models_scores_that_are_no_distribution_name_no_option_the_import_lacks(server):
+    def more(body: dict) -> dict:
+        return {**body, "scores": [v * 1.1 for v in body["scores"]]}
+
+    server.faults.append(Fault("/classifications/7/", kind="edit", edit=more))
+    with pytest.raises(InputError, match=r"classifications/7/: scores='sum=1\.1\d*': .*at most 1 \(\+0\.001\)$"):
+        run(server)
+    assert counts() == (0,) * len(TABLES)
+
+
+def _strings(body: dict) -> dict:
+    return {**body, "scores": [str(v) for v in body["scores"]]}
+
+
+def _one_string_logit(body: dict) -> dict:
+    return {**body, "logits": [*body["logits"][:5], "1.5", *body["logits"][6:]]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_strings, r"scores\[0\]='[0-9.e-]+': expected a number, not a string"),
+        (_one_string_logit, r"logits\[5\]='1\.5': expected a number, not a string"),
+        (lambda body: {**body, "scores": [True, *body["scores"][1:]]}, r"scores\[0\]=True: .*not true or false"),
+        (lambda body: {**body, "score": str(body["score"])}, r"score='[0-9.e-]+': expected a number, not a string"),
+    ],
+    ids=["scores-as-strings", "one-logit-as-a-string", "a-boolean", "the-score-as-a-string"],
+)
+def test_vectors_of_anything_but_json_numbers_are_refused_naming_the_value(server, edit, message):
+    server.faults.append(Fault("/classifications/7/", kind="edit", edit=edit))
+    with pytest.raises(ConnectorError, match=r"/api/v2/classifications/7/\?project_id=1: " + message):
+        run(server)
+    assert counts() == (0,) * len(TABLES)

@@ -3,12 +3,12 @@ classifications with their vectors (the models' outputs and the chains Antenna's
 post-processing derived from them), and identifications.
 
 Everything goes through the importers the files use (the taxonomy importer, the category-map
-registration, :class:`PredictionWriter`, :func:`save_identifications`), in **one transaction**:
-a network error, a refusal or Ctrl-C leaves the database as it was, and the next run does the
-whole import again. Rows are matched on natural keys (Antenna's ids as detection and occurrence
-keys, image paths, algorithm keys, identifications by occurrence, taxon, person and time), so a
-re-run adds only what is new, and fetches the detail of a classification only when it is not
-stored yet. Memory is bounded by one page of occurrences, whatever the capture set's size.
+registration, :class:`PredictionWriter`), in **one transaction**: a network error, a refusal or
+Ctrl-C leaves the database as it was, and the next run does the whole import again. Rows are
+matched on natural keys (Antenna's ids as detection, occurrence and identification keys, image
+paths, algorithm keys), so a re-run adds only what is new, and fetches the detail of a
+classification only when it is not stored yet. Memory is bounded by one page of occurrences,
+whatever the capture set's size.
 
 A classification Antenna derived from another (``applied_to`` set: its rank roll-up, class
 masking, ...) is stored ``applied_to`` the imported one, under an algorithm whose ``task_type``
@@ -52,7 +52,8 @@ from taxopost.io.predictions import PredictionRecord, record_from_dict
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.ml.operations import core_category_map, get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
-from taxopost.observations.identifications import UNDATED, save_identifications
+from taxopost.observations.edits import count_edit
+from taxopost.observations.identifications import UNDATED
 from taxopost.observations.imports import ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Identification, Occurrence, Project
 from taxopost.observations.prediction_writer import ClassificationExtras, ImageRow, PredictionWriter
@@ -78,6 +79,10 @@ DERIVED_VECTOR = (
     "derived classifications with vectors but no category map to read them over (stored with taxon and score only)"
 )
 NO_OUTPUT = "detections with no model classification"
+DUPLICATE_OUTPUT = (
+    "model outputs of an algorithm that has another on the same detection (kept: the one whose chain Antenna "
+    "marks terminal, else the latest)"
+)
 NO_VECTOR = "classifications without scores or logits"
 BAD_LOGITS = "logits of the wrong length or not finite (the classification is stored with its scores alone)"
 OTHER_TAXON = "Antenna taxa that differ from the argmax class (the argmax is stored)"
@@ -96,6 +101,7 @@ class AntennaImportSummary:
     fetched: Counter = field(default_factory=Counter)
     unchanged: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
+    withdrawn: int = 0  # identifications imported earlier that Antenna no longer lists
     requests: int = 0
     retried: int = 0
 
@@ -108,6 +114,8 @@ class AntennaImportSummary:
         ]
         if any(self.unchanged.values()):
             lines.append("already imported: " + ", ".join(f"{n} {kind}" for kind, n in self.unchanged.items() if n))
+        if self.withdrawn:
+            lines.append(f"withdrawn: {self.withdrawn} identifications Antenna no longer lists")
         lines.extend(f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items()))
         lines.append(f"{self.requests} requests ({self.retried} retried)")
         return lines
@@ -124,7 +132,8 @@ def import_antenna(
     """Import ``source``'s capture set; ``progress(done, total)`` counts occurrences.
 
     The project and capture set take Antenna's names unless given; a project of that name that
-    was not imported from the same Antenna project is refused (name another one).
+    was not imported from the same Antenna project is refused (name another one), and so is a
+    capture set of that name that holds another Antenna capture set.
     Detections that belong to no occurrence are looked for on the captures whose
     ``detections_count`` exceeds what their occurrences held; Antenna caches that count and it
     can lag, so ``every_capture`` reads every capture's detail instead (one request per image).
@@ -136,6 +145,7 @@ def import_antenna(
     origin = f"Imported from Antenna: {source.client.base_url}/projects/{info.project_id}/"
     with transaction.atomic():
         project = _project(summary.project, origin)
+        _check_capture_set(summary.capture_set, info.capture_set_id)
         run = _Import(source, summary, project)
         run.images()
         run.occurrences(progress)
@@ -167,6 +177,24 @@ def _project(name: str, origin: str) -> Project:
             "give another name with --project-name",
         )
     return project
+
+
+def _check_capture_set(name: str, capture_set_id: int) -> None:
+    """Refuse to merge Antenna capture set ``capture_set_id`` into a capture set of the same name
+    holding another one (or none imported from Antenna): two sets' images would become one."""
+    existing = CaptureSet.objects.filter(name=name).first()
+    if existing is None:
+        return
+    held = antenna_capture_set_id(existing)
+    if held == capture_set_id:
+        return
+    holds = f"holds Antenna capture set {held}" if held is not None else "was not imported from Antenna"
+    raise InputError(
+        "capture_set",
+        name,
+        f"a capture set of this name exists and {holds}, not {capture_set_id}; "
+        "give another name with --capture-set-name",
+    )
 
 
 class _Import:
@@ -214,7 +242,7 @@ class _Import:
         with closing(prefetched(self.source.occurrence_batches())) as batches:
             for page, detections in batches:
                 self.summary.fetched["occurrences"] += len(page.occurrence_ids)
-                self.detections(detections, page.identifications)
+                self.detections(detections, page.identifications, page.listed)
                 done += len(page.occurrence_ids)
                 if progress:
                     progress(done, max(done, page.total or 0))
@@ -229,10 +257,14 @@ class _Import:
         self.flush()
 
     def detections(
-        self, detections: list[AntennaDetection], identifications: Sequence[AntennaIdentification] = ()
+        self,
+        detections: list[AntennaDetection],
+        identifications: Sequence[AntennaIdentification] = (),
+        listed: Sequence[int] = (),
     ) -> None:
         """Start fetching the classifications these detections lack, then store the previous batch
-        while they arrive (:meth:`flush` stores the last)."""
+        while they arrive (:meth:`flush` stores the last). ``listed``: the occurrences whose
+        identifications were read (all of them are in ``identifications``)."""
         kept = []
         for detection in detections:
             if detection.id in self.seen_detections:
@@ -267,7 +299,7 @@ class _Import:
             if batch is not None:
                 batch.cancel(interrupted=not isinstance(exc, Exception))
             raise
-        self.pending = (fresh, batch, list(identifications), kept)
+        self.pending = (fresh, batch, list(identifications), list(listed), kept)
 
     def _chains(self, detection: AntennaDetection) -> list[_Item]:
         """The detection's classifications to import, sources first: the models' outputs and what
@@ -275,9 +307,12 @@ class _Import:
         ordered, left_out = chain_order(detection.classifications)
         self.summary.skipped.update(left_out)
         dropped = {ref.id for ref in detection.classifications} - {ref.id for ref, _ in ordered}
+        duplicates = _duplicate_outputs(ordered)
         items = []
         for ref, depth in ordered:
-            if depth and ref.applied_to in dropped:
+            if ref.id in duplicates:
+                reason = DUPLICATE_OUTPUT
+            elif depth and ref.applied_to in dropped:
                 reason = MISSING_SOURCE
             elif depth == 0 and ref.task is not None:
                 reason = SOURCELESS
@@ -308,7 +343,7 @@ class _Import:
         the terminal states, then the identifications (whose occurrences the classifications create)."""
         if self.pending is None:
             return
-        fresh, batch, identifications, detections = self.pending
+        fresh, batch, identifications, listed, detections = self.pending
         self.pending = None
         details = batch.results() if batch is not None else []
         self.summary.fetched["classifications"] += len(details)
@@ -321,7 +356,7 @@ class _Import:
             stored = self._stored(detections)  # with the rows just written: the sources' ids
             self._derived(derived, stored)
             self._settle(fresh, stored)
-        self.identifications(identifications)
+        self.identifications(identifications, listed)
 
     def _stored(self, detections: list[AntennaDetection], *, built_on: bool = False) -> _Stored:
         """What is stored of these detections' classifications: the models' outputs and the rows
@@ -396,7 +431,12 @@ class _Import:
             )
             self._check_taxon(detail.taxon_id, values if values is not None else logits, labels)
         if records:
-            self.writer.write(records, extras)
+            try:
+                self.writer.write(records, extras)
+            except InputError as exc:
+                if _LOGITS_HINT not in exc.reason:
+                    raise
+                raise InputError(exc.field, exc.value, _without_hint(exc.reason), source=exc.source) from None
             self.summary.created.records += len(records)
 
     def _check_taxon(self, taxon_id: int | None, vector: np.ndarray, labels: list[str]) -> None:
@@ -554,8 +594,7 @@ class _Import:
                 winners(values[None, :], core, field="scores")
             except InputError as exc:  # named in the one vector: scores[0, 3] is scores[3]
                 field_name = "scores" if exc.field == "scores[0]" else exc.field.replace("scores[0, ", "scores[")
-                reason = exc.reason.replace(" (logits? use --logits)", "")  # a hint for the file commands
-                raise InputError(field_name, exc.value, reason, source=where) from None
+                raise InputError(field_name, exc.value, _without_hint(exc.reason), source=where) from None
         scores = rows_to_bytes(values[None, :], sparse=True)[0] if values is not None else None
         logits_blob = logits.astype("<f4").tobytes() if logits is not None else None
         return scores, logits_blob, category_map_id
@@ -646,15 +685,14 @@ class _Import:
 
     # -- identifications ---------------------------------------------------------------------------
 
-    def identifications(self, identifications: list[AntennaIdentification]) -> None:
-        if not identifications:
+    def identifications(self, identifications: list[AntennaIdentification], listed: Sequence[int] = ()) -> None:
+        """Store the identifications of a page by Antenna's id, and withdraw those imported earlier
+        that the ``listed`` occurrences no longer carry (deleted in Antenna)."""
+        if not identifications and not listed:
             return
         self.summary.fetched["identifications"] += len(identifications)
-        occurrences = dict(
-            Occurrence.objects.filter(
-                project=self.project, key__in={str(i.occurrence_id) for i in identifications}
-            ).values_list("key", "id")
-        )
+        keys = {str(i.occurrence_id) for i in identifications} | {str(pk) for pk in listed}
+        occurrences = dict(Occurrence.objects.filter(project=self.project, key__in=keys).values_list("key", "id"))
         kept = [i for i in identifications if str(i.occurrence_id) in occurrences]
         if len(kept) < len(identifications):
             self.summary.skipped[UNIDENTIFIED_OCCURRENCE] += len(identifications) - len(kept)
@@ -662,7 +700,7 @@ class _Import:
         taxa = self.source.taxa()
         names = {taxa[i.taxon_id].name for i in kept if i.taxon_id in taxa}
         taxon_ids = dict(Taxon.objects.filter(name__in=names).values_list("name", "id"))
-        rows = []
+        rows, users = [], []
         for identification in kept:
             taxon = taxa.get(identification.taxon_id)
             if taxon is None or taxon.name not in taxon_ids:
@@ -677,12 +715,86 @@ class _Import:
                     comment=identification.comment,
                     withdrawn=identification.withdrawn,
                     created_at=identification.created_at or UNDATED,
+                    antenna_id=identification.id,
                 )
             )
+            users.append(identification.user_id)
             self.identified.add(occurrence)
-        new = save_identifications(rows)
+        stored = list(
+            Identification.objects.filter(occurrence_id__in=set(occurrences.values())).only(*_IDENTIFICATION_FIELDS)
+        )
+        new = self._save_identifications(rows, users, stored)
         self.summary.created.add("identifications", new)
         self.summary.unchanged["identifications"] += len(rows) - new
+        still = {(occurrences[str(i.occurrence_id)], i.id) for i in kept}  # a lost taxon is listed all the same
+        read = {occurrences[str(pk)] for pk in listed if str(pk) in occurrences}
+        gone = [
+            row
+            for row in stored
+            if row.antenna_id is not None
+            and row.occurrence_id in read
+            and (row.occurrence_id, row.antenna_id) not in still
+            and not row.withdrawn
+        ]
+        if gone:
+            Identification.objects.filter(pk__in=[row.pk for row in gone]).update(withdrawn=True)
+            count_edit()
+            self.summary.withdrawn += len(gone)
+            self.identified.update(row.occurrence_id for row in gone)
+
+    @staticmethod
+    def _save_identifications(rows: list[Identification], users: list[int | None], stored: list[Identification]) -> int:
+        """Store ``rows`` keyed on Antenna's id (``antenna_id``); returns how many are new.
+
+        A stored row with that id is updated (a renamed person, a withdrawal, a new comment). One
+        stored without an id (imported before ids were kept) is matched on occurrence, taxon and
+        time, and on its label or the Antenna user id the label ends with, then given the id.
+        """
+        by_id = {(row.occurrence_id, row.antenna_id): row for row in stored if row.antenna_id is not None}
+        legacy: dict[tuple, list[Identification]] = {}
+        for row in stored:
+            if row.antenna_id is None:
+                legacy.setdefault((row.occurrence_id, row.taxon_id, row.created_at), []).append(row)
+        new: dict[tuple, Identification] = {}  # listed twice on a page: one row, as the last says
+        changed = []
+        for row, user in zip(rows, users, strict=True):
+            key = (row.occurrence_id, row.antenna_id)
+            if key in new:
+                new[key] = row
+                continue
+            found = by_id.get(key)
+            if found is None:
+                candidates = legacy.get((row.occurrence_id, row.taxon_id, row.created_at), [])
+                found = next((c for c in candidates if c.who == row.who or _same_user(c.who, user)), None)
+                if found is not None:
+                    candidates.remove(found)
+                    by_id[key] = found
+            if found is None:
+                new[key] = row
+                continue
+            if any(getattr(found, name) != getattr(row, name) for name in _IDENTIFICATION_UPDATES):
+                for name in _IDENTIFICATION_UPDATES:
+                    setattr(found, name, getattr(row, name))
+                changed.append(found)
+        if changed:  # an update moves no id: the cached pages' data version counts it
+            Identification.objects.bulk_update(list({id(row): row for row in changed}.values()),
+                                               list(_IDENTIFICATION_UPDATES.values()))  # fmt: skip
+            count_edit()
+        Identification.objects.bulk_create(list(new.values()))
+        return len(new)
+
+
+#: What an import of an identification Antenna lists again may change of the stored row (attribute: field).
+_IDENTIFICATION_UPDATES = {
+    "antenna_id": "antenna_id", "taxon_id": "taxon", "who": "who", "comment": "comment", "withdrawn": "withdrawn",
+    "created_at": "created_at",
+}  # fmt: skip
+_IDENTIFICATION_FIELDS = ("id", "occurrence", *_IDENTIFICATION_UPDATES.values())
+
+
+def _same_user(label: str, user_id: int | None) -> bool:
+    """Whether a stored label names Antenna user ``user_id`` (``Name (Antenna user 3)``)."""
+    return user_id is not None and (label.endswith(f"(Antenna user {user_id})") or label == f"Antenna user {user_id}")
 
 
 class _Item(NamedTuple):
@@ -717,8 +829,39 @@ class _Stored:
         return item.ref.id in self.rows
 
 
+def _duplicate_outputs(ordered: list[tuple[ClassificationRef, int]]) -> set[int]:
+    """The models' outputs of one detection to leave out: a detection holds one output per algorithm
+    (its natural key), so of several, the one whose chain Antenna marks terminal (its current
+    answer) is kept, else the latest (the highest id). ``ordered`` is :func:`chain_order`'s."""
+    root: dict[int, int] = {}
+    current: dict[int, bool] = {}
+    for ref, depth in ordered:  # sources come first: a row's root is known before it
+        top = root.get(ref.applied_to, ref.id) if depth else ref.id
+        root[ref.id] = top
+        current[top] = current.get(top, False) or ref.terminal
+    by_algorithm: dict[str, list[ClassificationRef]] = {}
+    for ref, depth in ordered:
+        if depth == 0 and ref.task is None:
+            by_algorithm.setdefault(ref.algorithm_key, []).append(ref)
+    left_out: set[int] = set()
+    for refs in by_algorithm.values():
+        if len(refs) > 1:
+            kept = max(refs, key=lambda ref: (current[ref.id], ref.id))
+            left_out.update(ref.id for ref in refs if ref is not kept)
+    return left_out
+
+
 def _antenna_terminal(detection: AntennaDetection, classification_id: int | None) -> bool:
     return any(ref.id == classification_id and ref.terminal for ref in detection.classifications)
+
+
+#: The validation's hint for scores that are no distribution: ``--logits`` is an option of the file
+#: commands, not of ``import antenna`` (Antenna's logits are in their own field).
+_LOGITS_HINT = " (logits? use --logits)"
+
+
+def _without_hint(reason: str) -> str:
+    return reason.replace(_LOGITS_HINT, "")
 
 
 def _logits_problem(logits: np.ndarray, labels: list[str]) -> tuple[str, object, str] | None:

@@ -238,11 +238,21 @@ class Identification(models.Model):
     comment = models.TextField(blank=True)
     withdrawn = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+    antenna_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Its id in Antenna when imported from there: its key, as a person's name may change",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["occurrence", "taxon", "who", "created_at"], name="identification_unique")
+            models.UniqueConstraint(fields=["occurrence", "taxon", "who", "created_at"], name="identification_unique"),
+            models.UniqueConstraint(
+                fields=["occurrence", "antenna_id"],
+                condition=models.Q(antenna_id__isnull=False),
+                name="identification_unique_antenna_id",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from queue import Full, Queue
@@ -45,13 +46,16 @@ MAX_RETRY_AFTER = 120.0
 
 
 class ConnectorError(InputError):
-    """Antenna refused or failed a request; the message names the request, never the token.
+    """Antenna refused or failed a request, or answered what the import cannot read; the message
+    names the request (``source``, for a value in a response), never the token.
 
     ``status`` is the HTTP status of a refusal (None for a network failure).
     """
 
-    def __init__(self, field: str, value: object, reason: str, *, status: int | None = None) -> None:
-        super().__init__(field, value, reason)
+    def __init__(
+        self, field: str, value: object, reason: str, *, status: int | None = None, source: str | None = None
+    ) -> None:
+        super().__init__(field, value, reason, source=source)
         self.status = status
 
     @property
@@ -60,6 +64,18 @@ class ConnectorError(InputError):
         if self.field == "request":
             return f"{self.value}: {self.reason}"
         return super().message
+
+
+@contextmanager
+def reading(address: str) -> Iterator[None]:
+    """Name ``address`` (the request, :meth:`AntennaClient.address`) in the errors raised while its
+    response is read: which of thousands of responses held the bad value."""
+    try:
+        yield
+    except ConnectorError as exc:
+        if exc.source is not None or exc.field == "request":
+            raise
+        raise ConnectorError(exc.field, exc.value, exc.reason, status=exc.status, source=address) from None
 
 
 def read_token(token_file: Path | None) -> str | None:
@@ -248,13 +264,29 @@ class AntennaClient:
 
     def pages(self, path: str, params: dict[str, object]) -> Iterator[dict]:
         """Each page of a list, following Antenna's absolute ``next`` links (limit/offset)."""
-        page = self.get(path, {**params, "limit": self.page_size})
-        while True:
+        for _, page in self.located_pages(path, params):
             yield page
+
+    def located_pages(self, path: str, params: dict[str, object]) -> Iterator[tuple[str, dict]]:
+        """Each page of a list with its request (:meth:`address`), for messages about its content."""
+        params = {**params, "limit": self.page_size}
+        page = self.get(path, params)
+        address = self.address(path, params)
+        while True:
+            yield address, page
             link = page.get("next")
             if not link:
                 return
             page = self.get(link)
+            address = self.address(link)
+
+    def address(self, path: str, params: dict[str, object] | None = None) -> str:
+        """A request as messages name it: its URL and query (never the token, sent in a header)."""
+        return _address(self.url(path), params)
+
+    def shown(self, path: str, params: dict[str, object] | None = None) -> str:
+        """A request as messages about the request name it: ``GET`` and its :meth:`address`."""
+        return f"GET {self.address(path, params)}"
 
     def get_many(self, requests: Sequence[tuple[str, dict[str, object] | None]]) -> list[dict]:
         """The responses of many requests, in order, at most ``concurrency`` at a time."""
@@ -264,11 +296,15 @@ class AntennaClient:
         self, requests: Sequence[tuple[str, dict[str, object] | None]], parse: Callable[[dict], T] | None = None
     ) -> Batch[T]:
         """Start the requests (at most ``concurrency`` in flight) and return at once; ``parse`` runs
-        on each response in the worker, so parsing one page overlaps with fetching the next."""
+        on each response in the worker, so parsing one page overlaps with fetching the next (its
+        errors name the request, as :func:`reading` does)."""
 
         def fetch(path: str, params: dict[str, object] | None):
             data = self.get(path, params)
-            return parse(data) if parse is not None else data
+            if parse is None:
+                return data
+            with reading(self.address(path, params)):
+                return parse(data)
 
         return Batch([self._pool.submit(fetch, path, params) for path, params in requests], stop=self.stop)
 
@@ -349,8 +385,12 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def _shown(url: str, params: dict[str, object] | None) -> str:
     """The request as messages show it: method, path and query (the token is never part of it)."""
+    return f"GET {_address(url, params)}"
+
+
+def _address(url: str, params: dict[str, object] | None) -> str:
     query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
-    return f"GET {url}" + (("&" if "?" in url else "?") + query if query else "")
+    return url + (("&" if "?" in url else "?") + query if query else "")
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -23,11 +23,12 @@ what to fetch by what it already holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from taxopost.io.antenna.client import AntennaClient, Batch, ConnectorError
+from taxopost.io.antenna.client import AntennaClient, Batch, ConnectorError, reading
 from taxopost.io.antenna.records import (
     AntennaCategoryMap,
     AntennaClassification,
@@ -43,6 +44,11 @@ from taxopost.io.antenna.records import (
     parse_taxon,
 )
 
+log = logging.getLogger("taxopost.antenna")
+
+#: Reads of a list that keeps changing (:meth:`AntennaSource._whole_list`), the first included.
+LIST_READS = 3
+
 
 @dataclass(frozen=True)
 class CaptureSetInfo:
@@ -55,11 +61,16 @@ class CaptureSetInfo:
 
 @dataclass(frozen=True)
 class OccurrencePage:
-    """One page of occurrences: their ids and the identifications nested in them."""
+    """One page of occurrences: their ids and the identifications nested in them.
+
+    ``listed`` are the occurrences whose entry carried its identifications (an empty list
+    included): what Antenna no longer lists of those was deleted there.
+    """
 
     occurrence_ids: list[int]
     identifications: list[AntennaIdentification]
     total: int | None  # the list's count: how many occurrences the capture set has
+    listed: list[int] = field(default_factory=list)
 
 
 class AntennaSource:
@@ -106,24 +117,64 @@ class AntennaSource:
 
     def image_pages(self) -> Iterator[list[AntennaImage]]:
         params = {**self._scope, "collections": self.capture_set_id}
-        for page in self.client.pages("captures/", params):
-            yield [parse_image(item, self.zone) for item in _results(page, "captures")]
+        for address, _page, rows in self._whole_list("captures/", params, "captures"):
+            with reading(address):
+                images = [parse_image(item, self.zone) for item in rows]
+            yield images
 
     def occurrence_pages(self) -> Iterator[OccurrencePage]:
         params = {**self._scope, "collection_id": self.capture_set_id, "apply_defaults": "false"}
-        seen: set[int] = set()  # a row that moves between pages during the import is read once
-        for page in self.client.pages("occurrences/", params):
-            ids, identifications = [], []
-            for item in _results(page, "occurrences"):
-                occurrence = _occurrence_id(item)
-                if occurrence in seen:
-                    continue
-                seen.add(occurrence)
+        for address, page, rows in self._whole_list("occurrences/", params, "occurrences"):
+            ids, identifications, listed = [], [], []
+            for item in rows:
+                occurrence = item["id"]
                 ids.append(occurrence)
-                for entry in item.get("identifications") or []:
-                    identifications.append(parse_identification(entry, occurrence, self.zone))
+                entries = item.get("identifications")
+                if isinstance(entries, list):
+                    listed.append(occurrence)
+                with reading(address):
+                    identifications.extend(
+                        parse_identification(entry, occurrence, self.zone) for entry in entries or []
+                    )
             count = page.get("count")
-            yield OccurrencePage(ids, identifications, count if isinstance(count, int) else None)
+            yield OccurrencePage(ids, identifications, count if isinstance(count, int) else None, listed)
+
+    def _whole_list(self, path: str, params: dict[str, object], what: str) -> Iterator[tuple[str, dict, list[dict]]]:
+        """Each page of a list as ``(request, page, its rows not yielded before)``, every row once.
+
+        Limit/offset pages shift when rows are added or deleted while the list is read: a row
+        can move onto a page already read and never be seen. So a list whose ``count`` changed
+        between pages, or that held fewer distinct rows than its count, is read again (its new
+        rows only are yielded), up to :data:`LIST_READS` times; then the import stops, naming
+        the request, rather than lose rows silently.
+        """
+        seen: set[int] = set()
+        for _ in range(LIST_READS):
+            totals: list[int | None] = []
+            ids: set[int] = set()
+            for address, page in self.client.located_pages(path, params):
+                count = page.get("count")
+                count = count if isinstance(count, int) and not isinstance(count, bool) else None
+                if not totals or totals[-1] != count:
+                    totals.append(count)
+                rows = []
+                with reading(address):
+                    for item in _results(page, what):
+                        pk = _row_id(item, what)
+                        ids.add(pk)
+                        if pk not in seen:
+                            seen.add(pk)
+                            rows.append(item)
+                yield address, page, rows
+            if len(totals) > 1:
+                problem = f"its count changed while it was read ({' then '.join(map(str, totals))})"
+            elif totals[0] is not None and len(ids) < totals[0]:
+                problem = f"it held {len(ids)} distinct rows for a count of {totals[0]}"
+            else:
+                return
+            log.info("%s: %s; reading it again", self.client.shown(path, params), problem)
+        reason = f"{problem}, {LIST_READS} reads in a row: rows would be missed; import again once it settles"
+        raise ConnectorError("request", self.client.shown(path, {**params, "limit": self.client.page_size}), reason)
 
     def occurrence_batches(self) -> Iterator[tuple[OccurrencePage, list[AntennaDetection]]]:
         """Each page of occurrences with the detections of its occurrences."""
@@ -136,8 +187,8 @@ class AntennaSource:
         details = self.client.get_many([(f"occurrences/{pk}/", params) for pk in occurrence_ids])
         detections = []
         for pk, detail in zip(occurrence_ids, details, strict=True):
-            for item in detail.get("detections") or []:
-                detections.append(parse_detection(item, occurrence_id=pk))
+            with reading(self.client.address(f"occurrences/{pk}/", params)):
+                detections.extend(parse_detection(item, occurrence_id=pk) for item in detail.get("detections") or [])
         return detections
 
     def capture_detections(self, capture_ids: list[int], known: set[int]) -> list[AntennaDetection]:
@@ -150,8 +201,9 @@ class AntennaSource:
             for item in capture.get("detections") or []
             if isinstance(item, dict) and item.get("id") not in known
         ]
-        details = self.client.get_many([(f"detections/{pk}/", self._scope) for pk in missing])
-        return [parse_detection(detail) for detail in details]
+        return self.client.submit_many(
+            [(f"detections/{pk}/", self._scope) for pk in missing], parse_detection
+        ).results()
 
     def classifications(self, ids: list[int]) -> Batch[AntennaClassification]:
         """Start fetching these classifications' details (parsed as they arrive)."""
@@ -159,29 +211,32 @@ class AntennaSource:
         return self.client.submit_many(requests, parse=lambda detail: parse_classification(detail, self.zone))
 
     def category_map(self, category_map_id: int) -> AntennaCategoryMap:
-        return parse_category_map(self.client.get(f"ml/labels/{category_map_id}/"))
+        path = f"ml/labels/{category_map_id}/"
+        data = self.client.get(path)
+        with reading(self.client.address(path)):
+            return parse_category_map(data)
 
     def taxa(self) -> dict[int, AntennaTaxon]:
         """Every taxon of the project, observed or not (read once per import)."""
         if self._taxa is None:
             params = {**self._scope, "include_unobserved": "true"}
             self._taxa = {}
-            for page in self.client.pages("taxa/", params):
-                for item in _results(page, "taxa"):
-                    taxon = parse_taxon(item)
-                    self._taxa[taxon.id] = taxon
+            for address, page in self.client.located_pages("taxa/", params):
+                with reading(address):
+                    for item in _results(page, "taxa"):
+                        taxon = parse_taxon(item)
+                        self._taxa[taxon.id] = taxon
         return self._taxa
 
     def taxon_details(self, ids: Iterable[int]) -> list[AntennaTaxon]:
         """Taxon details carry what the list lacks: the GBIF key."""
-        ids = sorted(ids)
-        return [parse_taxon(detail) for detail in self.client.get_many([(f"taxa/{pk}/", self._scope) for pk in ids])]
+        return self.client.submit_many([(f"taxa/{pk}/", self._scope) for pk in sorted(ids)], parse_taxon).results()
 
 
-def _occurrence_id(item: dict) -> int:
+def _row_id(item: dict, what: str) -> int:
     pk = item.get("id") if isinstance(item, dict) else None
     if not isinstance(pk, int) or isinstance(pk, bool):
-        raise ConnectorError("id", pk, "expected an integer in the occurrence object")
+        raise ConnectorError("id", pk, f"expected an integer in the {what.removesuffix('s')} object")
     return pk
 
 
