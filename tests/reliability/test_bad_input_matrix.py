@@ -150,6 +150,7 @@ def test_bad_category_maps_through_rollup_and_import(files, capsys, db, case):
         (["--threshold", "genus=1.01"], r"must be in \(0, 1\]"),
         (["--threshold", "genus=abc"], "genus"),
         (["--threshold", "tribus=0.5"], "tribus.*unknown rank"),
+        (["--threshold", "tribe=0.5"], "tribe.*the taxonomy has no taxon at these ranks"),  # refused before any job
         (["--order", "family,genus", "--threshold", "genus=0.5", "--threshold", "family=0.5"], "fine to coarse"),
     ],
 )

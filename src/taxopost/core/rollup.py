@@ -22,7 +22,7 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.core.chunks import chunk_rows_for
 from taxopost.core.ranks import RANK_CODE, RANKS, check_rollup_order, check_thresholds, sort_fine_to_coarse
 from taxopost.core.sparse import SparseRows
-from taxopost.core.taxonomy import NO_TAXON
+from taxopost.core.taxonomy import NO_TAXON, Taxonomy
 from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 
@@ -99,9 +99,9 @@ def coarser_than_order(category_map: CategoryMap, order: Sequence[str]) -> np.nd
     return category_map.resolved & (category_map.taxonomy.rank_codes[taxa] < codes.min())
 
 
-def check_ranks_present(category_map: CategoryMap, ranks: Sequence[str], *, field: str = "thresholds") -> None:
+def check_ranks_present(taxonomy: Taxonomy, ranks: Sequence[str], *, field: str = "thresholds") -> None:
     """Refuse ranks the taxonomy has no taxon at: thresholds on them could never be reached."""
-    present = category_map.taxonomy.present_rank_codes
+    present = taxonomy.present_rank_codes
     missing = [rank for rank in ranks if RANK_CODE[rank] not in present]
     if missing:
         has = [RANKS[code] for code in present[::-1]]
@@ -238,7 +238,7 @@ def _run(
     field = "logits" if logits else "scores"
     matrix = as_rows(values, category_map.n_classes, field=field, logits=logits)
     check_ranks_present(
-        category_map, ranks, field="thresholds" if any(np.isfinite(list(limits_by_rank.values()))) else "order"
+        category_map.taxonomy, ranks, field="thresholds" if any(np.isfinite(list(limits_by_rank.values()))) else "order"
     )
     plan = _plan(category_map, tuple(ranks))
     n, n_ranks = matrix.shape[0], len(ranks)

@@ -8,7 +8,7 @@ import numpy as np
 from django.db.models import QuerySet
 
 from taxopost.core.ranks import sort_fine_to_coarse
-from taxopost.core.rollup import rank_rollup
+from taxopost.core.rollup import check_ranks_present, rank_rollup
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.dbutils import fetch_rows
 from taxopost.ml.operations import core_category_map
@@ -16,12 +16,15 @@ from taxopost.observations.models import Classification
 from taxopost.observations.vectors import stack
 from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
 from taxopost.tasks.rank_rollup import RankRollupSpec
+from taxopost.taxa.operations import load_taxonomy
 
 
 class RankRollupTask(PostProcessingTask):
     spec = RankRollupSpec
 
     def prepare(self) -> None:
+        # At job creation: a rank the taxonomy lacks is the caller's mistake, not a failed job.
+        check_ranks_present(load_taxonomy().core, list(self.config.thresholds), field="config.thresholds")
         config = self.config.model_dump(mode="json")
         given = self.config.thresholds  # fine to coarse: PostgreSQL's jsonb keeps keys in its own order
         thresholds = ", ".join(f"{rank} {given[rank]:g}" for rank in sort_fine_to_coarse(given))
