@@ -112,3 +112,19 @@ def test_jobs_list_refuses_an_unknown_filter_value(stations, capsys, options, me
     assert main(["jobs", "list", *options]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_names_that_look_like_console_markup_are_printed_as_typed(platform, capsys, tmp_path):
+    """Rich read ``[bold]`` and ``[/x]`` in a user's names as its own tags: text went missing, or
+    the command crashed after its work was done."""
+    from taxopost.cli import main
+
+    odd = CaptureSet.objects.create(project=platform.project, name="Trap [bold]2[/] and [/x]")
+    odd.images.set(platform.images.all())
+    assert main(["run", "small_size_filter", "--capture-set", odd.name]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    assert "Trap [bold]2[/] and [/x]" in capsys.readouterr().out
+    (tmp_path / "list.txt").write_text("Vanessa\n")
+    assert main(["import", "taxa-list", str(tmp_path / "list.txt"), "--name", "list [/x]"]) == 0
+    assert "taxa list 'list [/x]'" in capsys.readouterr().err

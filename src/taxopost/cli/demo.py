@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from rich.table import Table
+from rich.text import Text
 
 from taxopost.cli.app import app
 from taxopost.cli.output import command_name, err, out, progress_bar, warn
@@ -162,8 +163,8 @@ def example() -> None:
     then_rolled = rank_rollup(masked.scores, category_map, thresholds=config.thresholds, order=config.order)
     names = taxonomy.names
 
-    def cell(taxon: int, score: float, changed: bool = True) -> str:
-        return f"{names[taxon]} ({taxonomy.rank_of(taxon)}) {score:.2f}" if changed else "[dim]unchanged[/dim]"
+    def cell(taxon: int, score: float, changed: bool = True) -> Text:
+        return Text(f"{names[taxon]} ({taxonomy.rank_of(taxon)}) {score:.2f}") if changed else Text("unchanged", "dim")
 
     thresholds = ", ".join(f"{rank} {value:g}" for rank, value in config.thresholds.items())
     table = Table(title=f"Rank roll-up (thresholds: {thresholds}) and class masking", show_lines=True)

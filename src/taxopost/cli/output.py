@@ -18,8 +18,10 @@ PIPED_WIDTH = 1000
 
 
 def _console(stream, **kwargs) -> Console:
+    """No markup: what is printed holds names users chose (``trap [/x]``), which rich would read
+    as its own tags, dropping text or raising; styles are given as ``Text`` styles instead."""
     piped = not stream.isatty() and not os.environ.get("COLUMNS")
-    return Console(highlight=False, width=PIPED_WIDTH if piped else None, **kwargs)
+    return Console(highlight=False, markup=False, width=PIPED_WIDTH if piped else None, **kwargs)
 
 
 out = _console(sys.stdout)
@@ -70,6 +72,6 @@ def progress_bar(description: str, total: int | None) -> Iterator[Bar]:
     if not err.is_terminal:
         yield Bar(None, None)
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         yield Bar(progress, progress.add_task(description, total=total))
