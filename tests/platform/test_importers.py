@@ -264,11 +264,11 @@ def test_taxonomy_import_refuses_a_conflicting_lineage(platform):
         [
             TaxonRecord("Lepidoptera", "order"),
             TaxonRecord("Erebidae", "family", "Lepidoptera"),
-            TaxonRecord("Vanessa", "genus", "Erebidae"),
+            TaxonRecord("Vanessa", "genus", "Erebidae", source="moved.csv:4"),
         ]
     )
     before = Taxon.objects.count()
-    with pytest.raises(InputError, match="taxon='Vanessa': already in the database as a genus under 'Nymphalinae'"):
+    with pytest.raises(InputError, match="moved.csv:4: taxon='Vanessa': already in the database as a genus under"):
         import_taxonomy(moved)
     assert Taxon.objects.count() == before
 
@@ -281,10 +281,13 @@ def test_taxonomy_import_refuses_an_external_id_another_taxon_holds(platform):
     first = Taxonomy([TaxonRecord("Lepidoptera", "order"), TaxonRecord("Zale", "genus", "Lepidoptera", ("42",))])
     import_taxonomy(first)
     renamed = Taxonomy(
-        [TaxonRecord("Lepidoptera", "order"), TaxonRecord("Zale Hübner, 1818", "genus", "Lepidoptera", ("42",))]
+        [
+            TaxonRecord("Lepidoptera", "order"),
+            TaxonRecord("Zale Hübner, 1818", "genus", "Lepidoptera", ("42",), source="renamed.csv:3"),
+        ]
     )
     before = sorted(Taxon.objects.values_list("name", "external_ids"))
-    with pytest.raises(InputError, match="external id='42': already held by 'Zale' in the database"):
+    with pytest.raises(InputError, match="renamed.csv:3: external id='42': already held by 'Zale' in the database"):
         import_taxonomy(renamed)
     assert sorted(Taxon.objects.values_list("name", "external_ids")) == before
     assert import_taxonomy(first).created == 0  # the holder itself may give it again

@@ -49,6 +49,8 @@ class Taxonomy:
     def __init__(self, records: Iterable[TaxonRecord]) -> None:
         records = list(records)
         self.names: tuple[str, ...] = tuple(r.name for r in records)
+        #: Where each taxon was given (``file:line``, or None), for errors found later (a database conflict).
+        self.sources: tuple[str | None, ...] = tuple(r.source for r in records)
         self._index: dict[str, int] = {}
         for i, record in enumerate(records):
             name = record.name

@@ -40,7 +40,10 @@ def import_taxonomy(taxonomy: Taxonomy, *, progress=None) -> TaxonomyImport:
         holder = held.get(key)
         if holder is not None and holder != names[index]:
             raise InputError(
-                "external id", key, f"already held by {holder!r} in the database; the file gives it to {names[index]!r}"
+                "external id",
+                key,
+                f"already held by {holder!r} in the database; the file gives it to {names[index]!r}",
+                source=taxonomy.sources[index],
             )
         external[index].append(key)
     synonyms = taxonomy.synonyms_of()
@@ -75,6 +78,7 @@ def import_taxonomy(taxonomy: Taxonomy, *, progress=None) -> TaxonomyImport:
                         name,
                         f"already in the database as a {known.rank} under {was!r}; "
                         f"the file has a {rank} under {parent.name if parent else None!r}",
+                        source=taxonomy.sources[i],
                     )
                 merged_ids = sorted(set(known.external_ids) | set(ids))
                 merged_synonyms = sorted(set(known.synonyms) | set(synonyms.get(i, ())))
