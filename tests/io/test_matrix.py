@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -314,3 +317,13 @@ def test_read_class_indices_other_extension(write):
 
 def test_read_matrix_csv_byte_order_mark_without_header(write):
     np.testing.assert_allclose(read_matrix(write("s.csv", b"\xef\xbb\xbf0.1,0.9\n0.2,0.8\n")), [[0.1, 0.9], [0.2, 0.8]])
+
+
+def test_a_parquet_file_whose_column_name_is_no_utf8_is_an_input_error(tmp_path):
+    """Found by the fuzz test: the reader raised UnicodeDecodeError reading the column names."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"scores": pa.array(SCORES.tolist(), pa.list_(pa.float32()))}), buffer)
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(buffer.getvalue().replace(b"scores", b"sc\xaeres"))
+    with pytest.raises(InputError, match=rf"file='{re.escape(str(path))}': not a readable Parquet file"):
+        read_matrix(path)

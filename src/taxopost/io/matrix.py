@@ -193,11 +193,12 @@ def _is_number(kind: pa.DataType) -> bool:
 def _parquet(path: Path, field: str) -> np.ndarray:
     try:
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
+        names = table.schema.names  # decoded here: a corrupt file's column name may be no UTF-8
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise InputError("file", str(path), f"not a readable Parquet file ({exc})") from None
     if table.num_columns == 0:
         raise InputError("file", str(path), "the Parquet file has no columns")
-    lists = [f.name for f in table.schema if _is_list(f.type)]
+    lists = [name for name, kind in zip(names, table.schema.types, strict=True) if _is_list(kind)]
     if not lists:
         return _numeric_columns(table, path)
     if field in lists:
