@@ -56,12 +56,12 @@ def test_configs_are_frozen():
     ("data", "field", "message"),
     [
         ({"thresholds": {"genus": 1.5}}, "thresholds.genus", "thresholds.genus=1.5: must be in (0, 1]"),
-        ({"thresholds": {"genus": 0}}, "thresholds.genus", "thresholds.genus=0.0: must be in (0, 1]"),
+        ({"thresholds": {"genus": 0}}, "thresholds.genus", "thresholds.genus=0: must be in (0, 1]"),
         ({"thresholds": {"genus": -0.5}}, "thresholds.genus", "thresholds.genus=-0.5: must be in (0, 1]"),
         (
             {"thresholds": {"genus": "high"}},
             "thresholds.genus",
-            "thresholds.genus='high': Input should be a valid number",
+            "thresholds.genus='high': must be a number in (0, 1]",
         ),
         ({"thresholds": {}}, "thresholds", "thresholds={}: give at least one rank threshold"),
         ({"thresholds": {"spieces": 0.5}}, "thresholds.spieces", "thresholds.spieces='spieces': unknown rank"),

@@ -106,6 +106,8 @@ def check_thresholds(thresholds: dict[object, object], *, field: str = "threshol
             problems.append(exc)
             continue
         try:
+            if isinstance(value, bool):  # float(True) is 1.0: a yes is no threshold
+                raise TypeError
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             problems.append(InputError(f"{field}.{name}", value, "must be a number in (0, 1]"))

@@ -39,10 +39,12 @@ class RankRollupConfig(TaskConfig):
 
     # Each field is checked on its own first, so that pydantic reports its problems together
     # with every other field's (an unknown key, say); the model validator then relates them.
-    @field_validator("thresholds")
+    # Before pydantic's own number check, which stops at the first entry that is not a number and
+    # hides the others' problems (species=1.5 next to genus=abc): every entry is reported at once.
+    @field_validator("thresholds", mode="before")
     @classmethod
-    def _check_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        return check_thresholds(value)
+    def _check_thresholds(cls, value: object) -> object:
+        return check_thresholds(value) if isinstance(value, dict) else value
 
     @field_validator("order")
     @classmethod
