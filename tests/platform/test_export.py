@@ -9,7 +9,9 @@ import pytest
 from taxopost.cli import main
 from taxopost.observations.export import DWC_COLUMNS
 from taxopost.observations.identifications import import_identifications
+from taxopost.observations.predictions import import_predictions
 from taxopost.taxa.models import Taxon
+from tests.platform.conftest import vector, write_predictions
 from tests.platform.helpers import run
 
 
@@ -106,3 +108,33 @@ def test_every_output_refuses_a_file_type_it_does_not_write(platform, tmp_path, 
     assert main([arg.format(tmp_path) for arg in args]) == 2
     assert refused.format(tmp_path) in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "predictions.jsonl"]
+
+
+def _second_capture_set(tmp_path) -> None:
+    """station-2: one occurrence scored 0.9 (a float32 in the classifier's vector), its taxon without external ids."""
+    rows = [("occ-second", "img-9.jpg", [10, 10, 400, 400], vector(Noctua_pronuba=0.9))]
+    import_predictions(write_predictions(tmp_path / "second.jsonl", rows, capture_set="station-2"))
+
+
+def test_the_parquet_schema_is_the_same_whatever_the_capture_set_holds(processed, tmp_path):
+    import pyarrow.parquet as pq
+
+    _second_capture_set(tmp_path)
+    schemas = {}
+    for name in ("station-1", "station-2"):
+        output = tmp_path / f"{name}.parquet"
+        assert main(["export", "occurrences", "--capture-set", name, "--output", str(output)]) == 0
+        schemas[name] = pq.read_schema(output)
+    assert schemas["station-1"] == schemas["station-2"]
+    types = {field.name: str(field.type) for field in schemas["station-2"]}
+    assert types["taxon_external_ids"] == types["gbif_key"] == "string"  # empty in station-2, not type null
+    assert types["score"] == "double" and types["first_seen"] == "timestamp[us, tz=UTC]"
+    table = pq.read_table(tmp_path / "station-2.parquet").to_pylist()
+    assert (table[0]["taxon_external_ids"], table[0]["gbif_key"], table[0]["score"]) == (None, None, 0.9)
+
+
+def test_a_float32_score_is_written_as_its_shortest_decimal(platform, tmp_path):
+    _second_capture_set(tmp_path)
+    assert main(["export", "occurrences", "--capture-set", "station-2", "--output", str(tmp_path / "o.csv")]) == 0
+    (row,) = _rows(tmp_path / "o.csv")
+    assert (row["determination"], row["score"]) == ("Noctua pronuba", "0.9")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from django.db.models import Max, Min
 
 from taxopost.errors import InputError
@@ -32,6 +33,30 @@ DWC_COLUMNS = (
     "scientificName", "taxonRank", "taxonID", *DWC_HIGHER_RANKS,
     "identifiedBy", "dateIdentified", "identificationVerificationStatus", "identificationRemarks",
 )  # fmt: skip
+#: The types of the ``occurrences`` columns, in order: fixed, so every export has one schema
+#: (a column empty in this capture set is still a string column, not one of type null).
+OCCURRENCE_TYPES = {
+    "occurrence": "string", "capture_set": "string", "determination": "string", "rank": "string",
+    "taxon_external_ids": "string", "gbif_key": "string", "score": "float64", "decided_by": "string",
+    "provenance": "string", "determined_at": "timestamp", "first_seen": "timestamp", "last_seen": "timestamp",
+}  # fmt: skip
+
+
+def _schema(types: dict[str, str]):
+    """The Arrow schema of columns named with their types (``string``, ``int64``, ``float64``,
+    ``timestamp``: microseconds, UTC); every column nullable."""
+    import pyarrow as pa
+
+    arrow = {
+        "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "timestamp": pa.timestamp("us", "UTC"),
+    }  # fmt: skip
+    return pa.schema([pa.field(name, arrow[kind], nullable=True) for name, kind in types.items()])
+
+
+def _score(value: float | None) -> float | None:
+    """A score as the float32 it was computed as: the shortest decimal that reads back as that
+    float32 (0.9, not the 0.8999999761581421 its widening to a double holds)."""
+    return None if value is None else float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
 
 
 def provenance_chains(classification_ids: set[int]) -> dict[int, list[int]]:
@@ -134,6 +159,7 @@ def export_occurrences(capture_set: str, output: Path | str, *, layout: str = "o
     if layout == "dwc":
         rows = [row for row in rows if row.taxon_id is not None and row.rank != "unknown"]
         columns = _dwc_columns(rows, found.name, taxa, identified_by, provenance, determined_at)
+        schema = _schema({name: "int64" if name == "individualCount" else "string" for name in DWC_COLUMNS})
     else:
         columns = {
             "occurrence": [row.key for row in rows],
@@ -143,14 +169,15 @@ def export_occurrences(capture_set: str, output: Path | str, *, layout: str = "o
             "taxon_external_ids": [";".join(taxa[row.taxon_id].external_ids) or None if row.taxon_id else None
                                    for row in rows],
             "gbif_key": [taxa[row.taxon_id].gbif_key if row.taxon_id else None for row in rows],
-            "score": [row.score for row in rows],
+            "score": [_score(row.score) for row in rows],
             "decided_by": ["identification" if row.identification_id else row.algorithm for row in rows],
             "provenance": [provenance(row) for row in rows],
             "determined_at": [determined_at(row) for row in rows],
             "first_seen": [row.first_seen for row in rows],
             "last_seen": [row.last_seen for row in rows],
         }  # fmt: skip
-    write_table(path, pa.table(columns))
+        schema = _schema(OCCURRENCE_TYPES)
+    write_table(path, pa.table(columns, schema=schema))
     return len(rows)
 
 
