@@ -71,7 +71,9 @@ class Fault:
 
     ``kind``: ``status`` (answer ``status`` with ``headers``), ``timeout`` (answer after ``delay``
     seconds), ``truncate`` (a 200 whose JSON body is cut in half), ``drop`` (close the connection
-    in the middle of the body), ``edit`` (answer ``edit(body)``: the server's data changed).
+    in the middle of the body), ``edit`` (answer ``edit(body)``: the server's data changed),
+    ``trickle`` (send the body one byte every ``delay`` seconds: no single read ever waits long),
+    ``trickle_headers`` (the same for the status line and headers, then the body at once).
     """
 
     path: str
@@ -190,7 +192,8 @@ class ReplayServer:
         return None
 
     def respond(self, path: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, dict, bytes, str]:
-        """(status, headers, body, how): ``how`` is ``drop`` to cut the connection mid-body."""
+        """(status, headers, body, how): ``how`` is ``drop`` to cut the connection mid-body, or
+        ``(kind, delay)`` of a ``trickle`` fault."""
         with self._lock:
             self.requests.append((path, params, headers))
         auth = headers.get("authorization")
@@ -213,6 +216,8 @@ class ReplayServer:
             return 200, {}, body[: len(body) // 2], ""
         if fault.kind == "drop":
             return 200, {}, body, "drop"
+        if fault.kind in ("trickle", "trickle_headers"):
+            return 200, {}, body, (fault.kind, fault.delay)
         if fault.kind == "edit":
             return 200, {}, json.dumps(fault.edit(json.loads(body))).encode(), ""
         raise ValueError(fault.kind)
@@ -233,6 +238,9 @@ class ReplayServer:
                     params = dict(parse_qsl(parts.query, keep_blank_values=True))
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     status, extra, body, how = server.respond(parts.path, params, headers)
+                    if isinstance(how, tuple):
+                        self.trickle(body, *how)
+                        return
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
@@ -250,6 +258,24 @@ class ReplayServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+
+            def trickle(self, body: bytes, kind: str, delay: float) -> None:
+                """A 200 of ``body`` whose headers (``trickle_headers``) or body (``trickle``) come
+                one byte every ``delay`` seconds; the connection is closed after it."""
+                self.close_connection = True
+                head = (
+                    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n"
+                ).encode()
+                slow, fast = (body, head) if kind == "trickle" else (head, body)
+                if kind == "trickle":
+                    self.wfile.write(fast)
+                for i in range(len(slow)):
+                    self.wfile.write(slow[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(delay)
+                if kind == "trickle_headers":
+                    self.wfile.write(fast)
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass

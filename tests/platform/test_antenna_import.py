@@ -186,15 +186,32 @@ def test_the_smaller_capture_set_skips_detections_on_images_outside_it(server):
         Fault("/captures/", kind="truncate", params={"offset": "10"}),
         Fault("/taxa/", kind="drop", params={"offset": "20"}),
         Fault("/occurrences/4/", kind="timeout", delay=2.0),
+        Fault("/occurrences/4/", kind="trickle", delay=0.25),
     ],
-    ids=["500-then-success", "503-twice", "truncated-json", "connection-dropped", "timeout"],
+    ids=["500-then-success", "503-twice", "truncated-json", "connection-dropped", "timeout", "trickle"],
 )
 def test_a_transient_fault_is_retried_and_the_import_completes(server, fault):
     server.faults.append(fault)
     # a timeout well below the fault's delay, well above what a busy machine needs for the others
-    summary = run(server, timeout=0.5 if fault.kind == "timeout" else 5.0)
+    summary = run(server, timeout=0.5 if fault.kind in ("timeout", "trickle") else 5.0)
     assert fault.hits == fault.times and summary.retried >= fault.times
     assert (Detection.objects.count(), Classification.objects.count(), Identification.objects.count()) == (60, 60, 9)
+
+
+@pytest.mark.parametrize("kind", ["trickle", "trickle_headers"])
+def test_the_timeout_bounds_the_whole_request_not_each_read(server, kind):
+    """A server that sends a byte every 0.25 s never keeps one read waiting 0.5 s; the request
+    (its headers or its body would take over 10 s) still ends as a timeout, on each attempt."""
+    server.faults.append(Fault("/projects/1/", kind=kind, delay=0.25, times=2))
+    timeout = 0.5
+    with AntennaClient(server.url, token=TOKEN, timeout=timeout, retries=1, backoff=0.01) as client:
+        started = time.monotonic()
+        with pytest.raises(ConnectorError) as raised:
+            client.get("projects/1/")
+        elapsed = time.monotonic() - started
+    assert elapsed < 10 * timeout  # two attempts, each cut off near its 0.5 s
+    assert str(raised.value) == f"GET {server.url}/projects/1/: timed out; gave up after 2 attempts"
+    assert server.faults[0].hits == 2 and client.retried == 1
 
 
 def test_retry_after_is_honoured(server):

@@ -138,6 +138,10 @@ class AntennaClient:
     retries : int
         Further attempts after a 429, a 5xx, a timeout, a dropped connection, a cut-off body or
         one that cannot be decoded.
+    timeout : float
+        Seconds one attempt may take in all (connecting, sending, the headers and the whole
+        body; a wait for a free connection before it is httpx's), not per read: a server that
+        sends a byte now and then cannot hold a request for longer.
     backoff : float
         First wait in seconds, doubled each attempt; a ``Retry-After`` header replaces it.
     sleep : callable, optional
@@ -166,6 +170,7 @@ class AntennaClient:
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self.page_size = page_size
         self.concurrency = max(1, concurrency)
+        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._stop = threading.Event()
@@ -177,7 +182,9 @@ class AntennaClient:
         import httpx
 
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        self._http = httpx.Client(headers=headers, timeout=timeout, limits=limits, follow_redirects=False)
+        self._http = httpx.Client(
+            headers=headers, timeout=timeout, transport=_transport(limits), follow_redirects=False
+        )
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="antenna")
         self._lock = threading.Lock()
         self.requests = 0
@@ -227,9 +234,9 @@ class AntennaClient:
             with self._lock:  # every attempt: one that timed out was sent (and answered) all the same
                 self.requests += 1
             try:
-                response = self._http.get(url, params=params)
+                status, headers, content = self._fetch(url, params)
                 with self._lock:
-                    self.bytes += len(response.content)
+                    self.bytes += len(content)
             except httpx.TimeoutException:
                 reason = "timed out"
             except httpx.TransportError as exc:  # refused, reset, a body cut short
@@ -237,22 +244,22 @@ class AntennaClient:
             except httpx.DecodingError:  # a body its Content-Encoding does not fit (corrupted on the way?)
                 reason = "the response body could not be decoded"
             else:
-                if response.status_code == 200:
+                if status == 200:
                     try:
                         # A classification detail carries ~100 kB of floats: msgspec parses them
                         # 6x faster than the standard parser (docs/antenna.md, Speed).
-                        data = msgspec.json.decode(response.content)
+                        data = msgspec.json.decode(content)
                     except msgspec.DecodeError:
                         reason = "the response is not valid JSON (cut short?)"
                     else:
                         if isinstance(data, dict):
                             return data
                         raise ConnectorError("response", shown, f"expected a JSON object, got {type(data).__name__}")
-                elif response.status_code in RETRY_STATUSES:
-                    reason = f"HTTP {response.status_code}"
-                    wait = _retry_after(response.headers.get("Retry-After"))
+                elif status in RETRY_STATUSES:
+                    reason = f"HTTP {status}"
+                    wait = _retry_after(headers.get("Retry-After"))
                 else:
-                    raise _refused(response, shown, self.authenticated)
+                    raise _refused(status, content, shown, self.authenticated)
             if attempt >= self.retries:
                 raise ConnectorError("request", shown, f"{reason}; gave up after {attempt + 1} attempts")
             delay = wait if wait is not None else self.backoff * 2**attempt
@@ -261,6 +268,34 @@ class AntennaClient:
                 self.retried += 1
             log.info("GET %s: %s; retry %d in %.1f s", shown, reason, attempt, delay)
             self._sleep(delay)
+
+    def _fetch(self, url: str, params: dict[str, object] | None) -> tuple[int, httpx.Headers, bytes]:
+        """One attempt: the status, headers and (decoded) body, all within ``timeout`` seconds.
+
+        httpx's timeouts bound each read, so a server that trickles its answer would hold the
+        request as long as it likes. Here the request has one :class:`_Deadline`: every socket
+        operation waits at most the time left of it (the backend of :func:`_transport`), and the body,
+        read in chunks, is checked against it after each. Running out raises
+        :class:`httpx.ReadTimeout` (or ``ConnectTimeout``, ``WriteTimeout``), retried like any timeout.
+        """
+        import httpx
+
+        deadline = _Deadline(self.timeout)
+        _current.deadline = deadline
+        try:
+            request = self._http.build_request("GET", url, params=params)
+            response = self._http.send(request, stream=True)
+            try:
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if deadline.left() <= 0:
+                        raise httpx.ReadTimeout(deadline.reason(), request=request)
+                return response.status_code, response.headers, b"".join(chunks)
+            finally:
+                response.close()
+        finally:
+            _current.deadline = None
 
     def pages(self, path: str, params: dict[str, object]) -> Iterator[dict]:
         """Each page of a list, following Antenna's absolute ``next`` links (limit/offset)."""
@@ -383,6 +418,95 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
         thread.join(timeout=1.0)
 
 
+#: The :class:`_Deadline` of the request this thread is making (httpx's sync client does a
+#: request's socket operations in the thread that makes it).
+_current = threading.local()
+
+
+class _Deadline:
+    """One request's time budget; its clock starts at the first socket operation (once the
+    request has a connection: waiting for one is bounded by httpx's pool timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end: float | None = None
+
+    def left(self) -> float:
+        if self._end is None:
+            self._end = time.monotonic() + self.seconds
+        return self._end - time.monotonic()
+
+    def reason(self) -> str:
+        return f"no whole response in {self.seconds:g} s"
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    """The timeout of one socket operation: httpx's, cut to what is left of this thread's request."""
+    deadline = getattr(_current, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline.left()
+    if left <= 0:
+        raise error(deadline.reason())
+    return left if timeout is None else min(timeout, left)
+
+
+def _transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's transport, each socket operation of its connections bounded by :func:`_bounded`."""
+    import httpcore
+    import httpx
+
+    class Backend(httpcore.NetworkBackend):
+        """The socket backend, each operation bounded by the request's :class:`_Deadline`."""
+
+        def __init__(self) -> None:
+            self._backend = httpcore.SyncBackend()
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            timeout = _bounded(timeout, httpcore.ConnectTimeout)
+            return Stream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+        def connect_unix_socket(self, path, timeout=None, socket_options=None):
+            timeout = _bounded(timeout, httpcore.ConnectTimeout)
+            return Stream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._backend.sleep(seconds)
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, stream: httpcore.NetworkStream) -> None:
+            self._stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self._stream.close()
+
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            timeout = _bounded(timeout, httpcore.ConnectTimeout)
+            return Stream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+        def get_extra_info(self, info: str):
+            return self._stream.get_extra_info(info)
+
+    transport = httpx.HTTPTransport(limits=limits)
+    # The pool httpx builds for a direct connection, with the bounded backend (httpx's transport
+    # takes no backend of its own). A proxy from the environment keeps httpx's own transport: its
+    # body is still checked chunk by chunk (:meth:`AntennaClient._fetch`).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=Backend(),
+    )
+    return transport
+
+
 def _shown(url: str, params: dict[str, object] | None) -> str:
     """The request as messages show it: method, path and query (the token is never part of it)."""
     return f"GET {_address(url, params)}"
@@ -408,10 +532,9 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _refused(response: httpx.Response, shown: str, authenticated: bool) -> ConnectorError:
-    status = response.status_code
+def _refused(status: int, content: bytes, shown: str, authenticated: bool) -> ConnectorError:
     try:
-        detail = response.json().get("detail") if response.content else None
+        detail = json.loads(content).get("detail") if content else None
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         detail = None
     said = f" ({detail})" if isinstance(detail, str) else ""
