@@ -753,32 +753,35 @@ def test_derived_logits_that_do_not_fit_are_dropped_when_the_scores_stand(server
 # -- identifications: keyed on Antenna's id, withdrawn when Antenna no longer lists them -----------
 
 
-def _rename_identifier(body: object) -> None:
-    """Antenna user 3 changes her display name: every nested user object shows the new one."""
+def _each_object(body: object, visit: Callable[[dict], None]) -> None:
+    """Call ``visit`` on every JSON object nested in ``body``, outermost first."""
     if isinstance(body, dict):
-        if body.get("name") == "Ida Identifier" and body.get("id") == 3:
-            body["name"] = "Ida I. Identifier"
+        visit(body)
         for value in body.values():
-            _rename_identifier(value)
+            _each_object(value, visit)
     elif isinstance(body, list):
         for value in body:
-            _rename_identifier(value)
+            _each_object(value, visit)
+
+
+def _rename_identifier(body: object) -> None:
+    """Antenna user 3 changes her display name: every nested user object shows the new one."""
+
+    def rename(found: dict) -> None:
+        if found.get("name") == "Ida Identifier" and found.get("id") == 3:
+            found["name"] = "Ida I. Identifier"
+
+    _each_object(body, rename)
 
 
 def _drop_identification(pk: int) -> Callable[[object], None]:
     """The identification ``pk`` deleted in Antenna: no occurrence lists it any more."""
 
-    def edit(body: object) -> None:
-        if isinstance(body, dict):
-            if isinstance(body.get("identifications"), list):
-                body["identifications"] = [i for i in body["identifications"] if i.get("id") != pk]
-            for value in body.values():
-                edit(value)
-        elif isinstance(body, list):
-            for value in body:
-                edit(value)
+    def drop(found: dict) -> None:
+        if isinstance(found.get("identifications"), list):
+            found["identifications"] = [i for i in found["identifications"] if i.get("id") != pk]
 
-    return edit
+    return lambda body: _each_object(body, drop)
 
 
 def test_a_renamed_identifier_keeps_one_row_per_identification_keyed_on_antennas_id(server):
@@ -917,17 +920,11 @@ def test_another_antenna_capture_set_of_the_same_name_is_refused_naming_both_ids
 def _mark_terminal(pk: int, terminal: bool) -> Callable[[object], None]:
     """Classification ``pk``'s ``terminal`` wherever a detection nests it."""
 
-    def edit(body: object) -> None:
-        if isinstance(body, dict):
-            if body.get("id") == pk and "terminal" in body and "algorithm" in body:
-                body["terminal"] = terminal
-            for value in body.values():
-                edit(value)
-        elif isinstance(body, list):
-            for value in body:
-                edit(value)
+    def mark(found: dict) -> None:
+        if found.get("id") == pk and "terminal" in found and "algorithm" in found:
+            found["terminal"] = terminal
 
-    return edit
+    return lambda body: _each_object(body, mark)
 
 
 @pytest.mark.parametrize(
