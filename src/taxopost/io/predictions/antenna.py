@@ -26,7 +26,7 @@ import numpy as np
 
 from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
-from taxopost.io.predictions.detections import DetectionFile, confidences, decode, require
+from taxopost.io.predictions.detections import DetectionFile, confidences, decode, require, short
 from taxopost.io.predictions.revision import Revision
 from taxopost.io.predictions.steps import rows_to_write
 
@@ -78,7 +78,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
         classifications = det.get("classifications") or []
         if not isinstance(classifications, list) or not all(isinstance(c, dict) for c in classifications):
             raise InputError(
-                f"{where}.classifications", _short(classifications), "must be a list of objects", source=str(path)
+                f"{where}.classifications", short(classifications), "must be a list of objects", source=str(path)
             )
         terminal = [c for c in classifications if c.get("terminal", True)]
         if len(terminal) > 1:
@@ -169,8 +169,8 @@ def antenna_document(file: DetectionFile, revision: Revision) -> dict:
     algorithm = ALGORITHMS[revision.task]
     own = algorithm["key"]
     now = datetime.now(UTC).replace(tzinfo=None).isoformat()
-    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
-    for row in rows_to_write(revision.changed, replaces):
+    rows, replaces = rows_to_write(revision.changed, file.replaces)
+    for row in rows:
         det = file.detections[int(file.classified[row])]
         source = file.extra["chosen"][row]
         found, earlier = det["classifications"], []
@@ -222,11 +222,6 @@ def _decides_one_taxon(classification: dict) -> bool:
 def _key(classification: dict) -> object:
     algorithm = classification.get("algorithm")
     return algorithm.get("key") if isinstance(algorithm, dict) else None
-
-
-def _short(value: object) -> object:
-    text = repr(value)
-    return value if len(text) <= 60 else text[:57] + "..."
 
 
 def _labels(

@@ -150,14 +150,14 @@ def encode(document: Any) -> bytes:
 def require(mapping: object, key: str, kind: type | tuple[type, ...], where: str, source: Path) -> Any:
     """``mapping[key]``, which must exist and be of ``kind``; else an error naming the JSON path."""
     if not isinstance(mapping, dict):
-        raise InputError(where, _short(mapping), "must be a JSON object", source=str(source))
+        raise InputError(where, short(mapping), "must be a JSON object", source=str(source))
     if key not in mapping:
         raise InputError(f"{where}.{key}" if where else key, None, "is missing", source=str(source))
     value = mapping[key]
     if not isinstance(value, kind) or isinstance(value, bool):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise InputError(
-            f"{where}.{key}" if where else key, _short(value), f"must be a JSON {names}", source=str(source)
+            f"{where}.{key}" if where else key, short(value), f"must be a JSON {names}", source=str(source)
         )
     return value
 
@@ -168,10 +168,10 @@ def check_box(det: dict, where: str, source: Path) -> None:
     if box is not None and not (
         isinstance(box, list) and len(box) == 4 and all(_is_number(v) and math.isfinite(v) for v in box)
     ):
-        raise InputError(f"{where}.bbox", _short(box), "a box must be 4 finite numbers", source=str(source))
+        raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
     if "conf" in det and not (_is_number(det["conf"]) and 0 <= det["conf"] <= 1):
         raise InputError(
-            f"{where}.conf", _short(det["conf"]), "a confidence must be a number in [0, 1]", source=str(source)
+            f"{where}.conf", short(det["conf"]), "a confidence must be a number in [0, 1]", source=str(source)
         )
 
 
@@ -297,7 +297,7 @@ def confidences(values: list, pair_path: Callable[[int], str], source: Path) -> 
     """
     p = next((i for i, v in enumerate(values) if type(v) not in _NUMBERS), None)
     if p is not None:
-        raise InputError(pair_path(p), _short(values[p]), "a confidence must be a number", source=str(source))
+        raise InputError(pair_path(p), short(values[p]), "a confidence must be a number", source=str(source))
     return np.array(values, dtype=np.float64).reshape(len(values))
 
 
@@ -316,6 +316,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _short(value: object) -> object:
+def short(value: object) -> object:
+    """A value as a message quotes it: itself, or its repr cut to 60 characters."""
     text = repr(value)
     return value if len(text) <= 60 else text[:57] + "..."

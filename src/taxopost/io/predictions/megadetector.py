@@ -37,6 +37,7 @@ from taxopost.io.predictions.detections import (
     lineage_taxonomy,
     read_bytes,
     require,
+    short,
     speciesnet_label,
     speciesnet_lineage,
 )
@@ -50,7 +51,7 @@ from taxopost.io.predictions.megadetector_steps import (
 )
 from taxopost.io.predictions.megadetector_steps import ORIGINAL_KEY as ORIGINAL_KEY  # the format's key, used by callers
 from taxopost.io.predictions.revision import Revision
-from taxopost.io.predictions.steps import rows_to_write, short
+from taxopost.io.predictions.steps import rows_to_write
 
 _CATEGORIES = "classification_categories"
 _DESCRIPTIONS = "classification_category_descriptions"
@@ -265,8 +266,8 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
 
     changes: dict[int, list[tuple[int, list | None, bool]]] = {}
     image_of, pos_of = file.extra["image_of"], file.extra["pos_of"]
-    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
-    for row in rows_to_write(revision.changed, replaces):
+    rows, replaces = rows_to_write(revision.changed, file.replaces)
+    for row in rows:
         d = int(file.classified[row])
         changes.setdefault(int(image_of[d]), []).append((int(pos_of[d]), result(row), bool(replaces[row])))
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from taxopost.errors import InputError
-from taxopost.io.predictions.steps import STEPS_KEY, read_steps, replaced_by, short
+from taxopost.io.predictions.detections import short
+from taxopost.io.predictions.steps import STEPS_KEY, read_steps, replaced_by
 
 #: Where a detection's original classifications are kept when post-processing replaces them.
 ORIGINAL_KEY = "classifications_before_postprocessing"

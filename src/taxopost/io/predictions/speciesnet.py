@@ -158,8 +158,8 @@ def speciesnet_document(file: DetectionFile, revision: Revision) -> dict:
     for key, taxon in zip(file.class_keys, cmap.class_taxa, strict=True):
         if taxon != NO_TAXON:
             known.setdefault(int(taxon), key)
-    replaces = file.replaces if file.replaces is not None else np.zeros(len(revision.changed), dtype=bool)
-    for row in rows_to_write(revision.changed, replaces):
+    rows, replaces = rows_to_write(revision.changed, file.replaces)
+    for row in rows:
         entry = file.detections[int(file.classified[row])]
         steps = list(entry.get(STEPS_KEY) or ())
         before = steps.pop().get("before", {}) if replaces[row] else {k: entry[k] for k in FIELDS if k in entry}

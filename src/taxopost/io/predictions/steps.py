@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from taxopost.errors import InputError
+from taxopost.io.predictions.detections import short
 
 #: The key of the list of steps in a MegaDetector detection or a SpeciesNet entry.
 STEPS_KEY = "postprocessing"
@@ -63,16 +64,11 @@ def check_task(task: str | None) -> None:
         raise ValueError(f"task must be one of {TASKS} or None, not {task!r}")
 
 
-def rows_to_write(changed: np.ndarray, replaces: np.ndarray | None) -> list[int]:
-    """The rows a writer touches: the changed ones, and those whose earlier output of the task it undoes."""
-    touched = changed if replaces is None else changed | replaces
-    return np.flatnonzero(touched).tolist()
+def rows_to_write(changed: np.ndarray, replaces: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+    """The rows a writer touches (the changed ones, and those whose earlier output of the task it
+    undoes), and per row whether it replaces that output (all False for a file read for no task)."""
+    replaces = np.zeros(changed.shape, dtype=bool) if replaces is None else replaces
+    return np.flatnonzero(changed | replaces).tolist(), replaces
 
 
 _JSON = {list: "list", dict: "object"}
-
-
-def short(value: object) -> object:
-    """A value as a message quotes it: its repr, cut to 60 characters."""
-    text = repr(value)
-    return value if len(text) <= 60 else text[:57] + "..."
