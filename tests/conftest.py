@@ -39,11 +39,12 @@ def _empty_page_cache(request):
     must not answer the next."""
     yield
     if {"db", "transactional_db", "live_server"} & set(request.fixturenames):
-        from django.core.cache import cache
+        from django.core.cache import cache, caches
 
         from taxopost.review import frame
 
         cache.clear()
+        caches["rates"].clear()
         frame.clear()
 
 

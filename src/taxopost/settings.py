@@ -193,6 +193,8 @@ LOGIN_URL = "admin:login"
 # in this process by default, or in Redis shared by every web process.
 # Each user's rendered admin frame of those pages (taxopost.review.frame) is kept in this process
 # whatever the default: cheap to render again, it must not push pages out of a shared cache.
+# The token endpoint's rate counts (taxopost.api.tokens) have a cache of their own: in the
+# pages' 100 entries, requests for pages could push them out and start every count again.
 def _caches(database: dict) -> dict:
     """The caches; a shared Redis one has keys prefixed by ``database``'s identity, so that two
     deployments sharing a Redis never serve each other's pages or sidebars (keys hold row ids)."""
@@ -200,13 +202,14 @@ def _caches(database: dict) -> dict:
     frames = {"BACKEND": locmem, "LOCATION": "taxopost-frames", "TIMEOUT": 60, "OPTIONS": {"MAX_ENTRIES": 512}}
     url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
     if not url:
-        return {"default": {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}, "frames": frames}
+        rates = {"BACKEND": locmem, "LOCATION": "taxopost-rates", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+        return {"default": {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}, "frames": frames, "rates": rates}
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
     where = repr([str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")])
     prefix = "taxopost-" + hashlib.sha256(where.encode()).hexdigest()[:16]
     redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
-    return {"default": redis, "frames": frames}
+    return {"default": redis, "frames": frames, "rates": {**redis, "KEY_PREFIX": f"{prefix}-rates"}}
 
 
 CACHES = _caches(DATABASES["default"])

@@ -5,12 +5,12 @@ from tests.web import platform, sync_jobs  # noqa: F401
 
 @pytest.fixture(autouse=True)
 def _fresh_counters():
-    """Login failures and token-request rates live in the cache: each test starts with none."""
-    from django.core.cache import cache
+    """Token-request rates live in a cache: each test starts with none."""
+    from django.core.cache import caches
 
-    cache.clear()
+    caches["rates"].clear()
     yield
-    cache.clear()
+    caches["rates"].clear()
 
 
 @pytest.fixture

@@ -123,6 +123,36 @@ def test_the_token_endpoint_is_rate_limited(member, monkeypatch):
     assert AccessToken.objects.count() == 3
 
 
+def test_the_token_rate_counts_by_address_whatever_forwarded_header_a_client_sends(member, monkeypatch):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token": "3/minute"})
+    client = APIClient()
+    body = {"username": "nobody", "password": "wrong"}
+    statuses = [
+        client.post("/api/v1/tokens/", body, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code
+        for i in range(5)
+    ]
+    assert statuses == [400, 400, 400, 429, 429]
+    elsewhere = APIClient(REMOTE_ADDR="10.9.9.9")  # another address has a count of its own
+    assert elsewhere.post("/api/v1/tokens/", body, format="json").status_code == 400
+
+
+def test_requests_for_pages_do_not_push_the_token_rate_out_of_the_cache(member, platform, monkeypatch):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"token": "3/minute"})
+    platform.project.public = True
+    platform.project.save()
+    api = APIClient()
+    body = {"username": "nobody", "password": "wrong"}
+    assert [api.post("/api/v1/tokens/", body, format="json").status_code for _ in range(4)] == [400, 400, 400, 429]
+    browser = APIClient()
+    for i in range(150):  # more pages than the page cache holds (100 entries)
+        assert browser.get(f"/evaluation/capture-sets/{platform.pk}/?algorithm=made-up-{i}").status_code == 400
+    assert api.post("/api/v1/tokens/", body, format="json").status_code == 429
+
+
 def test_the_admin_never_shows_a_key_again(member, django_user_model, client, fast_passwords):
     boss = django_user_model.objects.create_superuser("boss", "boss@example.org", PASSWORD)
     keys = [create_token(user)[1] for user in (member, boss)]

@@ -335,3 +335,21 @@ def test_a_job_counts_no_edit(platform):
     edits = list(DataEdits.objects.values_list("count", flat=True))
     revert_job(run("rank_rollup", platform))
     assert list(DataEdits.objects.values_list("count", flat=True)) == edits
+
+
+def test_made_up_classifier_keys_of_the_evaluation_page_are_refused_without_filling_the_cache(admin_client, platform):
+    url = reverse("evaluation:capture-set", args=[platform.pk])
+    _identify("occ-vanessa", "Vanessa cardui")
+    _get(admin_client, url)
+    kept = cache.get(_cached_key(platform.pk))
+    for i in range(120):  # more than the page cache holds (100 entries)
+        response = admin_client.get(url, {"algorithm": f"made-up-{i}"})
+        assert response.status_code == 400 and f"made-up-{i}" in response.content.decode()
+    assert cache.get(_cached_key(platform.pk)) == kept is not None  # the real page is still cached
+
+
+def _cached_key(capture_set_id: int) -> str:
+    from taxopost.observations.models import CaptureSet
+    from taxopost.review.page_cache import page_key
+
+    return page_key("evaluation-body", CaptureSet.objects.get(pk=capture_set_id), None)

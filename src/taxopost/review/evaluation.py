@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 
 from taxopost.access.pages import page_denied
 from taxopost.errors import InputError
+from taxopost.ml.models import Algorithm
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
 from taxopost.observations.models import CaptureSet
 from taxopost.review.admin_context import admin_page_context
@@ -35,8 +36,11 @@ def capture_set_evaluation(request, pk: int) -> HttpResponse:
     if (denied := page_denied(request, capture_set.project_id)) is not None:
         return denied
     algorithm = request.GET.get("algorithm") or None
-    key = page_key("evaluation-body", capture_set, algorithm)
-    status, body = cached(key, lambda: _report(capture_set, algorithm))
+    if algorithm is None or Algorithm.objects.filter(key=algorithm, category_map__isnull=False).exists():
+        key = page_key("evaluation-body", capture_set, algorithm)
+        status, body = cached(key, lambda: _report(capture_set, algorithm))
+    else:  # refused before any vector is read; not cached, so that made-up keys cannot fill the cache
+        status, body = _report(capture_set, algorithm)
     context = {**admin_page_context(request), "title": f"Evaluation: {capture_set.name}", "capture_set": capture_set}
     # The report escapes what it prints; see _report.
     return framed_page(request, "review/evaluation.html", context, "report", mark_safe(body), status=status)
