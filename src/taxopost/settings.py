@@ -186,7 +186,8 @@ STATIC_URL = "static/"
 # Only for a deployment behind another web server (`manage collectstatic`); `taxopost serve` needs none.
 STATIC_ROOT = os.environ.get("TAXOPOST_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True  # no collectstatic needed: files are found in the apps at start-up
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"  # the review pages' login, for members without is_staff too (taxopost.access.login)
+LOGIN_REDIRECT_URL = "/"
 
 
 # The review and evaluation pages are cached per state of their data (taxopost.review.page_cache):

@@ -131,3 +131,29 @@ def test_an_empty_password_does_not_clear_the_count(boss, settings):
         assert not log_in(Client(), "wrong")
         Client().post(LOGIN, {"username": "boss", "password": ""})
     assert not log_in(Client(), PASSWORD)
+
+
+def test_a_member_without_is_staff_logs_in_to_the_review_pages_under_the_same_limit(
+    platform, django_user_model, fast_passwords, settings
+):
+    from taxopost.access.models import Membership
+
+    settings.LOGIN_FAILURES_ALLOWED = 3
+    member = django_user_model.objects.create_user("member", password=PASSWORD)
+    Membership.objects.create(user=member, project=platform.project, role="viewer")
+    review = f"/review/capture-sets/{platform.pk}/"
+    client = Client()
+    to_login = client.get(review)
+    assert to_login.status_code == 302 and to_login["Location"] == f"/login/?next={review}"
+    assert client.get(to_login["Location"]).status_code == 200
+    logged_in = client.post(to_login["Location"], {"username": "member", "password": PASSWORD})
+    assert logged_in.status_code == 302 and logged_in["Location"] == review
+    assert client.get(review).status_code == 200
+    # The admin's login still takes staff only.
+    admin = Client().post(LOGIN, {"username": "member", "password": PASSWORD})
+    assert admin.status_code == 200 and "staff account" in admin.content.decode()
+    locked = Client()
+    for _ in range(3):
+        assert locked.post("/login/", {"username": "member", "password": "wrong"}).status_code == 200
+    response = locked.post("/login/", {"username": "member", "password": PASSWORD})
+    assert response.status_code == 200 and "Too many failed logins" in response.content.decode()

@@ -379,6 +379,8 @@ def page_rule(name: str | None, route: str) -> Callable:
     def check(row: Row, client: Client, world) -> list[str]:
         if route == "":
             return expect(client.get("/"), 302)
+        if name == "login":  # the login form, for everyone (tests/access/test_login_limits.py)
+            return expect(client.get(reverse("login")), 200)
         if name in ("review:capture-set", "evaluation:capture-set"):
             response = client.get(reverse(name, args=[world.capture_set.pk]))
             if "view" in row.here:  # the evaluation has nothing to evaluate here: a 400 that says so

@@ -454,7 +454,7 @@ def _up_to_date(occurrence: Occurrence) -> bool:
 
 def test_review_page_needs_a_login(client, platform):
     response = client.get(reverse("review:capture-set", args=[platform.pk]))
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=/review/")
 
 
 def test_review_page_before_and_after_with_corrected_and_regressed(admin_client, platform):

@@ -1,14 +1,15 @@
-"""The admin's login form, limited by :mod:`taxopost.access.login_limits`."""
+"""Login forms limited by :mod:`taxopost.access.login_limits`: the members' login and the admin's."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 
 from taxopost.access import login_limits
 
 
-class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
+class LimitedAuthenticationForm(AuthenticationForm):
     """Refuses every attempt, the right password too, once a username failed too often from an address."""
 
     def clean(self):
@@ -20,3 +21,7 @@ class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
         if self.get_user() is not None:  # an empty password raises nothing here, and authenticates no one
             login_limits.succeeded(username, address)
         return cleaned
+
+
+class LimitedAdminAuthenticationForm(LimitedAuthenticationForm, AdminAuthenticationForm):
+    """The same limit on the admin's login, which also needs ``is_staff``."""

@@ -17,3 +17,18 @@ def page_denied(request: HttpRequest, project_id: int | None, action: str = VIEW
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     raise Http404("No such capture set.")
+
+
+def page_row(request: HttpRequest, model, pk: int):
+    """``(the row with this id, None)`` when the user may see it, else ``(None, the answer)``.
+
+    A missing row is answered as a denied one (the login page for an anonymous visitor): a 404
+    before the check told anyone which ids exist.
+    """
+    row = model.objects.filter(pk=pk).select_related("project").first()
+    denied = page_denied(request, row.project_id if row is not None else None)
+    if denied is not None:
+        return None, denied
+    if row is None:
+        raise Http404("No such capture set.")
+    return row, None

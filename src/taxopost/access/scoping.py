@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import HttpResponseRedirect
@@ -145,7 +146,10 @@ class ProjectScopedAdmin(CheckedSelectionAdmin):
         return kwargs
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        return super().formfield_for_foreignkey(db_field, request, **self._limit(db_field, request, kwargs))
+        formfield = super().formfield_for_foreignkey(db_field, request, **self._limit(db_field, request, kwargs))
+        if isinstance(getattr(formfield, "widget", None), ForeignKeyRawIdWidget) and not request.user.is_superuser:
+            formfield.widget = ScopedRawIdWidget(formfield.widget, formfield.queryset)
+        return formfield
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         return super().formfield_for_manytomany(db_field, request, **self._limit(db_field, request, kwargs))
@@ -159,3 +163,24 @@ class SharedDataAdmin(CheckedSelectionAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return may(request, VIEW, anywhere=True) or super().has_view_permission(request, obj)
+
+
+class ScopedRawIdWidget(ForeignKeyRawIdWidget):
+    """A raw-id box that names only rows its field offers.
+
+    Django's names whatever row the id given finds in the whole table (an add form takes its
+    initial values from the URL), which told anyone who may add a row the names of other
+    projects' occurrences, images and users, one id at a time.
+    """
+
+    def __init__(self, widget: ForeignKeyRawIdWidget, queryset) -> None:
+        super().__init__(widget.rel, widget.admin_site, widget.attrs, using=widget.db)
+        self.offered = queryset
+
+    def label_and_url_for_value(self, value):
+        key = self.rel.get_related_field().name
+        try:
+            offered = self.offered.filter(**{key: value}).exists()
+        except (ValueError, TypeError, ValidationError):
+            return "", ""
+        return super().label_and_url_for_value(value) if offered else ("", "")

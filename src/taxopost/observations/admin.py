@@ -23,6 +23,7 @@ from taxopost.access.roles import IDENTIFY, MANAGE
 from taxopost.access.rules import visible_projects
 from taxopost.access.scoping import ProjectScopedAdmin
 from taxopost.ml.admin import key_values
+from taxopost.observations.admin_forms import CaptureSetForm, DetectionForm, SourceImageForm
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.edits import count_edit
 from taxopost.observations.models import (
@@ -123,6 +124,7 @@ class ProjectAdmin(ProjectScopedAdmin):
 
 @admin.register(SourceImage)
 class SourceImageAdmin(ProjectScopedAdmin):
+    form = SourceImageForm
     list_display = ("path", "project", "width", "height", "timestamp")
     list_filter = (PROJECT_FILTER,)
     search_fields = ("path",)
@@ -132,6 +134,7 @@ class SourceImageAdmin(ProjectScopedAdmin):
 
 @admin.register(CaptureSet)
 class CaptureSetAdmin(ScopeAdmin):
+    form = CaptureSetForm
     list_display = ("name", "project", "n_images", "review_link", "created_at")
     list_filter = (PROJECT_FILTER,)
     search_fields = ("name",)
@@ -251,6 +254,7 @@ def _decided_by(change: DeterminationChange) -> str:
 
 @admin.register(Detection)
 class DetectionAdmin(ProjectScopedAdmin):
+    form = DetectionForm
     project_path = "source_image__project"
     related_project_paths = {"occurrence": "project"}
     list_display = ("id", "source_image", "occurrence", "bbox")
@@ -369,7 +373,15 @@ class IdentificationAdmin(ProjectScopedAdmin):
     raw_id_fields = ("occurrence", "user")
     autocomplete_fields = ("taxon",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # Whose it is, is who added it: only a superuser attributes one to another account
+        # (``who`` names an identifier without an account).
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, "user")
+
     def save_model(self, request, obj, form, change):
+        if not change and not request.user.is_superuser:
+            obj.user = request.user
         left = _stored_occurrence(Identification, obj) if change else None  # moved: that one changes too
         super().save_model(request, obj, form, change)
         recompute_determinations({o for o in (left, obj.occurrence_id) if o is not None})

@@ -13,11 +13,10 @@ import re
 import tempfile
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from taxopost.access.pages import page_denied
+from taxopost.access.pages import page_row
 from taxopost.errors import InputError
 from taxopost.ml.models import Algorithm
 from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation
@@ -32,8 +31,8 @@ _BODY = re.compile(r"<body[^>]*>\s*(?:<h1>.*?</h1>)?(?P<body>.*)</body>", re.DOT
 
 def capture_set_evaluation(request, pk: int) -> HttpResponse:
     """Evaluate the default pipelines on the capture set's identified model outputs."""
-    capture_set = get_object_or_404(CaptureSet, pk=pk)
-    if (denied := page_denied(request, capture_set.project_id)) is not None:
+    capture_set, denied = page_row(request, CaptureSet, pk)
+    if denied is not None:
         return denied
     algorithm = request.GET.get("algorithm") or None
     if algorithm is None or Algorithm.objects.filter(key=algorithm, category_map__isnull=False).exists():

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from taxopost.access.pages import page_denied
+from taxopost.access.pages import page_row
 from taxopost.jobs.models import Job
 from taxopost.observations.models import CaptureSet, Classification
 from taxopost.observations.provenance import classification_chains
@@ -37,8 +36,8 @@ def evaluation_url(capture_set: CaptureSet) -> str | None:
 
 
 def capture_set_review(request, pk: int) -> HttpResponse:
-    capture_set = get_object_or_404(CaptureSet, pk=pk)
-    if (denied := page_denied(request, capture_set.project_id)) is not None:
+    capture_set, denied = page_row(request, CaptureSet, pk)
+    if denied is not None:
         return denied
     # As numbers: "05", "5" and " 5" are one page, not three computations of it.
     asked, number = _number(request.GET.get("job")), _number(request.GET.get("page"))

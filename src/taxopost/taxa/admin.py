@@ -15,7 +15,8 @@ def rank_filter(taxon_field: str = "") -> type[admin.SimpleListFilter]:
 
     ``taxon_field`` is the path from the admin's model to its taxon (``"taxon"``,
     ``"determination"``); blank for the taxa themselves. The choices are the ranks of the taxa
-    some row refers to: one query, an index probe per taxon, whatever the size of the table.
+    some row the user may see refers to: one query, an index probe per taxon, whatever the size
+    of the table.
     """
     prefix = f"{taxon_field}__" if taxon_field else ""
 
@@ -26,7 +27,8 @@ def rank_filter(taxon_field: str = "") -> type[admin.SimpleListFilter]:
         def lookups(self, request, model_admin):
             taxa = Taxon.objects.all()
             if taxon_field:
-                taxa = taxa.filter(Exists(model_admin.model.objects.filter(**{taxon_field: OuterRef("pk")})))
+                rows = model_admin.get_queryset(request).order_by()  # the user's rows: no other project's ranks
+                taxa = taxa.filter(Exists(rows.filter(**{taxon_field: OuterRef("pk")})))
             present = set(taxa.order_by().values_list("rank", flat=True).distinct())
             ordered = sorted(present - {UNKNOWN}, key=rank_code) + sorted(present & {UNKNOWN})
             return [(rank, rank) for rank in ordered]
