@@ -319,6 +319,33 @@ def test_overlapping_jobs_on_two_workers_end_as_if_run_one_after_the_other(worke
     assert_chains_intact("together")
 
 
+def test_a_job_waits_for_its_project_as_long_as_the_job_before_it_runs(workers, survey, tmp_path):
+    from django.utils import timezone
+
+    for project in ("busy", "free"):
+        survey(tmp_path, project)
+    reference = _embedded(MASKING, "free-b")
+    blocker = _job(ROLLUP, "busy-a", chunk_size=100)  # a long job of the project, running elsewhere
+    Job.objects.filter(pk=blocker.pk).update(status=Job.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now())
+    worker = workers.start(TAXOPOST_JOB_WAIT_SECONDS="0.1")
+    job = _on_celery(MASKING, "busy-b", chunk_size=100)
+
+    def checks() -> int:
+        return worker.log.read_text(errors="replace").count("taxopost.jobs.start[")
+
+    # Far more checks than a step's retries for a database away (6): waiting is not failing.
+    wait_for(lambda: checks() >= 2 * 20 or Job.objects.get(pk=job.pk).is_finished, 60, "20 checks", worker)
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == Job.QUEUED, job.error
+    assert job.logs.filter(message__startswith=f"waiting for job {blocker.pk}").count() == 1  # logged once
+
+    Job.objects.filter(pk=blocker.pk).update(status=Job.SUCCEEDED, finished_at=timezone.now())
+    job = _finished(job, worker)
+    assert job.status == Job.SUCCEEDED, job.error
+    assert job.metrics == reference.metrics
+    assert project_state("busy") == project_state("free")
+
+
 def test_a_plain_worker_reaps_a_stale_job_when_it_starts_and_resumes_it(workers, survey, tmp_path):
     from datetime import timedelta
 

@@ -83,11 +83,17 @@ def send_start(job_id: int) -> None:
         raise ServiceUnavailable(message) from None
 
 
-def send(task: Task, *args: int, identity: str | None = None) -> None:
-    """Send one job step to this database's queue, with the database's identity."""
+def send(task: Task, *args: int, identity: str | None = None, countdown: float | None = None) -> None:
+    """Send one job step to this database's queue, with the database's identity (``countdown``: s later)."""
     identity = identity or database_identity()
     try:
-        task.apply_async(args=args, kwargs={"database": identity}, queue=job_queue(identity), retry_policy=SEND_RETRY)
+        task.apply_async(
+            args=args,
+            kwargs={"database": identity},
+            queue=job_queue(identity),
+            countdown=countdown,
+            retry_policy=SEND_RETRY,
+        )
     except BROKER_ERRORS as exc:
         reason = clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 200)
         raise ServiceUnavailable(
@@ -167,10 +173,16 @@ class JobStep(Task):
 
 @app.task(base=JobStep, bind=True, name="taxopost.jobs.start")
 def start_job(self, job_id: int) -> None:
-    """Claim and plan the job, then send its first chunks; wait while its project is busy."""
+    """Claim and plan the job, then send its first chunks; wait while its project is busy.
+
+    Waiting sends the start step again, later, rather than retrying it: a retry counts against
+    ``max_retries`` (meant for a database away), and a job behind a long one would fail after a
+    few checks.
+    """
     claimed = claim(job_id, "celery")
     if claimed.waiting_for is not None:
-        raise self.retry(countdown=settings.JOB_WAIT_SECONDS, max_retries=None)
+        send(start_job, job_id, countdown=settings.JOB_WAIT_SECONDS)
+        return
     if claimed.job is None:
         return
     if chunk_counts(job_id).left == 0:
