@@ -69,6 +69,35 @@ def test_taxopost_run_with_the_broker_down_prints_one_line_and_the_job_resumes_l
     assert project_state("down") == project_state("reference")
 
 
+def test_reap_and_resume_with_the_broker_down_leaves_no_reaped_job_queued(workers, survey, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from taxopost.postprocessing.running.operations import create_job
+
+    stale = []
+    for project in ("first", "second"):
+        survey(tmp_path, project)
+        job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set(project).pk, {})
+        Job.objects.filter(pk=job.pk).update(status=Job.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+        stale.append(job.pk)
+
+    refused = taxopost(tmp_path, "jobs", "reap", "--resume", TAXOPOST_BROKER_URL=NOWHERE)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    for pk in stale:  # the job refused and the one after it: both failed, resumable, none queued for ever
+        job = Job.objects.get(pk=pk)
+        assert job.status == Job.FAILED, (pk, job.status, refused.stderr)
+        assert f"taxopost jobs resume {pk}" in job.error
+
+    worker = workers.start()
+    for pk in stale:
+        assert taxopost(tmp_path, "jobs", "resume", str(pk)).returncode == 0
+    for pk in stale:
+        wait_for(lambda pk=pk: Job.objects.get(pk=pk).status == Job.SUCCEEDED, 60, f"job {pk}", worker)
+
+
 def test_the_api_answers_503_and_a_retry_with_the_idempotency_key_returns_and_runs_the_same_job(
     workers, survey, tmp_path, django_user_model
 ):

@@ -204,7 +204,8 @@ def jobs_reap(
 
     With --resume each goes straight back to the queue instead (it never shows as failed) and
     runs what is left: here, one after the other, or on Celery workers when a broker is set. If
-    one fails here or is interrupted, those not run yet are marked failed and resumable.
+    one fails here, is interrupted or is refused by the broker, those not run or sent yet are
+    marked failed and resumable.
     """
     setup()
     from taxopost.jobs.models import Job
@@ -224,7 +225,7 @@ def jobs_reap(
         err.print(f"job {job.pk}: stale, back in the queue", markup=False)
         try:
             follow_job(job, lambda executor, job=job: submit_job(job, executor))
-        except (typer.Exit, KeyboardInterrupt):  # this one failed or was interrupted: the rest wait for a person
+        except BaseException:  # failed, interrupted or refused by the broker: the rest wait for a person
             for left in queued[n + 1 :]:
                 fail_job(left.pk, f"stale; `{command_name()} jobs reap --resume` stopped before running it: "
                                   f"`{command_name()} jobs resume {left.pk}` runs what is left")  # fmt: skip
