@@ -142,6 +142,30 @@ def test_a_finished_chunk_run_again_writes_nothing(platform):
     assert snapshot() == before
 
 
+def test_a_finished_chunk_redelivered_while_its_job_is_back_in_the_queue_sends_no_other_chunk(platform):
+    """The worker that finished the chunk died before acknowledging it, and its job was reaped
+    back into the queue: the copy must not take a pending chunk, which the job's start would
+    then never send."""
+    from taxopost.postprocessing.running.celery_jobs import run_chunk_task
+
+    uninterrupted = run("rank_rollup", platform, chunk_size=2)
+    expected = snapshot()
+    revert_job(uninterrupted)
+    job = _claimed(platform, chunk_size=2)
+    first, *others = _chunks(job)
+    assert run_chunk(first.pk).state == DONE
+    Job.objects.filter(pk=job.pk).update(status=Job.QUEUED)  # reaped: its other chunks are pending
+
+    assert run_chunk(first.pk).state == SKIPPED
+    run_chunk_task(job.pk, first.pk)  # the redelivered message: sends nothing
+    assert [c.status for c in _chunks(job)] == [JobChunk.DONE] + [JobChunk.PENDING] * len(others)
+
+    execute(job.pk)  # the job's start, when the reaper's message arrives
+    job.refresh_from_db()
+    assert job.status == Job.SUCCEEDED and job.metrics == uninterrupted.metrics
+    assert snapshot() == expected
+
+
 def test_reap_leaves_jobs_with_a_fresh_heartbeat_alone(platform):
     job = _claimed(platform)
     assert reap_stale_jobs(stale_after=60) == []

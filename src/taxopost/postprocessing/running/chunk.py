@@ -132,10 +132,12 @@ def _begin(chunk_id: int, worker: str) -> tuple[JobChunk, Job] | ChunkOutcome:
         chunk = JobChunk.objects.select_for_update().filter(pk=chunk_id).first()
         if chunk is None:  # its job was deleted
             return ChunkOutcome(SKIPPED)
+        job = Job.objects.select_for_update(no_key=True).get(pk=chunk.job_id)
         if chunk.status == JobChunk.DONE:
-            state = ALREADY_DONE
+            if job.status != Job.RUNNING:  # a copy, its job back in the queue: its start sends the rest
+                return ChunkOutcome(SKIPPED)
+            state = ALREADY_DONE  # a copy of a chunk that finished: its caller goes on with the job
         else:
-            job = Job.objects.select_for_update(no_key=True).get(pk=chunk.job_id)
             if job.status != Job.RUNNING or job.cancel_requested:
                 return ChunkOutcome(SKIPPED, cancel_requested=job.cancel_requested)
             if chunk.attempts >= MAX_CHUNK_STARTS:
