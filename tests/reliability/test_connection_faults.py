@@ -64,6 +64,32 @@ def test_a_dropped_connection_mid_chunk_is_retried_and_the_result_is_unchanged(p
     assert _state() == faulted
 
 
+def test_a_connection_dropped_after_the_output_algorithm_was_saved_is_retried_with_it_saved_again(
+    platform,  # noqa: F811
+    monkeypatch,
+):
+    """The chunk's transaction, which stored the task's output algorithm, rolls back: the retry
+    must store it again, not write under the id of a row that no longer exists."""
+    from taxopost.postprocessing.running import chunk
+
+    original = chunk.save_algorithm
+    calls = {"n": 0}
+
+    def save_then_lose_the_connection(algorithm):
+        original(algorithm)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            _terminate_own_backend()  # the chunk's next statement fails; its transaction rolls back
+
+    monkeypatch.setattr(chunk, "save_algorithm", save_then_lose_the_connection)
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    EmbeddedExecutor().submit(job)
+    job.refresh_from_db()
+    assert job.status == Job.SUCCEEDED, job.error
+    assert calls["n"] == 2
+    assert Classification.objects.filter(job=job).count() == job.metrics["changed"] == 5
+
+
 def test_a_dropped_connection_while_the_job_is_planned_is_retried(platform, monkeypatch):  # noqa: F811
     """The claim, which plans a new job, rolls back on a lost connection and is tried again: the
     job neither stays queued (with nothing to run it) nor fails."""

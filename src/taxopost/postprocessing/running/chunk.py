@@ -107,6 +107,7 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
     if not isinstance(begun, tuple):
         return begun
     chunk, job = begun
+    unsaved: list[Algorithm] = []
     try:
         task = task or _prepared(job)
         inputs, ids = task.chunk_inputs(chunk.ids)
@@ -117,9 +118,16 @@ def run_chunk(chunk_id: int, *, task: PostProcessingTask | None = None) -> Chunk
         result = task.process(ids)
         if left:
             result.skipped[MEMBER_CHANGED] += len(left)
+        unsaved = list(
+            {id(c.new.algorithm): c.new.algorithm for c in result.changes if c.new.algorithm.pk is None}.values()
+        )
         return _commit(chunk, job, task, result, inputs, superseded=superseded)
     except BaseException:
-        _forget(job.pk)  # it may hold an algorithm saved by the transaction that just rolled back
+        # The transaction that stored these output algorithms rolled back: a retry with the same
+        # task (the embedded loop's) stores them again instead of writing under ids now gone.
+        for algorithm in unsaved:
+            algorithm.pk, algorithm._state.adding = None, True
+        _forget(job.pk)
         with contextlib.suppress(DatabaseError):  # on a broken connection the chunk stays running: a rerun takes it
             _release(chunk.pk)
         raise
