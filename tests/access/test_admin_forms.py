@@ -137,3 +137,26 @@ def test_a_missing_capture_set_looks_like_a_private_one_to_an_anonymous_visitor(
         missing = client.get(f"/{page}/capture-sets/999999/")
         assert (private.status_code, missing.status_code) == (302, 302)
         assert missing["Location"] == f"/login/?next=/{page}/capture-sets/999999/"
+
+
+def test_a_project_manager_adds_a_member_by_username_without_seeing_the_list_of_accounts(platform, django_user_model):
+    django_user_model.objects.create_user("someone-elsewhere", password=PASSWORD)
+    newcomer = django_user_model.objects.create_user("newcomer", password=PASSWORD)
+    client = _member(django_user_model, "pm", (platform.project, "project_manager"))
+
+    page = client.get("/admin/access/membership/add/").content.decode()
+    assert "someone-elsewhere" not in page and "newcomer" not in page
+    form = {"project": platform.project.pk, "role": "viewer"}
+    refused = client.post("/admin/access/membership/add/", {**form, "user": "nobody-by-this-name"})
+    assert refused.status_code == 200 and "No active account has this username." in refused.content.decode()
+    assert client.post("/admin/access/membership/add/", {**form, "user": "newcomer"}).status_code == 302
+    membership = Membership.objects.get(user=newcomer)
+    assert (membership.project, membership.role) == (platform.project, "viewer")
+
+    # Its role changes; its account does not (a username posted with the change is ignored).
+    change = f"/admin/access/membership/{membership.pk}/change/"
+    assert "someone-elsewhere" not in client.get(change).content.decode()
+    response = client.post(change, {**form, "role": "identifier", "user": "someone-elsewhere"})
+    assert response.status_code == 302
+    membership.refresh_from_db()
+    assert (membership.user, membership.role) == (newcomer, "identifier")

@@ -34,6 +34,24 @@ class MembershipAdmin(ProjectScopedAdmin):
     search_fields = ("user__username", "project__name")
     list_select_related = ("user", "project")
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """A project manager names the account to add by its username: a list of choices would
+        show them every account of the installation (superusers keep the list)."""
+        if db_field.name == "user" and not request.user.is_superuser:
+            return forms.ModelChoiceField(
+                queryset=get_user_model().objects.filter(is_active=True),
+                to_field_name="username",
+                widget=forms.TextInput(attrs={"autocomplete": "off"}),
+                label="User",
+                help_text="The account's username (accounts are not listed).",
+                error_messages={"invalid_choice": "No active account has this username."},
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        """A membership stays its account's: another account gets a membership of its own."""
+        return ("user",) if obj is not None and not request.user.is_superuser else ()
+
 
 class TokenCreateForm(forms.ModelForm):
     days = forms.FloatField(
