@@ -26,6 +26,7 @@ from taxopost.postprocessing.running.lifecycle import (
     finish,
     reap_and_resume,
     reap_stale_jobs,
+    reopen_job,
     settle_cancel,
 )
 from taxopost.postprocessing.running.operations import cancel_job, create_job, resume_job, submit_job
@@ -272,6 +273,23 @@ def test_reap_and_resume_leaves_a_job_failed_once_its_workers_died_too_often(pla
     [reaped] = reap_and_resume(submitted.append)
     assert reaped.status == Job.FAILED and not submitted
     assert job.logs.filter(level="error", message__startswith="not resumed automatically").exists()
+
+
+def test_a_person_resuming_a_job_its_workers_gave_up_on_gives_it_its_automatic_resumes_again(platform):
+    job = _claimed(platform, chunk_size=2)
+    for n in range(MAX_AUTOMATIC_RESUMES):
+        job.log(f"resumed automatically ({n + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    [reaped] = reap_and_resume(lambda job: None)
+    assert reaped.status == Job.FAILED
+
+    reopen_job(reaped)  # a person looked at it and resumed it; a worker takes it and dies again
+    assert claim(job.pk, "celery").job is not None
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    submitted = []
+    [reaped] = reap_and_resume(submitted.append)
+    assert reaped.status == Job.QUEUED and [j.pk for j in submitted] == [job.pk]
+    assert job.logs.last().message.startswith(f"resumed automatically (1 of {MAX_AUTOMATIC_RESUMES})")
 
 
 def test_cancel_between_chunks_ends_the_job_at_once_and_keeps_finished_chunks(platform):

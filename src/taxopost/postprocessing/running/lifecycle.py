@@ -220,6 +220,8 @@ def reap_stale_jobs(*, stale_after: float | None = None, resume: bool = False, a
 #: its chunks may be what kills the workers.
 MAX_AUTOMATIC_RESUMES = 3
 AUTOMATIC_RESUME = "resumed automatically"
+#: What a person's resume logs (``jobs resume``; ``jobs reap --resume`` adds the command in brackets).
+RESUMED_BY_HAND = "resumed"
 
 
 def reap_and_resume(submit: Callable[[Job], object], *, stale_after: float | None = None) -> list[Job]:
@@ -275,12 +277,17 @@ def _requeue(job_id: int, stale: Q, *, automatic: bool) -> Job | None:
         if automatic:
             job.log(f"{AUTOMATIC_RESUME} ({done + 1} of {MAX_AUTOMATIC_RESUMES}): its worker stopped")
         else:
-            job.log("resumed (taxopost jobs reap --resume)")
+            job.log(f"{RESUMED_BY_HAND} (taxopost jobs reap --resume)")
     return job
 
 
 def _automatic_resumes(job: Job) -> int:
-    return job.logs.filter(message__startswith=AUTOMATIC_RESUME).count()
+    """Automatic resumes since a person last resumed the job: their resume grants the budget anew."""
+    logs = job.logs.all()
+    by_person = logs.filter(Q(message=RESUMED_BY_HAND) | Q(message__startswith=f"{RESUMED_BY_HAND} ("))
+    last = by_person.order_by("-id").values_list("id", flat=True).first()
+    automatic = logs.filter(message__startswith=AUTOMATIC_RESUME)
+    return (automatic if last is None else automatic.filter(id__gt=last)).count()
 
 
 def _since(job: Job) -> str:
@@ -298,7 +305,7 @@ def reopen_job(job: Job) -> Job:
         job.status, job.cancel_requested, job.revert_on_cancel = Job.QUEUED, False, False
         job.error, job.finished_at = "", None
         job.save(update_fields=["status", "cancel_requested", "revert_on_cancel", "error", "finished_at"])
-        job.log("resumed")
+        job.log(RESUMED_BY_HAND)
     return job
 
 
