@@ -171,3 +171,25 @@ def test_two_deployments_sharing_a_redis_never_take_each_others_jobs(workers, su
     mine = workers.start()
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.SUCCEEDED, 60, "our worker to run our job", mine)
     assert Job.objects.get(pk=job.pk).metrics["changed"] > 0
+
+
+def test_a_start_message_taken_twice_keeps_the_job_to_its_chunks_in_flight(services, survey, tmp_path, settings):
+    """A start redelivered (its worker died after the claim) or sent twice: the copy sends only
+    what the in-flight limit leaves room for, so the queue never holds twice a job's share."""
+    from taxopost.postprocessing.running.celery_jobs import start_job
+    from taxopost.postprocessing.running.operations import create_job
+
+    survey(tmp_path, "twice")
+    settings.JOB_CHUNKS_IN_FLIGHT = 4
+    job = create_job("rank_rollup", Job.CAPTURE_SET, capture_set("twice").pk, {}, chunk_size=100)
+    broker = redis.Redis.from_url(BROKER_URL)
+    queue = job_queue(database_identity())
+
+    def queued() -> int:
+        return job.chunks.filter(status="queued").count()
+
+    start_job(job.pk)  # the step as a worker runs it, here: its messages go to the real broker
+    assert Job.objects.get(pk=job.pk).status == Job.RUNNING
+    assert queued() == broker.llen(queue) == 4
+    start_job(job.pk)  # the copy
+    assert queued() == broker.llen(queue) == 4

@@ -94,6 +94,11 @@ def take_pending(job_id: int, n: int) -> list[int]:
     return ids
 
 
+def in_flight(job_id: int) -> int:
+    """The job's chunks sent to the workers and not finished: queued or running."""
+    return JobChunk.objects.filter(job_id=job_id, status__in=(JobChunk.QUEUED, JobChunk.RUNNING)).count()
+
+
 def reopen(job_id: int) -> int:
     """Set every chunk not done back to pending with a fresh count of starts (resume)."""
     return (

@@ -33,7 +33,7 @@ from kombu.utils.url import maybe_sanitize_url
 
 from taxopost.celery import app
 from taxopost.errors import InputError, JobError, ServiceUnavailable, clip
-from taxopost.jobs.chunks import chunk_counts, take_pending
+from taxopost.jobs.chunks import chunk_counts, in_flight, take_pending
 from taxopost.jobs.identity import database_identity, job_queue
 from taxopost.jobs.models import Job
 from taxopost.postprocessing.running.chunk import SKIPPED, run_chunk
@@ -187,8 +187,10 @@ def start_job(self, job_id: int) -> None:
         return
     if chunk_counts(job_id).left == 0:
         send(finish_job, job_id)
-    else:
+    elif claimed.fresh:
         dispatch(job_id)
+    else:  # a copy of the start message (redelivered, or sent twice): tops up to the in-flight limit
+        dispatch(job_id, max(0, settings.JOB_CHUNKS_IN_FLIGHT - in_flight(job_id)))
 
 
 @app.task(base=JobStep, bind=True, name="taxopost.jobs.chunk")
