@@ -160,3 +160,19 @@ def test_a_project_manager_adds_a_member_by_username_without_seeing_the_list_of_
     assert response.status_code == 302
     membership.refresh_from_db()
     assert (membership.user, membership.role) == (newcomer, "identifier")
+
+
+def test_memberships_are_seen_by_the_project_managers_only_even_on_a_public_project(platform, django_user_model):
+    platform.project.public = True
+    platform.project.save(update_fields=["public"])
+    member = django_user_model.objects.create_user("a-member", password=PASSWORD)
+    Membership.objects.create(user=member, project=platform.project, role="viewer")
+    memberships = "/admin/access/membership/"
+    for client in (
+        _member(django_user_model, "roleless"),
+        _member(django_user_model, "viewer", (platform.project, "viewer")),
+    ):
+        response = client.get(memberships)
+        assert response.status_code == 403 and "a-member" not in response.content.decode()
+    manager = _member(django_user_model, "pm", (platform.project, "project_manager"))
+    assert "a-member" in manager.get(memberships).content.decode()

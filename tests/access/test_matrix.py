@@ -157,6 +157,7 @@ def expect(response, status: int) -> list[str]:
 # -- admin pages ------------------------------------------------------------------------------------
 
 # What each admin needs on the project of its row: change (else the page is read-only), add, delete.
+# Kinds: "scoped" (seen with a role there), "managed" (seen by its managers), "shared", "own", "django".
 # "super": superusers only; "never": nobody; "staff": any staff account; "own": the row's owner.
 ADMIN_POLICY = {
     "observations.project": ("scoped", "manage", "super", "super"),
@@ -169,7 +170,7 @@ ADMIN_POLICY = {
     "observations.determinationchange": ("scoped", "never", "never", "manage"),
     "jobs.job": ("scoped", "never", "never", "never"),
     "jobs.joblog": ("scoped", "never", "never", "manage"),
-    "access.membership": ("scoped", "manage", "manage", "manage"),
+    "access.membership": ("managed", "manage", "manage", "manage"),
     "access.accesstoken": ("own", "own", "staff", "never"),
     "taxa.taxon": ("shared", "super", "super", "super"),
     "taxa.taxalist": ("shared", "super", "super", "super"),
@@ -240,8 +241,8 @@ def app_list_rule(app: str) -> Callable:
 
 def admin_visible(kind: str, row: Row) -> bool:
     """May the row open this admin's list at all?"""
-    return {"scoped": "view" in row.anywhere, "shared": "view" in row.anywhere, "own": row.logged_in,
-            "django": row.superuser}[kind]  # fmt: skip
+    return {"scoped": "view" in row.anywhere, "managed": "manage" in row.anywhere, "shared": "view" in row.anywhere,
+            "own": row.logged_in, "django": row.superuser}[kind]  # fmt: skip
 
 
 def admin_page_rule(model, page: str) -> Callable:
@@ -293,6 +294,8 @@ def sees_row(kind: str, row: Row) -> bool:
     """Does the fixture's row of this admin exist for the user?"""
     if kind == "own":
         return row.superuser  # the row is the superuser's own token
+    if kind == "managed":
+        return "manage" in row.here
     return "view" in (row.here if kind == "scoped" else row.anywhere)
 
 

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from taxopost.access.forms import LimitedAdminAuthenticationForm
 from taxopost.access.models import AccessToken, Membership
+from taxopost.access.roles import MANAGE
 from taxopost.access.scoping import CheckedSelectionAdmin, ProjectScopedAdmin
 from taxopost.access.tokens import MAX_DAYS, issue, revoke
 
@@ -29,6 +30,10 @@ for model, django_admin in ((get_user_model(), UserAdmin), (Group, GroupAdmin)):
 
 @admin.register(Membership)
 class MembershipAdmin(ProjectScopedAdmin):
+    """Who holds which role is seen by the project's managers only: a viewer's role, or a public
+    project's, does not show its members' accounts."""
+
+    view_action = MANAGE
     list_display = ("user", "project", "role", "created_at")
     list_filter = ("role", ("project", admin.RelatedOnlyFieldListFilter))
     search_fields = ("user__username", "project__name")

@@ -63,6 +63,8 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
 class ProjectScopedAdmin(CheckedSelectionAdmin):
     #: The lookup from this model to its project ("pk" for the project itself).
     project_path: str = "project"
+    #: What seeing a row needs on its project.
+    view_action: str = VIEW
     #: What adding, changing or deleting a row needs on its project.
     edit_action: str = MANAGE
     #: Other relations a form may set, with the lookup from the related model to its project: a
@@ -70,7 +72,7 @@ class ProjectScopedAdmin(CheckedSelectionAdmin):
     related_project_paths: dict[str, str] = {}
 
     def get_queryset(self, request):
-        return scoped(super().get_queryset(request), request.user, self.project_path)
+        return scoped(super().get_queryset(request), request.user, self.project_path, self.view_action)
 
     def project_id_of(self, obj) -> int | None:
         return obj.pk if self.project_path == "pk" else project_of(self.model, obj.pk, self.project_path)
@@ -81,10 +83,10 @@ class ProjectScopedAdmin(CheckedSelectionAdmin):
         return may(request, action, self.project_id_of(obj))
 
     def has_module_permission(self, request) -> bool:
-        return self.allows(request, VIEW)
+        return self.allows(request, self.view_action)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return self.allows(request, VIEW, obj)
+        return self.allows(request, self.view_action, obj)
 
     def has_add_permission(self, request) -> bool:
         return self.allows(request, self.edit_action)
