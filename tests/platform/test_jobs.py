@@ -17,7 +17,15 @@ from taxopost.dbutils import insert_rows, update_rows
 from taxopost.errors import InputError, JobError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobChunk, JobLog
 from taxopost.observations.determinations import recompute_determinations
-from taxopost.observations.models import CaptureSet, Classification, DeterminationChange, Occurrence
+from taxopost.observations.models import (
+    CaptureSet,
+    Classification,
+    Detection,
+    DeterminationChange,
+    Occurrence,
+    Project,
+    SourceImage,
+)
 from taxopost.postprocessing.running.chunk import ALREADY_DONE, DONE, MAX_CHUNK_STARTS, SKIPPED, build_task, run_chunk
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor, execute
 from taxopost.postprocessing.running.lifecycle import (
@@ -598,3 +606,21 @@ def test_run_refuses_an_option_of_another_task_naming_its_task(platform, capsys)
     assert main(["run", "no_such_task", "--capture-set", platform.name]) == 2
     assert re.search(r"task=.no_such_task.: unknown task; known tasks: .*rank_rollup", capsys.readouterr().err)
     assert not Job.objects.exists()
+
+
+def test_a_scope_holding_another_projects_images_is_refused_before_the_job_exists(platform):
+    """Linked in the admin before its forms refused it: a job would write to the other project."""
+    other = Project.objects.create(name="elsewhere")
+    image = SourceImage.objects.create(project=other, path="elsewhere/1.jpg")
+    platform.images.add(image)
+    with pytest.raises(InputError, match=r"1 of its images belong to another project \(image \d+, 'elsewhere/1.jpg', "
+                                         r"is in 'elsewhere'\)"):  # fmt: skip
+        create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {})
+    occurrence = Occurrence.objects.filter(project=platform.project).first()
+    Detection.objects.create(source_image=image, occurrence=occurrence, bbox=[0, 0, 10, 10])
+    with pytest.raises(InputError, match=r"1 of its detections' images belong to another project"):
+        create_job("rank_rollup", Job.OCCURRENCE, occurrence.pk, {})
+    assert not Job.objects.exists()
+
+    platform.images.remove(image)
+    assert create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {}).project_id == platform.project_id

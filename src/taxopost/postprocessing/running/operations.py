@@ -12,7 +12,7 @@ from django.db import transaction
 
 from taxopost.errors import InputError
 from taxopost.jobs.models import Job
-from taxopost.observations.models import CaptureSet, Occurrence
+from taxopost.observations.models import CaptureSet, Occurrence, SourceImage
 from taxopost.postprocessing.base import Scope
 from taxopost.postprocessing.registry import get_task
 from taxopost.postprocessing.running.chunk import MAX_CHUNK_SIZE
@@ -92,7 +92,26 @@ def scope_project(scope_type: str, scope_id: int) -> int:
     project_id = scope_model.objects.filter(pk=scope_id).values_list("project_id", flat=True).first()
     if project_id is None:
         raise InputError(f"scope.{scope_type}", scope_id, f"no {scope_type.replace('_', ' ')} has this id")
+    _check_one_project(scope_type, scope_id, project_id)
     return project_id
+
+
+def _check_one_project(scope_type: str, scope_id: int, project_id: int) -> None:
+    """Refuse a scope reaching into another project (linked in the admin before its forms refused
+    that): the job would write to that project's rows, locked and permitted on this one only."""
+    if scope_type == Job.CAPTURE_SET:
+        foreign = SourceImage.objects.filter(capture_sets=scope_id).exclude(project_id=project_id)
+        what = "images"
+    else:
+        foreign = SourceImage.objects.filter(detections__occurrence_id=scope_id).exclude(project_id=project_id)
+        what = "detections' images"
+    first = foreign.select_related("project").order_by("pk").first()
+    if first is not None:
+        raise InputError(
+            f"scope.{scope_type}", scope_id,
+            f"{foreign.distinct().count()} of its {what} belong to another project (image {first.pk}, "
+            f"{first.path!r}, is in {first.project.name!r}); remove them from it in the admin first",
+        )  # fmt: skip
 
 
 def submit_job(job: Job, executor: Executor | None = None) -> Job:
