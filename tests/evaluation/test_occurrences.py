@@ -45,7 +45,9 @@ def test_min_detections_leaves_shorter_occurrences_as_they_are(moths_map, tmp_pa
 
 def test_a_pipeline_with_a_consensus_step_needs_the_groups(moths_map, tmp_path):
     pipelines = parse_pipelines([{"name": "c", "steps": CONSENSUS_ROLLUP}], moths_map, base_dir=tmp_path)
-    with pytest.raises(InputError, match="pipeline 'c' has a occurrence_consensus step, which needs the occurrence"):
+    with pytest.raises(
+        InputError, match=r"pipelines\[0\]\.steps\[0\]='occurrence_consensus': pipeline 'c' needs the occurrence"
+    ):
         run_pipelines(np.full((3, len(LABELS)), 1 / len(LABELS)), moths_map, pipelines)
 
 
@@ -82,7 +84,8 @@ def test_occurrence_metrics_count_one_prediction_per_occurrence(moths_map):
     metrics = occurrence_metrics(truth, predicted, np.full(5, 0.8), baseline, baseline_score, groups, taxonomy)
     assert (metrics.n, metrics.accuracy, metrics.corrected, metrics.regressed) == (2, 1.0, 1, 0)
     assert metrics.coverage == {"species": 0.5, "genus": 0.5} and metrics.precision == {"species": 1.0, "genus": 1.0}
-    with pytest.raises(InputError, match="occurrence 1.*its rows have different true taxa"):
+    message = r"groups='rows 3 and 4': one occurrence, two true taxa \('Vanessa cardui' and 'Catocala ilia'"
+    with pytest.raises(InputError, match=message):
         occurrence_metrics(truth[[0, 1, 2, 3, 0]], predicted, np.ones(5), baseline, baseline_score, groups, taxonomy)
     with pytest.raises(InputError, match="groups=4: must hold one group id per row: 5 ids"):
         occurrence_metrics(truth, predicted, np.ones(5), baseline, baseline_score, groups[:4], taxonomy)
@@ -112,6 +115,8 @@ def test_split_rows_with_groups_keeps_occurrences_whole():
     cal, test = split_rows(150, 0.5, seed=1, groups=groups)
     assert set(groups[cal]).isdisjoint(groups[test]) and len(set(groups[cal])) == 25
     np.testing.assert_array_equal(np.sort(np.r_[cal, test]), np.arange(150))
+    with pytest.raises(InputError, match=r"leaves an empty split of the 1 occurrences \(the 31 rows' groups\)"):
+        split_rows(31, 0.5, groups=np.zeros(31, dtype=int))
 
 
 # -- files and the command line ------------------------------------------------------------------
@@ -130,7 +135,11 @@ def test_read_groups_from_npy_and_from_a_csv_of_keys(tmp_path):
     ("name", "content", "match"),
     [
         ("g.npy", np.array([0, -2]), r"groups\[1\]=-2: occurrence ids must be >= 0"),
-        ("g.npy", np.array([0.5, 1.0]), r"groups='float64 array of shape \(2,\)': expected a 1-D array of integers"),
+        ("g.npy", np.array([1.0, 0.5]), r"groups\[1\]=0.5: not an integer"),
+        ("g.npy", np.array([1.0, np.nan]), r"groups\[1\]=nan: not an integer"),
+        ("g.npy", np.array([0.0, 1.0]), r"groups='float64 array of shape \(2,\)': expected a 1-D array of integers"),
+        ("g.npy", np.array([0, 2**63 + 5], dtype=np.uint64), r"groups\[1\]=9223372036854775813: too large"),
+        ("g.npz", {"scores": np.eye(2), "ground_truth": np.array([0, 1])}, r"no array for groups: expected one named"),
         ("g.npy", np.array([0, 1, 2]), r"rows=3: the groups file has 3 ids but the scores have 2 rows"),
         ("g.csv", "image,track\na,1\nb,2\n", r"column='occurrence': the groups file needs an 'occurrence' or 'group'"),
         ("g.csv", "occurrence\n1\n\n \n", r"occurrence='': every row needs an occurrence id"),
@@ -140,6 +149,8 @@ def test_read_groups_refuses_bad_files_naming_them(tmp_path, name, content, matc
     path = tmp_path / name
     if isinstance(content, str):
         path.write_text(content)
+    elif isinstance(content, dict):
+        np.savez(path, **content)
     else:
         np.save(path, content)
     with pytest.raises(InputError, match=match) as caught:
@@ -208,7 +219,10 @@ def test_taxopost_evaluate_combines_the_top_k_rows_of_a_megadetector_file(tmp_pa
 def test_taxopost_evaluate_refuses_a_consensus_step_without_groups_and_bad_groups(track_files, capsys):
     args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
     assert main([*args, "--output-dir", str(track_files / "out")]) == 2
-    assert "needs the occurrence of each row (taxopost evaluate --groups FILE)" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert f"{track_files / 'pipelines.json'}: pipelines[" in message and "].steps[0]='occurrence_consensus'" in message
+    assert "needs the occurrence of each row for this step (--groups FILE)" in message
+    assert not (track_files / "out").exists()  # refused before the output folder was made
     np.save(track_files / "short.npy", np.zeros(3, dtype=np.int64))
     assert main([*args, "--output-dir", str(track_files / "o2"), "--groups", str(track_files / "short.npy")]) == 2
     assert "the groups file has 3 ids but the scores have" in capsys.readouterr().err
@@ -222,3 +236,25 @@ def test_taxopost_calibrate_with_groups_splits_whole_occurrences(track_files):
     groups = np.load(track_files / "groups.npy")
     cal, _ = split_rows(groups.size, 0.5, seed=0, groups=groups)
     assert report["n_calibration"] == cal.size
+
+
+def test_taxopost_refuses_an_occurrence_of_two_true_taxa_and_one_occurrence_to_split_leaving_no_folder(
+    track_files, capsys
+):
+    truth = np.load(track_files / "truth.npy")
+    groups = np.load(track_files / "groups.npy")
+    other = int(np.flatnonzero(truth != truth[0])[0])
+    mixed = groups.copy()
+    mixed[other] = groups[0]  # a row of another individual put in the first row's occurrence
+    np.save(track_files / "mixed.npy", mixed)
+    args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
+    assert main([*args, "--output-dir", str(track_files / "out"), "--groups", str(track_files / "mixed.npy")]) == 2
+    message = capsys.readouterr().err
+    assert f"{track_files / 'mixed.npy'}: groups='rows 0 and {other}': one occurrence, two true taxa" in message
+    assert not (track_files / "out").exists()
+
+    np.save(track_files / "one.npy", np.zeros(groups.size, dtype=np.int64))
+    args = ["calibrate", *_inputs(track_files), "--target-precision", "0.8", "--output", str(track_files / "c.json")]
+    assert main([*args, "--groups", str(track_files / "one.npy"), "--output-dir", str(track_files / "cal")]) == 2
+    assert f"leaves an empty split of the 1 occurrences (the {groups.size} rows' groups)" in capsys.readouterr().err
+    assert not (track_files / "cal").exists() and not (track_files / "c.json").exists()

@@ -15,6 +15,7 @@ Both also take ``--predictions FILE [--format ...]`` instead of the category map
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,8 @@ def evaluate(
     """Evaluate pipelines of post-processing steps side by side against ground truth."""
     from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
     from taxopost.evaluation.ground_truth import read_ground_truth
-    from taxopost.evaluation.pipelines import read_pipelines
-    from taxopost.evaluation.report import prepare_output_dir, write_evaluation
+    from taxopost.evaluation.pipelines import check_groups_given, read_pipelines
+    from taxopost.evaluation.report import output_dir_kept_on_success, write_evaluation
     from taxopost.io.groups import read_groups
 
     inputs = load_inputs(
@@ -133,12 +134,19 @@ def evaluate(
     y_true = read_ground_truth(ground_truth, inputs.category_map, n_rows=n_rows)
     occurrence = None if groups is None else read_groups(groups, n_rows=n_rows)
     parsed = read_pipelines(pipelines, inputs.category_map)
+    if occurrence is None:
+        try:
+            check_groups_given(parsed)
+        except InputError as exc:
+            raise exc.with_source(str(pipelines)) from None
     for pipeline in parsed:
         for message in pipeline.warnings:
             warn(message)
-    prepare_output_dir(output_dir)
     grid = DEFAULT_GRID if sweep_points == DEFAULT_GRID.size else _grid(sweep_points)
-    with progress_bar("evaluating", total=n_rows * evaluation_passes(parsed)) as advance:
+    with (
+        output_dir_kept_on_success(output_dir),
+        progress_bar("evaluating", total=n_rows * evaluation_passes(parsed)) as advance,
+    ):
         try:
             evaluation = evaluate_pipelines(
                 inputs.values,
@@ -153,7 +161,7 @@ def evaluate(
             )
         except InputError as exc:
             raise _located(exc, inputs, groups) from None
-    written = write_evaluation(evaluation, output_dir)
+        written = write_evaluation(evaluation, output_dir)
     print_evaluation(evaluation, title=f"{n_rows:,} rows")
     err.print(f"wrote {', '.join(sorted(written))} -> {output_dir}", markup=False)
 
@@ -238,7 +246,7 @@ def _calibrate(
     """
     from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
     from taxopost.evaluation.calibration import resolve_order
-    from taxopost.evaluation.report import prepare_output_dir, write_calibration
+    from taxopost.evaluation.report import output_dir_kept_on_success, write_calibration
 
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
@@ -249,9 +257,9 @@ def _calibrate(
             raise InputError("--target-precision", f"{extra[0]}={per_rank[extra[0]]}", f"not in the order {ranks}")
     else:
         target = per_rank or bare  # type: ignore[assignment]
-    if settings.output_dir is not None:
-        prepare_output_dir(settings.output_dir)
-    with progress_bar("calibrating", total=values.shape[0]) as advance:
+    out_dir = settings.output_dir
+    folder = contextlib.nullcontext() if out_dir is None else output_dir_kept_on_success(out_dir)
+    with folder, progress_bar("calibrating", total=values.shape[0]) as advance:
         try:
             report = calibrate_thresholds(
                 values,

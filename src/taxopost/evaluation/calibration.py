@@ -317,6 +317,13 @@ def split_rows(
         raise InputError("seed", seed, "must be a whole number >= 0 (or None for a fresh draw)")
     if groups is not None:
         ids, row_group = np.unique(check_groups(groups, n_rows), return_inverse=True)
+        n_cal = round(fraction * ids.size)
+        if n_cal < 1 or n_cal >= ids.size:
+            raise InputError(
+                "calibration_fraction", calibration_fraction,
+                f"leaves an empty split of the {ids.size} occurrences (the {n_rows} rows' groups): whole "
+                "occurrences are split",
+            )  # fmt: skip
         cal_groups, _ = split_rows(ids.size, fraction, seed=seed)
         on_cal = np.isin(row_group, cal_groups)
         return np.flatnonzero(on_cal), np.flatnonzero(~on_cal)

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.consensus import check_groups
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
 from taxopost.evaluation.metrics import OUTCOMES, MetricsSummary, _outcomes, check_n_bins, summarize
-from taxopost.evaluation.occurrences import OccurrenceMetrics, occurrence_metrics
+from taxopost.evaluation.occurrences import OccurrenceMetrics, check_one_truth, occurrence_metrics
 from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
 from taxopost.evaluation.sweep import RiskCoverage, check_grid, risk_coverage_curves
 from taxopost.tasks.rank_rollup import RankRollupConfig
@@ -151,8 +150,8 @@ def evaluate_pipelines(
     grid = None if grid is None else check_grid(grid, field="sweep thresholds")
     if not pipelines:
         raise InputError("pipelines", [], "give at least one pipeline")
-    if groups is not None:
-        groups = check_groups(groups, shape[0])
+    if groups is not None:  # before the pipelines run: a mixed occurrence fails at once
+        groups = check_one_truth(y_true, groups, taxonomy)
     counterparts = _counterparts(pipelines)
     baseline, outputs = run_pipelines(
         values, category_map, [*pipelines, *counterparts], logits=logits, groups=groups, progress=progress

@@ -67,6 +67,26 @@ def occurrence_rows(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return order[first]
 
 
+def check_one_truth(y_true: np.ndarray, groups: np.ndarray, taxonomy: Taxonomy | None = None) -> np.ndarray:
+    """``groups`` checked (:func:`check_groups`) and refused where an occurrence's rows have
+    different true taxa: an occurrence is one individual. The error names two such rows, which
+    mean the same in any id numbering (a CSV's text ids are numbered when read)."""
+    groups = check_groups(groups, len(y_true))
+    y_true = np.asarray(y_true)
+    order = np.argsort(groups, kind="stable")
+    starts = np.r_[True, groups[order][1:] != groups[order][:-1]] if groups.size else np.zeros(0, bool)
+    first_row = np.repeat(order[starts], np.diff(np.r_[np.flatnonzero(starts), groups.size]))
+    mixed = np.flatnonzero(y_true[first_row] != y_true[order])
+    if mixed.size:
+        first, row = int(first_row[mixed[0]]), int(order[mixed[0]])
+        taxa = [taxonomy.names[y_true[i]] if taxonomy is not None else str(y_true[i]) for i in (first, row)]
+        raise InputError(
+            "groups", f"rows {first} and {row}", f"one occurrence, two true taxa ({taxa[0]!r} and {taxa[1]!r} in the "
+            "ground truth); an occurrence is one individual", row=row,
+        )  # fmt: skip
+    return groups
+
+
 def occurrence_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -97,18 +117,8 @@ def occurrence_metrics(
         For groups of the wrong length or with negative ids, or an occurrence whose rows have
         different true taxa.
     """
-    groups = check_groups(groups, len(y_true))
+    groups = check_one_truth(y_true, groups, taxonomy)
     y_true = np.asarray(y_true)
-    order = np.argsort(groups, kind="stable")
-    starts = np.r_[True, groups[order][1:] != groups[order][:-1]] if groups.size else np.zeros(0, bool)
-    first_truth = np.repeat(y_true[order][starts], np.diff(np.r_[np.flatnonzero(starts), groups.size]))
-    mixed = np.flatnonzero(first_truth != y_true[order])
-    if mixed.size:
-        row = int(order[mixed[0]])
-        raise InputError(
-            "ground_truth", f"occurrence {int(groups[row])}", "its rows have different true taxa; an occurrence is "
-            "one individual", row=row,
-        )  # fmt: skip
     chosen = occurrence_rows(groups, pred_score)
     base = occurrence_rows(groups, baseline_score)
     truth = y_true[chosen]

@@ -292,6 +292,17 @@ def count_passes(pipelines: Sequence[Pipeline]) -> int:
     return sum(len(prefix) for prefix in prefixes) + len(aggregations) + int(needs_baseline)
 
 
+def check_groups_given(pipelines: Sequence[Pipeline]) -> None:
+    """Refuse pipelines with a step that needs each row's occurrence, when no groups are given."""
+    for index, pipeline in enumerate(pipelines):
+        for number, step in enumerate(pipeline.steps):
+            if step.transforms and step.spec.needs_groups:
+                raise InputError(
+                    f"pipelines[{index}].steps[{number}]", step.task, f"pipeline {pipeline.name!r} needs the "
+                    "occurrence of each row for this step (--groups FILE)",
+                )  # fmt: skip
+
+
 def run_pipelines(
     values: np.ndarray,
     category_map: CategoryMap,
@@ -321,13 +332,8 @@ def run_pipelines(
     baseline : Baseline
     outputs : list of PipelineOutput, in the order of ``pipelines``
     """
-    for pipeline in pipelines:
-        needing = next((step.task for step in pipeline.transforms if step.spec.needs_groups), None)
-        if needing is not None and groups is None:
-            raise InputError(
-                "groups", None, f"pipeline {pipeline.name!r} has a {needing} step, which needs the occurrence of each "
-                "row (taxopost evaluate --groups FILE)",
-            )  # fmt: skip
+    if groups is None:
+        check_groups_given(pipelines)
     outputs: dict[int, PipelineOutput] = {}
     candidates_cache: dict[tuple, RollupResult] = {}
     by_prefix: dict[tuple, list[int]] = {}

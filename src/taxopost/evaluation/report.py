@@ -10,11 +10,12 @@ to an issue as one file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -209,6 +210,22 @@ def write_json(path: Path, data: object) -> None:
 
 def _write(path: Path, content: bytes | str) -> None:
     write_bytes_atomically(path, content, field="--output-dir")
+
+
+@contextlib.contextmanager
+def output_dir_kept_on_success(path: Path | str) -> Iterator[Path]:
+    """The output folder, made before a long computation (a folder that cannot be made fails
+    first), and removed again if this call made it and the computation fails before writing."""
+    path = Path(path)
+    made = not path.exists()
+    prepare_output_dir(path)
+    try:
+        yield path
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):  # not empty (something was written): kept
+                path.rmdir()
+        raise
 
 
 def prepare_output_dir(path: Path | str) -> Path:

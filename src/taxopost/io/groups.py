@@ -1,6 +1,7 @@
 """Occurrence ids of score rows: which rows are detections of one individual.
 
-Two file forms: a ``.npy``/``.npz`` vector of integer ids (one per score row), or a CSV/TSV
+Two file forms: a ``.npy`` vector of integer ids (one per score row; or an ``.npz`` with one
+array, or one named ``groups``), or a CSV/TSV
 with a column ``occurrence`` (or ``group``, or a single column) holding an id per row. CSV ids
 may be any text (an occurrence key such as ``occ-00017``); distinct ids are numbered in the
 order they first appear.
@@ -43,7 +44,7 @@ def read_groups(path: Path | str, *, n_rows: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     if path.suffix.lower() in (".npy", ".npz"):
-        groups = read_class_indices(path, field="groups")
+        groups = read_class_indices(path, field="groups", npz_names=())  # never an archive's ground truth
         if groups.size and groups.min() < 0:
             row = int(np.flatnonzero(groups < 0)[0])
             raise InputError(f"groups[{row}]", int(groups[row]), "occurrence ids must be >= 0", source=str(path))

@@ -91,18 +91,31 @@ def read_matrix(path: Path | str, *, field: str = "scores") -> np.ndarray:
     return matrix
 
 
-def read_class_indices(path: Path | str, *, field: str = "ground_truth", n_classes: int | None = None) -> np.ndarray:
+#: The ``.npz`` arrays a vector of class indices may be named by, besides its field's name.
+TRUTH_NAMES = ("ground_truth", "labels", "targets")
+
+
+def read_class_indices(
+    path: Path | str,
+    *,
+    field: str = "ground_truth",
+    n_classes: int | None = None,
+    npz_names: tuple[str, ...] = TRUTH_NAMES,
+) -> np.ndarray:
     """Read a 1-D vector of integer class indices (e.g. ground truth).
 
     Parameters
     ----------
     path : path-like
-        A ``.npy`` file, or an ``.npz`` with one array or an array named ``field``,
-        ``ground_truth``, ``labels`` or ``targets``.
+        A ``.npy`` file, or an ``.npz`` with one array or an array named ``field`` or one of
+        ``npz_names``.
     field : str, default "ground_truth"
         Names the vector in error messages and picks the ``.npz`` array.
     n_classes : int, optional
         When given, every index must lie in ``0 .. n_classes - 1``.
+    npz_names : tuple of str
+        Other names an ``.npz`` array may have (default: ``ground_truth``, ``labels``,
+        ``targets``); a vector that is not class indices passes ``()``.
 
     Returns
     -------
@@ -114,13 +127,21 @@ def read_class_indices(path: Path | str, *, field: str = "ground_truth", n_class
     if suffix == ".npy":
         array = _npy(path, field)
     elif suffix == ".npz":
-        array = _npz(path, (field, "ground_truth", "labels", "targets"), field)
+        array = _npz(path, (field, *npz_names), field)
     else:
         raise InputError("file", str(path), f"unsupported extension {suffix or '(none)'!r} for class indices; use .npy")
+    if array.ndim == 1 and array.dtype.kind == "f":  # name the first value that is no integer
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+        if bad.size:
+            row = int(bad[0])
+            raise InputError(f"{field}[{row}]", float(array[row]), "not an integer", source=str(path))
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise InputError(
             field, f"{array.dtype} array of shape {array.shape}", "expected a 1-D array of integers", source=str(path)
         )
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        row = int(np.argmax(array > np.iinfo(np.int64).max))
+        raise InputError(f"{field}[{row}]", int(array[row]), "too large (at most 2**63 - 1)", source=str(path))
     indices = array.astype(np.int64)
     if n_classes is not None and indices.size:
         bad = np.flatnonzero((indices < 0) | (indices >= n_classes))
