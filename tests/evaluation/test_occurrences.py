@@ -129,6 +129,8 @@ def test_read_groups_from_npy_and_from_a_csv_of_keys(tmp_path):
     np.testing.assert_array_equal(read_groups(tmp_path / "g.csv"), [0, 1, 0])
     (tmp_path / "one.csv").write_text("track\n7\n7\n")
     np.testing.assert_array_equal(read_groups(tmp_path / "one.csv"), [0, 0])
+    (tmp_path / "cased.csv").write_text("image,Occurrence\na,x\nb,y\nc,x\n")
+    np.testing.assert_array_equal(read_groups(tmp_path / "cased.csv"), [0, 1, 0])
 
 
 @pytest.mark.parametrize(
@@ -143,6 +145,7 @@ def test_read_groups_from_npy_and_from_a_csv_of_keys(tmp_path):
         ("g.npy", np.array([0, 1, 2]), r"rows=3: the groups file has 3 ids but the scores have 2 rows"),
         ("g.csv", "image,track\na,1\nb,2\n", r"column='occurrence': the groups file needs an 'occurrence' or 'group'"),
         ("g.csv", "occurrence\n1\n\n \n", r"occurrence='': every row needs an occurrence id"),
+        ("g.csv", "occ-1\nocc-2\n", r"has 1 ids but the scores have 2 rows \(its first line, 'occ-1', is read as"),
     ],
 )
 def test_read_groups_refuses_bad_files_naming_them(tmp_path, name, content, match):

@@ -48,21 +48,28 @@ def read_groups(path: Path | str, *, n_rows: int | None = None) -> np.ndarray:
         if groups.size and groups.min() < 0:
             row = int(np.flatnonzero(groups < 0)[0])
             raise InputError(f"groups[{row}]", int(groups[row]), "occurrence ids must be >= 0", source=str(path))
+        header = None
     else:
-        groups = _from_table(path)
+        groups, header = _from_table(path)
     if n_rows is not None and groups.size != n_rows:
+        hint = ""
+        if header is not None and groups.size == n_rows - 1:
+            hint = f" (its first line, {header!r}, is read as the column's name: add a header such as 'occurrence')"
         raise InputError(
-            "rows", groups.size, f"the groups file has {groups.size} ids but the scores have {n_rows} rows",
+            "rows", groups.size, f"the groups file has {groups.size} ids but the scores have {n_rows} rows{hint}",
             source=str(path),
         )  # fmt: skip
     return groups
 
 
-def _from_table(path: Path) -> np.ndarray:
+def _from_table(path: Path) -> tuple[np.ndarray, str | None]:
+    """The ids, and the header when it is a lone column of another name (perhaps a first id)."""
     with open_table(path) as table:
-        column = next((name for name in GROUP_COLUMNS if name in table.header), None)
+        named = {name.strip().lower(): name for name in table.header}
+        column = next((named[name] for name in GROUP_COLUMNS if name in named), None)  # any case
+        guessed = None
         if column is None and len(table.header) == 1:
-            column = table.header[0]
+            column = guessed = table.header[0]
         if column is None:
             raise InputError(
                 "column", "occurrence", f"the groups file needs an 'occurrence' or 'group' column; its columns are "
@@ -77,4 +84,4 @@ def _from_table(path: Path) -> np.ndarray:
     _, first, numbers = np.unique(np.array(ids, dtype=object), return_index=True, return_inverse=True)
     rank = np.empty(first.size, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(first.size)  # numbered in order of first appearance
-    return rank[numbers].astype(np.int64)
+    return rank[numbers].astype(np.int64), guessed
