@@ -253,15 +253,19 @@ def test_mask_writes_neither_output_when_one_cannot_be_written(files, capsys):
     assert main(mask_args(files, str(files / "masked.csv"), str(files / "missing" / "masked.npy"))) == 2
     assert "--output-scores=" in capsys.readouterr().err
     assert not (files / "masked.csv").exists()
+    assert main(mask_args(files, str(files / "masked.csv"), str(files / "masked.csv.scores"))) == 2
+    assert "cannot write '.scores' files: give a .npy file" in capsys.readouterr().err
+    assert not (files / "masked.csv").exists() and not (files / "masked.csv.scores").exists()
 
 
 def test_outputs_are_written_at_the_path_given_with_the_usual_permissions(files):
     previous = os.umask(0o022)
     try:
-        assert main(mask_args(files, str(files / "masked.csv"), str(files / "masked.scores"))) == 0
+        assert main(mask_args(files, str(files / "masked.csv"), str(files / "masked.npy"))) == 0
     finally:
         os.umask(previous)
-    assert np.load(files / "masked.scores").shape == SCORES.shape  # not "masked.scores.npy"
-    for name in ("masked.csv", "masked.scores"):
+    assert np.load(files / "masked.npy").shape == SCORES.shape
+    assert not (files / "masked.npy.npy").exists()
+    for name in ("masked.csv", "masked.npy"):
         assert stat.S_IMODE((files / name).stat().st_mode) == 0o644
     assert sorted(p.name for p in files.iterdir() if p.name.startswith(".")) == []  # no temporary file left

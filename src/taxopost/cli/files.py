@@ -343,7 +343,7 @@ def mask(
 
     check_output(output, suffixes=RESULT_SUFFIXES)  # both outputs are checked before any work
     if output_scores is not None:
-        check_output(output_scores, "--output-scores")  # written at the path given, whatever its name
+        check_output(output_scores, "--output-scores", suffixes=(".npy",))  # NumPy's format, so named
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
