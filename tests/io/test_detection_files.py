@@ -429,6 +429,26 @@ def test_antenna_response_rolls_up_through_gbif_keys_and_round_trips(shared_data
     assert [c["terminal"] for c in twice["classifications"]] == [False, True]  # replaced, not stacked
 
 
+def test_an_antenna_gbif_key_never_resolves_to_the_inaturalist_taxon_of_that_number(shared_data, tmp_path):
+    """A GBIF key that is also some iNaturalist taxon's id is not taken for it: the label's name decides."""
+    file = read_detection_file(write_json(tmp_path, antenna_response(shared_data, 5)))
+    label, key = file.labels[0], file.extra["gbif_keys"][0]
+    ami = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")
+    assert ami.find(key) == ami.index(label)  # the recorded key is the label's GBIF key
+    genus = label.split()[0]
+    inat = tmp_path / "inat.csv"
+    siblings = [other for other in file.labels[1:] if other.startswith(genus + " ")]
+    inat.write_text(
+        "parent_taxon_id,taxon_id,rank_level,name\n,1,70,Animalia\n"
+        f"1,2,20,{genus}\n2,3,10,{label}\n1,{key},10,Homonymous bird\n"
+        + "".join(f"2,{100 + i},10,{other}\n" for i, other in enumerate(siblings))
+    )
+    taxonomy = read_taxonomy(inat)
+    cmap = file.category_map(taxonomy, on_unresolved="exclude")
+    assert taxonomy.names[cmap.class_taxa[0]] == label  # not iNaturalist's taxon of that number
+    assert "Homonymous bird" not in {taxonomy.names[t] for t in cmap.class_taxa if t >= 0}
+
+
 def test_antenna_masking_keeps_labels_and_raw_logits(shared_data, tmp_path):
     file = read_detection_file(write_json(tmp_path, antenna_response(shared_data, 5)))
     taxonomy = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")

@@ -7,6 +7,7 @@ import pytest
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io import read_taxonomy
+from taxopost.io.taxonomy import find_gbif_key, gbif_key
 
 from .conftest import DATA
 
@@ -181,6 +182,36 @@ def test_read_taxonomy_inat_parents_by_id_and_taxon_id_is_external_id(write):
     taxonomy = read_taxonomy(write("taxonomy.csv", INAT))
     assert parent_name(taxonomy, "Aves") == "Vertebrata"
     assert taxonomy.find("355675") == taxonomy.index("Vertebrata")
+
+
+def test_read_taxonomy_inat_ids_are_namespaced_beside_the_bare_ones(write):
+    """A bare iNaturalist id resolves labels; its ``inat:`` copy says whose it is, so it is never a GBIF key."""
+    taxonomy = read_taxonomy(write("taxonomy.csv", INAT))
+    species = taxonomy.index("Aramus guarauna")
+    ids = sorted(key for key, taxon in taxonomy.external_ids.items() if taxon == species)
+    assert ids == ["7", "inat:7", "leaf_class_id:1"]
+    assert taxonomy.find("inat:355675") == taxonomy.index("Vertebrata")
+    assert gbif_key(ids) is None and find_gbif_key(taxonomy, "7") == NO_TAXON
+
+
+def test_read_taxonomy_inat_by_class_id_marks_the_class_ids_too(write):
+    taxonomy = read_taxonomy(write("taxonomy.csv", INAT), id_column="leaf_class_id")
+    species = taxonomy.index("Aramus guarauna")
+    ids = sorted(key for key, taxon in taxonomy.external_ids.items() if taxon == species)
+    assert ids == ["1", "inat:7", "leaf_class_id:1"] and taxonomy.find("1") == species
+    assert gbif_key(ids) is None and find_gbif_key(taxonomy, "1") == NO_TAXON
+    assert taxonomy.find("7") == NO_TAXON  # the bare taxon ids are not kept in this reading
+
+
+def test_gbif_keys_of_lineage_and_darwin_core_files_stay_gbif_keys(write):
+    lineage = read_taxonomy(write("t.csv", "speciesKey,genus,species\n1898286,Vanessa,Vanessa atalanta\n"),
+                            id_column="speciesKey")  # fmt: skip
+    assert find_gbif_key(lineage, "1898286") == lineage.index("Vanessa atalanta")
+    darwin_core = read_taxonomy(DATA / "gbif_taxon.tsv")
+    assert find_gbif_key(darwin_core, "1898295") == darwin_core.find("1898295") != NO_TAXON
+    assert find_gbif_key(darwin_core, "Vanessa atalanta") == NO_TAXON  # a name is no key
+    assert gbif_key(["inat:48662", "48662", "5133088"]) == "5133088"  # a taxon merged from both sources
+    assert gbif_key(["leaf_class_id:3", "abc", "3"]) is None
 
 
 def test_read_taxonomy_inat_parent_after_child(write):

@@ -11,6 +11,7 @@ from taxopost.observations.export import DWC_COLUMNS
 from taxopost.observations.identifications import import_identifications
 from taxopost.observations.predictions import import_predictions
 from taxopost.taxa.models import Taxon
+from tests.conftest import require
 from tests.platform.conftest import vector, write_predictions
 from tests.platform.helpers import run
 
@@ -138,3 +139,31 @@ def test_a_float32_score_is_written_as_its_shortest_decimal(platform, tmp_path):
     assert main(["export", "occurrences", "--capture-set", "station-2", "--output", str(tmp_path / "o.csv")]) == 0
     (row,) = _rows(tmp_path / "o.csv")
     assert (row["determination"], row["score"]) == ("Noctua pronuba", "0.9")
+
+
+def test_an_inaturalist_taxon_id_is_never_published_as_a_gbif_key(db, shared_data, tmp_path):
+    """The real iNaturalist sample, a model whose labels are its taxon ids: the three exports name
+    the taxa by ``inat:`` id and give no GBIF key (both are bare digits in the stored taxonomy)."""
+    import json
+
+    inat = require(shared_data / "inat" / "taxonomy.csv", "the iNaturalist taxonomy sample")
+    assert main(["import", "taxonomy", str(inat)]) == 0
+    (tmp_path / "labels.json").write_text(json.dumps(["7", "14", "47129"]))
+    assert main(["import", "category-map", str(tmp_path / "labels.json"), "--algorithm", "birds"]) == 0
+    rows = [("occ-bird", "img-1.jpg", [10, 10, 400, 400], [0.9, 0.06, 0.04])]
+    import_predictions(write_predictions(tmp_path / "p.jsonl", rows, capture_set="marsh", algorithm="birds"))
+    assert Taxon.objects.get(name="Aramus guarauna").external_ids == ["7", "inat:7", "leaf_class_id:1"]
+
+    assert main(["export", "occurrences", "--capture-set", "marsh", "--output", str(tmp_path / "o.csv")]) == 0
+    (row,) = _rows(tmp_path / "o.csv")
+    assert (row["determination"], row["taxon_external_ids"], row["gbif_key"]) == (
+        "Aramus guarauna", "7;inat:7;leaf_class_id:1", ""
+    )  # fmt: skip
+    args = ["export", "occurrences", "--capture-set", "marsh", "--format", "dwc", "--output", str(tmp_path / "d.csv")]
+    assert main(args) == 0
+    assert _rows(tmp_path / "d.csv")[0]["taxonID"] == "inat:7"
+    assert main(["export", "antenna", "--capture-set", "marsh", "--output", str(tmp_path / "r.json")]) == 0
+    (algorithm,) = json.loads((tmp_path / "r.json").read_text())["algorithms"].values()
+    assert [(e["label"], e["gbif_key"]) for e in algorithm["category_map"]["data"]] == [
+        ("7", None), ("14", None), ("47129", None)
+    ]  # fmt: skip

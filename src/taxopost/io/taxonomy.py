@@ -7,7 +7,9 @@ comma or tab):
   external id, parents are referenced by id, ranks come from ``rank_level`` (10 = species).
   With ``id_column="leaf_class_id"`` the external ids are the vision model's class ids
   instead (leaves only): a category map of ``leaf_class_id`` values resolves through them.
-  :func:`read_taxonomy_for_labels` picks the column from the labels.
+  :func:`read_taxonomy_for_labels` picks the column from the labels. Each taxon also keeps
+  its id namespaced (``inat:N``, and ``leaf_class_id:N`` for a class id), which marks the bare
+  digits as iNaturalist's: they are never taken for GBIF keys (:func:`gbif_key`).
 - **Darwin Core**: ``taxonID, parentNameUsageID, scientificName, taxonRank`` (GBIF's
   ``Taxon.tsv``). ``taxonID`` is the external id. A row whose ``acceptedNameUsageID`` names
   another taxon and whose ``taxonomicStatus`` is a synonym status (or absent) is a synonym: its
@@ -21,11 +23,11 @@ comma or tab):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from taxopost.core.ranks import RANK_CODE, parse_rank, rank_from_level
-from taxopost.core.taxonomy import Taxonomy, TaxonRecord
+from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
 from taxopost.errors import InputError
 from taxopost.io._text import Table, open_table
 
@@ -33,6 +35,8 @@ INAT_COLUMNS = ("parent_taxon_id", "taxon_id", "rank_level", "name")
 INAT_LEAF_COLUMN = "leaf_class_id"
 # A leaf's class id kept beside its taxon id, so that one stored taxonomy holds both readings.
 LEAF_CLASS_PREFIX = "leaf_class_id:"
+# An iNaturalist taxon id, kept beside the bare one that labels resolve through.
+INAT_PREFIX = "inat:"
 DWC_COLUMNS = ("taxonID", "parentNameUsageID", "scientificName", "taxonRank")
 _FORMATS = {"iNaturalist": INAT_COLUMNS, "Darwin Core": DWC_COLUMNS}
 _EXPECTED = (
@@ -223,12 +227,17 @@ def _inat(table: Table, id_column: str | None) -> Taxonomy:
         except InputError as exc:
             raise exc.with_source(where) from None
         parsed.append((taxon_id, _int_id(row[col["parent_taxon_id"]]) or None, rank, name, where))
-        if INAT_LEAF_COLUMN in col:
-            ids[taxon_id] = _int_id(row[col[INAT_LEAF_COLUMN]])
-    if leaf:
-        return _by_id(parsed, {}, parent_field="parent_taxon_id", external_ids=ids)
-    both = {taxon_id: (taxon_id, LEAF_CLASS_PREFIX + leaf if leaf else None) for taxon_id, leaf in ids.items()}
-    return _by_id(parsed, {}, parent_field="parent_taxon_id", also=both)
+        ids[taxon_id] = _int_id(row[col[INAT_LEAF_COLUMN]]) if INAT_LEAF_COLUMN in col else ""
+    # The bare ids labels resolve through (class ids, or taxon ids), then the namespaced copies.
+    kept = {
+        taxon_id: (
+            class_id if leaf else taxon_id,
+            INAT_PREFIX + taxon_id,
+            LEAF_CLASS_PREFIX + class_id if class_id else None,
+        )
+        for taxon_id, class_id in ids.items()
+    }
+    return _by_id(parsed, {}, parent_field="parent_taxon_id", also=kept)
 
 
 def _int_id(text: str) -> str:
@@ -294,13 +303,11 @@ def _by_id(
     synonyms: dict[str, list[tuple[str, str]]],
     *,
     parent_field: str,
-    external_ids: dict[str, str] | None = None,
-    also: dict[str, tuple[str, str | None]] | None = None,
+    also: dict[str, tuple[str | None, ...]] | None = None,
 ) -> Taxonomy:
     """Rows referencing their parent by id -> a Taxonomy referencing parents by name.
 
-    ``external_ids`` replaces each taxon's external id (its row id) by another (empty: none);
-    ``also`` gives a taxon several (None entries skipped).
+    A taxon's external id is its row id, unless ``also`` gives it others (None entries skipped).
     """
     name_of: dict[str, str] = {}
     line_of: dict[str, str] = {}
@@ -329,7 +336,7 @@ def _by_id(
                 name=name,
                 rank=rank,
                 parent=name_of[parent_id] if parent_id is not None else None,
-                external_ids=_external_ids(taxon_id, external_ids, also),
+                external_ids=_external_ids(taxon_id, also),
                 synonyms=tuple(dict.fromkeys(n for n, _ in synonyms.get(taxon_id, ()) if n != name)),
                 source=where,
             )
@@ -337,22 +344,44 @@ def _by_id(
     return Taxonomy(records)
 
 
-def _external_ids(
-    taxon_id: str, replaced: dict[str, str] | None, also: dict[str, tuple[str, str | None]] | None
-) -> tuple[str, ...]:
-    if replaced is not None:
-        return tuple(filter(None, [replaced.get(taxon_id)]))
+def _external_ids(taxon_id: str, also: dict[str, tuple[str | None, ...]] | None) -> tuple[str, ...]:
     if also is not None and taxon_id in also:
-        return tuple(filter(None, also[taxon_id]))
+        return tuple(dict.fromkeys(filter(None, also[taxon_id])))
     return (taxon_id,)
+
+
+def gbif_key(external_ids: Iterable[str]) -> str | None:
+    """A taxon's GBIF backbone key: its first all-digit external id that no namespaced id claims.
+
+    GBIF keys are stored as bare digits (a lineage CSV's ``speciesKey``, GBIF's ``Taxon.tsv``,
+    Antenna's ``gbif_taxon_key``). An iNaturalist file stores bare digits too, and beside each a
+    namespaced copy (``inat:48662``, ``leaf_class_id:17``) that claims them, so an iNaturalist id
+    is never published as a GBIF key. (Bare digits from any other source still read as GBIF's.)
+    """
+    ids = [str(key) for key in external_ids]
+    claimed = {key.split(":", 1)[1] for key in ids if ":" in key}
+    return next((key for key in ids if key.isdigit() and key not in claimed), None)
+
+
+def find_gbif_key(taxonomy: Taxonomy, key: str) -> int:
+    """The taxon whose GBIF key is ``key`` (see :func:`gbif_key`), else ``NO_TAXON``: a bare id
+    that an iNaturalist import claims for the taxon it names is not a GBIF key."""
+    key = str(key).strip()
+    found = taxonomy.external_ids.get(key, NO_TAXON) if key.isdigit() else NO_TAXON
+    if found != NO_TAXON and any(taxonomy.external_ids.get(p + key) == found for p in (INAT_PREFIX, LEAF_CLASS_PREFIX)):
+        return NO_TAXON
+    return found
 
 
 __all__ = [
     "DWC_COLUMNS",
     "INAT_COLUMNS",
     "INAT_LEAF_COLUMN",
+    "INAT_PREFIX",
     "LEAF_CLASS_PREFIX",
     "choose_id_column",
+    "find_gbif_key",
+    "gbif_key",
     "leaf_class_labels",
     "read_taxonomy",
     "read_taxonomy_for_labels",

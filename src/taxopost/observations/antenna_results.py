@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 
 from taxopost.io.results import check_output, write_atomically
+from taxopost.io.taxonomy import gbif_key
 from taxopost.ml.models import Algorithm, CategoryMap
 from taxopost.observations.models import CaptureSet, Classification, Detection
 from taxopost.observations.vectors import stack
@@ -185,7 +186,8 @@ def _algorithms(algorithms: dict[int, dict]) -> dict[str, dict]:
             data = []
             for index, (label, taxon) in enumerate(zip(category_map.labels, category_map.taxa, strict=True)):
                 rank, ids = taxa.get(taxon, (None, []))
-                gbif = next((int(key) for key in ids if str(key).isdigit()), None)
+                key = gbif_key(ids)
+                gbif = int(key) if key is not None else None
                 data.append(
                     {"index": index, "label": label, "gbif_key": gbif, "taxon_rank": rank.upper() if rank else None}
                 )

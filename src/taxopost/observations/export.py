@@ -19,6 +19,7 @@ from django.db.models import Max, Min
 
 from taxopost.errors import InputError
 from taxopost.io.results import check_output, write_table
+from taxopost.io.taxonomy import LEAF_CLASS_PREFIX, gbif_key
 from taxopost.observations.models import CaptureSet, Classification, Identification, Occurrence
 from taxopost.observations.provenance import classification_chains
 from taxopost.taxa.models import Taxon
@@ -188,8 +189,15 @@ class _Taxon:
 
     @property
     def gbif_key(self) -> str | None:
-        """The first all-digit external id: a GBIF backbone key, as the Antenna export reads it."""
-        return next((key for key in self.external_ids if key.isdigit()), None)
+        """Its GBIF backbone key (:func:`~taxopost.io.taxonomy.gbif_key`: never an iNaturalist id)."""
+        return gbif_key(self.external_ids)
+
+    @property
+    def taxon_id(self) -> str | None:
+        """Darwin Core's ``taxonID``: the GBIF key, else an id that names its authority
+        (``inat:48662``), else the first external id; never a model's class index."""
+        ids = [key for key in self.external_ids if not key.startswith(LEAF_CLASS_PREFIX)]
+        return self.gbif_key or next((key for key in ids if ":" in key), None) or next(iter(ids), None)
 
 
 def _taxa(ids: Iterable[int]) -> dict[int, _Taxon]:
@@ -226,7 +234,7 @@ def _dwc_columns(rows, capture_set: str, taxa, identified_by, provenance, determ
         "eventDate": [event_date(row) for row in rows],
         "scientificName": [row.name for row in rows],
         "taxonRank": [row.rank for row in rows],
-        "taxonID": [taxa[row.taxon_id].gbif_key or next(iter(taxa[row.taxon_id].external_ids), None) for row in rows],
+        "taxonID": [taxa[row.taxon_id].taxon_id for row in rows],
     }
     for rank in DWC_HIGHER_RANKS:
         columns[rank] = [taxa[row.taxon_id].lineage.get(rank) for row in rows]

@@ -26,6 +26,7 @@ from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
 from taxopost.errors import InputError
 from taxopost.io._text import check_file
+from taxopost.io.taxonomy import find_gbif_key
 
 #: SpeciesNet's label: ``guid;class;order;family;genus;species;common name``.
 SPECIESNET_RANKS = ("class", "order", "family", "genus", "species")
@@ -106,7 +107,7 @@ class DetectionFile:
             return CategoryMap.from_taxa(self.labels, self.class_taxa, self.taxonomy)
         labels = list(self.labels)
         for i, key in enumerate(self.extra.get("gbif_keys") or ()):  # Antenna: a GBIF key first, then the name
-            if key and taxonomy.find(key) != NO_TAXON:
+            if key and find_gbif_key(taxonomy, key) != NO_TAXON:
                 labels[i] = key
         try:
             return CategoryMap(labels, taxonomy, on_unresolved=on_unresolved)
