@@ -12,7 +12,14 @@ from taxopost.core import CategoryMap, rank_rollup
 from taxopost.core.consensus import consensus
 from taxopost.core.simulate import simulate_tracks
 from taxopost.errors import InputError
-from taxopost.evaluation import evaluate_pipelines, occurrence_metrics, occurrence_rows, parse_pipelines, run_pipelines
+from taxopost.evaluation import (
+    consensus_counts,
+    evaluate_pipelines,
+    occurrence_metrics,
+    occurrence_rows,
+    parse_pipelines,
+    run_pipelines,
+)
 from taxopost.evaluation.calibration import split_rows
 from taxopost.io import read_groups, read_taxonomy
 from tests.evaluation.conftest import LABELS, TAXONOMY_CSV
@@ -41,6 +48,17 @@ def test_min_detections_leaves_shorter_occurrences_as_they_are(moths_map, tmp_pa
     short = sizes < 3
     assert short.any() and (~short).any()
     np.testing.assert_array_equal(output.taxon[short], moths_map.class_taxa[scores[short].argmax(axis=1)])
+
+
+def test_consensus_counts_say_what_is_combined_and_what_passes_through():
+    groups = np.array([5, 5, 1, 2, 2, 2, 9, 5])  # 5: three rows, 1 and 9: one each, 2: three
+    counts = consensus_counts(groups, 3, step=1)
+    assert (counts.step, counts.min_detections, counts.combined, counts.rows_combined) == (1, 3, 2, 6)
+    assert (counts.one_detection, counts.too_few, counts.rows_passed_through) == (2, 0, 2)
+    fewer = consensus_counts(groups, 4)
+    assert (fewer.combined, fewer.one_detection, fewer.too_few, fewer.rows_passed_through) == (0, 2, 2, 8)
+    with pytest.raises(InputError, match=r"groups\[1\]=-1: group ids must be >= 0"):
+        consensus_counts(np.array([0, -1]), 2)
 
 
 def test_a_pipeline_with_a_consensus_step_needs_the_groups(moths_map, tmp_path):
@@ -182,7 +200,7 @@ def _inputs(files):
     ]  # fmt: skip
 
 
-def test_taxopost_evaluate_with_groups_writes_occurrence_metrics(track_files):
+def test_taxopost_evaluate_with_groups_writes_occurrence_metrics(track_files, capsys):
     out = track_files / "out"
     args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
     assert main([*args, "--output-dir", str(out), "--groups", str(track_files / "groups.npy")]) == 0
@@ -191,6 +209,21 @@ def test_taxopost_evaluate_with_groups_writes_occurrence_metrics(track_files):
         occurrences = pipeline["occurrences"]
         assert set(occurrences) == {"n", "accuracy", "coverage", "precision", "corrected", "regressed"}
         assert occurrences["n"] == 150 and pipeline["n"] > 150
+    rollup, combined = metrics["pipelines"]
+    sizes = np.bincount(np.load(track_files / "groups.npy"))
+    several, single = int((sizes >= 2).sum()), int((sizes == 1).sum())
+    assert "consensus" not in rollup
+    assert combined["consensus"] == [
+        {"step": 0, "min_detections": 2, "combined": several, "rows_combined": int(sizes[sizes >= 2].sum()),
+         "one_detection": single, "too_few": 0, "rows_passed_through": single}
+    ]  # fmt: skip
+    assert 0 < combined["consensus"][0]["one_detection"] < combined["consensus"][0]["combined"]
+    assert "Consensus steps" in (out / "report.html").read_text()
+    counts = combined["consensus"][0]
+    assert (
+        f"consensus: consensus combined {counts['combined']:,} occurrences ({counts['rows_combined']:,} rows); "
+        f"passed through {counts['one_detection']:,} of one detection and 0 of fewer than 2"
+    ) in " ".join(capsys.readouterr().out.split())
 
 
 def test_taxopost_evaluate_combines_the_top_k_rows_of_a_megadetector_file(tmp_path):

@@ -341,6 +341,14 @@ def print_evaluation(evaluation: Evaluation, *, title: str) -> None:
             entry.name, f"{metrics.accuracy:.4f}", *(f"{c:,}" for c in counts), f"{metrics.hierarchical_f1:.4f}"
         )
     out.print(table)
+    for entry in evaluation.pipelines:
+        for c in entry.consensus:
+            out.print(
+                f"{entry.name}: consensus combined {c.combined:,} occurrences ({c.rows_combined:,} rows); "
+                f"passed through {c.one_detection:,} of one detection and {c.too_few:,} of fewer than "
+                f"{c.min_detections} ({c.rows_passed_through:,} rows)",
+                markup=False,
+            )
 
 
 def _print_calibration(report: CalibrationReport) -> None:

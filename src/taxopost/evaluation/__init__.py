@@ -54,7 +54,13 @@ __getattr__, __dir__, _NAMES = lazy_exports(
             "rank_precision",
             "summarize",
         ),
-        "taxopost.evaluation.occurrences": ("OccurrenceMetrics", "occurrence_metrics", "occurrence_rows"),
+        "taxopost.evaluation.occurrences": (
+            "ConsensusCounts",
+            "OccurrenceMetrics",
+            "consensus_counts",
+            "occurrence_metrics",
+            "occurrence_rows",
+        ),
         "taxopost.evaluation.pipelines": ("Pipeline", "Step", "parse_pipelines", "read_pipelines", "run_pipelines"),
         "taxopost.evaluation.report": (
             "calibration_record",

@@ -11,9 +11,16 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.errors import InputError
 from taxopost.evaluation._checks import check_taxa, common_ancestors, label_space_ranks
 from taxopost.evaluation.metrics import OUTCOMES, MetricsSummary, _outcomes, check_n_bins, summarize
-from taxopost.evaluation.occurrences import OccurrenceMetrics, check_one_truth, occurrence_metrics
+from taxopost.evaluation.occurrences import (
+    ConsensusCounts,
+    OccurrenceMetrics,
+    check_one_truth,
+    consensus_counts,
+    occurrence_metrics,
+)
 from taxopost.evaluation.pipelines import Pipeline, PipelineOutput, Step, count_passes, run_pipelines
 from taxopost.evaluation.sweep import RiskCoverage, check_grid, risk_coverage_curves
+from taxopost.tasks.occurrence_consensus import OccurrenceConsensusConfig
 from taxopost.tasks.rank_rollup import RankRollupConfig
 
 
@@ -29,12 +36,15 @@ class PipelineEvaluation:
         For a pipeline ending with a roll-up: each rank's curve, fine to coarse.
     occurrences : OccurrenceMetrics or None
         The same figures with one prediction per occurrence (when the rows' occurrences are known).
+    consensus : tuple of ConsensusCounts
+        For each consensus step of the pipeline: the occurrences it combined and passed through.
     """
 
     pipeline: Pipeline
     metrics: MetricsSummary
     risk_coverage: dict[str, RiskCoverage] | None
     occurrences: OccurrenceMetrics | None = None
+    consensus: tuple[ConsensusCounts, ...] = ()
 
     @property
     def name(self) -> str:
@@ -179,7 +189,14 @@ def evaluate_pipelines(
             occurrences = occurrence_metrics(
                 y_true, output.taxon, output.score, baseline.taxon, baseline.confidence, groups, taxonomy, ranks=ranks
             )
-        results.append(PipelineEvaluation(output.pipeline, metrics, curves, occurrences))
+        consensus = ()
+        if groups is not None:
+            consensus = tuple(
+                consensus_counts(groups, step.config.min_detections, step=number)
+                for number, step in enumerate(output.pipeline.steps)
+                if isinstance(step.config, OccurrenceConsensusConfig)
+            )
+        results.append(PipelineEvaluation(output.pipeline, metrics, curves, occurrences, consensus))
     disagreement = tuple(
         _disagreement(lineage, distribution, y_true, category_map, added)
         for lineage, distribution, added in _mode_pairs(outputs, len(pipelines))

@@ -45,6 +45,56 @@ class OccurrenceMetrics:
     regressed: int
 
 
+@dataclass(frozen=True)
+class ConsensusCounts:
+    """What one consensus step of a pipeline does with the occurrences (``metrics.json``: ``consensus``).
+
+    The counts depend on the occurrences' sizes only, so they are what the platform's task
+    reports for the same rows: combined, or left as they are with their reason.
+
+    Attributes
+    ----------
+    step : int
+        The step's index in its pipeline.
+    min_detections : int
+    combined, rows_combined : int
+        Occurrences of at least ``min_detections`` rows, and their rows.
+    one_detection : int
+        Occurrences of one row: passed through.
+    too_few : int
+        Occurrences of two rows or more but fewer than ``min_detections``: passed through.
+    rows_passed_through : int
+        The rows of those two kinds.
+    """
+
+    step: int
+    min_detections: int
+    combined: int
+    rows_combined: int
+    one_detection: int
+    too_few: int
+    rows_passed_through: int
+
+
+def consensus_counts(groups: np.ndarray, min_detections: int, *, step: int = 0) -> ConsensusCounts:
+    """How many occurrences a consensus step with ``min_detections`` combines, and how many pass through.
+
+    ``groups``: ndarray of shape (n_rows,), int, each row's occurrence id (``>= 0``).
+    """
+    groups = check_groups(groups, np.size(groups))
+    sizes = np.unique(groups, return_counts=True)[1]
+    combined = sizes >= min_detections
+    return ConsensusCounts(
+        step=step,
+        min_detections=int(min_detections),
+        combined=int(combined.sum()),
+        rows_combined=int(sizes[combined].sum()),
+        one_detection=int((sizes == 1).sum()),
+        too_few=int(((sizes > 1) & ~combined).sum()),
+        rows_passed_through=int(sizes[~combined].sum()),
+    )
+
+
 def occurrence_rows(groups: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """The row each occurrence is decided by: its highest score, the first row on ties.
 

@@ -58,6 +58,8 @@ def _pipeline_record(entry: PipelineEvaluation) -> dict[str, object]:
         record["risk_coverage"] = {rank: _curve_record(curve) for rank, curve in entry.risk_coverage.items()}
     if entry.occurrences is not None:
         record["occurrences"] = asdict(entry.occurrences)
+    if entry.consensus:
+        record["consensus"] = [asdict(counts) for counts in entry.consensus]
     return record
 
 
@@ -426,6 +428,20 @@ def _evaluation_html(data: Mapping, figures: Sequence[tuple[str, str]]) -> str:
                 ],
             ),
         ]
+    with_consensus = [p for p in pipelines if p.get("consensus")]
+    if with_consensus:
+        sections += [
+            "<h2>Consensus steps (occurrences combined, and passed through as they are)</h2>",
+            _table(
+                ["pipeline", "step", "min detections", "combined", "rows", "one detection", "too few", "rows kept"],
+                [
+                    [p["name"], c["step"], c["min_detections"], c["combined"], c["rows_combined"],
+                     c["one_detection"], c["too_few"], c["rows_passed_through"]]
+                    for p in with_consensus
+                    for c in p["consensus"]
+                ],
+            ),
+        ]  # fmt: skip
     rollups = [p for p in pipelines if p.get("risk_coverage")]
     if rollups:
         curve_ranks = [r for r in data["ranks"] if any(r in p["risk_coverage"] for p in rollups)]
