@@ -212,6 +212,8 @@ def test_gbif_keys_of_lineage_and_darwin_core_files_stay_gbif_keys(write):
     assert find_gbif_key(darwin_core, "Vanessa atalanta") == NO_TAXON  # a name is no key
     assert gbif_key(["inat:48662", "48662", "5133088"]) == "5133088"  # a taxon merged from both sources
     assert gbif_key(["leaf_class_id:3", "abc", "3"]) is None
+    assert gbif_key(["col:123", "123"]) == "123"  # only iNaturalist's namespaces claim a number
+    assert gbif_key(["\u00b2", "12"]) == "12" and find_gbif_key(lineage, "\u00b2") == NO_TAXON  # "²" is no key
 
 
 def test_read_taxonomy_inat_parent_after_child(write):

@@ -396,6 +396,19 @@ INAT_TAXONOMY = """parent_taxon_id,taxon_id,rank_level,leaf_class_id,name
 """
 
 
+def test_a_taxonomy_imported_by_class_id_resolves_its_category_map_of_class_ids(db, tmp_path):
+    """Read by class id, each leaf keeps its class id bare and as leaf_class_id:N: one reading, not two."""
+    (tmp_path / "inat.csv").write_text(INAT_TAXONOMY)
+    assert main(["import", "taxonomy", str(tmp_path / "inat.csv"), "--id-column", "leaf_class_id"]) == 0
+    (tmp_path / "leaves.json").write_text(json.dumps(["1", "2", "40"]))
+    assert main(["import", "category-map", str(tmp_path / "leaves.json"), "--algorithm", "birds"]) == 0
+    from taxopost.ml.models import Algorithm
+
+    stored = Algorithm.objects.get(key="birds").category_map
+    names = [Taxon.objects.get(pk=t).name for t in stored.taxa]
+    assert names == ["Aramus guarauna", "Cariama cristata", "Psophia viridis"]
+
+
 def test_a_category_map_of_inaturalist_class_ids_resolves_or_is_refused_when_ambiguous(db, tmp_path, capsys):
     """The stored taxonomy keeps both iNaturalist ids, so the platform decides as the file commands do."""
     (tmp_path / "inat.csv").write_text(INAT_TAXONOMY)

@@ -191,8 +191,8 @@ def _load_predictions(
         raise InputError("file", str(path), f"this {file.format} file has no classification to post-process")
     tax = None
     if taxonomy is not None:
-        names = list(file.labels) + [key for key in file.extra.get("gbif_keys") or () if key]
-        tax = read_taxonomy_for_labels(taxonomy, names, id_column=id_column)
+        # The labels alone choose an iNaturalist file's id column: a GBIF key never resolves to its ids.
+        tax = read_taxonomy_for_labels(taxonomy, list(file.labels), id_column=id_column)
     cmap = file.category_map(tax, on_unresolved="exclude" if exclude_unresolved else "error")
     _warn_unresolved(cmap)
     return Inputs(cmap, file.scores, False, path, file)

@@ -49,8 +49,9 @@ class OccurrenceMetrics:
 class ConsensusCounts:
     """What one consensus step of a pipeline does with the occurrences (``metrics.json``: ``consensus``).
 
-    The counts depend on the occurrences' sizes only, so they are what the platform's task
-    reports for the same rows: combined, or left as they are with their reason.
+    The counts depend on the occurrences' sizes only: the platform's task splits the same rows
+    the same way, and reports its reasons in rows (``rows_passed_through`` here) where these
+    count occurrences.
 
     Attributes
     ----------

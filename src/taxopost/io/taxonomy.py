@@ -5,11 +5,11 @@ comma or tab):
 
 - **iNaturalist**: ``parent_taxon_id, taxon_id, rank_level, ..., name``. ``taxon_id`` is the
   external id, parents are referenced by id, ranks come from ``rank_level`` (10 = species).
-  With ``id_column="leaf_class_id"`` the external ids are the vision model's class ids
+  With ``id_column="leaf_class_id"`` the bare external ids are the vision model's class ids
   instead (leaves only): a category map of ``leaf_class_id`` values resolves through them.
-  :func:`read_taxonomy_for_labels` picks the column from the labels. Each taxon also keeps
-  its id namespaced (``inat:N``, and ``leaf_class_id:N`` for a class id), which marks the bare
-  digits as iNaturalist's: they are never taken for GBIF keys (:func:`gbif_key`).
+  :func:`read_taxonomy_for_labels` picks the column from the labels. Either way every taxon
+  also keeps its taxon id as ``inat:N``, and each leaf its class id as ``leaf_class_id:N``:
+  these mark the bare digits as iNaturalist's, never taken for GBIF keys (:func:`gbif_key`).
 - **Darwin Core**: ``taxonID, parentNameUsageID, scientificName, taxonRank`` (GBIF's
   ``Taxon.tsv``). ``taxonID`` is the external id. A row whose ``acceptedNameUsageID`` names
   another taxon and whose ``taxonomicStatus`` is a synonym status (or absent) is a synonym: its
@@ -171,7 +171,9 @@ def choose_id_column(labels: Sequence[str], taxonomy: Taxonomy, id_column: str |
     leaf's class id as the external id ``leaf_class_id:N`` (:data:`LEAF_CLASS_PREFIX`). The
     reading whose ids match more labels wins. When both resolve every label (``["1", "2", "3"]``
     are Animalia, Chordata and Aves as taxon ids, and three species as class ids) the labels are
-    ambiguous and refused, naming both readings; ``id_column`` then decides.
+    ambiguous and refused, naming both readings; ``id_column`` then decides. Labels that name
+    the same taxa both ways (a taxonomy read by class id keeps each bare and marked) are one
+    reading: ``taxon_id``, the bare ids.
     """
     if id_column is not None:
         if id_column.lower() not in ("taxon_id", INAT_LEAF_COLUMN):
@@ -182,6 +184,8 @@ def choose_id_column(labels: Sequence[str], taxonomy: Taxonomy, id_column: str |
     if not any(t is not None for t in as_leaf):
         return "taxon_id"
     as_taxon = [taxonomy.external_ids.get(i) for i in ids]  # names resolve in both readings
+    if as_taxon == as_leaf:  # one reading (a taxonomy read by class id keeps them bare and marked): the bare ids
+        return "taxon_id"
     n_taxon, n_leaf = (sum(t is not None for t in found) for found in (as_taxon, as_leaf))
     if n_taxon == n_leaf:
         taxon_names = [taxonomy.names[t] for t in as_taxon[:3] if t is not None]
@@ -356,21 +360,30 @@ def gbif_key(external_ids: Iterable[str]) -> str | None:
     GBIF keys are stored as bare digits (a lineage CSV's ``speciesKey``, GBIF's ``Taxon.tsv``,
     Antenna's ``gbif_taxon_key``). An iNaturalist file stores bare digits too, and beside each a
     namespaced copy (``inat:48662``, ``leaf_class_id:17``) that claims them, so an iNaturalist id
-    is never published as a GBIF key. (Bare digits from any other source still read as GBIF's.)
+    is never published as a GBIF key. (Bare digits from any other source still read as GBIF's;
+    only these two namespaces claim any.)
     """
     ids = [str(key) for key in external_ids]
-    claimed = {key.split(":", 1)[1] for key in ids if ":" in key}
-    return next((key for key in ids if key.isdigit() and key not in claimed), None)
+    claimed = {key[len(prefix) :] for key in ids for prefix in _NOT_GBIF if key.startswith(prefix)}
+    return next((key for key in ids if _is_number(key) and key not in claimed), None)
 
 
 def find_gbif_key(taxonomy: Taxonomy, key: str) -> int:
     """The taxon whose GBIF key is ``key`` (see :func:`gbif_key`), else ``NO_TAXON``: a bare id
     that an iNaturalist import claims for the taxon it names is not a GBIF key."""
     key = str(key).strip()
-    found = taxonomy.external_ids.get(key, NO_TAXON) if key.isdigit() else NO_TAXON
-    if found != NO_TAXON and any(taxonomy.external_ids.get(p + key) == found for p in (INAT_PREFIX, LEAF_CLASS_PREFIX)):
+    found = taxonomy.external_ids.get(key, NO_TAXON) if _is_number(key) else NO_TAXON
+    if found != NO_TAXON and any(taxonomy.external_ids.get(prefix + key) == found for prefix in _NOT_GBIF):
         return NO_TAXON
     return found
+
+
+#: The namespaces of an iNaturalist import: a bare number they also hold is theirs, not a GBIF key.
+_NOT_GBIF = (INAT_PREFIX, LEAF_CLASS_PREFIX)
+
+
+def _is_number(key: str) -> bool:
+    return key.isascii() and key.isdigit()  # "²" is a digit to str.isdigit, and no key
 
 
 __all__ = [
