@@ -12,6 +12,8 @@ from typing import Any
 #: The most of an offending value a message quotes: a 10 MB string sent as a field must not come
 #: back in the error (nor fill a log line).
 QUOTE_LIMIT = 80
+#: Why a document nested past the parsers' recursion limit (about a thousand levels) is refused.
+TOO_DEEP = "is nested too deeply to read (more than about a thousand levels of brackets)"
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

@@ -38,7 +38,7 @@ from taxopost.cli.files import (
     load_inputs,
 )
 from taxopost.cli.output import err, fail, out, progress_bar, warn
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.evaluation.sweep import DEFAULT_GRID
 from taxopost.io.results import check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
@@ -422,6 +422,8 @@ def evaluate_capture_set_cmd(
             data = json.loads(text) if pipelines.suffix.lower() == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise InputError("file", str(pipelines), f"is not valid JSON/YAML ({str(exc).splitlines()[0]})") from None
+        except RecursionError:
+            raise InputError("file", str(pipelines), TOO_DEEP) from None
     try:
         evaluation = evaluate_capture_set(found, data, algorithm=algorithm)
     except InputError as exc:

@@ -30,7 +30,7 @@ from taxopost.cli.output import err, progress_bar, warn
 from taxopost.cli.parsing import parse_rank_values
 from taxopost.cli.shared_options import TaxaColumnOpt
 from taxopost.cli.task_options import BY_OPTION, named_by_options, task_options
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.formats import FORMATS
 from taxopost.io.results import check_output
 
@@ -216,6 +216,8 @@ def _read_config(path: Path | None) -> dict:
         raise InputError("--config", str(path), f"cannot be read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError("--config", str(path), f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError("--config", str(path), TOO_DEEP) from None
     if not isinstance(data, dict):
         raise InputError("--config", str(path), "must hold a JSON object: {thresholds, order, mode}")
     return data

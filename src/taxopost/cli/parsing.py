@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 
 
 def parse_rank_values(items: list[str], *, flag: str = "--threshold") -> dict[str, str]:
@@ -33,6 +33,8 @@ def parse_json_object(text: str | None, *, flag: str = "--config") -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(flag, text, f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise InputError(flag, text, TOO_DEEP) from None
     if not isinstance(data, dict):
         raise InputError(flag, text, 'must be a JSON object, e.g. {"thresholds": {"species": 0.8}}')
     return data
@@ -52,4 +54,6 @@ def parse_settings(items: list[str], *, flag: str = "--set") -> dict:
             settings[key] = json.loads(text)
         except json.JSONDecodeError:
             settings[key] = text
+        except RecursionError:
+            raise InputError(flag, item, TOO_DEEP) from None
     return settings

@@ -32,7 +32,7 @@ import yaml
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io import read_text
 from taxopost.tasks import OfflineStep, TaskConfig, TaskSpec, all_specs, get_spec, parse_config
 from taxopost.tasks.rank_rollup import RankRollupConfig
@@ -131,6 +131,8 @@ def read_pipelines(
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
         reason = str(exc).splitlines()[0]
         raise InputError("file", str(path), f"is not valid {kind} ({reason})") from None
+    except RecursionError:
+        raise InputError("file", str(path), TOO_DEEP) from None
     try:
         return parse_pipelines(data, category_map, base_dir=path.parent, taxa_lists=taxa_lists)
     except InputError as exc:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.taxonomy import Taxonomy
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io._text import read_text
 
 _SHOWN = 10  # how many offending indices an error message quotes
@@ -52,6 +52,8 @@ def read_labels(path: Path | str) -> list[str]:
         raise InputError(
             "file", str(path), f"is not valid JSON ({exc.msg})", source=f"{path}:{exc.lineno}:{exc.colno}"
         ) from None
+    except RecursionError:
+        raise InputError("file", str(path), TOO_DEEP) from None
     except InputError as exc:
         raise exc.with_source(str(path)) from None
     try:

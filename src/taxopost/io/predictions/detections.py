@@ -24,7 +24,7 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.core.ranks import parse_rank
 from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io._text import check_file
 from taxopost.io.taxonomy import find_gbif_key
 
@@ -141,6 +141,8 @@ def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any)
         raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
     except msgspec.DecodeError as exc:
         raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError("file", str(path), TOO_DEEP) from None
 
 
 def encode(document: Any) -> bytes:

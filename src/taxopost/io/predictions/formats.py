@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 
 from taxopost.core.size_filter import relative_box_areas
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
 from taxopost.io.predictions.detections import DetectionFile, decode, encode, read_bytes
 from taxopost.io.predictions.megadetector import (
@@ -50,6 +50,8 @@ def detect_format(path: Path | str) -> str | None:
         top = msgspec.json.decode(read_bytes(Path(path)), type=dict[str, msgspec.Raw])
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    except RecursionError:  # no format nests this deep: not worth trying another reader
+        raise InputError("file", str(path), TOO_DEEP) from None
     return next((name for name, test in _DETECT.items() if test(top)), None)
 
 
@@ -81,6 +83,8 @@ def read_detection_file(
             top = None
         except msgspec.DecodeError as exc:
             raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise InputError("file", str(path), TOO_DEEP) from None
         format = next((name for name, test in _DETECT.items() if top is not None and test(top)), None)
         if format is None:
             keys = sorted(top)[:8] if top is not None else type(decode(path, data)).__name__

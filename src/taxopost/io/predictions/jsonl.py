@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.records import PredictionRecord, record_from_dict
 
 
@@ -22,6 +22,8 @@ def read_jsonl(path: Path) -> Iterator[PredictionRecord]:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError("line", line.strip()[:60], f"not valid JSON ({exc.msg})", source=where) from None
+                except RecursionError:
+                    raise InputError("line", line.strip()[:60], TOO_DEEP, source=where) from None
                 yield record_from_dict(data, where=where)
         except UnicodeDecodeError as exc:
             raise InputError("file", str(path), f"not UTF-8 text ({exc.reason})") from None

@@ -28,7 +28,7 @@ import numpy as np
 
 from taxopost.core.category_map import CategoryMap
 from taxopost.core.taxonomy import NO_TAXON
-from taxopost.errors import InputError
+from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
     check_box,
@@ -115,6 +115,8 @@ def read_megadetector(
         raise InputError(
             "images", type(decode(path, top["images"])).__name__, "must be a JSON list", source=str(path)
         ) from None
+    except RecursionError:
+        raise InputError("file", str(path), TOO_DEEP) from None
     categories = heads.get(_CATEGORIES) or {}
     if not isinstance(categories, dict):
         raise InputError(_CATEGORIES, type(categories).__name__, "must be a JSON object", source=str(path))
