@@ -372,6 +372,11 @@ def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
             r"predictions\[0\].classifications.classes\[2\]='bovidae'",
             r"parent 'cetartiodactyla' here but 'carnivora' in predictions\[0\].classifications.classes\[1\]",
         ),
+        (  # without the fields it overwrote, undoing the step would delete the model's prediction
+            lambda p: p.update(postprocessing=[{"task": "rank_rollup"}]),
+            r"predictions\[0\].postprocessing\[0\].before=None",
+            "is missing: a step keeps the prediction fields it overwrote",
+        ),
     ],
 )
 def test_speciesnet_bad_input_names_file_path_and_value(speciesnet, tmp_path, change, path, message):

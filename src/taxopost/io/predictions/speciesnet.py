@@ -76,6 +76,12 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None, task: str
         for j, det in enumerate(boxes):
             check_box(det, f"{where}.detections[{j}]", path)
         steps = read_steps(entry, where, path, "before", dict)
+        for k, step in enumerate(steps):  # a step's undo and replacement restore these fields
+            if "before" not in step:
+                raise InputError(
+                    f"{where}.{STEPS_KEY}[{k}].before", None, "is missing: a step keeps the prediction fields it "
+                    "overwrote, which undoing or replacing it restores", source=str(path),
+                )  # fmt: skip
         found = entry.get("classifications")
         if found is not None:
             classes = require(found, "classes", list, f"{where}.classifications", path)
