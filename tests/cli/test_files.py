@@ -269,3 +269,42 @@ def test_outputs_are_written_at_the_path_given_with_the_usual_permissions(files)
     for name in ("masked.csv", "masked.npy"):
         assert stat.S_IMODE((files / name).stat().st_mode) == 0o644
     assert sorted(p.name for p in files.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+
+
+def _listing(folder):
+    return sorted((path.name, path.stat().st_mtime_ns) for path in folder.rglob("*"))
+
+
+def calibrate_args(files, output: str, *extra: str) -> list[str]:
+    (files / "truth.csv").write_text("taxon\nVanessa atalanta\nVanessa atalanta\nDanaus plexippus\n")
+    return [
+        "calibrate", "--taxonomy", str(files / "taxonomy.csv"), "--category-map", str(files / "labels.json"),
+        "--scores", str(files / "scores.npy"), "--ground-truth", str(files / "truth.csv"),
+        "--target-precision", "0.9", "--output", output, *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (lambda f: [*rollup_args(f)[:-2], "--output", str(f / "taxonomy.csv")],
+         "--output='{f}/taxonomy.csv': is the --taxonomy file this command reads"),
+        (lambda f: [*rollup_args(f)[:5], "--scores", str(f / "scores.csv"), "--output", str(f / "scores.csv")],
+         "--output='{f}/scores.csv': is the --scores file"),
+        (lambda f: mask_args(f, str(f / "m.csv"), str(f / "scores.npy")),
+         "--output-scores='{f}/scores.npy': is the --scores file"),
+        (lambda f: calibrate_args(f, str(f / "labels.json")), "--output='{f}/labels.json': is the --category-map file"),
+        # A folder that refuses new files is found before the other output (a report, the masked scores) is written.
+        (lambda f: calibrate_args(f, "/proc/cal.json", "--output-dir", str(f / "report")),
+         "--output='/proc/cal.json': cannot be written there"),
+        (lambda f: mask_args(f, "/proc/m.csv", str(f / "m.npy")), "--output='/proc/m.csv': cannot be written there"),
+    ],
+)  # fmt: skip
+def test_an_output_that_cannot_be_written_as_asked_is_refused_before_anything_is_written(files, capsys, args, refused):
+    """Writing the result over the scores, taxonomy or category map it was computed from would lose them."""
+    np.savetxt(files / "scores.csv", SCORES, delimiter=",")
+    argv = args(files)
+    before = _listing(files)
+    assert main(argv) == 2
+    assert refused.format(f=files) in capsys.readouterr().err
+    assert _listing(files) == before

@@ -350,6 +350,17 @@ def test_rollup_on_megadetector_example_writes_a_valid_megadetector_file(shared_
 
 
 @pytest.mark.shared_data
+def test_a_predictions_file_is_written_back_in_place_where_other_inputs_are_refused(shared_data, tmp_path):
+    path = tmp_path / "md.json"
+    path.write_bytes((shared_data / "megadetector" / "format_example.json").read_bytes())
+    args = ["rollup", "--predictions", str(path), "--lineage-ranks", MD_RANKS, "--threshold", "species=0.95"]
+    assert main([*args, "--output", str(path)]) == 0  # the re-run workflow: its own step is replaced next time
+    validate_megadetector(path)
+    assert main([*args, "--output", str(path)]) == 0
+    validate_megadetector(path)
+
+
+@pytest.mark.shared_data
 def test_mask_on_megadetector_writes_a_valid_file(shared_data, tmp_path):
     (tmp_path / "list.txt").write_text("canidae\ncervidae\n")
     args = [

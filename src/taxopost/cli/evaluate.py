@@ -40,7 +40,7 @@ from taxopost.cli.files import (
 from taxopost.cli.output import err, fail, out, progress_bar, warn
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.evaluation.sweep import DEFAULT_GRID
-from taxopost.io.results import check_output, write_bytes_atomically
+from taxopost.io.results import check_not_an_input, check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
 # scipy.stats and matplotlib are imported by the commands that use them, not by every command's start.
@@ -196,6 +196,9 @@ def calibrate(
 
     settings = _CalibrationSettings.of(target_precision, order, delta, calibration_fraction, seed, mode, output_dir)
     check_output(output, suffixes=(".json",))  # before any work or any report is written
+    read = {"--taxonomy": taxonomy, "--category-map": category_map, "--scores": scores, "--logits": logits,
+            "--predictions": predictions, "--ground-truth": ground_truth, "--groups": groups}  # fmt: skip
+    check_not_an_input(output, "--output", read)
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,

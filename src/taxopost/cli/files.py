@@ -32,7 +32,7 @@ from taxopost.cli.shared_options import TaxaColumnOpt
 from taxopost.cli.task_options import BY_OPTION, named_by_options, task_options
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.formats import FORMATS
-from taxopost.io.results import check_output
+from taxopost.io.results import check_not_an_input, check_output
 
 # The readers, the core and the writers are imported by the commands, not by every command's start.
 if TYPE_CHECKING:
@@ -279,6 +279,9 @@ def rollup(
     except InputError as exc:
         raise named_by_options(exc, task_options([RankRollupSpec]), how) from None
     check_output(output, suffixes=RESULT_SUFFIXES)
+    # A --predictions file may be written back in place: the re-run replaces its own step.
+    read = {"--taxonomy": taxonomy, "--category-map": category_map, "--scores": scores, "--logits": logits}
+    check_not_an_input(output, "--output", {**read, "--config": config})
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -344,8 +347,12 @@ def mask(
     from taxopost.io.results import write_atomically, write_masking_csv
 
     check_output(output, suffixes=RESULT_SUFFIXES)  # both outputs are checked before any work
+    read = {"--taxonomy": taxonomy, "--category-map": category_map, "--scores": scores, "--logits": logits,
+            "--taxa-list": taxa_list}  # fmt: skip
+    check_not_an_input(output, "--output", read)  # a --predictions file may be written back in place
     if output_scores is not None:
         check_output(output_scores, "--output-scores", suffixes=(".npy",))  # NumPy's format, so named
+        check_not_an_input(output_scores, "--output-scores", {**read, "--predictions": predictions, "--output": output})
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,

@@ -108,7 +108,32 @@ def check_output(path: Path | str, field: str = "--output", *, suffixes: Sequenc
     if suffixes is not None and path.suffix.lower() not in suffixes:
         shown = f"{path.suffix!r} files" if path.suffix else "a file without an extension"
         raise InputError(field, str(path), f"cannot write {shown}: give a {' or '.join(suffixes)} file")
+    # The writer's temporary file, made and removed now: a folder that refuses it (read-only, or
+    # immutable even to root, whom permission bits do not stop) is found before any work, not
+    # after a first output is written.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise InputError(field, str(path), f"cannot be written there ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
+
+
+def check_not_an_input(path: Path | str, field: str, inputs: dict[str, Path | str | None]) -> None:
+    """Refuse an output that is one of the command's input files (by option): writing it would
+    replace what the command reads, the model's scores say, with its result."""
+    target = Path(path)
+    for flag, given in inputs.items():
+        if given is None:
+            continue
+        given = Path(given)
+        try:
+            same = os.path.samefile(target, given)  # a link or another spelling of the same file
+        except OSError:  # one does not exist (yet)
+            same = target.resolve() == given.resolve()
+        if same:
+            raise InputError(field, str(path), f"is the {flag} file this command reads: give another output file")
 
 
 def write_atomically(path: Path | str, write: Callable[[str], None], *, field: str = "--output") -> None:
