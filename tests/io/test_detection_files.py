@@ -249,6 +249,32 @@ def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_p
             r"images\[0\].detections\[0\].conf=1.5",
             r"a number in \[0, 1\]",
         ),
+        # What MegaDetector's validator refuses is refused on reading, not carried into the file written.
+        (
+            lambda d: d["images"][0]["detections"][0].update(category="7"),
+            r"images\[0\].detections\[0\].category='7'",
+            r"must be a key of detection_categories \['1'\]",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].pop("category"),
+            r"images\[0\].detections\[0\].category=None",
+            "must be a key of detection_categories",
+        ),
+        (
+            lambda d: d["images"][0]["detections"][0].update(category=["1"]),
+            r"images\[0\].detections\[0\].category=\['1'\]",
+            "must be a key of detection_categories",
+        ),
+        (
+            lambda d: d.update(detection_categories={"a": "animal"}),
+            r"detection_categories\['a'\]='animal'",
+            r"keys are integers as text",
+        ),
+        (
+            lambda d: d["images"][0].update(failure="File not found"),
+            r"images\[0\].failure='File not found'",
+            r"a failed image has no detections",
+        ),
     ],
 )
 def test_megadetector_bad_input_names_file_path_and_value(tmp_path, change, path, message):

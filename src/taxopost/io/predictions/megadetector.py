@@ -106,7 +106,13 @@ def read_megadetector(
     }
     info = require(heads, "info", dict, "", path)
     require(info, "format_version", str, "info", path)
-    require(heads, "detection_categories", dict, "", path)
+    detector = require(heads, "detection_categories", dict, "", path)
+    for key in detector:  # MegaDetector's tools read each key as an integer
+        if not (key.isascii() and key.isdigit()):
+            raise InputError(
+                f"detection_categories[{key!r}]", detector[key], "keys are integers as text ('1', '2', ...)",
+                source=str(path),
+            )  # fmt: skip
     if "images" not in top:
         raise InputError("images", None, "is missing", source=str(path))
     try:
@@ -145,10 +151,21 @@ def read_megadetector(
             continue
         if not isinstance(found, list):
             raise InputError(f"images[{i}].detections", type(found).__name__, "must be a list", source=str(path))
+        if image.get("failure") is not None:
+            raise InputError(
+                f"images[{i}].failure", image["failure"], "a failed image has no detections (detections: null)",
+                source=str(path),
+            )  # fmt: skip
         for j, det in enumerate(found):
             at = f"images[{i}].detections[{j}]"
             if not isinstance(det, dict):
                 raise InputError(at, det, "must be a JSON object", source=str(path))
+            category = det.get("category")
+            if not isinstance(category, str) or category not in detector:
+                raise InputError(
+                    f"{at}.category", short(category), f"must be a key of detection_categories {sorted(detector)[:8]}",
+                    source=str(path),
+                )  # fmt: skip
             check_box(det, at, path)
             source = read_from(det, task, at, path)
             pairs = listed_pairs(det, source, at, path)
