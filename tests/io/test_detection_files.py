@@ -14,6 +14,7 @@ from taxopost.core.rollup import rank_rollup
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import InputError
 from taxopost.io import read_taxonomy
+from taxopost.io.predictions.detections import parse_ranks
 from taxopost.io.predictions.formats import read_detection_file, write_detection_file
 from taxopost.io.predictions.megadetector import ORIGINAL_KEY, megadetector_records
 from taxopost.io.predictions.revision import Revision
@@ -293,6 +294,20 @@ def test_megadetector_bad_input_names_file_path_and_value(tmp_path, change, path
 def test_megadetector_lineage_ranks_must_match_the_fields(md_example):
     with pytest.raises(InputError, match=r"has 6 fields but --lineage-ranks names 3"):
         read_detection_file(md_example, lineage_ranks=("class", "order", "family"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kingdom,kingdom,class,order,family,species", "names kingdom twice"),
+        ("kingdom,phylum,order,class,family,genus,species", "class is coarser than order before it"),
+    ],
+)
+def test_lineage_ranks_are_each_rank_once_coarse_to_fine(text, message):
+    """A repeated rank made a kingdom's child a kingdom and rolled up to it."""
+    with pytest.raises(InputError, match=f"--lineage-ranks='{text}': {message}"):
+        parse_ranks(text, "--lineage-ranks")
+    assert parse_ranks("Kingdom, phylum,class", "--lineage-ranks") == ("kingdom", "phylum", "class")
 
 
 # -- SpeciesNet -----------------------------------------------------------------------------

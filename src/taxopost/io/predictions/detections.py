@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import msgspec
 import numpy as np
 
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.ranks import parse_rank
+from taxopost.core.ranks import RANK_CODE, parse_rank
 from taxopost.core.sparse import SparseRows
 from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
 from taxopost.errors import TOO_DEEP, InputError
@@ -309,6 +310,11 @@ def parse_ranks(text: str, field: str) -> tuple[str, ...]:
     ranks = tuple(parse_rank(part.strip(), field=field) for part in text.split(",") if part.strip())
     if not ranks:
         raise InputError(field, text, "give the lineage's ranks, coarse to fine, comma-separated")
+    for before, rank in pairwise(ranks):
+        if rank == before:
+            raise InputError(field, text, f"names {rank} twice: each rank of the lineage once, coarse to fine")
+        if RANK_CODE[rank] < RANK_CODE[before]:
+            raise InputError(field, text, f"{rank} is coarser than {before} before it: list the ranks coarse to fine")
     return ranks
 
 
