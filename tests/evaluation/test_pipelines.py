@@ -89,6 +89,27 @@ def test_a_rollup_step_without_config_takes_the_platform_defaults(moths_map):
             "pipelines[0].steps[0].taxa_list",
             "'missing.txt'",
         ),
+        (  # a rank the label space has no taxon at: refused when read, naming the step
+            [{"name": "a", "steps": [{"task": "rank_rollup", "thresholds": {"tribe": 0.5}}]}],
+            "pipelines[0].steps[0].thresholds",
+            "['tribe']: the taxonomy has no taxon at these ranks; its ranks: order, family, genus, species",
+        ),
+        (
+            [
+                {
+                    "name": "a",
+                    "steps": [
+                        {
+                            "task": "rank_rollup",
+                            "thresholds": {"genus": 0.5, "kingdom": 0.5},
+                            "order": ["genus", "kingdom"],
+                        }
+                    ],
+                }
+            ],
+            "pipelines[0].steps[0].order",
+            "['kingdom']",
+        ),
     ],
 )
 def test_bad_pipelines_name_the_field_and_value(moths_map, data, field, value):

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from taxopost.core.category_map import CategoryMap
-from taxopost.core.rollup import RollupResult, apply_thresholds, rollup_candidates
+from taxopost.core.rollup import RollupResult, apply_thresholds, check_ranks_present, rollup_candidates
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io import read_text
 from taxopost.tasks import OfflineStep, TaskConfig, TaskSpec, all_specs, get_spec, parse_config
@@ -222,7 +222,9 @@ def _parse_step(
         raise InputError(f"{where}.task", task, f"runs only on the platform, not on score matrices; {known}")
     spec = get_spec(task)
     config = parse_config(spec.config_model, {k: v for k, v in data.items() if k != "task"}, prefix=f"{where}.")
-    if spec.offline == "decision":
+    if spec.offline == "decision":  # ranks the label space lacks: refused here, naming the step
+        given = "order" if "order" in data else "thresholds"
+        check_ranks_present(category_map.taxonomy, config.order, field=f"{where}.{given}")
         return Step(task, config), []
     prepared = spec.prepare_offline(config, category_map, where=where, base_dir=base_dir, taxa_lists=taxa_lists)
     return Step(task, config, prepared, prepared.key), list(prepared.warnings)
