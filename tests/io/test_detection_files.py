@@ -199,6 +199,11 @@ def test_megadetector_rollup_after_masking_keeps_the_models_original_pairs(tmp_p
             r"\[id, confidence\] pair",
         ),
         (
+            lambda d: d["images"][0]["detections"][0].update(classifications=[["0", True]]),
+            r"images\[0\].detections\[0\].classifications\[0\]=\['0', True\]",
+            "a string id and a number",
+        ),
+        (
             lambda d: d["images"][0]["detections"][0].update(classifications=5),
             r"images\[0\].detections\[0\].classifications=5",
             r"must be a list of \[id, confidence\] pairs",

@@ -162,7 +162,8 @@ def _hint(total: float) -> str:
 
 def check_logits(x: np.ndarray, *, field: str, row_offset: int = 0) -> None:
     """Validate logit rows: every value finite."""
-    sums = x.sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is reported below, not warned about
+        sums = x.sum(axis=1)
     bad = ~np.isfinite(sums)
     if bad.any():
         _raise_nonfinite(x, bad, field, row_offset)

@@ -172,6 +172,8 @@ def read_megadetector(
             if pairs:
                 try:
                     for pair_id, pair_conf in pairs:  # checked in bulk below; -1: no such category
+                        if pair_conf.__class__ is bool:  # a number to array("d"), not to the format
+                            raise TypeError
                         add_index(get(pair_id, -1))
                         add_conf(pair_conf)
                 except (TypeError, ValueError):
