@@ -260,3 +260,15 @@ def test_summarize_gathers_the_single_metrics(moths, case):
 def test_every_metric_rejects_bad_input_naming_the_field(moths, call, field):
     with pytest.raises(InputError, match=rf"^{field}="):
         call(moths)
+
+
+@pytest.mark.parametrize(
+    ("n_bins", "message"),
+    [(0, "must be a positive integer"), (True, "must be a positive integer"), (1001, "at most 1000 bins")],
+)
+def test_the_number_of_confidence_bins_is_bounded(moths, n_bins, message):
+    """100,000 bins once took minutes and gigabytes for a report no finer than 1,000 can show."""
+    truth = np.array([moths.index("Vanessa atalanta")])
+    with pytest.raises(InputError, match=f"n_bins={n_bins!r}: {message}"):
+        confidence_bins(truth, truth, truth, np.array([0.5]), moths, n_bins=n_bins)
+    assert confidence_bins(truth, truth, truth, np.array([0.5]), moths, n_bins=1000).n.sum() == 1

@@ -112,7 +112,7 @@ def evaluate(
     predictions: PredictionsOpt = None,
     format: FormatOpt = None,
     lineage_ranks: LineageRanksOpt = None,
-    bins: Annotated[int, typer.Option("--bins", help="Input-confidence bins.", min=1)] = 10,
+    bins: Annotated[int, typer.Option("--bins", help="Input-confidence bins (1 to 1000).", min=1, max=1000)] = 10,
     sweep_points: Annotated[
         int, typer.Option("--sweep-points", help="Thresholds in the risk-coverage sweep (1.0 down to 0.01).", min=2)
     ] = DEFAULT_GRID.size,
