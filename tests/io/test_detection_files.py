@@ -574,3 +574,18 @@ def test_an_unknown_document_names_the_formats(tmp_path):
         read_detection_file(write_json(tmp_path, {"rows": []}))
     with pytest.raises(InputError, match="--format='coco': must be one of megadetector, speciesnet, antenna"):
         read_detection_file(write_json(tmp_path, {}), format="coco")
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_a_number_json_cannot_hold_is_located_by_line_column_and_text(tmp_path, bad):
+    """msgspec counts bytes; the error says where in the file, and quotes what it stopped at."""
+    path = tmp_path / "md.json"
+    path.write_text(
+        '{"info": {"format_version": "1.5"},\n "detection_categories": {"1": "animal"},\n'
+        f' "images": [{{"file": "a.jpg", "detections": [{{"category": "1", "conf": {bad}}}]}}]}}\n'
+    )
+    with pytest.raises(InputError) as caught:
+        read_detection_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:3:") and "is not valid JSON" in message, message
+    assert f"'{bad.lstrip('-')}" in message, message  # msgspec stops after a minus sign

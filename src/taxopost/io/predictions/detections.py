@@ -136,14 +136,29 @@ def read_bytes(path: Path) -> bytes:
 
 def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any) -> Any:
     """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py)."""
+    data = read_bytes(path) if data is None else data
     try:
-        return msgspec.json.decode(read_bytes(path) if data is None else data, type=type)
+        return msgspec.json.decode(data, type=type)
     except msgspec.ValidationError as exc:
         raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
     except msgspec.DecodeError as exc:
-        raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+        raise not_valid_json(path, data if isinstance(data, bytes) else None, exc) from None
     except RecursionError:
         raise InputError("file", str(path), TOO_DEEP) from None
+
+
+def not_valid_json(path: Path, data: bytes | None, exc: msgspec.DecodeError) -> InputError:
+    """msgspec's error, with the line, column and text where it stopped when ``data`` is the whole
+    file (msgspec counts bytes: "invalid character (byte 1192)" says little about a NaN or 1e400)."""
+    found = re.search(r"\(byte (\d+)\)", str(exc))
+    if data is None or found is None or int(found.group(1)) > len(data):
+        return InputError("file", str(path), f"is not valid JSON ({exc})")
+    offset = int(found.group(1))
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    text = data[offset : offset + 24].split(b"\n", 1)[0].decode("utf-8", "replace")
+    reason = f"is not valid JSON ({exc}: at line {line}, column {column}: {text!r})"
+    return InputError("file", str(path), reason, source=f"{path}:{line}:{column}")
 
 
 def encode(document: Any) -> bytes:

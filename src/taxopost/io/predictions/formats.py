@@ -17,7 +17,7 @@ import numpy as np
 from taxopost.core.size_filter import relative_box_areas
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
-from taxopost.io.predictions.detections import DetectionFile, decode, encode, read_bytes
+from taxopost.io.predictions.detections import DetectionFile, decode, encode, not_valid_json, read_bytes
 from taxopost.io.predictions.megadetector import (
     is_megadetector,
     megadetector_chunks,
@@ -82,7 +82,7 @@ def read_detection_file(
         except msgspec.ValidationError:
             top = None
         except msgspec.DecodeError as exc:
-            raise InputError("file", str(path), f"is not valid JSON ({exc})") from None
+            raise not_valid_json(path, data, exc) from None
         except RecursionError:
             raise InputError("file", str(path), TOO_DEEP) from None
         format = next((name for name, test in _DETECT.items() if top is not None and test(top)), None)
