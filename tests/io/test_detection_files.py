@@ -418,6 +418,11 @@ def test_speciesnet_masking_written_back_names_its_step(speciesnet, tmp_path):
             r"predictions\[0\].classifications.classes\[2\]='bovidae'",
             r"parent 'cetartiodactyla' here but 'carnivora' in predictions\[0\].classifications.classes\[1\]",
         ),
+        (
+            lambda p: p["classifications"]["classes"].__setitem__(1, p["classifications"]["classes"][0]),
+            r"predictions\[0\].classifications.classes\[1\]=.*",
+            r"given twice in one prediction \(also classes\[0\]\)",
+        ),
         (  # without the fields it overwrote, undoing the step would delete the model's prediction
             lambda p: p.update(postprocessing=[{"task": "rank_rollup"}]),
             r"predictions\[0\].postprocessing\[0\].before=None",

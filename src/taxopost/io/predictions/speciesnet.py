@@ -32,6 +32,7 @@ from taxopost.io.predictions.detections import (
     decode,
     lineage_taxonomy,
     require,
+    short,
     speciesnet_label,
     speciesnet_lineage,
 )
@@ -93,11 +94,17 @@ def read_speciesnet(path: Path | str, *, document: dict | None = None, task: str
                     f"for {len(classes)} classes",
                     source=str(path),
                 )
+            first: dict[str, int] = {}
             for k, label in enumerate(classes):
                 if not isinstance(label, str):
                     raise InputError(
                         f"{where}.classifications.classes[{k}]", label, "a label must be a string", source=str(path)
                     )
+                if first.setdefault(label, k) != k:
+                    raise InputError(
+                        f"{where}.classifications.classes[{k}]", short(label),
+                        f"given twice in one prediction (also classes[{first[label]}])", source=str(path),
+                    )  # fmt: skip
                 class_index.setdefault(label, len(class_index))
             ids.extend(classes)
             confs.extend(scores)
