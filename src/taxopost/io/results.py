@@ -98,6 +98,16 @@ def check_output(path: Path | str, field: str = "--output", *, suffixes: Sequenc
     ``suffixes``: the file types the writer writes (``.csv``); another is refused, not written
     as one of them under a misleading name (``out.xlsx`` holding CSV).
     """
+    path = _checked_path(path, field, suffixes)
+    # The writer's temporary file, made and removed now: a folder that refuses it (read-only, or
+    # immutable even to root, whom permission bits do not stop) is found before any work, not
+    # after a first output is written.
+    os.unlink(_temporary_beside(path, field))
+    return path
+
+
+def _checked_path(path: Path | str, field: str, suffixes: Sequence[str] | None) -> Path:
+    """``path`` as a file its writer can write, judged from its name and folder."""
     path = Path(path)
     if path.is_dir():
         raise InputError(field, str(path), "is a folder; give a file name")
@@ -108,16 +118,17 @@ def check_output(path: Path | str, field: str = "--output", *, suffixes: Sequenc
     if suffixes is not None and path.suffix.lower() not in suffixes:
         shown = f"{path.suffix!r} files" if path.suffix else "a file without an extension"
         raise InputError(field, str(path), f"cannot write {shown}: give a {' or '.join(suffixes)} file")
-    # The writer's temporary file, made and removed now: a folder that refuses it (read-only, or
-    # immutable even to root, whom permission bits do not stop) is found before any work, not
-    # after a first output is written.
+    return path
+
+
+def _temporary_beside(path: Path, field: str) -> str:
+    """A new empty file in ``path``'s folder (closed), or an InputError when the folder refuses it."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
         raise InputError(field, str(path), f"cannot be written there ({exc.strerror or exc})") from None
     os.close(fd)
-    os.unlink(probe)
-    return path
+    return tmp
 
 
 def check_not_an_input(path: Path | str, field: str, inputs: dict[str, Path | str | None]) -> None:
@@ -143,12 +154,8 @@ def write_atomically(path: Path | str, write: Callable[[str], None], *, field: s
     the permissions a new file gets from the umask (a temporary file is created owner-only).
     An output that cannot be written is an InputError naming ``field`` and the path.
     """
-    path = check_output(path, field)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise InputError(field, str(path), f"cannot be written there ({exc.strerror or exc})") from None
-    os.close(fd)
+    path = _checked_path(path, field, None)
+    tmp = _temporary_beside(path, field)  # the folder's refusal is found here, as in check_output
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
