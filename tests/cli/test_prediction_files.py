@@ -361,6 +361,36 @@ def test_a_predictions_file_is_written_back_in_place_where_other_inputs_are_refu
 
 
 @pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("edit", "field", "value"),
+    [
+        (lambda det: det.pop("bbox"), "bbox", "None"),
+        (lambda det: det.__setitem__("bbox", None), "bbox", "None"),
+        (lambda det: det.pop("conf"), "conf", "None"),
+        (lambda det: det.__setitem__("conf", 1), "conf", "1"),
+    ],
+    ids=["no bbox", "null bbox", "no conf", "integer conf"],
+)
+@pytest.mark.parametrize("command", ["rollup", "mask"])
+def test_a_megadetector_file_its_validator_refuses_is_not_written_back_but_still_read(
+    shared_data, tmp_path, capsys, edit, field, value, command
+):
+    doc = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    edit(doc["images"][1]["detections"][0])
+    path = tmp_path / "md.json"
+    path.write_text(json.dumps(doc))
+    (tmp_path / "list.txt").write_text("canidae\ncervidae\n")
+    task = ["--threshold", "species=0.95"] if command == "rollup" else ["--taxa-list", str(tmp_path / "list.txt")]
+    args = [command, "--predictions", str(path), "--lineage-ranks", MD_RANKS, *task]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 2
+    error = one_line_error(capsys)
+    assert f"md.json: images[1].detections[0].{field}={value}: " in error and "MegaDetector" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt", "md.json"]  # nothing written
+    assert main([*args, "--output", str(tmp_path / "out.csv")]) == 0  # a table needs no box
+    assert [row["detection"] for row in read_csv(tmp_path / "out.csv")] == ["images[0].detections[0]"]
+
+
+@pytest.mark.shared_data
 def test_mask_on_megadetector_writes_a_valid_file(shared_data, tmp_path):
     (tmp_path / "list.txt").write_text("canidae\ncervidae\n")
     args = [

@@ -287,6 +287,7 @@ def rollup(
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
         task="rank_rollup",
     )  # fmt: skip
+    writes_format = _writes_format(inputs, output)
     with progress_bar("rolling up", total=inputs.values.shape[0]) as advance:
         try:
             result = rank_rollup(
@@ -301,7 +302,7 @@ def rollup(
         except InputError as exc:
             raise inputs.locate(exc) if exc.field.startswith(("scores", "logits")) else exc from None
     _warn_coarser(inputs.category_map, result.order)
-    if _writes_format(inputs, output):
+    if writes_format:
         write_detection_file(output, inputs.detections, Revision.of_rollup(result, inputs.category_map))
     else:
         write_rollup_csv(output, result, inputs.category_map.taxonomy, detections=_paths(inputs))
@@ -421,11 +422,15 @@ def _warn_coarser(category_map: CategoryMap, order: tuple[str, ...]) -> None:
 
 
 def _writes_format(inputs: Inputs, output: Path) -> bool:
-    """``--output FILE.json`` after ``--predictions``: the input's own format, results included."""
+    """``--output FILE.json`` after ``--predictions``: the input's own format, results included
+    (refused before any work when the file could not be written back valid)."""
+    from taxopost.io.predictions.formats import check_writable
+
     if output.suffix.lower() != ".json":
         return False
     if inputs.detections is None:
         raise InputError("--output", str(output), "a .json output writes the format of a --predictions file; give .csv")
+    check_writable(inputs.detections)
     return True
 
 

@@ -103,6 +103,13 @@ def read_detection_file(
     return read_antenna(path, document=decode(path, data), task=task)
 
 
+def check_writable(file: DetectionFile) -> None:
+    """Refuse (InputError) a file whose format's own tools would refuse it written back, before any work."""
+    problem = file.extra.get("unwritable")
+    if problem is not None:
+        raise problem
+
+
 def write_detection_file(path: Path | str, file: DetectionFile, revision: Revision, *, field: str = "--output") -> None:
     """Write ``file`` with ``revision`` applied, in its own format; a failed write leaves no partial file.
 
@@ -110,6 +117,7 @@ def write_detection_file(path: Path | str, file: DetectionFile, revision: Revisi
     """
     if file.task not in (None, revision.task):
         raise ValueError(f"the file was read for {file.task!r}, not for {revision.task!r}")
+    check_writable(file)
     chunks = _CONTENT[file.format](file, revision)
 
     def write(tmp: str) -> None:

@@ -135,6 +135,7 @@ def read_megadetector(
     indices, confs, indptr = array("i"), array("d"), array("q", [0])
     add_index, add_conf, get = indices.append, confs.append, class_index.get
     n_detections = 0
+    unwritable: InputError | None = None
     for i, raw in enumerate(images):
         image = decode(path, raw)
         if not isinstance(image, dict) or not isinstance(image.get("file"), str):
@@ -167,6 +168,8 @@ def read_megadetector(
                     source=str(path),
                 )  # fmt: skip
             check_box(det, at, path)
+            if unwritable is None:
+                unwritable = _unwritable(det, at, path)
             source = read_from(det, task, at, path)
             pairs = listed_pairs(det, source, at, path)
             if pairs:
@@ -235,6 +238,7 @@ def read_megadetector(
             "images": images,
             "image_of": image_of,
             "pos_of": pos_of,
+            "unwritable": unwritable,
         },
         task=task,
         replaces=source_of != CURRENT,
@@ -325,6 +329,27 @@ def megadetector_records(file: DetectionFile) -> Iterator[tuple[int, dict, dict]
         for det in image.get("detections") or ():
             yield d, image, det
             d += 1
+
+
+def _unwritable(det: dict, where: str, path: Path) -> InputError | None:
+    """Why the file cannot be written back, found at this detection, else None.
+
+    MegaDetector's validator requires each detection's ``conf`` (a JSON number written with a
+    fraction: ``1.0``, not ``1``) and ``bbox``. The importer takes a detection without a box (the
+    whole image); a file written back would copy it as it is, so writing is refused up front.
+    """
+    for key in ("conf", "bbox"):
+        if det.get(key) is None:
+            return InputError(
+                f"{where}.{key}", None, "is missing: MegaDetector's format requires one in a file written back",
+                source=str(path),
+            )  # fmt: skip
+    if det["conf"].__class__ is int:
+        return InputError(
+            f"{where}.conf", det["conf"], f"must be written as a decimal ({det['conf']}.0) in a file written back: "
+            "MegaDetector's validator refuses an integer", source=str(path),
+        )  # fmt: skip
+    return None
 
 
 def _bad_pair(pairs: list, where: str, path: Path) -> None:
