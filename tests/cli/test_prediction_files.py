@@ -513,6 +513,34 @@ def test_bad_predictions_file_names_file_path_and_value_and_writes_nothing(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "taxonomy.csv"]  # nothing half-written
 
 
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("sample", "old", "where"),
+    [
+        ("megadetector/format_example.json", "0.901", "images[0].detections[0].classifications[0][1]='1e400'"),
+        ("megadetector/format_example.json", "0.2,", "info.detector_metadata.typical_detection_threshold='1e400'"),
+        (
+            "speciesnet/predict_full_ensemble.json",
+            "0.9922405481338501",
+            "predictions[0].classifications.scores[0]='1e400'",
+        ),
+    ],
+    ids=["megadetector pair", "megadetector header", "speciesnet score"],
+)
+def test_a_number_too_large_for_a_float_is_named_by_its_json_path_and_text(
+    shared_data, tmp_path, capsys, sample, old, where
+):
+    text = (shared_data / sample).read_text()
+    assert old in text
+    (tmp_path / "in.json").write_text(text.replace(old, "1e400" + old[-1] * old.endswith(","), 1))
+    ranks = ["--lineage-ranks", MD_RANKS] if sample.startswith("megadetector") else []
+    args = ["rollup", "--predictions", str(tmp_path / "in.json"), *ranks, "--output", str(tmp_path / "out.csv")]
+    assert main(args) == 2
+    error = one_line_error(capsys)
+    assert f"in.json: {where}: a number too large for a 64-bit float" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]
+
+
 def test_options_of_the_other_input_kind_are_refused(vanessa, capsys):
     np.save(vanessa / "scores.npy", np.array([[0.9, 0.1, 0, 0]], np.float32))
     assert (

@@ -134,12 +134,17 @@ def read_bytes(path: Path) -> bytes:
         raise InputError("file", str(path), f"cannot be read ({exc.strerror or exc})") from None
 
 
-def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any) -> Any:
-    """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py)."""
+def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any, *, where: str = "") -> Any:
+    """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py).
+
+    ``where``: the JSON path of ``data`` in the file (``images[3]``), for a number too large for a float.
+    """
     data = read_bytes(path) if data is None else data
     try:
         return msgspec.json.decode(data, type=type)
     except msgspec.ValidationError as exc:
+        if str(exc).startswith("Number out of range"):
+            raise _out_of_range(path, data, where) from None
         raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
     except msgspec.DecodeError as exc:
         raise not_valid_json(path, data if isinstance(data, bytes) else None, exc) from None
@@ -159,6 +164,39 @@ def not_valid_json(path: Path, data: bytes | None, exc: msgspec.DecodeError) -> 
     text = data[offset : offset + 24].split(b"\n", 1)[0].decode("utf-8", "replace")
     reason = f"is not valid JSON ({exc}: at line {line}, column {column}: {text!r})"
     return InputError("file", str(path), reason, source=f"{path}:{line}:{column}")
+
+
+def _out_of_range(path: Path, data: bytes | msgspec.Raw, where: str) -> InputError:
+    """The first number too large for a float, at its JSON path and as the file spells it
+    (msgspec elides the keys of its path).
+
+    Found by parsing again with the standard library, keeping such numbers' text: on the error path only.
+    """
+    import json
+
+    class Huge(str):
+        """A number's text, where it would be read as infinity."""
+
+    def first(value: Any, at: str) -> tuple[str, str] | None:
+        if isinstance(value, Huge):
+            return at, value
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            found = first(item, f"{at}.{key}" if isinstance(key, str) else f"{at}[{key}]")
+            if found is not None:
+                return found
+        return None
+
+    try:
+        parsed = json.loads(bytes(data), parse_float=lambda text: Huge(text) if math.isinf(float(text)) else 0.0)
+        found = first(parsed, where)
+    except (ValueError, RecursionError):
+        found = None
+    if found is None:
+        return InputError("file", str(path), "holds a number too large for a 64-bit float")
+    at, text = found
+    return InputError(at.lstrip(".") or "value", short(str(text)), "a number too large for a 64-bit float",
+                      source=str(path))  # fmt: skip
 
 
 def encode(document: Any) -> bytes:

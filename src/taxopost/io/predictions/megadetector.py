@@ -100,7 +100,7 @@ def read_megadetector(
     path = Path(path)
     top: _Top = decode(path, read_bytes(path) if data is None else data, _Top)
     heads = {
-        key: decode(path, top[key])
+        key: decode(path, top[key], where=key)
         for key in ("info", "detection_categories", _CATEGORIES, _DESCRIPTIONS)
         if key in top
     }
@@ -137,7 +137,7 @@ def read_megadetector(
     n_detections = 0
     unwritable: InputError | None = None
     for i, raw in enumerate(images):
-        image = decode(path, raw)
+        image = decode(path, raw, where=f"images[{i}]")
         if not isinstance(image, dict) or not isinstance(image.get("file"), str):
             raise InputError(f"images[{i}].file", _get(image, "file"), "each image needs a file name", source=str(path))
         found = image.get("detections")
