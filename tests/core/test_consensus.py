@@ -124,6 +124,34 @@ def test_consensus_partial_rows_keep_their_missing_mass(flat_map):
         consensus(top2 * [[1.0], [1.5]], [0, 0], flat_map)
 
 
+@pytest.mark.parametrize("weights", [None, [1.0, 3.0]], ids=["product", "weighted logarithms"])
+def test_consensus_geometric_counts_a_nearly_full_rows_missing_mass_beside_a_partial_row(flat_map, weights):
+    """A row within rounding of 1 (0.9991) beside a top-1 row: its 0.0009 missing is combined, not the floor."""
+    rows = np.array([[0.05, 0.0, 0.0, 0.0], [0.0, 0.9991, 0.0, 0.0]])
+    result = consensus(rows, [0, 0], flat_map, method="geometric", weights=weights)
+    assert_matches(result, rows, [0, 0], method="geometric", weights=weights)
+    w = np.array([1.0, 1.0] if weights is None else weights)
+    w = w * 2 / w.sum()
+    logs = np.r_[
+        np.log(np.maximum(rows, DEFAULT_FLOOR)).T @ w, np.log(np.maximum(1 - rows.sum(axis=1), DEFAULT_FLOOR)) @ w
+    ]
+    expected = np.exp(logs - logs.max()) / np.exp(logs - logs.max()).sum()
+    np.testing.assert_allclose(result.scores[0], expected[:4], rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_consensus_mean_keeps_exact_ties_whatever_the_rows_order(flat_map, dtype):
+    """Scaling each weight to 1/n before summing rounded the products: 3 x 0.25 and 0.125 + 0.5 +
+    0.125 came apart by an ulp, and the winner followed the rows' order instead of the first on ties."""
+    rows = np.array([[0.125, 0.25, 0.125, 0.5], [0.5, 0.25, 0.125, 0.125], [0.125, 0.25, 0.125, 0.5]], dtype=dtype)
+    for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0]):
+        result = consensus(rows[order], [0, 0, 0], flat_map)
+        assert result.scores[0, 0] == result.scores[0, 1] == dtype(0.25)
+        assert result.winner[0] == 3 and result.score[0] == dtype(0.375)
+        tie = consensus(rows[order][:, [0, 1, 2, 2]] * dtype(1), [0, 0, 0], flat_map)  # a and b tie for the top
+        assert tie.winner[0] == 0
+
+
 @pytest.mark.parametrize("method", ["mean", "geometric"])
 def test_consensus_of_top_k_pairs_equals_that_of_their_dense_rows(flat_map, method):
     """Top-k rows as a file gives them (SpeciesNet, MegaDetector): pairs, the rest missing."""
@@ -209,6 +237,7 @@ def test_consensus_chunks_never_split_a_group(flat_map):
         ([0.0, 1.5, 0.0], r"groups\[1\]=1.5: group ids must be integers"),
         (["a", "b", "c"], r"groups='<U1': group ids must be integers"),
         ([[0, 0, 0]], r"groups=\(1, 3\): must hold one group id per row"),
+        (np.array([0, 2**63, 0], dtype=np.uint64), r"groups\[1\]=9223372036854775808: group ids must be below 2\*\*63"),
     ],
 )
 def test_consensus_rejects_bad_groups(flat_map, groups, match):
@@ -224,11 +253,19 @@ def test_consensus_rejects_bad_groups(flat_map, groups, match):
         ({"weights": [1.0, 1.0]}, r"weights=\(2,\): must hold one weight per row: 3 values"),
         ({"method": "median"}, r"method='median': must be one of mean, geometric"),
         ({"floor": 0.0}, r"floor=0.0: must be in the open interval \(0, 1\)"),
+        ({"floor": True}, r"floor=True: must be in the open interval \(0, 1\)"),
     ],
 )
 def test_consensus_rejects_bad_options(flat_map, kwargs, match):
     with pytest.raises(InputError, match=match):
         consensus(np.full((3, 4), 0.25), [0, 0, 1], flat_map, **kwargs)
+
+
+def test_consensus_takes_a_numpy_floor(flat_map):
+    rows = np.array([[0.9, 0.1, 0.0, 0.0], [0.0, 0.6, 0.4, 0.0]])
+    given = consensus(rows, [0, 0], flat_map, method="geometric", floor=np.float32(0.01))
+    same = consensus(rows, [0, 0], flat_map, method="geometric", floor=float(np.float32(0.01)))
+    np.testing.assert_array_equal(given.scores, same.scores)
 
 
 @pytest.mark.parametrize("method", ["mean", "geometric"])

@@ -228,9 +228,9 @@ def segment_product(values, rows, bounds, floor, partial_below, rows32, out, mas
     0 otherwise) runs in float32: twice the lanes of float64, and no conversion of each value.
     The precision is the segment's own, so chunking never changes a result.
 
-    Partial rows (summing below ``partial_below``) combine their missing mass
-    ``max(1 - sum, floor)`` as the "none of these" class, and full rows count ``floor`` for it,
-    as in the general path; a segment without a partial row has no such class (mass 1). Each
+    In a segment with a partial row (summing below ``partial_below``), every row's missing mass
+    ``max(1 - sum, floor)`` combines as the "none of these" class, as in the general path; a
+    segment without a partial row has no such class (mass 1). Each
     row's sum and count of negative values come out of the same sweep (the door's checks), in
     the segment's precision. Shapes as :func:`segment_combine`.
     """
@@ -266,11 +266,8 @@ def _product(values, rows, lo, hi, floor, partial_below, acc, out, row_sum, row_
             acc[c] *= v if v > floor else floor
         row_sum[k] = total
         row_negative[k] = negative
-        if total < partial_below:
-            any_partial = True
-            rest *= max(1.0 - total, floor)
-        else:
-            rest *= floor
+        any_partial = any_partial or total < partial_below
+        rest *= max(1.0 - total, floor)  # a full row's missing mass (0, or a rounding's few ulps) floored
     if not any_partial:
         rest = 0.0
     total64 = rest
@@ -282,7 +279,7 @@ def _product(values, rows, lo, hi, floor, partial_below, acc, out, row_sum, row_
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def segment_combine(values, rows, bounds, weights, geometric, rest, partial, out, mass, row_sum, row_negative):
+def segment_combine(values, rows, bounds, weights, divisor, geometric, rest, partial, out, mass, row_sum, row_negative):
     """Combine each segment of consecutive rows into one row of ``out``, with its mass.
 
     Why compiled: ``np.add.reduceat(values, starts, axis=0)`` is the whole-array form of the
@@ -309,7 +306,12 @@ def segment_combine(values, rows, bounds, weights, geometric, rest, partial, out
     bounds : (n_segments + 1,) int64
         Offsets into ``rows`` of the segments.
     weights : (n_rows,), the dtype of ``partial``, in segment order
-        Already relative within each segment (sum 1 for the mean, mean 1 for the geometric).
+        Already relative within each segment (largest 1 for the mean, mean 1 for the geometric).
+    divisor : (n_segments,) float64
+        The mean's sums are divided by it (the segment's total weight) once summed: scaling each
+        weight to sum 1 first rounded every product, so that exact ties (``3 x 0.25`` against
+        ``0.125 + 0.5 + 0.125``) came apart by an ulp and the winner depended on the rows' order.
+        Unused by the geometric method.
     geometric : bool
         Normalise ``exp(sum)`` over the classes plus the "none of these" logit ``rest[g]``
         (``-inf`` when no row of the segment left mass missing).
@@ -347,10 +349,12 @@ def segment_combine(values, rows, bounds, weights, geometric, rest, partial, out
                     acc[c] += partial[c]
                 partial[:] = 0.0
         if short:
+            d = partial.dtype.type(divisor[g])
             total64 = 0.0
             for c in range(n_classes):
-                out[g, c] = partial[c]
-                total64 += partial[c]
+                value = partial[c] / d
+                out[g, c] = value
+                total64 += value
             mass[g] = total64
             continue
         if geometric:
@@ -369,6 +373,7 @@ def segment_combine(values, rows, bounds, weights, geometric, rest, partial, out
         else:
             total64 = 0.0
             for c in range(n_classes):
+                acc[c] /= divisor[g]
                 total64 += acc[c]
             mass[g] = total64
         for c in range(n_classes):

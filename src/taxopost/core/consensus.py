@@ -47,6 +47,7 @@ METHODS: tuple[str, ...] = ("mean", "geometric")
 #: ``log(1e-4)`` (about -9.2 nats), a strong vote against it but not a veto.
 DEFAULT_FLOOR = 1e-4
 _NO_REST = np.zeros(0)  # the mean method has no "none of these" logit
+_NO_DIVISOR = np.zeros(0)  # nor does the geometric divide its sums
 #: Nats kept between the smallest product the kernel may reach and the end of its dtype's normal
 #: range (e**-708.4 for float64, e**-87.3 for float32).
 _PRODUCT_MARGIN = 8.0
@@ -142,7 +143,7 @@ def consensus(
     n = matrix.shape[0]
     if method not in METHODS:
         raise InputError("method", method, f"must be one of {', '.join(METHODS)}")
-    if not (isinstance(floor, int | float) and 0.0 < floor < 1.0):
+    if isinstance(floor, bool) or not (isinstance(floor, int | float | np.integer | np.floating) and 0.0 < floor < 1.0):
         raise InputError("floor", floor, "must be in the open interval (0, 1)")
     ids = check_groups(groups, n)
     w = np.ones(n) if weights is None else check_weights(weights, n)
@@ -162,6 +163,9 @@ def check_groups(groups: object, n_rows: int) -> np.ndarray:
             raise InputError(f"groups[{row}]", float(array[row]), "group ids must be integers", row=row)
     elif array.dtype.kind not in "iu" and n_rows:
         raise InputError("groups", str(array.dtype), "group ids must be integers")
+    if array.dtype.kind == "u" and n_rows and array.max() > np.iinfo(np.int64).max:  # would wrap to < 0
+        row = int(np.argmax(array > np.iinfo(np.int64).max))
+        raise InputError(f"groups[{row}]", int(array[row]), "group ids must be below 2**63", row=row)
     ids = array.astype(np.int64)
     if n_rows and ids.min() < 0:
         row = int(np.flatnonzero(ids < 0)[0])
@@ -209,7 +213,7 @@ def _combine(
     row_group = np.empty(n, dtype=np.intp)
     row_group[slice(None) if order is None else order] = np.repeat(np.arange(starts.size), sizes)
     w = weights if order is None else weights[order]
-    w = _relative_weights(w, starts, sizes, method)
+    w, divisor = _relative_weights(w, starts, sizes, method)
     w_in = w.astype(matrix.dtype)  # the mean's inner sums run in the input's precision (see the kernel)
 
     n_groups = starts.size
@@ -220,7 +224,6 @@ def _combine(
     all_resolved = bool(resolved.all())
     field = "logits" if logits else "scores"
     geometric = method == "geometric"
-    log_floor = np.log(floor)
     product_rows = _product_rows(floor, np.float64)
     # float32 input on short tracks: the product runs in float32 (its range holds fewer rows).
     product_rows32 = _product_rows(floor, np.float32) if dtype == np.float32 else 0
@@ -277,18 +280,18 @@ def _combine(
             )
         elif geometric:
             partial = sums < 1.0 - SUM_TOLERANCE
-            rest_rows = np.where(partial, np.log(np.maximum(1.0 - sums, floor)), log_floor)
+            rest_rows = np.log(np.maximum(1.0 - sums, floor))  # a full row's (0, or a few ulps) floored
             rest = np.add.reduceat(w[pos] * rest_rows, local[:-1])
             rest[np.add.reduceat(partial, local[:-1]) == 0] = -np.inf  # no row left mass missing
             logs = np.log(np.maximum(block, dtype.type(floor)))
             _kernels.segment_combine(
-                logs, np.arange(pos.size), local, w[pos], True, rest, np.empty(n_classes), out, out_mass,
-                negatives, negatives,
+                logs, np.arange(pos.size), local, w[pos], _NO_DIVISOR, True, rest, np.empty(n_classes), out,
+                out_mass, negatives, negatives,
             )  # fmt: skip
         else:
             _kernels.segment_combine(
-                source, at, local, w_in[pos], False, _NO_REST, np.empty(n_classes, dtype=dtype), out, out_mass,
-                sums, negatives,
+                source, at, local, w_in[pos], divisor[groups], False, _NO_REST, np.empty(n_classes, dtype=dtype),
+                out, out_mass, sums, negatives,
             )  # fmt: skip
         if product or not geometric:  # the door's checks came out of the sweep
             bad = ~np.isfinite(sums) | (negatives > 0) | (sums > 1.0 + SUM_TOLERANCE)
@@ -329,10 +332,14 @@ def _product_rows(floor: float, dtype: type[np.floating]) -> int:
     return max(0, int(log_range / -math.log(floor)) - 1)
 
 
-def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, method: str) -> np.ndarray:
-    """Scale weights per group: to sum 1 (mean) or to average 1 (geometric); all-zero groups equal."""
+def _relative_weights(
+    w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights per group, and each group's divisor: the mean's weights scaled to a largest of 1
+    (its sums are divided by their total afterwards: equal weights stay exactly 1), the geometric's
+    to average 1 (divisor unused); a group whose weights are all 0 weighs its rows equally."""
     if not starts.size:
-        return w.astype(np.float64)
+        return w.astype(np.float64), np.zeros(0)
     # Divided by the group's largest first: a sum of huge weights would overflow to inf and
     # scale every weight of the group to 0.
     largest = np.maximum.reduceat(w, starts)
@@ -342,8 +349,9 @@ def _relative_weights(w: np.ndarray, starts: np.ndarray, sizes: np.ndarray, meth
     if zero.any():
         w = np.where(np.repeat(zero, sizes), 1.0, w)
         total = np.where(zero, sizes, total)
-    scale = 1.0 / total if method == "mean" else sizes / total
-    return w * np.repeat(scale, sizes)
+    if method == "mean":
+        return w, total
+    return w * np.repeat(sizes / total, sizes), total
 
 
 def _raise_for_row(matrix: np.ndarray, row: int, field: str, logits: bool) -> None:
