@@ -30,6 +30,7 @@ from taxopost.postprocessing.running.chunk import ALREADY_DONE, DONE, MAX_CHUNK_
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor, execute
 from taxopost.postprocessing.running.lifecycle import (
     MAX_AUTOMATIC_RESUMES,
+    can_resume,
     claim,
     finish,
     reap_and_resume,
@@ -397,6 +398,27 @@ def test_resume_after_cancel_completes_the_job(platform):
     job = _claimed(platform, chunk_size=2)
     run_chunk(_chunks(job)[0].pk)
     cancel_job(job)
+    resumed = resume_job(Job.objects.get(pk=job.pk), EmbeddedExecutor())
+    assert resumed.status == Job.SUCCEEDED and snapshot() == expected
+
+
+def test_resume_is_refused_once_a_later_run_of_the_task_replaced_what_the_job_wrote(platform):
+    """Resumed, it would replace the later run's output on the chunks left: neither config whole,
+    and each job's revert refused for the other's replacement."""
+    uninterrupted = run("rank_rollup", platform, chunk_size=2)
+    expected = snapshot()
+    revert_job(uninterrupted)
+    job = _claimed(platform, chunk_size=2)
+    run_chunk(_chunks(job)[0].pk)
+    cancel_job(job)
+    later = run("rank_rollup", platform, {"mode": "distribution"})
+    assert Classification.objects.filter(job=job, replaced_by=later).exists()
+    stopped = Job.objects.get(pk=job.pk)
+    assert not can_resume(stopped)
+    with pytest.raises(InputError, match=f"job={job.pk}: job {later.pk} ran its task again over what it wrote"):
+        resume_job(stopped)
+    assert Job.objects.get(pk=job.pk).status == Job.CANCELED  # nothing reopened
+    revert_job(later)
     resumed = resume_job(Job.objects.get(pk=job.pk), EmbeddedExecutor())
     assert resumed.status == Job.SUCCEEDED and snapshot() == expected
 

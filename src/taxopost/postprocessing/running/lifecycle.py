@@ -31,7 +31,7 @@ from django.utils import timezone
 from taxopost.errors import InputError, JobError
 from taxopost.jobs import chunks as plan_store
 from taxopost.jobs.models import Job
-from taxopost.observations.models import Project
+from taxopost.observations.models import Classification, Project
 from taxopost.postprocessing.base import PostProcessingTask
 from taxopost.postprocessing.running.chunk import plan
 from taxopost.postprocessing.running.revert import revert_job
@@ -325,3 +325,13 @@ def _check_resumable(job: Job) -> None:
         raise InputError("job", job.pk, "already succeeded: there is nothing left to run")
     if job.status == Job.RUNNING:
         raise InputError("job", job.pk, "is running; if its workers died, `taxopost jobs reap` marks it stale first")
+    # A later run of its task replaced what it wrote: resumed, it would replace that run's output
+    # on the chunks left and keep neither config whole (nor could either job be reverted then).
+    replacer = (
+        Classification.objects.filter(job_id=job.pk).exclude(replaced_by=None).values_list("replaced_by_id", flat=True)
+    ).first()
+    if replacer is not None:
+        raise InputError(
+            "job", job.pk, f"job {replacer} ran its task again over what it wrote: revert job {replacer} first, or "
+            "leave this one as it stopped",
+        )  # fmt: skip
