@@ -388,6 +388,15 @@ def test_an_unknown_field_of_a_job_is_refused(admin_client_api, platform):
     assert not Job.objects.exists()
 
 
+def test_an_unknown_field_of_a_jobs_scope_is_refused(admin_client_api, platform):
+    """A misspelt scope key ("nmae") must not be dropped quietly while the job runs on the id."""
+    body = rollup_body(platform, scope={"type": "capture_set", "id": platform.pk, "extra": 1})
+    response = admin_client_api.post(f"{API}/jobs/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["scope"] == ["unknown fields: extra (expected type, id, name)"]
+    assert not Job.objects.exists()
+
+
 def test_errors_from_the_domain_name_the_field(admin_client_api, platform):
     masking = {"task": "class_masking", "scope": {"type": "capture_set", "id": platform.pk}}
     response = admin_client_api.post(f"{API}/jobs/", {**masking, "config": {"taxa_list": "nowhere"}}, format="json")

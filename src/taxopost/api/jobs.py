@@ -71,6 +71,15 @@ class ScopeSerializer(serializers.Serializer):
     id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     name = serializers.CharField(required=False, write_only=True, help_text="A capture set's name, instead of its id")
 
+    def to_internal_value(self, data):
+        """Unknown keys refused, as at the top level: a misspelt key must not go unnoticed."""
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in set(data) - set(self.fields))
+            if unknown:
+                expected = ", ".join(self.fields)
+                raise serializers.ValidationError([f"unknown fields: {', '.join(unknown)} (expected {expected})"])
+        return super().to_internal_value(data)
+
     def validate(self, data):
         """One of ``id`` and ``name`` (a capture set's only); the job's validation resolves the name."""
         if ("id" in data) == ("name" in data) or ("name" in data and data["type"] != Job.CAPTURE_SET):
