@@ -300,13 +300,26 @@ def test_an_occurrence_with_two_category_maps_is_refused_with_the_reason(survey,
         ({"method": "median"}, r"config\.method='median'"),
         ({"min_detections": 1}, r"config\.min_detections=1"),
         ({"weighting": "confidence"}, r"config\.weighting='confidence'"),
-        ({"source_algorithm": "nope"}, r"config\.source_algorithm='nope': no algorithm has this key"),
+        (
+            {"source_algorithm": "nope"},
+            r"config\.source_algorithm='nope': no algorithm with a category map has this key",
+        ),
     ],
 )
 def test_a_bad_config_is_refused_naming_the_field_and_nothing_is_recorded(survey, config, match):
     with pytest.raises(InputError, match=match):
         create_job(KEY, Job.CAPTURE_SET, survey.pk, config)
     assert not Job.objects.exists()
+
+
+def test_a_source_algorithm_without_vectors_is_refused_where_it_combined_nothing(survey):
+    """A roll-up's output holds no vectors: named as the source, the job examined nothing and said nothing."""
+    rollup = run("rank_rollup", survey, {"thresholds": {"species": 0.99, "genus": 0.5}})
+    key = Classification.objects.filter(job=rollup).values_list("algorithm__key", flat=True).first()
+    assert key is not None
+    with pytest.raises(InputError, match=rf"config\.source_algorithm='{key}': no algorithm with a category map"):
+        create_job(KEY, Job.CAPTURE_SET, survey.pk, {"source_algorithm": key})
+    assert Job.objects.filter(task=KEY).count() == 0
 
 
 def test_an_occurrence_scope_combines_that_occurrence(survey):

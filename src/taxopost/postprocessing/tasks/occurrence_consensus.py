@@ -61,9 +61,14 @@ class OccurrenceConsensusTask(PostProcessingTask):
     def prepare(self) -> None:
         self._chain: set[int] | None = None
         if self.config.source_algorithm is not None:
-            source = Algorithm.objects.filter(key=self.config.source_algorithm).first()
+            # A classifier, or a masking of one (its chain is the same): a roll-up or a size filter holds no vectors.
+            source = Algorithm.objects.filter(key=self.config.source_algorithm, category_map__isnull=False).first()
             if source is None:
-                raise InputError("config.source_algorithm", self.config.source_algorithm, "no algorithm has this key")
+                raise InputError(
+                    "config.source_algorithm",
+                    self.config.source_algorithm,
+                    "no algorithm with a category map has this key",
+                )
             links = dict(Algorithm.objects.values_list("id", "source_algorithm_id"))
             self._chain = {pk for pk in links if _root(pk, links) == _root(source.pk, links)}
         # What the weighting does not read is a constant, not a join (images, for the area).
