@@ -137,6 +137,34 @@ def test_split_rows_with_groups_keeps_occurrences_whole():
         split_rows(31, 0.5, groups=np.zeros(31, dtype=int))
 
 
+def test_calibrate_with_groups_counts_an_occurrence_of_identical_rows_once(moths_map):
+    """Ten identical frames are one witness, not ten: the bound on grouped rows is the bound on
+    their occurrences (counted per row, it was ten times too tight: 0.2 of splits missed a
+    target that delta = 0.1 promised)."""
+    from taxopost.evaluation import calibrate
+
+    rng = np.random.default_rng(3)
+    n_occurrences, frames, n_classes = 1000, 10, moths_map.n_classes
+    winner, top = rng.integers(0, n_classes, n_occurrences), rng.uniform(0.3, 1.0, n_occurrences)
+    scores = np.repeat(((1 - top) / (n_classes - 1))[:, None], n_classes, axis=1)
+    scores[np.arange(n_occurrences), winner] = top
+    right = rng.random(n_occurrences) < top  # calibrated: the top score is the chance of being right
+    truth = moths_map.class_taxa[np.where(right, winner, (winner + 1) % n_classes)].astype(np.int64)
+    kwargs = {"target_precision": 0.9, "delta": 0.1, "order": ["species"], "seed": 5}
+    alone = calibrate(scores, moths_map, truth, **kwargs)
+    grouped = calibrate(
+        np.repeat(scores, frames, axis=0), moths_map, np.repeat(truth, frames), **kwargs,
+        groups=np.repeat(np.arange(n_occurrences) * 7, frames),
+    )  # fmt: skip
+    assert grouped.n_calibration == alone.n_calibration == 500 and grouped.one_per_occurrence
+    assert alone.calibration.ranks[0].threshold is not None  # a rank reached: the counts below are not empty
+    for a, g in zip(alone.calibration.ranks, grouped.calibration.ranks, strict=True):
+        assert (g.rank, g.threshold, g.n_accepted, g.n_errors) == (a.rank, a.threshold, a.n_accepted, a.n_errors)
+        np.testing.assert_array_equal(g.bound, a.bound)
+        np.testing.assert_array_equal(g.accepted, a.accepted)
+    assert grouped.n_test == alone.n_test * frames  # the held-out figures count every row
+
+
 # -- files and the command line ------------------------------------------------------------------
 
 
@@ -271,7 +299,8 @@ def test_taxopost_calibrate_with_groups_splits_whole_occurrences(track_files):
     report = json.loads((track_files / "cal" / "calibration.json").read_text())
     groups = np.load(track_files / "groups.npy")
     cal, _ = split_rows(groups.size, 0.5, seed=0, groups=groups)
-    assert report["n_calibration"] == cal.size
+    assert report["n_calibration"] == np.unique(groups[cal]).size < cal.size  # one row per occurrence
+    assert report["one_per_occurrence"] is True
 
 
 def test_taxopost_refuses_an_occurrence_of_two_true_taxa_and_one_occurrence_to_split_leaving_no_folder(

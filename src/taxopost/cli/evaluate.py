@@ -358,7 +358,8 @@ def _print_calibration(report: CalibrationReport) -> None:
     held = {r.rank: r for r in report.held_out.ranks}
     table = Table(
         title=f"{report.calibration.mode} mode, delta={report.calibration.delta:g}: "
-        f"{report.n_calibration:,} calibration rows, {report.n_test:,} held out",
+        f"{report.n_calibration:,} calibration rows{' (one per occurrence)' if report.one_per_occurrence else ''}, "
+        f"{report.n_test:,} held out",
         title_justify="left",
     )
     # cal. = calibration split; test = held-out split; bound = lower confidence bound on precision

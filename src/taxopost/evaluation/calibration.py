@@ -31,6 +31,11 @@ least ``1 - m * delta`` for ``m`` ranks (pass ``delta / m`` for a joint statemen
 ranks' thresholds are chosen on the same rows, so the statement at rank ``r`` is conditional
 on them; ``tests/evaluation/test_calibration_guarantee.py`` checks the per-rank rate
 empirically. Rows accepted at no rank keep the model's prediction and are not covered.
+
+**Occurrences** (``groups``): the rows of one individual share its errors, so they are not
+exchangeable trials. Whole occurrences are split, and one row drawn at random from each
+calibration occurrence is calibrated on: the assumption is then on occurrences, and the
+guarantee on a row drawn at random from a new occurrence (each occurrence weighs the same).
 """
 
 from __future__ import annotations
@@ -235,7 +240,10 @@ class CalibrationReport:
     held_out : HeldOutEvaluation
         :func:`evaluate_thresholds` on the held-out rows.
     n_calibration, n_test : int
+        Rows calibrated on and held out.
     seed : int
+    one_per_occurrence : bool
+        The calibration rows are one row drawn from each calibration occurrence (with ``groups``).
     """
 
     calibration: ThresholdCalibration
@@ -243,6 +251,7 @@ class CalibrationReport:
     n_calibration: int
     n_test: int
     seed: int | None
+    one_per_occurrence: bool = False
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -386,8 +395,10 @@ def calibrate(
         Picks each rank's threshold; the guarantee needs it to control the family-wise error
         rate at ``delta`` (:mod:`taxopost.evaluation.fwer_control`).
     groups : ndarray of shape (n_rows,), int, optional
-        Each row's occurrence: the split keeps occurrences whole (:func:`split_rows`), and the
-        exchangeability the guarantee assumes is then that of occurrences.
+        Each row's occurrence: the split keeps occurrences whole (:func:`split_rows`) and
+        calibrates on one row drawn from each calibration occurrence (:func:`one_row_per_group`):
+        the guarantee then assumes occurrences exchangeable, and holds for a row drawn at random
+        from a new occurrence. The held-out figures count every held-out row.
 
     Returns
     -------
@@ -404,9 +415,24 @@ def calibrate(
     taxonomy = category_map.taxonomy
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
     cal, test = split_rows(len(candidates), calibration_fraction, seed=seed, groups=groups)
+    if groups is not None:
+        cal = one_row_per_group(cal, np.asarray(groups), seed=seed)
     calibration = _calibrate(take_rows(candidates, cal), y_true[cal], taxonomy, targets, delta, grid, procedure)
     held_out = _evaluate(take_rows(candidates, test), y_true[test], taxonomy, calibration, grid)
-    return CalibrationReport(calibration, held_out, int(cal.size), int(test.size), seed)
+    return CalibrationReport(calibration, held_out, int(cal.size), int(test.size), seed, groups is not None)
+
+
+def one_row_per_group(rows: np.ndarray, groups: np.ndarray, *, seed: int | None = 0) -> np.ndarray:
+    """One of ``rows`` drawn at random from each group they hold (sorted; ``groups``: every row's group).
+
+    Why: the rows of one occurrence share the individual's errors, so counting them as
+    independent trials makes the bound too tight (ten identical frames count as ten agreeing
+    witnesses); one row per occurrence makes the calibration's trials independent again.
+    """
+    rng = np.random.default_rng(None if seed is None else [seed, 1])  # apart from the split's own draw
+    shuffled = rng.permutation(rows)
+    _, first = np.unique(groups[shuffled], return_index=True)
+    return np.sort(shuffled[first])
 
 
 def calibrate_thresholds(

@@ -124,6 +124,7 @@ def calibration_record(report: CalibrationReport) -> dict[str, object]:
     """The content of ``calibration.json`` (NaN kept; :func:`jsonable` writes it as null)."""
     return {
         "n_calibration": report.n_calibration,
+        "one_per_occurrence": report.one_per_occurrence,
         "n_test": report.n_test,
         "seed": report.seed,
         **threshold_calibration_record(report.calibration),
@@ -538,7 +539,8 @@ def _calibration_html(data: Mapping, figures: Sequence[tuple[str, str]]) -> str:
     rest = data["held_out"]["not_accepted"]
     config = data["config"]
     sections = [
-        f"<p class='note'>{data['mode']} mode; δ = {data['delta']:g}; {data['n_calibration']:,} calibration rows, "
+        f"<p class='note'>{data['mode']} mode; δ = {data['delta']:g}; {data['n_calibration']:,} calibration rows"
+        f"{' (one per occurrence)' if data.get('one_per_occurrence') else ''}, "
         f"{data['n_test']:,} held-out rows (seed {data['seed']}). Guarantee, per reached rank: with probability "
         f"at least {1 - data['delta']:.2f} the precision of predictions accepted at that rank is at least its target, "
         "assuming calibration and new rows are exchangeable (docs/evaluation.md).</p>",
