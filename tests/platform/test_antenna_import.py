@@ -424,8 +424,9 @@ def test_the_admin_loop_evaluates_calibrates_and_prints_antennas_form(server, tm
     assert {p["n"] for p in metrics["pipelines"]} == {26}  # the detections of the 8 identified occurrences
     capsys.readouterr()
 
+    # 8 identified occurrences, one row of each calibrating (4 of them): a modest target is what they support.
     args = ["calibrate-capture-set", "--capture-set", name, "--output", str(tmp_path / "config.json"),
-            "--target-precision", "0.7", "--delta", "0.2", "--mode", "distribution",
+            "--target-precision", "0.6", "--delta", "0.3", "--mode", "distribution",
             "--csv", str(tmp_path / "ranks.csv"), "--antenna-config", str(tmp_path / "antenna.json")]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -445,7 +446,7 @@ def test_the_admin_loop_evaluates_calibrates_and_prints_antennas_form(server, tm
 def test_calibrating_in_lineage_mode_warns_that_antenna_rolls_up_by_distribution(server, tmp_path, capsys):
     run(server)
     args = ["calibrate-capture-set", "--capture-set", "Rec capture set (all 30)", "--output",
-            str(tmp_path / "config.json"), "--target-precision", "0.7", "--delta", "0.2"]  # fmt: skip
+            str(tmp_path / "config.json"), "--target-precision", "0.6", "--delta", "0.3"]  # fmt: skip
     assert main(args) == 0
     assert "Antenna's roll-up picks the best taxon at each rank (--mode distribution)" in capsys.readouterr().err
 
@@ -606,7 +607,7 @@ def test_evaluation_and_calibration_read_the_models_outputs_not_antennas_derived
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert {p["n"] for p in metrics["pipelines"]} == {26}
     args = ["calibrate-capture-set", "--capture-set", summary.capture_set, "--output", str(tmp_path / "c.json"),
-            "--target-precision", "0.7", "--delta", "0.2", "--mode", "distribution"]  # fmt: skip
+            "--target-precision", "0.6", "--delta", "0.3", "--mode", "distribution"]  # fmt: skip
     assert main(args) == 0
 
 
