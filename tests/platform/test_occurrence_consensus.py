@@ -322,6 +322,26 @@ def test_a_source_algorithm_without_vectors_is_refused_where_it_combined_nothing
     assert Job.objects.filter(task=KEY).count() == 0
 
 
+def test_a_run_over_the_rest_of_an_occurrence_combines_it_again_whole(survey):
+    """A capture set holding two of a track's three images is combined first; the same config on
+    the whole station then combines all three, replacing those two outputs, where it used to leave
+    the third frame alone (counted as an occurrence of one detection) and the track two answers."""
+    frames = list(Detection.objects.filter(occurrence__key="occ-track").order_by("id"))
+    part = CaptureSet.objects.create(name="part", project=survey.project)
+    part.images.set([d.source_image for d in frames[:2]])
+    first = run(KEY, part)
+    assert first.metrics["changed"] == 2
+    whole = run(KEY, survey)
+    assert whole.metrics["changed"] == 3 and whole.metrics["skipped"] == {"occurrence with one detection": 1}
+    written = terminal("occ-track")
+    assert len(written) == 3 and {c.job_id for c in written} == {whole.pk}
+    assert {tuple(sorted(c.details["members"])) for c in written} == {tuple(d.pk for d in frames)}
+    assert Classification.objects.filter(job=first, replaced_by=whole).count() == 2
+    assert run(KEY, survey).metrics["changed"] == 0  # done whole now: the same config again changes nothing
+    revert_job(Job.objects.get(pk=whole.pk))
+    assert sorted(str(c.job_id) for c in terminal("occ-track")) == sorted([str(first.pk)] * 2 + ["None"])
+
+
 def test_an_occurrence_scope_combines_that_occurrence(survey):
     occurrence = Occurrence.objects.get(key="occ-track")
     job = submit_job(create_job(KEY, Job.OCCURRENCE, occurrence.pk, {}), EmbeddedExecutor())

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
@@ -191,7 +191,8 @@ class PostProcessingTask(ABC):
 
         Each chain's current answer; but where the chain holds an earlier output of this task
         with another config, the source of that output (which the run then replaces), and
-        nothing where it holds this config's output. With ``stack``, always the current answer.
+        nothing where it holds this config's output (for a task of whole occurrences: unless
+        another chain of its occurrence does not). With ``stack``, always the current answer.
         ``detections``: only the chains of these detections (a chunk of a plan of detections).
         """
         tips = self.scope.terminal_classifications()
@@ -200,12 +201,25 @@ class PostProcessingTask(ABC):
         if self.stack:
             return tips
         earlier, same = self._step_algorithms()
-        return chains.run_inputs(tips, earlier, same)
+        todo = chains.run_inputs(tips, earlier, same)
+        if not (self.whole_occurrences and same):
+            return todo
+        if not Classification.objects.filter(algorithm_id__any_of=sorted(same), replaced_by=None).exists():
+            return todo  # this config's outputs were all reverted or replaced: nothing can be partial
+        # An occurrence is done only where every chain of it holds this config's output: one that
+        # ran on part of it (a capture set holding some of its images) is combined again whole,
+        # replacing that output, instead of leaving it with two answers.
+        undone = todo.exclude(detection__occurrence=None).values("detection__occurrence_id")
+        again = chains.run_inputs(tips, earlier, ()).filter(detection__occurrence_id__in=undone)
+        return Classification.objects.filter(Q(id__in=todo.values("id")) | Q(id__in=again.values("id")))
 
     def resolve(self, ids: list[int], *, lock: bool) -> dict[int, chains.Input]:
-        """The inputs among ``ids`` still valid now, each with the tail this run replaces."""
+        """The inputs among ``ids`` still valid now, each with the tail this run replaces (for a
+        task of whole occurrences, this config's own output too: see :meth:`inputs`)."""
         earlier, same = self._step_algorithms()
-        return chains.resolve(ids, () if self.stack else earlier - same, lock=lock)
+        if self.stack:
+            return chains.resolve(ids, (), lock=lock)
+        return chains.resolve(ids, earlier if self.whole_occurrences else earlier - same, lock=lock)
 
     def earlier_algorithms(self) -> QuerySet[Algorithm]:
         """The algorithms whose outputs a run of this task replaces: this task's own."""
