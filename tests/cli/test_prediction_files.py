@@ -630,3 +630,366 @@ def test_masking_its_own_megadetector_output_again_masks_the_models_pairs_and_a_
     doc = json.loads(rolled.read_text())
     ((key, score),) = doc["images"][0]["detections"][0]["classifications"]
     assert doc["classification_categories"][key] == "cervidae" and score == pytest.approx(1.0, abs=1e-5)
+
+
+# -- bad input the readers crashed on, and what MegaDetector's validator refuses --------------------
+
+HUGE = "1" + "0" * 400  # a JSON integer: a float cannot hold it (1e400 is the float form)
+HUGE_SHORT = "'" + HUGE[:57] + "...'"  # as a message quotes it: short() cuts its repr to 60 characters
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("sample", "old", "new", "where"),
+    [
+        ("megadetector/format_example.json", "0.901", HUGE, "images[0].detections[0].classifications[0][1]"),
+        ("megadetector/format_example.json", "0.2762", HUGE, "images[0].detections[0].bbox[1]"),
+        ("megadetector/format_example.json", "0.901", "-" + HUGE, "images[0].detections[0].classifications[0][1]"),
+        ("speciesnet/classify_only.json", "0.3486539423465729", HUGE, "predictions[0].classifications.scores[0]"),
+        # msgspec refuses an integer of more than 4300 digits itself: named the same way, not by its elided path
+        (
+            "megadetector/format_example.json",
+            "0.901",
+            "1" + "0" * 5000,
+            "images[0].detections[0].classifications[0][1]",
+        ),
+    ],
+    ids=["megadetector pair", "megadetector bbox", "negative pair", "speciesnet score", "5001 digits"],
+)
+def test_a_huge_integer_is_named_by_its_json_path_and_a_short_form_and_writes_nothing(
+    shared_data, tmp_path, capsys, sample, old, new, where
+):
+    text = (shared_data / sample).read_text()
+    assert old in text
+    (tmp_path / "in.json").write_text(text.replace(old, new, 1))
+    ranks = ["--lineage-ranks", MD_RANKS] if sample.startswith("megadetector") else []
+    args = ["rollup", "--predictions", str(tmp_path / "in.json"), *ranks, "--threshold", "species=0.95"]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 2
+    error = one_line_error(capsys)
+    quoted = "'-" + HUGE[:56] + "...'" if new.startswith("-") else HUGE_SHORT
+    assert f"in.json: {where}={quoted}: a number too large for a 64-bit float" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (
+            lambda d: d["detections"][1]["classifications"][1]["scores"].__setitem__(2, int(HUGE)),
+            "detections[1].classifications[1].scores[2]",
+        ),
+        (lambda d: d["detections"][0]["bbox"].update(y2=int(HUGE)), "detections[0].bbox.y2"),
+    ],
+    ids=["score", "bbox corner"],
+)
+def test_a_huge_integer_in_an_antenna_response_is_named_by_its_json_path(shared_data, tmp_path, capsys, change, where):
+    doc = _antenna_with_category_map(shared_data)
+    change(doc["body"])
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    assert main(_antenna_rollup(tmp_path, "in.json")) == 2
+    error = one_line_error(capsys)
+    assert f"in.json: {where}={HUGE_SHORT}: a number too large for a 64-bit float" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "taxonomy.csv"]
+
+
+ANTENNA_LABELS = ("Vanessa atalanta", "Vanessa cardui", "Danaus plexippus")
+
+
+def _antenna_with_category_map(shared_data: Path) -> dict:
+    """The recorded processing-service response, its 3-class species classifier given a category map
+    (the service's response declares no algorithm)."""
+    path = shared_data / "antenna" / "processing_service" / "process_random-detection-random-species.json"
+    doc = json.loads(path.read_text())
+    data = [{"index": i, "label": label, "gbif_key": None} for i, label in enumerate(ANTENNA_LABELS)]
+    doc["body"]["algorithms"] = {"random-species-classifier": {"category_map": {"data": data}}}
+    return doc
+
+
+def _antenna_rollup(folder: Path, name: str) -> list[str]:
+    (folder / "taxonomy.csv").write_text(VANESSA)
+    return ["rollup", "--predictions", str(folder / name), "--taxonomy", str(folder / "taxonomy.csv"),
+            "--output", str(folder / "out.json")]  # fmt: skip
+
+
+def _category_map_data(body: dict) -> list:
+    return body["algorithms"]["random-species-classifier"]["category_map"]["data"]
+
+
+_MAP = "algorithms['random-species-classifier'].category_map"
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("change", "where", "reason"),
+    [
+        (lambda b: b["source_images"].append(5), "source_images[3]=5", "must be a JSON object"),
+        (lambda b: b["source_images"][0].pop("id"), "source_images[0].id=None", "is missing"),
+        (lambda b: b["source_images"][1].update(id=["101"]), "source_images[1].id=['101']", "must be a JSON str"),
+        (
+            lambda b: b.update(algorithms=["random-species-classifier"]),
+            "algorithms=['random-species-classifier']",
+            "must be a JSON object",
+        ),
+        (
+            lambda b: b["algorithms"].update({"random-species-classifier": "x"}),
+            "algorithms['random-species-classifier']='x'",
+            "must be a JSON object",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map=["a"]),
+            f"{_MAP}=['a']",
+            "must be a JSON object",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map={"data": {"a": 1}}),
+            f"{_MAP}.data={{'a': 1}}",
+            "must be a list",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map={"data": ["a", "b", "c"]}),
+            f"{_MAP}.data[0]='a'",
+            "must be a JSON object",
+        ),
+        (
+            lambda b: _category_map_data(b).__setitem__(0, {"index": 0, "gbif_key": "1"}),
+            f"{_MAP}.data[0].label=None",
+            "is missing",
+        ),
+        (lambda b: _category_map_data(b)[2].update(label=7), f"{_MAP}.data[2].label=7", "must be a JSON str"),
+        (lambda b: _category_map_data(b)[0].update(index="0"), f"{_MAP}.data[0].index='0'", "must be a JSON int"),
+        (lambda b: _category_map_data(b)[1].pop("index"), f"{_MAP}.data[1].index=None", "is missing"),
+        (
+            lambda b: _category_map_data(b)[1].update(gbif_key={"key": 1}),
+            f"{_MAP}.data[1].gbif_key={{'key': 1}}",
+            "a GBIF key is a number or its text",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map={"labels": 5}),
+            f"{_MAP}.labels=5",
+            "must be a list of labels",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map={"labels": "abc"}),
+            f"{_MAP}.labels='abc'",
+            "must be a list of labels",
+        ),
+        (
+            lambda b: b["algorithms"]["random-species-classifier"].update(category_map={"labels": ["a", 2, "c"]}),
+            f"{_MAP}.labels[1]=2",
+            "a label must be a string",
+        ),
+        (lambda b: b["detections"][0]["bbox"].pop("x2"), "detections[0].bbox.x2=None", "is missing"),
+        (
+            lambda b: b["detections"][2]["bbox"].update(y1="5"),
+            "detections[2].bbox.y1='5'",
+            "must be a JSON int or float",
+        ),
+        (
+            lambda b: b["detections"][1]["classifications"][1]["algorithm"].update(key=["k"]),
+            "detections[1].classifications[1].algorithm.key=['k']",
+            "must be a JSON string",
+        ),
+        (lambda b: b["detections"][0]["classifications"][0]["algorithm"].update(key=["k"]), None, None),  # not read
+    ],
+)
+def test_a_badly_shaped_antenna_response_names_its_json_path_and_value(
+    shared_data, tmp_path, capsys, change, where, reason
+):
+    doc = _antenna_with_category_map(shared_data)
+    change(doc["body"])
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    if where is None:
+        assert main(_antenna_rollup(tmp_path, "in.json")) == 0
+        return
+    assert main(_antenna_rollup(tmp_path, "in.json")) == 2
+    error = one_line_error(capsys)
+    assert f"in.json: {where}: {reason}" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "taxonomy.csv"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("labels", "where", "reason"),
+    [
+        (5, "detections[0].classifications[1].labels=5", "must be a list of labels"),
+        ("abc", "detections[0].classifications[1].labels='abc'", "must be a list of labels"),
+        ([1, 2, 3], "detections[0].classifications[1].labels[0]=1", "a label must be a string"),
+    ],
+)
+def test_antenna_classification_labels_that_are_not_a_list_of_strings_are_named(
+    shared_data, tmp_path, capsys, labels, where, reason
+):
+    doc = _antenna_with_category_map(shared_data)
+    doc["body"]["algorithms"] = {}  # the labels come from the classifications
+    for det in doc["body"]["detections"]:
+        det["classifications"][1]["labels"] = list(ANTENNA_LABELS)
+    doc["body"]["detections"][0]["classifications"][1]["labels"] = labels
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    assert main(_antenna_rollup(tmp_path, "in.json")) == 2
+    error = one_line_error(capsys)
+    assert f"in.json: {where}: {reason}" in error, error
+    doc["body"]["detections"][0]["classifications"][1]["labels"] = list(ANTENNA_LABELS)  # the file as it was
+    doc["body"]["detections"][2]["classifications"][1]["labels"] = [*ANTENNA_LABELS[:2], "Danaus gilippus"]
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    assert main(_antenna_rollup(tmp_path, "in.json")) == 2
+    error = one_line_error(capsys)
+    assert "in.json: detections[2].classifications[1].labels=" in error, error
+    assert "differ between detections of 'random-species-classifier' (first: detections[0]" in error, error
+    doc["body"]["detections"][2]["classifications"][1]["labels"] = list(ANTENNA_LABELS)
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    assert main(_antenna_rollup(tmp_path, "in.json")) == 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("key", ["²", "٣", "-1", " 1", "1.0", ""])
+def test_a_megadetector_classification_id_that_is_not_ascii_digits_is_named(shared_data, tmp_path, capsys, key):
+    doc = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    doc["classification_categories"][key] = "x"
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    args = ["rollup", "--predictions", str(tmp_path / "in.json"), "--lineage-ranks", MD_RANKS,
+            "--threshold", "species=0.95", "--output", str(tmp_path / "out.json")]  # fmt: skip
+    assert main(args) == 2
+    error = one_line_error(capsys)
+    assert f"in.json: classification_categories[{key!r}]={key!r}: an id must be a non-negative integer" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]
+
+
+def _video(doc: dict) -> dict:
+    return doc["images"][1]  # path/from/base/dir/video_with_person.mp4: frame_rate, frames_processed, frame_number
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("edit", "where", "value"),
+    [
+        (lambda d: d["info"].update(format_version="1.x"), "info.format_version", "'1.x'"),
+        (lambda d: d["info"].update(format_version=""), "info.format_version", "''"),
+        (lambda d: d["info"].update(format_version="1.2"), "info.format_version", "'1.2'"),
+        (lambda d: d["detection_categories"].update({"3": 3}), "detection_categories['3']", "3"),
+        (lambda d: d["detection_categories"].update({"3": None}), "detection_categories['3']", "None"),
+        (lambda d: d["detection_categories"].update({"3": " "}), "detection_categories['3']", "' '"),  # format 1.6
+        (lambda d: _video(d).pop("frame_rate"), "images[1].frame_rate", "None"),
+        (lambda d: _video(d).update(frame_rate="20"), "images[1].frame_rate", "'20'"),
+        (lambda d: _video(d).update(frame_rate=-1), "images[1].frame_rate", "-1"),
+        (lambda d: _video(d).pop("frames_processed"), "images[1].frames_processed", "None"),
+        (lambda d: _video(d)["detections"][1].pop("frame_number"), "images[1].detections[1].frame_number", "None"),
+        (lambda d: d["images"][0].update(file="clip.MOV"), "images[0].frames_processed", "None"),
+        (
+            lambda d: d["images"][4].update(file="broken.avi"),
+            "images[4].frames_processed",
+            "None",
+        ),  # a failed video too
+        (
+            lambda d: (d["info"].update(format_version="1.4"), _video(d).pop("frame_rate")),
+            "images[1].frame_rate",
+            "None",
+        ),
+    ],
+    ids=[
+        "version not a number",
+        "empty version",
+        "version before 1.3",
+        "detection name a number",
+        "detection name null",
+        "blank detection name at 1.6",
+        "video without frame_rate",
+        "frame_rate a string",
+        "negative frame_rate without failure",
+        "video without frames_processed",
+        "frame without frame_number",
+        "an image file that is a video",
+        "a failed video",
+        "video without frame_rate at 1.4",
+    ],
+)
+def test_a_megadetector_header_or_video_its_validator_refuses_is_not_written_back_but_still_read(
+    shared_data, tmp_path, capsys, edit, where, value
+):
+    doc = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    edit(doc)
+    path = tmp_path / "md.json"
+    path.write_text(json.dumps(doc))
+    args = ["rollup", "--predictions", str(path), "--lineage-ranks", MD_RANKS, "--threshold", "species=0.95"]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 2
+    error = one_line_error(capsys)
+    assert f"md.json: {where}={value}: " in error and "MegaDetector's validator refuses it" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["md.json"]  # nothing written
+    assert main([*args, "--output", str(tmp_path / "out.csv")]) == 0  # a table copies none of it
+    assert [row["detection"] for row in read_csv(tmp_path / "out.csv")] == ["images[0].detections[0]"]
+    with pytest.raises(AssertionError):  # the rule is the validator's: it refuses the file as read
+        validate_megadetector(path)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["info"].update(format_version="1.3"),
+        lambda d: d["info"].update(format_version=" 1.5 "),  # float() takes it
+        lambda d: d.update(
+            detection_categories={**d["detection_categories"], "3": " "}, info={"format_version": "1.5"}
+        ),
+        lambda d: _video(d).update(frame_rate=-1, failure=None),  # a failure key: the validator allows it
+        lambda d: (
+            d["info"].update(format_version="1.3"),
+            _video(d).pop("frame_rate"),
+            _video(d).pop("frames_processed"),
+        ),
+        lambda d: (d["info"].update(format_version="1.4"), _video(d).pop("frames_processed")),
+        lambda d: d["images"][0].update(file="clip.mp4.jpg"),
+    ],
+    ids=[
+        "version 1.3",
+        "version with spaces",
+        "blank detection name at 1.5",
+        "negative frame_rate with failure",
+        "video fields before 1.4",
+        "frames_processed before 1.5",
+        "not a video",
+    ],
+)
+def test_what_megadetector_s_validator_takes_is_written_back(shared_data, tmp_path, edit):
+    doc = json.loads((shared_data / "megadetector" / "format_example.json").read_text())
+    edit(doc)
+    path = tmp_path / "md.json"
+    path.write_text(json.dumps(doc))
+    args = ["rollup", "--predictions", str(path), "--lineage-ranks", MD_RANKS, "--threshold", "species=0.95"]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 0
+    validate_megadetector(tmp_path / "out.json")
+
+
+def test_a_megadetector_file_whose_classes_have_no_taxon_is_named(tmp_path, capsys):
+    doc = {
+        "info": {"format_version": "1.5"},
+        "detection_categories": {"1": "animal"},
+        "classification_categories": {"0": "blank", "1": "vehicle"},
+        "classification_category_descriptions": {
+            "0": "f1856211-cfb7-4a5b-9158-c0f72fd09ee6;;;;;;blank",
+            "1": ";;;;;;vehicle",
+        },
+        "images": [
+            {
+                "file": "a.jpg",
+                "detections": [{"category": "1", "conf": 0.9, "bbox": [0, 0, 1, 1], "classifications": [["0", 0.9]]}],
+            }
+        ],
+    }
+    (tmp_path / "blank.json").write_text(json.dumps(doc))
+    args = ["rollup", "--predictions", str(tmp_path / "blank.json"), "--threshold", "species=0.9"]
+    assert main([*args, "--output", str(tmp_path / "out.json")]) == 2
+    error = one_line_error(capsys)
+    assert f"{tmp_path / 'blank.json'}: " in error and "no class has a taxon" in error, error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.json"]
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_logits_a_float_apart_roll_up_without_a_numpy_warning(vanessa, capsys):
+    """[1e308, -1e308]: the shift by the row maximum overflows to -inf, whose exp is the right 0."""
+    np.save(vanessa / "logits.npy", np.array([[1e308, -1e308, -1e308, 0.0]]))
+    args = ["rollup", "--taxonomy", str(vanessa / "taxonomy.csv"), "--category-map", str(vanessa / "labels.json"),
+            "--logits", str(vanessa / "logits.npy"), "--output", str(vanessa / "out.csv")]  # fmt: skip
+    assert main(args) == 0
+    assert "RuntimeWarning" not in capsys.readouterr().err
+    (row,) = read_csv(vanessa / "out.csv")
+    assert (row["taxon"], row["status"], float(row["score"])) == ("Vanessa atalanta", "confident", 1.0)

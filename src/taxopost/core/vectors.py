@@ -18,9 +18,12 @@ from taxopost.core.category_map import CategoryMap
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in the input's dtype, shifted by the row maximum (no overflow).
 
-    Trusts its input: check it first (:func:`winners` does).
+    Trusts its input: check it first (:func:`winners` does). A logit more than the dtype's
+    maximum below its row's maximum (``[1e308, -1e308]``) overflows to -inf on the shift, and
+    ``exp`` of it is the 0 it should be: the overflow is the expected result, not a warning.
     """
-    out = logits - logits.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        out = logits - logits.max(axis=1, keepdims=True)
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
     return out

@@ -26,7 +26,7 @@ import numpy as np
 
 from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
-from taxopost.io.predictions.detections import DetectionFile, confidences, decode, require, short
+from taxopost.io.predictions.detections import DetectionFile, check_float, confidences, decode, require, short
 from taxopost.io.predictions.revision import Revision
 from taxopost.io.predictions.steps import rows_to_write
 
@@ -37,6 +37,7 @@ ALGORITHMS = {
 }
 _ROLLUP = ALGORITHMS["rank_rollup"]["key"]
 _VOLATILE = ("terminal", "timestamp")  # what a result equal to an earlier one may differ in
+_CORNERS = ("x1", "y1", "x2", "y2")
 
 
 def is_antenna(document: object) -> bool:
@@ -53,20 +54,31 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
     Raises
     ------
     InputError
-        Naming the file, the JSON path and the value: a missing key, an unknown source image,
-        more than one terminal classification on a detection or more than one classifying
+        Naming the file, the JSON path and the value: a missing key, a value of the wrong JSON
+        type (an object, a list, a string, a number where the format has one), an unknown source
+        image, more than one terminal classification on a detection or more than one classifying
         algorithm, labels unknown, scores of the wrong length or outside [0, 1].
     """
     path = Path(path)
     doc = decode(path) if document is None else document
+    if not isinstance(doc, dict):
+        raise InputError("file", str(path), f"must hold a JSON object, not a {type(doc).__name__}")
     body = doc.get("body", doc) if "request" in doc and "body" in doc else doc  # a recording: {request, body}
-    images = {str(image.get("id")): image for image in require(body, "source_images", list, "", path)}
+    if not isinstance(body, dict):
+        raise InputError("body", short(body), "must be a JSON object (the response)", source=str(path))
+    images = {
+        str(require(image, "id", (str, int), f"source_images[{k}]", path)): image
+        for k, image in enumerate(require(body, "source_images", list, "", path))
+    }
     found = require(body, "detections", list, "", path)
     algorithms = body.get("algorithms") or {}
+    if not isinstance(algorithms, dict):
+        raise InputError("algorithms", short(algorithms), "must be a JSON object {key: algorithm}", source=str(path))
     detections: list[dict] = []
     det_images: list[dict] = []
     classified: list[int] = []
     chosen: list[dict] = []
+    chosen_at: list[str] = []
     replaces: list[bool] = []
     algorithm_key: str | None = None
     for i, det in enumerate(found):
@@ -74,7 +86,9 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
         image_id = str(require(det, "source_image_id", (str, int), where, path))
         if image_id not in images:
             raise InputError(f"{where}.source_image_id", image_id, "no such id in source_images", source=str(path))
-        require(det, "bbox", dict, where, path)
+        box = require(det, "bbox", dict, where, path)
+        corners = [require(box, corner, (int, float), f"{where}.bbox", path) for corner in _CORNERS]
+        check_float(corners, lambda k, where=where: f"{where}.bbox.{_CORNERS[k]}", path)
         classifications = det.get("classifications") or []
         if not isinstance(classifications, list) or not all(isinstance(c, dict) for c in classifications):
             raise InputError(
@@ -87,7 +101,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
         if terminal and _is_step(terminal[0], algorithms):
             # a post-processing step written back: its labels are the classifier's beneath it, and
             # a step that decided one taxon (a roll-up) is passed over for that classifier's vector
-            earlier = classifications[: classifications.index(terminal[0])]
+            earlier = classifications[: _position(classifications, terminal[0])]
             source = [c for c in earlier if not _is_step(c, algorithms)][-1:]
             own = ALGORITHMS[task]["key"] if task is not None else None
             if own is not None and _key(terminal[0]) == own:  # this task's output: read its input
@@ -96,8 +110,10 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
             elif _decides_one_taxon(terminal[0]):  # the roll-up's input: the latest distribution before it
                 terminal = [c for c in earlier if not _decides_one_taxon(c)][-1:]
         if terminal:
-            at = f"{where}.classifications[{classifications.index((source or terminal)[0])}]"
+            at = f"{where}.classifications[{_position(classifications, (source or terminal)[0])}]"
             key = require((source or terminal)[0], "algorithm", dict, at, path).get("key")
+            if key is not None and not isinstance(key, str):
+                raise InputError(f"{at}.algorithm.key", short(key), "must be a JSON string", source=str(path))
             if algorithm_key is None:
                 algorithm_key = key
             elif key != algorithm_key:
@@ -109,15 +125,15 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
                 )
             classified.append(len(detections))
             chosen.append(terminal[0])
+            chosen_at.append(f"{where}.classifications[{_position(classifications, terminal[0])}]")
             replaces.append(replacing)
         detections.append(det)
         det_images.append(images[image_id])
 
-    labels, gbif_keys = _labels(algorithms, algorithm_key, chosen, found, path)
+    labels, gbif_keys = _labels(algorithms, algorithm_key, chosen, chosen_at, path)
     n = len(labels)
     values = []
-    for row, clf in enumerate(chosen):
-        where = f"detections[{classified[row]}].classifications[{found[classified[row]]['classifications'].index(clf)}]"
+    for clf, where in zip(chosen, chosen_at, strict=True):
         scores = require(clf, "scores", list, where, path)
         if len(scores) != n:
             raise InputError(
@@ -206,9 +222,11 @@ def _is_step(classification: dict, algorithms: dict) -> bool:
     """A post-processing step's output: taxopost's own keys, or an algorithm declared as a task
     other than a classifier (``taxopost export antenna`` declares each step's ``task_type``)."""
     key = _key(classification)
+    if not isinstance(key, str):  # a list would not even hash
+        return False
     if key in {algorithm["key"] for algorithm in ALGORITHMS.values()}:
         return True
-    declared = algorithms.get(key) if isinstance(key, str) and isinstance(algorithms, dict) else None
+    declared = algorithms.get(key) if isinstance(algorithms, dict) else None
     task_type = declared.get("task_type") if isinstance(declared, dict) else None
     return isinstance(task_type, str) and task_type not in ("classification", "")
 
@@ -224,40 +242,77 @@ def _key(classification: dict) -> object:
     return algorithm.get("key") if isinstance(algorithm, dict) else None
 
 
+def _position(classifications: list[dict], classification: dict) -> int:
+    """Where ``classification`` is in its detection's list (by identity: two may be equal)."""
+    return next(k for k, c in enumerate(classifications) if c is classification)
+
+
 def _labels(
-    algorithms: dict, key: str | None, chosen: list[dict], found: list, path: Path
+    algorithms: dict, key: str | None, chosen: list[dict], chosen_at: list[str], path: Path
 ) -> tuple[list[str], list[str]]:
-    """The labels of the classifying algorithm, and their GBIF keys ('' where none)."""
-    entry = algorithms.get(key) if isinstance(algorithms, dict) and key else None
-    category_map = entry.get("category_map") if isinstance(entry, dict) else None
-    if isinstance(category_map, dict):
+    """The labels of the classifying algorithm, and their GBIF keys ('' where none).
+
+    ``chosen_at`` is the JSON path of each classification read, for messages.
+    """
+    at = f"algorithms[{key!r}]"
+    entry = algorithms.get(key) if key is not None else None
+    if entry is not None and not isinstance(entry, dict):
+        raise InputError(at, short(entry), "must be a JSON object (name, key, category_map)", source=str(path))
+    category_map = entry.get("category_map") if entry is not None else None
+    if category_map is not None and not isinstance(category_map, dict):
+        raise InputError(
+            f"{at}.category_map", short(category_map), "must be a JSON object {data, labels}", source=str(path)
+        )
+    if category_map:
         data = category_map.get("data") or []
+        if not isinstance(data, list):
+            raise InputError(
+                f"{at}.category_map.data", short(data), "must be a list of {index, label, gbif_key} objects",
+                source=str(path),
+            )  # fmt: skip
         if data:
-            ordered = sorted(data, key=lambda item: item.get("index", 0))
-            if [item.get("index") for item in ordered] != list(range(len(ordered))):
-                raise InputError(
-                    f"algorithms[{key!r}].category_map.data", "index", "indices must be 0..n-1", source=str(path)
-                )
-            return [str(item["label"]) for item in ordered], [str(item.get("gbif_key") or "") for item in ordered]
+            for k, item in enumerate(data):
+                where = f"{at}.category_map.data[{k}]"
+                require(item, "index", int, where, path)
+                require(item, "label", str, where, path)
+                gbif_key = item.get("gbif_key")
+                if gbif_key is not None and (not isinstance(gbif_key, (str, int)) or isinstance(gbif_key, bool)):
+                    raise InputError(
+                        f"{where}.gbif_key", short(gbif_key), "a GBIF key is a number or its text", source=str(path)
+                    )
+            ordered = sorted(data, key=lambda item: item["index"])
+            if [item["index"] for item in ordered] != list(range(len(ordered))):
+                raise InputError(f"{at}.category_map.data", "index", "indices must be 0..n-1", source=str(path))
+            return [item["label"] for item in ordered], [str(item.get("gbif_key") or "") for item in ordered]
         if category_map.get("labels"):
-            return [str(label) for label in category_map["labels"]], []
+            return _strings(category_map["labels"], f"{at}.category_map.labels", path), []
     if chosen and chosen[0].get("labels"):
-        labels = [str(label) for label in chosen[0]["labels"]]
-        for clf in chosen:
-            if clf.get("labels") is not None and [str(v) for v in clf["labels"]] != labels:
+        labels = _strings(chosen[0]["labels"], f"{chosen_at[0]}.labels", path)
+        for clf, where in zip(chosen, chosen_at, strict=True):
+            if clf.get("labels") is not None and _strings(clf["labels"], f"{where}.labels", path) != labels:
                 raise InputError(
-                    "classifications.labels",
-                    clf["labels"][:3],
-                    f"differ between detections of {key!r}",
+                    f"{where}.labels",
+                    short(clf["labels"][:3]),
+                    f"differ between detections of {key!r} (first: {chosen_at[0]}.labels)",
                     source=str(path),
                 )
         return labels, []
     if not chosen:
         return [], []
     raise InputError(
-        f"algorithms[{key!r}]",
+        at,
         None,
         f"no category map in the response and the classifications of {key!r} have no labels: "
         "their scores name no class",
         source=str(path),
     )
+
+
+def _strings(labels: object, where: str, path: Path) -> list[str]:
+    """A list of labels, each a string (a string alone would read as one label per character)."""
+    if not isinstance(labels, list):
+        raise InputError(where, short(labels), "must be a list of labels (strings)", source=str(path))
+    for k, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise InputError(f"{where}[{k}]", short(label), "a label must be a string", source=str(path))
+    return labels

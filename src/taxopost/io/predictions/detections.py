@@ -32,6 +32,8 @@ from taxopost.io.taxonomy import find_gbif_key
 #: SpeciesNet's label: ``guid;class;order;family;genus;species;common name``.
 SPECIESNET_RANKS = ("class", "order", "family", "genus", "species")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Why a number is refused that JSON holds but a float cannot (``1e400``, or 1 followed by 400 zeros).
+TOO_LARGE = "a number too large for a 64-bit float"
 
 
 @dataclass
@@ -105,7 +107,10 @@ class DetectionFile:
                 raise InputError(
                     "--taxonomy", None, f"this {self.format} file carries no taxonomy: give one", source=str(self.path)
                 )
-            return CategoryMap.from_taxa(self.labels, self.class_taxa, self.taxonomy)
+            try:
+                return CategoryMap.from_taxa(self.labels, self.class_taxa, self.taxonomy)
+            except InputError as exc:
+                raise exc.with_source(str(self.path)) from None
         labels = list(self.labels)
         for i, key in enumerate(self.extra.get("gbif_keys") or ()):  # Antenna: a GBIF key first, then the name
             if key and find_gbif_key(taxonomy, key) != NO_TAXON:
@@ -137,13 +142,14 @@ def read_bytes(path: Path) -> bytes:
 def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any, *, where: str = "") -> Any:
     """Parse JSON with msgspec (as fast as orjson and leaner: benchmarks/formats.py).
 
-    ``where``: the JSON path of ``data`` in the file (``images[3]``), for a number too large for a float.
+    ``where``: the JSON path of ``data`` in the file (``images[3]``), for a number too large for a float
+    (msgspec refuses an integer of more than 4300 digits the same way).
     """
     data = read_bytes(path) if data is None else data
     try:
         return msgspec.json.decode(data, type=type)
     except msgspec.ValidationError as exc:
-        if str(exc).startswith("Number out of range"):
+        if str(exc).startswith(("Number out of range", "Integer value out of range")):
             raise _out_of_range(path, data, where) from None
         raise InputError("file", str(path), f"unexpected JSON ({exc})") from None
     except msgspec.DecodeError as exc:
@@ -167,8 +173,8 @@ def not_valid_json(path: Path, data: bytes | None, exc: msgspec.DecodeError) -> 
 
 
 def _out_of_range(path: Path, data: bytes | msgspec.Raw, where: str) -> InputError:
-    """The first number too large for a float, at its JSON path and as the file spells it
-    (msgspec elides the keys of its path).
+    """The first number too large for a float (an integer too, however many digits), at its JSON path and
+    as the file spells it (msgspec elides the keys of its path).
 
     Found by parsing again with the standard library, keeping such numbers' text: on the error path only.
     """
@@ -187,16 +193,19 @@ def _out_of_range(path: Path, data: bytes | msgspec.Raw, where: str) -> InputErr
                 return found
         return None
 
+    def number(text: str) -> object:
+        return Huge(text) if math.isinf(float(text)) else 0
+
     try:
-        parsed = json.loads(bytes(data), parse_float=lambda text: Huge(text) if math.isinf(float(text)) else 0.0)
+        parsed = json.loads(bytes(data), parse_float=number, parse_int=number)
         found = first(parsed, where)
     except (ValueError, RecursionError):
         found = None
     if found is None:
-        return InputError("file", str(path), "holds a number too large for a 64-bit float")
+        return InputError("file", str(path), f"holds {TOO_LARGE}")
     at, text = found
-    return InputError(at.lstrip(".") or "value", short(str(text)), "a number too large for a 64-bit float",
-                      source=str(path))  # fmt: skip
+    text = str(text) if len(text) <= 60 else text[:57] + "..."  # as short() cuts a repr, without its quotes
+    return InputError(at.lstrip(".") or "value", text, TOO_LARGE, source=str(path))
 
 
 def encode(document: Any) -> bytes:
@@ -222,10 +231,12 @@ def require(mapping: object, key: str, kind: type | tuple[type, ...], where: str
 def check_box(det: dict, where: str, source: Path) -> None:
     """A detection's ``bbox`` (4 finite numbers, if given) and ``conf`` (a number in [0, 1], if given)."""
     box = det.get("bbox")
-    if box is not None and not (
-        isinstance(box, list) and len(box) == 4 and all(_is_number(v) and math.isfinite(v) for v in box)
-    ):
-        raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
+    if box is not None:
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
+        check_float(box, lambda k: f"{where}.bbox[{k}]", source)
+        if not all(math.isfinite(v) for v in box):
+            raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
     if "conf" in det and not (_is_number(det["conf"]) and 0 <= det["conf"] <= 1):
         raise InputError(
             f"{where}.conf", short(det["conf"]), "a confidence must be a number in [0, 1]", source=str(source)
@@ -355,7 +366,22 @@ def confidences(values: list, pair_path: Callable[[int], str], source: Path) -> 
     p = next((i for i, v in enumerate(values) if type(v) not in _NUMBERS), None)
     if p is not None:
         raise InputError(pair_path(p), short(values[p]), "a confidence must be a number", source=str(source))
-    return np.array(values, dtype=np.float64).reshape(len(values))
+    try:
+        return np.array(values, dtype=np.float64).reshape(len(values))
+    except OverflowError:  # an integer of hundreds of digits: found only on this path
+        check_float(values, pair_path, source)
+        raise
+
+
+def check_float(numbers: Sequence[int | float], path: Callable[[int], str], source: Path) -> None:
+    """Refuse the first integer a float cannot hold (JSON has no limit: 1 followed by 400 zeros),
+    named by ``path(position)``; each value is already known to be a number."""
+    for k, value in enumerate(numbers):
+        if value.__class__ is int and value.bit_length() > 1000:
+            try:
+                float(value)
+            except OverflowError:
+                raise InputError(path(k), short(value), TOO_LARGE, source=str(source)) from None
 
 
 def parse_ranks(text: str, field: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ gets a new category id, with a description in the file's own convention.
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.detections import (
     DetectionFile,
     check_box,
+    check_float,
     check_pairs,
     decode,
     lineage_taxonomy,
@@ -56,6 +58,9 @@ from taxopost.io.predictions.steps import rows_to_write
 _CATEGORIES = "classification_categories"
 _DESCRIPTIONS = "classification_category_descriptions"
 _Top = dict[str, msgspec.Raw]
+#: What MegaDetector's validator takes for a video (``megadetector.detection.video_utils.VIDEO_EXTENSIONS``).
+_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mpeg", ".mpg", ".mov", ".mkv", ".flv")
+_REFUSED = "MegaDetector's validator refuses it in a file written back"
 
 
 def is_megadetector(top: object) -> bool:
@@ -135,7 +140,7 @@ def read_megadetector(
     indices, confs, indptr = array("i"), array("d"), array("q", [0])
     add_index, add_conf, get = indices.append, confs.append, class_index.get
     n_detections = 0
-    unwritable: InputError | None = None
+    unwritable, version = _unwritable_header(info, detector, path)
     for i, raw in enumerate(images):
         image = decode(path, raw, where=f"images[{i}]")
         if not isinstance(image, dict) or not isinstance(image.get("file"), str):
@@ -149,14 +154,17 @@ def read_megadetector(
                     "only a failed image (failure: a string) has none",
                     source=str(path),
                 )
-            continue
-        if not isinstance(found, list):
+        elif not isinstance(found, list):
             raise InputError(f"images[{i}].detections", type(found).__name__, "must be a list", source=str(path))
-        if image.get("failure") is not None:
+        elif image.get("failure") is not None:
             raise InputError(
                 f"images[{i}].failure", image["failure"], "a failed image has no detections (detections: null)",
                 source=str(path),
             )  # fmt: skip
+        if unwritable is None and version is not None and version >= 1.4:  # the validator's rules on videos
+            unwritable = _unwritable_video(image, version, f"images[{i}]", path)
+        if found is None:
+            continue
         for j, det in enumerate(found):
             at = f"images[{i}].detections[{j}]"
             if not isinstance(det, dict):
@@ -179,7 +187,7 @@ def read_megadetector(
                             raise TypeError
                         add_index(get(pair_id, -1))
                         add_conf(pair_conf)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
                     _bad_pair(pairs, f"{at}.{suffix(det, source)}", path)
                 indptr.append(len(indices))
                 classified.append(n_detections)
@@ -331,6 +339,60 @@ def megadetector_records(file: DetectionFile) -> Iterator[tuple[int, dict, dict]
             d += 1
 
 
+def _unwritable_header(info: dict, detector: dict, path: Path) -> tuple[InputError | None, float | None]:
+    """Why the file cannot be written back, found in its header, else None; and its format version.
+
+    MegaDetector's validator reads ``info.format_version`` with ``float()`` and takes 1.3 or
+    later, and each detection category's name must be a string, not blank from format 1.6 (a
+    classification category needs a name even to be read). The header is copied as it is.
+    """
+    text = info["format_version"]  # a string: refused when read otherwise
+    try:
+        version = float(text)
+    except ValueError:
+        return InputError("info.format_version", short(text), f"is not a number: {_REFUSED}", source=str(path)), None
+    problem = None
+    if version < 1.3:
+        problem = InputError("info.format_version", text, f"is before format 1.3: {_REFUSED}", source=str(path))
+    for key, name in detector.items():
+        if problem is not None:
+            break
+        if not isinstance(name, str):
+            problem = InputError(f"detection_categories[{key!r}]", short(name), f"a name must be a string: {_REFUSED}")
+        elif version >= 1.6 and not name.strip():
+            problem = InputError(f"detection_categories[{key!r}]", name, f"a name is blank (format 1.6): {_REFUSED}")
+    return (problem.with_source(str(path)) if problem else None), version
+
+
+def _unwritable_video(image: dict, version: float, where: str, path: Path) -> InputError | None:
+    """Why the file cannot be written back, found at this image (of a file of format 1.4 or later), else None.
+
+    MegaDetector's validator takes a ``file`` with a video extension for a video: from format
+    1.5 it needs ``frames_processed``; from 1.4 a ``frame_rate`` (negative only with a
+    ``failure`` key) and each detection's ``frame_number``. The reader needs none of them.
+    """
+    if os.path.splitext(image["file"])[1].lower() not in _VIDEO_EXTENSIONS:
+        return None
+    missing = "is missing for a video (format {} or later): " + _REFUSED
+    if version >= 1.5 and "frames_processed" not in image:
+        return InputError(f"{where}.frames_processed", None, missing.format(1.5), source=str(path))
+    if "frame_rate" not in image:
+        return InputError(f"{where}.frame_rate", None, missing.format(1.4), source=str(path))
+    rate = image["frame_rate"]
+    try:
+        negative = rate < 0
+    except TypeError:
+        return InputError(f"{where}.frame_rate", short(rate), f"must be a number: {_REFUSED}", source=str(path))
+    if negative and "failure" not in image:
+        return InputError(
+            f"{where}.frame_rate", rate, f"is negative, for a video without failure: {_REFUSED}", source=str(path)
+        )
+    for j, det in enumerate(image.get("detections") or ()):
+        if isinstance(det, dict) and "frame_number" not in det:  # not a dict: refused when read
+            return InputError(f"{where}.detections[{j}].frame_number", None, missing.format(1.4), source=str(path))
+    return None
+
+
 def _unwritable(det: dict, where: str, path: Path) -> InputError | None:
     """Why the file cannot be written back, found at this detection, else None.
 
@@ -359,8 +421,9 @@ def _bad_pair(pairs: list, where: str, path: Path) -> None:
         number = isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool)
         if not (isinstance(pair[0], str) and number):
             raise InputError(
-                f"{where}[{k}]", pair, "an [id, confidence] pair: a string id and a number", source=str(path)
+                f"{where}[{k}]", short(pair), "an [id, confidence] pair: a string id and a number", source=str(path)
             )
+        check_float(pair[1:], lambda _, k=k: f"{where}[{k}][1]", path)
     raise InputError(where, short(pairs), "each classification is an [id, confidence] pair", source=str(path))
 
 
@@ -377,10 +440,16 @@ def _description(file: DetectionFile, cmap: CategoryMap, taxon: int) -> str:
 
 
 def _category_ids(categories: dict, path: Path) -> list[str]:
-    """Category ids in numeric order: string ids of non-negative integers (they need not be contiguous)."""
+    """Category ids in numeric order: string ids of non-negative integers (they need not be contiguous).
+
+    ASCII digits only: ``str.isdigit`` also takes ``'²'``, which ``int`` does not.
+    """
     for key, name in categories.items():
-        if not key.isdigit():
-            raise InputError(f"{_CATEGORIES}[{key!r}]", key, "an id must be a non-negative integer", source=str(path))
+        if not (key.isascii() and key.isdigit()):
+            raise InputError(
+                f"{_CATEGORIES}[{key!r}]", key, "an id must be a non-negative integer as text ('1', '2', ...)",
+                source=str(path),
+            )  # fmt: skip
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{_CATEGORIES}[{key!r}]", name, "a category needs a name", source=str(path))
     return sorted(categories, key=int)
