@@ -122,6 +122,22 @@ def test_a_record_fault_names_the_line_field_and_value(write):
         next(records)
 
 
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        ({"bbox": [0, 0, 10**400, 10]}, r":1: bbox=\[0, 0, 1000.*: expected \[x1, y1, x2, y2\], four numbers"),
+        ({"image": {"path": "a.jpg", "width": 10**400, "height": 80}}, r"image.width=<an integer of 1329 bits>: must"),
+        ({"image": {"path": "a.jpg", "width": True, "height": 80}}, r":1: image.width=True: must be a positive"),
+    ],
+    ids=["huge box", "huge width", "boolean width"],
+)
+def test_a_number_no_float_holds_is_a_record_fault_not_a_crash(write, edit, match):
+    """A JSON integer has no limit: 1 followed by 400 zeros raised OverflowError from math.isfinite."""
+    path = write("p.jsonl", json.dumps({**RECORDS[0], **edit}) + "\n")
+    with pytest.raises(InputError, match=match):
+        list(read_predictions(path))
+
+
 def test_an_unknown_extension_or_missing_file_is_refused_before_reading(tmp_path):
     with pytest.raises(InputError, match="predictions must be .jsonl or .parquet"):
         read_predictions(tmp_path / "p.csv")

@@ -106,9 +106,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         raise InputError(field, str(values)[:60], "must be a list of numbers", source=where)
     width, height = (_size(image, key, where) for key in ("width", "height"))
     bbox = data.get("bbox")
-    if bbox is not None and not (
-        isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) and math.isfinite(v) for v in bbox)
-    ):
+    if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_finite(v) for v in bbox)):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
     vector = _float32(values, field, where) if has_scores or has_logits else None
@@ -177,6 +175,18 @@ def _float32(values: list | np.ndarray, field: str, where: str) -> np.ndarray:
         ) from None
 
 
+#: Largest image side taken, in pixels: a JSON integer has no limit, the arrays these go into do.
+_MAX_PIXELS = 2**31 - 1
+
+
+def _is_finite(value: object) -> bool:
+    """A number (not a boolean) that a float holds finitely: JSON allows 1 followed by 400 zeros."""
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_box(box: list[float], width: int | None, height: int | None, where: str) -> None:
     if box[2] < box[0] or box[3] < box[1]:
         raise InputError("bbox", box, "needs x1 <= x2 and y1 <= y2", source=where)
@@ -191,7 +201,7 @@ def _size(image: dict, key: str, where: str) -> int | None:
     value = image.get(key)
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or value <= 0 or int(value) != value:
+    if not _is_finite(value) or value <= 0 or value > _MAX_PIXELS or int(value) != value:
         raise InputError(f"image.{key}", value, "must be a positive whole number of pixels", source=where)
     return int(value)
 
