@@ -11,12 +11,15 @@ the evaluator's pipelines, ``Algorithm.task_type``) reads :mod:`taxopost.tasks.r
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from taxopost.tasks import registry
 
@@ -30,9 +33,26 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class TaskConfig(BaseModel):
-    """Base of every task config: strict keys, immutable."""
+    """Base of every task config: strict keys, immutable, no boolean for an integer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_an_integer(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic's lax mode reads ``true`` as 1 for an ``int`` field, so a JSON boolean passed
+        for a count unnoticed (or got a range message). Strict ints would refuse ``"3"`` and
+        ``3.0`` too, which the CLI's ``--set`` and JSON clients send: only booleans are refused."""
+        if isinstance(value, bool) and _takes_an_integer(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
+
+
+def _takes_an_integer(annotation: Any) -> bool:
+    """Whether a field's type is ``int`` or a union holding it (``int | None``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_takes_an_integer(member) for member in typing.get_args(annotation))
+    return annotation is int
 
 
 @dataclass(frozen=True)

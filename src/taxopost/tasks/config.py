@@ -40,16 +40,40 @@ def _input_errors(error: Any, prefix: str) -> list[InputError]:
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, InputError):
         return [InputError(f"{prefix}{c.field}", c.value, c.reason) for c in getattr(cause, "errors", [cause])]
-    field = clip(".".join(str(part) for part in error["loc"])) or "config"
-    return [InputError(f"{prefix}{field}", error.get("input"), error["msg"])]
+    return [InputError(f"{prefix}{field_path(error['loc'])}", error.get("input"), error["msg"])]
+
+
+def field_path(loc: tuple) -> str:
+    """A pydantic error's location as a dotted path; ``"config"`` for the config as a whole.
+
+    A key that is empty or holds a dot is quoted (``''``, ``'a.b'``), so that ``{"": 1}`` is
+    not reported as the whole config, nor ``{"a.b": 1}`` as key ``b`` inside ``a``.
+    """
+    parts = [repr(part) if isinstance(part, str) and (not part or "." in part) else str(part) for part in loc]
+    return clip(".".join(parts)) or "config"
+
+
+#: pydantic errors whose input is not the value to quote: a missing field has none, an unknown
+#: key is the problem itself (named as the field), not its value.
+_NO_VALUE = frozenset({"missing", "extra_forbidden"})
+
+
+def _field_message(error: Any) -> str:
+    """pydantic's message with the value it refused, as the shared checks give it: ``(got 'median')``."""
+    message = clip(error["msg"], 200)
+    if error["type"] in _NO_VALUE or not error["loc"]:  # no value, or the whole config
+        return message
+    return f"{message} (got {quote(error.get('input'))})"
 
 
 def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str]]:
     """Every problem of a config as ``{field: [messages]}``, the shape the API and forms report.
 
-    Fields are dotted paths inside the config (``"thresholds.genus"``, ``"mode"``); a problem of
-    the config as a whole is under ``"config"``. An InputError raised by a shared check (the
-    core's threshold or order validation) keeps the field that check named.
+    Fields are dotted paths inside the config (``"thresholds.genus"``, ``"mode"``; an empty key
+    is ``"''"``); a problem of the config as a whole is under ``"config"``. Each message quotes
+    the value refused (``... (got 'median')``), as the shared checks' do, except for a missing
+    field or an unknown key. An InputError raised by a shared check (the core's threshold or
+    order validation) keeps the field that check named.
     """
     if isinstance(exc, InputError):
         found: dict[str, list[str]] = {}
@@ -64,6 +88,5 @@ def config_field_errors(exc: ValidationError | InputError) -> dict[str, list[str
             for found in getattr(cause, "errors", [cause]):
                 errors.setdefault(found.field, []).append(f"{found.reason} (got {quote(found.value)})")
         else:
-            field = clip(".".join(str(part) for part in error["loc"])) or "config"
-            errors.setdefault(field, []).append(clip(error["msg"], 200))
+            errors.setdefault(field_path(error["loc"]), []).append(_field_message(error))
     return errors
