@@ -7,10 +7,18 @@ from django.db.models import F
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import AlgorithmRefSerializer, ProvenanceField, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter, TrueFalseFilter, VisibleCaptureSets
+from taxopost.api.filters import (
+    CaptureSetFilter,
+    IdFilter,
+    KnownValueFilter,
+    TrueFalseFilter,
+    VisibleCaptureSets,
+    check_algorithm,
+)
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Classification
+from taxopost.tasks.registry import check_algorithm_kind
 from taxopost.taxa.models import RANK_CHOICES
 
 
@@ -31,8 +39,10 @@ class ClassificationFilter(VisibleCaptureSets):
     occurrence = IdFilter(field_name="detection__occurrence_id")
     taxon = IdFilter(field_name="taxon_id")
     rank = django_filters.ChoiceFilter(field_name="taxon__rank", choices=RANK_CHOICES)
-    algorithm = django_filters.CharFilter(field_name="algorithm__key", help_text="Algorithm key")
-    task = django_filters.CharFilter(field_name="algorithm__task_type", help_text="classification or a task key")
+    algorithm = KnownValueFilter(field_name="algorithm__key", check=check_algorithm, help_text="Algorithm key")
+    task = KnownValueFilter(
+        field_name="algorithm__task_type", check=check_algorithm_kind, help_text="classification or a task key"
+    )
     terminal = TrueFalseFilter()
     job = IdFilter(field_name="job_id")
 

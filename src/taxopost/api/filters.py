@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from taxopost.access.rules import visible_projects
 from taxopost.errors import InputError
+from taxopost.ml.models import Algorithm
 from taxopost.observations.models import CaptureSet
 
 #: Largest id a database column holds (bigint); a larger one is a 400, not a database error.
@@ -94,6 +95,43 @@ class CaptureSetFilter(django_filters.CharFilter):
     """A capture set given by id or by name; a name that matches none is a 400 with "did you mean"."""
 
     field_class = CaptureSetField
+
+
+class KnownValueField(forms.CharField):
+    """A key that must name something that exists: an unknown one is a 400 naming it, as a
+    choice filter's is, not a 200 with an empty list that reads as "none of those".
+
+    ``check`` raises an :class:`InputError` whose reason is the message: e.g.
+    :func:`~taxopost.tasks.registry.get_spec` (a task's key), :func:`check_algorithm`.
+    """
+
+    def __init__(self, *, check, **kwargs) -> None:
+        self.check = check
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return value
+        try:
+            self.check(value)
+        except InputError as exc:
+            # As params, not in the message: django-filter %-formats messages, and a value may hold a "%".
+            message = "%(reason)s (got %(value)s)"
+            raise forms.ValidationError(message, params={"reason": exc.reason, "value": repr(value)[:80]}) from None
+        return value
+
+
+class KnownValueFilter(django_filters.CharFilter):
+    """An exact filter on a key that must exist (:class:`KnownValueField`)."""
+
+    field_class = KnownValueField
+
+
+def check_algorithm(value: str) -> None:
+    """An existing algorithm's key (reference data: whoever may view some project reads them all)."""
+    if not Algorithm.objects.filter(key=value).exists():
+        raise InputError("algorithm", value, "no algorithm has this key")
 
 
 def visible_capture_sets(request) -> QuerySet[CaptureSet]:

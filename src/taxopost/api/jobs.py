@@ -44,6 +44,7 @@ from taxopost.api.filters import (
     MAX_ID,
     CaptureSetFilter,
     IdFilter,
+    KnownValueFilter,
     TrueFalseFilter,
     VisibleCaptureSets,
     visible_capture_sets,
@@ -56,7 +57,7 @@ from taxopost.observations.models import CaptureSet
 from taxopost.postprocessing.registry import all_tasks, get_task
 from taxopost.postprocessing.running.operations import can_resume, create_job, resume_job, scope_project
 from taxopost.postprocessing.running.web import job_operations, refusal, submit_from_web, web_executor
-from taxopost.tasks import config_field_errors, parse_config
+from taxopost.tasks import config_field_errors, get_spec, parse_config
 
 LOG_LINES = 200
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -204,6 +205,7 @@ class JobCreateSerializer(serializers.Serializer):
 
 
 class JobFilter(VisibleCaptureSets):
+    task = KnownValueFilter(check=get_spec, help_text="A registered task's key")
     scope_id = IdFilter()
     dry_run = TrueFalseFilter()
     capture_set = CaptureSetFilter(method="on_capture_set", help_text="Jobs on this capture set (id or name)")

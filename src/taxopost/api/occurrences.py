@@ -7,7 +7,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from taxopost.api.common import ProvenanceField, ProvenanceStepSerializer, TaxonRefSerializer
-from taxopost.api.filters import CaptureSetFilter, IdFilter, TrueFalseFilter, VisibleCaptureSets
+from taxopost.api.filters import (
+    CaptureSetFilter,
+    IdFilter,
+    KnownValueFilter,
+    TrueFalseFilter,
+    VisibleCaptureSets,
+    check_algorithm,
+)
 from taxopost.api.permissions import ProjectScopedViewSet
 from taxopost.api.provenance import ProvenanceMixin
 from taxopost.observations.models import CaptureSet, Occurrence
@@ -44,8 +51,10 @@ class OccurrenceFilter(VisibleCaptureSets):
     capture_set = CaptureSetFilter(method="in_capture_set", help_text="Capture set id or name")
     taxon = IdFilter(field_name="determination_id", help_text="Determination's taxon id")
     rank = django_filters.ChoiceFilter(field_name="determination__rank", choices=RANK_CHOICES)
-    algorithm = django_filters.CharFilter(
-        field_name="determined_by__algorithm__key", help_text="Key of the algorithm that decided the determination"
+    algorithm = KnownValueFilter(
+        field_name="determined_by__algorithm__key",
+        check=check_algorithm,
+        help_text="Key of the algorithm that decided the determination",
     )
     identified = TrueFalseFilter(field_name="determined_by_identification", lookup_expr="isnull", exclude=True)
     project = IdFilter(field_name="project_id", help_text="Project id")
