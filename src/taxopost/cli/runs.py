@@ -7,6 +7,7 @@ each time the command is built, so a task registered by a plugin gets its option
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from taxopost.cli.jobs import follow_job
 from taxopost.cli.output import warn
 from taxopost.cli.parsing import parse_json_object, parse_settings
 from taxopost.django_setup import setup
-from taxopost.errors import InputError
+from taxopost.errors import InputError, InputErrors, quote
 
 
 def _fixed(
@@ -74,14 +75,12 @@ class RunCommand:
 
         spec = get_spec(task)
         options = task_options()
-        data = parse_json_object(given.pop("config"))
-        how: dict[str, str | Path] = dict.fromkeys(data, "--config")
-        settings = parse_settings(given.pop("settings") or [])
-        from_options = config_from_options(spec.key, options, given)
-        data.update(settings)
-        data.update(from_options)
-        how.update(dict.fromkeys(settings, "--set"))
-        how.update(dict.fromkeys(from_options, BY_OPTION))
+        sources = [
+            ("--config", parse_json_object(given.pop("config"))),
+            ("--set", parse_settings(given.pop("settings") or [])),
+            (BY_OPTION, config_from_options(spec.key, options, given)),
+        ]
+        data, how = _merged(sources, {option.field: option.flag for option in options})
         setup()
         from taxopost.postprocessing.running.operations import create_job, submit_job
 
@@ -105,6 +104,47 @@ class RunCommand:
 
 commands = typer.Typer(add_completion=False, pretty_exceptions_enable=False)  # imported when used (cli/app.py)
 commands.command("run")(RunCommand())
+
+
+def _merged(
+    sources: list[tuple[str, dict[str, Any]]], flags: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str | Path]]:
+    """The config from ``--config``, ``--set`` and the task's options, and how each field was given.
+
+    A field given twice with different values is refused, naming both: letting one source win
+    silently ran a job with a setting the user had also asked to be something else. The same
+    value given twice is one setting.
+    """
+    data: dict[str, Any] = {}
+    how: dict[str, str | Path] = {}
+    conflicts = []
+    for source, fields in sources:
+        for field, value in fields.items():
+            if field in data and _canonical(data[field]) != _canonical(value):
+                conflicts.append(
+                    InputError(
+                        _given(source, field, flags),
+                        value,
+                        f"conflicts with {_given(how[field], field, flags)}={quote(data[field])}",
+                    )
+                )
+                continue
+            data[field], how[field] = value, source
+    if conflicts:
+        raise conflicts[0] if len(conflicts) == 1 else InputErrors(conflicts)
+    return data, how
+
+
+def _given(source: str | Path, field: str, flags: dict[str, str]) -> str:
+    """How the user gave ``field``: ``--method``, ``--set method``, ``--config method``."""
+    from taxopost.cli.task_options import BY_OPTION
+
+    return flags[field] if source == BY_OPTION else f"{source} {field}"
+
+
+def _canonical(value: Any) -> str:
+    """A value as JSON, so that ``1`` and ``true`` (equal in Python) differ, and key order does not."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _scope(capture_set: str | None, occurrence: int | None) -> tuple[str, int]:
