@@ -204,13 +204,18 @@ class PostProcessingTask(ABC):
         todo = chains.run_inputs(tips, earlier, same)
         if not (self.whole_occurrences and same):
             return todo
-        if not Classification.objects.filter(algorithm_id__any_of=sorted(same), replaced_by=None).exists():
-            return todo  # this config's outputs were all reverted or replaced: nothing can be partial
         # An occurrence is done only where every chain of it holds this config's output: one that
         # ran on part of it (a capture set holding some of its images) is combined again whole,
-        # replacing that output, instead of leaving it with two answers.
-        undone = todo.exclude(detection__occurrence=None).values("detection__occurrence_id")
-        again = chains.run_inputs(tips, earlier, ()).filter(detection__occurrence_id__in=undone)
+        # replacing that output, instead of leaving it with two answers. Looked for only where
+        # this config's output and chains without it share an occurrence (a no-op re-run pays one query).
+        written = Classification.objects.filter(algorithm_id__any_of=sorted(same), replaced_by=None)
+        if not written.filter(detection_id__in=tips.values("detection_id")).exists():
+            return todo  # no output of this config in the scope: nothing of it can be partial
+        undone = _occurrences(todo.exclude(detection__occurrence=None))
+        partial = _occurrences(written.filter(detection__occurrence_id__any_of=undone)) if undone else []
+        if not partial:
+            return todo
+        again = chains.run_inputs(tips, earlier, ()).filter(detection__occurrence_id__any_of=partial)
         return Classification.objects.filter(Q(id__in=todo.values("id")) | Q(id__in=again.values("id")))
 
     def resolve(self, ids: list[int], *, lock: bool) -> dict[int, chains.Input]:
@@ -297,3 +302,8 @@ class PostProcessingTask(ABC):
         if core_index < 0:
             return "", ""
         return self.taxonomy.core.names[core_index], self.taxonomy.core.rank_of(core_index)
+
+
+def _occurrences(classifications: QuerySet[Classification]) -> list[int]:
+    """The distinct occurrence ids of these classifications' detections, ascending."""
+    return sorted(set(classifications.values_list("detection__occurrence_id", flat=True)))
