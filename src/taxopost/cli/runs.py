@@ -111,16 +111,19 @@ def _merged(
 ) -> tuple[dict[str, Any], dict[str, str | Path]]:
     """The config from ``--config``, ``--set`` and the task's options, and how each field was given.
 
-    A field given twice with different values is refused, naming both: letting one source win
-    silently ran a job with a setting the user had also asked to be something else. The same
-    value given twice is one setting.
+    ``--config`` (the first source) is a base the command line overrides, as a saved config is
+    meant to be. Between ``--set`` and the task's options, a field given twice with different
+    values is refused, naming both: letting one win silently ran a job with a setting the user
+    had also asked to be something else. The same value given twice is one setting.
     """
     data: dict[str, Any] = {}
     how: dict[str, str | Path] = {}
     conflicts = []
+    base = sources[0][0]
     for source, fields in sources:
         for field, value in fields.items():
-            if field in data and _canonical(data[field]) != _canonical(value):
+            overridable = how.get(field) == base
+            if field in data and not overridable and _canonical(data[field]) != _canonical(value):
                 conflicts.append(
                     InputError(
                         _given(source, field, flags),
