@@ -20,6 +20,7 @@ from taxopost.observations.vectors import stack
 from taxopost.postprocessing.running.embedded import EmbeddedExecutor
 from taxopost.postprocessing.running.operations import create_job, submit_job
 from taxopost.postprocessing.running.revert import revert_job
+from taxopost.postprocessing.tasks.occurrence_consensus import OTHERS_WITHOUT_VECTOR
 from taxopost.tasks.occurrence_consensus import OccurrenceConsensusSpec
 from taxopost.taxa.models import Taxon
 from taxopost.taxa.operations import import_taxa_list, import_taxonomy
@@ -340,6 +341,17 @@ def test_a_run_over_the_rest_of_an_occurrence_combines_it_again_whole(survey):
     assert run(KEY, survey).metrics["changed"] == 0  # done whole now: the same config again changes nothing
     revert_job(Job.objects.get(pk=whole.pk))
     assert sorted(str(c.job_id) for c in terminal("occ-track")) == sorted([str(first.pk)] * 2 + ["None"])
+
+
+def test_an_occurrence_whose_other_detections_hold_no_vector_is_not_called_small(survey):
+    """After a roll-up of one frame, the track has two frames with vectors, not one or two
+    detections: refused for min_detections 3, it says why instead of "fewer detections"."""
+    rollup = run("rank_rollup", survey, {"thresholds": {"species": 0.54, "genus": 0.5}})
+    assert rollup.metrics["changed"] == 1  # the frame preferring relicta at 0.5
+    job = run(KEY, survey, {"min_detections": 3})
+    assert job.metrics["changed"] == 0
+    assert job.metrics["skipped"] == {OTHERS_WITHOUT_VECTOR: 2, "occurrence with one detection": 1}
+    assert run(KEY, survey).metrics["changed"] == 2  # the two frames with vectors, combined
 
 
 def test_an_occurrence_scope_combines_that_occurrence(survey):

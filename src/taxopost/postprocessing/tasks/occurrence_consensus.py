@@ -9,7 +9,9 @@ chunk holds every detection of its occurrences that the scope holds (an occurren
 the edge of a capture set is combined over the detections inside it).
 
 Left as they are, and counted by reason (in classifications): detections without an
-occurrence, occurrences with one detection (or fewer than ``min_detections``), and occurrences
+occurrence, occurrences with one detection (or fewer than ``min_detections``), occurrences whose
+other detections in the scope have nothing to combine (a roll-up's output, without a vector, is
+their current answer: the occurrence is not small, what it can combine is), and occurrences
 refused whole: detections with different category maps, a detection with two current
 classifications (two models: name a ``source_algorithm``), or a detection without what the
 weighting needs: a box or image size (by area), a detector confidence (by detector confidence).
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from django.db.models import IntegerField, QuerySet, Value
+from django.db.models import Count, IntegerField, QuerySet, Value
 
 from taxopost.core.consensus import consensus
 from taxopost.core.taxonomy import NO_TAXON
@@ -29,7 +31,7 @@ from taxopost.dbutils import fetch_rows
 from taxopost.errors import InputError
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import core_category_map
-from taxopost.observations.models import Classification
+from taxopost.observations.models import Classification, Detection
 from taxopost.observations.vectors import rows_to_bytes, stack
 from taxopost.postprocessing.base import ChunkResult, PostProcessingTask
 from taxopost.tasks.occurrence_consensus import OccurrenceConsensusSpec
@@ -41,6 +43,11 @@ MIXED_MAPS = "refused: the occurrence's detections use different category maps (
 NO_AREA = "refused: a detection of the occurrence has no box or image size to weigh by"
 NO_CONFIDENCE = "refused: a detection of the occurrence has no detector confidence to weigh by"
 TWICE = "refused: a detection has current classifications of two models (name a source_algorithm)"
+#: Fewer members than the occurrence has detections in the scope: not an occurrence of one detection.
+OTHERS_WITHOUT_VECTOR = (
+    "the occurrence's other detections have nothing to combine (their current answer holds no vector, "
+    "as a roll-up's does, or is another model's)"
+)
 
 # The source's taxon as its id (named from the loaded taxonomy): a join with the taxa took 40% of a chunk's read.
 _FIELDS = (
@@ -100,12 +107,25 @@ class OccurrenceConsensusTask(PostProcessingTask):
             else:
                 occurrences[row[_OCCURRENCE]].append(row)
         by_map: dict[int, list[list[tuple]]] = defaultdict(list)
-        for members in occurrences.values():
+        refused: dict[int, str] = {}
+        for occurrence, members in occurrences.items():
             reason = self._refusal(members)
             if reason is None:
                 by_map[members[0][_MAP]].append(members)
             else:
-                result.skipped[reason] += len(members)
+                refused[occurrence] = reason
+        few = [occurrence for occurrence, reason in refused.items() if reason in (ONE_DETECTION, TOO_FEW)]
+        if few:  # one query, and only for these: is it the occurrence that is small, or what it has to combine?
+            in_scope = (
+                Detection.objects.filter(occurrence_id__any_of=few, pk__in=self.scope.detections())
+                .values("occurrence_id")
+                .annotate(n=Count("id"))
+            )
+            for row in in_scope:
+                if row["n"] > len(occurrences[row["occurrence_id"]]):
+                    refused[row["occurrence_id"]] = OTHERS_WITHOUT_VECTOR
+        for occurrence, reason in refused.items():
+            result.skipped[reason] += len(occurrences[occurrence])
         for category_map_id, groups in by_map.items():
             self._combine(category_map_id, groups, result)
         return result
