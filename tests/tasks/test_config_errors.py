@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 
 import pytest
@@ -64,6 +65,25 @@ def test_the_tasks_have_integer_fields_to_check():
 def test_a_boolean_is_no_integer(model, field, value):
     """pydantic's lax mode took ``true`` as 1: "greater than or equal to 2" for ``min_detections: true``."""
     assert _field_errors(model, {field: value}) == {field: [f"Input should be a valid integer (got {value})"]}
+
+
+FLOAT_FIELDS = [
+    (spec.config_model, name)
+    for spec in all_specs()
+    for name, info in spec.config_model.model_fields.items()
+    if info.annotation is float
+    or (typing.get_origin(info.annotation) is types.UnionType and float in typing.get_args(info.annotation))
+]
+
+
+def test_a_boolean_is_no_number_either():
+    """``size_threshold: true`` was read as 1.0 and got a range message."""
+    from taxopost.tasks.small_size_filter import SmallSizeFilterConfig
+
+    assert (SmallSizeFilterConfig, "size_threshold") in FLOAT_FIELDS
+    for model, field in FLOAT_FIELDS:
+        assert _field_errors(model, {field: True}) == {field: ["Input should be a valid number (got True)"]}
+    assert SmallSizeFilterConfig.model_validate({"size_threshold": 1e-3}).size_threshold == 1e-3
 
 
 @pytest.mark.parametrize("value", [3, 3.0, "3"])

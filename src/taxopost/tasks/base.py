@@ -33,26 +33,32 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class TaskConfig(BaseModel):
-    """Base of every task config: strict keys, immutable, no boolean for an integer."""
+    """Base of every task config: strict keys, immutable, no boolean for a number."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_boolean_for_an_integer(cls, value: Any, info: ValidationInfo) -> Any:
-        """pydantic's lax mode reads ``true`` as 1 for an ``int`` field, so a JSON boolean passed
-        for a count unnoticed (or got a range message). Strict ints would refuse ``"3"`` and
-        ``3.0`` too, which the CLI's ``--set`` and JSON clients send: only booleans are refused."""
-        if isinstance(value, bool) and _takes_an_integer(cls.model_fields[info.field_name].annotation):
-            raise PydanticCustomError("int_type", "Input should be a valid integer")
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic's lax mode reads ``true`` as 1 for an ``int`` or ``float`` field, so a JSON
+        boolean passed for a count or a threshold unnoticed (or got a range message). Strict
+        numbers would refuse ``"3"`` and ``3.0`` too, which the CLI's ``--set`` and JSON clients
+        send: only booleans are refused."""
+        if isinstance(value, bool):
+            kind = _number_kind(cls.model_fields[info.field_name].annotation)
+            if kind is int:
+                raise PydanticCustomError("int_type", "Input should be a valid integer")
+            if kind is float:
+                raise PydanticCustomError("float_type", "Input should be a valid number")
         return value
 
 
-def _takes_an_integer(annotation: Any) -> bool:
-    """Whether a field's type is ``int`` or a union holding it (``int | None``)."""
+def _number_kind(annotation: Any) -> type | None:
+    """``int`` or ``float`` where a field's type is one, or a union holding one (``int | None``)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return any(_takes_an_integer(member) for member in typing.get_args(annotation))
-    return annotation is int
+        kinds = {_number_kind(member) for member in typing.get_args(annotation)} - {None}
+        return int if int in kinds else next(iter(kinds), None)
+    return annotation if annotation in (int, float) else None
 
 
 @dataclass(frozen=True)
