@@ -343,6 +343,21 @@ def test_a_run_over_the_rest_of_an_occurrence_combines_it_again_whole(survey):
     assert sorted(str(c.job_id) for c in terminal("occ-track")) == sorted([str(first.pk)] * 2 + ["None"])
 
 
+def test_runs_over_overlapping_parts_of_an_occurrence_are_combined_again_whole(survey):
+    """Frames 1-2, then frames 2-3: every frame holds this config's output, over two member sets;
+    the run over the station combines the three, where it saw every chain done and left two answers."""
+    frames = list(Detection.objects.filter(occurrence__key="occ-track").order_by("id"))
+    for name, part in (("first two", frames[:2]), ("last two", frames[1:])):
+        capture_set = CaptureSet.objects.create(name=name, project=survey.project)
+        capture_set.images.set([d.source_image for d in part])
+        assert run(KEY, capture_set).metrics["changed"] == 2
+    assert len({tuple(sorted(c.details["members"])) for c in terminal("occ-track")}) == 2
+    whole = run(KEY, survey)
+    assert whole.metrics["changed"] == 3
+    assert {tuple(sorted(c.details["members"])) for c in terminal("occ-track")} == {tuple(d.pk for d in frames)}
+    assert run(KEY, survey).metrics["changed"] == 0
+
+
 def test_an_occurrence_whose_other_detections_hold_no_vector_is_not_called_small(survey):
     """After a roll-up of one frame, the track has two frames with vectors, not one or two
     detections: refused for min_detections 3, it says why instead of "fewer detections"."""

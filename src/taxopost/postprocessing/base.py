@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from taxopost.jobs.models import Job
 from taxopost.ml.models import Algorithm
@@ -209,12 +209,15 @@ class PostProcessingTask(ABC):
         # replacing that output, instead of leaving it with two answers. Looked for only where
         # this config's output and chains without it share an occurrence (a no-op re-run pays one query).
         written = Classification.objects.filter(algorithm_id__any_of=sorted(same), replaced_by=None)
-        if not written.filter(detection_id__in=tips.values("detection_id")).exists():
+        in_scope = written.filter(detection_id__in=tips.values("detection_id"))
+        if not in_scope.exists():
             return todo  # no output of this config in the scope: nothing of it can be partial
         undone = _occurrences(todo.exclude(detection__occurrence=None))
-        partial = _occurrences(written.filter(detection__occurrence_id__any_of=undone)) if undone else []
+        partial = set(_occurrences(written.filter(detection__occurrence_id__any_of=undone))) if undone else set()
+        partial |= _split(in_scope)  # runs over overlapping parts: every chain done, not over the same members
         if not partial:
             return todo
+        partial = sorted(partial)
         again = chains.run_inputs(tips, earlier, ()).filter(detection__occurrence_id__any_of=partial)
         return Classification.objects.filter(Q(id__in=todo.values("id")) | Q(id__in=again.values("id")))
 
@@ -307,3 +310,16 @@ class PostProcessingTask(ABC):
 def _occurrences(classifications: QuerySet[Classification]) -> list[int]:
     """The distinct occurrence ids of these classifications' detections, ascending."""
     return sorted(set(classifications.values_list("detection__occurrence_id", flat=True)))
+
+
+def _split(outputs: QuerySet[Classification]) -> set[int]:
+    """The occurrences whose outputs among these were combined over different members (the
+    ``members`` a whole-occurrence task records in ``details``): two runs over overlapping parts.
+    One aggregate in the database: reading every output's details cost a no-op re-run 2.5x."""
+    counted = (
+        outputs.exclude(detection__occurrence=None)
+        .values("detection__occurrence_id")
+        .annotate(n=Count("details__members", distinct=True))
+        .filter(n__gt=1)
+    )
+    return set(counted.values_list("detection__occurrence_id", flat=True))
