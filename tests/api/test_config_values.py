@@ -19,7 +19,7 @@ API = "/api/v1"
     ],
 )
 def test_a_consensus_config_error_names_the_field_and_the_value(admin_client_api, platform, config, errors):
-    """The probe got no "(got 'median')", a range error for ``true`` and ``{"": 1}`` under "config"."""
+    """The API used to answer without "(got 'median')", a range error for ``true`` and ``{"": 1}`` under "config"."""
     body = {"task": "occurrence_consensus", "scope": {"type": "capture_set", "id": platform.pk}, "config": config}
     response = admin_client_api.post(f"{API}/jobs/", body, format="json")
     assert response.status_code == 400
