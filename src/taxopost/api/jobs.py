@@ -67,6 +67,12 @@ RETRY_AFTER = 10
 logger = logging.getLogger(__name__)
 
 
+def _unknown_fields(data: dict, fields) -> str | None:
+    """The message for keys of ``data`` that are none of ``fields``, else None."""
+    unknown = sorted(str(key) for key in set(data) - set(fields))
+    return f"unknown fields: {', '.join(unknown)} (expected {', '.join(fields)})" if unknown else None
+
+
 class ScopeSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[Job.CAPTURE_SET, Job.OCCURRENCE])
     id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
@@ -74,11 +80,8 @@ class ScopeSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         """Unknown keys refused, as at the top level: a misspelt key must not go unnoticed."""
-        if isinstance(data, dict):
-            unknown = sorted(str(key) for key in set(data) - set(self.fields))
-            if unknown:
-                expected = ", ".join(self.fields)
-                raise serializers.ValidationError([f"unknown fields: {', '.join(unknown)} (expected {expected})"])
+        if isinstance(data, dict) and (unknown := _unknown_fields(data, self.fields)):
+            raise serializers.ValidationError([unknown])
         return super().to_internal_value(data)
 
     def validate(self, data):
@@ -174,9 +177,8 @@ class JobCreateSerializer(serializers.Serializer):
         algorithm) is checked there, once the config and the scope are valid.
         """
         errors = {}
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:  # a misspelt "dry_run" must not turn a preview into a run
-            errors["non_field_errors"] = [f"unknown fields: {', '.join(unknown)} (expected {', '.join(self.fields)})"]
+        if unknown := _unknown_fields(self.initial_data, self.fields):  # a misspelt "dry_run" must not run
+            errors["non_field_errors"] = [unknown]
         try:
             get_task(data["task"]).config_model.model_validate(data.get("config") or {})
         except ValidationError as exc:

@@ -232,10 +232,10 @@ def check_box(det: dict, where: str, source: Path) -> None:
     """A detection's ``bbox`` (4 finite numbers, if given) and ``conf`` (a number in [0, 1], if given)."""
     box = det.get("bbox")
     if box is not None:
-        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
-            raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
-        check_float(box, lambda k: f"{where}.bbox[{k}]", source)
-        if not all(math.isfinite(v) for v in box):
+        numbers = isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)
+        if numbers:  # an integer no float holds is named on its own, before isfinite would overflow on it
+            check_float(box, lambda k: f"{where}.bbox[{k}]", source)
+        if not (numbers and all(math.isfinite(v) for v in box)):
             raise InputError(f"{where}.bbox", short(box), "a box must be 4 finite numbers", source=str(source))
     if "conf" in det and not (_is_number(det["conf"]) and 0 <= det["conf"] <= 1):
         raise InputError(

@@ -351,17 +351,15 @@ def _unwritable_header(info: dict, detector: dict, path: Path) -> tuple[InputErr
         version = float(text)
     except ValueError:
         return InputError("info.format_version", short(text), f"is not a number: {_REFUSED}", source=str(path)), None
-    problem = None
     if version < 1.3:
-        problem = InputError("info.format_version", text, f"is before format 1.3: {_REFUSED}", source=str(path))
+        return InputError("info.format_version", text, f"is before format 1.3: {_REFUSED}", source=str(path)), version
     for key, name in detector.items():
-        if problem is not None:
-            break
+        at = f"detection_categories[{key!r}]"
         if not isinstance(name, str):
-            problem = InputError(f"detection_categories[{key!r}]", short(name), f"a name must be a string: {_REFUSED}")
-        elif version >= 1.6 and not name.strip():
-            problem = InputError(f"detection_categories[{key!r}]", name, f"a name is blank (format 1.6): {_REFUSED}")
-    return (problem.with_source(str(path)) if problem else None), version
+            return InputError(at, short(name), f"a name must be a string: {_REFUSED}", source=str(path)), version
+        if version >= 1.6 and not name.strip():
+            return InputError(at, name, f"a name is blank (format 1.6): {_REFUSED}", source=str(path)), version
+    return None, version
 
 
 def _unwritable_video(image: dict, version: float, where: str, path: Path) -> InputError | None:
