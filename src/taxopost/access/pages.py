@@ -25,7 +25,10 @@ def page_row(request: HttpRequest, model, pk: int):
     A missing row is answered as a denied one (the login page for an anonymous visitor): a 404
     before the check told anyone which ids exist.
     """
-    row = model.objects.filter(pk=pk).select_related("project").first()
+    try:  # the row alone (the pages read its name and project id): a cached page's dearest query
+        row = model._default_manager.get(pk=pk)
+    except model.DoesNotExist:
+        row = None
     denied = page_denied(request, row.project_id if row is not None else None)
     if denied is not None:
         return None, denied
