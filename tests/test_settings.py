@@ -12,7 +12,7 @@ import redis
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
-from taxopost.settings import _caches, _database, _positive
+from taxopost.settings import _caches, _database, _positive, _session_engine
 from tests.conftest import in_ci
 
 
@@ -62,6 +62,18 @@ def test_deployments_sharing_a_redis_cache_keep_their_keys_apart(monkeypatch):
         assert caches[2].get("taxopost:nav-sidebar:1:en") == "superuser's links"  # the same deployment shares it
     finally:
         caches[0].delete("taxopost:nav-sidebar:1:en")
+
+
+def test_sessions_are_cached_only_where_every_process_shares_the_cache(monkeypatch):
+    """A cache per process would keep, in one process, a session that another has logged out."""
+    database = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/t.sqlite3"}
+    monkeypatch.delenv("TAXOPOST_CACHE_URL", raising=False)
+    assert _session_engine(_caches(database)) == "django.contrib.sessions.backends.db"
+    monkeypatch.setenv("TAXOPOST_CACHE_URL", "redis://127.0.0.1:6379/9")
+    caches = _caches(database)
+    assert _session_engine(caches) == "django.contrib.sessions.backends.cached_db"
+    # Under the deployment's own prefix, apart from the pages' keys.
+    assert caches["sessions"]["KEY_PREFIX"] == caches["default"]["KEY_PREFIX"] + "-sessions"
 
 
 @pytest.mark.parametrize("url", [None, "postgres://postgres@127.0.0.1:5432/taxopost", "sqlite:////tmp/t.sqlite3"])

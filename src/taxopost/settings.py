@@ -196,6 +196,7 @@ LOGIN_REDIRECT_URL = "/"
 # whatever the default: cheap to render again, it must not push pages out of a shared cache.
 # The token endpoint's rate counts (taxopost.api.tokens) have a cache of their own: in the
 # pages' 100 entries, requests for pages could push them out and start every count again.
+# Sessions have one too, for the same reason (see _session_engine).
 def _caches(database: dict) -> dict:
     """The caches; a shared Redis one has keys prefixed by ``database``'s identity, so that two
     deployments sharing a Redis never serve each other's pages or sidebars (keys hold row ids)."""
@@ -204,16 +205,33 @@ def _caches(database: dict) -> dict:
     url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
     if not url:
         rates = {"BACKEND": locmem, "LOCATION": "taxopost-rates", "OPTIONS": {"MAX_ENTRIES": 100_000}}
-        return {"default": {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}, "frames": frames, "rates": rates}
+        sessions = {"BACKEND": locmem, "LOCATION": "taxopost-sessions", "OPTIONS": {"MAX_ENTRIES": 10_000}}
+        default = {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}
+        return {"default": default, "frames": frames, "rates": rates, "sessions": sessions}
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"TAXOPOST_CACHE_URL={url!r}: must be a redis:// URL")
     where = repr([str(database.get(key) or "") for key in ("ENGINE", "HOST", "PORT", "NAME")])
     prefix = "taxopost-" + hashlib.sha256(where.encode()).hexdigest()[:16]
     redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
-    return {"default": redis, "frames": frames, "rates": {**redis, "KEY_PREFIX": f"{prefix}-rates"}}
+    return {
+        "default": redis,
+        "frames": frames,
+        "rates": {**redis, "KEY_PREFIX": f"{prefix}-rates"},
+        "sessions": {**redis, "KEY_PREFIX": f"{prefix}-sessions"},
+    }
+
+
+def _session_engine(caches: dict) -> str:
+    """Sessions read through a cache in front of the database (their query cost a sixth of a cached
+    page) where every process sees one cache: a shared Redis, or one process (``taxopost serve``
+    sets it). Processes with a cache each would keep a session that another has logged out."""
+    shared = not caches["sessions"]["BACKEND"].endswith("LocMemCache")
+    return "django.contrib.sessions.backends." + ("cached_db" if shared else "db")
 
 
 CACHES = _caches(DATABASES["default"])
+SESSION_CACHE_ALIAS = "sessions"
+SESSION_ENGINE = _session_engine(CACHES)
 PAGE_CACHE_SECONDS = _positive("TAXOPOST_PAGE_CACHE_SECONDS", 3600.0)
 
 # Requests and uploads stay bounded (imports of large files go through the CLI, not the web).

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import logging
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -62,14 +66,24 @@ def _until_kept(server, n: int = 1, seconds: float = 10) -> None:
         time.sleep(0.001)
 
 
-def test_serve_runs_the_admin_api_and_static_files(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "TAXOPOST_DATA_DIR": str(tmp_path), "TAXOPOST_DEBUG": "0"}
+_TAXOPOST = [sys.executable, "-c", "from taxopost.cli import run; run()"]
+
+
+def _embedded_env(data_dir) -> dict[str, str]:
+    env = {**os.environ, "TAXOPOST_DATA_DIR": str(data_dir), "TAXOPOST_DEBUG": "0"}
     env.pop("DATABASE_URL", None)  # the embedded default
-    command = [sys.executable, "-c", "from taxopost.cli import run; run()", "serve", "--port", str(port)]
+    env.pop("TAXOPOST_CACHE_URL", None)
+    return env
+
+
+@contextlib.contextmanager
+def _serving(env: dict[str, str]):
+    """``taxopost serve`` on a free port, answering: yields ``(its base URL, its process)``."""
+    port = _free_port()
     server = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_ctrl_c
-    )
+        [*_TAXOPOST, "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_ctrl_c,
+    )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -82,19 +96,80 @@ def test_serve_runs_the_admin_api_and_static_files(tmp_path):
                     pytest.fail(f"taxopost serve did not start: {server.stdout.read() if server.stdout else ''}")
                 time.sleep(0.3)
         assert status == 200
+        yield base, server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def test_serve_runs_the_admin_api_and_static_files(tmp_path):
+    with _serving(_embedded_env(tmp_path)) as (base, server):
         status, css = _get(f"{base}/static/admin/css/base.css")
         assert status == 200 and b"body" in css  # served by WhiteNoise with DEBUG off
         assert _get(f"{base}/api/v1/taxa/")[0] == 401
         assert _get(f"{base}/api/v1/schema/")[0] == 200
         assert (tmp_path / "taxopost.sqlite3").exists()
+        port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)):  # a browser's preconnect: sends nothing
             time.sleep(0.2)
             server.send_signal(signal.SIGINT)  # Ctrl-C stops it at once, whatever its threads wait for
             server.wait(timeout=10)
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=10)
+
+
+def _session_rows(database, delete: bool = False) -> list[tuple]:
+    """The stored sessions (key, data, expiry), deleted from the database if ``delete``."""
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        rows = connection.execute("SELECT session_key, session_data, expire_date FROM django_session").fetchall()
+        if delete:
+            connection.execute("DELETE FROM django_session")
+        return rows
+
+
+def _restore_sessions(database, rows: list[tuple]) -> None:
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.executemany("INSERT INTO django_session VALUES (?, ?, ?)", rows)
+
+
+def test_sessions_read_through_the_servers_cache_are_written_and_ended_in_the_database(tmp_path):
+    """``taxopost serve`` reads sessions through its cache (one process): a login is still stored in
+    the database, and a logout ends the session there and in the cache, so its cookie opens nothing."""
+    env, database = _embedded_env(tmp_path), tmp_path / "taxopost.sqlite3"
+    create = "from django.contrib.auth.models import User; User.objects.create_superuser('ann', '', 'a long pass 9')"
+    subprocess.run([*_TAXOPOST, "manage", "shell", "-c", create], env=env, check=True, capture_output=True)
+    with _serving(env) as (base, _):
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def post(path: str, form: dict[str, str], page: str) -> str:
+            """Submit the form of ``page`` (its CSRF token) to ``path``; the answer's text."""
+            text = browser.open(f"{base}{page}", timeout=60).read().decode()
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
+            body = urllib.parse.urlencode({**form, "csrfmiddlewaretoken": token}).encode()
+            with browser.open(urllib.request.Request(f"{base}{path}", body, {"Referer": base}), timeout=60) as answer:
+                return answer.read().decode()
+
+        def index() -> str:
+            with browser.open(f"{base}/admin/", timeout=60) as answer:
+                return answer.read().decode()
+
+        post("/admin/login/?next=/admin/", {"username": "ann", "password": "a long pass 9"}, "/admin/login/")
+        session = next(cookie.value for cookie in jar if cookie.name == "sessionid")
+        stored = _session_rows(database, delete=True)
+        assert [row[0] for row in stored] == [session]  # written through to the database
+        assert "Log out" in index()  # read from the cache: the database's row is gone
+        _restore_sessions(database, stored)
+
+        assert "Logged out" in post("/admin/logout/", {}, "/admin/")
+        assert _session_rows(database) == []
+        replay = urllib.request.Request(f"{base}/admin/", headers={"Cookie": f"sessionid={session}"})
+        with urllib.request.build_opener(_NoRedirect).open(replay, timeout=60) as answer:
+            assert answer.status == 302 and "/admin/login/" in answer.headers["Location"]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def http_error_302(self, req, fp, code, msg, headers):
+        return fp
 
 
 def test_the_server_keeps_its_request_threads_and_never_waits_for_one(capsys, monkeypatch):

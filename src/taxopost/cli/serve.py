@@ -47,6 +47,8 @@ def serve(
 
     if host in LOOPBACK:
         settings.DEVELOPMENT = True  # only this machine can reach it
+    # One process: its own session cache is every request's (settings._session_engine).
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     refuse_public_key()
     _check_port(host, port)  # before the banner: a busy port must not be announced as the web app
     warn_if_insecure()
