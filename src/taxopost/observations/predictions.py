@@ -18,12 +18,13 @@ from taxopost.errors import InputError
 from taxopost.io.predictions import PredictionRecord, read_predictions
 from taxopost.io.predictions.detections import DetectionFile
 from taxopost.io.predictions.formats import detect_format, detection_records, read_detection_file
+from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import get_or_create_algorithm, import_category_map
 from taxopost.observations.determinations import recompute_determinations
 from taxopost.observations.imports import ImportSummary
 from taxopost.observations.models import CaptureSet, Classification, Detection, Occurrence, SourceImage
 from taxopost.observations.prediction_writer import PredictionWriter
-from taxopost.taxa.operations import import_taxonomy
+from taxopost.taxa.operations import import_taxonomy, load_taxonomy
 
 #: Records per batch: 1,000 vectors of 2,500 float32 classes are 10 MB in memory.
 BATCH_SIZE = 1000
@@ -65,6 +66,8 @@ def import_predictions(
             key = algorithm or _default_algorithm(detection_file)
             if detection_file.taxonomy is not None and detection_file.class_keys:  # detector-only files have none
                 _register(detection_file, key)
+            elif detection_file.class_keys:
+                _check_class_order(detection_file, key)
             records = detection_records(detection_file, capture_set=capture_set.strip(), algorithm=key, project=project)
         for batch in _batched(records):
             writer.write(batch)
@@ -110,6 +113,37 @@ def _register(file: DetectionFile, key: str) -> None:
         get_or_create_algorithm(key, category_map=category_map)
     except InputError as exc:
         raise exc.with_source(str(file.path)) from None
+
+
+def _check_class_order(file: DetectionFile, key: str) -> None:
+    """Refuse a file whose classes name other taxa than the registered category map's, class by class.
+
+    A file without its taxonomy is stored over the algorithm's registered map by class index:
+    labels in another order would give every score to another species, silently. Classes are
+    compared by taxon (a name and a GBIF key of one species agree); a label that resolves to
+    no taxon, on either side, is not compared.
+    """
+    algorithm = Algorithm.objects.filter(key=key).select_related("category_map").first()
+    if algorithm is None or algorithm.category_map is None:
+        return  # the writer refuses it, naming the algorithm
+    registered = algorithm.category_map
+    if list(file.labels) == registered.labels:
+        return
+    taxonomy = load_taxonomy()
+    try:
+        mine = file.category_map(taxonomy.core).class_taxa
+    except InputError:  # labels the taxonomy cannot read as one label space: nothing to compare by
+        return
+    for i, (taxon, theirs) in enumerate(zip(mine.tolist(), registered.taxa, strict=False)):
+        if taxon != NO_TAXON and theirs is not None and int(taxonomy.db_ids[taxon]) != theirs:
+            megadetector = file.format == "megadetector"
+            raise InputError(
+                f"classification_categories[{file.class_keys[i]!r}]" if megadetector else f"class {i}",
+                file.labels[i],
+                f"is {registered.labels[i]!r} in the category map of algorithm {key!r}: the file's classes are "
+                "in another order (import it under another --algorithm, or register one with the file's labels)",
+                source=str(file.path),
+            )
 
 
 def refresh_statistics() -> None:
