@@ -791,6 +791,44 @@ _MAP = "algorithms['random-species-classifier'].category_map"
             "must be a JSON string",
         ),
         (lambda b: b["detections"][0]["classifications"][0]["algorithm"].update(key=["k"]), None, None),  # not read
+        # what the importer refuses, the file commands refuse too (they took the last image of an id, or wrote it back)
+        (
+            lambda b: b["source_images"].append({"id": "100", "url": "http://127.0.0.1:8767/other.jpg"}),
+            "source_images[3].id='100'",
+            "repeats source_images[0]: a detection's source_image_id must name one image",
+        ),
+        (
+            lambda b: b["detections"][0]["bbox"].update(x1=500.0),
+            "detections[0].bbox={'x1': 500.0, 'y1': 176.0, 'x2': 409.0, 'y2': 328.0}",
+            "needs x1 <= x2 and y1 <= y2",
+        ),
+        (
+            lambda b: b["source_images"][0].update(width=400, height=400),
+            "detections[0].bbox={'x1': 207.0, 'y1': 176.0, 'x2': 409.0, 'y2': 328.0}",
+            "lies outside its image",
+        ),
+        (
+            lambda b: b["source_images"][1].update(width=640.5),
+            "source_images[1].width=640.5",
+            "must be a positive whole number of pixels",
+        ),
+        (
+            lambda b: b["source_images"][2].update(height=-480),
+            "source_images[2].height=-480",
+            "must be a positive whole number of pixels",
+        ),
+        (
+            lambda b: b["source_images"][0].update(timestamp="yesterday"),
+            "source_images[0].timestamp='yesterday'",
+            "expected an ISO 8601 date and time",
+        ),
+        (
+            lambda b: [
+                image.update(width=640, height=480, timestamp="2024-07-01 21:05") for image in b["source_images"]
+            ],
+            None,
+            None,
+        ),  # sizes that hold the boxes, and a time
     ],
 )
 def test_a_badly_shaped_antenna_response_names_its_json_path_and_value(

@@ -178,3 +178,146 @@ def test_megadetector_detections_sharing_a_box_each_keep_their_classification(tm
     assert Detection.objects.get(source_image__path="y.jpg").key == "0.1,0.2,0.3,0.4"  # unique in its image
     import_predictions(path, capture_set="md")
     assert counts() == (2, 5, 4)  # idempotent
+
+
+def _fox_file(images: list[dict]) -> dict:
+    return {
+        "info": {"format_version": "1.5"},
+        "detection_categories": {"1": "animal"},
+        "classification_categories": {"0": "red fox", "1": "arctic fox"},
+        "classification_category_descriptions": {
+            "0": "11111111-1111-1111-1111-111111111111;mammalia;carnivora;canidae;vulpes;vulpes;red fox",
+            "1": "22222222-2222-2222-2222-222222222222;mammalia;carnivora;canidae;vulpes;lagopus;arctic fox",
+        },
+        "images": images,
+    }
+
+
+def test_an_image_listed_twice_is_refused_naming_the_repeat(shared_data, tmp_path):
+    """Before, the repeat's detections got the first's keys and were dropped as imported already."""
+    box = [0.1, 0.2, 0.3, 0.4]
+    doc = _fox_file(
+        [
+            {
+                "file": "x.jpg",
+                "detections": [{"category": "1", "conf": 0.9, "bbox": box, "classifications": [["0", 0.8]]}],
+            },
+            {"file": "y.jpg", "detections": []},
+            {
+                "file": "x.jpg",
+                "detections": [{"category": "1", "conf": 0.8, "bbox": box, "classifications": [["1", 0.7]]}],
+            },
+        ]
+    )
+    (tmp_path / "md.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"md.json: images\[2\].file='x.jpg': repeats images\[0\]: the import keys"):
+        import_predictions(tmp_path / "md.json", capture_set="md")
+    sn = json.loads((shared_data / "speciesnet" / "classify_only.json").read_text())
+    sn["predictions"][1]["filepath"] = sn["predictions"][0]["filepath"]
+    (tmp_path / "sn.json").write_text(json.dumps(sn))
+    repeat = r"sn.json: predictions\[1\].filepath='test_data/african_elephants.jpg': repeats predictions\[0\]"
+    with pytest.raises(InputError, match=repeat):
+        import_predictions(tmp_path / "sn.json", capture_set="sn")
+    assert counts() == (0, 0, 0) and not Algorithm.objects.exists()
+
+
+def _antenna_registered(shared_data, n_detections: int) -> dict:
+    """The assembled response of ``n_detections``, its algorithm registered with the category map."""
+    taxonomy = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")
+    response = antenna_response(shared_data, n_detections)
+    labels = [
+        str(item["gbif_key"]) for item in response["algorithms"]["rec-ne-america-species-40"]["category_map"]["data"]
+    ]
+    import_taxonomy(Taxonomy(_records(taxonomy, labels)))
+    category_map, _ = import_category_map(labels)
+    get_or_create_algorithm("rec-ne-america-species-40", category_map=category_map)
+    return response
+
+
+def test_antenna_detections_sharing_a_box_each_keep_their_classification(shared_data, tmp_path):
+    """Before, the second became the first (both keyed by the box alone) and its classification was lost."""
+    response = _antenna_registered(shared_data, 10)
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps(response))
+    import_predictions(path, capture_set="antenna")
+    keys = {d.key for d in Detection.objects.all()}
+    boxes = [",".join(f"{v:g}" for v in det["bbox"].values()) for det in response["detections"]]
+    assert keys == set(boxes)  # distinct boxes keep the keys they always had
+    first = response["detections"][0]
+    again = json.loads(json.dumps(first))
+    again["classifications"][0]["scores"].reverse()  # another answer on the same box
+    response["detections"].append(again)  # not next to the first: keys are per image, wherever its detections are
+    path.write_text(json.dumps(response))
+    import_predictions(path, capture_set="antenna")
+    assert counts()[1:] == (11, 11)  # only the new detection added
+    position = sum(det["source_image_id"] == first["source_image_id"] for det in response["detections"][:10])
+    image = SourceImage.objects.get(detections__key=boxes[0])
+    twin = Detection.objects.get(source_image=image, key=f"{boxes[0]}#{position}")
+    original = Detection.objects.get(source_image=image, key=boxes[0])
+    assert twin.classifications.get().taxon != original.classifications.get().taxon
+    import_predictions(path, capture_set="antenna")
+    assert counts()[1:] == (11, 11)  # idempotent
+
+
+def test_the_importer_refuses_an_antenna_box_as_the_file_commands_do(shared_data, tmp_path):
+    response = antenna_response(shared_data, 3)
+    response["detections"][0]["bbox"].update(x1=5000.0)
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    with pytest.raises(InputError, match=r"response.json: detections\[0\].bbox=\{'x1': 5000.0, .*: needs x1 <= x2"):
+        import_predictions(tmp_path / "response.json", capture_set="antenna")
+    assert counts() == (0, 0, 0)
+
+
+def test_a_file_whose_classes_are_in_another_order_than_the_registered_map_is_refused(shared_data, tmp_path):
+    """Stored by class index, every score would go to another species, silently."""
+    taxonomy = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")
+    response = antenna_response(shared_data, 10)
+    data = response["algorithms"]["rec-ne-america-species-40"]["category_map"]["data"]
+    labels = [str(item["gbif_key"]) for item in data]
+    import_taxonomy(Taxonomy(_records(taxonomy, labels)))
+    category_map, _ = import_category_map(labels[::-1])
+    get_or_create_algorithm("rec-ne-america-species-40", category_map=category_map)
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    with pytest.raises(InputError, match=rf"class 0='{data[0]['label']}': is '{labels[-1]}' in the category map of "
+                       r"algorithm 'rec-ne-america-species-40': the file's classes are in another order"):  # fmt: skip
+        import_predictions(tmp_path / "response.json", capture_set="antenna")
+    assert counts() == (0, 0, 0)
+
+
+def test_a_megadetector_file_without_descriptions_is_checked_against_the_registered_map(shared_data, tmp_path):
+    """Its classes are named (here by the taxa the example's descriptions gave), not described."""
+    path = shared_data / "megadetector" / "format_example.json"
+    import_predictions(path, capture_set="described", lineage_ranks=MD_RANKS)  # its taxonomy, now known
+    document = json.loads(path.read_text())
+    descriptions = document.pop("classification_category_descriptions")
+    keys = sorted(descriptions, key=int)
+    names = [descriptions[key].split(";")[-1] for key in keys]
+    document["classification_categories"] = dict(zip(keys, names, strict=True))
+    (tmp_path / "md.json").write_text(json.dumps(document))
+    for key, order in (("shuffled", [names[1], names[0], *names[2:]]), ("ordered", names)):
+        get_or_create_algorithm(key, category_map=import_category_map(order)[0])
+    before = counts()
+    with pytest.raises(InputError, match=rf"classification_categories\['{keys[0]}'\]='{names[0]}': is '{names[1]}' in"):
+        import_predictions(tmp_path / "md.json", capture_set="md", algorithm="shuffled")
+    assert counts() == before
+    import_predictions(tmp_path / "md.json", capture_set="md", algorithm="ordered")
+    assert Classification.objects.get(algorithm__key="ordered").taxon.name == "ursusamericanus"
+
+
+def test_an_empty_or_broken_json_file_is_refused_as_json_not_read_as_records(tmp_path):
+    """A cut-off export must not import as "nothing new", nor fail on fields of JSON Lines records."""
+    (tmp_path / "empty.json").write_bytes(b"\n")
+    with pytest.raises(InputError, match=r"empty.json'?: is empty: no predictions"):
+        import_predictions(tmp_path / "empty.json", capture_set="md")
+    (tmp_path / "nan.json").write_text('{\n  "images": [{"file": "a.jpg", "detections": [{"conf": NaN}]}]\n}\n')
+    with pytest.raises(InputError, match=r"is not valid JSON .*at line 2, column 56: 'NaN"):
+        import_predictions(tmp_path / "nan.json", capture_set="md")
+    assert counts() == (0, 0, 0)
+
+
+def test_a_file_with_a_byte_order_mark_reads_as_without(shared_data, tmp_path):
+    """Windows tools write one before UTF-8 text; JSON Lines were already read past it."""
+    data = (shared_data / "megadetector" / "format_example.json").read_bytes()
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + data)
+    import_predictions(tmp_path / "bom.json", capture_set="md", lineage_ranks=MD_RANKS)
+    assert counts() == (2, 4, 1)

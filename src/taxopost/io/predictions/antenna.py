@@ -26,9 +26,19 @@ import numpy as np
 
 from taxopost.core.sparse import sparse_rows
 from taxopost.errors import InputError
-from taxopost.io.predictions.detections import DetectionFile, check_float, confidences, decode, require, short
+from taxopost.io.predictions.detections import (
+    DetectionFile,
+    check_float,
+    check_once,
+    confidences,
+    decode,
+    require,
+    short,
+)
+from taxopost.io.predictions.records import check_pixel_box, pixel_size
 from taxopost.io.predictions.revision import Revision
 from taxopost.io.predictions.steps import rows_to_write
+from taxopost.io.timestamps import parse_timestamp
 
 #: The algorithm that writes post-processed classifications back, per task.
 ALGORITHMS = {
@@ -55,9 +65,12 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
     ------
     InputError
         Naming the file, the JSON path and the value: a missing key, a value of the wrong JSON
-        type (an object, a list, a string, a number where the format has one), an unknown source
-        image, more than one terminal classification on a detection or more than one classifying
-        algorithm, labels unknown, scores of the wrong length or outside [0, 1].
+        type (an object, a list, a string, a number where the format has one), an unknown or
+        repeated source image id, an image size that is not a positive whole number of pixels, a
+        timestamp that is not ISO 8601, a box inverted or outside its image (the importer's own
+        checks, :mod:`taxopost.io.predictions.records`), more than one terminal classification on
+        a detection or more than one classifying algorithm, labels unknown, scores of the wrong
+        length or outside [0, 1].
     """
     path = Path(path)
     doc = decode(path) if document is None else document
@@ -66,10 +79,16 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
     body = doc.get("body", doc) if "request" in doc and "body" in doc else doc  # a recording: {request, body}
     if not isinstance(body, dict):
         raise InputError("body", short(body), "must be a JSON object (the response)", source=str(path))
-    images = {
-        str(require(image, "id", (str, int), f"source_images[{k}]", path)): image
-        for k, image in enumerate(require(body, "source_images", list, "", path))
-    }
+    images: dict[str, dict] = {}
+    first: dict[str, str] = {}
+    for k, image in enumerate(require(body, "source_images", list, "", path)):
+        at = f"source_images[{k}]"
+        image_id = str(require(image, "id", (str, int), at, path))
+        check_once(first, image_id, at, "id", "a detection's source_image_id must name one image", path)
+        for key in ("width", "height"):
+            pixel_size(image.get(key), f"{at}.{key}", str(path))
+        parse_timestamp(image.get("timestamp"), field=f"{at}.timestamp", source=str(path))
+        images[image_id] = image
     found = require(body, "detections", list, "", path)
     algorithms = body.get("algorithms") or {}
     if not isinstance(algorithms, dict):
@@ -89,6 +108,9 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
         box = require(det, "bbox", dict, where, path)
         corners = [require(box, corner, (int, float), f"{where}.bbox", path) for corner in _CORNERS]
         check_float(corners, lambda k, where=where: f"{where}.bbox.{_CORNERS[k]}", path)
+        image = images[image_id]
+        sizes = (image.get("width"), image.get("height"))
+        check_pixel_box([float(c) for c in corners], *sizes, field=f"{where}.bbox", value=short(box), source=str(path))
         classifications = det.get("classifications") or []
         if not isinstance(classifications, list) or not all(isinstance(c, dict) for c in classifications):
             raise InputError(
@@ -128,7 +150,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
             chosen_at.append(f"{where}.classifications[{_position(classifications, terminal[0])}]")
             replaces.append(replacing)
         detections.append(det)
-        det_images.append(images[image_id])
+        det_images.append(image)
 
     labels, gbif_keys = _labels(algorithms, algorithm_key, chosen, chosen_at, path)
     n = len(labels)

@@ -34,6 +34,8 @@ SPECIESNET_RANKS = ("class", "order", "family", "genus", "species")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: Why a number is refused that JSON holds but a float cannot (``1e400``, or 1 followed by 400 zeros).
 TOO_LARGE = "a number too large for a 64-bit float"
+#: Why the import refuses an image listed twice: the repeat's detections would get the first's keys.
+LISTED_ONCE = "the import keys an image by its file name, so its detections belong in one entry"
 
 
 @dataclass
@@ -131,12 +133,18 @@ class DetectionFile:
         return InputError(f"{self.where(exc.row)}: {exc.field}", exc.value, exc.reason, source=str(self.path))
 
 
+#: What Windows tools put before the text of a UTF-8 file (JSON Lines are read past it too).
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_bytes(path: Path) -> bytes:
+    """The file's bytes, past a UTF-8 byte order mark (which no JSON parser takes)."""
     check_file(path)
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError("file", str(path), f"cannot be read ({exc.strerror or exc})") from None
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 def decode(path: Path, data: bytes | msgspec.Raw | None = None, type: Any = Any, *, where: str = "") -> Any:
@@ -226,6 +234,13 @@ def require(mapping: object, key: str, kind: type | tuple[type, ...], where: str
             f"{where}.{key}" if where else key, short(value), f"must be a JSON {names}", source=str(source)
         )
     return value
+
+
+def check_once(first: dict[str, str], name: str, entry: str, key: str, why: str, source: Path) -> None:
+    """Refuse an entry whose ``key`` repeats an earlier entry's; ``first`` maps each name to its first entry."""
+    earlier = first.setdefault(name, entry)
+    if earlier != entry:
+        raise InputError(f"{entry}.{key}", short(name), f"repeats {earlier}: {why}", source=str(source))
 
 
 def check_box(det: dict, where: str, source: Path) -> None:

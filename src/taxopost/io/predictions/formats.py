@@ -17,7 +17,15 @@ import numpy as np
 from taxopost.core.size_filter import relative_box_areas
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.antenna import antenna_document, is_antenna, read_antenna
-from taxopost.io.predictions.detections import DetectionFile, decode, encode, not_valid_json, read_bytes
+from taxopost.io.predictions.detections import (
+    LISTED_ONCE,
+    DetectionFile,
+    check_once,
+    decode,
+    encode,
+    not_valid_json,
+    read_bytes,
+)
 from taxopost.io.predictions.megadetector import (
     is_megadetector,
     megadetector_chunks,
@@ -45,11 +53,26 @@ _CONTENT: dict[str, Callable[[DetectionFile, Revision], Iterable[bytes]]] = {
 
 def detect_format(path: Path | str) -> str | None:
     """The format of a MegaDetector, SpeciesNet or Antenna file, from its top-level keys; None for
-    anything else (JSON Lines under a ``.json`` name, say). Parses the top level only."""
+    anything else (JSON Lines under a ``.json`` name, say). Parses the top level only.
+
+    Refuses (InputError) an empty file, and one that is neither a JSON document nor JSON Lines
+    (a ``NaN``, a cut-off file): read as records, it would be refused for the wrong reason.
+    """
+    path = Path(path)
+    data = read_bytes(path)
+    if not data.strip():
+        raise InputError("file", str(path), "is empty: no predictions")
     try:
-        top = msgspec.json.decode(read_bytes(Path(path)), type=dict[str, msgspec.Raw])
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        top = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:
         return None
+    except msgspec.DecodeError as exc:
+        first = next(line for line in data.splitlines() if line.strip())
+        try:
+            msgspec.json.decode(first, type=dict)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            raise not_valid_json(path, data, exc) from None
+        return None  # its first line is a record of its own: JSON Lines
     except RecursionError:  # no format nests this deep: not worth trying another reader
         raise InputError("file", str(path), TOO_DEEP) from None
     return next((name for name, test in _DETECT.items() if test(top)), None)
@@ -141,7 +164,10 @@ def detection_records(
     algorithm's category map (absent classes score 0, so top-k rows are partial). Boxes:
     MegaDetector and SpeciesNet files give relative boxes and no image size, so their detections
     are stored whole-image, keyed by the relative box, with the box's relative area (what the
-    small-size filter needs); Antenna's pixel boxes and image sizes are kept.
+    small-size filter needs); Antenna's pixel boxes and image sizes are kept. A detection's key is
+    its box, with ``#`` and its position in the image for a box an earlier detection of the image
+    has: the platform keys detections by image and key, so a shared key would drop one. For the
+    same reason an image listed twice (a repeated ``file`` or ``filepath``) is refused.
     """
     row_of = np.full(file.n_detections, -1, dtype=np.intp)
     row_of[file.classified] = np.arange(file.classified.size)
@@ -149,7 +175,12 @@ def detection_records(
         detections = megadetector_records(file)
     else:
         detections = ((d, file.images[d], det) for d, det in enumerate(file.detections))
+    if file.format == "speciesnet":
+        first: dict[str, str] = {}
+        for d, entry in enumerate(file.detections):
+            check_once(first, entry["filepath"], f"predictions[{d}]", "filepath", LISTED_ONCE, file.path)
     used: set[str] = set()  # the keys given so far in the current image
+    used_at: dict[str, set[str]] = {}  # Antenna's, per image path: its detections need not be adjacent
     current = None
     for d, image, det in detections:
         if image is not current:
@@ -166,6 +197,8 @@ def detection_records(
                 "timestamp": image.get("timestamp"),
             }
             data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
+            seen = used_at.setdefault(data["image"]["path"], set())  # one key per detection so far
+            data["detection"] = _unique_key(",".join(f"{v:g}" for v in data["bbox"]), len(seen), seen)
         elif file.format == "megadetector":
             data["image"] = {"path": image["file"]}
             data["detection"] = _relative_key(det, int(file.extra["pos_of"][d]), used)
@@ -205,17 +238,22 @@ def _relative_area(det: dict) -> float | None:
 
 
 def _relative_key(det: dict, position: int, used: set[str]) -> str:
-    """A detection's key within its image: its relative box (and video frame), unique among ``used``.
-
-    A key an earlier detection of the image already has (no box, or the same box) gets ``#`` and
-    the detection's position in the image: the key stays the same whenever the file is imported,
-    and a file whose boxes are all distinct keeps the keys it had before such keys existed.
-    """
+    """A detection's key within its image: its relative box (and video frame), unique among ``used``
+    (:func:`_unique_key`, with the detection's position in the image)."""
     box = det.get("bbox")
     key = ",".join(f"{v:g}" for v in box) if isinstance(box, list) else "whole image"
     frame = det.get("frame_number")
     if frame is not None:
         key = f"{key}@{frame}"
+    return _unique_key(key, position, used)
+
+
+def _unique_key(key: str, position: int, used: set[str]) -> str:
+    """``key``, or ``key#position`` when an earlier detection of the image has it (no box, or the same box).
+
+    The key stays the same whenever the file is imported, and a file whose boxes are all distinct
+    keeps the keys it had before such keys existed.
+    """
     if key in used:
         key = f"{key}#{position}"
     used.add(key)

@@ -31,9 +31,11 @@ from taxopost.core.category_map import CategoryMap
 from taxopost.core.taxonomy import NO_TAXON
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.io.predictions.detections import (
+    LISTED_ONCE,
     DetectionFile,
     check_box,
     check_float,
+    check_once,
     check_pairs,
     decode,
     lineage_taxonomy,
@@ -330,10 +332,17 @@ def megadetector_chunks(file: DetectionFile, revision: Revision) -> Iterator[byt
 
 
 def megadetector_records(file: DetectionFile) -> Iterator[tuple[int, dict, dict]]:
-    """``(detection, image, detection object)`` for every detection, in file order, each image parsed in turn."""
+    """``(detection, image, detection object)`` for every detection, in file order, each image parsed in turn.
+
+    An image listed twice is refused: the platform keys images by ``file``, so the repeat's
+    detections would look imported already. MegaDetector's validator takes such a file (and the
+    file commands, which key rows by JSON path, still do); its tool merging batch outputs does not.
+    """
     d = 0
-    for raw in file.extra["images"]:
+    first: dict[str, str] = {}
+    for i, raw in enumerate(file.extra["images"]):
         image = msgspec.json.decode(raw)
+        check_once(first, image["file"], f"images[{i}]", "file", LISTED_ONCE, file.path)
         for det in image.get("detections") or ():
             yield d, image, det
             d += 1

@@ -104,7 +104,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         numeric = isinstance(values, list) and bool(values) and all(isinstance(v, (int, float)) for v in values)
     if not numeric:
         raise InputError(field, str(values)[:60], "must be a list of numbers", source=where)
-    width, height = (_size(image, key, where) for key in ("width", "height"))
+    width, height = (pixel_size(image.get(key), f"image.{key}", where) for key in ("width", "height"))
     bbox = data.get("bbox")
     if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_finite(v) for v in bbox)):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
@@ -112,7 +112,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     vector = _float32(values, field, where) if has_scores or has_logits else None
     box = [float(v) for v in bbox] if bbox is not None else None
     if box is not None:
-        _check_box(box, width, height, where)
+        check_pixel_box(box, width, height, field="bbox", value=box, source=where)
     confidence = data.get("detection_confidence")
     if confidence is not None and not (_is_number(confidence) and 0 <= confidence <= 1):
         raise InputError(
@@ -187,22 +187,30 @@ def _is_finite(value: object) -> bool:
         return False
 
 
-def _check_box(box: list[float], width: int | None, height: int | None, where: str) -> None:
+def check_pixel_box(
+    box: list[float], width: int | None, height: int | None, *, field: str, value: object, source: str
+) -> None:
+    """A pixel box ``[x1, y1, x2, y2]`` has ``x1 <= x2``, ``y1 <= y2`` and, given the image's size, lies in it.
+
+    Shared with the readers of formats with pixel boxes, so every entrance refuses the same box;
+    ``field`` and ``value`` are what the message names (a JSON path and the box as the file has it).
+    """
     if box[2] < box[0] or box[3] < box[1]:
-        raise InputError("bbox", box, "needs x1 <= x2 and y1 <= y2", source=where)
+        raise InputError(field, value, "needs x1 <= x2 and y1 <= y2", source=source)
     if width is not None and height is not None:
         try:
             relative_areas(np.array([box]), np.array([[width, height]]))
         except InputError as exc:
-            raise InputError("bbox", box, exc.reason, source=where) from None
+            raise InputError(field, value, exc.reason, source=source) from None
 
 
-def _size(image: dict, key: str, where: str) -> int | None:
-    value = image.get(key)
+def pixel_size(value: object, field: str, source: str) -> int | None:
+    """An image's width or height: a positive whole number of pixels (None when not given); shared like
+    :func:`check_pixel_box`."""
     if value is None:
         return None
     if not _is_finite(value) or value <= 0 or value > _MAX_PIXELS or int(value) != value:
-        raise InputError(f"image.{key}", value, "must be a positive whole number of pixels", source=where)
+        raise InputError(field, value, "must be a positive whole number of pixels", source=source)
     return int(value)
 
 
