@@ -467,14 +467,17 @@ def test_detections_in_no_listed_occurrence_are_found_through_their_captures(ser
     assert np.frombuffer(clf.logits, "<f4").shape == (40,) and clf.detection.occurrence is not None
 
 
-def test_results_go_back_as_a_processing_service_response_that_reads_again(server, tmp_path, capsys):
+def test_results_go_back_as_a_processing_service_response_that_reads_again(server, recordings, tmp_path, capsys):
     """Import, roll up, export: every detection with its chain, the roll-up terminal, the model's
-    output kept as non-terminal; the file reads back through the processing-service reader."""
+    output kept as non-terminal, on its capture by Antenna's id (Antenna looks captures up by it);
+    the file reads back through the processing-service reader."""
     from taxopost.io.predictions.antenna import read_antenna
     from taxopost.jobs.models import Job
     from taxopost.postprocessing.running.embedded import EmbeddedExecutor
     from taxopost.postprocessing.running.operations import create_job, submit_job
 
+    other = Project.objects.create(name="another survey")  # taxopost's image ids are not Antenna's
+    SourceImage.objects.bulk_create([SourceImage(project=other, path=f"elsewhere-{n}.jpg") for n in range(7)])
     summary = run(server)
     capture_set = CaptureSet.objects.get(name=summary.capture_set)
     job = submit_job(create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {}), EmbeddedExecutor())
@@ -484,6 +487,15 @@ def test_results_go_back_as_a_processing_service_response_that_reads_again(serve
     assert "60 detections" in capsys.readouterr().err
     document = json.loads(output.read_text())
     assert len(document["source_images"]) == 30 and len(document["detections"]) == 60
+    for image in document["source_images"]:
+        assert recorded(recordings, f"{271 + int(image['id']):03d}_capture_{image['id']}.json")["path"] == image["url"]
+    boxes: dict[str, list] = {}  # Antenna's capture id -> the boxes of its detections
+    for n in range(1, 61):
+        body = recorded(recordings, f"{122 + n:03d}_detection_{n}.json")
+        boxes.setdefault(body["source_image"].rstrip("/").rsplit("/", 1)[1], []).append(body["bbox"])
+    for detection in document["detections"]:
+        box = detection["bbox"]
+        assert [box["x1"], box["y1"], box["x2"], box["y2"]] in boxes[detection["source_image_id"]]
     model = document["algorithms"]["rec-ne-america-species-40"]
     assert len(model["category_map"]["data"]) == 40 and model["category_map"]["data"][0]["taxon_rank"] == "SPECIES"
     rolled = 0
@@ -697,6 +709,8 @@ def test_a_derived_row_whose_source_taxopost_has_built_on_since_is_left_out(serv
     from taxopost.postprocessing.running.embedded import EmbeddedExecutor
     from taxopost.postprocessing.running.operations import create_job, submit_job
 
+    other = Project.objects.create(name="another survey")  # taxopost's image ids are not Antenna's
+    SourceImage.objects.bulk_create([SourceImage(project=other, path=f"elsewhere-{n}.jpg") for n in range(7)])
     summary = run(server)
     capture_set = CaptureSet.objects.get(name=summary.capture_set)
     job = submit_job(create_job("rank_rollup", Job.CAPTURE_SET, capture_set.pk, {}), EmbeddedExecutor())

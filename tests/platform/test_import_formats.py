@@ -72,7 +72,7 @@ def test_detect_only_speciesnet_file_imports_detections_without_classifications(
     assert counts() == (2, 16, 0)
 
 
-def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp_path):
+def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp_path, capsys):
     taxonomy = read_taxonomy(shared_data / "ami" / "taxonomy_map.csv", id_column="speciesKey")
     response = antenna_response(shared_data, 10)
     labels = [
@@ -87,6 +87,21 @@ def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp
     detection = Detection.objects.order_by("pk").first()
     assert detection.bbox == [float(v) for v in response["detections"][0]["bbox"].values()]
     assert detection.source_image.width == 4096
+    # Exported back, each image and detection names the response's own image ids (Antenna's captures).
+    assert main(["export", "antenna", "--capture-set", "antenna", "--output", str(tmp_path / "back.json")]) == 0
+    back = json.loads((tmp_path / "back.json").read_text())
+    ids = {image["url"]: image["id"] for image in response["source_images"]}
+    assert {image["url"]: image["id"] for image in back["source_images"]} == ids
+    sent = sorted((d["source_image_id"], tuple(d["bbox"].values())) for d in response["detections"][:10])
+    assert sorted((d["source_image_id"], tuple(d["bbox"].values())) for d in back["detections"]) == sent
+    # An image of another source in the capture set (no id of its own): taxopost's ids, for all, said so.
+    import_predictions(shared_data / "speciesnet" / "classify_only.json", capture_set="antenna")
+    assert main(["export", "antenna", "--capture-set", "antenna", "--output", str(tmp_path / "mixed.json")]) == 0
+    assert "images under taxopost's ids (not each has its own id from its source)" in capsys.readouterr().err
+    mixed = json.loads((tmp_path / "mixed.json").read_text())["source_images"]
+    assert sorted(image["id"] for image in mixed) == sorted(
+        str(pk) for pk in SourceImage.objects.values_list("pk", flat=True)
+    )
 
 
 def test_a_bad_file_leaves_the_database_unchanged(shared_data, tmp_path):

@@ -228,7 +228,7 @@ class _Import:
                         "path", image.path, f"captures {other} and {image.id} share it; images are matched by path"
                     )
                 self.images_by_id[image.id] = image
-            rows = [ImageRow(i.path, i.width, i.height, i.timestamp) for i in page]
+            rows = [ImageRow(i.path, i.width, i.height, i.timestamp, str(i.id)) for i in page]
             self.writer.write_images(self.project.name, self.summary.capture_set, rows)
             self.summary.fetched["images"] += len(page)
         if not self.images_by_id:

@@ -40,18 +40,23 @@ class AntennaExportSummary:
     detections: int
     classifications: int
     skipped: dict[str, int]
+    own_image_ids: bool = False
 
     def __str__(self) -> str:
         skipped = "".join(f"; {n} skipped ({why})" for why, n in self.skipped.items() if n)
-        return f"{self.images} images, {self.detections} detections, {self.classifications} classifications{skipped}"
+        own = "; images under taxopost's ids (not each has its own id from its source)" if self.own_image_ids else ""
+        return (
+            f"{self.images} images, {self.detections} detections, {self.classifications} classifications{skipped}{own}"
+        )
 
 
 def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: str = "taxopost") -> AntennaExportSummary:
     """Write ``capture_set``'s detections and classifications as a processing-service response."""
     check_output(output, suffixes=(".json",))
     found = CaptureSet.named(capture_set)
-    images = list(found.images.order_by("id").values_list("id", "path", "width", "height", "timestamp"))
-    sizes = {pk: (width, height) for pk, _, width, height, _ in images}
+    images = list(found.images.order_by("id").values_list("id", "path", "width", "height", "timestamp", "external_id"))
+    sizes = {pk: (width, height) for pk, _, width, height, _, _ in images}
+    image_ids, own_ids = _image_ids(images)
     detection_ids = list(CaptureSet.detections_of(found).order_by("id").values_list("id", flat=True))
     encoder = msgspec.json.Encoder()
     counts = {"detections": 0, "classifications": 0}
@@ -61,11 +66,12 @@ def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: st
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             handle.write(b'{"pipeline":' + encoder.encode(pipeline) + b',"total_time":0.0,"source_images":')
-            handle.write(encoder.encode([_image(*row) for row in images]))
+            handle.write(encoder.encode([_image(image_ids[row[0]], *row[1:5]) for row in images]))
             handle.write(b',"detections":[')
             first = True
             for start in range(0, len(detection_ids), CHUNK):
-                for detection in _detections(detection_ids[start : start + CHUNK], sizes, algorithms, skipped):
+                chunk = detection_ids[start : start + CHUNK]
+                for detection in _detections(chunk, sizes, image_ids, algorithms, skipped):
                     handle.write((b"" if first else b",") + encoder.encode(detection))
                     first = False
                     counts["detections"] += 1
@@ -73,15 +79,27 @@ def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: st
             handle.write(b'],"algorithms":' + encoder.encode(_algorithms(algorithms)) + b"}")
 
     write_atomically(output, write)
-    return AntennaExportSummary(len(images), counts["detections"], counts["classifications"], skipped)
+    return AntennaExportSummary(len(images), counts["detections"], counts["classifications"], skipped, own_ids)
 
 
-def _image(pk: int, path: str, width: int | None, height: int | None, timestamp) -> dict:
+def _image_ids(images: list[tuple]) -> tuple[dict[int, str], bool]:
+    """Each image's id in the response, and whether they are taxopost's own: its source's (Antenna's
+    capture id, which Antenna looks its captures up by) when every image has a distinct one, else
+    taxopost's own for all, so that no two collide."""
+    external = [row[5] for row in images]
+    if all(external) and len(set(external)) == len(external):
+        return {row[0]: row[5] for row in images}, False
+    return {row[0]: str(row[0]) for row in images}, bool(images)
+
+
+def _image(image_id: str, path: str, width: int | None, height: int | None, timestamp) -> dict:
     stamp = timestamp.astimezone(UTC).isoformat() if timestamp is not None else None
-    return {"id": str(pk), "url": path, "width": width, "height": height, "timestamp": stamp}
+    return {"id": image_id, "url": path, "width": width, "height": height, "timestamp": stamp}
 
 
-def _detections(ids: list[int], sizes: dict, algorithms: dict[int, dict], skipped: dict[str, int]) -> list[dict]:
+def _detections(
+    ids: list[int], sizes: dict, image_ids: dict[int, str], algorithms: dict[int, dict], skipped: dict[str, int]
+) -> list[dict]:
     """One chunk of detections with their classifications (a fixed number of queries)."""
     boxes = dict(Detection.objects.filter(id__any_of=ids).values_list("id", "bbox"))
     images = dict(Detection.objects.filter(id__any_of=ids).values_list("id", "source_image_id"))
@@ -123,7 +141,7 @@ def _detections(ids: list[int], sizes: dict, algorithms: dict[int, dict], skippe
             continue
         out.append(
             {
-                "source_image_id": str(images[pk]),
+                "source_image_id": image_ids[images[pk]],
                 "bbox": bbox,
                 "algorithm": DETECTOR,
                 "inference_time": None,

@@ -34,6 +34,12 @@ class SourceImage(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     timestamp = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The image's id in the system it came from (an Antenna capture id): what an export to it names.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "path"], name="image_unique_path")]

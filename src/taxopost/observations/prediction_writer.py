@@ -143,7 +143,17 @@ class PredictionWriter:
         for project_name in dict.fromkeys(p for p, _ in wanted):
             project = projects[project_name]
             paths = [path for p, path in wanted if p == project_name]
-            existing = dict(SourceImage.objects.filter(project=project, path__in=paths).values_list("path", "id"))
+            stored = list(
+                SourceImage.objects.filter(project=project, path__in=paths).values_list("path", "id", "external_id")
+            )
+            existing = {path: pk for path, pk, _ in stored}
+            # An image stored before its source's id was known (an older import) gets it now; one never changes.
+            named = [
+                SourceImage(pk=pk, external_id=wanted[(project_name, path)].external_id)
+                for path, pk, known in stored
+                if not known and wanted[(project_name, path)].external_id
+            ]
+            SourceImage.objects.bulk_update(named, ["external_id"])
             new = [
                 SourceImage(
                     project=project,
@@ -151,6 +161,7 @@ class PredictionWriter:
                     width=wanted[(project_name, path)].width,
                     height=wanted[(project_name, path)].height,
                     timestamp=wanted[(project_name, path)].timestamp,
+                    external_id=wanted[(project_name, path)].external_id or "",
                 )
                 for path in paths
                 if path not in existing
@@ -320,6 +331,7 @@ class ImageRow(NamedTuple):
     width: int | None
     height: int | None
     timestamp: datetime | None
+    external_id: str | None = None
 
 
 class ClassificationExtras(NamedTuple):
@@ -337,7 +349,7 @@ _NO_EXTRAS = ClassificationExtras()
 
 
 def _image_of(record: PredictionRecord) -> ImageRow:
-    return ImageRow(record.image_path, record.width, record.height, record.timestamp)
+    return ImageRow(record.image_path, record.width, record.height, record.timestamp, record.image_id)
 
 
 class _Output(NamedTuple):

@@ -195,6 +195,7 @@ def detection_records(
                 "width": image.get("width"),
                 "height": image.get("height"),
                 "timestamp": image.get("timestamp"),
+                "id": image.get("id"),
             }
             data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
             seen = used_at.setdefault(data["image"]["path"], set())  # one key per detection so far

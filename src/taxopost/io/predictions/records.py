@@ -48,6 +48,7 @@ class PredictionRecord:
     if known: occurrence consensus can weigh detections by it.
     ``where`` locates the record for messages (``"path:line"``). ``relative_area`` is the box's
     share of its image for a detector of relative boxes without image sizes (MegaDetector).
+    ``image_id`` is the image's id in the system the record came from (an Antenna capture id).
     """
 
     where: str
@@ -66,6 +67,7 @@ class PredictionRecord:
     top_k: tuple[np.ndarray, np.ndarray] | None = None
     detection_confidence: float | None = None
     relative_area: float | None = None
+    image_id: str | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:
@@ -109,6 +111,9 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_finite(v) for v in bbox)):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
+    image_id = image.get("id")
+    if image_id is not None and (isinstance(image_id, bool) or not isinstance(image_id, str | int)):
+        raise InputError("image.id", image_id, "an image's id is a string or an integer", source=where)
     vector = _float32(values, field, where) if has_scores or has_logits else None
     box = [float(v) for v in bbox] if bbox is not None else None
     if box is not None:
@@ -128,6 +133,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         project=str(project) if project else None,
         capture_set=data["capture_set"].strip(),
         image_path=str(image["path"]),
+        image_id=str(image_id) if image_id is not None else None,
         width=width,
         height=height,
         timestamp=timestamp,
