@@ -128,6 +128,8 @@ def test_import_of_the_recording_field_by_field(server, recordings):
         np.testing.assert_array_equal(logits, np.asarray(body["logits"], np.float32))
         assert clf.taxon.name == body["taxon"]["name"]
         assert clf.score == pytest.approx(body["score"], rel=1e-6)
+        made = datetime.fromisoformat(body["created_at"]).replace(tzinfo=NEW_YORK)
+        assert clf.created_at == made  # Antenna's time (its server's wall clock), not the import's
         assert (clf.terminal, clf.applied_to_id, clf.algorithm_id) == (True, None, algorithm.pk)
         assert clf.details == {"antenna": {"classification": n, "detection": detection}}
 

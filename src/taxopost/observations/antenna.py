@@ -427,6 +427,7 @@ class _Import:
                     logits=logits.astype("<f4").tobytes() if values is not None and logits is not None else None,
                     terminal=terminal,
                     details={"antenna": {"classification": detail.id, "detection": detection.id}},
+                    created_at=detail.created_at,  # when the model said it: what a determination's time is
                 )
             )
             self._check_taxon(detail.taxon_id, values if values is not None else logits, labels)

@@ -310,7 +310,7 @@ class PredictionWriter:
                     None,
                     None,
                     extra.details or {},
-                    now,
+                    extra.created_at or now,
                 )
             )
         # Streamed with COPY on PostgreSQL: the ORM's INSERT spells every 10 kB vector out as SQL text.
@@ -338,11 +338,13 @@ class ClassificationExtras(NamedTuple):
     """What a record's classification stores beyond the record (see :meth:`PredictionWriter.write`).
 
     ``logits`` are float32 little-endian bytes of the same length as the scores, or None.
+    ``created_at`` is when the source made the classification (None: now, the import's time).
     """
 
     logits: bytes | None = None
     terminal: bool = True
     details: dict | None = None
+    created_at: datetime | None = None
 
 
 _NO_EXTRAS = ClassificationExtras()
