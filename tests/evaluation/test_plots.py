@@ -100,3 +100,23 @@ def test_no_title_is_clipped(metrics, n_pairs):
         for title in titles:
             box = title.get_window_extent(renderer)
             assert box.x0 >= 0 and box.x1 <= figure.bbox.x1 + 0.5, (title.get_text(), box, figure.bbox)
+
+
+@pytest.mark.parametrize("name", ["x $^$", "price $5 and $10"])
+def test_a_dollar_in_a_pipeline_name_is_drawn_as_typed(metrics, name):
+    """matplotlib reads text between two ``$`` as math: ``x $^$`` failed to draw (the evaluation
+    stopped with a traceback), ``price $5 and $10`` came out as a formula."""
+    pipelines = [{**p, "name": f"{name} {i}"} for i, p in enumerate(metrics["pipelines"])]
+    pairs = [{**pair, "lineage": f"{name} 1", "distribution": f"{name} 2"} for pair in metrics["mode_disagreement"]]
+    data = {**metrics, "pipelines": pipelines, "mode_disagreement": pairs}
+    escaped = name.replace("$", r"\$")
+    figures = [plots.risk_coverage_figure(data), plots.coverage_figure(data), plots.confidence_figure(data)]
+    texts = []
+    for figure in [*figures, plots.disagreement_figure(data)]:
+        for ax in _drawn(figure).axes:
+            texts += [ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.get_yticklabels())]
+            if ax.get_legend() is not None:
+                texts += [t.get_text() for t in ax.get_legend().get_texts()]
+    shown = [text for text in texts if "$" in text and "mathdefault" not in text]  # not a log axis' own math
+    assert shown and all(escaped in text for text in shown)
+    assert f"{escaped} 1 (AURC" in " ".join(shown) and f"lineage mode: {escaped} 1" in shown

@@ -27,6 +27,12 @@ LOG_SPAN = 100
 _CHARS_PER_INCH = 10.5
 
 
+def _plain(text: str) -> str:
+    """``text`` drawn as typed: matplotlib reads a pair of ``$`` as math (a pipeline named
+    ``x $^$`` fails to draw, ``price $5 and $10`` comes out in italics), an escaped one as ``$``."""
+    return text.replace("$", r"\$")
+
+
 def _wrapped(text: str, width_inches: float, *, fontsize: float = 12.0) -> str:
     """``text`` broken into lines that fit ``width_inches`` at ``fontsize``, so no title is clipped."""
     return textwrap.fill(text, max(12, int(width_inches * _CHARS_PER_INCH * 12.0 / fontsize)))
@@ -34,11 +40,11 @@ def _wrapped(text: str, width_inches: float, *, fontsize: float = 12.0) -> str:
 
 def _title(ax, text: str, *, columns: int = 1, fontsize: float = 12.0) -> None:
     width = ax.figure.get_figwidth() / columns
-    ax.set_title(_wrapped(text, width * 0.95, fontsize=fontsize), fontsize=fontsize)
+    ax.set_title(_plain(_wrapped(text, width * 0.95, fontsize=fontsize)), fontsize=fontsize)
 
 
 def _suptitle(fig: Figure, text: str) -> None:
-    fig.suptitle(_wrapped(text, fig.get_figwidth() * 0.95))
+    fig.suptitle(_plain(_wrapped(text, fig.get_figwidth() * 0.95)))
 
 
 def _broken_at_gaps(x: np.ndarray, y: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +84,7 @@ def risk_coverage_figure(metrics: Mapping[str, object]) -> Figure | None:
             coverage, risk = _num(curve["coverage"]), _num(curve["risk"])
             risk[_num(curve["n_accepted"]) == 0] = np.nan  # no row accepted: no error rate to draw
             aurc = curve["aurc"]
-            label = f"{p['name']} (AURC {aurc:.3f})" if aurc is not None else p["name"]
+            label = _plain(f"{p['name']} (AURC {aurc:.3f})" if aurc is not None else p["name"])
             x, y = _broken_at_gaps(coverage, risk, MAX_COVERAGE_GAP)
             (line,) = ax.plot(x, y, label=label, linewidth=1.6, linestyle=_STYLES[i % len(_STYLES)])
             alone = np.isfinite(y) & ~np.isfinite(np.r_[np.nan, y[:-1]]) & ~np.isfinite(np.r_[y[1:], np.nan])
@@ -104,7 +110,7 @@ def coverage_figure(metrics: Mapping[str, object]) -> Figure:
     colors = _rank_colors(ranks)
     fig = Figure(figsize=(9.0, 1.2 + 0.55 * len(pipelines)), layout="constrained")
     ax = fig.subplots()
-    names = [p["name"] for p in pipelines]
+    names = [_plain(p["name"]) for p in pipelines]
     y = np.arange(len(pipelines))[::-1]
     left = np.zeros(len(pipelines))
     for rank in ranks:
@@ -137,8 +143,9 @@ def confidence_figure(metrics: Mapping[str, object]) -> Figure:
     middle.plot(centers, np.where(np.asarray(bins["n"]) > 0, 0.0, np.nan), "k--", marker="s", markersize=3)
     for i, p in enumerate(p for p in pipelines if p.get("steps")):
         b, style = p["confidence_bins"], _STYLES[i % len(_STYLES)]
-        top.plot(centers, _num(b["accuracy"]), marker="o", markersize=3, linestyle=style, label=p["name"])
-        middle.plot(centers, _num(b["rollup_rate"]), marker="o", markersize=3, linestyle=style, label=p["name"])
+        label = _plain(p["name"])
+        top.plot(centers, _num(b["accuracy"]), marker="o", markersize=3, linestyle=style, label=label)
+        middle.plot(centers, _num(b["rollup_rate"]), marker="o", markersize=3, linestyle=style, label=label)
     top.set_ylabel("accuracy (true taxon or ancestor)")
     top.set_ylim(0, 1.02)
     _title(top, "Accuracy and roll-up rate by input confidence")
@@ -180,8 +187,8 @@ def disagreement_figure(metrics: Mapping[str, object]) -> Figure | None:
         peak = confusion.max() if confusion.size else 0
         for (i, j), count in np.ndenumerate(confusion):
             ax.text(j, i, f"{count:,}", ha="center", va="center", color="white" if count > peak / 2 else "black")
-        ax.set_xlabel(f"distribution mode: {pair['distribution']}")
-        ax.set_ylabel(f"lineage mode: {pair['lineage']}")
+        ax.set_xlabel(_plain(f"distribution mode: {pair['distribution']}"))
+        ax.set_ylabel(_plain(f"lineage mode: {pair['lineage']}"))
         share = pair["share_disagree"]
         text = f"{pair['n_disagree']:,} rows differ ({share:.1%})" if share is not None else "no rows"
         _title(ax, text, columns=len(pairs), fontsize=10)
