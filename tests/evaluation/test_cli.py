@@ -220,6 +220,10 @@ def test_evaluate_adds_the_other_mode_for_the_comparison_when_none_is_given(file
             "pipelines[0].steps[1].task='class_masking'",
         ),
         (lambda f: (f / "pipelines.json").write_text("[{"), "not valid JSON"),
+        (  # read as skipped, every later label was one row off (wrong accuracy, exit 0)
+            lambda f: (f / "truth.csv").write_text("label\nVanessa\n\n" + "Vanessa\n" * (N_ROWS - 2)),
+            "truth.csv:3: label='': every row needs a taxon name or id",
+        ),
     ],
 )
 def test_evaluate_bad_input_exits_2_with_one_line(files, capsys, setup, message):
@@ -229,6 +233,66 @@ def test_evaluate_bad_input_exits_2_with_one_line(files, capsys, setup, message)
     assert error.startswith("taxopost: error:") and "\n" not in error
     assert message in error
     assert not (files / "out" / "metrics.json").exists()
+
+
+def test_a_one_column_ground_truth_ends_at_its_trailing_blank_lines(files):
+    (files / "truth.csv").write_text("label\n" + "Vanessa\n" * N_ROWS + "\n\n")
+    assert main(evaluate_args(files)) == 0
+
+
+def test_evaluate_refuses_an_input_that_its_output_dir_writes(files, capsys):
+    (files / "out").mkdir()
+    (files / "out" / "metrics.json").write_text((files / "pipelines.json").read_text())
+    args = evaluate_args(files)
+    args[args.index("--pipelines") + 1] = str(files / "out" / "metrics.json")
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert "error: --pipelines=" in error and "is the metrics.json that --output-dir" in error
+    assert sorted(p.name for p in (files / "out").iterdir()) == ["metrics.json"]
+
+
+def test_a_failed_evaluation_leaves_the_previous_report_whole(files, capsys, monkeypatch):
+    """Files were written one by one: a failure after metrics.json left a new metrics.json and
+    new figures beside the old report.html."""
+    from taxopost.errors import InputError
+    from taxopost.evaluation import report
+
+    out = files / "out"
+    assert main(evaluate_args(files)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (files / "pipelines.json").write_text(json.dumps([{"name": "baseline", "steps": []}]))
+
+    def fails(data):
+        raise InputError("figure", "test", "cannot be drawn")
+
+    monkeypatch.setitem(report.EVALUATION_FIGURES, "accuracy_by_confidence.png", ("title", fails))
+    assert main(evaluate_args(files)) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+    (out / "risk_coverage.png").unlink()
+    (out / "risk_coverage.png").mkdir()  # a folder where a file goes: refused before any work
+    assert main(evaluate_args(files)) == 2
+    assert "holds a folder named 'risk_coverage.png' where the report writes a file" in capsys.readouterr().err
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == {name: data for name, data in before.items() if name != "risk_coverage.png"}
+
+
+def test_calibrate_refuses_an_output_that_its_output_dir_writes(files, capsys):
+    """``--output cal/calibration.json --output-dir cal``: the report replaced the config just written."""
+    args = calibrate_args(files, "--output-dir", str(files / "cal"))
+    args[args.index("--output") + 1] = str(files / "cal" / "calibration.json")
+    (files / "cal").mkdir()
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert "error: --output=" in error and "is the calibration.json that --output-dir" in error
+    assert "\n" not in error and not any((files / "cal").iterdir())
+
+
+def test_calibrate_writes_its_report_all_or_none(files, capsys):
+    (files / "cal" / "calibration.png").mkdir(parents=True)
+    assert main(calibrate_args(files, "--output-dir", str(files / "cal"))) == 2
+    assert "holds a folder named 'calibration.png' where the report writes a file" in capsys.readouterr().err
+    assert [p.name for p in (files / "cal").iterdir()] == ["calibration.png"] and not (files / "config.json").exists()
 
 
 def test_evaluate_needs_exactly_one_of_scores_and_logits(files, capsys):

@@ -207,6 +207,21 @@ def test_read_groups_refuses_bad_files_naming_them(tmp_path, name, content, matc
     assert str(path) in str(caught.value)
 
 
+def test_read_groups_reads_a_blank_line_amid_a_one_column_file_as_an_empty_id(tmp_path):
+    """Skipped, it shifted every later id by one row (wrong metrics, or a row-count error naming
+    no line); blank lines at the end are the end, and in a file of more columns a blank line is no row."""
+    path = tmp_path / "g.csv"
+    for text, line in [("occurrence\na\n\nb\n", 3), ("occurrence\na\n\n\nb\n", 3), ('occurrence\na\n""\n', 3),
+                       ("image,occurrence\n1,a\n,\n2,b\n", 3)]:  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(InputError, match=rf"g\.csv:{line}: occurrence='': every row needs an occurrence id"):
+            read_groups(path)
+    path.write_text("occurrence\na\nb\n\n\n")
+    np.testing.assert_array_equal(read_groups(path, n_rows=2), [0, 1])
+    path.write_text("image,occurrence\n1,a\n\n2,b\n")
+    np.testing.assert_array_equal(read_groups(path, n_rows=2), [0, 1])
+
+
 @pytest.fixture
 def track_files(tmp_path):
     (tmp_path / "taxonomy.csv").write_text(TAXONOMY_CSV)
@@ -319,7 +334,27 @@ def test_taxopost_refuses_an_occurrence_of_two_true_taxa_and_one_occurrence_to_s
     assert not (track_files / "out").exists()
 
     np.save(track_files / "one.npy", np.zeros(groups.size, dtype=np.int64))
+    np.save(track_files / "truth.npy", np.full(groups.size, truth[0]))  # one individual: one true taxon
     args = ["calibrate", *_inputs(track_files), "--target-precision", "0.8", "--output", str(track_files / "c.json")]
     assert main([*args, "--groups", str(track_files / "one.npy"), "--output-dir", str(track_files / "cal")]) == 2
     assert f"leaves an empty split of the 1 occurrences (the {groups.size} rows' groups)" in capsys.readouterr().err
+    assert not (track_files / "cal").exists() and not (track_files / "c.json").exists()
+
+
+def test_taxopost_calibrate_refuses_an_occurrence_of_two_true_taxa_as_evaluate_does(track_files, capsys):
+    """One row drawn per occurrence stands for all its rows: calibrating on mixed occurrences
+    would state a guarantee on rows it never saw."""
+    truth = np.load(track_files / "truth.npy")
+    groups = np.load(track_files / "groups.npy")
+    other = int(np.flatnonzero(truth != truth[0])[0])
+    groups[other] = groups[0]
+    np.save(track_files / "mixed.npy", groups)
+    extra = ["--groups", str(track_files / "mixed.npy")]
+    args = ["evaluate", *_inputs(track_files), "--pipelines", str(track_files / "pipelines.json")]
+    assert main([*args, *extra, "--output-dir", str(track_files / "out")]) == 2
+    refused = capsys.readouterr().err
+    args = ["calibrate", *_inputs(track_files), "--target-precision", "0.8", "--output", str(track_files / "c.json")]
+    assert main([*args, *extra, "--output-dir", str(track_files / "cal")]) == 2
+    assert capsys.readouterr().err == refused
+    assert f"{track_files / 'mixed.npy'}: groups='rows 0 and {other}': one occurrence, two true taxa" in refused
     assert not (track_files / "cal").exists() and not (track_files / "c.json").exists()

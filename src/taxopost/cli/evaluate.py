@@ -40,7 +40,7 @@ from taxopost.cli.files import (
 from taxopost.cli.output import err, fail, out, progress_bar, warn
 from taxopost.errors import TOO_DEEP, InputError
 from taxopost.evaluation.sweep import DEFAULT_GRID
-from taxopost.io.results import check_not_an_input, check_output, write_bytes_atomically
+from taxopost.io.results import check_not_an_input, check_not_in_output_dir, check_output, write_bytes_atomically
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE
 
 # scipy.stats and matplotlib are imported by the commands that use them, not by every command's start.
@@ -123,9 +123,13 @@ def evaluate(
     from taxopost.evaluation.evaluate import evaluate_pipelines, evaluation_passes
     from taxopost.evaluation.ground_truth import read_ground_truth
     from taxopost.evaluation.pipelines import check_groups_given, read_pipelines
-    from taxopost.evaluation.report import output_dir_kept_on_success, write_evaluation
+    from taxopost.evaluation.report import EVALUATION_FILES, output_dir_kept_on_success, write_evaluation
     from taxopost.io.groups import read_groups
 
+    read = {"--taxonomy": taxonomy, "--category-map": category_map, "--scores": scores, "--logits": logits,
+            "--predictions": predictions, "--ground-truth": ground_truth, "--pipelines": pipelines,
+            "--groups": groups}  # fmt: skip
+    check_not_in_output_dir(output_dir, EVALUATION_FILES, read)
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -144,7 +148,7 @@ def evaluate(
             warn(message)
     grid = DEFAULT_GRID if sweep_points == DEFAULT_GRID.size else _grid(sweep_points)
     with (
-        output_dir_kept_on_success(output_dir),
+        output_dir_kept_on_success(output_dir, EVALUATION_FILES),
         progress_bar("evaluating", total=n_rows * evaluation_passes(parsed)) as advance,
     ):
         try:
@@ -199,6 +203,10 @@ def calibrate(
     read = {"--taxonomy": taxonomy, "--category-map": category_map, "--scores": scores, "--logits": logits,
             "--predictions": predictions, "--ground-truth": ground_truth, "--groups": groups}  # fmt: skip
     check_not_an_input(output, "--output", read)
+    if output_dir is not None:
+        from taxopost.evaluation.report import CALIBRATION_FILES
+
+        check_not_in_output_dir(output_dir, CALIBRATION_FILES, {**read, "--output": output})
     inputs = load_inputs(
         taxonomy, id_column, category_map, scores, logits,
         predictions=predictions, format=format, lineage_ranks=lineage_ranks, exclude_unresolved=exclude_unresolved,
@@ -249,7 +257,7 @@ def _calibrate(
     """
     from taxopost.evaluation.calibration import calibrate as calibrate_thresholds
     from taxopost.evaluation.calibration import resolve_order
-    from taxopost.evaluation.report import output_dir_kept_on_success, write_calibration
+    from taxopost.evaluation.report import CALIBRATION_FILES, output_dir_kept_on_success, write_calibration
 
     bare, per_rank, ranks = settings.bare, settings.per_rank, settings.ranks
     if per_rank and bare is not None:  # a default plus overrides: every rank of the order gets one
@@ -261,29 +269,30 @@ def _calibrate(
     else:
         target = per_rank or bare  # type: ignore[assignment]
     out_dir = settings.output_dir
-    folder = contextlib.nullcontext() if out_dir is None else output_dir_kept_on_success(out_dir)
-    with folder, progress_bar("calibrating", total=values.shape[0]) as advance:
-        try:
-            report = calibrate_thresholds(
-                values,
-                category_map,
-                y_true,
-                target_precision=target,
-                delta=settings.delta,
-                calibration_fraction=settings.calibration_fraction,
-                seed=settings.seed,
-                order=ranks,
-                mode=settings.mode,
-                logits=logits,
-                groups=groups,
-                progress=advance,
-            )
-        except InputError as exc:
-            raise _located(exc, source, groups_path) from None
-    _print_calibration(report)
-    if settings.output_dir is not None:
-        written = write_calibration(report, settings.output_dir)
-        err.print(f"wrote {', '.join(sorted(written))} -> {settings.output_dir}", markup=False)
+    folder = contextlib.nullcontext() if out_dir is None else output_dir_kept_on_success(out_dir, CALIBRATION_FILES)
+    with folder:
+        with progress_bar("calibrating", total=values.shape[0]) as advance:
+            try:
+                report = calibrate_thresholds(
+                    values,
+                    category_map,
+                    y_true,
+                    target_precision=target,
+                    delta=settings.delta,
+                    calibration_fraction=settings.calibration_fraction,
+                    seed=settings.seed,
+                    order=ranks,
+                    mode=settings.mode,
+                    logits=logits,
+                    groups=groups,
+                    progress=advance,
+                )
+            except InputError as exc:
+                raise _located(exc, source, groups_path) from None
+        _print_calibration(report)
+        if out_dir is not None:
+            written = write_calibration(report, out_dir)
+            err.print(f"wrote {', '.join(sorted(written))} -> {out_dir}", markup=False)
     return report
 
 
@@ -477,6 +486,11 @@ def calibrate_capture_set_cmd(
                                (antenna_config, "--antenna-config", ".json")):  # fmt: skip
         if path is not None:
             check_output(path, flag, suffixes=(suffix,))
+    if output_dir is not None:
+        from taxopost.evaluation.report import CALIBRATION_FILES
+
+        written = {"--output": output, "--csv": csv_path, "--antenna-config": antenna_config}
+        check_not_in_output_dir(output_dir, CALIBRATION_FILES, written)
     setup()
     from taxopost.observations.antenna import antenna_capture_set_id
     from taxopost.observations.evaluation import capture_set_rows

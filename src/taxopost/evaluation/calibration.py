@@ -55,6 +55,7 @@ from taxopost.evaluation._checks import check_taxa, default_order
 from taxopost.evaluation.bounds import check_delta, clopper_pearson_upper
 from taxopost.evaluation.fwer_control import TestingProcedure, fixed_sequence
 from taxopost.evaluation.metrics import is_correct
+from taxopost.evaluation.occurrences import check_one_truth
 from taxopost.evaluation.sweep import accepted_counts, check_grid, rank_column
 from taxopost.tasks.rank_rollup import DEFAULT_ROLLUP_MODE, RankRollupConfig
 
@@ -398,7 +399,8 @@ def calibrate(
         Each row's occurrence: the split keeps occurrences whole (:func:`split_rows`) and
         calibrates on one row drawn from each calibration occurrence (:func:`one_row_per_group`):
         the guarantee then assumes occurrences exchangeable, and holds for a row drawn at random
-        from a new occurrence. The held-out figures count every held-out row.
+        from a new occurrence. The held-out figures count every held-out row. An occurrence
+        whose rows have different true taxa is refused (:func:`check_one_truth`), as evaluate does.
 
     Returns
     -------
@@ -414,9 +416,11 @@ def calibrate(
     candidates = rollup_candidates(values, category_map, order=order, mode=mode, logits=logits, progress=progress)
     taxonomy = category_map.taxonomy
     y_true = check_taxa(y_true, taxonomy, field="y_true", n_rows=len(candidates))
+    if groups is not None:  # one row drawn per occurrence stands for all of them: they must agree on the truth
+        groups = check_one_truth(y_true, groups, taxonomy)
     cal, test = split_rows(len(candidates), calibration_fraction, seed=seed, groups=groups)
     if groups is not None:
-        cal = one_row_per_group(cal, np.asarray(groups), seed=seed)
+        cal = one_row_per_group(cal, groups, seed=seed)
     calibration = _calibrate(take_rows(candidates, cal), y_true[cal], taxonomy, targets, delta, grid, procedure)
     held_out = _evaluate(take_rows(candidates, test), y_true[test], taxonomy, calibration, grid)
     return CalibrationReport(calibration, held_out, int(cal.size), int(test.size), seed, groups is not None)

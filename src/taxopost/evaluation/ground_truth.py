@@ -41,7 +41,7 @@ def read_ground_truth(path: Path | str, category_map: CategoryMap, *, n_rows: in
     Raises
     ------
     InputError
-        For an unreadable file, no ``label`` column, a row count other than ``n_rows``, class
+        For an unreadable file, no ``label`` column, an empty label, a row count other than ``n_rows``, class
         indices outside the category map, or rows whose label resolves to no taxon (the error
         gives their count and the first few, with their line numbers).
     """
@@ -84,7 +84,7 @@ def _from_indices(path: Path, category_map: CategoryMap):
 
 def _from_labels(path: Path, category_map: CategoryMap):
     taxonomy = category_map.taxonomy
-    with open_table(path) as table:
+    with open_table(path, positional=True) as table:
         if LABEL_COLUMN not in table.header:
             raise InputError(
                 "column",
@@ -93,10 +93,15 @@ def _from_labels(path: Path, category_map: CategoryMap):
                 f"its columns are {table.header}",
                 source=str(path),
             )
-        labels = [row[LABEL_COLUMN].strip() for row in table.rows]
+        labels = []
+        for row in table.rows:
+            label = row[LABEL_COLUMN].strip()
+            if not label:
+                raise InputError(LABEL_COLUMN, label, "every row needs a taxon name or id", source=table.where())
+            labels.append(label)
         lines = list(table.lines)
     resolved: dict[str, int] = {}
     for label in set(labels):  # one lookup per distinct label, not per row
-        resolved[label] = taxonomy.find(label) if label else NO_TAXON
+        resolved[label] = taxonomy.find(label)
     taxa = np.fromiter((resolved[label] for label in labels), dtype=np.int64, count=len(labels))
     return taxa, lambda row: f"line {lines[row]}: {labels[row]!r}"

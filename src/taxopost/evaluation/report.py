@@ -27,7 +27,7 @@ from taxopost.evaluation.calibration import CalibrationReport, HeldOutEvaluation
 from taxopost.evaluation.evaluate import Evaluation, ModeDisagreement, PipelineEvaluation
 from taxopost.evaluation.metrics import OUTCOMES, ConfidenceBins, MetricsSummary
 from taxopost.evaluation.sweep import RiskCoverage
-from taxopost.io.results import write_bytes_atomically
+from taxopost.io.results import write_files_atomically
 
 EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
     "risk_coverage.png": ("Risk-coverage curves by rank", plots.risk_coverage_figure),
@@ -35,6 +35,12 @@ EVALUATION_FIGURES: dict[str, tuple[str, Callable]] = {
     "accuracy_by_confidence.png": ("Accuracy and roll-up rate by input confidence", plots.confidence_figure),
     "mode_disagreement.png": ("Where lineage and distribution disagree", plots.disagreement_figure),
 }
+CALIBRATION_FIGURES: dict[str, tuple[str, Callable]] = {
+    "calibration.png": ("Calibration curves", plots.calibration_figure)
+}
+#: Every file :func:`write_evaluation` and :func:`write_calibration` write (or remove) in their folder.
+EVALUATION_FILES = ("metrics.json", "report.html", *EVALUATION_FIGURES)
+CALIBRATION_FILES = ("calibration.json", "report.html", *CALIBRATION_FIGURES)
 
 
 # -- records: the JSON files' content ----------------------------------------------------------
@@ -207,21 +213,18 @@ def jsonable(value: object) -> object:
     return value
 
 
-def write_json(path: Path, data: object) -> None:
-    _write(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
-
-
-def _write(path: Path, content: bytes | str) -> None:
-    write_bytes_atomically(path, content, field="--output-dir")
+def _json(data: object) -> str:
+    return json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
 
 
 @contextlib.contextmanager
-def output_dir_kept_on_success(path: Path | str) -> Iterator[Path]:
-    """The output folder, made before a long computation (a folder that cannot be made fails
-    first), and removed again if this call made it and the computation fails before writing."""
+def output_dir_kept_on_success(path: Path | str, files: Sequence[str] = ()) -> Iterator[Path]:
+    """The output folder, made before a long computation (a folder that cannot be made, or where
+    a folder takes the name of one of ``files``, fails first), and removed again if this call
+    made it and the computation fails before writing."""
     path = Path(path)
     made = not path.exists()
-    prepare_output_dir(path)
+    prepare_output_dir(path, files)
     try:
         yield path
     except BaseException:
@@ -231,10 +234,15 @@ def output_dir_kept_on_success(path: Path | str) -> Iterator[Path]:
         raise
 
 
-def prepare_output_dir(path: Path | str) -> Path:
+def prepare_output_dir(path: Path | str, files: Sequence[str] = ()) -> Path:
+    """The output folder, made; refused where a folder takes the name of one of ``files``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("--output-dir", str(path), "exists and is not a folder")
+    taken = next((name for name in files if (path / name).is_dir()), None)
+    if taken is not None:
+        reason = f"holds a folder named {taken!r} where the report writes a file: remove it or give another folder"
+        raise InputError("--output-dir", str(path), reason)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -242,53 +250,60 @@ def prepare_output_dir(path: Path | str) -> Path:
     return path
 
 
-def _png(figure: Figure, path: Path) -> bytes:
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    data = buffer.getvalue()
-    _write(path, data)
-    return data
+    return buffer.getvalue()
 
 
-def _render_figures(data: Mapping, out: Path, figures: Mapping[str, tuple[str, Callable]]) -> dict[str, tuple]:
-    """Draw and write each figure that applies, ``{file name: (title, base64 PNG)}``.
-
-    A figure that does not apply to this run (no roll-up, no disagreement) is removed from the
-    folder if an earlier run left it there: the folder holds what this report shows.
-    """
+def _render_figures(data: Mapping, figures: Mapping[str, tuple[str, Callable]]) -> dict[str, tuple[str, bytes]]:
+    """Each figure that applies to this run (not every run has a roll-up or a disagreement), as
+    ``{file name: (title, PNG)}``."""
     rendered = {}
     for filename, (title, draw) in figures.items():
         figure = draw(data)
-        if figure is None:
-            (out / filename).unlink(missing_ok=True)
-            continue
-        rendered[filename] = (title, base64.b64encode(_png(figure, out / filename)).decode("ascii"))
+        if figure is not None:
+            rendered[filename] = (title, _png(figure))
     return rendered
 
 
+def _write_report(output_dir: Path | str, files: Mapping[str, bytes | str], names: Sequence[str]) -> dict[str, Path]:
+    """Write ``files`` into the folder, all or none, then remove the rest of ``names`` (a figure
+    an earlier run drew that does not apply to this one): the folder holds one report, never
+    parts of two."""
+    out = prepare_output_dir(output_dir, names)
+    write_files_atomically({out / name: content for name, content in files.items()}, field="--output-dir")
+    for name in names:
+        if name not in files:
+            (out / name).unlink(missing_ok=True)
+    return {name: out / name for name in files}
+
+
+def _embedded(figures: Mapping[str, tuple[str, bytes]]) -> list[tuple[str, str]]:
+    return [(title, base64.b64encode(png).decode("ascii")) for title, png in figures.values()]
+
+
 def write_evaluation(evaluation: Evaluation, output_dir: Path | str) -> dict[str, Path]:
-    """Write ``metrics.json`` (:func:`evaluation_record`), the PNG figures and ``report.html`` into ``output_dir``.
+    """Write ``metrics.json`` (:func:`evaluation_record`), the PNG figures and ``report.html`` into
+    ``output_dir``: all are made before any is written, and written all or none.
 
     Returns
     -------
     dict of file name to path
     """
-    out = prepare_output_dir(output_dir)
     data = jsonable(evaluation_record(evaluation))
-    write_json(out / "metrics.json", data)
-    rendered = _render_figures(data, out, EVALUATION_FIGURES)
-    _write(out / "report.html", _evaluation_html(data, list(rendered.values())))
-    return {name: out / name for name in ["metrics.json", "report.html", *rendered]}
+    figures = _render_figures(data, EVALUATION_FIGURES)
+    files = {"metrics.json": _json(data), "report.html": _evaluation_html(data, _embedded(figures))}
+    return _write_report(output_dir, {**files, **{name: png for name, (_, png) in figures.items()}}, EVALUATION_FILES)
 
 
 def write_calibration(report: CalibrationReport, output_dir: Path | str) -> dict[str, Path]:
-    """Write ``calibration.json`` (:func:`calibration_record`), ``calibration.png`` and ``report.html``."""
-    out = prepare_output_dir(output_dir)
+    """Write ``calibration.json`` (:func:`calibration_record`), ``calibration.png`` and ``report.html``,
+    all or none."""
     data = jsonable(calibration_record(report))
-    write_json(out / "calibration.json", data)
-    rendered = _render_figures(data, out, {"calibration.png": ("Calibration curves", plots.calibration_figure)})
-    _write(out / "report.html", _calibration_html(data, list(rendered.values())))
-    return {name: out / name for name in ["calibration.json", "report.html", *rendered]}
+    figures = _render_figures(data, CALIBRATION_FIGURES)
+    files = {"calibration.json": _json(data), "report.html": _calibration_html(data, _embedded(figures))}
+    return _write_report(output_dir, {**files, **{name: png for name, (_, png) in figures.items()}}, CALIBRATION_FILES)
 
 
 # -- HTML ----------------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def read_text(path: Path) -> str:
 class Table:
     """An open delimited file: its header and a one-pass iterator of rows.
 
-    ``rows`` yields one ``{column: cell}`` dict per non-blank record; ``lines`` collects the line
+    ``rows`` yields one ``{column: cell}`` dict per non-blank record (see ``positional`` of
+    :func:`open_table` for which records are blank); ``lines`` collects the line
     number each yielded row starts on (so a caller that numbers rows itself can map its count
     back to the file), and ``line`` is the line of the row yielded last.
     """
@@ -77,11 +78,16 @@ class Table:
 
 
 @contextmanager
-def open_table(path: Path) -> Iterator[Table]:
+def open_table(path: Path, *, positional: bool = False) -> Iterator[Table]:
     """Open a CSV or TSV file (delimiter sniffed from the header line) and yield a :class:`Table`.
 
     Tab-separated files are read without quote handling, as GBIF writes them (a ``"`` inside a
     name is part of the name); comma-separated files follow the usual CSV quoting rules.
+
+    ``positional``: the rows stand, by position, for the rows of another file (ground truth and
+    occurrences of score rows), so none may be skipped, or every later row would shift: a row
+    of empty cells, and a blank line amid the rows of a one-column file (how such a file
+    writes an empty value), are yielded as empty values. Blank lines at the end are the end.
     """
     check_file(path)
     try:
@@ -105,7 +111,7 @@ def open_table(path: Path) -> Iterator[Table]:
             if repeated:
                 raise InputError("header", repeated, "a column name appears more than once", source=f"{path}:1")
             table = Table(path=path, header=header, delimiter=delimiter)
-            table.rows = _rows(reader, table)
+            table.rows = _rows(reader, table, positional)
             yield table
         except UnicodeDecodeError:
             raise not_utf8(path) from None
@@ -121,14 +127,22 @@ def _no_nul(handle, path: Path) -> Iterator[str]:
         yield line
 
 
-def _rows(reader, table: Table) -> Iterator[dict[str, str]]:
+def _rows(reader, table: Table, positional: bool) -> Iterator[dict[str, str]]:
     header = table.header
     width = len(header)
     end = reader.line_num
+    blank: list[int] = []  # blank lines of a positional one-column file: empty values if a row follows
     for cells in reader:
         start, end = end + 1, reader.line_num
-        if not any(cells):
+        if not cells and positional and width == 1:
+            blank.append(start)
+            continue
+        if not any(cells) and not (positional and cells):
             continue  # a blank line
+        for line in blank:
+            table.lines.append(line)
+            yield {header[0]: ""}
+        blank.clear()
         if len(cells) != width:
             raise InputError(
                 "row",

@@ -64,7 +64,7 @@ def read_groups(path: Path | str, *, n_rows: int | None = None) -> np.ndarray:
 
 def _from_table(path: Path) -> tuple[np.ndarray, str | None]:
     """The ids, and the header when it is a lone column of another name (perhaps a first id)."""
-    with open_table(path) as table:
+    with open_table(path, positional=True) as table:
         named = {name.strip().lower(): name for name in table.header}
         column = next((named[name] for name in GROUP_COLUMNS if name in named), None)  # any case
         guessed = None

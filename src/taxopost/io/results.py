@@ -1,10 +1,10 @@
-"""Writers of per-row results (CSV or Parquet), atomic: a failed write leaves no partial file."""
+"""Writers of per-row results (CSV or Parquet) and of sets of files, atomic: a failed write leaves no partial file."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,17 +134,27 @@ def _temporary_beside(path: Path, field: str) -> str:
 def check_not_an_input(path: Path | str, field: str, inputs: dict[str, Path | str | None]) -> None:
     """Refuse an output that is one of the command's input files (by option): writing it would
     replace what the command reads, the model's scores say, with its result."""
-    target = Path(path)
     for flag, given in inputs.items():
-        if given is None:
-            continue
-        given = Path(given)
-        try:
-            same = os.path.samefile(target, given)  # a link or another spelling of the same file
-        except OSError:  # one does not exist (yet)
-            same = target.resolve() == given.resolve()
-        if same:
+        if given is not None and _same_file(path, given):
             raise InputError(field, str(path), f"is the {flag} file this command reads: give another output file")
+
+
+def check_not_in_output_dir(output_dir: Path | str, names: Sequence[str], files: dict[str, Path | str | None]) -> None:
+    """Refuse a file of another option (read or written) that ``output_dir`` receives as one of
+    ``names``: writing the folder would replace it (``--output DIR/calibration.json`` with the
+    report's own calibration.json)."""
+    for name in names:
+        for flag, given in files.items():
+            if given is not None and _same_file(Path(output_dir) / name, given):
+                reason = f"is the {name} that --output-dir {output_dir} writes: give another file or folder"
+                raise InputError(flag, str(given), reason)
+
+
+def _same_file(a: Path | str, b: Path | str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # a link or another spelling of the same file
+    except OSError:  # one does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def write_atomically(path: Path | str, write: Callable[[str], None], *, field: str = "--output") -> None:
@@ -154,24 +164,44 @@ def write_atomically(path: Path | str, write: Callable[[str], None], *, field: s
     the permissions a new file gets from the umask (a temporary file is created owner-only).
     An output that cannot be written is an InputError naming ``field`` and the path.
     """
-    path = _checked_path(path, field, None)
-    tmp = _temporary_beside(path, field)  # the folder's refusal is found here, as in check_output
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(field, str(path), f"cannot be written ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_all({Path(path): write}, field)
 
 
 def write_bytes_atomically(path: Path | str, data: bytes | str, *, field: str = "--output") -> None:
     """:func:`write_atomically` for content already in memory (text is written as UTF-8)."""
-    content = data.encode("utf-8") if isinstance(data, str) else data
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(content), field=field)
+    write_files_atomically({path: data}, field=field)
+
+
+def write_files_atomically(files: Mapping[Path | str, bytes | str], *, field: str = "--output") -> None:
+    """Write several files, all or none (text as UTF-8): each is written to a temporary file
+    beside it, and they are moved into place only once all are written, so a failure leaves the
+    previous files, not some new ones among old ones. A path that is a folder is refused first."""
+    writers = {}
+    for path, data in files.items():
+        content = data.encode("utf-8") if isinstance(data, str) else data
+        writers[Path(path)] = lambda tmp, content=content: Path(tmp).write_bytes(content)
+    _write_all(writers, field)
+
+
+def _write_all(writers: Mapping[Path, Callable[[str], None]], field: str) -> None:
+    paths = [_checked_path(path, field, None) for path in writers]  # before anything is written
+    pending: list[tuple[str, Path]] = []  # temporary files not moved into place (yet)
+    path = None
+    try:
+        for path, write in zip(paths, writers.values(), strict=True):
+            tmp = _temporary_beside(path, field)  # the folder's refusal is found here, as in check_output
+            pending.append((tmp, path))
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+        while pending:
+            tmp, path = pending[0]
+            os.replace(tmp, path)
+            pending.pop(0)
+    except OSError as exc:
+        raise InputError(field, str(path), f"cannot be written ({exc.strerror or exc})") from None
+    finally:
+        for tmp, _ in pending:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _umask() -> int:
