@@ -829,6 +829,28 @@ _MAP = "algorithms['random-species-classifier'].category_map"
             None,
             None,
         ),  # sizes that hold the boxes, and a time
+        # the chosen classification's logits (kept by the importer) and time
+        (
+            lambda b: b["detections"][1]["classifications"][1].update(logits=[0.1, 0.2]),
+            "detections[1].classifications[1].logits='2 values'",
+            "the category map has 3 labels",
+        ),
+        (
+            lambda b: b["detections"][0]["classifications"][1]["logits"].__setitem__(2, "0.3"),
+            "detections[0].classifications[1].logits[2]='0.3'",
+            "a logit must be a number",
+        ),
+        (
+            lambda b: b["detections"][0]["classifications"][1]["logits"].__setitem__(0, 1e39),
+            "detections[0].classifications[1].logits[0]=1e+39",
+            "a logit must be finite",
+        ),
+        (
+            lambda b: b["detections"][2]["classifications"][1].update(timestamp="07:53 today"),
+            "detections[2].classifications[1].timestamp='07:53 today'",
+            "expected an ISO 8601 date and time",
+        ),
+        (lambda b: [c.update(logits=[]) for d in b["detections"] for c in d["classifications"]], None, None),
     ],
 )
 def test_a_badly_shaped_antenna_response_names_its_json_path_and_value(

@@ -4,7 +4,9 @@ detector-only detections, the file's own taxonomy registered, idempotent, nothin
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from taxopost.cli import main
@@ -87,6 +89,11 @@ def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp
     detection = Detection.objects.order_by("pk").first()
     assert detection.bbox == [float(v) for v in response["detections"][0]["bbox"].values()]
     assert detection.source_image.width == 4096
+    # Each classification keeps the response's logits beside its scores, and its time.
+    for clf, sent in zip(Classification.objects.order_by("detection_id"), response["detections"], strict=False):
+        (made,) = sent["classifications"]
+        np.testing.assert_array_equal(np.frombuffer(clf.logits, "<f4"), np.asarray(made["logits"], np.float32))
+        assert clf.created_at == datetime.fromisoformat(made["timestamp"]).replace(tzinfo=UTC)
     # Exported back, each image and detection names the response's own image ids (Antenna's captures).
     assert main(["export", "antenna", "--capture-set", "antenna", "--output", str(tmp_path / "back.json")]) == 0
     back = json.loads((tmp_path / "back.json").read_text())

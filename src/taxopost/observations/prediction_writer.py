@@ -104,6 +104,15 @@ class PredictionWriter:
                         source=batch[i].where,
                     )
             vectors = {i: _dense(batch[i], category_map.n_classes) for i in members}
+            paired = [i for i in members if batch[i].paired_logits is not None]
+            bad = next((i for i in paired if len(batch[i].paired_logits) != category_map.n_classes), None)
+            if bad is not None:
+                raise InputError(
+                    "logits",
+                    f"{len(batch[bad].paired_logits)} values",
+                    f"the category map of {algorithm_key!r} has {category_map.n_classes} classes",
+                    source=batch[bad].where,
+                )
             bad = next((i for i in members if len(vectors[i]) != category_map.n_classes), None)
             if bad is not None:
                 raise InputError(
@@ -296,7 +305,7 @@ class PredictionWriter:
                 continue
             existing.add(key)
             output = outputs[i]
-            extra = extras[i] if extras is not None else _NO_EXTRAS
+            extra = extras[i] if extras is not None else _extras_of(record)
             new.append(
                 (
                     detections[i],
@@ -348,6 +357,14 @@ class ClassificationExtras(NamedTuple):
 
 
 _NO_EXTRAS = ClassificationExtras()
+
+
+def _extras_of(record: PredictionRecord) -> ClassificationExtras:
+    """What a record itself carries beyond its vector (an Antenna response's logits and time)."""
+    if record.paired_logits is None and record.classified_at is None:
+        return _NO_EXTRAS
+    logits = record.paired_logits.astype("<f4").tobytes() if record.paired_logits is not None else None
+    return ClassificationExtras(logits=logits, created_at=record.classified_at)
 
 
 def _image_of(record: PredictionRecord) -> ImageRow:

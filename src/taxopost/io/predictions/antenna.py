@@ -154,7 +154,7 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
 
     labels, gbif_keys = _labels(algorithms, algorithm_key, chosen, chosen_at, path)
     n = len(labels)
-    values = []
+    values, logits, made = [], [], []
     for clf, where in zip(chosen, chosen_at, strict=True):
         scores = require(clf, "scores", list, where, path)
         if len(scores) != n:
@@ -168,6 +168,8 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
                 f"{where}.scores[{int(bad[0])}]", scores[int(bad[0])], "a score must be in [0, 1]", source=str(path)
             )
         values.append(vector)
+        logits.append(_logits(clf.get("logits"), n, f"{where}.logits", path))
+        made.append(parse_timestamp(clf.get("timestamp"), field=f"{where}.timestamp", source=str(path)))
     matrix = np.vstack(values).astype(np.float32) if values else np.zeros((0, n), np.float32)
     rows, cols = np.nonzero(matrix)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
@@ -186,7 +188,13 @@ def read_antenna(path: Path | str, *, document: dict | None = None, task: str | 
         detections=detections,
         path_of=lambda d: f"detections[{d}]",
         images=det_images,
-        extra={"gbif_keys": gbif_keys, "algorithm": algorithm_key, "chosen": chosen},
+        extra={
+            "gbif_keys": gbif_keys,
+            "algorithm": algorithm_key,
+            "chosen": chosen,
+            "logits": logits,  # each row's (None: the response gives none)
+            "classified_at": made,
+        },
         task=task,
         replaces=np.asarray(replaces, dtype=bool),
     )
@@ -328,6 +336,26 @@ def _labels(
         "their scores name no class",
         source=str(path),
     )
+
+
+def _logits(values: object, n: int, where: str, path: Path) -> np.ndarray | None:
+    """A classification's logits as float32, checked: ``n`` finite numbers; None when it has none
+    (Antenna's services send ``[]`` for a model without logits)."""
+    if values is None or values == []:
+        return None
+    if not isinstance(values, list):
+        raise InputError(where, short(values), "must be a list of numbers", source=str(path))
+    if len(values) != n:
+        raise InputError(where, f"{len(values)} values", f"the category map has {n} labels", source=str(path))
+    p = next((k for k, v in enumerate(values) if type(v) not in (int, float)), None)
+    if p is not None:
+        raise InputError(f"{where}[{p}]", short(values[p]), "a logit must be a number", source=str(path))
+    check_float(values, lambda k: f"{where}[{k}]", path)
+    vector = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(~(np.abs(vector) <= np.finfo(np.float32).max))  # stored as float32: finite there too
+    if bad.size:
+        raise InputError(f"{where}[{int(bad[0])}]", values[int(bad[0])], "a logit must be finite", source=str(path))
+    return vector.astype(np.float32)
 
 
 def _strings(labels: object, where: str, path: Path) -> list[str]:

@@ -216,6 +216,9 @@ def detection_records(
             data["algorithm"] = algorithm
             data["top_k"] = [list(pair) for pair in pairs]
         record = record_from_dict(data, where=f"{file.path}: {file.path_of(d)}")
+        if row >= 0 and file.format == "antenna":  # what the response says beside the scores
+            extra = file.extra
+            record = replace(record, paired_logits=extra["logits"][row], classified_at=extra["classified_at"][row])
         yield record if relative is None else replace(record, relative_area=relative)
     if file.format == "speciesnet":
         for d, entry in enumerate(file.detections):  # SpeciesNet's boxes: detector-only detections of the image

@@ -49,6 +49,8 @@ class PredictionRecord:
     ``where`` locates the record for messages (``"path:line"``). ``relative_area`` is the box's
     share of its image for a detector of relative boxes without image sizes (MegaDetector).
     ``image_id`` is the image's id in the system the record came from (an Antenna capture id).
+    ``paired_logits`` are the logits beside the scores of a source that gives both (an Antenna
+    response), ``classified_at`` when the source made the classification.
     """
 
     where: str
@@ -68,6 +70,8 @@ class PredictionRecord:
     detection_confidence: float | None = None
     relative_area: float | None = None
     image_id: str | None = None
+    paired_logits: np.ndarray | None = None
+    classified_at: datetime | None = None
 
 
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:
