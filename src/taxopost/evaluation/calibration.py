@@ -314,8 +314,8 @@ def split_rows(
 
     With ``groups`` (each row's occurrence), whole occurrences are split: that share of the
     occurrences calibrates, and the rows of one occurrence, which share the individual's errors,
-    never sit on both sides. Both parts get at least one row; raises :class:`InputError` when
-    that is impossible.
+    never sit on both sides; the split depends on the partition (and ``seed``), not on the ids
+    naming it. Both parts get at least one row; raises :class:`InputError` when that is impossible.
     """
     try:
         fraction = float(calibration_fraction)
@@ -326,7 +326,12 @@ def split_rows(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
         raise InputError("seed", seed, "must be a whole number >= 0 (or None for a fresh draw)")
     if groups is not None:
-        ids, row_group = np.unique(check_groups(groups, n_rows), return_inverse=True)
+        ids, first, row_group = np.unique(check_groups(groups, n_rows), return_index=True, return_inverse=True)
+        # Occurrences numbered by their first row, not by id: one partition of the rows splits the
+        # same whatever its ids (a CSV's text ids, the same occurrences numbered otherwise in a .npy).
+        order = np.empty(ids.size, dtype=np.intp)
+        order[np.argsort(first, kind="stable")] = np.arange(ids.size)
+        row_group = order[row_group]
         n_cal = round(fraction * ids.size)
         if n_cal < 1 or n_cal >= ids.size:
             raise InputError(
