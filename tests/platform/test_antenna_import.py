@@ -52,7 +52,7 @@ from taxopost.observations.vectors import stack
 from taxopost.taxa.models import Taxon
 
 from ..conftest import require
-from .antenna_server import RANK_ROLLUP, TOKEN, Fault, ReplayServer, derived_detail, masking_algorithm
+from .antenna_server import CREATED, RANK_ROLLUP, TOKEN, Fault, ReplayServer, derived_detail, masking_algorithm
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_data]
 
@@ -592,6 +592,9 @@ def test_derived_classifications_are_imported_as_chains_field_by_field(server, r
     assert rolled.details == {"antenna": {"classification": 1002, "detection": 51, "algorithm": "rank-rollup-1"}}
     # determinations follow the terminal rows: the roll-up where nobody identified, the person where one did
     assert Occurrence.objects.get(key="16").determination.name == built["genus"]
+    # each keeps Antenna's time, as a model output does: the determination's time is the roll-up's
+    made = datetime.fromisoformat(CREATED).replace(tzinfo=NEW_YORK)
+    assert masked.created_at == rolled.created_at == made
     assert _imported(1003).terminal and not _imported(1).terminal
     assert Occurrence.objects.get(key="1").determined_by_identification_id is not None
     assert Classification.objects.filter(terminal=True).count() == 60  # one current answer per detection

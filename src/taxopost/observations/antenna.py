@@ -500,7 +500,7 @@ class _Import:
         base = self.source.client.base_url
         for depth in sorted({item.depth for item, _ in items}):
             level = [(item, detail) for item, detail in items if item.depth == depth]
-            rows, refs, demote = [], [], []
+            rows, refs, demote, made_at = [], [], [], []
             for item, detail in level:
                 if detail.applied_to is not None and detail.applied_to != item.ref.applied_to:  # which chain?
                     self.summary.skipped[SOURCE_DIFFERS] += 1
@@ -546,9 +546,17 @@ class _Import:
                     )
                 )  # fmt: skip
                 refs.append((item, source))
+                made_at.append(detail.created_at)
                 if not _antenna_terminal(item.detection, item.ref.applied_to):
                     demote.append(source.pk)
             Classification.objects.bulk_create(rows)
+            # Antenna's time, as a model output keeps (created_at is set on insert, whatever is given).
+            timed = []
+            for row, made in zip(rows, made_at, strict=True):
+                if made is not None:
+                    row.created_at = made
+                    timed.append(row)
+            Classification.objects.bulk_update(timed, ["created_at"])
             if demote:
                 Classification.objects.filter(id__in=demote, terminal=True).update(terminal=False)
             for row, (item, source) in zip(rows, refs, strict=True):
