@@ -4,6 +4,7 @@ detector-only detections, the file's own taxonomy registered, idempotent, nothin
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -105,10 +106,16 @@ def test_antenna_response_imports_with_its_algorithm_registered(shared_data, tmp
     import_predictions(shared_data / "speciesnet" / "classify_only.json", capture_set="antenna")
     assert main(["export", "antenna", "--capture-set", "antenna", "--output", str(tmp_path / "mixed.json")]) == 0
     assert "images under taxopost's ids (not each has its own id from its source)" in capsys.readouterr().err
-    mixed = json.loads((tmp_path / "mixed.json").read_text())["source_images"]
-    assert sorted(image["id"] for image in mixed) == sorted(
-        str(pk) for pk in SourceImage.objects.values_list("pk", flat=True)
-    )
+    # So, spelt as no capture's id: Antenna refuses them rather than attach results to other captures.
+    mixed = json.loads((tmp_path / "mixed.json").read_text())
+    pks = SourceImage.objects.values_list("pk", flat=True)
+    assert sorted(image["id"] for image in mixed["source_images"]) == sorted(f"taxopost:{pk}" for pk in pks)
+    # Imported elsewhere, such ids are not taken for a source's: exported there, they say so again.
+    mixed["algorithms"] = response["algorithms"]
+    (tmp_path / "mixed.json").write_text(json.dumps(mixed))
+    import_predictions(tmp_path / "mixed.json", capture_set="copy", project="another station")
+    copied = SourceImage.objects.filter(project__name="another station")
+    assert copied.count() == 9 and set(copied.values_list("external_id", flat=True)) == {""}
 
 
 def test_a_bad_file_leaves_the_database_unchanged(shared_data, tmp_path):
@@ -328,9 +335,10 @@ def test_a_megadetector_file_without_descriptions_is_checked_against_the_registe
 
 def test_an_empty_or_broken_json_file_is_refused_as_json_not_read_as_records(tmp_path):
     """A cut-off export must not import as "nothing new", nor fail on fields of JSON Lines records."""
-    (tmp_path / "empty.json").write_bytes(b"\n")
-    with pytest.raises(InputError, match=r"empty.json'?: is empty: no predictions"):
-        import_predictions(tmp_path / "empty.json", capture_set="md")
+    for name in ("empty.json", "empty.jsonl"):
+        (tmp_path / name).write_bytes(b"\n")
+        with pytest.raises(InputError, match=rf"{name}'?: is empty: no predictions"):
+            import_predictions(tmp_path / name, capture_set="md")
     (tmp_path / "nan.json").write_text('{\n  "images": [{"file": "a.jpg", "detections": [{"conf": NaN}]}]\n}\n')
     with pytest.raises(InputError, match=r"is not valid JSON .*at line 2, column 56: 'NaN"):
         import_predictions(tmp_path / "nan.json", capture_set="md")
@@ -343,3 +351,16 @@ def test_a_file_with_a_byte_order_mark_reads_as_without(shared_data, tmp_path):
     (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + data)
     import_predictions(tmp_path / "bom.json", capture_set="md", lineage_ranks=MD_RANKS)
     assert counts() == (2, 4, 1)
+
+
+def test_two_antenna_images_sharing_a_url_are_refused_not_merged(shared_data, tmp_path):
+    """The import keys an image by its url: one capture's detections would go to the other's id."""
+    response = antenna_response(shared_data, 10)
+    first, second = response["source_images"][:2]
+    second["url"] = first["url"]
+    (tmp_path / "response.json").write_text(json.dumps(response))
+    at = next(i for i, d in enumerate(response["detections"]) if d["source_image_id"] == second["id"])
+    expected = rf"detections\[{at}\].source_image_id='{second['id']}': its image has the url of image '{first['id']}'"
+    with pytest.raises(InputError, match=rf"{expected} \('{re.escape(first['url'])}'\)"):
+        import_predictions(tmp_path / "response.json", capture_set="antenna")
+    assert counts() == (0, 0, 0)

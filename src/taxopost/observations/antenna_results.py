@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from taxopost.io.predictions.records import OWN_IMAGE_ID
 from taxopost.io.results import check_output, write_atomically
 from taxopost.io.taxonomy import gbif_key
 from taxopost.ml.models import Algorithm, CategoryMap
@@ -85,11 +86,12 @@ def export_antenna_results(capture_set: str, output: Path | str, *, pipeline: st
 def _image_ids(images: list[tuple]) -> tuple[dict[int, str], bool]:
     """Each image's id in the response, and whether they are taxopost's own: its source's (Antenna's
     capture id, which Antenna looks its captures up by) when every image has a distinct one, else
-    taxopost's own for all, so that no two collide."""
+    taxopost's own for all (``taxopost:12``, no capture's id: Antenna refuses it rather than attach a
+    result to another capture, and an import of the file does not take it for a source's id)."""
     external = [row[5] for row in images]
     if all(external) and len(set(external)) == len(external):
         return {row[0]: row[5] for row in images}, False
-    return {row[0]: str(row[0]) for row in images}, bool(images)
+    return {row[0]: f"{OWN_IMAGE_ID}{row[0]}" for row in images}, bool(images)
 
 
 def _image(image_id: str, path: str, width: int | None, height: int | None, timestamp) -> dict:

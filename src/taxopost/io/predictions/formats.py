@@ -25,6 +25,7 @@ from taxopost.io.predictions.detections import (
     encode,
     not_valid_json,
     read_bytes,
+    short,
 )
 from taxopost.io.predictions.megadetector import (
     is_megadetector,
@@ -181,6 +182,7 @@ def detection_records(
             check_once(first, entry["filepath"], f"predictions[{d}]", "filepath", LISTED_ONCE, file.path)
     used: set[str] = set()  # the keys given so far in the current image
     used_at: dict[str, set[str]] = {}  # Antenna's, per image path: its detections need not be adjacent
+    owners: dict[str, str] = {}  # Antenna's image id of each path
     current = None
     for d, image, det in detections:
         if image is not current:
@@ -198,6 +200,13 @@ def detection_records(
                 "id": image.get("id"),
             }
             data["bbox"] = [box.get("x1"), box.get("y1"), box.get("x2"), box.get("y2")]
+            owner = owners.setdefault(data["image"]["path"], str(image.get("id")))
+            if owner != str(image.get("id")):  # two captures, one path: their detections would be merged
+                raise InputError(
+                    f"{file.path_of(d)}.source_image_id", short(image.get("id")),
+                    f"its image has the url of image {owner!r} ({data['image']['path']!r}): the import keys an "
+                    "image by its url, so two images cannot share one", source=str(file.path),
+                )  # fmt: skip
             seen = used_at.setdefault(data["image"]["path"], set())  # one key per detection so far
             data["detection"] = _unique_key(",".join(f"{v:g}" for v in data["bbox"]), len(seen), seen)
         elif file.format == "megadetector":

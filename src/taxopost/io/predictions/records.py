@@ -74,6 +74,11 @@ class PredictionRecord:
     classified_at: datetime | None = None
 
 
+#: How taxopost names an image in a file it writes when the image has no id of its source: not an
+#: id of any other system (an Antenna capture's is a number), and never read back as one.
+OWN_IMAGE_ID = "taxopost:"
+
+
 def record_from_dict(data: object, *, where: str) -> PredictionRecord:
     """Check one record given as the JSON Lines object of docs/formats.md.
 
@@ -137,7 +142,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         project=str(project) if project else None,
         capture_set=data["capture_set"].strip(),
         image_path=str(image["path"]),
-        image_id=str(image_id) if image_id is not None else None,
+        image_id=str(image_id) if image_id is not None and not str(image_id).startswith(OWN_IMAGE_ID) else None,
         width=width,
         height=height,
         timestamp=timestamp,
