@@ -76,6 +76,24 @@ def test_sessions_are_cached_only_where_every_process_shares_the_cache(monkeypat
     assert caches["sessions"]["KEY_PREFIX"] == caches["default"]["KEY_PREFIX"] + "-sessions"
 
 
+def test_the_servers_session_cache_keeps_an_entry_seconds_not_the_sessions_age(monkeypatch):
+    """A logout in another process on the database is not seen in this one's memory: its entry
+    must not outlive a few seconds, whatever age the session is stored with."""
+    import time
+
+    from taxopost.access import session_cache
+
+    cache = session_cache.BoundedLocMemCache("bounded-test", {})
+    cache.set("session-key", {"_auth_user_id": "1"}, 14 * 24 * 3600)
+    cache.set("forever", 1, None)
+    for key in ("session-key", "forever"):
+        assert cache._expire_info[cache.make_key(key)] <= time.time() + session_cache.MAX_SECONDS
+    assert cache.get("session-key") == {"_auth_user_id": "1"}
+    later = time.time() + session_cache.MAX_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert cache.get("session-key") is None and cache.get("forever") is None
+
+
 @pytest.mark.parametrize("url", [None, "postgres://postgres@127.0.0.1:5432/taxopost", "sqlite:////tmp/t.sqlite3"])
 def test_request_threads_keep_their_database_connection_on_every_database(monkeypatch, url):
     """Under gunicorn as under taxopost serve: on SQLite a connection opened per request cost a
