@@ -96,3 +96,13 @@ def test_the_demo_counts_corrections_as_the_evaluation_does(platform):
     assert outcome.baseline_correct.tolist() == [False, True, False]
     assert outcome.corrected.tolist() == [True, False, True]
     assert outcome.regressed.tolist() == [False, True, False]
+
+
+def test_the_command_refuses_a_pipelines_file_that_its_output_dir_writes(identified, tmp_path, capsys):
+    """It would have replaced the pipelines with the metrics, as evaluate and calibrate refuse to."""
+    (tmp_path / "out").mkdir()
+    pipelines = tmp_path / "out" / "metrics.json"
+    pipelines.write_text(json.dumps([{"name": "lineage", "steps": [{"task": "rank_rollup"}]}]))
+    args = ["evaluate-capture-set", "--capture-set", "station-1", "--output-dir", str(tmp_path / "out")]
+    assert main([*args, "--pipelines", str(pipelines)]) == 2
+    assert "--pipelines=" in capsys.readouterr().err and json.loads(pipelines.read_text())[0]["name"] == "lineage"

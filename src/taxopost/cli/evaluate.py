@@ -416,10 +416,12 @@ def evaluate_capture_set_cmd(
 ) -> None:
     """The same evaluation on the database: a capture set's model outputs against its identifications."""
     from taxopost.django_setup import setup
+    from taxopost.evaluation.report import EVALUATION_FILES
     from taxopost.evaluation.tables import evaluation_csv
 
     if csv_path is not None:
         check_output(csv_path, "--csv", suffixes=(".csv",))
+    check_not_in_output_dir(output_dir, EVALUATION_FILES, {"--pipelines": pipelines, "--csv": csv_path})
     setup()
     from taxopost.io import read_text
     from taxopost.observations.evaluation import evaluate_capture_set, write_capture_set_evaluation

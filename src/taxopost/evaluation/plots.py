@@ -115,7 +115,7 @@ def coverage_figure(metrics: Mapping[str, object]) -> Figure:
     left = np.zeros(len(pipelines))
     for rank in ranks:
         shares = np.array([p["coverage"].get(rank, 0.0) for p in pipelines])
-        ax.barh(y, shares, left=left, color=colors[rank], label=rank, edgecolor="white", height=0.6)
+        ax.barh(y, shares, left=left, color=colors[rank], label=_plain(rank), edgecolor="white", height=0.6)
         for yi, share, start in zip(y, shares, left, strict=True):
             if share >= 0.06:
                 ax.text(start + share / 2, yi, f"{share:.0%}", ha="center", va="center", fontsize=8, color="white")

@@ -174,8 +174,10 @@ def write_bytes_atomically(path: Path | str, data: bytes | str, *, field: str = 
 
 def write_files_atomically(files: Mapping[Path | str, bytes | str], *, field: str = "--output") -> None:
     """Write several files, all or none (text as UTF-8): each is written to a temporary file
-    beside it, and they are moved into place only once all are written, so a failure leaves the
-    previous files, not some new ones among old ones. A path that is a folder is refused first."""
+    beside it, and they are moved into place only once all are written, so a failed write leaves
+    the previous files, not some new ones among old ones (only a rename failing between two
+    renames, which a folder in a target's place no longer causes, could). A path that is a folder
+    is refused first."""
     writers = {}
     for path, data in files.items():
         content = data.encode("utf-8") if isinstance(data, str) else data
