@@ -829,6 +829,11 @@ _MAP = "algorithms['random-species-classifier'].category_map"
             None,
             None,
         ),  # sizes that hold the boxes, and a time
+        (
+            lambda b: _category_map_data(b)[1].update(label=ANTENNA_LABELS[0]),
+            f"{_MAP}.data[1].label='{ANTENNA_LABELS[0]}'",
+            f"repeats {_MAP}.data[0].label: each class has its own label",
+        ),
         # the chosen classification's logits (kept by the importer) and time
         (
             lambda b: b["detections"][1]["classifications"][1].update(logits=[0.1, 0.2]),

@@ -19,6 +19,7 @@ so re-running never stacks; another pass chains on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -310,14 +311,19 @@ def _labels(
                     raise InputError(
                         f"{where}.gbif_key", short(gbif_key), "a GBIF key is a number or its text", source=str(path)
                     )
-            ordered = sorted(data, key=lambda item: item["index"])
-            if [item["index"] for item in ordered] != list(range(len(ordered))):
+            ordered = sorted(range(len(data)), key=lambda k: data[k]["index"])
+            if [data[k]["index"] for k in ordered] != list(range(len(ordered))):
                 raise InputError(f"{at}.category_map.data", "index", "indices must be 0..n-1", source=str(path))
-            return [item["label"] for item in ordered], [str(item.get("gbif_key") or "") for item in ordered]
+            labels = [data[k]["label"] for k in ordered]
+            _once(labels, lambda i: f"{at}.category_map.data[{ordered[i]}].label", path)
+            return labels, [str(data[k].get("gbif_key") or "") for k in ordered]
         if category_map.get("labels"):
-            return _strings(category_map["labels"], f"{at}.category_map.labels", path), []
+            labels = _strings(category_map["labels"], f"{at}.category_map.labels", path)
+            _once(labels, lambda i: f"{at}.category_map.labels[{i}]", path)
+            return labels, []
     if chosen and chosen[0].get("labels"):
         labels = _strings(chosen[0]["labels"], f"{chosen_at[0]}.labels", path)
+        _once(labels, lambda i: f"{chosen_at[0]}.labels[{i}]", path)
         for clf, where in zip(chosen, chosen_at, strict=True):
             if clf.get("labels") is not None and _strings(clf["labels"], f"{where}.labels", path) != labels:
                 raise InputError(
@@ -356,6 +362,17 @@ def _logits(values: object, n: int, where: str, path: Path) -> np.ndarray | None
     if bad.size:
         raise InputError(f"{where}[{int(bad[0])}]", values[int(bad[0])], "a logit must be finite", source=str(path))
     return vector.astype(np.float32)
+
+
+def _once(labels: list[str], where: Callable[[int], str], path: Path) -> None:
+    """Refuse a label given twice (two classes of one name), naming both places."""
+    first: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        earlier = first.setdefault(label, i)
+        if earlier != i:
+            raise InputError(
+                where(i), label, f"repeats {where(earlier)}: each class has its own label", source=str(path)
+            )
 
 
 def _strings(labels: object, where: str, path: Path) -> list[str]:
