@@ -176,3 +176,37 @@ def test_memberships_are_seen_by_the_project_managers_only_even_on_a_public_proj
         assert response.status_code == 403 and "a-member" not in response.content.decode()
     manager = _member(django_user_model, "pm", (platform.project, "project_manager"))
     assert "a-member" in manager.get(memberships).content.decode()
+
+
+def test_a_value_no_id_column_holds_is_a_form_error_not_a_server_error(platform, django_user_model):
+    """A taxon ``zz`` or an id of 30 digits went to the database as it was (a ValueError, an
+    OverflowError on SQLite, a DataError on PostgreSQL); a box of NaN broke the JSON check."""
+    client = _member(django_user_model, "pm", (platform.project, "project_manager"))
+    occurrence = Occurrence.objects.filter(project=platform.project).first()
+    huge = "9" * 30
+    for value in ("zz", huge, "-1"):
+        assert client.get(f"/admin/observations/identification/add/?taxon={value}").status_code == 200
+        data = {"occurrence": occurrence.pk, "taxon": value, "who": "", "comment": "",
+                "created_at_0": "2024-07-01", "created_at_1": "10:00:00"}  # fmt: skip
+        refused = client.post("/admin/observations/identification/add/", data)
+        assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    assert not Identification.objects.filter(occurrence=occurrence, who="").exists()
+
+    images = ",".join(str(pk) for pk in platform.images.values_list("pk", flat=True))
+    form = {"project": platform.project.pk, "name": platform.name, "description": "", "images": f"{images},{huge}"}
+    refused = client.post(f"/admin/observations/captureset/{platform.pk}/change/", form)
+    assert refused.status_code == 200 and "is not a valid value" in refused.content.decode()
+
+    detection = Detection.objects.filter(source_image__project=platform.project).first()
+    before = Detection.objects.get(pk=detection.pk).bbox
+    base = {"source_image": detection.source_image_id, "occurrence": detection.occurrence_id or "",
+            "key": detection.key, "relative_area": "", "confidence": ""}  # fmt: skip
+    for box, reason in [
+        ("NaN", "four finite numbers"), ("[1e999, 0, 1, 1]", "four finite numbers"), ('{"a": "b"}', "four finite"),
+        ("[10, 10, 5, 20]", "needs x1 &lt;= x2 and y1 &lt;= y2"),
+    ]:  # fmt: skip
+        refused = client.post(f"/admin/observations/detection/{detection.pk}/change/", {**base, "bbox": box})
+        assert refused.status_code == 200 and reason in refused.content.decode(), box
+    refused = client.post(f"/admin/observations/detection/{detection.pk}/change/", {**base, "relative_area": "-5"})
+    assert refused.status_code == 200 and "between 0 and 1" in refused.content.decode()
+    assert Detection.objects.get(pk=detection.pk).bbox == before

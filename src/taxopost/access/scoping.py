@@ -17,6 +17,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import HttpResponseRedirect
 
+from taxopost.access.id_fields import (
+    IdCheckedAutocompleteSelect,
+    IdCheckedAutocompleteSelectMultiple,
+    IdCheckedChoiceField,
+    IdCheckedMultipleChoiceField,
+)
 from taxopost.access.roles import MANAGE, VIEW
 from taxopost.access.rules import can, can_anywhere, project_of, projects_where, scoped
 
@@ -35,8 +41,21 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
 
     Django's admin passes the selected values to ``pk__in`` as they are: a value that is not a
     number, or a number no id column holds (a crafted form), was a server error. Checked once,
-    before the list runs any action (or an action's confirmation page).
+    before the list runs any action (or an action's confirmation page). The forms' related-row
+    fields check their values the same way (:mod:`taxopost.access.id_fields`).
     """
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", IdCheckedChoiceField)
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = IdCheckedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", IdCheckedMultipleChoiceField)
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = IdCheckedAutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "POST" and self._selection_refused(request):

@@ -8,9 +8,17 @@ the same in the admin, naming the first row that would.
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 
+from taxopost.errors import InputError
+from taxopost.io.predictions.records import check_pixel_box
 from taxopost.observations.models import CaptureSet, Detection, SourceImage
+
+
+def _is_finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class CaptureSetForm(forms.ModelForm):
@@ -34,12 +42,36 @@ class CaptureSetForm(forms.ModelForm):
 
 
 class DetectionForm(forms.ModelForm):
+    """Also a box as the importers take one: ``[x1, y1, x2, y2]``, four finite pixel numbers within
+    the image (JSON's form field took NaN and Infinity, which the database refused: a server error)."""
+
     class Meta:
         model = Detection
         fields = "__all__"
 
+    def clean_bbox(self):
+        box = self.cleaned_data.get("bbox")
+        if box is None:
+            return None
+        finite = isinstance(box, list) and len(box) == 4 and all(_is_finite(v) for v in box)
+        if not finite:
+            raise forms.ValidationError("a box is [x1, y1, x2, y2]: four finite numbers, in pixels")
+        return [float(v) for v in box]
+
+    def clean_relative_area(self):
+        area = self.cleaned_data.get("relative_area")
+        if area is not None and not 0 <= area <= 1:
+            raise forms.ValidationError("a share of the image: between 0 and 1")
+        return area
+
     def clean(self):
         cleaned = super().clean()
+        image, box = cleaned.get("source_image"), cleaned.get("bbox")
+        if box is not None:
+            try:
+                check_pixel_box(box, image and image.width, image and image.height, field="bbox", value=box, source="")
+            except InputError as exc:
+                self.add_error("bbox", exc.reason)
         image, occurrence = cleaned.get("source_image"), cleaned.get("occurrence")
         if image is not None and occurrence is not None and occurrence.project_id != image.project_id:
             self.add_error(
