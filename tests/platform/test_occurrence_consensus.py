@@ -369,6 +369,25 @@ def test_an_occurrence_whose_other_detections_hold_no_vector_is_not_called_small
     assert run(KEY, survey).metrics["changed"] == 2  # the two frames with vectors, combined
 
 
+def test_a_rerun_changes_nothing_where_a_detection_holds_what_the_task_never_combines(survey, tmp_path):
+    """A roll-up's output (no vector) on one frame, another model's output outside the source
+    algorithm's chain on another: the occurrence was done, not partly done, and a re-run with the
+    same config combined it again whole every time, replacing its outputs with their copies."""
+    assert run("rank_rollup", survey, {"thresholds": {"species": 0.54, "genus": 0.5}}).metrics["changed"] == 1
+    assert run(KEY, survey).metrics["changed"] == 2
+    after = snapshot()
+    again = run(KEY, survey)
+    assert again.metrics["changed"] == 0 and snapshot() == after
+    other, _ = import_category_map(LABELS[:7])
+    get_or_create_algorithm("moths-v2", category_map=other)
+    _import(tmp_path, [_record("img-4.jpg", [0, 0, 50, 50], [0.1] * 6 + [0.4], "occ-track", "moths-v2")], "v2.jsonl")
+    chosen = {"source_algorithm": "moths-v1"}
+    assert run(KEY, survey, chosen).metrics["changed"] == 2  # another config: its outputs replace the first's
+    after = snapshot()
+    again = run(KEY, survey, chosen)
+    assert again.metrics["changed"] == 0 and snapshot() == after
+
+
 def test_an_occurrence_scope_combines_that_occurrence(survey):
     occurrence = Occurrence.objects.get(key="occ-track")
     job = submit_job(create_job(KEY, Job.OCCURRENCE, occurrence.pk, {}), EmbeddedExecutor())

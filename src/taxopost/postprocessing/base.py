@@ -186,6 +186,12 @@ class PostProcessingTask(ABC):
         """The classifications this run examines, a filter of :meth:`inputs` (the runner orders
         and cuts them into chunks)."""
 
+    def candidates(self, queryset: QuerySet[Classification]) -> QuerySet[Classification]:
+        """The rows of ``queryset`` (chains' inputs) this task would examine: what :meth:`select`
+        keeps of :meth:`inputs`. A task of whole occurrences says so, so that an occurrence is not
+        taken for partly done because of a chain it never combines (an answer without a vector)."""
+        return queryset
+
     def inputs(self, detections: list[int] | None = None) -> QuerySet[Classification]:
         """What this run starts from on its scope: the one rule, see :mod:`taxopost.observations.chains`.
 
@@ -212,7 +218,7 @@ class PostProcessingTask(ABC):
         in_scope = written.filter(detection_id__in=tips.values("detection_id"))
         if not in_scope.exists():
             return todo  # no output of this config in the scope: nothing of it can be partial
-        undone = _occurrences(todo.exclude(detection__occurrence=None))
+        undone = _occurrences(self.candidates(todo).exclude(detection__occurrence=None))
         partial = set(_occurrences(written.filter(detection__occurrence_id__any_of=undone))) if undone else set()
         partial |= _split(in_scope)  # runs over overlapping parts: every chain done, not over the same members
         if not partial:

@@ -89,8 +89,11 @@ class OccurrenceConsensusTask(PostProcessingTask):
         )
 
     def select(self) -> QuerySet[Classification]:
-        """Inputs with a vector, not this task's own outputs."""
-        queryset = self.inputs().exclude(category_map=None).exclude(algorithm__task_type=self.key)
+        return self.candidates(self.inputs())
+
+    def candidates(self, queryset: QuerySet[Classification]) -> QuerySet[Classification]:
+        """Inputs with a vector (of the source algorithm's chain, if named), not this task's own outputs."""
+        queryset = queryset.exclude(category_map=None).exclude(algorithm__task_type=self.key)
         if self._chain is not None:
             queryset = queryset.filter(algorithm_id__in=sorted(self._chain))
         return queryset
