@@ -210,3 +210,25 @@ def test_a_value_no_id_column_holds_is_a_form_error_not_a_server_error(platform,
     refused = client.post(f"/admin/observations/detection/{detection.pk}/change/", {**base, "relative_area": "-5"})
     assert refused.status_code == 200 and "between 0 and 1" in refused.content.decode()
     assert Detection.objects.get(pk=detection.pk).bbox == before
+
+
+def test_who_created_a_job_is_seen_by_them_and_the_project_managers_only(platform, django_user_model):
+    """A job names someone who may run jobs there: a role, which only the managers see."""
+    from taxopost.jobs.models import Job
+    from taxopost.postprocessing.running.operations import create_job
+
+    platform.project.public = True
+    platform.project.save(update_fields=["public"])
+    runner = _member(django_user_model, "the-runner", (platform.project, "data_manager"))
+    job = create_job("rank_rollup", Job.CAPTURE_SET, platform.pk, {}, dry_run=True)
+    Job.objects.filter(pk=job.pk).update(created_by=django_user_model.objects.get(username="the-runner"))
+    assert Client().get(f"/api/v1/jobs/{job.pk}/").json()["created_by"] is None  # anonymous, on a public project
+    viewer = _member(django_user_model, "a-viewer", (platform.project, "viewer"))
+    manager = _member(django_user_model, "the-manager", (platform.project, "project_manager"))
+    for client, sees in ((viewer, False), (runner, True), (manager, True)):
+        assert client.get(f"/api/v1/jobs/{job.pk}/").json()["created_by"] == ("the-runner" if sees else None)
+        listed = client.get("/admin/jobs/job/")
+        assert listed.status_code == 200 and f">{job.pk}<" in listed.content.decode()
+        assert ("by the-runner" in listed.content.decode()) is sees
+        page = client.get(f"/admin/jobs/job/{job.pk}/change/")
+        assert page.status_code == 200 and ("the-runner" in page.content.decode()) is sees

@@ -38,7 +38,7 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from taxopost.access.roles import RUN_JOBS, VIEW
+from taxopost.access.roles import MANAGE, RUN_JOBS, VIEW
 from taxopost.access.rules import can
 from taxopost.api.filters import (
     MAX_ID,
@@ -94,7 +94,9 @@ class ScopeSerializer(serializers.Serializer):
 
 class JobSerializer(serializers.ModelSerializer):
     scope = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SerializerMethodField(
+        help_text="Who created it: shown to them and to the project's managers only (it tells who holds a role)"
+    )
     operations = serializers.SerializerMethodField(help_text="What can be done to this job now")
     warnings = serializers.SerializerMethodField(
         help_text="What to think twice about before running it, each a message with its numbers "
@@ -118,6 +120,21 @@ class JobSerializer(serializers.ModelSerializer):
         if request is not None and not self._may_run_jobs(request.user, obj.project_id):
             return []
         return [name for name, operation in job_operations().items() if operation.applies(obj)]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_created_by(self, obj) -> str | None:
+        """The creator's username for the creator and whoever manages the project (superusers too);
+        None for the others, as memberships are (docs/access.md): a job names who may run jobs there."""
+        if obj.created_by_id is None:
+            return None
+        request = self.context.get("request")
+        if request is not None and request.user.pk != obj.created_by_id:
+            known = self.context.setdefault("may_manage", {})
+            if obj.project_id not in known:
+                known[obj.project_id] = can(request.user, MANAGE, obj.project_id)
+            if not known[obj.project_id]:
+                return None
+        return obj.created_by.username
 
     def _may_run_jobs(self, user, project_id: int | None) -> bool:
         """Checked once per project for a whole page of jobs (the list's rows share the context)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import OuterRef, Subquery
+from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from taxopost.access.roles import RUN_JOBS, VIEW
+from taxopost.access.roles import MANAGE, RUN_JOBS, VIEW
+from taxopost.access.rules import projects_where
 from taxopost.access.scoping import ProjectScopedAdmin, may
 from taxopost.errors import InputError, ServiceUnavailable
 from taxopost.jobs.models import Job, JobLog
@@ -141,13 +142,18 @@ class JobAdmin(ProjectScopedAdmin):
     actions = [_operation_action(operation) for operation in job_operations().values()]
 
     def get_queryset(self, request):
-        # The scope's name in the same query as the job (a per-row lookup would grow with the page).
+        # The scope's name in the same query as the job (a per-row lookup would grow with the page),
+        # and the creator's name where the viewer may see it (see _sees_creator).
+        managed = projects_where(request.user, MANAGE).values("pk")
+        shown = Q(created_by_id=request.user.pk) | Q(project_id__in=managed)
+        name = Case(When(shown, then=F("created_by__username")), default=Value(None), output_field=CharField())
         return (
             super()
             .get_queryset(request)
             .annotate(
                 capture_set_name=Subquery(CaptureSet.objects.filter(pk=OuterRef("scope_id")).values("name")[:1]),
                 occurrence_key=Subquery(Occurrence.objects.filter(pk=OuterRef("scope_id")).values("key")[:1]),
+                creator_shown=name,
             )
         )
 
@@ -201,10 +207,30 @@ class JobAdmin(ProjectScopedAdmin):
         return format_html('<progress class="job-progress" max="1" value="{}" title="{}%" style="width: 5em">'
                            "</progress>", f"{obj.progress:.4f}", percent)  # fmt: skip
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is None or self._sees_creator(request, obj):
+            return fields
+        return tuple(f for f in fields if f != "created_by")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self._sees_creator(request, obj):
+            return fieldsets
+        return [(name, {**options, "fields": tuple(f for f in options["fields"] if f != "created_by")})
+                for name, options in fieldsets]  # fmt: skip
+
+    @staticmethod
+    def _sees_creator(request, obj) -> bool:
+        """Who created a job tells who holds a role on its project: the creator and the project's
+        managers see it, as they see memberships (docs/access.md)."""
+        return obj.created_by_id == request.user.pk or may(request, MANAGE, obj.project_id)
+
     @admin.display(description="created", ordering="created_at")
     def created(self, obj) -> str:
         when = timezone.localtime(obj.created_at)
-        by = format_html('<br><span class="quiet">by {}</span>', obj.created_by) if obj.created_by_id else ""
+        name = getattr(obj, "creator_shown", None)
+        by = format_html('<br><span class="quiet">by {}</span>', name) if name else ""
         return format_html('<span style="white-space: nowrap">{}</span>{}', f"{when:%Y-%m-%d %H:%M}", by)
 
     @admin.display(description="status", ordering="status")
