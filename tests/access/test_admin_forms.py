@@ -232,3 +232,12 @@ def test_who_created_a_job_is_seen_by_them_and_the_project_managers_only(platfor
         assert ("by the-runner" in listed.content.decode()) is sees
         page = client.get(f"/admin/jobs/job/{job.pk}/change/")
         assert page.status_code == 200 and ("the-runner" in page.content.decode()) is sees
+
+
+def test_an_anonymous_visitor_with_a_very_long_query_is_sent_to_the_login(platform, client):
+    """The login's ``next`` carried the whole query: past Django's redirect limit, a bare 400."""
+    page = f"/review/capture-sets/{platform.pk}/"
+    response = client.get(page, {"algorithm": "é" * 2000})
+    assert response.status_code == 302 and response["Location"].endswith("?next=" + page)
+    response = client.get(page, {"job": "7"})
+    assert response.status_code == 302 and "job%3D7" in response["Location"]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.encoding import iri_to_uri
 
 from taxopost.access.roles import VIEW
 from taxopost.access.rules import can
+
+#: Longest page address a login redirect carries back (Django's redirects stop at 2,048 characters,
+#: and the login's own address and the quoting of ``next`` come on top).
+MAX_BACK = 1000
 
 
 def page_denied(request: HttpRequest, project_id: int | None, action: str = VIEW) -> HttpResponse | None:
@@ -15,7 +20,10 @@ def page_denied(request: HttpRequest, project_id: int | None, action: str = VIEW
     if can(request.user, action, project_id):
         return None
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
+        # Back to the page after the login, with its query unless that makes the address longer
+        # than a redirect may be (Django refuses one: a bare 400, its traceback in the log).
+        back = request.get_full_path()
+        return redirect_to_login(back if len(iri_to_uri(back)) <= MAX_BACK else request.path)
     raise Http404("No such capture set.")
 
 
