@@ -205,7 +205,7 @@ def _caches(database: dict) -> dict:
     url = os.environ.get("TAXOPOST_CACHE_URL", "").strip()
     if not url:
         rates = {"BACKEND": locmem, "LOCATION": "taxopost-rates", "OPTIONS": {"MAX_ENTRIES": 100_000}}
-        bounded = "taxopost.access.session_cache.BoundedLocMemCache"  # why: its module
+        bounded = "taxopost.access.session_cache.BoundedLocMemCache"  # entries live 10 s at most
         sessions = {"BACKEND": bounded, "LOCATION": "taxopost-sessions", "OPTIONS": {"MAX_ENTRIES": 10_000}}
         default = {"BACKEND": locmem, "OPTIONS": {"MAX_ENTRIES": 100}}
         return {"default": default, "frames": frames, "rates": rates, "sessions": sessions}
@@ -225,8 +225,9 @@ def _caches(database: dict) -> dict:
 def _session_engine(caches: dict) -> str:
     """Sessions read through a cache in front of the database (their query cost a sixth of a cached
     page) where every process sees one cache: a shared Redis, or one process (``taxopost serve``
-    sets it). Processes with a cache each would keep a session that another has logged out (that one
-    process keeps an entry 10 s at most, for a second process on its database all the same)."""
+    sets it). Processes with a cache each would keep a session that another has logged out; the
+    one process keeps an entry 10 s at most, in case a second one serves its database after all
+    (``taxopost.access.session_cache``)."""
     shared = not caches["sessions"]["BACKEND"].endswith("LocMemCache")
     return "django.contrib.sessions.backends." + ("cached_db" if shared else "db")
 
