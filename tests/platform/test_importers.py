@@ -226,6 +226,12 @@ def test_identification_by_image_and_detection(platform, tmp_path):
         ("who,when\nx,y\n", "needs taxon and either occurrence or image"),
         ("occurrence,taxon,withdrawn\nocc-vanessa,Vanessa,yes please\n", "withdrawn='yes please': must be true"),
         ("occurrence,taxon,created_at\nocc-vanessa,Vanessa,2024-02-30T10:00:00Z\n", "created_at=.*not a valid date"),
+        # a comma in an unquoted comment: the rest was dropped; a cell short: read as empty
+        (
+            "occurrence,taxon,comment\nocc-vanessa,Vanessa,Nice, moth\n",
+            r"ids.csv:2: row=\['occ-vanessa', 'Vanessa', 'Nice', ' moth'\]: has 4 cells but the header has 3",
+        ),
+        ("occurrence,taxon,who,comment\nocc-vanessa,Vanessa,Ann\n", r"ids.csv:2: row=.*: has 3 cells but the header"),
     ],
 )
 def test_bad_identifications_write_nothing(platform, tmp_path, content, message):
@@ -254,6 +260,22 @@ def test_taxonomy_import_is_idempotent_and_merges_ids(platform):
     assert zale.external_ids == ["42"] and zale.parent.name == "Lepidoptera"
     assert [t.name for t in zale.ancestors()] == ["Lepidoptera"]
     assert Taxon.objects.get(name="Vanessa").descendants().count() == 3
+
+
+def test_ids_a_re_import_adds_reach_the_taxonomy_every_process_loads(platform):
+    """A re-import that only adds ids or synonyms left updated_at as it was, and load_taxonomy's
+    cache (a server's, a worker's) kept the old index: the new id resolved to no taxon."""
+    from taxopost.core.taxonomy import NO_TAXON, Taxonomy, TaxonRecord
+    from taxopost.taxa.operations import import_taxonomy, load_taxonomy
+
+    assert load_taxonomy().core.find("777") == NO_TAXON
+    vanessa = Taxon.objects.get(name="Vanessa")
+    lineage = [TaxonRecord(t.name, t.rank, t.parent.name if t.parent else None)
+               for t in [*reversed(list(vanessa.ancestors())), vanessa]]  # fmt: skip
+    lineage[-1] = TaxonRecord("Vanessa", "genus", lineage[-1].parent, external_ids=("777",), synonyms=("Pyrameis",))
+    assert import_taxonomy(Taxonomy(lineage)).updated == 1
+    found = load_taxonomy().core
+    assert found.names[found.find("777")] == "Vanessa" and found.names[found.find("Pyrameis")] == "Vanessa"
 
 
 def test_taxonomy_import_refuses_a_conflicting_lineage(platform):

@@ -37,6 +37,15 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
             reader = csv.DictReader(handle)
             rows, lines = [], []  # and the line each row ends on: blank lines are skipped
             for row in reader:
+                # A cell beyond the header (a comma in an unquoted comment) or one short of it:
+                # DictReader keeps the first under None and leaves the second None, both silently.
+                if None in row or None in row.values():
+                    cells = [v for k, v in row.items() if k is not None and v is not None] + (row.get(None) or [])
+                    raise InputError(
+                        "row", [str(c)[:40] for c in cells[:8]],
+                        f"has {len(cells)} cells but the header has {len(reader.fieldnames)} "
+                        "(a comma in a value needs quotes)", source=f"{path}:{reader.line_num}",
+                    )  # fmt: skip
                 rows.append(row)
                 lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error) as exc:

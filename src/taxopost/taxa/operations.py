@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import transaction
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from taxopost.core.ranks import UNKNOWN
 from taxopost.core.size_filter import NOT_IDENTIFIABLE
@@ -95,7 +96,12 @@ def import_taxonomy(taxonomy: Taxonomy, *, progress=None) -> TaxonomyImport:
             created += len(new)
             if progress:
                 progress(len(level))
-        Taxon.objects.bulk_update(to_update, ["external_ids", "synonyms"], batch_size=2000)
+        # bulk_update sets no auto_now field: updated_at is what tells every process's load_taxonomy
+        # (a server's, a worker's) that the taxa changed, ids and synonyms included.
+        now = timezone.now()
+        for taxon in to_update:
+            taxon.updated_at = now
+        Taxon.objects.bulk_update(to_update, ["external_ids", "synonyms", "updated_at"], batch_size=2000)
         updated = len(to_update)
     return TaxonomyImport(created=created, updated=updated, unchanged=unchanged)
 
