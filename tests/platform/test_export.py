@@ -51,6 +51,18 @@ def test_the_export_carries_external_ids_rank_capture_set_and_times(processed, t
     assert expert["decided_by"] == "identification" and expert["determined_at"].startswith("2024-08-01 10:00:00")
 
 
+def test_an_identification_without_a_date_is_exported_without_one(processed, tmp_path):
+    """Undated identifications sort before every dated one: that epoch is no date to publish."""
+    (tmp_path / "undated.csv").write_text("occurrence,taxon,who\nocc-vanessa,Vanessa cardui,B. Expert\n")
+    import_identifications(tmp_path / "undated.csv")
+    for layout, column in (("occurrences", "determined_at"), ("dwc", "dateIdentified")):
+        output = tmp_path / f"{layout}.csv"
+        args = ["export", "occurrences", "--capture-set", "station-1", "--format", layout, "--output", str(output)]
+        assert main(args) == 0
+        keys = {row.get("occurrence") or row["occurrenceID"].rsplit(":", 1)[-1]: row for row in _rows(output)}
+        assert keys["occ-vanessa"][column] == "" and keys["occ-catocala"][column].startswith("2024-08-01")
+
+
 def test_the_darwin_core_table_is_what_a_gbif_publisher_maps(processed, tmp_path):
     output = tmp_path / "dwc.csv"
     assert (

@@ -80,7 +80,7 @@ class Taxonomy:
                         f"parent of {record.name!r}", record.parent, "no taxon has this name", source=record.source
                     )
                 self.parents[i] = parent
-        self.depth, self._by_depth = _depths(self.parents, self.names)
+        self.depth, self._by_depth = _depths(self.parents, self.names, self.sources)
         bad = np.flatnonzero((self.parents >= 0) & (self.rank_codes[np.maximum(self.parents, 0)] >= self.rank_codes))
         if bad.size:
             child = int(bad[0])
@@ -293,8 +293,11 @@ class Taxonomy:
         return mask
 
 
-def _depths(parents: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Depth of every taxon (roots are 0) and the taxa grouped by depth; raises on a cycle."""
+def _depths(
+    parents: np.ndarray, names: Sequence[str], sources: Sequence[str | None] = ()
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Depth of every taxon (roots are 0) and the taxa grouped by depth; raises on a cycle, at the
+    line (``sources``) of its first taxon."""
     n = parents.size
     depth = np.full(n, -1, dtype=np.int32)
     level = np.flatnonzero(parents < 0)
@@ -313,7 +316,9 @@ def _depths(parents: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list
             cycle.append(node)
             node = int(parents[node])
         loop = [*cycle[cycle.index(node) :], node]
-        raise InputError("parent", names[start], "the taxonomy has a cycle: " + " -> ".join(names[i] for i in loop))
+        where = sources[start] if start < len(sources) else None
+        cycle_text = " -> ".join(names[i] for i in loop)
+        raise InputError("parent", names[start], "the taxonomy has a cycle: " + cycle_text, source=where)
     return depth, by_depth
 
 

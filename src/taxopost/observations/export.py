@@ -20,6 +20,7 @@ from django.db.models import Max, Min
 from taxopost.errors import InputError
 from taxopost.io.results import check_output, write_table
 from taxopost.io.taxonomy import LEAF_CLASS_PREFIX, gbif_key
+from taxopost.observations.identifications import UNDATED
 from taxopost.observations.models import CaptureSet, Classification, Identification, Occurrence
 from taxopost.observations.provenance import classification_chains
 from taxopost.taxa.models import Taxon
@@ -153,8 +154,9 @@ def export_occurrences(capture_set: str, output: Path | str, *, layout: str = "o
         return chain[-1][0] + (f" (then taxopost {', '.join(tasks)})" if tasks else "")
 
     def determined_at(row: _Row) -> datetime | None:
-        if row.identification_id is not None:
-            return identifications[row.identification_id][1]
+        if row.identification_id is not None:  # one imported without a date: none (not the epoch it sorts by)
+            at = identifications[row.identification_id][1]
+            return None if at == UNDATED else at
         return classifications[row.classification_id][1] if row.classification_id in classifications else None
 
     if layout == "dwc":
