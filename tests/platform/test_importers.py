@@ -194,6 +194,20 @@ def test_identifications_from_a_spreadsheet_with_a_bom_and_blank_lines(platform,
     assert determination("occ-vanessa") == "Vanessa cardui"
 
 
+def test_an_identification_given_twice_in_a_file_is_stored_once_or_refused_if_they_disagree(platform, tmp_path):
+    """PostgreSQL refused the whole file (an upsert may not touch a row twice); SQLite kept the last."""
+    row = "occ-vanessa,Vanessa cardui,Ann,2024-08-01T10:00:00Z"
+    path = tmp_path / "ids.csv"
+    header = "occurrence,taxon,who,created_at,withdrawn\n"
+    path.write_text(f"{header}{row},no\n {row},no\n")  # the key with a space before it: the same occurrence
+    assert import_identifications(path).created["identifications"] == 1
+    before = counts()
+    path.write_text(f"{header}{row},no\n{row},yes\n")
+    with pytest.raises(InputError, match=r"ids.csv:3: row='Vanessa cardui': the identification of line 2 "):
+        import_identifications(path)
+    assert counts() == before
+
+
 def test_importing_an_identification_again_as_withdrawn_withdraws_it(platform, tmp_path):
     path = tmp_path / "ids.csv"
     model_answer = determination("occ-vanessa")

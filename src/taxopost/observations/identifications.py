@@ -62,28 +62,30 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
     taxonomy = load_taxonomy()
     by_key = dict(
         Occurrence.objects.filter(
-            project=project_obj, key__in={r.get("occurrence") for r in rows} - {None, ""}
+            project=project_obj, key__in={(r.get("occurrence") or "").strip() for r in rows} - {""}
         ).values_list("key", "id")
     )
     by_detection = {
         (image, key): occurrence
         for image, key, occurrence in Detection.objects.filter(
-            source_image__project=project_obj, source_image__path__in={r.get("image") for r in rows} - {None, ""}
+            source_image__project=project_obj,
+            source_image__path__in={(r.get("image") or "").strip() for r in rows} - {""},
         ).values_list("source_image__path", "key", "occurrence_id")
     }
     new, touched = [], set()
+    seen: dict[tuple, tuple[int, Identification]] = {}  # natural key -> (line, identification)
     for line, row in zip(lines, rows, strict=True):
         where = f"{path}:{line}"
         taxon = taxonomy.core.find(row.get("taxon") or "")
         if taxon < 0:
             raise InputError("taxon", row.get("taxon"), "resolves to no taxon", source=where)
-        if row.get("occurrence"):
-            occurrence_id = by_key.get(row["occurrence"])
+        if (row.get("occurrence") or "").strip():
+            occurrence_id = by_key.get(row["occurrence"].strip())
             if occurrence_id is None:
                 reason = f"no occurrence of project {project!r} has this key (another project: --project)"
                 raise InputError("occurrence", row["occurrence"], reason, source=where)
         else:
-            occurrence_id = by_detection.get((row.get("image"), row.get("detection")))
+            occurrence_id = by_detection.get(((row.get("image") or "").strip(), (row.get("detection") or "").strip()))
             if occurrence_id is None:
                 detection = f"{row.get('image')}#{row.get('detection')}"
                 reason = f"no detection of project {project!r} matches (another project: --project)"
@@ -92,16 +94,26 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         withdrawn = _BOOLEANS.get(str(row.get("withdrawn") or "").strip().lower())
         if withdrawn is None:
             raise InputError("withdrawn", row.get("withdrawn"), "must be true or false (or empty)", source=where)
-        new.append(
-            Identification(
-                occurrence_id=occurrence_id,
-                taxon_id=int(taxonomy.db_ids[taxon]),
-                who=(row.get("who") or "").strip(),
-                comment=(row.get("comment") or "").strip(),
-                withdrawn=withdrawn,
-                created_at=created_at,
-            )
+        identification = Identification(
+            occurrence_id=occurrence_id,
+            taxon_id=int(taxonomy.db_ids[taxon]),
+            who=(row.get("who") or "").strip(),
+            comment=(row.get("comment") or "").strip(),
+            withdrawn=withdrawn,
+            created_at=created_at,
         )
+        # One identification per natural key: the same row twice is stored once, two that disagree
+        # are refused (a bulk upsert may not touch a row twice: PostgreSQL refused the whole file).
+        key = (occurrence_id, identification.taxon_id, identification.who, created_at)
+        earlier = seen.get(key)
+        if earlier is not None:
+            first_line, first = earlier
+            if (first.withdrawn, first.comment) != (withdrawn, identification.comment):
+                reason = f"the identification of line {first_line} (occurrence, taxon, who, time), saying otherwise"
+                raise InputError("row", row.get("taxon"), reason, source=where)
+            continue
+        seen[key] = (line, identification)
+        new.append(identification)
         touched.add(occurrence_id)
     summary = ImportSummary(records=len(rows))
     with transaction.atomic():
