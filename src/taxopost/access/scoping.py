@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.http import HttpResponseRedirect
 
 from taxopost.access.id_fields import (
@@ -22,6 +21,7 @@ from taxopost.access.id_fields import (
     IdCheckedAutocompleteSelectMultiple,
     IdCheckedChoiceField,
     IdCheckedMultipleChoiceField,
+    is_id,
 )
 from taxopost.access.roles import MANAGE, VIEW
 from taxopost.access.rules import can, can_anywhere, project_of, projects_where, scoped
@@ -64,15 +64,8 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
 
     def _selection_refused(self, request) -> bool:
         """True, with a message, when a selected value is not an id of this model."""
-        field = self.model._meta.pk
-        kind = field.get_internal_type()
-        low, high = connection.ops.integer_field_range(kind) if kind.endswith("AutoField") else (None, None)
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-            try:
-                number = field.to_python(value)
-                if low is not None and not low <= number <= high:
-                    raise ValidationError("out of range")
-            except ValidationError:
+            if not is_id(self.model._meta.pk, value):
                 text = f"{value[:40]!r} is not the id of a {self.model._meta.verbose_name}: nothing was done."
                 self.message_user(request, text, messages.ERROR)
                 return True
