@@ -8,17 +8,11 @@ the same in the admin, naming the first row that would.
 
 from __future__ import annotations
 
-import math
-
 from django import forms
 
 from taxopost.errors import InputError
-from taxopost.io.predictions.records import check_pixel_box
+from taxopost.io.predictions.records import check_pixel_box, is_finite
 from taxopost.observations.models import CaptureSet, Detection, SourceImage
-
-
-def _is_finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class CaptureSetForm(forms.ModelForm):
@@ -53,7 +47,7 @@ class DetectionForm(forms.ModelForm):
         box = self.cleaned_data.get("bbox")
         if box is None:
             return None
-        finite = isinstance(box, list) and len(box) == 4 and all(_is_finite(v) for v in box)
+        finite = isinstance(box, list) and len(box) == 4 and all(is_finite(v) for v in box)
         if not finite:
             raise forms.ValidationError("a box is [x1, y1, x2, y2]: four finite numbers, in pixels")
         return [float(v) for v in box]

@@ -117,7 +117,7 @@ def record_from_dict(data: object, *, where: str) -> PredictionRecord:
         raise InputError(field, str(values)[:60], "must be a list of numbers", source=where)
     width, height = (pixel_size(image.get(key), f"image.{key}", where) for key in ("width", "height"))
     bbox = data.get("bbox")
-    if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_finite(v) for v in bbox)):
+    if bbox is not None and not (isinstance(bbox, list) and len(bbox) == 4 and all(is_finite(v) for v in bbox)):
         raise InputError("bbox", bbox, "expected [x1, y1, x2, y2], four numbers", source=where)
     timestamp = parse_timestamp(image.get("timestamp"), field="image.timestamp", source=where)
     image_id = image.get("id")
@@ -194,7 +194,7 @@ def _float32(values: list | np.ndarray, field: str, where: str) -> np.ndarray:
 _MAX_PIXELS = 2**31 - 1
 
 
-def _is_finite(value: object) -> bool:
+def is_finite(value: object) -> bool:
     """A number (not a boolean) that a float holds finitely: JSON allows 1 followed by 400 zeros."""
     try:
         return _is_number(value) and math.isfinite(value)
@@ -224,7 +224,7 @@ def pixel_size(value: object, field: str, source: str) -> int | None:
     :func:`check_pixel_box`."""
     if value is None:
         return None
-    if not _is_finite(value) or value <= 0 or value > _MAX_PIXELS or int(value) != value:
+    if not is_finite(value) or value <= 0 or value > _MAX_PIXELS or int(value) != value:
         raise InputError(field, value, "must be a positive whole number of pixels", source=source)
     return int(value)
 
