@@ -117,7 +117,7 @@ class JobSerializer(serializers.ModelSerializer):
         """What applies to the job now and the caller may do (``run_jobs`` on its project): a
         viewer is offered nothing. Without a request in the context, what applies."""
         request = self.context.get("request")
-        if request is not None and not self._may_run_jobs(request.user, obj.project_id):
+        if request is not None and not self._may(request.user, RUN_JOBS, obj):
             return []
         return [name for name, operation in job_operations().items() if operation.applies(obj)]
 
@@ -128,20 +128,17 @@ class JobSerializer(serializers.ModelSerializer):
         if obj.created_by_id is None:
             return None
         request = self.context.get("request")
-        if request is not None and request.user.pk != obj.created_by_id:
-            known = self.context.setdefault("may_manage", {})
-            if obj.project_id not in known:
-                known[obj.project_id] = can(request.user, MANAGE, obj.project_id)
-            if not known[obj.project_id]:
-                return None
+        if request is not None and request.user.pk != obj.created_by_id and not self._may(request.user, MANAGE, obj):
+            return None
         return obj.created_by.username
 
-    def _may_run_jobs(self, user, project_id: int | None) -> bool:
-        """Checked once per project for a whole page of jobs (the list's rows share the context)."""
-        known = self.context.setdefault("may_run_jobs", {})
-        if project_id not in known:
-            known[project_id] = can(user, RUN_JOBS, project_id)
-        return known[project_id]
+    def _may(self, user, action: str, job: Job) -> bool:
+        """Checked once per action and project for a whole page of jobs (the list's rows share the context)."""
+        known = self.context.setdefault("may", {})
+        key = (action, job.project_id)
+        if key not in known:
+            known[key] = can(user, action, job.project_id)
+        return known[key]
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_warnings(self, obj) -> list[dict]:
