@@ -207,12 +207,6 @@ class JobAdmin(ProjectScopedAdmin):
         return format_html('<progress class="job-progress" max="1" value="{}" title="{}%" style="width: 5em">'
                            "</progress>", f"{obj.progress:.4f}", percent)  # fmt: skip
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = super().get_readonly_fields(request, obj)
-        if obj is None or self._sees_creator(request, obj):
-            return fields
-        return tuple(f for f in fields if f != "created_by")
-
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self._sees_creator(request, obj):
