@@ -19,6 +19,8 @@ from taxopost.taxa.operations import load_taxonomy
 
 _BOOLEANS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 
+#: The columns that name a row to identify: an occurrence's key, or an image's path and a detection's key.
+_KEYS = ("occurrence", "image", "detection")
 #: Identifications without a date sort before every dated one.
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,6 +48,9 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
                         f"has {len(cells)} cells but the header has {len(reader.fieldnames)} "
                         "(a comma in a value needs quotes)", source=f"{path}:{reader.line_num}",
                     )  # fmt: skip
+                for key in _KEYS:  # keys are read as taxon and who are, without surrounding spaces
+                    if row.get(key):
+                        row[key] = row[key].strip()
                 rows.append(row)
                 lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -62,14 +67,13 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
     taxonomy = load_taxonomy()
     by_key = dict(
         Occurrence.objects.filter(
-            project=project_obj, key__in={(r.get("occurrence") or "").strip() for r in rows} - {""}
+            project=project_obj, key__in={r.get("occurrence") for r in rows} - {None, ""}
         ).values_list("key", "id")
     )
     by_detection = {
         (image, key): occurrence
         for image, key, occurrence in Detection.objects.filter(
-            source_image__project=project_obj,
-            source_image__path__in={(r.get("image") or "").strip() for r in rows} - {""},
+            source_image__project=project_obj, source_image__path__in={r.get("image") for r in rows} - {None, ""}
         ).values_list("source_image__path", "key", "occurrence_id")
     }
     new, touched = [], set()
@@ -79,13 +83,13 @@ def import_identifications(path: Path | str, *, project: str = DEFAULT_PROJECT) 
         taxon = taxonomy.core.find(row.get("taxon") or "")
         if taxon < 0:
             raise InputError("taxon", row.get("taxon"), "resolves to no taxon", source=where)
-        if (row.get("occurrence") or "").strip():
-            occurrence_id = by_key.get(row["occurrence"].strip())
+        if row.get("occurrence"):
+            occurrence_id = by_key.get(row["occurrence"])
             if occurrence_id is None:
                 reason = f"no occurrence of project {project!r} has this key (another project: --project)"
                 raise InputError("occurrence", row["occurrence"], reason, source=where)
         else:
-            occurrence_id = by_detection.get(((row.get("image") or "").strip(), (row.get("detection") or "").strip()))
+            occurrence_id = by_detection.get((row.get("image"), row.get("detection")))
             if occurrence_id is None:
                 detection = f"{row.get('image')}#{row.get('detection')}"
                 reason = f"no detection of project {project!r} matches (another project: --project)"
