@@ -17,7 +17,7 @@ from taxopost.core.vectors import softmax
 from taxopost.errors import InputError
 from taxopost.evaluation.evaluate import Evaluation, evaluate_pipelines
 from taxopost.evaluation.pipelines import Pipeline, parse_pipelines
-from taxopost.evaluation.report import EVALUATION_FILES, prepare_output_dir, write_evaluation
+from taxopost.evaluation.report import write_evaluation
 from taxopost.ml.models import Algorithm
 from taxopost.ml.operations import core_category_map
 from taxopost.observations.models import CaptureSet, Classification, Identification
@@ -126,5 +126,4 @@ def evaluate_capture_set(
 
 def write_capture_set_evaluation(evaluation: Evaluation, output_dir: Path | str) -> dict[str, Path]:
     """Write the capture set's evaluation as :func:`~taxopost.evaluation.report.write_evaluation` does for files."""
-    prepare_output_dir(output_dir, EVALUATION_FILES)
     return write_evaluation(evaluation, output_dir)
